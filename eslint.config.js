@@ -1,0 +1,54 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import globals from 'globals';
+
+// Stages meet only through contracts: a stage folder may import src/pipeline, src/config,
+// src/errors.ts and src/observability, never another stage. Only src/main.ts and src/cli wire
+// stages together.
+const STAGES = ['sources', 'windowing', 'model', 'detection', 'training', 'sinks', 'evaluation'];
+
+const stageRules = STAGES.map((stage) => ({
+  files: [`src/${stage}/**/*.ts`],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: [
+          {
+            regex: `^\\.\\./(?!${stage}/)(${STAGES.join('|')}|cli)(/|$)`,
+            message: `src/${stage} may import only contracts (pipeline, config, errors, observability), not another stage; wire stages in src/main.ts or src/cli.`,
+          },
+          { regex: '^\\.\\./main(\\.js)?$', message: 'stages never import main.' },
+        ],
+      },
+    ],
+  },
+}));
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'eslint.config.js', 'node_modules/**', '.kafka/**', '.venv/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { ...globals.node } },
+    rules: {
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'ExportDefaultDeclaration', message: 'Named exports only.' },
+        { selector: 'ExportAllDeclaration', message: 'No export * barrels.' },
+      ],
+    },
+  },
+  ...stageRules,
+  {
+    files: ['src/pipeline/**/*.ts', 'src/config/**/*.ts', 'src/observability/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: `^\\.\\./(${STAGES.join('|')}|cli|main)(/|\\.js|$)`, message: 'contracts never import stages.' }] },
+      ],
+    },
+  },
+);

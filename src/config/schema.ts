@@ -1,0 +1,171 @@
+import { z } from 'zod';
+
+/**
+ * aemon's whole configuration: one zod schema gives both the TypeScript type and the validator.
+ * Every object is strict (unknown keys are rejected, naming the key) and every field has a
+ * default that works for the demo, so an empty file is a valid config.
+ */
+const positiveInt = z.number().int().positive();
+const ms = z.number().int().nonnegative();
+
+export const readingSchema = z
+  .object({
+    /** Field holding the sensor id; the Kafka key (or file name) is used without it. */
+    sensorField: z.string().min(1).default('sensor'),
+    /** Field holding the event time: ISO-8601 string or epoch milliseconds. */
+    timeField: z.string().min(1).default('ts'),
+    /** Field holding the object of channel → number. */
+    valuesField: z.string().min(1).default('values'),
+    /** A reading more than this far ahead of the clock is rejected (`future_timestamp`). */
+    maxFutureMs: ms.default(5 * 60_000),
+  })
+  .strict();
+
+export const windowingSchema = z
+  .object({
+    /** Readings per window (time steps the autoencoder sees). */
+    size: positiveInt.min(2).default(32),
+    /** A window is scored every `stride` readings. */
+    stride: positiveInt.default(1),
+    /** A gap in event time longer than this restarts the sensor's window. */
+    maxGapMs: ms.default(10 * 60_000),
+    reorder: z
+      .object({
+        /** How long (event time) a reading may arrive behind the newest one and still be placed. */
+        maxDelayMs: ms.default(2_000),
+        /** Readings held per sensor while waiting for late ones; when full the oldest is released. */
+        capacity: positiveInt.default(256),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+export const modelSchema = z
+  .object({
+    /** Load a saved model folder instead of training on the bootstrap period. */
+    dir: z.string().min(1).optional(),
+    /** TensorFlow.js backend: `auto` tries tensorflow (tfjs-node), then wasm, then cpu. */
+    backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+    /** LSTM units of the encoder (and decoder) layers. */
+    units: positiveInt.default(16),
+    /** Encoder (and decoder) LSTM layers. */
+    depth: positiveInt.max(4).default(1),
+    dropout: z.number().min(0).max(0.9).default(0),
+    loss: z.enum(['mse', 'mae']).default('mse'),
+    epochs: positiveInt.default(40),
+    batchSize: positiveInt.default(64),
+    learningRate: z.number().positive().default(0.005),
+    /** Early stopping: epochs without validation improvement before training stops. */
+    patience: positiveInt.default(4),
+    /** Fraction of the training windows held out for validation and threshold calibration. */
+    validationSplit: z.number().gt(0).lt(1).default(0.2),
+    /** Seed for weight initialisation and shuffling: the same data gives the same model. */
+    seed: z.number().int().default(42),
+  })
+  .strict();
+
+export const trainingSchema = z
+  .object({
+    /** Readings per sensor in the bootstrap period that the first model learns from as normal. */
+    bootstrapReadings: positiveInt.default(240),
+    /** Stride between training windows (1 = every window). */
+    stride: positiveInt.default(1),
+    /** Cap on training windows per model group (the most recent are kept). */
+    maxWindows: positiveInt.default(4_000),
+  })
+  .strict();
+
+export const scoringSchema = z
+  .object({
+    /** Windows per model call at most. */
+    batchSize: positiveInt.default(256),
+    /** How long a window may wait for its micro-batch to fill (processing time). */
+    maxWaitMs: ms.default(50),
+  })
+  .strict();
+
+export const detectionSchema = z
+  .object({
+    /** Threshold = this quantile of the held-out normal windows' errors … */
+    quantile: z.number().gt(0).max(1).default(0.995),
+    /** … times this margin. */
+    margin: z.number().positive().default(1.5),
+    /** Consecutive windows above threshold before an anomaly opens. */
+    openAfter: positiveInt.default(2),
+    /** Consecutive windows below `closeBelow` × threshold before it closes. */
+    closeAfter: positiveInt.default(5),
+    closeBelow: z.number().positive().max(1).default(0.8),
+    /** Channels named in an anomaly event, by share of the window error. */
+    topChannels: positiveInt.default(3),
+  })
+  .strict();
+
+export const sensorsSchema = z
+  .object({
+    /** A sensor with no reading for this long (processing time) is `stale`. */
+    staleAfterMs: ms.default(60_000),
+  })
+  .strict();
+
+export const metricsSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65_535).default(9464),
+    /** Per-sensor series are kept for at most this many sensors. */
+    maxSensors: positiveInt.default(1_000),
+  })
+  .strict();
+
+export const simulatorSchema = z
+  .object({
+    sensors: positiveInt.default(5),
+    /** Readings per second of event time, per sensor. */
+    rateHz: z.number().positive().default(1),
+    /** Event time runs this many times faster than the wall clock (1 = real time). */
+    speedup: z.number().positive().default(10),
+    seed: z.number().int().default(1),
+    channels: z.array(z.string().min(1)).min(1).default(['temperature', 'pressure', 'vibration', 'current']),
+    /** Event-time seconds at the start with no injected anomaly. */
+    quietSeconds: z.number().nonnegative().default(600),
+    /** Mean event-time seconds between injected anomalies, per sensor. */
+    anomalyEverySeconds: z.number().positive().default(900),
+    /** Event-time seconds an injected anomaly lasts. */
+    anomalySeconds: z.number().positive().default(90),
+    /** Event time of the first reading (ISO-8601); defaults to the wall clock at start. */
+    start: z.string().datetime().optional(),
+  })
+  .strict();
+
+export const logSchema = z
+  .object({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    reading: readingSchema.default({}),
+    windowing: windowingSchema.default({}),
+    model: modelSchema.default({}),
+    training: trainingSchema.default({}),
+    scoring: scoringSchema.default({}),
+    detection: detectionSchema.default({}),
+    sensors: sensorsSchema.default({}),
+    metrics: metricsSchema.default({}),
+    simulator: simulatorSchema.default({}),
+    log: logSchema.default({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+export type ReadingConfig = Config['reading'];
+export type WindowingConfig = Config['windowing'];
+export type ModelConfig = Config['model'];
+export type TrainingConfig = Config['training'];
+export type ScoringConfig = Config['scoring'];
+export type DetectionConfig = Config['detection'];
+export type MetricsConfig = Config['metrics'];
+export type SimulatorConfig = Config['simulator'];

@@ -1,0 +1,188 @@
+/**
+ * The contracts stages meet through. A stage imports these (and config, errors, observability),
+ * never another stage; only `main.ts` and the CLI wire stages together.
+ *
+ * Data flow: a source emits {@link SourceRecord}s → decode turns each into a {@link Reading} or a
+ * {@link Rejection} → windowing turns readings into {@link WindowOutput}s → scoring and detection
+ * turn windows into {@link ScoredReading}s and {@link AnomalyEvent}s → sinks write them, then ack.
+ */
+
+/** Called once everything derived from a record has been written; commits its offset. */
+export type Ack = () => void;
+
+/** Where a record came from: enough to find it again (and for the DLQ headers). */
+export interface Origin {
+  /** `kafka`, `file`, `simulator`, … */
+  source: string;
+  topic?: string;
+  partition?: number;
+  offset?: string;
+  file?: string;
+  /** 1-based line number in a file. */
+  line?: number;
+}
+
+/** Fields a source already parsed (CSV row, simulator); otherwise decode parses `raw` as JSON. */
+export interface ParsedFields {
+  sensor?: unknown;
+  ts?: unknown;
+  values?: Record<string, unknown>;
+}
+
+/** A record as a source hands it out, before decoding. */
+export interface SourceRecord {
+  /** The original bytes or text, kept for the dead-letter record. */
+  raw: string | Uint8Array;
+  /** Kafka message key, or the sensor a file stands for: used when the record names no sensor. */
+  key?: string;
+  /** Kafka record timestamp (epoch ms): used when the record has no event time. */
+  timestamp?: number;
+  /** Set when the source parsed the record itself; then `raw` is not parsed again. */
+  fields?: ParsedFields;
+  /** Set when the source already knows the record is bad (e.g. a CSV row with the wrong column count). */
+  invalid?: { reason: RejectReason; detail: string };
+  /** Ground truth where the source has it (simulator, SKAB): 1 = anomalous. Never used to score. */
+  label?: 0 | 1;
+  origin: Origin;
+  /** Processing time (ms since epoch) the record arrived, for `aemon_event_to_score_seconds`. */
+  arrivedAt: number;
+  /** Position in the source's output, 0-based: keeps file output in input order. */
+  seq: number;
+  ack: Ack;
+}
+
+/** A decoded, valid reading. */
+export interface Reading {
+  sensor: string;
+  /** Event time, epoch ms. */
+  ts: number;
+  /** Channel → value, every value finite. */
+  values: Readonly<Record<string, number>>;
+  label?: 0 | 1;
+  origin: Origin;
+  arrivedAt: number;
+  seq: number;
+  ack: Ack;
+}
+
+export const REJECT_REASONS = [
+  'not_json',
+  'bad_record',
+  'missing_sensor',
+  'bad_timestamp',
+  'future_timestamp',
+  'non_finite',
+  'missing_channel',
+  'unknown_channel',
+  'duplicate',
+  'too_late',
+] as const;
+/** Why a record was rejected: the `reason` label of `aemon_readings_rejected_total`. */
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+/** A record that never reaches a tensor: routed to the dead-letter sink, counted, then acked. */
+export interface Rejection {
+  kind: 'rejected';
+  reason: RejectReason;
+  /** Human-readable detail, e.g. `values.pressure is NaN`. */
+  detail: string;
+  raw: string | Uint8Array;
+  key?: string;
+  sensor?: string;
+  origin: Origin;
+  arrivedAt: number;
+  seq: number;
+  ack: Ack;
+}
+
+/** A full window of one sensor, ready to score. */
+export interface SensorWindow {
+  kind: 'window';
+  /** Deterministic: `${sensor}@${endTs}`. */
+  id: string;
+  sensor: string;
+  /** Model group key: the sensor's sorted channel names joined by `,`. */
+  group: string;
+  /** Channel order of `data`'s columns (sorted). */
+  channels: readonly string[];
+  /** Event time of the first and last reading in the window. */
+  start: number;
+  end: number;
+  /** Raw (unscaled) values, row-major: `size` rows × `channels.length` columns. */
+  data: Float32Array;
+  /** Readings this window releases: those that arrived since the sensor's previous window. */
+  readings: readonly Reading[];
+}
+
+/** Readings that will not be covered by a full window (warm-up, before a gap, end of stream). */
+export interface WarmingReadings {
+  kind: 'warming';
+  sensor: string;
+  group: string;
+  readings: readonly Reading[];
+}
+
+/** What the windowing stage emits. */
+export type WindowOutput = SensorWindow | WarmingReadings | Rejection;
+
+/** Per-window result of the scoring stage. */
+export interface WindowScore {
+  window: SensorWindow;
+  /** Reconstruction error of the window (mean over steps and channels, in scaled units). */
+  error: number;
+  /** Each channel's share of `error` (sums to 1), in `window.channels` order. */
+  channelShares: Float32Array;
+  threshold: number;
+  /** `error / threshold`: above 1 means above threshold. */
+  score: number;
+  modelVersion: string;
+}
+
+/** A sensor's anomaly opening or closing. */
+export interface AnomalyEvent {
+  /** Stable: derived from sensor, start and model version, so a replay re-emits the same id. */
+  id: string;
+  kind: 'opened' | 'closed';
+  sensor: string;
+  group: string;
+  /** Event time the anomaly started (end of the first window above threshold). */
+  start: number;
+  /** Event time it ended (set on `closed`). */
+  end?: number;
+  peakScore: number;
+  topChannels: ReadonlyArray<{ channel: string; share: number }>;
+  modelVersion: string;
+}
+
+/** One output row per input reading (the replay CSV row, the Kafka score record). */
+export interface ScoredReading {
+  reading: Reading;
+  /** `null` while the sensor is warming (no full window or no model yet). */
+  score: number | null;
+  error: number | null;
+  threshold: number | null;
+  /** Sensor state after hysteresis when this reading's window was decided. */
+  anomaly: boolean;
+  channels: readonly string[];
+  /** Per-channel error shares, in `channels` order; `null` while warming. */
+  channelShares: Float32Array | null;
+  /** Id of the window that scored this reading. */
+  windowId: string | null;
+}
+
+/** What the decision stage emits to sinks. */
+export type PipelineOutput =
+  | { kind: 'scored'; rows: readonly ScoredReading[]; window: WindowScore | null }
+  | { kind: 'event'; event: AnomalyEvent }
+  | Rejection;
+
+/** A sink writes outputs; the runner acks a reading only after every sink's `write` resolved. */
+export interface Sink {
+  readonly name: string;
+  write(outputs: readonly PipelineOutput[]): Promise<void>;
+  /** Flush and release resources; called once at the end of a run. */
+  close(): Promise<void>;
+}
+
+/** Sensor lifecycle, exported as `aemon_sensors{state}`. */
+export type SensorState = 'warming' | 'scoring' | 'stale';

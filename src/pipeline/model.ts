@@ -1,0 +1,102 @@
+/**
+ * The model contract: what scoring, training and the CLI need from an autoencoder, without
+ * knowing TensorFlow.js. `src/model/` implements it; tests and benchmarks can swap the backend
+ * or the kernel behind it.
+ */
+
+/** Hyper-parameters that travel in the model's own metadata (not runtime flags). */
+export interface ModelHyperParams {
+  windowSize: number;
+  channels: number;
+  units: number;
+  depth: number;
+  dropout: number;
+  loss: 'mse' | 'mae';
+  learningRate: number;
+  seed: number;
+}
+
+export interface EpochProgress {
+  epoch: number;
+  epochs: number;
+  loss: number;
+  valLoss?: number;
+  elapsedMs: number;
+}
+
+export interface FitOptions {
+  epochs: number;
+  batchSize: number;
+  /** Fraction of windows (the last ones, no shuffling) held out for early stopping. */
+  validationSplit: number;
+  /** Early stopping patience on the validation loss; the best weights are kept. */
+  patience: number;
+  onEpoch?: (progress: EpochProgress) => void;
+}
+
+export interface FitReport {
+  windows: number;
+  epochs: number;
+  loss: number[];
+  valLoss: number[];
+  bestEpoch: number;
+  stoppedEarly: boolean;
+  seconds: number;
+}
+
+/** Reconstruction errors of a batch of windows, read back from the backend once per batch. */
+export interface BatchErrors {
+  /** Per window: mean error over steps and channels (squared or absolute, per the model's loss). */
+  errors: Float32Array;
+  /** Per window and channel, row-major `n × channels`: mean error over steps of that channel. */
+  channelErrors: Float32Array;
+}
+
+export interface Autoencoder {
+  readonly params: Readonly<ModelHyperParams>;
+  /** The TensorFlow.js backend it runs on (`tensorflow`, `wasm`, `cpu`). */
+  readonly backend: string;
+  /**
+   * Trains on `n` scaled windows, row-major `n × windowSize × channels`. The same data, params
+   * and seed give the same weights.
+   */
+  fit(x: Float32Array, n: number, options: FitOptions): Promise<FitReport>;
+  /** Scores `n` scaled windows in one model call; disposes every tensor it made. */
+  score(x: Float32Array, n: number): Promise<BatchErrors>;
+  /** Reconstructions of `n` windows (same layout as `x`), for inspection and tests. */
+  reconstruct(x: Float32Array, n: number): Promise<Float32Array>;
+  dispose(): void;
+}
+
+/** Per-sensor state fitted with the model: scaling and threshold. */
+export interface SensorCalibration {
+  /** Per channel, in the group's channel order. */
+  mean: number[];
+  std: number[];
+  /** Error above which a window is anomalous. */
+  threshold: number;
+}
+
+/** Everything a model folder holds besides topology and weights. */
+export interface ModelMetadata {
+  /** Content-derived version, e.g. `m-3f2a9c1b`. */
+  version: string;
+  createdAt: string;
+  group: string;
+  channels: string[];
+  params: ModelHyperParams;
+  /** Event-time range of the training data (ISO-8601). */
+  dataFrom: string | null;
+  dataTo: string | null;
+  trainingWindows: number;
+  fit: FitReport | null;
+  sensors: Record<string, SensorCalibration>;
+  /** Calibration used when a sensor unknown to the model is scored. */
+  fallback: SensorCalibration;
+}
+
+/** A trained model with its calibration, as scoring uses it and a model folder stores it. */
+export interface ModelBundle {
+  model: Autoencoder;
+  metadata: ModelMetadata;
+}

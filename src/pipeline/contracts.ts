@@ -186,3 +186,12 @@ export interface Sink {
 
 /** Sensor lifecycle, exported as `aemon_sensors{state}`. */
 export type SensorState = 'warming' | 'scoring' | 'stale';
+
+/**
+ * Explicit backpressure (RxJS has none of its own): a source awaits `ready()` before it emits
+ * the next record; the runner resolves it while in-flight (emitted, not yet acked) records are
+ * below the high-water mark. `undefined` means "go on now" (no promise allocated per record).
+ */
+export interface FlowControl {
+  ready(): Promise<void> | undefined;
+}

@@ -168,6 +168,8 @@ export interface ScoredReading {
   channelShares: Float32Array | null;
   /** Id of the window that scored this reading. */
   windowId: string | null;
+  /** The reading was part of a training (bootstrap) period: files of scores leave it out. */
+  training: boolean;
 }
 
 /** What the decision stage emits to sinks. */

@@ -1,3 +1,5 @@
+import type { Reading, SensorWindow } from './contracts.js';
+
 /**
  * The model contract: what scoring, training and the CLI need from an autoencoder, without
  * knowing TensorFlow.js. `src/model/` implements it; tests and benchmarks can swap the backend
@@ -99,4 +101,28 @@ export interface ModelMetadata {
 export interface ModelBundle {
   model: Autoencoder;
   metadata: ModelMetadata;
+}
+
+/** A sensor's model and calibration, when both are ready. */
+export interface ScoringTarget {
+  bundle: ModelBundle;
+  calibration: SensorCalibration;
+}
+
+/**
+ * Where the scoring stage gets models from: the trainer (bootstrap, later retraining) or a
+ * loaded model folder. The scoring stage feeds it every window and warming output in order.
+ */
+export interface ModelProvider {
+  /**
+   * Sees a sensor's released readings in event-time order; returns how many of the leading
+   * readings of `readings` are training data (they get no score row in files).
+   */
+  observe(sensor: string, group: string, readings: readonly Reading[], window: SensorWindow | null): number;
+  /** The model and calibration to score this sensor with, if ready. */
+  target(sensor: string, group: string): ScoringTarget | undefined;
+  /** A promise that settles when training or calibration that this sensor waits on is done. */
+  pending(sensor: string, group: string): Promise<void> | undefined;
+  /** Every model in use, e.g. for `aemon_model_info`. */
+  models(): ModelBundle[];
 }

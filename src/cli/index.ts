@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { AemonError, describeError } from '../errors.js';
+import { registerDemo } from './demo.js';
+import { registerReplay } from './replay.js';
+import { registerSimulate } from './simulate.js';
+import { registerTrain } from './train.js';
+
+const program = new Command('aemon')
+  .description(
+    'aemon (AutoEncoder MONitor): scores sensor streams by the reconstruction error of an LSTM autoencoder,\n' +
+      'decides per sensor whether it is anomalous, and exports it all to Prometheus.',
+  )
+  .version('0.1.0')
+  .showHelpAfterError('(run with --help for usage)')
+  .addHelpText(
+    'after',
+    '\nSettings come from a config file (-c), then AEMON_* environment variables (e.g. AEMON_METRICS_PORT=9100),\n' +
+      'then flags. See README.md for every setting.\n',
+  );
+registerDemo(program);
+registerReplay(program);
+registerSimulate(program);
+registerTrain(program);
+
+program.exitOverride();
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+  } else {
+    process.stderr.write(`aemon: ${describeError(err)}\n`);
+    const usage = err instanceof AemonError && (err.code === 'AEMON_USAGE' || err.code === 'AEMON_CONFIG_INVALID' || err.code === 'AEMON_CONFIG_READ');
+    process.exitCode = usage ? 2 : 1;
+  }
+}

@@ -1,0 +1,25 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { AemonError } from '../errors.js';
+
+/** A model folder, or a folder of model folders (one per model group, as `aemon train` writes). */
+export function modelFolders(dir: string): string[] {
+  if (existsSync(join(dir, 'metadata.json'))) return [dir];
+  let entries: string[];
+  try {
+    entries = readdirSync(dir).sort();
+  } catch (cause) {
+    throw new AemonError('AEMON_MODEL_IO', `cannot read model folder ${dir}: ${(cause as Error).message}`, { stage: 'startup', cause });
+  }
+  const found = entries.map((e) => join(dir, e)).filter((d) => existsSync(join(d, 'metadata.json')));
+  if (found.length === 0) {
+    throw new AemonError('AEMON_MODEL_IO', `${dir} holds no model (no metadata.json in it or its subfolders); make one with \`aemon train\``, { stage: 'startup' });
+  }
+  return found;
+}
+
+/** A folder name for a model group: its channels, filesystem-safe. */
+export function groupFolderName(group: string): string {
+  const safe = group.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 80);
+  return safe === '' ? 'group' : safe;
+}

@@ -1,0 +1,116 @@
+import { createHash } from 'node:crypto';
+import type { DetectionConfig } from '../config/schema.js';
+import type { AnomalyEvent, WindowScore } from '../pipeline/contracts.js';
+
+interface SensorState {
+  open: boolean;
+  /** Consecutive windows above threshold (score > 1). */
+  above: number;
+  /** Consecutive windows below `closeBelow` while open. */
+  below: number;
+  runStart: number;
+  peakScore: number;
+  peakShares: Float32Array | null;
+  channels: readonly string[];
+  id: string;
+}
+
+/** Stable event id: the same sensor, start and model give the same id on every replay. */
+export function anomalyId(sensor: string, start: number, modelVersion: string): string {
+  return 'a-' + createHash('sha256').update(`${sensor}|${start}|${modelVersion}`).digest('hex').slice(0, 16);
+}
+
+export function topChannels(
+  channels: readonly string[],
+  shares: Float32Array,
+  n: number,
+): Array<{ channel: string; share: number }> {
+  return channels
+    .map((channel, i) => ({ channel, share: Number(shares[i]!.toFixed(4)) }))
+    .sort((a, b) => b.share - a.share || a.channel.localeCompare(b.channel))
+    .slice(0, n);
+}
+
+/**
+ * Hysteresis per sensor: an anomaly opens after `openAfter` consecutive windows above threshold
+ * and closes after `closeAfter` consecutive windows below `closeBelow` × threshold, so a score
+ * flapping around the threshold opens one event, not many.
+ */
+export class AnomalyDetector {
+  private readonly states = new Map<string, SensorState>();
+
+  constructor(private readonly cfg: DetectionConfig) {}
+
+  isOpen(sensor: string): boolean {
+    return this.states.get(sensor)?.open ?? false;
+  }
+
+  openCount(): number {
+    let n = 0;
+    for (const s of this.states.values()) if (s.open) n++;
+    return n;
+  }
+
+  /** Decides one window (windows of a sensor must come in event-time order). */
+  decide(ws: WindowScore): { anomaly: boolean; events: AnomalyEvent[] } {
+    const { sensor } = ws.window;
+    let st = this.states.get(sensor);
+    if (!st) {
+      st = { open: false, above: 0, below: 0, runStart: 0, peakScore: 0, peakShares: null, channels: ws.window.channels, id: '' };
+      this.states.set(sensor, st);
+    }
+    const events: AnomalyEvent[] = [];
+    const isAbove = ws.score > 1;
+    if (isAbove || st.open) this.trackPeak(st, ws);
+    if (!st.open) {
+      if (isAbove) {
+        if (st.above === 0) st.runStart = ws.window.end;
+        st.above++;
+        if (st.above >= this.cfg.openAfter) {
+          st.open = true;
+          st.below = 0;
+          st.id = anomalyId(sensor, st.runStart, ws.modelVersion);
+          events.push(this.event(st, ws, 'opened'));
+        }
+      } else {
+        st.above = 0;
+        st.peakScore = 0;
+        st.peakShares = null;
+      }
+    } else {
+      st.below = ws.score < this.cfg.closeBelow ? st.below + 1 : 0;
+      if (st.below >= this.cfg.closeAfter) {
+        events.push(this.event(st, ws, 'closed'));
+        st.open = false;
+        st.above = 0;
+        st.below = 0;
+        st.peakScore = 0;
+        st.peakShares = null;
+      }
+    }
+    return { anomaly: st.open, events };
+  }
+
+  private trackPeak(st: SensorState, ws: WindowScore): void {
+    if (st.peakShares === null || ws.score > st.peakScore) {
+      st.peakScore = ws.score;
+      st.peakShares = ws.channelShares;
+      st.channels = ws.window.channels;
+    }
+  }
+
+  private event(st: SensorState, ws: WindowScore, kind: 'opened' | 'closed'): AnomalyEvent {
+    const ev: AnomalyEvent = {
+      id: st.id,
+      kind,
+      sensor: ws.window.sensor,
+      group: ws.window.group,
+      start: st.runStart,
+      peakScore: Number(st.peakScore.toFixed(4)),
+      topChannels: topChannels(st.channels, st.peakShares ?? ws.channelShares, this.cfg.topChannels),
+      modelVersion: ws.modelVersion,
+    };
+    if (kind === 'closed') ev.end = ws.window.end;
+    return ev;
+  }
+}

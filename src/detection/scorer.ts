@@ -1,0 +1,47 @@
+import { applyScaler } from '../pipeline/calibration.js';
+import type { SensorWindow, WindowScore } from '../pipeline/contracts.js';
+import type { ScoringTarget } from '../pipeline/model.js';
+
+/**
+ * Scores windows that share one model in a single model call: each window is scaled with its
+ * own sensor's scaler, the batch goes through the autoencoder once, and each window's error is
+ * divided by its sensor's threshold.
+ */
+export async function scoreWithModel(
+  items: ReadonlyArray<{ window: SensorWindow; target: ScoringTarget }>,
+): Promise<WindowScore[]> {
+  if (items.length === 0) return [];
+  const { model, metadata } = items[0]!.target.bundle;
+  const { windowSize, channels } = model.params;
+  const stride = windowSize * channels;
+  const x = new Float32Array(items.length * stride);
+  items.forEach(({ window, target }, i) => applyScaler(window.data, target.calibration, x, i * stride));
+  const { errors, channelErrors } = await model.score(x, items.length);
+  return items.map(({ window, target }, i) => {
+    const shares = new Float32Array(channels);
+    let total = 0;
+    for (let c = 0; c < channels; c++) total += channelErrors[i * channels + c]!;
+    for (let c = 0; c < channels; c++) shares[c] = total > 0 ? channelErrors[i * channels + c]! / total : 1 / channels;
+    const error = errors[i]!;
+    const threshold = target.calibration.threshold;
+    return { window, error, channelShares: shares, threshold, score: error / threshold, modelVersion: metadata.version };
+  });
+}
+
+/** Groups scoring requests by the model bundle they use (one model call per bundle). */
+export async function scoreBatch(
+  items: ReadonlyArray<{ window: SensorWindow; target: ScoringTarget }>,
+): Promise<WindowScore[]> {
+  const byBundle = new Map<object, number[]>();
+  items.forEach((item, i) => {
+    const list = byBundle.get(item.target.bundle);
+    if (list) list.push(i);
+    else byBundle.set(item.target.bundle, [i]);
+  });
+  const out = new Array<WindowScore>(items.length);
+  for (const indices of byBundle.values()) {
+    const scores = await scoreWithModel(indices.map((i) => items[i]!));
+    indices.forEach((i, k) => (out[i] = scores[k]!));
+  }
+  return out;
+}

@@ -1,0 +1,122 @@
+import { concatMap, type OperatorFunction, type SchedulerLike, asyncScheduler, pipe } from 'rxjs';
+import type { DetectionConfig, ScoringConfig } from '../config/schema.js';
+import type { PipelineOutput, Reading, ScoredReading, SensorWindow, WindowOutput, WindowScore } from '../pipeline/contracts.js';
+import { microBatch } from '../pipeline/microbatch.js';
+import type { ModelProvider, ScoringTarget } from '../pipeline/model.js';
+import type { AnomalyDetector } from './detector.js';
+import { scoreBatch } from './scorer.js';
+import type { SensorTracker } from './sensors.js';
+
+export interface DetectStageOptions {
+  scoring: ScoringConfig;
+  detection: DetectionConfig;
+  provider: ModelProvider;
+  detector: AnomalyDetector;
+  tracker: SensorTracker;
+  /**
+   * Replays wait for a model that is being trained, so their output never depends on timing;
+   * live runs go on (readings meanwhile leave unscored, as warming).
+   */
+  awaitTraining: boolean;
+  scheduler?: SchedulerLike;
+  /** Called once per model call with its duration and window count. */
+  onBatch?: (seconds: number, windows: number) => void;
+}
+
+type Slot =
+  | { kind: 'out'; out: PipelineOutput }
+  | { kind: 'score'; window: SensorWindow; target: ScoringTarget; training: number; index: number };
+
+function unscoredRows(readings: readonly Reading[], channels: readonly string[], training: number, anomaly: boolean): ScoredReading[] {
+  return readings.map((reading, i) => ({
+    reading,
+    score: null,
+    error: null,
+    threshold: null,
+    anomaly,
+    channels,
+    channelShares: null,
+    windowId: null,
+    training: i < training,
+  }));
+}
+
+function scoredRows(ws: WindowScore, training: number, anomaly: boolean): ScoredReading[] {
+  return ws.window.readings.map((reading, i) => ({
+    reading,
+    score: ws.score,
+    error: ws.error,
+    threshold: ws.threshold,
+    anomaly,
+    channels: ws.window.channels,
+    channelShares: ws.channelShares,
+    windowId: ws.window.id,
+    training: i < training,
+  }));
+}
+
+/**
+ * The scoring and decision stage: micro-batches windows across sensors, scores each batch with
+ * one model call per model, runs the hysteresis per sensor in window order, and emits, per
+ * batch and in input order, the score rows, anomaly events and passed-through rejections.
+ */
+export function detectStage(opts: DetectStageOptions): OperatorFunction<WindowOutput, PipelineOutput[]> {
+  const scheduler = opts.scheduler ?? asyncScheduler;
+  const { provider, detector, tracker } = opts;
+
+  async function processBatch(batch: readonly WindowOutput[]): Promise<PipelineOutput[]> {
+    const slots: Slot[] = [];
+    const toScore: Array<{ window: SensorWindow; target: ScoringTarget }> = [];
+    const now = scheduler.now();
+    for (const item of batch) {
+      if (item.kind === 'rejected') {
+        slots.push({ kind: 'out', out: item });
+        continue;
+      }
+      const window = item.kind === 'window' ? item : null;
+      const channels = window ? window.channels : Object.keys(item.readings[0]?.values ?? {});
+      const training = provider.observe(item.sensor, item.group, item.readings, window);
+      let target = window && training < window.readings.length ? provider.target(item.sensor, item.group) : undefined;
+      if (window && !target && training < window.readings.length && opts.awaitTraining) {
+        const pending = provider.pending(item.sensor, item.group);
+        if (pending) {
+          await pending;
+          target = provider.target(item.sensor, item.group);
+        }
+      }
+      tracker.note(item.sensor, now, target !== undefined);
+      if (window && target) {
+        slots.push({ kind: 'score', window, target, training, index: toScore.length });
+        toScore.push({ window, target });
+      } else {
+        const rows = unscoredRows(item.readings, channels, training, detector.isOpen(item.sensor));
+        slots.push({ kind: 'out', out: { kind: 'scored', rows, window: null } });
+      }
+    }
+
+    let scores: WindowScore[] = [];
+    if (toScore.length > 0) {
+      const t0 = performance.now();
+      scores = await scoreBatch(toScore);
+      opts.onBatch?.((performance.now() - t0) / 1000, toScore.length);
+    }
+
+    const outputs: PipelineOutput[] = [];
+    for (const slot of slots) {
+      if (slot.kind === 'out') {
+        outputs.push(slot.out);
+        continue;
+      }
+      const ws = scores[slot.index]!;
+      const { anomaly, events } = detector.decide(ws);
+      outputs.push({ kind: 'scored', rows: scoredRows(ws, slot.training, anomaly), window: ws });
+      for (const event of events) outputs.push({ kind: 'event', event });
+    }
+    return outputs;
+  }
+
+  return pipe(
+    microBatch<WindowOutput>(opts.scoring.batchSize, opts.scoring.maxWaitMs, scheduler),
+    concatMap((batch) => processBatch(batch)),
+  );
+}

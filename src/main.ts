@@ -1,0 +1,151 @@
+/**
+ * Wiring only: builds the stages from config and hands them to the runner. The CLI commands
+ * (src/cli/) choose sources and sinks; everything in between is the same for live and replay.
+ */
+import { Registry } from 'prom-client';
+import type { Observable, SchedulerLike } from 'rxjs';
+import type { Config } from './config/schema.js';
+import { AnomalyDetector } from './detection/detector.js';
+import { SensorTracker } from './detection/sensors.js';
+import { detectStage } from './detection/stage.js';
+import { selectBackend } from './model/backend.js';
+import { createAutoencoder } from './model/autoencoder.js';
+import { exportArtifacts, loadModelFolder, modelVersion } from './model/io.js';
+import type { Logger } from './observability/logger.js';
+import { createMetrics, type AemonMetrics } from './observability/metrics.js';
+import { eventTimeOnly } from './pipeline/clock.js';
+import type { Reading, Rejection, Sink, SourceRecord } from './pipeline/contracts.js';
+import type { EpochProgress, ModelBundle } from './pipeline/model.js';
+import { InFlightGate, runPipeline, type RunStats } from './pipeline/runner.js';
+import { createDecoder } from './sources/decode.js';
+import { BootstrapTrainer } from './training/bootstrap.js';
+import { windowReadings } from './windowing/windows.js';
+
+export interface EngineHooks {
+  onTrainingStart?(group: string, windows: number, sensors: number): void;
+  onEpoch?(group: string, progress: EpochProgress): void;
+  onTrained?(bundle: ModelBundle, seconds: number): void;
+  onFailed?(group: string, error: unknown): void;
+}
+
+export interface EngineOptions {
+  /** `live` scores on while a model trains; `replay` waits for it and runs on event time only. */
+  mode: 'live' | 'replay';
+  log: Logger;
+  /** Model folders to score with instead of training on a bootstrap period. */
+  modelDirs?: readonly string[];
+  hooks?: EngineHooks;
+  /** Clock for the decoder's future-timestamp check (the demo runs on simulated time). */
+  now?: () => number;
+  scheduler?: SchedulerLike;
+}
+
+/** Everything between a source and the sinks, built from config. */
+export interface Engine {
+  cfg: Readonly<Config>;
+  backend: string;
+  registry: Registry;
+  metrics: AemonMetrics;
+  trainer: BootstrapTrainer;
+  detector: AnomalyDetector;
+  tracker: SensorTracker;
+  gate: InFlightGate;
+  run(records$: Observable<SourceRecord>, sinks: readonly Sink[], signal?: AbortSignal): Promise<RunStats>;
+}
+
+/** In-flight records at most, before sources wait (explicit backpressure). */
+const HIGH_WATER = 10_000;
+
+export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): Promise<Engine> {
+  const { log } = opts;
+  const { tf, backend, note } = await selectBackend(cfg.model.backend);
+  log.info({ backend, note }, `tensorflow.js backend: ${backend}${note ? ` (${note})` : ''}`);
+
+  const registry = new Registry();
+  const metrics = createMetrics(registry, { maxSensors: cfg.metrics.maxSensors });
+  const loaded: ModelBundle[] = [];
+  for (const dir of opts.modelDirs ?? []) {
+    const bundle = await loadModelFolder(dir, tf, backend);
+    log.info({ dir, version: bundle.metadata.version, group: bundle.metadata.group }, `loaded model ${bundle.metadata.version} from ${dir}`);
+    metrics.modelInfo(bundle.metadata.version, backend);
+    metrics.modelTrained(Date.parse(bundle.metadata.createdAt) / 1000);
+    loaded.push(bundle);
+  }
+
+  const hooks = opts.hooks ?? {};
+  const trainer = new BootstrapTrainer(
+    { model: cfg.model, training: cfg.training, detection: cfg.detection, windowing: cfg.windowing },
+    {
+      createModel: async (params) => createAutoencoder(tf, backend, params),
+      versionOf: async (model) => {
+        const { weights, topology } = await exportArtifacts(model);
+        return modelVersion(weights, topology);
+      },
+      onTrainingStart: (group, windows, sensors) => {
+        log.info({ group, windows, sensors }, `training a model for channels [${group}] on ${windows} windows of ${sensors} sensor(s)`);
+        hooks.onTrainingStart?.(group, windows, sensors);
+      },
+      onEpoch: (group, p) => hooks.onEpoch?.(group, p),
+      onTrained: (bundle, seconds) => {
+        const { version, fit, group } = bundle.metadata;
+        log.info({ group, version, seconds, epochs: fit?.epochs, valLoss: fit?.valLoss.at(-1) }, `model ${version} trained in ${seconds.toFixed(1)} s`);
+        metrics.modelInfo(version, backend);
+        metrics.modelTrained(Date.now() / 1000);
+        metrics.trainingRun('promoted', seconds);
+        hooks.onTrained?.(bundle, seconds);
+      },
+      onFailed: (group, error) => {
+        log.error({ group, err: error }, `training failed for channels [${group}]: ${(error as Error).message}`);
+        metrics.trainingRun('failed');
+        hooks.onFailed?.(group, error);
+      },
+      onSensorCalibrated: (sensor, c) => log.info({ sensor, threshold: c.threshold }, `calibrated ${sensor} against the existing model`),
+    },
+    loaded,
+  );
+
+  const detector = new AnomalyDetector(cfg.detection);
+  const tracker = new SensorTracker(cfg.sensors.staleAfterMs);
+  const gate = new InFlightGate(HIGH_WATER);
+  const decode = createDecoder(cfg.reading, {
+    ...(opts.now ? { now: opts.now } : {}),
+    channelsFor: (sensor: string) => {
+      for (const b of trainer.models()) if (b.metadata.sensors[sensor]) return b.metadata.channels;
+      return undefined;
+    },
+  });
+  const replay = opts.mode === 'replay';
+  const window = windowReadings(cfg.windowing, replay ? eventTimeOnly : opts.scheduler);
+  const detect = detectStage({
+    scoring: cfg.scoring,
+    detection: cfg.detection,
+    provider: trainer,
+    detector,
+    tracker,
+    awaitTraining: replay,
+    ...(opts.scheduler ? { scheduler: opts.scheduler } : {}),
+    onBatch: (seconds) => metrics.scoringBatch(seconds),
+  });
+
+  return {
+    cfg,
+    backend,
+    registry,
+    metrics,
+    trainer,
+    detector,
+    tracker,
+    gate,
+    run: (records$, sinks, signal) =>
+      runPipeline({
+        records$,
+        decode: decode as (r: SourceRecord) => Reading | Rejection,
+        window,
+        detect,
+        sinks,
+        gate,
+        ...(signal ? { signal } : {}),
+        onOutputs: () => metrics.sensors(tracker.counts(Date.now())),
+      }),
+  };
+}

@@ -1,0 +1,132 @@
+import type { LayersModel, Tensor } from '@tensorflow/tfjs';
+import type { Autoencoder, BatchErrors, FitOptions, FitReport, ModelHyperParams } from '../pipeline/model.js';
+import type { Tf } from './backend.js';
+import { fitAutoencoder } from './fit.js';
+import { attachDropout, buildLayersModel, checkParams, checkTopology, clearDropoutMasks, invalid } from './layers.js';
+import type { DropoutFunc } from './layers.js';
+import { createRng, nextSeed, STREAM } from './prng.js';
+
+/**
+ * The LSTM autoencoder on TensorFlow.js layers. Epochs in {@link FitReport} and progress are
+ * 1-based (`bestEpoch` 3 is `loss[2]`).
+ */
+export class LstmAutoencoder implements Autoencoder {
+  readonly params: Readonly<ModelHyperParams>;
+  readonly backend: string;
+  /** The underlying tfjs model, for saving; scoring and training go through the methods. */
+  readonly layersModel: LayersModel;
+  private readonly tf: Tf;
+  private dropoutRng: () => number;
+  private disposed = false;
+
+  private constructor(tf: Tf, backend: string, params: ModelHyperParams, model: LayersModel | undefined) {
+    checkParams(params);
+    this.tf = tf;
+    this.backend = backend;
+    this.params = Object.freeze({ ...params });
+    this.dropoutRng = createRng(params.seed, STREAM.dropout);
+    if (model === undefined) {
+      this.layersModel = buildLayersModel(tf, this.params, this.dropout);
+    } else {
+      checkTopology(model, this.params);
+      attachDropout(model, this.dropout);
+      this.layersModel = model;
+    }
+  }
+
+  static create(tf: Tf, backend: string, params: ModelHyperParams): LstmAutoencoder {
+    return new LstmAutoencoder(tf, backend, params, undefined);
+  }
+
+  /** Wraps a loaded model; throws `AEMON_MODEL_INVALID` when it is not the one `params` describe. */
+  static fromLayersModel(tf: Tf, backend: string, params: ModelHyperParams, model: LayersModel): LstmAutoencoder {
+    return new LstmAutoencoder(tf, backend, params, model);
+  }
+
+  // An arrow property so tfjs can call it detached; seeded so fits repeat exactly.
+  private readonly dropout: DropoutFunc = (x, rate) => this.tf.dropout(x, rate, undefined, nextSeed(this.dropoutRng));
+
+  async fit(x: Float32Array, n: number, options: FitOptions): Promise<FitReport> {
+    this.checkInput(x, n);
+    return fitAutoencoder(
+      {
+        tf: this.tf,
+        model: this.layersModel,
+        params: this.params,
+        resetDropout: () => {
+          this.dropoutRng = createRng(this.params.seed, STREAM.dropout);
+        },
+        clearDropoutMasks: () => clearDropoutMasks(this.tf, this.layersModel),
+      },
+      x,
+      n,
+      options,
+    );
+  }
+
+  async score(x: Float32Array, n: number): Promise<BatchErrors> {
+    this.checkInput(x, n);
+    const { channels } = this.params;
+    if (n === 0) return { errors: new Float32Array(0), channelErrors: new Float32Array(0) };
+    const { tf } = this;
+    // Column 0: the window's mean error; columns 1..channels: each channel's mean over steps.
+    const table = tf.tidy(() => {
+      const input = this.toTensor(x, n);
+      const output = this.layersModel.predict(input, { batchSize: n }) as Tensor;
+      const diff = this.params.loss === 'mse' ? tf.squaredDifference(output, input) : tf.abs(tf.sub(output, input));
+      const perChannel = tf.mean(diff, 1);
+      return tf.concat([tf.mean(perChannel, 1, true), perChannel], 1);
+    });
+    let values: Float32Array;
+    try {
+      values = (await table.data()) as Float32Array;
+    } finally {
+      table.dispose();
+    }
+    const errors = new Float32Array(n);
+    const channelErrors = new Float32Array(n * channels);
+    for (let i = 0; i < n; i++) {
+      const row = i * (channels + 1);
+      errors[i] = values[row]!;
+      channelErrors.set(values.subarray(row + 1, row + 1 + channels), i * channels);
+    }
+    return { errors, channelErrors };
+  }
+
+  async reconstruct(x: Float32Array, n: number): Promise<Float32Array> {
+    this.checkInput(x, n);
+    if (n === 0) return new Float32Array(0);
+    const output = this.tf.tidy(() => this.layersModel.predict(this.toTensor(x, n), { batchSize: n }) as Tensor);
+    try {
+      return (await output.data()) as Float32Array;
+    } finally {
+      output.dispose();
+    }
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    clearDropoutMasks(this.tf, this.layersModel);
+    this.layersModel.dispose();
+  }
+
+  private toTensor(x: Float32Array, n: number): Tensor {
+    return this.tf.tensor3d(x, [n, this.params.windowSize, this.params.channels]);
+  }
+
+  private checkInput(x: Float32Array, n: number): void {
+    if (this.disposed) throw invalid('the model has been disposed');
+    const { windowSize, channels } = this.params;
+    if (!Number.isInteger(n) || n < 0 || x.length !== n * windowSize * channels) {
+      throw invalid(
+        `expected ${n} windows × ${windowSize} steps × ${channels} channels = ${n * windowSize * channels} values, got ${x.length}`,
+      );
+    }
+  }
+}
+
+/** A new, seeded LSTM autoencoder on the given tfjs namespace and backend. */
+export function createAutoencoder(tf: Tf, backend: string, params: ModelHyperParams): Autoencoder {
+  return LstmAutoencoder.create(tf, backend, params);
+}

@@ -1,0 +1,161 @@
+import type { LayersModel, Scalar, Tensor, Tensor3D, Variable } from '@tensorflow/tfjs';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { AemonError } from '../errors.js';
+import type { FitOptions, FitReport, ModelHyperParams } from '../pipeline/model.js';
+import type { Tf } from './backend.js';
+import { createRng, shuffleInPlace, STREAM } from './prng.js';
+
+function trainingError(message: string, cause?: unknown): AemonError {
+  return new AemonError('AEMON_TRAINING', message, { stage: 'training', cause });
+}
+
+/** The last ceil(n·split) windows, at least one when n ≥ 2, always leaving one to train on. */
+export function validationCount(n: number, split: number): number {
+  if (n < 2 || split <= 0) return 0;
+  return Math.min(n - 1, Math.max(1, Math.ceil(n * split)));
+}
+
+export function reconstructionLoss(tf: Tf, loss: ModelHyperParams['loss'], target: Tensor, output: Tensor): Scalar {
+  return loss === 'mse' ? tf.mean(tf.squaredDifference(output, target)) : tf.mean(tf.abs(tf.sub(output, target)));
+}
+
+function checkOptions(n: number, options: FitOptions): void {
+  if (!Number.isInteger(n) || n < 1) throw trainingError(`fit needs at least one window, got ${n}`);
+  if (!Number.isInteger(options.epochs) || options.epochs < 1) throw trainingError(`epochs must be a positive integer, got ${options.epochs}`);
+  if (!Number.isInteger(options.batchSize) || options.batchSize < 1) {
+    throw trainingError(`batchSize must be a positive integer, got ${options.batchSize}`);
+  }
+  if (!(options.validationSplit >= 0 && options.validationSplit < 1)) {
+    throw trainingError(`validationSplit must be in [0, 1), got ${options.validationSplit}`);
+  }
+  if (!Number.isInteger(options.patience) || options.patience < 1) {
+    throw trainingError(`patience must be a positive integer, got ${options.patience}`);
+  }
+}
+
+export interface FitTarget {
+  tf: Tf;
+  model: LayersModel;
+  params: Readonly<ModelHyperParams>;
+  /** Called before training so that dropout draws restart from the seed. */
+  resetDropout(): void;
+  clearDropoutMasks(): void;
+}
+
+/**
+ * Our own loop rather than `model.fit`: tfjs shuffles with Math.random and its EarlyStopping does
+ * not restore the best weights. Each step is one synchronous `optimizer.minimize`; losses are
+ * summed on the backend and read back once per epoch. A fresh Adam per call is disposed at the
+ * end, so a fit leaves no tensors behind.
+ */
+export async function fitAutoencoder(target: FitTarget, x: Float32Array, n: number, options: FitOptions): Promise<FitReport> {
+  checkOptions(n, options);
+  const { tf, model, params } = target;
+  const started = performance.now();
+  const nVal = validationCount(n, options.validationSplit);
+  const nTrain = n - nVal;
+  const { windowSize, channels } = params;
+  const shuffleRng = createRng(params.seed, STREAM.shuffle);
+  target.resetDropout();
+
+  const all: Tensor3D = tf.tensor3d(x, [n, windowSize, channels]);
+  const optimizer = tf.train.adam(params.learningRate);
+  const variables = model.trainableWeights.map((w) => w.read() as Variable);
+  const order = Int32Array.from({ length: nTrain }, (_, i) => i);
+  const loss: number[] = [];
+  const valLoss: number[] = [];
+  let best: Tensor[] | null = null;
+  let bestValue = Infinity;
+  let bestEpoch = 0;
+  let sinceBest = 0;
+  let stoppedEarly = false;
+  let trainSum: Tensor | null = null;
+  try {
+    for (let epoch = 1; epoch <= options.epochs; epoch++) {
+      const epochStart = performance.now();
+      shuffleInPlace(order, shuffleRng);
+      trainSum = tf.scalar(0);
+      for (let start = 0; start < nTrain; start += options.batchSize) {
+        const idx = order.subarray(start, Math.min(start + options.batchSize, nTrain));
+        const next = tf.tidy(() => {
+          const batch = tf.gather(all, tf.tensor1d(idx, 'int32'));
+          const cost = optimizer.minimize(
+            () => reconstructionLoss(tf, params.loss, batch, model.apply(batch, { training: true }) as Tensor),
+            true,
+            variables,
+          );
+          return tf.add(trainSum!, tf.mul(cost!, idx.length));
+        });
+        trainSum.dispose();
+        trainSum = next;
+        // Let timers and I/O run between steps when training shares the thread.
+        await yieldToLoop();
+      }
+      const valSum = validationSum(target, all, nTrain, nVal, options.batchSize);
+      const both = tf.stack([trainSum, valSum]);
+      const [trainTotal, valTotal] = await both.data();
+      tf.dispose([trainSum, valSum, both]);
+      const epochLoss = trainTotal! / nTrain;
+      if (!Number.isFinite(epochLoss)) {
+        if (best !== null) model.setWeights(best);
+        throw trainingError(`training diverged: loss is ${epochLoss} in epoch ${epoch}`);
+      }
+      loss.push(epochLoss);
+      const progress = { epoch, epochs: options.epochs, loss: epochLoss, elapsedMs: performance.now() - epochStart };
+      if (nVal === 0) {
+        bestEpoch = epoch;
+        options.onEpoch?.(progress);
+        continue;
+      }
+      const epochVal = valTotal! / nVal;
+      valLoss.push(epochVal);
+      if (epochVal < bestValue) {
+        bestValue = epochVal;
+        bestEpoch = epoch;
+        sinceBest = 0;
+        if (best !== null) tf.dispose(best);
+        best = model.getWeights().map((w) => tf.clone(w));
+      } else {
+        sinceBest++;
+      }
+      options.onEpoch?.({ ...progress, valLoss: epochVal });
+      if (sinceBest >= options.patience && epoch < options.epochs) {
+        stoppedEarly = true;
+        break;
+      }
+    }
+    if (best !== null && bestEpoch !== loss.length) model.setWeights(best);
+  } finally {
+    trainSum?.dispose();
+    if (best !== null) tf.dispose(best);
+    all.dispose();
+    optimizer.dispose();
+    target.clearDropoutMasks();
+  }
+  return {
+    windows: n,
+    epochs: loss.length,
+    loss,
+    valLoss,
+    bestEpoch,
+    stoppedEarly,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** Sum over the held-out windows of their mean loss (0 when there are none), without dropout. */
+function validationSum(target: FitTarget, all: Tensor3D, from: number, count: number, batchSize: number): Tensor {
+  const { tf, model, params } = target;
+  let sum: Tensor = tf.scalar(0);
+  for (let start = 0; start < count; start += batchSize) {
+    const size = Math.min(batchSize, count - start);
+    const next = tf.tidy(() => {
+      const batch = all.slice([from + start, 0, 0], [size, params.windowSize, params.channels]);
+      const output = model.apply(batch, { training: false }) as Tensor;
+      return tf.add(sum, tf.mul(reconstructionLoss(tf, params.loss, batch, output), size));
+    });
+    sum.dispose();
+    sum = next;
+  }
+  return sum;
+}

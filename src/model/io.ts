@@ -1,0 +1,230 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { io } from '@tensorflow/tfjs';
+import { AemonError } from '../errors.js';
+import type { Autoencoder, ModelBundle } from '../pipeline/model.js';
+import { LstmAutoencoder } from './autoencoder.js';
+import type { Tf } from './backend.js';
+import { invalid } from './layers.js';
+import { checkMetadataMatches, parseMetadata } from './metadata.js';
+
+const MODEL_JSON = 'model.json';
+const WEIGHTS_BIN = 'weights.bin';
+const METADATA_JSON = 'metadata.json';
+const CHECKSUMS_JSON = 'checksums.json';
+const CHECKED_FILES = [MODEL_JSON, WEIGHTS_BIN, METADATA_JSON] as const;
+
+/** A model's topology and weights as tfjs serialises them. */
+export interface ModelArtifactsData {
+  topology: object;
+  weightSpecs: io.WeightsManifestEntry[];
+  weights: ArrayBuffer;
+  generatedBy: string;
+}
+
+function ioError(message: string, cause?: unknown): AemonError {
+  return new AemonError('AEMON_MODEL_IO', message, { stage: 'model', cause, retryable: true });
+}
+
+function checksumError(message: string): AemonError {
+  return new AemonError('AEMON_MODEL_CHECKSUM', message, { stage: 'model' });
+}
+
+function sha256(...parts: (string | Uint8Array)[]): string {
+  const hash = createHash('sha256');
+  for (const part of parts) hash.update(part);
+  return hash.digest('hex');
+}
+
+/** Content-derived: the same topology and weights give the same version, in any process. */
+export function modelVersion(weights: ArrayBuffer, topology: unknown): string {
+  return `m-${sha256(JSON.stringify(topology), new Uint8Array(weights)).slice(0, 10)}`;
+}
+
+/** Serialises a model created by this module (topology, weight specs and one weights buffer). */
+export async function exportArtifacts(model: Autoencoder): Promise<ModelArtifactsData> {
+  if (!(model instanceof LstmAutoencoder)) throw invalid('only models created by src/model can be exported');
+  let captured: io.ModelArtifacts | undefined;
+  await model.layersModel.save({
+    save: async (artifacts) => {
+      captured = artifacts;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    },
+  });
+  if (captured?.modelTopology === undefined || captured.weightSpecs === undefined || captured.weightData === undefined) {
+    throw invalid('tfjs returned incomplete model artifacts');
+  }
+  return {
+    topology: captured.modelTopology,
+    weightSpecs: captured.weightSpecs,
+    weights: joinBuffers(captured.weightData),
+    generatedBy: captured.generatedBy ?? 'TensorFlow.js',
+  };
+}
+
+function joinBuffers(data: io.WeightData): ArrayBuffer {
+  const parts = Array.isArray(data) ? data : [data];
+  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.byteLength, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(new Uint8Array(part), offset);
+    offset += part.byteLength;
+  }
+  return out.buffer;
+}
+
+/**
+ * Writes `model.json`, `weights.bin`, `metadata.json` and `checksums.json` into a temporary
+ * folder beside `dir`, then swaps it in, so a reader sees the old folder or the new one whole.
+ */
+export async function saveModelFolder(dir: string, bundle: ModelBundle): Promise<void> {
+  checkMetadataMatches(bundle.metadata, bundle.model.params);
+  const artifacts = await exportArtifacts(bundle.model);
+  const modelJson = JSON.stringify({
+    format: 'layers-model',
+    generatedBy: artifacts.generatedBy,
+    convertedBy: null,
+    modelTopology: artifacts.topology,
+    weightsManifest: [{ paths: [WEIGHTS_BIN], weights: artifacts.weightSpecs }],
+  });
+  const files = new Map<string, Uint8Array>([
+    [MODEL_JSON, Buffer.from(modelJson)],
+    [WEIGHTS_BIN, new Uint8Array(artifacts.weights)],
+    [METADATA_JSON, Buffer.from(`${JSON.stringify(bundle.metadata, null, 2)}\n`)],
+  ]);
+  const sums = Object.fromEntries([...files].map(([name, bytes]) => [name, sha256(bytes)]));
+  files.set(CHECKSUMS_JSON, Buffer.from(`${JSON.stringify({ algorithm: 'sha256', files: sums }, null, 2)}\n`));
+
+  const target = resolve(dir);
+  const suffix = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  const tmp = join(dirname(target), `.${basename(target)}.tmp-${suffix}`);
+  try {
+    await mkdir(tmp, { recursive: true });
+    for (const [name, bytes] of files) await writeDurably(join(tmp, name), bytes);
+    await swapIn(tmp, target, join(dirname(target), `.${basename(target)}.old-${suffix}`));
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw ioError(`cannot save the model to ${dir}: ${(err as Error).message}`, err);
+  }
+}
+
+async function writeDurably(path: string, bytes: Uint8Array): Promise<void> {
+  const handle = await open(path, 'w');
+  try {
+    await handle.writeFile(bytes);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** rename() cannot replace a non-empty folder, so an existing one is moved aside first. */
+async function swapIn(tmp: string, target: string, aside: string): Promise<void> {
+  try {
+    await rename(tmp, target);
+    return;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+  }
+  await rename(target, aside);
+  try {
+    await rename(tmp, target);
+  } catch (err) {
+    await rename(aside, target);
+    throw err;
+  }
+  await rm(aside, { recursive: true, force: true });
+}
+
+/**
+ * Loads a model folder written by {@link saveModelFolder}. Every checksum is verified before
+ * anything is parsed: a missing, truncated or altered file is `AEMON_MODEL_CHECKSUM`; a folder
+ * that cannot be read is `AEMON_MODEL_IO`; metadata that does not fit the topology is
+ * `AEMON_MODEL_INVALID`.
+ */
+export async function loadModelFolder(dir: string, tf: Tf, backend: string): Promise<ModelBundle> {
+  let isDir: boolean;
+  try {
+    isDir = (await stat(dir)).isDirectory();
+  } catch (err) {
+    throw ioError(`cannot read the model folder ${dir}: ${(err as Error).message}`, err);
+  }
+  if (!isDir) throw ioError(`${dir} is not a folder`);
+  const expected = parseChecksums(await readChecked(dir, CHECKSUMS_JSON));
+  const contents = new Map<string, Buffer>();
+  for (const name of CHECKED_FILES) {
+    const bytes = await readChecked(dir, name);
+    if (sha256(bytes) !== expected[name]) {
+      throw checksumError(`${name} in ${dir} does not match its checksum (altered or truncated)`);
+    }
+    contents.set(name, bytes);
+  }
+  const metadata = parseMetadata(contents.get(METADATA_JSON)!.toString('utf8'));
+  const { topology, weightSpecs, generatedBy } = parseModelJson(contents.get(MODEL_JSON)!.toString('utf8'));
+  const weights = contents.get(WEIGHTS_BIN)!;
+  const weightData = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer;
+  let layersModel;
+  try {
+    layersModel = await tf.loadLayersModel({
+      load: async () => ({ modelTopology: topology, weightSpecs, weightData, format: 'layers-model', generatedBy, convertedBy: null }),
+    });
+  } catch (err) {
+    throw invalid(`${MODEL_JSON} and ${WEIGHTS_BIN} in ${dir} do not make a model: ${(err as Error).message}`, err);
+  }
+  try {
+    return { model: LstmAutoencoder.fromLayersModel(tf, backend, metadata.params, layersModel), metadata };
+  } catch (err) {
+    layersModel.dispose();
+    throw err;
+  }
+}
+
+async function readChecked(dir: string, name: string): Promise<Buffer> {
+  try {
+    return await readFile(join(dir, name));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw checksumError(`${name} is missing from ${dir}`);
+    throw ioError(`cannot read ${name} in ${dir}: ${(err as Error).message}`, err);
+  }
+}
+
+function parseChecksums(bytes: Buffer): Record<(typeof CHECKED_FILES)[number], string> {
+  let value: { algorithm?: unknown; files?: Record<string, unknown> };
+  try {
+    value = JSON.parse(bytes.toString('utf8')) as typeof value;
+  } catch {
+    throw checksumError(`${CHECKSUMS_JSON} is not valid JSON`);
+  }
+  const files = value?.files;
+  const wellFormed =
+    value?.algorithm === 'sha256' &&
+    typeof files === 'object' &&
+    files !== null &&
+    CHECKED_FILES.every((name) => typeof files[name] === 'string' && /^[0-9a-f]{64}$/.test(files[name] as string));
+  if (!wellFormed) throw checksumError(`${CHECKSUMS_JSON} must give a sha256 for each of ${CHECKED_FILES.join(', ')}`);
+  return files as Record<(typeof CHECKED_FILES)[number], string>;
+}
+
+function parseModelJson(text: string): { topology: object; weightSpecs: io.WeightsManifestEntry[]; generatedBy: string } {
+  let value: { modelTopology?: unknown; weightsManifest?: { paths?: unknown; weights?: unknown }[]; generatedBy?: unknown };
+  try {
+    value = JSON.parse(text) as typeof value;
+  } catch (err) {
+    throw invalid(`${MODEL_JSON} is not valid JSON`, err);
+  }
+  const manifest = value?.weightsManifest;
+  if (typeof value?.modelTopology !== 'object' || value.modelTopology === null || !Array.isArray(manifest) || manifest.length !== 1) {
+    throw invalid(`${MODEL_JSON} must hold modelTopology and one weightsManifest group`);
+  }
+  const group = manifest[0]!;
+  if (JSON.stringify(group.paths) !== JSON.stringify([WEIGHTS_BIN]) || !Array.isArray(group.weights)) {
+    throw invalid(`${MODEL_JSON}: the weights manifest must point to ${WEIGHTS_BIN} and list its weights`);
+  }
+  return {
+    topology: value.modelTopology,
+    weightSpecs: group.weights as io.WeightsManifestEntry[],
+    generatedBy: typeof value.generatedBy === 'string' ? value.generatedBy : 'TensorFlow.js',
+  };
+}

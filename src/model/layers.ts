@@ -1,0 +1,114 @@
+import type { LayersModel, SymbolicTensor, Tensor } from '@tensorflow/tfjs';
+import { AemonError } from '../errors.js';
+import type { ModelHyperParams } from '../pipeline/model.js';
+import type { Tf } from './backend.js';
+import { createRng, nextSeed, STREAM } from './prng.js';
+
+/** Replaces tfjs' Math.random-based dropout with a seeded one (tfjs' `dropoutFunc` hook). */
+export type DropoutFunc = (x: Tensor, rate: number) => Tensor;
+
+export const MODEL_NAME = 'aemon_lstm_autoencoder';
+
+export function invalid(message: string, cause?: unknown): AemonError {
+  return new AemonError('AEMON_MODEL_INVALID', message, { stage: 'model', cause });
+}
+
+export function checkParams(params: ModelHyperParams): void {
+  const positiveInt = ['windowSize', 'channels', 'units', 'depth'] as const;
+  for (const key of positiveInt) {
+    if (!Number.isInteger(params[key]) || params[key] < 1) throw invalid(`params.${key} must be a positive integer, got ${params[key]}`);
+  }
+  if (!(params.dropout >= 0 && params.dropout < 1)) throw invalid(`params.dropout must be in [0, 1), got ${params.dropout}`);
+  if (!(params.learningRate > 0)) throw invalid(`params.learningRate must be positive, got ${params.learningRate}`);
+  if (params.loss !== 'mse' && params.loss !== 'mae') throw invalid(`params.loss must be "mse" or "mae", got ${String(params.loss)}`);
+  if (!Number.isInteger(params.seed)) throw invalid(`params.seed must be an integer, got ${params.seed}`);
+}
+
+/**
+ * Encoder LSTMs → RepeatVector → decoder LSTMs → TimeDistributed(Dense). Layer names are fixed
+ * (not tfjs' process-wide counters) so the saved topology, and with it the model version,
+ * depends only on the params.
+ */
+export function buildLayersModel(tf: Tf, params: ModelHyperParams, dropoutFunc: DropoutFunc): LayersModel {
+  const { windowSize, channels, units, depth, dropout } = params;
+  const seeds = createRng(params.seed, STREAM.init);
+  const lstm = (name: string, returnSequences: boolean) =>
+    tf.layers.lstm({
+      name,
+      units,
+      returnSequences,
+      // TensorFlow's fused LSTM kernels implement sigmoid, not tfjs' default hardSigmoid.
+      recurrentActivation: 'sigmoid',
+      dropout,
+      kernelInitializer: tf.initializers.glorotUniform({ seed: nextSeed(seeds) }),
+      recurrentInitializer: tf.initializers.orthogonal({ gain: 1, seed: nextSeed(seeds) }),
+      biasInitializer: 'zeros',
+      unitForgetBias: true,
+      dropoutFunc,
+    });
+  const input = tf.input({ shape: [windowSize, channels], name: 'window' });
+  let h: SymbolicTensor = input;
+  for (let i = 1; i <= depth; i++) h = lstm(`encoder_${i}`, i < depth).apply(h) as SymbolicTensor;
+  h = tf.layers.repeatVector({ n: windowSize, name: 'repeat' }).apply(h) as SymbolicTensor;
+  for (let i = 1; i <= depth; i++) h = lstm(`decoder_${i}`, true).apply(h) as SymbolicTensor;
+  const dense = tf.layers.dense({
+    units: channels,
+    name: 'output_dense',
+    kernelInitializer: tf.initializers.glorotUniform({ seed: nextSeed(seeds) }),
+    biasInitializer: 'zeros',
+  });
+  const output = tf.layers.timeDistributed({ layer: dense, name: 'reconstruction' }).apply(h) as SymbolicTensor;
+  return tf.model({ inputs: input, outputs: output, name: MODEL_NAME });
+}
+
+/** Checks that a loaded model is the autoencoder its metadata describes. */
+export function checkTopology(model: LayersModel, params: ModelHyperParams): void {
+  const expected = `[null,${params.windowSize},${params.channels}]`;
+  if (model.inputs.length !== 1 || model.outputs.length !== 1) {
+    throw invalid(`the model must have one input and one output, it has ${model.inputs.length} and ${model.outputs.length}`);
+  }
+  const input = JSON.stringify(model.inputs[0]!.shape);
+  const output = JSON.stringify(model.outputs[0]!.shape);
+  if (input !== expected || output !== expected) {
+    throw invalid(
+      `the topology takes ${input} and gives ${output}, but the metadata says windowSize ${params.windowSize} and channels ${params.channels} (${expected})`,
+    );
+  }
+  const lstms = lstmLayers(model);
+  const units = lstms.map((layer) => layer.getConfig()['units']);
+  if (lstms.length !== 2 * params.depth || units.some((u) => u !== params.units)) {
+    throw invalid(
+      `the topology has ${lstms.length} LSTM layers with units [${units.join(', ')}], but the metadata says depth ${params.depth} and units ${params.units}`,
+    );
+  }
+}
+
+export function lstmLayers(model: LayersModel): LayersModel['layers'] {
+  return model.layers.filter((layer) => layer.getClassName() === 'LSTM');
+}
+
+interface LstmCellInternals {
+  dropoutFunc?: DropoutFunc;
+  dropoutMask: Tensor | Tensor[] | null;
+  recurrentDropoutMask: Tensor | Tensor[] | null;
+}
+
+function cellOf(layer: LayersModel['layers'][number]): LstmCellInternals {
+  return (layer as unknown as { cell: LstmCellInternals }).cell;
+}
+
+/** A loaded model's cells get the seeded dropout too (functions are not part of the topology). */
+export function attachDropout(model: LayersModel, dropoutFunc: DropoutFunc): void {
+  for (const layer of lstmLayers(model)) cellOf(layer).dropoutFunc = dropoutFunc;
+}
+
+/** tfjs keeps the last call's dropout masks on the cell until the next call; free them now. */
+export function clearDropoutMasks(tf: Tf, model: LayersModel): void {
+  for (const layer of lstmLayers(model)) {
+    const cell = cellOf(layer);
+    if (cell.dropoutMask !== null) tf.dispose(cell.dropoutMask);
+    if (cell.recurrentDropoutMask !== null) tf.dispose(cell.recurrentDropoutMask);
+    cell.dropoutMask = null;
+    cell.recurrentDropoutMask = null;
+  }
+}

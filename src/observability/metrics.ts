@@ -1,0 +1,317 @@
+import { Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { REJECT_REASONS } from '../pipeline/contracts.js';
+import type { RejectReason, SensorState } from '../pipeline/contracts.js';
+
+/** One scored window of one sensor, as `aemon_anomaly_score` and its siblings export it. */
+export interface WindowObservation {
+  sensor: string;
+  /** `error / threshold`. */
+  score: number;
+  error: number;
+  threshold: number;
+  /** State after hysteresis; when absent `aemon_anomaly` keeps its previous value. */
+  anomaly?: boolean;
+  channels: readonly string[];
+  /** Each channel's share of `error`, in `channels` order. */
+  channelShares: ArrayLike<number>;
+}
+
+export type TrainingResult = 'promoted' | 'rejected' | 'failed';
+
+export const TRAINING_RESULTS: readonly TrainingResult[] = ['promoted', 'rejected', 'failed'];
+const SENSOR_STATES: readonly SensorState[] = ['warming', 'scoring', 'stale'];
+
+/**
+ * aemon's metrics (DESIGN.md, "Prometheus metrics"), behind typed calls. Callers observe once per
+ * window or batch, never per message. Per-sensor series exist for at most `maxSensors` sensors:
+ * a newcomer takes the place of the tracked sensor with the lowest latest score if its own score
+ * is higher, so the sensors worth looking at stay visible.
+ */
+export interface AemonMetrics {
+  readonly registry: Registry;
+  /** Sets the per-sensor gauges and `aemon_channel_error{sensor,channel}` of one window. */
+  observeWindow(o: WindowObservation): void;
+  /** `aemon_anomalies_total{sensor}` (only for a sensor that has series). */
+  anomalyOpened(sensor: string): void;
+  readingsIn(source: string, n?: number): void;
+  rejected(reason: RejectReason, n?: number): void;
+  windowsScored(n: number): void;
+  scoringBatch(seconds: number): void;
+  /** Arrival → scored latency of each reading a batch of windows released. */
+  eventToScore(seconds: readonly number[]): void;
+  /** Replaces the `aemon_model_info` series: exactly one is exported, set to 1. */
+  modelInfo(version: string, backend: string): void;
+  modelTrained(epochSeconds: number): void;
+  trainingRun(result: TrainingResult, seconds?: number): void;
+  normalWindows(n: number): void;
+  /** Sensors by state; a state left out is exported as 0. */
+  sensors(countsByState: Readonly<Partial<Record<SensorState, number>>>): void;
+  kafkaLag(topic: string, partition: number, lag: number): void;
+  /** Drops a partition's lag series (after a rebalance took it away). */
+  forgetKafkaPartition(topic: string, partition: number): void;
+  /** Drops a sensor's series and tracking (e.g. it was evicted as stale). */
+  forgetSensor(sensor: string): void;
+  /** Sensors that currently have per-sensor series. */
+  trackedSensors(): string[];
+}
+
+// Buckets: scoring a micro-batch takes sub-millisecond (pure JS, tiny batch) to seconds (large
+// batch on WASM); event → score includes micro-batch waits and reordering delays; training runs
+// from seconds (demo) to an hour (many sensors, many epochs).
+const SCORING_BATCH_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+const EVENT_TO_SCORE_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const TRAINING_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600];
+
+interface Tracked {
+  score: number;
+  channels: readonly string[];
+}
+
+/** NaN never outranks a real score, so it cannot push out a tracked sensor. */
+const rank = (score: number): number => (Number.isNaN(score) ? -Infinity : score);
+
+export function createMetrics(registry: Registry, cfg: { maxSensors: number }): AemonMetrics {
+  const registers = [registry];
+  collectDefaultMetrics({ register: registry });
+
+  const anomalyScore = new Gauge({
+    name: 'aemon_anomaly_score',
+    help: 'Latest window reconstruction error divided by the threshold (>1 means above threshold).',
+    labelNames: ['sensor'] as const,
+    registers,
+  });
+  const reconstructionError = new Gauge({
+    name: 'aemon_reconstruction_error',
+    help: 'Latest window reconstruction error, in scaled units.',
+    labelNames: ['sensor'] as const,
+    registers,
+  });
+  const threshold = new Gauge({
+    name: 'aemon_threshold',
+    help: 'Current anomaly threshold of the sensor, in scaled units.',
+    labelNames: ['sensor'] as const,
+    registers,
+  });
+  const anomaly = new Gauge({
+    name: 'aemon_anomaly',
+    help: 'Whether the sensor is anomalous (1) or not (0), after hysteresis.',
+    labelNames: ['sensor'] as const,
+    registers,
+  });
+  const anomaliesTotal = new Counter({
+    name: 'aemon_anomalies_total',
+    help: 'Anomaly events opened.',
+    labelNames: ['sensor'] as const,
+    registers,
+  });
+  const channelError = new Gauge({
+    name: 'aemon_channel_error',
+    help: "A channel's share of the latest window reconstruction error (shares sum to 1).",
+    labelNames: ['sensor', 'channel'] as const,
+    registers,
+  });
+  const readingsTotal = new Counter({
+    name: 'aemon_readings_total',
+    help: 'Readings received, valid or not, by source.',
+    labelNames: ['source'] as const,
+    registers,
+  });
+  const rejectedTotal = new Counter({
+    name: 'aemon_readings_rejected_total',
+    help: 'Readings rejected and routed to the dead-letter sink, by reason.',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+  const windowsScoredTotal = new Counter({
+    name: 'aemon_windows_scored_total',
+    help: 'Windows scored by the autoencoder.',
+    registers,
+  });
+  const scoringBatchSeconds = new Histogram({
+    name: 'aemon_scoring_batch_seconds',
+    help: 'Time to score one micro-batch of windows.',
+    buckets: SCORING_BATCH_BUCKETS,
+    registers,
+  });
+  const eventToScoreSeconds = new Histogram({
+    name: 'aemon_event_to_score_seconds',
+    help: "Time from a reading's arrival to its window being scored.",
+    buckets: EVENT_TO_SCORE_BUCKETS,
+    registers,
+  });
+  const modelInfoGauge = new Gauge({
+    name: 'aemon_model_info',
+    help: 'The model in use (always 1), by version and TensorFlow.js backend.',
+    labelNames: ['version', 'backend'] as const,
+    registers,
+  });
+  const modelTrainedTs = new Gauge({
+    name: 'aemon_model_trained_timestamp_seconds',
+    help: 'Unix time the model in use was trained.',
+    registers,
+  });
+  const trainingRuns = new Counter({
+    name: 'aemon_training_runs_total',
+    help: 'Training runs, by result (promoted, rejected, failed).',
+    labelNames: ['result'] as const,
+    registers,
+  });
+  const trainingSeconds = new Histogram({
+    name: 'aemon_training_seconds',
+    help: 'Duration of a training run.',
+    buckets: TRAINING_BUCKETS,
+    registers,
+  });
+  const normalWindowsGauge = new Gauge({
+    name: 'aemon_normal_windows',
+    help: 'Windows in the normal-data buffer that training learns from.',
+    registers,
+  });
+  const sensorsGauge = new Gauge({
+    name: 'aemon_sensors',
+    help: 'Sensors being tracked, by state (warming, scoring, stale).',
+    labelNames: ['state'] as const,
+    registers,
+  });
+  const kafkaLagGauge = new Gauge({
+    name: 'aemon_kafka_lag',
+    help: 'Consumer lag in records, by topic and partition.',
+    labelNames: ['topic', 'partition'] as const,
+    registers,
+  });
+  const seriesDropped = new Gauge({
+    name: 'aemon_sensor_series_dropped',
+    help: 'Sensors seen whose per-sensor series are not exported because of metrics.maxSensors.',
+    registers,
+  });
+
+  // Zero series up front, so rate() and increase() see the first event of each kind.
+  for (const result of TRAINING_RESULTS) trainingRuns.inc({ result }, 0);
+  for (const reason of REJECT_REASONS) rejectedTotal.inc({ reason }, 0);
+  for (const state of SENSOR_STATES) sensorsGauge.set({ state }, 0);
+
+  const tracked = new Map<string, Tracked>();
+  const untracked = new Set<string>();
+  // Lowest-scoring tracked sensor, cached so a stream of untracked sensors does not rescan the
+  // map for every window; `null` means unknown (rescan when needed).
+  let lowest: { sensor: string; score: number } | null = null;
+
+  const findLowest = (): { sensor: string; score: number } | null => {
+    if (lowest === null) {
+      for (const [sensor, t] of tracked) {
+        if (lowest === null || t.score < lowest.score) lowest = { sensor, score: t.score };
+      }
+    }
+    return lowest;
+  };
+
+  const setScore = (sensor: string, t: Tracked, score: number): void => {
+    t.score = score;
+    if (lowest === null) return;
+    if (lowest.sensor === sensor) lowest = score <= lowest.score ? { sensor, score } : null;
+    else if (score < lowest.score) lowest = { sensor, score };
+  };
+
+  const removeSeries = (sensor: string): void => {
+    const t = tracked.get(sensor);
+    if (t === undefined) return;
+    for (const g of [anomalyScore, reconstructionError, threshold, anomaly]) g.remove({ sensor });
+    anomaliesTotal.remove({ sensor });
+    for (const channel of t.channels) channelError.remove({ sensor, channel });
+    tracked.delete(sensor);
+    if (lowest?.sensor === sensor) lowest = null;
+  };
+
+  const admit = (sensor: string, score: number): Tracked | undefined => {
+    if (tracked.size >= cfg.maxSensors) {
+      const victim = findLowest();
+      if (victim === null || !(score > victim.score)) {
+        untracked.add(sensor);
+        seriesDropped.set(untracked.size);
+        return undefined;
+      }
+      removeSeries(victim.sensor);
+      untracked.add(victim.sensor);
+    }
+    const t: Tracked = { score, channels: [] };
+    tracked.set(sensor, t);
+    untracked.delete(sensor);
+    seriesDropped.set(untracked.size);
+    if (lowest !== null && score < lowest.score) lowest = { sensor, score };
+    return t;
+  };
+
+  return {
+    registry,
+    observeWindow(o) {
+      const score = rank(o.score);
+      const t = tracked.get(o.sensor) ?? admit(o.sensor, score);
+      if (t === undefined) return;
+      setScore(o.sensor, t, score);
+      const labels = { sensor: o.sensor };
+      anomalyScore.set(labels, o.score);
+      reconstructionError.set(labels, o.error);
+      threshold.set(labels, o.threshold);
+      if (o.anomaly !== undefined) anomaly.set(labels, o.anomaly ? 1 : 0);
+      if (t.channels !== o.channels) {
+        for (const channel of t.channels) {
+          if (!o.channels.includes(channel)) channelError.remove({ sensor: o.sensor, channel });
+        }
+        t.channels = o.channels;
+      }
+      for (let i = 0; i < o.channels.length; i++) {
+        channelError.set({ sensor: o.sensor, channel: o.channels[i] as string }, o.channelShares[i] ?? NaN);
+      }
+    },
+    anomalyOpened(sensor) {
+      if (tracked.has(sensor)) anomaliesTotal.inc({ sensor });
+    },
+    readingsIn(source, n = 1) {
+      readingsTotal.inc({ source }, n);
+    },
+    rejected(reason, n = 1) {
+      rejectedTotal.inc({ reason }, n);
+    },
+    windowsScored(n) {
+      windowsScoredTotal.inc(n);
+    },
+    scoringBatch(seconds) {
+      scoringBatchSeconds.observe(seconds);
+    },
+    eventToScore(seconds) {
+      for (const s of seconds) eventToScoreSeconds.observe(s);
+    },
+    modelInfo(version, backend) {
+      modelInfoGauge.reset();
+      modelInfoGauge.set({ version, backend }, 1);
+    },
+    modelTrained(epochSeconds) {
+      modelTrainedTs.set(epochSeconds);
+    },
+    trainingRun(result, seconds) {
+      trainingRuns.inc({ result });
+      if (seconds !== undefined) trainingSeconds.observe(seconds);
+    },
+    normalWindows(n) {
+      normalWindowsGauge.set(n);
+    },
+    sensors(countsByState) {
+      for (const state of SENSOR_STATES) sensorsGauge.set({ state }, countsByState[state] ?? 0);
+    },
+    kafkaLag(topic, partition, lag) {
+      kafkaLagGauge.set({ topic, partition: String(partition) }, lag);
+    },
+    forgetKafkaPartition(topic, partition) {
+      kafkaLagGauge.remove({ topic, partition: String(partition) });
+    },
+    forgetSensor(sensor) {
+      removeSeries(sensor);
+      untracked.delete(sensor);
+      seriesDropped.set(untracked.size);
+    },
+    trackedSensors() {
+      return [...tracked.keys()];
+    },
+  };
+}

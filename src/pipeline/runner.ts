@@ -1,0 +1,129 @@
+import { concatMap, fromEvent, lastValueFrom, map, type Observable, type OperatorFunction, takeUntil, EMPTY, defaultIfEmpty } from 'rxjs';
+import type { FlowControl, PipelineOutput, Reading, Rejection, SourceRecord, WindowOutput, Sink, RejectReason } from './contracts.js';
+
+/**
+ * Bounds in-flight records (emitted by a source, not yet acked): a source awaits `ready()`
+ * before each record, and gets a promise only while the high-water mark is reached.
+ */
+export class InFlightGate implements FlowControl {
+  private inFlight = 0;
+  private waiters: Array<() => void> = [];
+
+  constructor(private readonly highWater: number) {}
+
+  get size(): number {
+    return this.inFlight;
+  }
+
+  ready(): Promise<void> | undefined {
+    if (this.inFlight < this.highWater) return undefined;
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  taken(): void {
+    this.inFlight++;
+  }
+
+  released(): void {
+    this.inFlight--;
+    if (this.inFlight < this.highWater && this.waiters.length > 0) {
+      const waiters = this.waiters;
+      this.waiters = [];
+      for (const w of waiters) w();
+    }
+  }
+}
+
+export interface RunStats {
+  records: number;
+  readings: number;
+  scoredRows: number;
+  trainingRows: number;
+  windowsScored: number;
+  rejected: Partial<Record<RejectReason, number>>;
+  anomaliesOpened: number;
+  anomaliesClosed: number;
+  acked: number;
+}
+
+export interface PipelineParts {
+  records$: Observable<SourceRecord>;
+  decode: (record: SourceRecord) => Reading | Rejection;
+  window: OperatorFunction<Reading | Rejection, WindowOutput>;
+  detect: OperatorFunction<WindowOutput, PipelineOutput[]>;
+  sinks: readonly Sink[];
+  /** The gate the source was given; the runner counts records in and acks out. */
+  gate?: InFlightGate;
+  /** Stops reading: what is in flight is still scored, written and acked. */
+  signal?: AbortSignal;
+  /** Called after each batch of outputs was written and acked. */
+  onOutputs?: (outputs: readonly PipelineOutput[]) => void;
+}
+
+function emptyStats(): RunStats {
+  return { records: 0, readings: 0, scoredRows: 0, trainingRows: 0, windowsScored: 0, rejected: {}, anomaliesOpened: 0, anomaliesClosed: 0, acked: 0 };
+}
+
+/**
+ * Runs source → decode → windows → score/decide → sinks, and acks each record only after every
+ * sink has written what was derived from it. Resolves with the run's counts when the source
+ * completes (or the signal aborts and in-flight work has drained); sinks are closed at the end.
+ */
+export async function runPipeline(parts: PipelineParts): Promise<RunStats> {
+  const stats = emptyStats();
+  const stop$ = parts.signal ? fromEvent(parts.signal, 'abort') : EMPTY;
+  const gate = parts.gate;
+  const guarded = (rec: SourceRecord): SourceRecord => {
+    let done = false;
+    gate?.taken();
+    stats.records++;
+    return {
+      ...rec,
+      ack: () => {
+        if (done) return;
+        done = true;
+        stats.acked++;
+        rec.ack();
+        gate?.released();
+      },
+    };
+  };
+
+  const write = async (outputs: readonly PipelineOutput[]): Promise<void> => {
+    if (outputs.length === 0) return;
+    for (const sink of parts.sinks) await sink.write(outputs);
+    for (const out of outputs) {
+      if (out.kind === 'rejected') {
+        stats.rejected[out.reason] = (stats.rejected[out.reason] ?? 0) + 1;
+        out.ack();
+      } else if (out.kind === 'scored') {
+        if (out.window) stats.windowsScored++;
+        for (const row of out.rows) {
+          stats.readings++;
+          if (row.training) stats.trainingRows++;
+          else if (row.score !== null) stats.scoredRows++;
+          row.reading.ack();
+        }
+      } else if (out.event.kind === 'opened') stats.anomaliesOpened++;
+      else stats.anomaliesClosed++;
+    }
+    parts.onOutputs?.(outputs);
+  };
+
+  try {
+    await lastValueFrom(
+      parts.records$.pipe(
+        takeUntil(stop$),
+        map(guarded),
+        map(parts.decode),
+        parts.window,
+        parts.detect,
+        concatMap(write),
+        defaultIfEmpty(undefined),
+      ),
+    );
+  } finally {
+    for (const sink of parts.sinks) await sink.close();
+  }
+  return stats;
+}

@@ -1,0 +1,123 @@
+import { createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import { AemonError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+
+/** A route besides the built-in ones (e.g. a labels API); its path must not be a built-in one. */
+export interface ExtraRoute {
+  method: string;
+  /** Exact path, without query string. */
+  path: string;
+  handler: RouteHandler;
+}
+
+export interface HttpServerOptions {
+  host: string;
+  /** 0 picks a free port; the returned `port` is the real one. */
+  port: number;
+  registry: Registry;
+  /** `/readyz` answers 200 while this is true, else 503. */
+  ready: () => boolean;
+  extraRoutes?: readonly ExtraRoute[];
+  log?: Logger;
+}
+
+export interface HttpServer {
+  url: string;
+  port: number;
+  /** Stops listening and closes open connections (keep-alive ones too). Idempotent. */
+  close(): Promise<void>;
+}
+
+const TEXT = 'text/plain; charset=utf-8';
+const BUILT_IN = ['/metrics', '/healthz', '/readyz'];
+
+function send(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': TEXT, 'cache-control': 'no-store', ...headers });
+  res.end(body);
+}
+
+function listenHint(code: string | undefined): string {
+  if (code === 'EADDRINUSE') return ' (address already in use: another aemon? set metrics.port / AEMON_METRICS_PORT)';
+  if (code === 'EACCES') return ' (permission denied: use a port above 1023)';
+  if (code === 'EADDRNOTAVAIL') return ' (no such local address: check metrics.host)';
+  return '';
+}
+
+/** `GET /metrics`, `/healthz`, `/readyz` (DESIGN.md) on `host:port`, plus any extra routes. */
+export function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
+  const { host, registry, ready, log } = options;
+  const routes = new Map<string, Map<string, RouteHandler>>();
+  const add = (method: string, path: string, handler: RouteHandler): void => {
+    const byMethod = routes.get(path) ?? new Map<string, RouteHandler>();
+    byMethod.set(method.toUpperCase(), handler);
+    routes.set(path, byMethod);
+  };
+  add('GET', '/metrics', async (_req, res) => {
+    const body = await registry.metrics();
+    send(res, 200, body, { 'content-type': registry.contentType });
+  });
+  add('GET', '/healthz', (_req, res) => send(res, 200, 'ok\n'));
+  add('GET', '/readyz', (_req, res) => (ready() ? send(res, 200, 'ready\n') : send(res, 503, 'not ready\n')));
+  for (const route of options.extraRoutes ?? []) {
+    if (BUILT_IN.includes(route.path)) {
+      return Promise.reject(new AemonError('AEMON_INTERNAL', `route ${route.path} is built in`, { stage: 'startup' }));
+    }
+    add(route.method, route.path, route.handler);
+  }
+
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const byMethod = routes.get(path);
+    if (byMethod === undefined) return send(res, 404, 'not found\n');
+    const method = req.method ?? 'GET';
+    // HEAD is answered like GET; node drops the body.
+    const handler = byMethod.get(method) ?? (method === 'HEAD' ? byMethod.get('GET') : undefined);
+    if (handler === undefined) {
+      const allow = [...byMethod.keys(), ...(byMethod.has('GET') ? ['HEAD'] : [])].join(', ');
+      return send(res, 405, 'method not allowed\n', { allow });
+    }
+    Promise.resolve()
+      .then(() => handler(req, res))
+      .catch((err: unknown) => {
+        log?.error({ err, path }, 'http handler failed');
+        if (!res.headersSent) send(res, 500, 'internal error\n');
+        else res.destroy();
+      });
+  });
+
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      const where = `${host}:${options.port}`;
+      reject(
+        new AemonError('AEMON_HTTP', `cannot listen on ${where}: ${err.code ?? err.message}${listenHint(err.code)}`, {
+          stage: 'startup',
+          cause: err,
+        }),
+      );
+    };
+    server.once('error', onError);
+    server.listen(options.port, host, () => {
+      server.off('error', onError);
+      server.on('error', (err) => log?.error({ err }, 'http server error'));
+      const port = (server.address() as AddressInfo).port;
+      const urlHost = host.includes(':') ? `[${host}]` : host;
+      let closing: Promise<void> | undefined;
+      resolve({
+        url: `http://${urlHost}:${port}`,
+        port,
+        close() {
+          closing ??= new Promise<void>((done, fail) => {
+            server.close((err) => (err ? fail(err) : done()));
+            server.closeAllConnections();
+          });
+          return closing;
+        },
+      });
+    });
+  });
+}

@@ -1,0 +1,54 @@
+import type { PipelineOutput, RejectReason, Sink } from '../pipeline/contracts.js';
+import type { AemonMetrics } from '../observability/metrics.js';
+
+function add<K>(counts: Map<K, number>, key: K, n = 1): void {
+  counts.set(key, (counts.get(key) ?? 0) + n);
+}
+
+/**
+ * Updates the metrics from what the pipeline emitted: once per window (per-sensor gauges), once
+ * per batch for counters and latencies. Every input reading is counted once in
+ * `aemon_readings_total`: as a scored or warming row, or as a rejection.
+ */
+export function metricsSink(metrics: AemonMetrics, now: () => number = Date.now): Sink {
+  return {
+    name: 'prometheus',
+    write(outputs: readonly PipelineOutput[]) {
+      const t = now();
+      const readings = new Map<string, number>();
+      const rejected = new Map<RejectReason, number>();
+      const latencies: number[] = [];
+      let windows = 0;
+      for (const out of outputs) {
+        if (out.kind === 'scored') {
+          for (const row of out.rows) add(readings, row.reading.origin.source);
+          const w = out.window;
+          if (w === null) continue;
+          windows++;
+          metrics.observeWindow({
+            sensor: w.window.sensor,
+            score: w.score,
+            error: w.error,
+            threshold: w.threshold,
+            // Hysteresis state is carried by the rows, not the window score.
+            anomaly: out.rows.at(-1)?.anomaly,
+            channels: w.window.channels,
+            channelShares: w.channelShares,
+          });
+          for (const row of out.rows) latencies.push((t - row.reading.arrivedAt) / 1000);
+        } else if (out.kind === 'event') {
+          if (out.event.kind === 'opened') metrics.anomalyOpened(out.event.sensor);
+        } else {
+          add(readings, out.origin.source);
+          add(rejected, out.reason);
+        }
+      }
+      for (const [source, n] of readings) metrics.readingsIn(source, n);
+      for (const [reason, n] of rejected) metrics.rejected(reason, n);
+      if (windows > 0) metrics.windowsScored(windows);
+      if (latencies.length > 0) metrics.eventToScore(latencies);
+      return Promise.resolve();
+    },
+    close: () => Promise.resolve(),
+  };
+}

@@ -1,0 +1,221 @@
+import type { ReadingConfig } from '../config/schema.js';
+import type { Reading, RejectReason, Rejection, SourceRecord } from '../pipeline/contracts.js';
+
+export interface DecoderOptions {
+  /** Clock for `future_timestamp` (default `Date.now`). */
+  now?: () => number;
+  /** The channel set a sensor's model fixes; `undefined` = no model yet (the first valid reading fixes it). */
+  channelsFor?: (sensor: string) => readonly string[] | undefined;
+}
+
+export type Decoder = (rec: SourceRecord) => Reading | Rejection;
+
+/** Model group key of a channel set: the sorted channel names joined by `,`. */
+export function groupKey(channels: readonly string[]): string {
+  return [...channels].sort().join(',');
+}
+
+export function isRejection(out: Reading | Rejection): out is Rejection {
+  return (out as Rejection).kind === 'rejected';
+}
+
+const DETAIL_MAX = 200;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+// Date-like strings only: `Date.parse` alone accepts too much ("yesterday" in some engines, "1").
+// The space form is NAB's and SKAB's `YYYY-MM-DD HH:MM:SS`; without a zone we read UTC.
+const ISO_RE =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+const EPOCH_RE = /^-?\d+(?:\.\d+)?$/;
+const MAX_EPOCH_MS = 8.64e15;
+
+/** Event time of a `ts` value (ISO-8601 string, epoch ms number or numeric string), or undefined. */
+export function parseTimestamp(value: unknown): number | undefined {
+  if (typeof value === 'number') return epochMs(value);
+  if (typeof value !== 'string') return undefined;
+  const s = value.trim();
+  if (EPOCH_RE.test(s)) return epochMs(Number(s));
+  const m = ISO_RE.exec(s);
+  if (m === null) return undefined;
+  const [, y, mo, d, h = '00', mi = '00', sec = '00', frac = '', zone] = m;
+  const year = Number(y);
+  const month = Number(mo);
+  const day = Number(d);
+  // Date.parse rolls 2014-02-30 over to March; reject impossible dates and times instead.
+  const probe = new Date(Date.UTC(year, month - 1, day));
+  if (probe.getUTCMonth() !== month - 1 || probe.getUTCDate() !== day) return undefined;
+  if (Number(h) > 23 || Number(mi) > 59 || Number(sec) > 59) return undefined;
+  const ms = (frac + '000').slice(0, 3);
+  const z = zone === undefined || zone.toUpperCase() === 'Z' ? 'Z' : normaliseZone(zone);
+  const t = Date.parse(`${y}-${mo}-${d}T${h}:${mi}:${sec}.${ms}${z}`);
+  return Number.isNaN(t) ? undefined : t;
+}
+
+function normaliseZone(zone: string): string {
+  const digits = zone.slice(1).replace(':', '');
+  return `${zone[0]}${digits.slice(0, 2)}:${(digits.slice(2) + '00').slice(0, 2)}`;
+}
+
+function epochMs(n: number): number | undefined {
+  if (!Number.isFinite(n) || Math.abs(n) > MAX_EPOCH_MS) return undefined;
+  // Event time has millisecond resolution.
+  return Math.round(n);
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'missing';
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'string') return `${truncate(JSON.stringify(value), 60)}, not a finite number`;
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array, not a finite number';
+  return `${typeof value === 'object' ? 'an object' : `a ${typeof value}`}, not a finite number`;
+}
+
+function truncate(s: string, max = DETAIL_MAX): string {
+  return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function sensorOf(value: unknown, key: string | undefined): string | undefined {
+  if (typeof value === 'string' && value.trim() !== '') return value;
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  return key !== undefined && key.trim() !== '' ? key : undefined;
+}
+
+interface Fields {
+  sensor: unknown;
+  ts: unknown;
+  values: unknown;
+  valuesName: string;
+}
+
+/**
+ * Builds the decode/validate step: a record becomes a {@link Reading} or a {@link Rejection}
+ * (never an exception). The decoder remembers, per sensor without a model, the channel set of
+ * its first valid reading.
+ */
+export function createDecoder(cfg: ReadingConfig, options: DecoderOptions = {}): Decoder {
+  const now = options.now ?? Date.now;
+  const channelsFor = options.channelsFor;
+  const firstSeen = new Map<string, readonly string[]>();
+
+  const reject = (rec: SourceRecord, reason: RejectReason, detail: string, sensor?: string): Rejection => {
+    const out: Rejection = {
+      kind: 'rejected',
+      reason,
+      detail: truncate(detail),
+      raw: rec.raw,
+      origin: rec.origin,
+      arrivedAt: rec.arrivedAt,
+      seq: rec.seq,
+      ack: rec.ack,
+    };
+    if (rec.key !== undefined) out.key = rec.key;
+    if (sensor !== undefined) out.sensor = sensor;
+    return out;
+  };
+
+  const parse = (rec: SourceRecord): Fields | Rejection => {
+    if (rec.fields !== undefined) {
+      return { sensor: rec.fields.sensor, ts: rec.fields.ts, values: rec.fields.values, valuesName: 'values' };
+    }
+    let text: string;
+    try {
+      text = typeof rec.raw === 'string' ? rec.raw : utf8.decode(rec.raw);
+    } catch {
+      return reject(rec, 'not_json', 'not valid UTF-8', sensorOf(undefined, rec.key));
+    }
+    let doc: unknown;
+    try {
+      doc = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+    } catch (err) {
+      return reject(rec, 'not_json', (err as Error).message, sensorOf(undefined, rec.key));
+    }
+    if (!isPlainObject(doc)) {
+      const got = doc === null ? 'null' : Array.isArray(doc) ? 'an array' : `a ${typeof doc}`;
+      return reject(rec, 'bad_record', `expected a JSON object, got ${got}`, sensorOf(undefined, rec.key));
+    }
+    return {
+      sensor: doc[cfg.sensorField],
+      ts: doc[cfg.timeField],
+      values: doc[cfg.valuesField],
+      valuesName: cfg.valuesField,
+    };
+  };
+
+  return (rec) => {
+    if (rec.invalid !== undefined) {
+      return reject(rec, rec.invalid.reason, rec.invalid.detail, sensorOf(rec.fields?.sensor, rec.key));
+    }
+    const f = parse(rec);
+    if ('kind' in f) return f;
+
+    const sensor = sensorOf(f.sensor, rec.key);
+    if (sensor === undefined) {
+      return reject(rec, 'missing_sensor', `no ${cfg.sensorField} field and no key`);
+    }
+
+    let ts: number | undefined;
+    if (f.ts === undefined || f.ts === null) {
+      ts = rec.timestamp;
+      if (ts === undefined) return reject(rec, 'bad_timestamp', `no ${cfg.timeField} field and no record timestamp`, sensor);
+    } else {
+      ts = parseTimestamp(f.ts);
+      if (ts === undefined) {
+        const shown = typeof f.ts === 'string' ? JSON.stringify(f.ts) : typeof f.ts === 'number' ? String(f.ts) : `a ${typeof f.ts}`;
+        return reject(rec, 'bad_timestamp', `${cfg.timeField} is ${truncate(shown, 60)}, not an ISO-8601 date or epoch ms`, sensor);
+      }
+    }
+    const clock = now();
+    if (ts > clock + cfg.maxFutureMs) {
+      const at = new Date(ts).toISOString();
+      return reject(rec, 'future_timestamp', `${at} is ${ts - clock} ms ahead of the clock (max ${cfg.maxFutureMs})`, sensor);
+    }
+
+    if (!isPlainObject(f.values)) {
+      const got = f.values === undefined ? 'missing' : f.values === null ? 'null' : Array.isArray(f.values) ? 'an array' : `a ${typeof f.values}`;
+      return reject(rec, 'bad_record', `${f.valuesName} is ${got}, expected an object of channel → number`, sensor);
+    }
+    const names = Object.keys(f.values).sort();
+    if (names.length === 0) return reject(rec, 'bad_record', `${f.valuesName} has no channels`, sensor);
+    for (const name of names) {
+      const v = f.values[name];
+      if (typeof v !== 'number' || !Number.isFinite(v)) {
+        return reject(rec, 'non_finite', `${f.valuesName}.${name} is ${describe(v)}`, sensor);
+      }
+    }
+
+    const expected = channelsFor?.(sensor) ?? firstSeen.get(sensor);
+    if (expected !== undefined) {
+      const missing = expected.filter((c) => !Object.hasOwn(f.values as object, c));
+      const have = new Set(expected);
+      const extra = names.filter((c) => !have.has(c));
+      if (missing.length > 0) {
+        const also = extra.length > 0 ? `; unknown ${extra.join(', ')}` : '';
+        return reject(rec, 'missing_channel', `missing ${missing.join(', ')} of ${groupKey(expected)}${also}`, sensor);
+      }
+      if (extra.length > 0) {
+        return reject(rec, 'unknown_channel', `unknown ${extra.join(', ')}, expected ${groupKey(expected)}`, sensor);
+      }
+    } else {
+      firstSeen.set(sensor, Object.freeze(names));
+    }
+
+    const values: Record<string, number> = {};
+    for (const name of names) values[name] = f.values[name] as number;
+    const out: Reading = {
+      sensor,
+      ts,
+      values: Object.freeze(values),
+      origin: rec.origin,
+      arrivedAt: rec.arrivedAt,
+      seq: rec.seq,
+      ack: rec.ack,
+    };
+    if (rec.label !== undefined) out.label = rec.label;
+    return out;
+  };
+}

@@ -1,0 +1,98 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Registry } from 'prom-client';
+import { startHttpServer } from '../../src/sinks/http.js';
+import { createMetrics } from '../../src/observability/metrics.js';
+import { AemonError } from '../../src/errors.js';
+import { parseExposition, sampleValue } from '../observability/exposition.js';
+
+const HOST = '127.0.0.1';
+
+test('GET /metrics, /healthz and /readyz; other paths 404, other methods 405', async (t) => {
+  const registry = new Registry();
+  const metrics = createMetrics(registry, { maxSensors: 10 });
+  metrics.windowsScored(7);
+  let ready = false;
+  const server = await startHttpServer({ host: HOST, port: 0, registry, ready: () => ready });
+  t.after(() => server.close());
+  assert.ok(server.port > 0, 'an ephemeral port was picked');
+  assert.equal(server.url, `http://${HOST}:${server.port}`);
+
+  const res = await fetch(`${server.url}/metrics`);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-type'), registry.contentType);
+  assert.equal(sampleValue(parseExposition(await res.text()), 'aemon_windows_scored_total'), 7);
+
+  const health = await fetch(`${server.url}/healthz`);
+  assert.equal(health.status, 200);
+  assert.equal((await health.text()).trim(), 'ok');
+
+  assert.equal((await fetch(`${server.url}/readyz`)).status, 503);
+  ready = true;
+  assert.equal((await fetch(`${server.url}/readyz`)).status, 200);
+
+  const missing = await fetch(`${server.url}/nope`);
+  assert.equal(missing.status, 404);
+  await missing.body?.cancel();
+  const post = await fetch(`${server.url}/metrics`, { method: 'POST', body: 'x' });
+  assert.equal(post.status, 405);
+  assert.equal(post.headers.get('allow'), 'GET, HEAD');
+  await post.body?.cancel();
+  const head = await fetch(`${server.url}/metrics?x=1`, { method: 'HEAD' });
+  assert.equal(head.status, 200, 'HEAD and query strings are fine');
+});
+
+test('extra routes are served; a failing handler answers 500 and the server goes on', async (t) => {
+  const registry = new Registry();
+  const labels: string[] = [];
+  const server = await startHttpServer({
+    host: HOST,
+    port: 0,
+    registry,
+    ready: () => true,
+    extraRoutes: [
+      {
+        method: 'POST',
+        path: '/labels',
+        handler: async (req, res) => {
+          let body = '';
+          for await (const chunk of req) body += String(chunk);
+          labels.push(body);
+          res.writeHead(202).end();
+        },
+      },
+      { method: 'GET', path: '/boom', handler: () => Promise.reject(new Error('boom')) },
+    ],
+  });
+  t.after(() => server.close());
+  const res = await fetch(`${server.url}/labels`, { method: 'POST', body: '{"sensor":"a"}' });
+  assert.equal(res.status, 202);
+  assert.deepEqual(labels, ['{"sensor":"a"}']);
+  const boom = await fetch(`${server.url}/boom`);
+  assert.equal(boom.status, 500);
+  await boom.body?.cancel();
+  assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
+});
+
+test('a port in use is a clear start-up error', async (t) => {
+  const registry = new Registry();
+  const first = await startHttpServer({ host: HOST, port: 0, registry, ready: () => true });
+  t.after(() => first.close());
+  await assert.rejects(
+    startHttpServer({ host: HOST, port: first.port, registry, ready: () => true }),
+    (err: unknown) => {
+      assert.ok(err instanceof AemonError);
+      assert.equal(err.code, 'AEMON_HTTP');
+      assert.equal(err.stage, 'startup');
+      assert.match(err.message, new RegExp(`^cannot listen on 127\\.0\\.0\\.1:${first.port}: EADDRINUSE`));
+      return true;
+    },
+  );
+});
+
+test('close() ends keep-alive connections and is idempotent', async () => {
+  const server = await startHttpServer({ host: HOST, port: 0, registry: new Registry(), ready: () => true });
+  await (await fetch(`${server.url}/healthz`)).text();
+  await Promise.all([server.close(), server.close()]);
+  await assert.rejects(fetch(`${server.url}/healthz`), TypeError, 'nothing listens any more');
+});

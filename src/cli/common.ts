@@ -23,13 +23,21 @@ export function parseInteger(text: string, flag: string): number {
   return n;
 }
 
-/** Config file + AEMON_* env + the command's flags (shaped like the config). */
-export function commandConfig(file: string | undefined, overrides: Record<string, unknown>): Readonly<Config> {
-  return loadConfig({ file, env: process.env, overrides });
+/** The command's defaults, then config file, AEMON_* env and the command's flags (shaped like the config). */
+export function commandConfig(
+  file: string | undefined,
+  overrides: Record<string, unknown>,
+  defaults: Record<string, unknown> = {},
+): Readonly<Config> {
+  return loadConfig({ defaults, file, env: process.env, overrides });
 }
 
-export function commandLogger(cfg: Readonly<Config>): Logger {
-  return createLogger(cfg.log.level);
+/**
+ * One-shot commands print their own human progress; their JSON logs (stderr) stay at warnings
+ * unless `--verbose` asks for the configured level.
+ */
+export function commandLogger(cfg: Readonly<Config>, verbose: boolean | undefined): Logger {
+  return createLogger(verbose ? cfg.log.level : 'warn');
 }
 
 /** Drops keys whose value is undefined, so unset flags do not override config. */

@@ -63,6 +63,12 @@ export function matchEvents(
   return { detected, falseAlarms };
 }
 
+/**
+ * The demo trains on every other bootstrap window with fewer epochs, so that on WASM (2 cores)
+ * scoring starts well before the first injected anomaly; a config file or env can still change it.
+ */
+const DEMO_DEFAULTS = { training: { stride: 2 }, model: { epochs: 25 } };
+
 async function demo(flags: DemoFlags): Promise<void> {
   const cfg = commandConfig(flags.config, {
     simulator: defined({
@@ -71,7 +77,7 @@ async function demo(flags: DemoFlags): Promise<void> {
       speedup: flags.speedup === undefined ? undefined : Number(flags.speedup),
     }),
     metrics: defined({ port: flags.port === undefined ? undefined : parseInteger(flags.port, '--port') }),
-  });
+  }, DEMO_DEFAULTS);
   const durationMs = flags.duration === undefined ? undefined : parseDuration(flags.duration);
   const log = createLogger(flags.verbose ? cfg.log.level : 'warn');
   const out = process.stdout;

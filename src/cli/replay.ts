@@ -12,6 +12,7 @@ import { TrainingProgress } from './progress.js';
 
 interface ReplayFlags {
   config?: string;
+  verbose?: boolean;
   format?: 'auto' | 'nab' | 'skab' | 'ndjson' | 'csv';
   trainFirst?: string;
   model?: string;
@@ -45,7 +46,7 @@ async function replay(input: string, flags: ReplayFlags): Promise<void> {
     training: defined({ bootstrapReadings: trainFirst }),
     model: defined({ dir: flags.model }),
   });
-  const log = commandLogger(cfg);
+  const log = commandLogger(cfg, flags.verbose);
   const progress = new TrainingProgress(process.stderr);
   const t0 = performance.now();
   let trainingSeconds = 0;
@@ -54,7 +55,7 @@ async function replay(input: string, flags: ReplayFlags): Promise<void> {
     log,
     modelDirs: cfg.model.dir ? modelFolders(cfg.model.dir) : [],
     hooks: {
-      onEpoch: (group, p) => progress.epoch(`training [${group}]`, p),
+      onEpoch: (_group, p) => progress.epoch('training', p),
       onTrained: (bundle, seconds) => {
         trainingSeconds += seconds;
         progress.done(`model ${bundle.metadata.version} trained in ${seconds.toFixed(1)} s on ${bundle.metadata.trainingWindows} windows`);
@@ -92,6 +93,7 @@ export function registerReplay(program: Command): void {
     .description('score a historical file or folder (CSV: NAB, SKAB, generic; NDJSON) at full speed, through the live pipeline')
     .argument('<path>', 'a file or a folder (every .csv, .ndjson, .jsonl under it)')
     .option('-c, --config <file>', 'config file (YAML or JSON)')
+    .option('--verbose', 'JSON logs on stderr at the configured level (default: warnings only)')
     .option('--format <format>', 'auto | nab | skab | csv | ndjson (default auto: by extension and header)')
     .option('--train-first <n>', 'train on the first N readings of each sensor; no rows are written for them')
     .option('--model <dir>', 'score with a saved model folder (from `aemon train`) instead of training')

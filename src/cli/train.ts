@@ -10,6 +10,7 @@ import { TrainingProgress } from './progress.js';
 
 interface TrainFlags {
   config?: string;
+  verbose?: boolean;
   out: string;
   format?: 'auto' | 'nab' | 'skab' | 'ndjson' | 'csv';
 }
@@ -19,14 +20,14 @@ const ALL = 2 ** 30;
 
 async function train(input: string, flags: TrainFlags): Promise<void> {
   const cfg = commandConfig(flags.config, { training: { bootstrapReadings: ALL } });
-  const log = commandLogger(cfg);
+  const log = commandLogger(cfg, flags.verbose);
   const progress = new TrainingProgress(process.stderr);
   const engine = await createEngine(cfg, {
     mode: 'replay',
     log,
     hooks: {
       onTrainingStart: (group, windows, sensors) => process.stderr.write(`training [${group}] on ${windows} windows of ${sensors} sensor(s)\n`),
-      onEpoch: (group, p) => progress.epoch(`training [${group}]`, p),
+      onEpoch: (_group, p) => progress.epoch('training', p),
       onTrained: (bundle, seconds) => progress.done(`model ${bundle.metadata.version} trained in ${seconds.toFixed(1)} s`),
     },
   });
@@ -52,6 +53,7 @@ export function registerTrain(program: Command): void {
     .argument('<path>', 'a file or folder of readings, all taken as normal')
     .requiredOption('--out <dir>', 'model folder to write (one subfolder per channel set when there are several)')
     .option('-c, --config <file>', 'config file (YAML or JSON): model.* and windowing.* shape the model')
+    .option('--verbose', 'JSON logs on stderr at the configured level (default: warnings only)')
     .option('--format <format>', 'auto | nab | skab | csv | ndjson')
     .addHelpText('after', '\nExample:\n  aemon train ../shared/datasets/skab/anomaly-free/anomaly-free.csv --out models/skab\n  aemon replay ../shared/datasets/skab/valve1 --model models/skab --out scores.csv\n')
     .action(async (input: string, flags: TrainFlags) => train(input, flags));

@@ -149,16 +149,18 @@ export function readConfigFile(file: string): Record<string, unknown> {
 }
 
 export interface LoadOptions {
+  /** A command's own defaults (e.g. the demo's shorter training); file, env and flags win. */
+  defaults?: Record<string, unknown>;
   file?: string | undefined;
   env?: NodeJS.ProcessEnv;
   /** Command-line flags, already shaped like the config; they win over env and file. */
   overrides?: Record<string, unknown>;
 }
 
-/** File, then `AEMON_*` env, then command-line overrides; validated and frozen. */
+/** Command defaults, then file, then `AEMON_*` env, then command-line overrides; validated and frozen. */
 export function loadConfig(options: LoadOptions = {}): Readonly<Config> {
   const fromFile = options.file ? readConfigFile(options.file) : {};
   const fromEnv = envOverrides(options.env ?? process.env);
-  const merged = mergeLayers(fromFile, fromEnv, options.overrides ?? {});
+  const merged = mergeLayers(options.defaults ?? {}, fromFile, fromEnv, options.overrides ?? {});
   return parseConfig(merged, options.file ?? 'config');
 }

@@ -56,7 +56,7 @@ export class LstmAutoencoder implements Autoencoder {
         resetDropout: () => {
           this.dropoutRng = createRng(this.params.seed, STREAM.dropout);
         },
-        clearDropoutMasks: () => clearDropoutMasks(this.tf, this.layersModel),
+        clearDropoutMasks: () => this.dropMasks(),
       },
       x,
       n,
@@ -77,6 +77,7 @@ export class LstmAutoencoder implements Autoencoder {
       const perChannel = tf.mean(diff, 1);
       return tf.concat([tf.mean(perChannel, 1, true), perChannel], 1);
     });
+    this.dropMasks();
     let values: Float32Array;
     try {
       values = (await table.data()) as Float32Array;
@@ -97,6 +98,7 @@ export class LstmAutoencoder implements Autoencoder {
     this.checkInput(x, n);
     if (n === 0) return new Float32Array(0);
     const output = this.tf.tidy(() => this.layersModel.predict(this.toTensor(x, n), { batchSize: n }) as Tensor);
+    this.dropMasks();
     try {
       return (await output.data()) as Float32Array;
     } finally {
@@ -109,6 +111,11 @@ export class LstmAutoencoder implements Autoencoder {
     this.disposed = true;
     clearDropoutMasks(this.tf, this.layersModel);
     this.layersModel.dispose();
+  }
+
+  /** With dropout, inference leaves all-ones masks on the cells; free them with the call. */
+  private dropMasks(): void {
+    if (this.params.dropout > 0) clearDropoutMasks(this.tf, this.layersModel);
   }
 
   private toTensor(x: Float32Array, n: number): Tensor {

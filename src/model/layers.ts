@@ -30,6 +30,15 @@ export function checkParams(params: ModelHyperParams): void {
  * depends only on the params.
  */
 export function buildLayersModel(tf: Tf, params: ModelHyperParams, dropoutFunc: DropoutFunc): LayersModel {
+  // tfjs' unit-forget-bias initialiser leaves four tensors per LSTM behind; the variables survive a tidy.
+  let model: LayersModel | undefined;
+  tf.tidy(() => {
+    model = assemble(tf, params, dropoutFunc);
+  });
+  return model!;
+}
+
+function assemble(tf: Tf, params: ModelHyperParams, dropoutFunc: DropoutFunc): LayersModel {
   const { windowSize, channels, units, depth, dropout } = params;
   const seeds = createRng(params.seed, STREAM.init);
   const lstm = (name: string, returnSequences: boolean) =>

@@ -89,9 +89,9 @@ function unionOfChannels(outputs: readonly PipelineOutput[]): string[] {
 /**
  * Writes every {@link ScoredReading} to `path` (CSV or NDJSON by extension, `-` for CSV on
  * stdout), one row per reading in the order given, leaving out training rows (DESIGN.md: "one
- * row per reading after the training rows"). A CSV header is fixed once written, so pass every channel the run can see
- * (e.g. the union over a replayed folder); without `channels` the header takes the channels of
- * the first rows written, and a later row's other channels are left out.
+ * row per reading after the training rows"). A CSV header is fixed once written, so pass every
+ * channel the run can see (e.g. the union over a replayed folder); without `channels` the header
+ * takes the channels of the first rows written, and a later row's other channels are left out.
  */
 export function scoreFileSink(path: string, channels?: readonly string[]): Sink {
   const format = scoreFileFormat(path);

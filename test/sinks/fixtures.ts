@@ -8,7 +8,7 @@ export function reading(sensor: string, i: number, values: Record<string, number
 }
 
 export function warming(r: Reading, channels: readonly string[]): ScoredReading {
-  return { reading: r, score: null, error: null, threshold: null, anomaly: false, channels, channelShares: null, windowId: null };
+  return { reading: r, score: null, error: null, threshold: null, anomaly: false, channels, channelShares: null, windowId: null, training: false };
 }
 
 export function scoredOutput(
@@ -49,6 +49,7 @@ export function scoredOutput(
       channels,
       channelShares,
       windowId: id,
+      training: false,
     })),
   };
 }
@@ -65,4 +66,17 @@ export function rejection(raw: string | Uint8Array, reason: Rejection['reason'] 
     seq: 99,
     ack: noop,
   };
+}
+
+const PT = ['pressure', 'temperature'] as const;
+const pt = { pressure: 1, temperature: 2 };
+
+/** Warming rows, a rejection, a window of two readings and one of another sensor with other channels. */
+export function sampleOutputs(): PipelineOutput[] {
+  return [
+    { kind: 'scored', window: null, rows: [warming(reading('a', 0, pt), PT)] },
+    rejection('nope'),
+    scoredOutput([reading('a', 1, pt), reading('a', 2, pt)], PT, { score: 1.23456789, threshold: 0.0123, shares: [0.1, 0.9], anomaly: true }),
+    scoredOutput([reading('b,1', 3, { rpm: 7 })], ['rpm'], { score: 0.5, threshold: 2, shares: [1], anomaly: false }),
+  ];
 }

@@ -3,10 +3,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import { scoreFileSink } from '../../src/sinks/scores.js';
 import { AemonError } from '../../src/errors.js';
 import type { PipelineOutput } from '../../src/pipeline/contracts.js';
-import { T0, reading, rejection, scoredOutput, warming } from './fixtures.js';
+import { T0, reading, rejection, sampleOutputs, warming } from './fixtures.js';
 
 function tempDir(t: { after(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'aemon-scores-'));
@@ -16,15 +19,7 @@ function tempDir(t: { after(fn: () => void): void }): string {
 
 const PT = ['pressure', 'temperature'] as const;
 const pt = { pressure: 1, temperature: 2 };
-
-function outputs(): PipelineOutput[] {
-  return [
-    { kind: 'scored', window: null, rows: [warming(reading('a', 0, pt), PT)] },
-    rejection('nope'),
-    scoredOutput([reading('a', 1, pt), reading('a', 2, pt)], PT, { score: 1.23456789, threshold: 0.0123, shares: [0.1, 0.9], anomaly: true }),
-    scoredOutput([reading('b,1', 3, { rpm: 7 })], ['rpm'], { score: 0.5, threshold: 2, shares: [1], anomaly: false }),
-  ];
-}
+const outputs = sampleOutputs;
 
 const EXPECTED_CSV = [
   'timestamp,sensor,score,threshold,anomaly,error_pressure,error_temperature,error_rpm',
@@ -105,4 +100,24 @@ test('an unknown extension is a usage error; a failed write is AEMON_SINK_WRITE'
   const isSinkWrite = (err: unknown) => err instanceof AemonError && err.code === 'AEMON_SINK_WRITE' && /missing/.test(err.message);
   await assert.rejects(sink.write(outputs()), isSinkWrite);
   await assert.rejects(sink.close(), isSinkWrite);
+});
+
+test('training rows are left out, and their channels do not make the header', async (t) => {
+  const dir = tempDir(t);
+  const train = { ...warming(reading('t', 0, { flow: 1 }), ['flow']), training: true };
+  const batches: PipelineOutput[][] = [[{ kind: 'scored', window: null, rows: [train] }], outputs()];
+  assert.equal(await writeAll(join(dir, 'late.csv'), batches), EXPECTED_CSV);
+  assert.equal(await writeAll(join(dir, 'late.ndjson'), batches), EXPECTED_NDJSON);
+});
+
+test('"-" writes CSV to stdout and leaves stdout open', async () => {
+  const code = `
+    import { scoreFileSink } from ${JSON.stringify(fileURLToPath(new URL('../../src/sinks/scores.ts', import.meta.url)))};
+    import { sampleOutputs } from ${JSON.stringify(fileURLToPath(new URL('./fixtures.ts', import.meta.url)))};
+    const sink = scoreFileSink('-', ['pressure', 'temperature', 'rpm']);
+    await sink.write(sampleOutputs());
+    await sink.close();
+    process.stdout.write('after close\\n');`;
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code]);
+  assert.equal(stdout, EXPECTED_CSV + 'after close\n');
 });

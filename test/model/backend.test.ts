@@ -1,0 +1,72 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { selectBackend } from '../../src/model/backend.js';
+import { AemonError } from '../../src/errors.js';
+
+// The assertions follow what is installed, so the file checks the right thing on any machine.
+function tfjsNodeInstalled(): boolean {
+  try {
+    createRequire(import.meta.url).resolve('@tensorflow/tfjs-node');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const isBackendError = (pattern: RegExp) => (err: unknown) =>
+  err instanceof AemonError && err.code === 'AEMON_BACKEND' && err.stage === 'startup' && pattern.test(err.message);
+
+// Tests in this file share one process and run in order: the choice is memoised per process.
+test('an explicit "tensorflow" preference without tfjs-node fails with AEMON_BACKEND', { skip: tfjsNodeInstalled() }, async () => {
+  await assert.rejects(selectBackend('tensorflow'), isBackendError(/"tensorflow" is not available: tfjs-node not installed/));
+});
+
+test('auto picks tensorflow when tfjs-node is installed, else WASM from node_modules, and says why', async () => {
+  const selection = await selectBackend('auto');
+  if (tfjsNodeInstalled()) {
+    assert.equal(selection.backend, 'tensorflow');
+  } else {
+    assert.equal(selection.backend, 'wasm');
+    assert.equal(selection.note, 'tfjs-node not installed');
+  }
+  assert.equal(selection.tf.getBackend(), selection.backend);
+  const squared = selection.tf.square(selection.tf.tensor1d([1.5, -2]));
+  assert.deepEqual(Array.from(await squared.data()), [2.25, 4]);
+  squared.dispose();
+});
+
+test('the choice is made once per process', async () => {
+  const first = await selectBackend('auto');
+  assert.equal(await selectBackend('auto'), first);
+  assert.equal(await selectBackend(first.backend), first);
+});
+
+test('asking for another backend than the chosen one fails instead of switching silently', async () => {
+  const { backend } = await selectBackend('auto');
+  const other = backend === 'cpu' ? 'wasm' : 'cpu';
+  await assert.rejects(selectBackend(other), isBackendError(new RegExp(`"${other}" requested, but this process already runs on "${backend}"`)));
+  if (!tfjsNodeInstalled()) {
+    await assert.rejects(selectBackend('tensorflow'), isBackendError(/tfjs-node not installed/));
+  }
+});
+
+/** Runs selectBackend(preference) in a fresh process, where nothing has been chosen yet. */
+async function selectInChild(preference: string): Promise<{ backend: string; active: string; note: string | null }> {
+  const backendModule = new URL('../../src/model/backend.ts', import.meta.url).href;
+  const code = `import { selectBackend } from ${JSON.stringify(backendModule)};
+const s = await selectBackend(${JSON.stringify(preference)});
+console.log(JSON.stringify({ backend: s.backend, active: s.tf.getBackend(), note: s.note ?? null }));`;
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+    cwd: fileURLToPath(new URL('../..', import.meta.url)),
+  });
+  return JSON.parse(stdout.trim().split('\n').pop()!) as { backend: string; active: string; note: string | null };
+}
+
+test('explicit "wasm" and "cpu" preferences are honoured in a fresh process, with no fallback note', async () => {
+  assert.deepEqual(await selectInChild('wasm'), { backend: 'wasm', active: 'wasm', note: null });
+  assert.deepEqual(await selectInChild('cpu'), { backend: 'cpu', active: 'cpu', note: null });
+});

@@ -150,6 +150,7 @@ async function demo(flags: DemoFlags): Promise<void> {
     clearInterval(stateTimer);
     process.removeListener('SIGINT', stop);
     process.removeListener('SIGTERM', stop);
+    await engine.trainer.idle();
     await server?.close();
   }
 

@@ -15,7 +15,7 @@ export function microBatch<T>(
   maxWaitMs: number,
   scheduler: SchedulerLike = asyncScheduler,
 ): OperatorFunction<T, T[]> {
-  if (!Number.isInteger(maxSize) || maxSize < 1 || !(maxWaitMs >= 0)) {
+  if (!Number.isInteger(maxSize) || maxSize < 1 || !Number.isFinite(maxWaitMs) || maxWaitMs < 0) {
     throw new AemonError('AEMON_CONFIG_INVALID', `micro-batch needs maxSize >= 1 and maxWaitMs >= 0 (got ${maxSize}, ${maxWaitMs})`, {
       stage: 'config',
     });

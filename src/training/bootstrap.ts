@@ -128,6 +128,12 @@ export class BootstrapTrainer implements ModelProvider {
     return gs.sensors.get(sensor)?.calibrating;
   }
 
+  /** Settles when no training or calibration is running (e.g. before a clean shutdown). */
+  async idle(): Promise<void> {
+    await Promise.all([...this.groups.values()].map((g) => g.training));
+    await Promise.all([...this.groups.values()].flatMap((g) => [...g.sensors.values()].map((s) => s.calibrating)));
+  }
+
   /** Trains every group that has bootstrap data but no model yet (end of a `train` input). */
   async flush(): Promise<void> {
     for (const gs of this.groups.values()) {
@@ -136,8 +142,7 @@ export class BootstrapTrainer implements ModelProvider {
         gs.training = this.train(gs);
       }
     }
-    await Promise.all([...this.groups.values()].map((g) => g.training));
-    await Promise.all([...this.groups.values()].flatMap((g) => [...g.sensors.values()].map((s) => s.calibrating)));
+    await this.idle();
   }
 
   private groupState(group: string, readings: readonly Reading[], window: SensorWindow | null): GroupState {

@@ -66,7 +66,7 @@ export function reorder(
           try {
             const now = scheduler.now();
             let upTo = -Infinity;
-            for (const e of buf.entries) if (e.at + maxDelayMs <= now) upTo = Math.max(upTo, e.at);
+            for (const e of buf.entries) if (e.at + maxDelayMs <= now && e.reading.ts > upTo) upTo = e.reading.ts;
             // Releasing an expired reading releases every buffered one before it: order is kept.
             releaseWhile(buf, (e) => e.reading.ts <= upTo);
             if (buf.entries.length > 0) arm(buf);
@@ -107,10 +107,6 @@ export function reorder(
         else if (buf.timer === undefined) arm(buf);
       };
 
-      const disarmAll = (): void => {
-        for (const buf of sensors.values()) disarm(buf);
-      };
-
       const sub = source.subscribe({
         next: (item) => {
           if ('kind' in item) {
@@ -123,20 +119,17 @@ export function reorder(
             subscriber.error(err);
           }
         },
-        error: (err: unknown) => {
-          disarmAll();
-          subscriber.error(err);
-        },
+        error: (err: unknown) => subscriber.error(err),
         complete: () => {
-          disarmAll();
           for (const buf of sensors.values()) releaseWhile(buf, () => true);
           subscriber.complete();
         },
       });
 
+      // Runs on unsubscribe, error and complete alike: no timer outlives the subscription.
       return () => {
         sub.unsubscribe();
-        disarmAll();
+        for (const buf of sensors.values()) disarm(buf);
       };
     });
 }

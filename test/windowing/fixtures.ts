@@ -35,11 +35,18 @@ export function virtualTime(): TestScheduler {
 }
 
 /**
- * Delegates to `inner` and counts timers that are scheduled and neither run nor cancelled, so a
- * test can see how many are alive at once and that none outlive the subscription.
+ * Delegates to `inner` and counts timers: scheduled, run, and alive (neither run nor cancelled), so
+ * a test can see how many are alive at once and that none outlive the subscription.
  */
-export function countingScheduler(inner: SchedulerLike): { scheduler: SchedulerLike; live(): number; maxLive(): number; total(): number } {
+export function countingScheduler(inner: SchedulerLike): {
+  scheduler: SchedulerLike;
+  live(): number;
+  maxLive(): number;
+  total(): number;
+  fired(): number;
+} {
   let live = 0;
+  let fired = 0;
   let maxLive = 0;
   let total = 0;
   const scheduler: SchedulerLike = {
@@ -58,6 +65,7 @@ export function countingScheduler(inner: SchedulerLike): { scheduler: SchedulerL
       const sub = inner.schedule(
         function (this: SchedulerAction<S>, s?: S) {
           finish();
+          fired++;
           work.call(this, s as S);
         },
         delay,
@@ -67,7 +75,7 @@ export function countingScheduler(inner: SchedulerLike): { scheduler: SchedulerL
       return sub;
     },
   };
-  return { scheduler, live: () => live, maxLive: () => maxLive, total: () => total };
+  return { scheduler, live: () => live, maxLive: () => maxLive, total: () => total, fired: () => fired };
 }
 
 /** Deterministic PRNG (mulberry32) for property-style tests. */

@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { from, toArray } from 'rxjs';
 import { reorder } from '../../src/windowing/reorder.js';
-import { countingScheduler, reading, rejectionOf, upstreamRejection, virtualTime } from './fixtures.js';
+import type { Reading, Rejection } from '../../src/pipeline/contracts.js';
+import { countingScheduler, prng, reading, rejectionOf, upstreamRejection, virtualTime } from './fixtures.js';
 
 test('maxDelayMs 0 passes readings straight through in arrival order, still rejecting duplicates and late ones', () => {
   const ts = virtualTime();
@@ -42,6 +44,7 @@ test('readings are released in event-time order once the newest is maxDelayMs ah
   });
   assert.equal(timers.maxLive(), 1, 'one timer for the one sensor, however many readings it holds');
   assert.equal(timers.live(), 0, 'no timer outlives the completed stream');
+  assert.equal(timers.fired(), 0, 'the timer was cancelled on complete, not left to fire at frame 2000');
 });
 
 test('a reading equal to a buffered or the last released ts is a duplicate; one older than the last released is too late', () => {
@@ -52,15 +55,17 @@ test('a reading equal to a buffered or the last released ts is a duplicate; one 
   const c = reading('s', 2200);
   const dupReleased = reading('s', 1000);
   const late = reading('s', 900);
+  const justLate = reading('s', 999);
   ts.run(({ cold, expectObservable }) => {
-    const src = cold('abxcyz|', { a, b, x: dupBuffered, c, y: dupReleased, z: late });
-    expectObservable(src.pipe(reorder({ maxDelayMs: 1000, capacity: 16 }, ts))).toBe('--xayz(bc|)', {
+    const src = cold('abxcyzw|', { a, b, x: dupBuffered, c, y: dupReleased, z: late, w: justLate });
+    expectObservable(src.pipe(reorder({ maxDelayMs: 1000, capacity: 16 }, ts))).toBe('--xayzw(bc|)', {
       a,
       b,
       c,
       x: rejectionOf(dupBuffered, 'duplicate', 'sensor s already has a reading at 1970-01-01T00:00:01.500Z'),
       y: rejectionOf(dupReleased, 'duplicate', 'sensor s already has a reading at 1970-01-01T00:00:01.000Z'),
       z: rejectionOf(late, 'too_late', "100 ms older than the sensor's last released reading (reorder maxDelayMs 1000)"),
+      w: rejectionOf(justLate, 'too_late', "1 ms older than the sensor's last released reading (reorder maxDelayMs 1000)"),
     });
   });
 });
@@ -135,5 +140,64 @@ test('errors propagate, and unsubscribing or erroring cancels the timers', () =>
     expectObservable(cold('ab', { a, b }).pipe(reorder({ maxDelayMs: 100, capacity: 4 }, timers.scheduler)), '^ 20ms !').toBe('');
   });
   assert.equal(timers.total(), 4, 'each subscription armed one timer per sensor');
+  assert.equal(timers.fired(), 0, 'error and unsubscribe cancelled the timers due at frame 100');
   assert.equal(timers.live(), 0);
+});
+
+test('property: disorder within maxDelayMs is undone exactly; over capacity, order still holds and nothing is lost', () => {
+  for (let seed = 1; seed <= 200; seed++) {
+    const rand = prng(seed);
+    const int = (lo: number, hi: number): number => lo + Math.floor(rand() * (hi - lo + 1));
+    const maxDelayMs = int(1, 3000);
+    const roomy = seed % 2 === 0;
+    const capacity = roomy ? 10_000 : int(1, 6);
+    const sensors = Array.from({ length: int(1, 4) }, (_, s) => `s${s}`);
+    const inputs: Array<{ key: number; r: Reading }> = [];
+    const duplicates = new Set<Reading>();
+    const sorted = new Map<string, Reading[]>();
+    for (const sensor of sensors) {
+      let ts = int(0, 5000);
+      const mine: Reading[] = [];
+      for (let i = int(0, 40); i > 0; i--) {
+        ts += int(1, 700);
+        const r = reading(sensor, ts);
+        mine.push(r);
+        // Arrival order: every reading arrives before the sensor's newest is maxDelayMs ahead of it.
+        const key = ts + rand() * maxDelayMs;
+        inputs.push({ key, r });
+        if (rand() < 0.05) {
+          const dup = reading(sensor, ts);
+          duplicates.add(dup);
+          inputs.push({ key: key + 1e-6, r: dup });
+        }
+      }
+      sorted.set(sensor, mine);
+    }
+    inputs.sort((a, b) => a.key - b.key);
+
+    let out: Array<Reading | Rejection> = [];
+    // The scheduler is never flushed: processing-time release plays no part, as in a replay.
+    from(inputs.map((i) => i.r))
+      .pipe(reorder({ maxDelayMs, capacity }, virtualTime()), toArray())
+      .subscribe((v) => (out = v));
+
+    const byAck = new Map(inputs.map(({ r }) => [r.ack, r]));
+    const seen = new Set<Reading>();
+    for (const o of out) {
+      const r = byAck.get(o.ack)!;
+      assert.ok(r !== undefined && !seen.has(r), `seed ${seed}: each input leaves once`);
+      seen.add(r);
+      if ('kind' in o) assert.ok(o.reason === 'duplicate' || (!roomy && o.reason === 'too_late'), `seed ${seed}: ${o.reason}`);
+    }
+    assert.equal(seen.size, inputs.length, `seed ${seed}: nothing is lost`);
+    for (const sensor of sensors) {
+      const released = out.filter((o): o is Reading => !('kind' in o) && o.sensor === sensor);
+      assert.ok(released.every((r, i) => i === 0 || released[i - 1]!.ts < r.ts), `seed ${seed}: ${sensor} in ts order`);
+      if (roomy) assert.deepEqual(released, sorted.get(sensor), `seed ${seed}: ${sensor} fully reordered`);
+    }
+    if (roomy) {
+      const rejected = out.filter((o): o is Rejection => 'kind' in o).map((o) => byAck.get(o.ack));
+      assert.deepEqual(new Set(rejected), duplicates, `seed ${seed}: only the duplicates are rejected`);
+    }
+  }
 });

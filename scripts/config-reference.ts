@@ -1,13 +1,12 @@
-// Prints the config reference table for README.md: every setting, its env variable and default.
-// `npm run config-reference` regenerates it; test/readme.test.ts checks README lists them all.
-import { configLeaves, parseConfig } from '../src/config/load.js';
+// Rewrites the config reference table in README.md from the schema (`npm run config-reference`);
+// test/readme.test.ts fails when the README's table differs from this.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { configReferenceTable } from '../src/config/reference.js';
 
-const defaults = parseConfig({}) as unknown as Record<string, unknown>;
-const valueAt = (path: string): unknown => path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], defaults);
-
-const lines = ['| setting | environment variable | default |', '|---|---|---|'];
-for (const leaf of configLeaves()) {
-  const v = valueAt(leaf.path);
-  lines.push(`| \`${leaf.path}\` | \`${leaf.env}\` | ${v === undefined ? '—' : `\`${JSON.stringify(v)}\``} |`);
-}
-process.stdout.write(lines.join('\n') + '\n');
+const file = new URL('../README.md', import.meta.url);
+const readme = readFileSync(file, 'utf8');
+const next = readme.replace(
+  /(<!-- config-reference:start[^\n]*\n)[\s\S]*?(\n<!-- config-reference:end -->)/,
+  (_m, start: string, end: string) => start + configReferenceTable() + end,
+);
+writeFileSync(file, next);

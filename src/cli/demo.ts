@@ -64,10 +64,16 @@ export function matchEvents(
 }
 
 /**
- * The demo trains on every other bootstrap window with fewer epochs, so that on WASM (2 cores)
- * scoring starts well before the first injected anomaly; a config file or env can still change it.
+ * The demo's bootstrap covers a few machine cycles (600 readings), and it trains on every third
+ * window with fewer epochs so that on WASM (2 cores) scoring starts before the first injected
+ * anomaly (after 1,200 s of event time, 60 s of wall time at 20×). A config file or env can
+ * still change any of it.
  */
-const DEMO_DEFAULTS = { training: { stride: 2 }, model: { epochs: 25 } };
+const DEMO_DEFAULTS = {
+  training: { bootstrapReadings: 600, stride: 3 },
+  model: { epochs: 30 },
+  simulator: { speedup: 20, quietSeconds: 1200, anomalyEverySeconds: 900 },
+};
 
 async function demo(flags: DemoFlags): Promise<void> {
   const cfg = commandConfig(flags.config, {
@@ -191,7 +197,7 @@ export function registerDemo(program: Command): void {
     .option('--duration <time>', 'stop after this long, e.g. 180s or 5m (default: until Ctrl-C)')
     .option('--sensors <n>', 'simulated sensors (default 5)')
     .option('--seed <n>', 'simulator seed: the same seed injects the same anomalies (default 1)')
-    .option('--speedup <x>', 'event time runs this many times faster than the wall clock (default 10)')
+    .option('--speedup <x>', 'event time runs this many times faster than the wall clock (default 20 in the demo)')
     .option('--port <port>', 'metrics port (default 9464; 0 picks a free one)')
     .option('--summary <file>', 'write a JSON summary (windowsScored, injected, detected, falseAlarms, backend, …)')
     .option('--verbose', 'JSON logs on stderr at the configured level (default: warnings only)')

@@ -90,9 +90,9 @@ export const detectionSchema = z
     /** Threshold = this quantile of the held-out normal windows' errors … */
     quantile: z.number().gt(0).max(1).default(0.995),
     /** … times this margin. */
-    margin: z.number().positive().default(1.5),
+    margin: z.number().positive().default(4),
     /** Consecutive windows above threshold before an anomaly opens. */
-    openAfter: positiveInt.default(2),
+    openAfter: positiveInt.default(3),
     /** Consecutive windows below `closeBelow` × threshold before it closes. */
     closeAfter: positiveInt.default(5),
     closeBelow: z.number().positive().max(1).default(0.8),

@@ -1,0 +1,101 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Observable, map } from 'rxjs';
+import type { PipelineOutput, Reading, Rejection, Sink, SourceRecord, WindowOutput } from '../../src/pipeline/contracts.js';
+import { InFlightGate, runPipeline } from '../../src/pipeline/runner.js';
+
+function record(seq: number, acks: number[]): SourceRecord {
+  return { raw: `r${seq}`, origin: { source: 'test' }, arrivedAt: 0, seq, ack: () => acks.push(seq) };
+}
+
+/** Decode: even seqs become readings, odd ones rejections; every reading goes out unscored. */
+const decode = (r: SourceRecord): Reading | Rejection =>
+  r.seq % 2 === 0
+    ? { sensor: 's', ts: r.seq, values: { x: r.seq }, origin: r.origin, arrivedAt: r.arrivedAt, seq: r.seq, ack: r.ack }
+    : { kind: 'rejected', reason: 'not_json', detail: 'odd', raw: r.raw, origin: r.origin, arrivedAt: r.arrivedAt, seq: r.seq, ack: r.ack };
+const window = map((x: Reading | Rejection): WindowOutput => ('kind' in x ? x : { kind: 'warming', sensor: x.sensor, group: 'x', readings: [x] }));
+const detect = map((w: WindowOutput): PipelineOutput[] =>
+  w.kind === 'warming'
+    ? [{ kind: 'scored', window: null, rows: w.readings.map((reading) => ({ reading, score: null, error: null, threshold: null, anomaly: false, channels: ['x'], channelShares: null, windowId: null, training: false })) }]
+    : w.kind === 'rejected'
+      ? [w]
+      : [],
+);
+
+test('a record is acked only after every sink has written what came from it', async () => {
+  const acks: number[] = [];
+  const seenAtWrite: number[][] = [];
+  const sink: Sink = {
+    name: 'probe',
+    write: async () => void seenAtWrite.push([...acks]),
+    close: async () => {},
+  };
+  const records$ = new Observable<SourceRecord>((s) => {
+    for (let i = 0; i < 6; i++) s.next(record(i, acks));
+    s.complete();
+  });
+  const stats = await runPipeline({ records$, decode, window, detect, sinks: [sink] });
+  assert.deepEqual(acks, [0, 1, 2, 3, 4, 5]);
+  // Each write saw only the acks of earlier outputs: record i is acked after its own write.
+  seenAtWrite.forEach((before, i) => assert.deepEqual(before, [0, 1, 2, 3, 4, 5].slice(0, i)));
+  assert.equal(stats.acked, 6);
+  assert.equal(stats.readings, 3);
+  assert.deepEqual(stats.rejected, { not_json: 3 });
+});
+
+test('a failing sink fails the run and leaves its records unacked; sinks are still closed', async () => {
+  const acks: number[] = [];
+  let closed = 0;
+  const sink: Sink = {
+    name: 'broken',
+    write: async () => {
+      throw new Error('disk full');
+    },
+    close: async () => void closed++,
+  };
+  const records$ = new Observable<SourceRecord>((s) => {
+    s.next(record(0, acks));
+    s.complete();
+  });
+  await assert.rejects(runPipeline({ records$, decode, window, detect, sinks: [sink] }), /disk full/);
+  assert.deepEqual(acks, []);
+  assert.equal(closed, 1);
+});
+
+test('the in-flight gate makes a source wait at the high-water mark and lets it go on after acks', async () => {
+  const gate = new InFlightGate(2);
+  assert.equal(gate.ready(), undefined);
+  gate.taken();
+  gate.taken();
+  const waiting = gate.ready();
+  assert.ok(waiting instanceof Promise);
+  let resolved = false;
+  void waiting.then(() => (resolved = true));
+  await Promise.resolve();
+  assert.equal(resolved, false);
+  gate.released();
+  await waiting;
+  assert.equal(resolved, true);
+  assert.equal(gate.size, 1);
+});
+
+test('a source that respects the gate never has more than the high-water mark in flight', async () => {
+  const acks: number[] = [];
+  const gate = new InFlightGate(3);
+  let maxInFlight = 0;
+  const records$ = new Observable<SourceRecord>((s) => {
+    void (async () => {
+      for (let i = 0; i < 20; i++) {
+        await gate.ready();
+        s.next(record(i * 2, acks));
+        maxInFlight = Math.max(maxInFlight, gate.size);
+      }
+      s.complete();
+    })();
+  });
+  const slowSink: Sink = { name: 'slow', write: () => new Promise((r) => setImmediate(r)), close: async () => {} };
+  const stats = await runPipeline({ records$, decode, window, detect, sinks: [slowSink], gate });
+  assert.equal(stats.acked, 20);
+  assert.ok(maxInFlight <= 3, `in flight reached ${maxInFlight}`);
+  assert.equal(gate.size, 0);
+});

@@ -29,9 +29,8 @@ function sample(body: string, name: string): Array<{ labels: string; value: numb
 test('the demo trains, scores, serves /metrics while it runs, detects an injected anomaly and writes its summary', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'aemon-demo-'));
   const summaryFile = join(dir, 'demo.json');
-  let metricsUrl: Promise<string> | undefined;
   let resolveUrl!: (u: string) => void;
-  metricsUrl = new Promise((r) => (resolveUrl = r));
+  const metricsUrl = new Promise<string>((r) => (resolveUrl = r));
   // A faster demo than `npm start`: short bootstrap, few epochs, event time 40× the wall clock,
   // an anomaly every ~100 s of event time per sensor after the bootstrap.
   const env = {

@@ -15,6 +15,7 @@ export const ERROR_CODES = [
   'AEMON_TRAINING',
   'AEMON_SINK_WRITE',
   'AEMON_HTTP',
+  'AEMON_KAFKA',
   'AEMON_INTERNAL',
 ] as const;
 

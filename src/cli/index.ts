@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { AemonError, describeError } from '../errors.js';
 import { registerDemo } from './demo.js';
 import { registerReplay } from './replay.js';
+import { registerRun } from './run.js';
 import { registerSimulate } from './simulate.js';
 import { registerTrain } from './train.js';
 
@@ -18,6 +19,7 @@ const program = new Command('aemon')
     '\nSettings come from a config file (-c), then AEMON_* environment variables (e.g. AEMON_METRICS_PORT=9100),\n' +
       'then flags. See README.md for every setting.\n',
   );
+registerRun(program);
 registerDemo(program);
 registerReplay(program);
 registerSimulate(program);

@@ -2,7 +2,11 @@ import { createWriteStream, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import type { Command } from 'commander';
 import { lastValueFrom, tap, defaultIfEmpty } from 'rxjs';
+import type { Message } from 'kafkajs';
+import type { Config } from '../config/schema.js';
+import { createLogger } from '../observability/logger.js';
 import { simulatorSource } from '../sources/simulator.js';
+import { createKafka, prepareTopics } from './kafka.js';
 import { commandConfig, defined, parseDuration, parseInteger, parsePositiveInt } from './common.js';
 
 interface SimulateFlags {
@@ -15,6 +19,7 @@ interface SimulateFlags {
   out?: string;
   labels?: string;
   realtime?: boolean;
+  kafkaTopic?: string;
 }
 
 async function simulate(flags: SimulateFlags): Promise<void> {
@@ -29,6 +34,10 @@ async function simulate(flags: SimulateFlags): Promise<void> {
   const sim = cfg.simulator;
   const durationMs = parseDuration(flags.duration ?? '1h');
   const startMs = sim.start ? Date.parse(sim.start) : Date.parse('2026-01-01T00:00:00.000Z');
+  if (flags.kafkaTopic) {
+    await toKafka(cfg, flags.kafkaTopic, startMs, durationMs, flags.realtime ?? false, flags.labels);
+    return;
+  }
   const out = flags.out ? createWriteStream(flags.out) : process.stdout;
   // A slow consumer (a pipe, a disk) pauses the simulator: it awaits `ready()` between ticks.
   let draining: Promise<void> | undefined;
@@ -58,6 +67,60 @@ async function simulate(flags: SimulateFlags): Promise<void> {
   process.stderr.write(`${n} readings of ${sim.sensors} sensors, ${simulator.injections.length} anomalies injected${flags.labels ? ` (labels in ${flags.labels})` : ''}\n`);
 }
 
+/**
+ * Produces the readings to a topic (key = sensor, acks from all in-sync replicas, in batches) and
+ * the injected anomalies to the labels topic as operator-style labels.
+ */
+async function toKafka(cfg: Readonly<Config>, topic: string, startMs: number, durationMs: number, realtime: boolean, labelsFile?: string): Promise<void> {
+  const log = createLogger('warn');
+  const kafka = createKafka(cfg.kafka, log, '-simulate');
+  await prepareTopics(kafka, cfg.kafka, [topic, cfg.kafka.labelsTopic]);
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  let batch: Message[] = [];
+  let sending: Promise<void> | undefined;
+  let n = 0;
+  const send = (): Promise<void> => {
+    const messages = batch;
+    batch = [];
+    const previous = sending ?? Promise.resolve();
+    sending = previous.then(async () => {
+      await producer.send({ topic, messages, acks: -1 });
+      n += messages.length;
+    });
+    return sending;
+  };
+  // At most one batch in flight: the simulator waits on it (backpressure from the broker).
+  const flow = { ready: () => (batch.length >= BATCH ? send() : undefined) };
+  const { records$, simulator } = simulatorSource(cfg.simulator, { startMs, durationMs, realtime, flow });
+  try {
+    await lastValueFrom(
+      records$.pipe(
+        tap((rec) => {
+          const fields = rec.fields as { sensor: string };
+          batch.push({ key: fields.sensor, value: typeof rec.raw === 'string' ? rec.raw : Buffer.from(rec.raw) });
+          rec.ack();
+          if (realtime && batch.length > 0) void send();
+        }),
+        defaultIfEmpty(undefined),
+      ),
+    );
+    if (batch.length > 0) await send();
+    await sending;
+    const labels = simulator.injections.map((inj) => ({
+      key: inj.sensor,
+      value: JSON.stringify({ sensor: inj.sensor, from: new Date(inj.start).toISOString(), to: new Date(inj.end).toISOString(), label: 'anomaly', kind: inj.kind, channels: inj.channels }),
+    }));
+    if (labels.length > 0) await producer.send({ topic: cfg.kafka.labelsTopic, messages: labels, acks: -1 });
+    if (labelsFile) writeFileSync(labelsFile, JSON.stringify(simulator.injections, null, 2) + '\n');
+    process.stderr.write(`${n} readings of ${cfg.simulator.sensors} sensors → ${topic}; ${labels.length} injected anomalies → ${cfg.kafka.labelsTopic}\n`);
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+const BATCH = 1000;
+
 export function registerSimulate(program: Command): void {
   program
     .command('simulate')
@@ -70,6 +133,7 @@ export function registerSimulate(program: Command): void {
     .option('--start <iso>', 'event time of the first reading (default 2026-01-01T00:00:00Z)')
     .option('--out <file>', 'write readings here (default stdout)')
     .option('--labels <file>', 'write the injected anomalies (sensor, kind, channels, start, end) as JSON')
+    .option('--kafka-topic <topic>', 'produce to this Kafka topic (key = sensor; kafka.* / AEMON_KAFKA_BROKERS); the injected anomalies go to kafka.labelsTopic')
     .option('--realtime', 'pace readings by the wall clock (simulator.speedup times faster)')
     .addHelpText('after', '\nExample:\n  aemon simulate --sensors 3 --duration 2h --seed 7 --out sim.ndjson --labels sim.labels.json\n  aemon replay sim.ndjson --train-first 600 --out sim.scores.csv\n')
     .action(async (flags: SimulateFlags) => simulate(flags));

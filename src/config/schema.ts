@@ -138,6 +138,49 @@ export const simulatorSchema = z
   })
   .strict();
 
+const saslSchema = z
+  .object({
+    mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+    username: z.string().min(1),
+    password: z.string().min(1),
+  })
+  .strict();
+
+const tlsSchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    /** PEM files; without `ca` the system's trusted CAs are used. */
+    ca: z.string().min(1).optional(),
+    cert: z.string().min(1).optional(),
+    key: z.string().min(1).optional(),
+    rejectUnauthorized: z.boolean().default(true),
+  })
+  .strict();
+
+export const kafkaSchema = z
+  .object({
+    brokers: z.array(z.string().min(1)).min(1).default(['127.0.0.1:9092']),
+    clientId: z.string().min(1).default('aemon'),
+    groupId: z.string().min(1).default('aemon'),
+    /** Input topics: names, or regular expressions written as `/pattern/`. */
+    topics: z.array(z.string().min(1)).min(1).default(['sensors']),
+    /** Where a new consumer group starts: the beginning of the topics, or only new records. */
+    fromBeginning: z.boolean().default(true),
+    anomaliesTopic: z.string().min(1).default('aemon.anomalies'),
+    /** Every scored window; empty = off. */
+    scoresTopic: z.string().default(''),
+    dlqTopic: z.string().min(1).default('aemon.dlq'),
+    labelsTopic: z.string().min(1).default('aemon.labels'),
+    sessionTimeoutMs: positiveInt.default(30_000),
+    /** How often acked offsets are committed (they are also committed at every batch end). */
+    commitIntervalMs: positiveInt.default(1_000),
+    /** On SIGTERM/SIGINT: time to drain in-flight readings and commit before exiting anyway. */
+    shutdownTimeoutMs: positiveInt.default(15_000),
+    sasl: saslSchema.optional(),
+    tls: tlsSchema.default({}),
+  })
+  .strict();
+
 export const logSchema = z
   .object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -155,6 +198,7 @@ export const configSchema = z
     sensors: sensorsSchema.default({}),
     metrics: metricsSchema.default({}),
     simulator: simulatorSchema.default({}),
+    kafka: kafkaSchema.default({}),
     log: logSchema.default({}),
   })
   .strict();
@@ -169,3 +213,4 @@ export type ScoringConfig = Config['scoring'];
 export type DetectionConfig = Config['detection'];
 export type MetricsConfig = Config['metrics'];
 export type SimulatorConfig = Config['simulator'];
+export type KafkaConfig = Config['kafka'];

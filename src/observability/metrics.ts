@@ -50,6 +50,10 @@ export interface AemonMetrics {
   kafkaLag(topic: string, partition: number, lag: number): void;
   /** Drops a partition's lag series (after a rebalance took it away). */
   forgetKafkaPartition(topic: string, partition: number): void;
+  /** `aemon_kafka_commits_total`: offset commits that reached the broker. */
+  kafkaCommit(): void;
+  /** `aemon_kafka_rebalances_total`: group (re)joins of this instance. */
+  kafkaRebalance(): void;
   /** Drops a sensor's series and tracking (e.g. it was evicted as stale). */
   forgetSensor(sensor: string): void;
   /** Sensors that currently have per-sensor series. */
@@ -180,6 +184,16 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
     labelNames: ['topic', 'partition'] as const,
     registers,
   });
+  const kafkaCommits = new Counter({
+    name: 'aemon_kafka_commits_total',
+    help: 'Offset commits that reached the broker (offsets of readings whose outputs were all written).',
+    registers,
+  });
+  const kafkaRebalances = new Counter({
+    name: 'aemon_kafka_rebalances_total',
+    help: 'Times this instance joined (or re-joined) its consumer group.',
+    registers,
+  });
   const seriesDropped = new Gauge({
     name: 'aemon_sensor_series_dropped',
     help: 'Sensors seen whose per-sensor series are not exported because of metrics.maxSensors.',
@@ -301,6 +315,12 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
     },
     kafkaLag(topic, partition, lag) {
       kafkaLagGauge.set({ topic, partition: String(partition) }, lag);
+    },
+    kafkaCommit() {
+      kafkaCommits.inc();
+    },
+    kafkaRebalance() {
+      kafkaRebalances.inc();
     },
     forgetKafkaPartition(topic, partition) {
       kafkaLagGauge.remove({ topic, partition: String(partition) });

@@ -1,0 +1,39 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PartitionOffsets } from '../../src/sources/offsets.js';
+
+test('only a contiguous run of acked offsets is committable', () => {
+  const p = new PartitionOffsets();
+  for (const o of [10, 11, 12, 13]) p.emitted(o);
+  assert.equal(p.toCommit(), undefined);
+  p.ack(11);
+  p.ack(13);
+  assert.equal(p.toCommit(), undefined, '10 is still in flight');
+  p.ack(10);
+  assert.equal(p.toCommit(), 12, 'one past 11: 12 is still in flight');
+  p.committed(12);
+  assert.equal(p.toCommit(), undefined, 'nothing new');
+  p.ack(12);
+  assert.equal(p.toCommit(), 14);
+  assert.equal(p.inFlight, 0);
+});
+
+test('gaps in offsets (compacted topics, transactions) do not block commits', () => {
+  const p = new PartitionOffsets();
+  for (const o of [5, 9, 20]) p.emitted(o);
+  p.ack(9);
+  p.ack(5);
+  assert.equal(p.toCommit(), 10);
+  p.ack(20);
+  assert.equal(p.toCommit(), 21);
+});
+
+test('memory stays bounded over a long stream', () => {
+  const p = new PartitionOffsets();
+  for (let o = 0; o < 100_000; o++) {
+    p.emitted(o);
+    p.ack(o);
+  }
+  assert.equal(p.toCommit(), 100_000);
+  assert.equal(p.inFlight, 0);
+});

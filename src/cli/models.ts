@@ -18,6 +18,16 @@ export function modelFolders(dir: string): string[] {
   return found;
 }
 
+/** Whether `dir` holds a model folder, or folders of them. */
+export function hasModel(dir: string): boolean {
+  if (existsSync(join(dir, 'metadata.json'))) return true;
+  try {
+    return readdirSync(dir).some((e) => existsSync(join(dir, e, 'metadata.json')));
+  } catch {
+    return false;
+  }
+}
+
 /** A folder name for a model group: its channels, filesystem-safe. */
 export function groupFolderName(group: string): string {
   const safe = group.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 80);

@@ -1,4 +1,6 @@
+import { join } from 'node:path';
 import type { Command } from 'commander';
+import { saveModelFolder } from '../model/io.js';
 import { topicPatterns } from '../config/kafka.js';
 import { createEngine } from '../main.js';
 import { createLogger } from '../observability/logger.js';
@@ -10,7 +12,7 @@ import { metricsSink } from '../sinks/prometheus.js';
 import { kafkaSource } from '../sources/kafka.js';
 import { commandConfig } from './common.js';
 import { createKafka, prepareTopics } from './kafka.js';
-import { modelFolders } from './models.js';
+import { groupFolderName, hasModel, modelFolders } from './models.js';
 
 interface RunFlags {
   config?: string;
@@ -20,10 +22,24 @@ async function run(flags: RunFlags): Promise<void> {
   const cfg = commandConfig(flags.config, {});
   const log = createLogger(cfg.log.level);
   const kc = cfg.kafka;
+  // model.dir is the service's model state: loaded when it holds a model, otherwise the model
+  // learned from the bootstrap period is saved there, so a restart scores with the same model.
+  const modelDir = cfg.model.dir;
+  const saved = modelDir && hasModel(modelDir) ? modelFolders(modelDir) : [];
   const engine = await createEngine(cfg, {
     mode: 'live',
     log,
-    modelDirs: cfg.model.dir ? modelFolders(cfg.model.dir) : [],
+    modelDirs: saved,
+    hooks: {
+      onTrained: (bundle) => {
+        if (!modelDir) return;
+        const dir = saved.length === 0 && engine.trainer.models().length === 1 ? modelDir : join(modelDir, groupFolderName(bundle.metadata.group));
+        saveModelFolder(dir, bundle).then(
+          () => log.info({ dir, version: bundle.metadata.version }, `saved model ${bundle.metadata.version} to ${dir}`),
+          (err: unknown) => log.error({ err }, `cannot save the model to ${dir}: ${(err as Error).message}`),
+        );
+      },
+    },
   });
   const kafka = createKafka(kc, log);
   await prepareTopics(kafka, kc, [kc.anomaliesTopic, kc.dlqTopic, kc.scoresTopic]);
@@ -48,6 +64,7 @@ async function run(flags: RunFlags): Promise<void> {
     onCommit: () => metrics.kafkaCommit(),
     onRebalance: () => metrics.kafkaRebalance(),
     onRevoked: (t, p) => metrics.forgetKafkaPartition(t, p),
+    rebuild: { readings: cfg.windowing.size, maxGapMs: cfg.windowing.maxGapMs },
   });
   const eventLog: Sink = {
     name: 'event-log',

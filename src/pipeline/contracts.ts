@@ -49,6 +49,8 @@ export interface SourceRecord {
   /** Position in the source's output, 0-based: keeps file output in input order. */
   seq: number;
   ack: Ack;
+  /** Read again only to rebuild window state after a restart: its outputs were written before. */
+  replayOnly?: boolean;
 }
 
 /** A decoded, valid reading. */
@@ -63,6 +65,11 @@ export interface Reading {
   arrivedAt: number;
   seq: number;
   ack: Ack;
+  /** The original bytes and key, so a later rejection (duplicate, too late) can dead-letter them. */
+  raw?: string | Uint8Array;
+  key?: string;
+  /** Read again only to rebuild window state after a restart: its outputs were written before. */
+  replayOnly?: boolean;
 }
 
 export const REJECT_REASONS = [
@@ -93,6 +100,7 @@ export interface Rejection {
   arrivedAt: number;
   seq: number;
   ack: Ack;
+  replayOnly?: boolean;
 }
 
 /** A full window of one sensor, ready to score. */

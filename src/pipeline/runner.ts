@@ -65,6 +65,31 @@ function emptyStats(): RunStats {
 }
 
 /**
+ * Drops what was derived only from records read again to rebuild window state after a restart
+ * (their outputs were written by the run before): their rows, rejections, and the windows and
+ * events that released no new reading. They are still acked.
+ */
+export function withoutReplayed(outputs: readonly PipelineOutput[]): readonly PipelineOutput[] {
+  if (!outputs.some((o) => (o.kind === 'rejected' ? o.replayOnly : o.kind === 'scored' && o.rows.some((r) => r.reading.replayOnly)))) {
+    return outputs;
+  }
+  const out: PipelineOutput[] = [];
+  let lastWindowReplayed = false;
+  for (const o of outputs) {
+    if (o.kind === 'rejected') {
+      if (!o.replayOnly) out.push(o);
+    } else if (o.kind === 'scored') {
+      const rows = o.rows.filter((r) => !r.reading.replayOnly);
+      lastWindowReplayed = rows.length === 0;
+      if (rows.length > 0) out.push(rows.length === o.rows.length ? o : { ...o, rows });
+    } else if (!lastWindowReplayed) {
+      out.push(o);
+    }
+  }
+  return out;
+}
+
+/**
  * Runs source → decode → windows → score/decide → sinks, and acks each record only after every
  * sink has written what was derived from it. Resolves with the run's counts when the source
  * completes (or the signal aborts and in-flight work has drained); sinks are closed at the end.
@@ -91,7 +116,8 @@ export async function runPipeline(parts: PipelineParts): Promise<RunStats> {
 
   const write = async (outputs: readonly PipelineOutput[]): Promise<void> => {
     if (outputs.length === 0) return;
-    for (const sink of parts.sinks) await sink.write(outputs);
+    const visible = withoutReplayed(outputs);
+    if (visible.length > 0) for (const sink of parts.sinks) await sink.write(visible);
     for (const out of outputs) {
       if (out.kind === 'rejected') {
         stats.rejected[out.reason] = (stats.rejected[out.reason] ?? 0) + 1;

@@ -114,6 +114,7 @@ export function createDecoder(cfg: ReadingConfig, options: DecoderOptions = {}):
       ack: rec.ack,
     };
     if (rec.key !== undefined) out.key = rec.key;
+    if (rec.replayOnly) out.replayOnly = true;
     if (sensor !== undefined) out.sensor = sensor;
     return out;
   };
@@ -214,7 +215,10 @@ export function createDecoder(cfg: ReadingConfig, options: DecoderOptions = {}):
       arrivedAt: rec.arrivedAt,
       seq: rec.seq,
       ack: rec.ack,
+      raw: rec.raw,
     };
+    if (rec.key !== undefined) out.key = rec.key;
+    if (rec.replayOnly) out.replayOnly = true;
     if (rec.label !== undefined) out.label = rec.label;
     return out;
   };

@@ -16,6 +16,38 @@ export interface KafkaSourceOptions {
   onCommit?(): void;
   onRebalance?(assigned: Array<{ topic: string; partitions: number[] }>): void;
   onRevoked?(topic: string, partition: number): void;
+  /**
+   * Rebuilding window state after a restart or rebalance: each commit records (as commit
+   * metadata) the oldest offset still needed for the last `readings` readings of every key (=
+   * sensor) heard from within `maxGapMs`; a new owner of the partition seeks back there and marks
+   * the records before the committed offset `replayOnly` (their outputs were written already).
+   */
+  rebuild?: { readings: number; maxGapMs: number };
+}
+
+interface PartitionState {
+  topic: string;
+  partition: number;
+  offsets: PartitionOffsets;
+  /** Last offsets and record time per key, for the rebuild point. */
+  keys: Map<string, { offsets: number[]; lastTs: number }>;
+  maxTs: number;
+  /** Set up when assigned: reads the committed offset and its rebuild point, seeks back. */
+  setup: Promise<void>;
+  /** Records before this offset are replay-only. */
+  replayBefore?: number;
+  /** After a seek: batches that do not start before `replayBefore` were fetched before it. */
+  awaitingSeek?: boolean;
+}
+
+/** Commit metadata: where a new owner of the partition starts rebuilding windows. */
+export function rebuildPoint(state: Pick<PartitionState, 'keys' | 'maxTs'>, committed: number, maxGapMs: number): number {
+  let from = committed;
+  for (const k of state.keys.values()) {
+    if (k.lastTs < state.maxTs - maxGapMs) continue;
+    if (k.offsets.length > 0 && k.offsets[0]! < from) from = k.offsets[0]!;
+  }
+  return from;
 }
 
 export interface KafkaSource {
@@ -43,7 +75,9 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
     heartbeatInterval: Math.max(500, Math.floor(cfg.sessionTimeoutMs / 10)),
     allowAutoTopicCreation: false,
   });
-  const partitions = new Map<string, { topic: string; partition: number; offsets: PartitionOffsets }>();
+  const partitions = new Map<string, PartitionState>();
+  const admin = opts.rebuild ? opts.kafka.admin() : undefined;
+  let adminConnected: Promise<void> | undefined;
   let seq = 0;
   let stopped = false;
   let connected = false;
@@ -56,11 +90,13 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
       const offsets = [];
       for (const p of partitions.values()) {
         const o = p.offsets.toCommit();
-        if (o !== undefined) offsets.push({ topic: p.topic, partition: p.partition, offset: String(o), p, o });
+        if (o === undefined) continue;
+        const metadata = opts.rebuild ? JSON.stringify({ rebuildFrom: rebuildPoint(p, o, opts.rebuild.maxGapMs) }) : null;
+        offsets.push({ topic: p.topic, partition: p.partition, offset: String(o), metadata, p, o });
       }
       if (offsets.length === 0 || !connected) return;
       try {
-        await consumer.commitOffsets(offsets.map(({ topic, partition, offset }) => ({ topic, partition, offset })));
+        await consumer.commitOffsets(offsets.map(({ topic, partition, offset, metadata }) => ({ topic, partition, offset, metadata })));
         for (const { p, o } of offsets) p.offsets.committed(o);
         opts.onCommit?.();
       } catch (err) {
@@ -71,14 +107,52 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
     return committing;
   };
 
+  const setupPartition = async (st: PartitionState): Promise<void> => {
+    if (!admin || !opts.rebuild) return;
+    adminConnected ??= admin.connect();
+    await adminConnected;
+    const [res] = await admin.fetchOffsets({ groupId: cfg.groupId, topics: [st.topic] });
+    const part = res?.partitions.find((x) => x.partition === st.partition);
+    const committed = Number(part?.offset ?? -1);
+    if (!part || committed < 0 || !part.metadata) return;
+    let from: number;
+    try {
+      from = Number((JSON.parse(part.metadata) as { rebuildFrom?: unknown }).rebuildFrom);
+    } catch {
+      return; // metadata written by another tool
+    }
+    if (!Number.isInteger(from) || from < 0 || from >= committed) return;
+    st.replayBefore = committed;
+    st.awaitingSeek = true;
+    log.info({ topic: st.topic, partition: st.partition, from, committed }, `rebuilding windows of ${st.topic}[${st.partition}] from offset ${from} (committed ${committed})`);
+    consumer.seek({ topic: st.topic, partition: st.partition, offset: String(from) });
+  };
+
+  const partitionState = (topic: string, partition: number): PartitionState => {
+    const k = key(topic, partition);
+    let st = partitions.get(k);
+    if (!st) {
+      st = { topic, partition, offsets: new PartitionOffsets(), keys: new Map(), maxTs: -Infinity, setup: Promise.resolve() };
+      const s0 = st;
+      st.setup = setupPartition(st).catch((err: unknown) => {
+        log.warn({ err }, `cannot read the rebuild point of ${topic}[${partition}]; windows start empty: ${(err as Error).message}`);
+        s0.awaitingSeek = false;
+      });
+      partitions.set(k, st);
+    }
+    return st;
+  };
+
   const eachBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> => {
-    const k = key(batch.topic, batch.partition);
-    let p = partitions.get(k);
-    if (!p) {
-      p = { topic: batch.topic, partition: batch.partition, offsets: new PartitionOffsets() };
-      partitions.set(k, p);
+    const p = partitionState(batch.topic, batch.partition);
+    await p.setup;
+    if (p.awaitingSeek) {
+      const first = batch.messages[0];
+      if (!first || p.replayBefore === undefined || Number(first.offset) >= p.replayBefore) return;
+      p.awaitingSeek = false;
     }
     const offsets = p.offsets;
+    const ringSize = opts.rebuild?.readings ?? 0;
     for (const m of batch.messages) {
       if (stopped || !isRunning() || isStale()) break;
       for (let wait = opts.flow?.ready(); wait; wait = opts.flow?.ready()) {
@@ -88,15 +162,26 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
       }
       const offset = Number(m.offset);
       offsets.emitted(offset);
+      const ts = Number(m.timestamp);
+      if (ringSize > 0) {
+        const k = m.key ? m.key.toString('utf8') : '';
+        let ring = p.keys.get(k);
+        if (!ring) p.keys.set(k, (ring = { offsets: [], lastTs: ts }));
+        ring.offsets.push(offset);
+        if (ring.offsets.length > ringSize) ring.offsets.shift();
+        ring.lastTs = ts;
+        if (ts > p.maxTs) p.maxTs = ts;
+      }
       const record: SourceRecord = {
         raw: m.value ?? new Uint8Array(0),
         ...(m.key ? { key: m.key.toString('utf8') } : {}),
-        timestamp: Number(m.timestamp),
+        timestamp: ts,
         origin: { source: 'kafka', topic: batch.topic, partition: batch.partition, offset: m.offset },
         arrivedAt: Date.now(),
         seq: seq++,
         ack: () => offsets.ack(offset),
       };
+      if (p.replayBefore !== undefined && offset < p.replayBefore) record.replayOnly = true;
       subscriberNext?.(record);
       resolveOffset(m.offset);
     }
@@ -119,6 +204,7 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
           opts.onRevoked?.(p.topic, p.partition);
         }
       }
+      for (const a of assigned) for (const pt of a.partitions) partitionState(a.topic, pt);
       log.info({ assigned }, `joined group ${cfg.groupId}: ${assigned.map((a) => `${a.topic}[${a.partitions.join(',')}]`).join(' ')}`);
       opts.onRebalance?.(assigned);
     });
@@ -163,6 +249,10 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
       if (connected) {
         connected = false;
         await consumer.disconnect();
+      }
+      if (adminConnected) {
+        adminConnected = undefined;
+        await admin?.disconnect();
       }
     },
   };

@@ -150,18 +150,21 @@ function insertionIndex(entries: readonly Buffered[], ts: number): number {
 }
 
 function reject(r: Reading, reason: RejectReason, detail: string): Rejection {
-  return {
+  const out: Rejection = {
     kind: 'rejected',
     reason,
     detail,
-    // The original bytes are gone by now; the DLQ gets the decoded reading in the documented layout.
-    raw: JSON.stringify({ sensor: r.sensor, ts: isoOrNumber(r.ts), values: r.values }),
+    // Without the original bytes (a reading built in code), the DLQ gets it in the documented layout.
+    raw: r.raw ?? JSON.stringify({ sensor: r.sensor, ts: isoOrNumber(r.ts), values: r.values }),
     sensor: r.sensor,
     origin: r.origin,
     arrivedAt: r.arrivedAt,
     seq: r.seq,
     ack: r.ack,
   };
+  if (r.key !== undefined) out.key = r.key;
+  if (r.replayOnly) out.replayOnly = true;
+  return out;
 }
 
 function isoOrNumber(ts: number): string | number {

@@ -99,3 +99,31 @@ test('a source that respects the gate never has more than the high-water mark in
   assert.ok(maxInFlight <= 3, `in flight reached ${maxInFlight}`);
   assert.equal(gate.size, 0);
 });
+
+test('outputs of records read again to rebuild windows are not written, but still acked', async () => {
+  const { withoutReplayed } = await import('../../src/pipeline/runner.js');
+  const acks: number[] = [];
+  const mk = (seq: number, replayOnly: boolean) => {
+    const r = decode(record(seq, acks)) as Reading;
+    return { ...r, ...(replayOnly ? { replayOnly: true } : {}) };
+  };
+  const row = (reading: Reading) => ({ reading, score: 1, error: 1, threshold: 1, anomaly: true, channels: ['x'], channelShares: null, windowId: 'w', training: false });
+  const event = { kind: 'event' as const, event: { id: 'a', kind: 'opened' as const, sensor: 's', group: 'x', start: 0, peakScore: 2, topChannels: [], modelVersion: 'm' } };
+  const rej = (seq: number, replayOnly: boolean): Rejection => ({ ...(decode(record(seq, acks)) as Rejection), ...(replayOnly ? { replayOnly: true } : {}) });
+  const outputs: PipelineOutput[] = [
+    { kind: 'scored', window: null, rows: [row(mk(0, true))] },
+    event,
+    rej(1, true),
+    { kind: 'scored', window: null, rows: [row(mk(2, true)), row(mk(4, false))] },
+    event,
+    rej(3, false),
+  ];
+  const visible = withoutReplayed(outputs);
+  assert.equal(visible.length, 3);
+  assert.equal(visible[0]!.kind, 'scored');
+  assert.deepEqual((visible[0] as { rows: ReadonlyArray<{ reading: Reading }> }).rows.map((r) => r.reading.seq), [4]);
+  assert.equal(visible[1], event);
+  assert.equal((visible[2] as Rejection).seq, 3);
+  const plain = outputs.slice(5);
+  assert.equal(withoutReplayed(plain), plain, 'nothing replayed: the same array, no copy');
+});

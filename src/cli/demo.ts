@@ -1,3 +1,4 @@
+import { simulatorSettings } from '../config/schema.js';
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { createEngine } from '../main.js';
@@ -66,13 +67,13 @@ export function matchEvents(
 /**
  * The demo's bootstrap covers a few machine cycles (600 readings), and it trains on every third
  * window with fewer epochs so that on WASM (2 cores) scoring starts before the first injected
- * anomaly (after 1,200 s of event time, 60 s of wall time at 20×). A config file or env can
- * still change any of it.
+ * anomaly (the simulator stays quiet for twice the bootstrap: 1,200 s of event time, 60 s of
+ * wall time at 20×). A config file or env can still change any of it.
  */
 const DEMO_DEFAULTS = {
   training: { bootstrapReadings: 600, stride: 3 },
   model: { epochs: 30 },
-  simulator: { speedup: 20, quietSeconds: 1200, anomalyEverySeconds: 900 },
+  simulator: { speedup: 20 },
 };
 
 async function demo(flags: DemoFlags): Promise<void> {
@@ -88,7 +89,7 @@ async function demo(flags: DemoFlags): Promise<void> {
   const log = createLogger(flags.verbose ? cfg.log.level : 'warn');
   const out = process.stdout;
   const progress = new TrainingProgress(process.stderr);
-  const sim = cfg.simulator;
+  const sim = simulatorSettings(cfg);
   const wallStart = Date.now();
   const startMs = sim.start ? Date.parse(sim.start) : Math.floor(wallStart / 1000) * 1000;
   // The simulator runs `speedup` times faster than the wall clock; future-timestamp checks

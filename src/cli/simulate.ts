@@ -1,3 +1,4 @@
+import { simulatorSettings } from '../config/schema.js';
 import { createWriteStream, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import type { Command } from 'commander';
@@ -31,7 +32,7 @@ async function simulate(flags: SimulateFlags): Promise<void> {
       start: flags.start,
     }),
   });
-  const sim = cfg.simulator;
+  const sim = simulatorSettings(cfg);
   const durationMs = parseDuration(flags.duration ?? '1h');
   const startMs = sim.start ? Date.parse(sim.start) : Date.parse('2026-01-01T00:00:00.000Z');
   if (flags.kafkaTopic) {
@@ -92,7 +93,7 @@ async function toKafka(cfg: Readonly<Config>, topic: string, startMs: number, du
   };
   // At most one batch in flight: the simulator waits on it (backpressure from the broker).
   const flow = { ready: () => (batch.length >= BATCH ? send() : undefined) };
-  const { records$, simulator } = simulatorSource(cfg.simulator, { startMs, durationMs, realtime, flow });
+  const { records$, simulator } = simulatorSource(simulatorSettings(cfg), { startMs, durationMs, realtime, flow });
   try {
     await lastValueFrom(
       records$.pipe(

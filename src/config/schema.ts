@@ -127,12 +127,15 @@ export const simulatorSchema = z
     speedup: z.number().positive().default(10),
     seed: z.number().int().default(1),
     channels: z.array(z.string().min(1)).min(1).default(['temperature', 'pressure', 'vibration', 'current']),
-    /** Event-time seconds at the start with no injected anomaly. */
-    quietSeconds: z.number().nonnegative().default(600),
-    /** Mean event-time seconds between injected anomalies, per sensor. */
-    anomalyEverySeconds: z.number().positive().default(900),
-    /** Event-time seconds an injected anomaly lasts. */
-    anomalySeconds: z.number().positive().default(90),
+    /**
+     * Event-time seconds at the start with no injected anomaly; by default twice the bootstrap
+     * period (`training.bootstrapReadings` readings), so what aemon learns from is normal.
+     */
+    quietSeconds: z.number().nonnegative().optional(),
+    /** Mean event-time seconds between injected anomalies, per sensor (default: 900 readings). */
+    anomalyEverySeconds: z.number().positive().optional(),
+    /** Event-time seconds an injected anomaly lasts (default: 90 readings). */
+    anomalySeconds: z.number().positive().optional(),
     /** Event time of the first reading (ISO-8601); defaults to the wall clock at start. */
     start: z.string().datetime().optional(),
   })
@@ -212,5 +215,20 @@ export type TrainingConfig = Config['training'];
 export type ScoringConfig = Config['scoring'];
 export type DetectionConfig = Config['detection'];
 export type MetricsConfig = Config['metrics'];
-export type SimulatorConfig = Config['simulator'];
+/** The simulator's settings with the defaults that depend on its rate and the bootstrap filled in. */
+export type SimulatorConfig = Omit<Config['simulator'], 'quietSeconds' | 'anomalyEverySeconds' | 'anomalySeconds'> & {
+  quietSeconds: number;
+  anomalyEverySeconds: number;
+  anomalySeconds: number;
+};
+
+export function simulatorSettings(cfg: Pick<Config, 'simulator' | 'training'>): SimulatorConfig {
+  const s = cfg.simulator;
+  return {
+    ...s,
+    quietSeconds: s.quietSeconds ?? (2 * cfg.training.bootstrapReadings) / s.rateHz,
+    anomalyEverySeconds: s.anomalyEverySeconds ?? 900 / s.rateHz,
+    anomalySeconds: s.anomalySeconds ?? 90 / s.rateHz,
+  };
+}
 export type KafkaConfig = Config['kafka'];

@@ -62,3 +62,14 @@ test('a config file that cannot be read or parsed gives a clear error', () => {
   writeFileSync(file, '{"metrics": ');
   assert.throws(() => loadConfig({ file, env: {} }), /bad\.json: not valid JSON/);
 });
+
+test('simulator timing defaults follow its rate and keep the bootstrap period free of anomalies', async () => {
+  const { simulatorSettings } = await import('../../src/config/schema.js');
+  const at20 = simulatorSettings(parseConfig({ simulator: { rateHz: 20 }, training: { bootstrapReadings: 240 } }));
+  assert.equal(at20.quietSeconds, 24);
+  assert.equal(at20.anomalyEverySeconds, 45);
+  assert.equal(at20.anomalySeconds, 4.5);
+  const set = simulatorSettings(parseConfig({ simulator: { quietSeconds: 5, anomalySeconds: 7 } }));
+  assert.equal(set.quietSeconds, 5);
+  assert.equal(set.anomalySeconds, 7);
+});

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { firstValueFrom, take, toArray } from 'rxjs';
 import type { SchedulerLike } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { readingSchema, simulatorSchema } from '../../src/config/schema.js';
+import { readingSchema, simulatorSchema, simulatorSettings, trainingSchema } from '../../src/config/schema.js';
 import type { SimulatorConfig } from '../../src/config/schema.js';
 import type { FlowControl, SourceRecord } from '../../src/pipeline/contracts.js';
 import { createDecoder, isRejection } from '../../src/sources/decode.js';
@@ -11,7 +11,10 @@ import { ANOMALY_KINDS, sensorNames, Simulator, simulatorSource } from '../../sr
 import type { Injection } from '../../src/sources/simulator.js';
 
 const START = Date.UTC(2026, 0, 5, 8, 0, 0);
-const sim = (over: Partial<SimulatorConfig> = {}): SimulatorConfig => ({ ...simulatorSchema.parse({}), ...over });
+const sim = (over: Partial<SimulatorConfig> = {}): SimulatorConfig => ({
+  ...simulatorSettings({ simulator: simulatorSchema.parse({}), training: trainingSchema.parse({}) }),
+  ...over,
+});
 
 function run(s: Simulator, ticks: number): SourceRecord[] {
   const out: SourceRecord[] = [];

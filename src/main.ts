@@ -26,10 +26,12 @@ export interface EngineHooks {
   onEpoch?(group: string, progress: EpochProgress): void;
   onTrained?(bundle: ModelBundle, seconds: number): void;
   onFailed?(group: string, error: unknown): void;
+  /** A sensor new to a model got its scaler and threshold (the model's metadata now has it). */
+  onSensorCalibrated?(sensor: string, group: string): void;
 }
 
 export interface EngineOptions {
-  /** `live` scores on while a model trains; `replay` waits for it and runs on event time only. */
+  /** `replay` runs on event time only (processing-time timers never fire); `live` on the wall clock. */
   mode: 'live' | 'replay';
   log: Logger;
   /** Model folders to score with instead of training on a bootstrap period. */
@@ -99,7 +101,10 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
         metrics.trainingRun('failed');
         hooks.onFailed?.(group, error);
       },
-      onSensorCalibrated: (sensor, c) => log.info({ sensor, threshold: c.threshold }, `calibrated ${sensor} against the existing model`),
+      onSensorCalibrated: (sensor, group, c) => {
+        log.info({ sensor, threshold: c.threshold }, `calibrated ${sensor} against the existing model`);
+        hooks.onSensorCalibrated?.(sensor, group);
+      },
     },
     loaded,
   );
@@ -122,7 +127,9 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
     provider: trainer,
     detector,
     tracker,
-    awaitTraining: replay,
+    // No model yet means nothing to score with: the stream waits (Kafka keeps the records, the
+    // simulator pauses) rather than letting readings pass unscored.
+    awaitTraining: true,
     ...(opts.scheduler ? { scheduler: opts.scheduler } : {}),
     onBatch: (seconds) => metrics.scoringBatch(seconds),
   });

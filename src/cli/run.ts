@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { saveModelFolder } from '../model/io.js';
+import { Partitioners } from 'kafkajs';
 import { topicPatterns } from '../config/kafka.js';
 import { createEngine } from '../main.js';
 import { createLogger } from '../observability/logger.js';
@@ -26,21 +27,35 @@ async function run(flags: RunFlags): Promise<void> {
   // learned from the bootstrap period is saved there, so a restart scores with the same model.
   const modelDir = cfg.model.dir;
   const saved = modelDir && hasModel(modelDir) ? modelFolders(modelDir) : [];
+  // Where each model group lives on disk; saves run one after another, each atomically.
+  const dirs = new Map<string, string>();
+  let saving = Promise.resolve();
+  const persist = (group: string): void => {
+    if (!modelDir) return;
+    saving = saving.then(async () => {
+      const bundles = engine.trainer.models();
+      const bundle = bundles.find((b) => b.metadata.group === group);
+      if (!bundle) return;
+      const dir = dirs.get(group) ?? (dirs.size === 0 ? modelDir : join(modelDir, groupFolderName(group)));
+      dirs.set(group, dir);
+      try {
+        await saveModelFolder(dir, bundle);
+        log.info({ dir, version: bundle.metadata.version, sensors: Object.keys(bundle.metadata.sensors).length }, `saved model ${bundle.metadata.version} to ${dir}`);
+      } catch (err) {
+        log.error({ err }, `cannot save the model to ${dir}: ${(err as Error).message}`);
+      }
+    });
+  };
   const engine = await createEngine(cfg, {
     mode: 'live',
     log,
     modelDirs: saved,
     hooks: {
-      onTrained: (bundle) => {
-        if (!modelDir) return;
-        const dir = saved.length === 0 && engine.trainer.models().length === 1 ? modelDir : join(modelDir, groupFolderName(bundle.metadata.group));
-        saveModelFolder(dir, bundle).then(
-          () => log.info({ dir, version: bundle.metadata.version }, `saved model ${bundle.metadata.version} to ${dir}`),
-          (err: unknown) => log.error({ err }, `cannot save the model to ${dir}: ${(err as Error).message}`),
-        );
-      },
+      onTrained: (bundle) => persist(bundle.metadata.group),
+      onSensorCalibrated: (_sensor, group) => persist(group),
     },
   });
+  engine.trainer.models().forEach((b, i) => dirs.set(b.metadata.group, saved[i]!));
   const kafka = createKafka(kc, log);
   await prepareTopics(kafka, kc, [kc.anomaliesTopic, kc.dlqTopic, kc.scoresTopic]);
 
@@ -90,12 +105,13 @@ async function run(flags: RunFlags): Promise<void> {
   process.once('SIGINT', stop('SIGINT'));
   process.once('SIGTERM', stop('SIGTERM'));
   try {
-    const stats = await engine.run(source.records$, [metricsSink(metrics), kafkaSink(kafka.producer({ allowAutoTopicCreation: false }), kc), eventLog], abort.signal);
+    const stats = await engine.run(source.records$, [metricsSink(metrics), kafkaSink(kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner }), kc), eventLog], abort.signal);
     await source.close();
     log.info({ stats }, `stopped after ${stats.records} records (${stats.windowsScored} windows scored, ${stats.anomaliesOpened} anomalies opened)`);
   } finally {
     await source.close().catch(() => undefined);
     await engine.trainer.idle();
+    await saving;
     await server?.close();
   }
 }

@@ -3,7 +3,7 @@ import { createWriteStream, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import type { Command } from 'commander';
 import { lastValueFrom, tap, defaultIfEmpty } from 'rxjs';
-import type { Message } from 'kafkajs';
+import { Partitioners, type Message } from 'kafkajs';
 import type { Config } from '../config/schema.js';
 import { createLogger } from '../observability/logger.js';
 import { simulatorSource } from '../sources/simulator.js';
@@ -76,7 +76,7 @@ async function toKafka(cfg: Readonly<Config>, topic: string, startMs: number, du
   const log = createLogger('warn');
   const kafka = createKafka(cfg.kafka, log, '-simulate');
   await prepareTopics(kafka, cfg.kafka, [topic, cfg.kafka.labelsTopic]);
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   let batch: Message[] = [];
   let sending: Promise<void> | undefined;

@@ -14,8 +14,8 @@ export interface DetectStageOptions {
   detector: AnomalyDetector;
   tracker: SensorTracker;
   /**
-   * Replays wait for a model that is being trained, so their output never depends on timing;
-   * live runs go on (readings meanwhile leave unscored, as warming).
+   * Wait for a model that is being trained (output then never depends on timing), or go on
+   * with readings leaving unscored, as warming.
    */
   awaitTraining: boolean;
   scheduler?: SchedulerLike;

@@ -19,7 +19,7 @@ export interface TrainerDeps {
   onEpoch?(group: string, progress: EpochProgress): void;
   onTrained?(bundle: ModelBundle, seconds: number): void;
   onFailed?(group: string, error: unknown): void;
-  onSensorCalibrated?(sensor: string, calibration: SensorCalibration): void;
+  onSensorCalibrated?(sensor: string, group: string, calibration: SensorCalibration): void;
 }
 
 export interface TrainerConfig {
@@ -264,6 +264,6 @@ export class BootstrapTrainer implements ModelProvider {
     bundle.metadata.sensors[sb.sensor] = sb.calibration;
     sb.windows = [];
     sb.rows = [];
-    this.deps.onSensorCalibrated?.(sb.sensor, sb.calibration);
+    this.deps.onSensorCalibrated?.(sb.sensor, gs.group, sb.calibration);
   }
 }

@@ -6,6 +6,8 @@ import type { PipelineOutput, Sink } from '../pipeline/contracts.js';
 import { dlqFileSink } from '../sinks/dlq.js';
 import { scoreFileSink } from '../sinks/scores.js';
 import { fileSource } from '../sources/file.js';
+import { kafkaRangeSource } from '../sources/kafka-range.js';
+import { createKafka } from './kafka.js';
 import { commandConfig, commandLogger, defined, parsePositiveInt } from './common.js';
 import { modelFolders } from './models.js';
 import { TrainingProgress } from './progress.js';
@@ -18,6 +20,9 @@ interface ReplayFlags {
   model?: string;
   out?: string;
   dlq?: string;
+  kafkaTopic?: string;
+  from?: string;
+  to?: string;
 }
 
 /** Reports each rejected record on stderr with its reason and origin, as it happens. */
@@ -35,12 +40,24 @@ function rejectionReporter(stream: NodeJS.WritableStream): Sink {
   };
 }
 
-async function replay(input: string, flags: ReplayFlags): Promise<void> {
-  try {
-    statSync(input);
-  } catch {
-    throw new AemonError('AEMON_INPUT_READ', `no such file or folder: ${input}`, { stage: 'cli' });
+function parseTime(text: string | undefined, flag: string): number {
+  const ms = text === undefined ? Number.NaN : Date.parse(text);
+  if (!Number.isFinite(ms)) throw new AemonError('AEMON_USAGE', `${flag} needs an ISO-8601 time, got ${JSON.stringify(text ?? '')}`, { stage: 'cli' });
+  return ms;
+}
+
+async function replay(input: string | undefined, flags: ReplayFlags): Promise<void> {
+  if ((input === undefined) === (flags.kafkaTopic === undefined)) {
+    throw new AemonError('AEMON_USAGE', 'give a file or folder, or --kafka-topic with --from and --to (not both)', { stage: 'cli' });
   }
+  if (input !== undefined) {
+    try {
+      statSync(input);
+    } catch {
+      throw new AemonError('AEMON_INPUT_READ', `no such file or folder: ${input}`, { stage: 'cli' });
+    }
+  }
+  const range = flags.kafkaTopic ? { topic: flags.kafkaTopic, fromMs: parseTime(flags.from, '--from'), toMs: parseTime(flags.to, '--to') } : undefined;
   const trainFirst = flags.trainFirst === undefined ? undefined : parsePositiveInt(flags.trainFirst, '--train-first');
   const cfg = commandConfig(flags.config, {
     training: defined({ bootstrapReadings: trainFirst }),
@@ -70,7 +87,9 @@ async function replay(input: string, flags: ReplayFlags): Promise<void> {
   }
   const sinks: Sink[] = [scoreFileSink(flags.out ?? '-'), rejectionReporter(process.stderr)];
   if (flags.dlq) sinks.push(dlqFileSink(flags.dlq));
-  const records$ = fileSource(input, { format: flags.format ?? 'auto', flow: engine.gate });
+  const records$ = range
+    ? kafkaRangeSource({ kafka: createKafka(cfg.kafka, log, '-replay'), ...range, flow: engine.gate })
+    : fileSource(input!, { format: flags.format ?? 'auto', flow: engine.gate });
   const stats = await engine.run(records$, sinks);
   const seconds = (performance.now() - t0) / 1000;
   const rejected = Object.entries(stats.rejected);
@@ -91,19 +110,23 @@ export function registerReplay(program: Command): void {
   program
     .command('replay')
     .description('score a historical file or folder (CSV: NAB, SKAB, generic; NDJSON) at full speed, through the live pipeline')
-    .argument('<path>', 'a file or a folder (every .csv, .ndjson, .jsonl under it)')
+    .argument('[path]', 'a file or a folder (every .csv, .ndjson, .jsonl under it)')
     .option('-c, --config <file>', 'config file (YAML or JSON)')
     .option('--verbose', 'JSON logs on stderr at the configured level (default: warnings only)')
     .option('--format <format>', 'auto | nab | skab | csv | ndjson (default auto: by extension and header)')
     .option('--train-first <n>', 'train on the first N readings of each sensor; no rows are written for them')
     .option('--model <dir>', 'score with a saved model folder (from `aemon train`) instead of training')
     .option('--out <file>', 'scores file: .csv (timestamp,sensor,score,threshold,anomaly,error_<channel>…) or .ndjson; default stdout as CSV')
+    .option('--kafka-topic <topic>', 'replay a time range of this topic instead (kafka.* / AEMON_KAFKA_BROKERS); never commits')
+    .option('--from <time>', 'with --kafka-topic: start of the range (ISO-8601, by record timestamp)')
+    .option('--to <time>', 'with --kafka-topic: end of the range, exclusive')
     .option('--dlq <file>', 'write rejected records (with reason and origin) as NDJSON')
     .addHelpText(
       'after',
       '\nOne row per reading after the training rows. Rejected lines are reported on stderr with their reason,\n' +
         'counted in the summary, and the replay goes on (exit code 0).\n\nExample:\n' +
-        '  aemon replay ../shared/datasets/skab/valve1/1.csv --train-first 400 --out s.csv\n',
+        '  aemon replay ../shared/datasets/skab/valve1/1.csv --train-first 400 --out s.csv\n' +
+        '  aemon replay --kafka-topic demo.sensors --from 2026-01-01T00:00:00Z --to 2026-01-01T01:00:00Z --model models/ --out range.csv\n',
     )
-    .action(async (input: string, flags: ReplayFlags) => replay(input, flags));
+    .action(async (input: string | undefined, flags: ReplayFlags) => replay(input, flags));
 }

@@ -98,8 +98,9 @@ async function toKafka(cfg: Readonly<Config>, topic: string, startMs: number, du
     await lastValueFrom(
       records$.pipe(
         tap((rec) => {
-          const fields = rec.fields as { sensor: string };
-          batch.push({ key: fields.sensor, value: typeof rec.raw === 'string' ? rec.raw : Buffer.from(rec.raw) });
+          const fields = rec.fields as { sensor: string; ts: number };
+          // The record timestamp is the event time, so a time-range replay finds it.
+          batch.push({ key: fields.sensor, value: typeof rec.raw === 'string' ? rec.raw : Buffer.from(rec.raw), timestamp: String(fields.ts) });
           rec.ack();
           if (realtime && batch.length > 0) void send();
         }),

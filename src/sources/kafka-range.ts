@@ -1,0 +1,85 @@
+import { randomUUID } from 'node:crypto';
+import type { Kafka } from 'kafkajs';
+import { Observable } from 'rxjs';
+import { AemonError } from '../errors.js';
+import type { FlowControl, SourceRecord } from '../pipeline/contracts.js';
+
+export interface KafkaRangeOptions {
+  kafka: Kafka;
+  topic: string;
+  /** Event-time range by Kafka record timestamps (epoch ms): [from, to). */
+  fromMs: number;
+  toMs: number;
+  flow?: FlowControl;
+}
+
+/**
+ * A time range of a topic, read once and then completed: start offsets by timestamp
+ * (`fetchTopicOffsetsByTimestamp`), end offsets likewise for `toMs`. It reads under a throw-away
+ * group id and never commits, so it leaves no trace in the cluster's consumer groups' offsets.
+ */
+export function kafkaRangeSource(opts: KafkaRangeOptions): Observable<SourceRecord> {
+  return new Observable<SourceRecord>((subscriber) => {
+    const admin = opts.kafka.admin();
+    const consumer = opts.kafka.consumer({ groupId: `aemon-replay-${randomUUID()}`, allowAutoTopicCreation: false });
+    let stopped = false;
+    let seq = 0;
+    (async () => {
+      await admin.connect();
+      const starts = await admin.fetchTopicOffsetsByTimestamp(opts.topic, opts.fromMs);
+      const ends = await admin.fetchTopicOffsetsByTimestamp(opts.topic, opts.toMs);
+      await admin.disconnect();
+      // fetchTopicOffsetsByTimestamp answers the high watermark for a time past the last record.
+      const remaining = new Map<number, { next: number; end: number }>();
+      for (const s of starts) {
+        const end = Number(ends.find((e) => e.partition === s.partition)?.offset ?? s.offset);
+        if (Number(s.offset) < end) remaining.set(s.partition, { next: Number(s.offset), end });
+      }
+      if (remaining.size === 0) {
+        subscriber.complete();
+        return;
+      }
+      await consumer.connect();
+      await consumer.subscribe({ topics: [opts.topic], fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+          const r = remaining.get(batch.partition);
+          if (!r) return;
+          for (const m of batch.messages) {
+            if (stopped || !isRunning() || isStale()) return;
+            const offset = Number(m.offset);
+            if (offset < r.next) continue;
+            if (offset >= r.end) break;
+            const wait = opts.flow?.ready();
+            if (wait) {
+              await wait;
+              await heartbeat();
+            }
+            subscriber.next({
+              raw: m.value ?? new Uint8Array(0),
+              ...(m.key ? { key: m.key.toString('utf8') } : {}),
+              timestamp: Number(m.timestamp),
+              origin: { source: 'kafka', topic: batch.topic, partition: batch.partition, offset: m.offset },
+              arrivedAt: Date.now(),
+              seq: seq++,
+              ack: () => undefined,
+            });
+            r.next = offset + 1;
+            resolveOffset(m.offset);
+          }
+          if (r.next >= r.end || Number(batch.highWatermark) <= r.next) remaining.delete(batch.partition);
+          if (remaining.size === 0) subscriber.complete();
+        },
+      });
+      for (const [partition, r] of remaining) consumer.seek({ topic: opts.topic, partition, offset: String(r.next) });
+    })().catch((err: unknown) =>
+      subscriber.error(new AemonError('AEMON_KAFKA', `cannot read ${opts.topic}: ${(err as Error).message}`, { stage: 'source', cause: err })),
+    );
+    return () => {
+      stopped = true;
+      void consumer.disconnect().catch(() => undefined);
+    };
+  });
+}

@@ -61,14 +61,18 @@ else
   echo "== fetching the Kafka broker jars into .kafka/libs"
   mkdir -p "$ROOT/.kafka"
   tmp=$(mktemp -d "$ROOT/.kafka/libs.tmp.XXXXXX")
-  trap 'rm -rf "$tmp"' EXIT
-  mvn -q -B -Dstyle.color=never -f "$POM" dependency:copy-dependencies -DoutputDirectory="$tmp" \
-    || die "mvn dependency:copy-dependencies failed (is Maven Central reachable?)"
+  trap 'rm -rf "$tmp" "$tmp.log"' EXIT
+  # Maven's output is shown only when it fails (even -q prints colour codes).
+  if ! mvn -q -B -f "$POM" dependency:copy-dependencies -DoutputDirectory="$tmp" >"$tmp.log" 2>&1; then
+    cat "$tmp.log" >&2
+    die "mvn dependency:copy-dependencies failed (is Maven Central reachable?)"
+  fi
   for jar in kafka_2.13-4.1.1.jar slf4j-api-2.0.17.jar slf4j-simple-2.0.17.jar; do
     [ -f "$tmp/$jar" ] || die "mvn did not produce $jar"
   done
   rm -rf "$LIBS" "$STAMP"
   mv "$tmp" "$LIBS"
+  rm -f "$tmp.log"
   trap - EXIT
   expected_stamp >"$STAMP"
   echo "== $(jar_list | wc -l) jars, $(du -sh "$LIBS" | cut -f1) in .kafka/libs"

@@ -19,6 +19,7 @@ import type { EpochProgress, ModelBundle } from './pipeline/model.js';
 import { InFlightGate, runPipeline, type RunStats } from './pipeline/runner.js';
 import { createDecoder } from './sources/decode.js';
 import { BootstrapTrainer } from './training/bootstrap.js';
+import type { LabelStore } from './training/labels.js';
 import { windowReadings } from './windowing/windows.js';
 
 export interface EngineHooks {
@@ -40,6 +41,8 @@ export interface EngineOptions {
   /** Clock for the decoder's future-timestamp check (the demo runs on simulated time). */
   now?: () => number;
   scheduler?: SchedulerLike;
+  /** Operator labels the trainer respects (anomalous spans are never learned as normal). */
+  labels?: LabelStore;
 }
 
 /** Everything between a source and the sinks, built from config. */
@@ -101,6 +104,7 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
         metrics.trainingRun('failed');
         hooks.onFailed?.(group, error);
       },
+      ...(opts.labels ? { labels: opts.labels } : {}),
       onSensorCalibrated: (sensor, group, c) => {
         log.info({ sensor, threshold: c.threshold }, `calibrated ${sensor} against the existing model`);
         hooks.onSensorCalibrated?.(sensor, group);

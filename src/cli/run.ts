@@ -11,6 +11,8 @@ import { startHttpServer } from '../sinks/http.js';
 import { kafkaSink } from '../sinks/kafka.js';
 import { metricsSink } from '../sinks/prometheus.js';
 import { kafkaSource } from '../sources/kafka.js';
+import { followLabels } from '../sources/kafka-labels.js';
+import { LabelStore, parseLabel } from '../training/labels.js';
 import { commandConfig } from './common.js';
 import { createKafka, prepareTopics } from './kafka.js';
 import { groupFolderName, hasModel, modelFolders } from './models.js';
@@ -46,9 +48,11 @@ async function run(flags: RunFlags): Promise<void> {
       }
     });
   };
+  const labels = new LabelStore();
   const engine = await createEngine(cfg, {
     mode: 'live',
     log,
+    labels,
     modelDirs: saved,
     hooks: {
       onTrained: (bundle) => persist(bundle.metadata.group),
@@ -57,7 +61,20 @@ async function run(flags: RunFlags): Promise<void> {
   });
   engine.trainer.models().forEach((b, i) => dirs.set(b.metadata.group, saved[i]!));
   const kafka = createKafka(kc, log);
-  await prepareTopics(kafka, kc, [kc.anomaliesTopic, kc.dlqTopic, kc.scoresTopic]);
+  await prepareTopics(kafka, kc, [kc.anomaliesTopic, kc.dlqTopic, kc.scoresTopic, kc.labelsTopic]);
+  const labelFeed = await followLabels({
+    kafka,
+    topic: kc.labelsTopic,
+    log,
+    onRecord: (raw, key) => {
+      const label = parseLabel(raw, key);
+      if ('error' in label) log.warn({ topic: kc.labelsTopic, key }, `ignored a label record: ${label.error}`);
+      else {
+        labels.add(label);
+        log.debug({ label }, `label ${label.label} for ${label.sensor}`);
+      }
+    },
+  });
 
   const server = cfg.metrics.enabled
     ? await startHttpServer({
@@ -110,6 +127,7 @@ async function run(flags: RunFlags): Promise<void> {
     log.info({ stats }, `stopped after ${stats.records} records (${stats.windowsScored} windows scored, ${stats.anomaliesOpened} anomalies opened)`);
   } finally {
     await source.close().catch(() => undefined);
+    await labelFeed.stop().catch(() => undefined);
     await engine.trainer.idle();
     await saving;
     await server?.close();

@@ -1,6 +1,7 @@
 import type { DetectionConfig, ModelConfig, TrainingConfig, WindowingConfig } from '../config/schema.js';
 import { applyScaler, calibrateThreshold, fitScaler } from '../pipeline/calibration.js';
 import type { Reading, SensorWindow } from '../pipeline/contracts.js';
+import type { LabelStore } from './labels.js';
 import type {
   Autoencoder,
   EpochProgress,
@@ -20,6 +21,8 @@ export interface TrainerDeps {
   onTrained?(bundle: ModelBundle, seconds: number): void;
   onFailed?(group: string, error: unknown): void;
   onSensorCalibrated?(sensor: string, group: string, calibration: SensorCalibration): void;
+  /** Operator labels: bootstrap readings and windows labelled anomalous are not learned from. */
+  labels?: LabelStore;
 }
 
 export interface TrainerConfig {
@@ -96,11 +99,13 @@ export class BootstrapTrainer implements ModelProvider {
       sb.count++;
       if (sb.count > limit) continue;
       training++;
+      if (this.deps.labels?.labelAt(sensor, r.ts) === 'anomaly') continue;
       if (Number.isNaN(sb.first)) sb.first = r.ts;
       sb.last = r.ts;
       for (const c of gs.channels) sb.rows.push(r.values[c]!);
     }
-    if (window && training === readings.length && training > 0) {
+    const labelled = window !== null && this.deps.labels?.anomalousWithin(sensor, window.start, window.end) === true;
+    if (window && training === readings.length && training > 0 && !labelled) {
       if (sb.windowsSeen++ % this.cfg.training.stride === 0) sb.windows.push(window.data);
     }
     if (!sb.done && sb.count >= limit) {

@@ -8,7 +8,7 @@ import type { Config } from './config/schema.js';
 import { AnomalyDetector } from './detection/detector.js';
 import { SensorTracker } from './detection/sensors.js';
 import { detectStage } from './detection/stage.js';
-import { selectBackend } from './model/backend.js';
+import { selectBackend, type Tf } from './model/backend.js';
 import { createAutoencoder } from './model/autoencoder.js';
 import { exportArtifacts, loadModelFolder, modelVersion } from './model/io.js';
 import type { Logger } from './observability/logger.js';
@@ -37,6 +37,8 @@ export interface EngineOptions {
   log: Logger;
   /** Model folders to score with instead of training on a bootstrap period. */
   modelDirs?: readonly string[];
+  /** Models already in memory (benchmarks, tests) to score with, like loaded folders. */
+  bundles?: readonly ModelBundle[];
   hooks?: EngineHooks;
   /** Clock for the decoder's future-timestamp check (the demo runs on simulated time). */
   now?: () => number;
@@ -49,6 +51,8 @@ export interface EngineOptions {
 export interface Engine {
   cfg: Readonly<Config>;
   backend: string;
+  /** The TensorFlow.js namespace on the chosen backend. */
+  tf: Tf;
   registry: Registry;
   metrics: AemonMetrics;
   trainer: BootstrapTrainer;
@@ -68,7 +72,8 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
 
   const registry = new Registry();
   const metrics = createMetrics(registry, { maxSensors: cfg.metrics.maxSensors });
-  const loaded: ModelBundle[] = [];
+  const loaded: ModelBundle[] = [...(opts.bundles ?? [])];
+  for (const b of loaded) metrics.modelInfo(b.metadata.version, backend);
   for (const dir of opts.modelDirs ?? []) {
     const bundle = await loadModelFolder(dir, tf, backend);
     log.info({ dir, version: bundle.metadata.version, group: bundle.metadata.group }, `loaded model ${bundle.metadata.version} from ${dir}`);
@@ -141,6 +146,7 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
   return {
     cfg,
     backend,
+    tf,
     registry,
     metrics,
     trainer,

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { AemonError, describeError } from '../errors.js';
+import { registerBench } from './bench.js';
 import { registerDemo } from './demo.js';
 import { registerReplay } from './replay.js';
 import { registerRun } from './run.js';
@@ -24,6 +25,7 @@ registerDemo(program);
 registerReplay(program);
 registerSimulate(program);
 registerTrain(program);
+registerBench(program);
 
 program.exitOverride();
 

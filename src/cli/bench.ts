@@ -1,0 +1,94 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { benchPipeline, benchScrape, type PipelineRow, type ScrapeRow } from './bench-pipeline.js';
+
+export interface ModelRow {
+  name: 'score-m0' | 'train-m0';
+  engine: string;
+  channels: number;
+  windowsPerSecond: number;
+  note?: string;
+}
+
+type Row = ModelRow | PipelineRow | ScrapeRow;
+
+const KERAS_PEER = fileURLToPath(new URL('../../../shared/bench/keras_m0.py', import.meta.url));
+
+/** A Python that can import tensorflow: the project's .venv first, then python3. */
+function findPython(): string | undefined {
+  for (const py of ['.venv/bin/python', 'python3']) {
+    if (py.startsWith('.') && !existsSync(py)) continue;
+    const r = spawnSync(py, ['-c', 'import tensorflow'], { stdio: 'ignore', timeout: 60_000 });
+    if (r.status === 0) return py;
+  }
+  return undefined;
+}
+
+function kerasRows(channels: number, log: (s: string) => void): ModelRow[] {
+  const py = findPython();
+  if (!py || !existsSync(KERAS_PEER)) {
+    log(`keras peer: not run (${!existsSync(KERAS_PEER) ? `${KERAS_PEER} missing` : 'no Python with tensorflow; python3 -m venv .venv && .venv/bin/pip install tensorflow-cpu'})\n`);
+    return [];
+  }
+  const r = spawnSync(py, [KERAS_PEER, '--channels', String(channels), '--threads', '1'], { encoding: 'utf8', timeout: 600_000 });
+  const line = r.stdout.trim().split('\n').at(-1) ?? '';
+  try {
+    const j = JSON.parse(line) as { engine: string; infer_windows_per_s: number; train_windows_per_s: number };
+    return [
+      { name: 'score-m0', engine: 'keras', channels, windowsPerSecond: j.infer_windows_per_s, note: j.engine },
+      { name: 'train-m0', engine: 'keras', channels, windowsPerSecond: j.train_windows_per_s, note: j.engine },
+    ];
+  } catch {
+    log(`keras peer failed: ${r.stderr.slice(-500)}\n`);
+    return [];
+  }
+}
+
+function table(headers: string[], rows: Array<Array<string | number>>): string {
+  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
+  const line = (r: string[]): string => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(headers), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...cells.slice(1).map(line)].join('\n') + '\n';
+}
+
+async function bench(flags: { json?: string; quick?: boolean }): Promise<void> {
+  const out = process.stdout;
+  const log = (s: string): void => void process.stderr.write(s);
+  const rows: Row[] = [];
+  const fleets = flags.quick ? [100, 1000] : [100, 1000, 10_000];
+  for (const sensors of fleets) {
+    log(`pipeline: ${sensors} sensors…\n`);
+    rows.push(await benchPipeline(sensors, flags.quick ? 64 : 96));
+  }
+  rows.push(await benchScrape(1000));
+  for (const channels of [1, 8]) rows.push(...kerasRows(channels, log));
+
+  const model = rows.filter((r): r is ModelRow => r.name === 'score-m0' || r.name === 'train-m0');
+  if (model.length > 0) {
+    out.write('\nModel M0 (window 64, LSTM 32, scoring batch 256, training 2048 windows batch 64)\n');
+    out.write(table(['row', 'engine', 'channels', 'windows/s'], model.map((r) => [r.name, r.engine, r.channels, r.windowsPerSecond])));
+  }
+  const pipe = rows.filter((r): r is PipelineRow => r.name === 'pipeline');
+  out.write('\nPipeline: decode → reorder → windows (32, stride 8) → micro-batch → score (4 channels, LSTM 32) → decide → metrics\n');
+  out.write(
+    table(
+      ['sensors', 'readings', 'readings/s', 'p50 reading→score s', 'p99 reading→score s', 'RSS growth MB', 'backend'],
+      pipe.map((r) => [r.sensors, r.readings, r.readingsPerSecond, r.p50Seconds, r.p99Seconds, (r.rssBytes / 2 ** 20).toFixed(1), r.engine]),
+    ),
+  );
+  const scrape = rows.filter((r): r is ScrapeRow => r.name === 'scrape');
+  out.write('\n/metrics scrape\n');
+  out.write(table(['sensors', 'bytes', 'seconds'], scrape.map((r) => [r.sensors, r.bytes, r.seconds])));
+  if (flags.json) writeFileSync(flags.json, JSON.stringify({ rows }, null, 2) + '\n');
+}
+
+export function registerBench(program: Command): void {
+  program
+    .command('bench')
+    .description('throughput and latency figures as tables: model M0 (aemon and the Keras peer), the pipeline at 100–10,000 sensors, a /metrics scrape')
+    .option('--json <file>', 'write {"rows": [...]} (model, pipeline and scrape rows)')
+    .option('--quick', 'smaller fleets, for a run under 3 minutes')
+    .action(async (flags: { json?: string; quick?: boolean }) => bench(flags));
+}

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { AemonError, describeError } from '../errors.js';
 import { registerBench } from './bench.js';
 import { registerDemo } from './demo.js';
+import { registerEvaluate } from './evaluate.js';
 import { registerReplay } from './replay.js';
 import { registerRun } from './run.js';
 import { registerSimulate } from './simulate.js';
@@ -25,6 +26,7 @@ registerDemo(program);
 registerReplay(program);
 registerSimulate(program);
 registerTrain(program);
+registerEvaluate(program);
 registerBench(program);
 
 program.exitOverride();

@@ -4,6 +4,7 @@ import { AemonError } from '../errors.js';
 import { createEngine } from '../main.js';
 import type { PipelineOutput, Sink } from '../pipeline/contracts.js';
 import { dlqFileSink } from '../sinks/dlq.js';
+import { openMetricsSink } from '../sinks/openmetrics.js';
 import { scoreFileSink } from '../sinks/scores.js';
 import { fileSource } from '../sources/file.js';
 import { kafkaRangeSource } from '../sources/kafka-range.js';
@@ -19,6 +20,7 @@ interface ReplayFlags {
   trainFirst?: string;
   model?: string;
   out?: string;
+  openmetrics?: string;
   dlq?: string;
   kafkaTopic?: string;
   from?: string;
@@ -87,6 +89,7 @@ async function replay(input: string | undefined, flags: ReplayFlags): Promise<vo
   }
   const sinks: Sink[] = [scoreFileSink(flags.out ?? '-'), rejectionReporter(process.stderr)];
   if (flags.dlq) sinks.push(dlqFileSink(flags.dlq));
+  if (flags.openmetrics) sinks.push(openMetricsSink(flags.openmetrics));
   const records$ = range
     ? kafkaRangeSource({ kafka: createKafka(cfg.kafka, log, '-replay'), ...range, flow: engine.gate })
     : fileSource(input!, { format: flags.format ?? 'auto', flow: engine.gate });
@@ -99,7 +102,7 @@ async function replay(input: string | undefined, flags: ReplayFlags): Promise<vo
       `${stats.trainingRows} training rows, ${stats.readings - stats.trainingRows} rows written (${stats.scoredRows} scored), ` +
       `${stats.windowsScored} windows scored, ${stats.anomaliesOpened} anomalies opened, ` +
       `${nRejected} rejected${nRejected > 0 ? ` (${rejected.map(([r, n]) => `${r} ${n}`).join(', ')})` : ''}` +
-      `${flags.out ? ` → ${flags.out}` : ''}\n`,
+      `${flags.out ? ` → ${flags.out}` : ''}${flags.openmetrics ? `, OpenMetrics → ${flags.openmetrics}` : ''}\n`,
   );
   if (stats.acked !== stats.records) {
     throw new AemonError('AEMON_INTERNAL', `${stats.records - stats.acked} records were neither scored nor rejected`, { stage: 'cli' });
@@ -121,11 +124,13 @@ export function registerReplay(program: Command): void {
     .option('--from <time>', 'with --kafka-topic: start of the range (ISO-8601, by record timestamp)')
     .option('--to <time>', 'with --kafka-topic: end of the range, exclusive')
     .option('--dlq <file>', 'write rejected records (with reason and origin) as NDJSON')
+    .option('--openmetrics <file>', 'also write the scores with their event times as OpenMetrics, for `promtool tsdb create-blocks-from openmetrics` (backfill)')
     .addHelpText(
       'after',
       '\nOne row per reading after the training rows. Rejected lines are reported on stderr with their reason,\n' +
         'counted in the summary, and the replay goes on (exit code 0).\n\nExample:\n' +
         '  aemon replay ../shared/datasets/skab/valve1/1.csv --train-first 400 --out s.csv\n' +
+        '  aemon replay history/ --model models/ --out scores.csv --openmetrics scores.om\n' +
         '  aemon replay --kafka-topic demo.sensors --from 2026-01-01T00:00:00Z --to 2026-01-01T01:00:00Z --model models/ --out range.csv\n',
     )
     .action(async (input: string | undefined, flags: ReplayFlags) => replay(input, flags));

@@ -2,24 +2,32 @@ import type { LayersModel, Tensor } from '@tensorflow/tfjs';
 import type { Autoencoder, BatchErrors, FitOptions, FitReport, ModelHyperParams } from '../pipeline/model.js';
 import type { Tf } from './backend.js';
 import { fitAutoencoder } from './fit.js';
+import { chooseKernel } from './fusedModel.js';
+import type { FusedForward, KernelName, KernelPreference } from './fusedModel.js';
 import { attachDropout, buildLayersModel, checkParams, checkTopology, clearDropoutMasks, invalid } from './layers.js';
 import type { DropoutFunc } from './layers.js';
 import { createRng, nextSeed, STREAM } from './prng.js';
 
 /**
  * The LSTM autoencoder on TensorFlow.js layers. Epochs in {@link FitReport} and progress are
- * 1-based (`bestEpoch` 3 is `loss[2]`).
+ * 1-based (`bestEpoch` 3 is `loss[2]`). On the tensorflow backend the `fused` kernel runs the
+ * same weights through TensorFlow's BlockLSTM; training with dropout stays on tfjs-layers.
  */
 export class LstmAutoencoder implements Autoencoder {
   readonly params: Readonly<ModelHyperParams>;
   readonly backend: string;
+  /** `fused` (BlockLSTM on tfjs-node) or `layers` (tfjs-layers' LSTM). */
+  readonly kernel: KernelName;
+  /** Why `auto` chose `layers`, when it did on the tensorflow backend. */
+  readonly kernelNote: string | undefined;
   /** The underlying tfjs model, for saving; scoring and training go through the methods. */
   readonly layersModel: LayersModel;
   private readonly tf: Tf;
+  private readonly fused: FusedForward | undefined;
   private dropoutRng: () => number;
   private disposed = false;
 
-  private constructor(tf: Tf, backend: string, params: ModelHyperParams, model: LayersModel | undefined) {
+  private constructor(tf: Tf, backend: string, params: ModelHyperParams, model: LayersModel | undefined, kernel: KernelPreference) {
     checkParams(params);
     this.tf = tf;
     this.backend = backend;
@@ -32,15 +40,25 @@ export class LstmAutoencoder implements Autoencoder {
       attachDropout(model, this.dropout);
       this.layersModel = model;
     }
+    let choice;
+    try {
+      choice = chooseKernel(tf, kernel, this.layersModel);
+    } catch (err) {
+      if (model === undefined) this.layersModel.dispose();
+      throw err;
+    }
+    this.kernel = choice.kernel;
+    this.fused = choice.kernel === 'fused' ? choice.fused : undefined;
+    this.kernelNote = choice.kernel === 'layers' && backend === 'tensorflow' ? choice.note : undefined;
   }
 
-  static create(tf: Tf, backend: string, params: ModelHyperParams): LstmAutoencoder {
-    return new LstmAutoencoder(tf, backend, params, undefined);
+  static create(tf: Tf, backend: string, params: ModelHyperParams, kernel: KernelPreference = 'auto'): LstmAutoencoder {
+    return new LstmAutoencoder(tf, backend, params, undefined, kernel);
   }
 
   /** Wraps a loaded model; throws `AEMON_MODEL_INVALID` when it is not the one `params` describe. */
-  static fromLayersModel(tf: Tf, backend: string, params: ModelHyperParams, model: LayersModel): LstmAutoencoder {
-    return new LstmAutoencoder(tf, backend, params, model);
+  static fromLayersModel(tf: Tf, backend: string, params: ModelHyperParams, model: LayersModel, kernel: KernelPreference = 'auto'): LstmAutoencoder {
+    return new LstmAutoencoder(tf, backend, params, model, kernel);
   }
 
   // An arrow property so tfjs can call it detached; seeded so fits repeat exactly.
@@ -53,6 +71,7 @@ export class LstmAutoencoder implements Autoencoder {
         tf: this.tf,
         model: this.layersModel,
         params: this.params,
+        forward: (batch, training) => this.forward(batch, training),
         resetDropout: () => {
           this.dropoutRng = createRng(this.params.seed, STREAM.dropout);
         },
@@ -72,7 +91,7 @@ export class LstmAutoencoder implements Autoencoder {
     // Column 0: the window's mean error; columns 1..channels: each channel's mean over steps.
     const table = tf.tidy(() => {
       const input = this.toTensor(x, n);
-      const output = this.layersModel.predict(input, { batchSize: n }) as Tensor;
+      const output = this.forward(input, false);
       const diff = this.params.loss === 'mse' ? tf.squaredDifference(output, input) : tf.abs(tf.sub(output, input));
       const perChannel = tf.mean(diff, 1);
       return tf.concat([tf.mean(perChannel, 1, true), perChannel], 1);
@@ -97,7 +116,7 @@ export class LstmAutoencoder implements Autoencoder {
   async reconstruct(x: Float32Array, n: number): Promise<Float32Array> {
     this.checkInput(x, n);
     if (n === 0) return new Float32Array(0);
-    const output = this.tf.tidy(() => this.layersModel.predict(this.toTensor(x, n), { batchSize: n }) as Tensor);
+    const output = this.tf.tidy(() => this.forward(this.toTensor(x, n), false));
     this.dropMasks();
     try {
       return (await output.data()) as Float32Array;
@@ -111,6 +130,15 @@ export class LstmAutoencoder implements Autoencoder {
     this.disposed = true;
     clearDropoutMasks(this.tf, this.layersModel);
     this.layersModel.dispose();
+    this.fused?.dispose();
+  }
+
+  /** Reconstructions of a batch; the fused kernel has no dropout, so training with it stays on layers. */
+  private forward(x: Tensor, training: boolean): Tensor {
+    if (this.fused !== undefined && !(training && this.params.dropout > 0)) return this.fused.apply(x);
+    if (training) return this.layersModel.apply(x, { training: true }) as Tensor;
+    // predict would split into batches of 32 unless told the batch size.
+    return this.layersModel.predict(x, { batchSize: x.shape[0]! }) as Tensor;
   }
 
   /** With dropout, inference leaves all-ones masks on the cells; free them with the call. */
@@ -133,7 +161,10 @@ export class LstmAutoencoder implements Autoencoder {
   }
 }
 
-/** A new, seeded LSTM autoencoder on the given tfjs namespace and backend. */
-export function createAutoencoder(tf: Tf, backend: string, params: ModelHyperParams): Autoencoder {
-  return LstmAutoencoder.create(tf, backend, params);
+/**
+ * A new, seeded LSTM autoencoder on the given tfjs namespace and backend. `kernel` is config
+ * `model.kernel`: an explicit `fused` off the tensorflow backend throws `AEMON_BACKEND`.
+ */
+export function createAutoencoder(tf: Tf, backend: string, params: ModelHyperParams, kernel: KernelPreference = 'auto'): Autoencoder {
+  return LstmAutoencoder.create(tf, backend, params, kernel);
 }

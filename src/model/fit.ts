@@ -37,6 +37,8 @@ export interface FitTarget {
   tf: Tf;
   model: LayersModel;
   params: Readonly<ModelHyperParams>;
+  /** The model's reconstruction of a batch, through whichever kernel it runs on (same variables). */
+  forward(x: Tensor, training: boolean): Tensor;
   /** Called before training so that dropout draws restart from the seed. */
   resetDropout(): void;
   clearDropoutMasks(): void;
@@ -80,7 +82,7 @@ export async function fitAutoencoder(target: FitTarget, x: Float32Array, n: numb
         const next = tf.tidy(() => {
           const batch = tf.gather(all, tf.tensor1d(idx, 'int32'));
           const cost = optimizer.minimize(
-            () => reconstructionLoss(tf, params.loss, batch, model.apply(batch, { training: true }) as Tensor),
+            () => reconstructionLoss(tf, params.loss, batch, target.forward(batch, true)),
             true,
             variables,
           );
@@ -145,14 +147,13 @@ export async function fitAutoencoder(target: FitTarget, x: Float32Array, n: numb
 
 /** Sum over the held-out windows of their mean loss (0 when there are none), without dropout. */
 function validationSum(target: FitTarget, all: Tensor3D, from: number, count: number, batchSize: number): Tensor {
-  const { tf, model, params } = target;
+  const { tf, params } = target;
   let sum: Tensor = tf.scalar(0);
   for (let start = 0; start < count; start += batchSize) {
     const size = Math.min(batchSize, count - start);
     const next = tf.tidy(() => {
       const batch = all.slice([from + start, 0, 0], [size, params.windowSize, params.channels]);
-      const output = model.apply(batch, { training: false }) as Tensor;
-      return tf.add(sum, tf.mul(reconstructionLoss(tf, params.loss, batch, output), size));
+      return tf.add(sum, tf.mul(reconstructionLoss(tf, params.loss, batch, target.forward(batch, false)), size));
     });
     sum.dispose();
     sum = next;

@@ -6,6 +6,7 @@ import { AemonError } from '../errors.js';
 import type { Autoencoder, ModelBundle } from '../pipeline/model.js';
 import { LstmAutoencoder } from './autoencoder.js';
 import type { Tf } from './backend.js';
+import type { KernelPreference } from './fusedModel.js';
 import { invalid } from './layers.js';
 import { checkMetadataMatches, parseMetadata } from './metadata.js';
 
@@ -142,9 +143,9 @@ async function swapIn(tmp: string, target: string, aside: string): Promise<void>
  * Loads a model folder written by {@link saveModelFolder}. Every checksum is verified before
  * anything is parsed: a missing, truncated or altered file is `AEMON_MODEL_CHECKSUM`; a folder
  * that cannot be read is `AEMON_MODEL_IO`; metadata that does not fit the topology is
- * `AEMON_MODEL_INVALID`.
+ * `AEMON_MODEL_INVALID`. The weights layout is tfjs-layers' whichever `kernel` scores them.
  */
-export async function loadModelFolder(dir: string, tf: Tf, backend: string): Promise<ModelBundle> {
+export async function loadModelFolder(dir: string, tf: Tf, backend: string, kernel: KernelPreference = 'auto'): Promise<ModelBundle> {
   let isDir: boolean;
   try {
     isDir = (await stat(dir)).isDirectory();
@@ -174,7 +175,7 @@ export async function loadModelFolder(dir: string, tf: Tf, backend: string): Pro
     throw invalid(`${MODEL_JSON} and ${WEIGHTS_BIN} in ${dir} do not make a model: ${(err as Error).message}`, err);
   }
   try {
-    return { model: LstmAutoencoder.fromLayersModel(tf, backend, metadata.params, layersModel), metadata };
+    return { model: LstmAutoencoder.fromLayersModel(tf, backend, metadata.params, layersModel, kernel), metadata };
   } catch (err) {
     layersModel.dispose();
     throw err;

@@ -250,6 +250,8 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
     }
     const t: Tracked = { score, channels: [] };
     tracked.set(sensor, t);
+    // Exported from 0, so increase() sees a sensor's first anomaly.
+    anomaliesTotal.inc({ sensor }, 0);
     untracked.delete(sensor);
     seriesDropped.set(untracked.size);
     if (lowest !== null && score < lowest.score) lowest = { sensor, score };

@@ -3,22 +3,9 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomUUID } from 'node:crypto';
-import { spawn } from 'node:child_process';
 import { Kafka, logLevel, Partitioners, type Admin } from 'kafkajs';
-import { aemon, ROOT } from '../cli/run.js';
+import { metric, names, readAll as readTopic, simulateTo as simulate, startRun, until } from './aemon.js';
 import { sharedBroker } from './broker.js';
-
-// What `aemon run` does against a real broker: consume as a group, score, publish anomalies and
-// scores, dead-letter bad records, commit only what was written, and rebuild windows on restart.
-
-const FAST = {
-  AEMON_WINDOWING_SIZE: '16',
-  AEMON_TRAINING_BOOTSTRAP_READINGS: '200',
-  AEMON_MODEL_EPOCHS: '6',
-  AEMON_LOG_LEVEL: 'info',
-  KAFKAJS_NO_PARTITIONER_WARNING: '1',
-};
 
 let admin: Admin;
 let kafka: Kafka;
@@ -36,79 +23,11 @@ after(async () => {
   await admin?.disconnect();
 });
 
-function names(): { topic: string; group: string; anomalies: string; scores: string; dlq: string } {
-  const id = randomUUID().slice(0, 8);
-  return { topic: `sensors.${id}`, group: `aemon.${id}`, anomalies: `anomalies.${id}`, scores: `scores.${id}`, dlq: `dlq.${id}` };
-}
+const readAll = (topic: string) => readTopic(kafka, admin, topic);
+const simulateTo = (topic: string, args: string[]) => simulate(brokers, topic, args);
 
-async function readAll(topic: string): Promise<Array<{ key: string; value: Buffer; headers: Record<string, string> }>> {
-  const end = await admin.fetchTopicOffsets(topic);
-  const total = end.reduce((s, p) => s + Number(p.high), 0);
-  const out: Array<{ key: string; value: Buffer; headers: Record<string, string> }> = [];
-  if (total === 0) return out;
-  const consumer = kafka.consumer({ groupId: `reader.${randomUUID()}` });
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic], fromBeginning: true });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`read ${out.length}/${total} records of ${topic}`)), 30_000);
-    void consumer.run({
-      eachMessage: async ({ message }) => {
-        const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
-        out.push({ key: message.key?.toString() ?? '', value: message.value ?? Buffer.alloc(0), headers });
-        if (out.length >= total) {
-          clearTimeout(timer);
-          resolve();
-        }
-      },
-    });
-  });
-  await consumer.disconnect();
-  return out;
-}
-
-/** Starts `aemon run`; resolves its metrics URL once it serves it. */
-function startRun(env: Record<string, string>): { url: Promise<string>; done: Promise<{ code: number | null; stderr: string }>; kill(signal: NodeJS.Signals): void } {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/index.ts'), 'run'], {
-    cwd: ROOT,
-    env: { ...process.env, ...FAST, AEMON_METRICS_PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let log = '';
-  let resolveUrl!: (u: string) => void;
-  const url = new Promise<string>((r) => (resolveUrl = r));
-  const onData = (d: Buffer): void => {
-    log += d.toString();
-    const m = /metrics on (http:\/\/[\d.:]+)\/metrics/.exec(log);
-    if (m) resolveUrl(m[1]!);
-  };
-  child.stdout.on('data', onData);
-  child.stderr.on('data', onData);
-  const done = new Promise<{ code: number | null; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stderr: log })));
-  return { url: Promise.race([url, done.then((d) => Promise.reject(new Error(`aemon run exited: ${d.stderr.slice(-2000)}`)))]), done, kill: (s) => child.kill(s) };
-}
-
-async function metric(url: string, name: string): Promise<number> {
-  const body = await (await fetch(`${url}/metrics`)).text();
-  return [...body.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].reduce((s, m) => s + Number(m[1]), 0);
-}
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 90_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-async function simulateTo(topic: string, args: string[]): Promise<number> {
-  const r = await aemon(['simulate', '--kafka-topic', topic, ...args], { env: { AEMON_KAFKA_BROKERS: brokers, ...FAST } });
-  assert.equal(r.code, 0, r.stderr);
-  const m = /^(\d+) readings/m.exec(r.stderr);
-  assert.ok(m, r.stderr);
-  return Number(m[1]);
-}
+// What `aemon run` does against a real broker: consume as a group, score, publish anomalies and
+// scores, dead-letter bad records, commit only what was written, and rebuild windows on restart.
 
 test('aemon run consumes a topic, publishes anomalies and scores, and commits the end offsets on SIGTERM', async () => {
   await setup();
@@ -121,8 +40,8 @@ test('aemon run consumes a topic, publishes anomalies and scores, and commits th
   await until('every reading consumed', async () => (await metric(url, 'aemon_readings_total')) === produced);
   const scored = await metric(url, 'aemon_windows_scored_total');
   run.kill('SIGTERM');
-  const { code, stderr } = await run.done;
-  assert.equal(code, 0, stderr.slice(-2000));
+  const { code, log } = await run.done;
+  assert.equal(code, 0, log.slice(-2000));
 
   const end = await admin.fetchTopicOffsets(n.topic);
   const committed = (await admin.fetchOffsets({ groupId: n.group, topics: [n.topic] }))[0]!.partitions;

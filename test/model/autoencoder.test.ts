@@ -2,15 +2,14 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createAutoencoder } from '../../src/model/autoencoder.js';
 import type { LstmAutoencoder } from '../../src/model/autoencoder.js';
-import { selectBackend } from '../../src/model/backend.js';
 import type { BackendSelection } from '../../src/model/backend.js';
 import { AemonError } from '../../src/errors.js';
 import type { EpochProgress, FitOptions, ModelHyperParams } from '../../src/pipeline/model.js';
-import { mean, sineWindows, SMALL, withSpikes } from './fixtures.js';
+import { expectedKernel, mean, selectTestBackend, sineWindows, SMALL, TEST_KERNEL, withSpikes } from './fixtures.js';
 
 let sel: BackendSelection;
 before(async () => {
-  sel = await selectBackend('auto');
+  sel = await selectTestBackend();
 });
 
 const N = 200;
@@ -20,11 +19,13 @@ const fresh = sineWindows(40, W, C, 2);
 const OPTIONS: FitOptions = { epochs: 25, batchSize: 32, validationSplit: 0.2, patience: 3 };
 
 const isCode = (code: string) => (err: unknown) => err instanceof AemonError && err.code === code;
-const make = (params: Partial<ModelHyperParams> = {}) => createAutoencoder(sel.tf, sel.backend, { ...SMALL, ...params });
+const make = (params: Partial<ModelHyperParams> = {}) => createAutoencoder(sel.tf, sel.backend, { ...SMALL, ...params }, TEST_KERNEL);
 
-test('the topology is encoder LSTMs → RepeatVector → decoder LSTMs → TimeDistributed(Dense), with sigmoid gates', () => {
+test('the topology is encoder LSTMs → RepeatVector → decoder LSTMs → TimeDistributed(Dense), with sigmoid gates', (t) => {
   const model = make({ depth: 2 }) as LstmAutoencoder;
   try {
+    t.diagnostic(`backend ${model.backend}, kernel ${model.kernel}`);
+    assert.equal(model.kernel, expectedKernel(sel.backend));
     const layers = model.layersModel.layers.map((l) => [l.getClassName(), l.getConfig()] as const);
     assert.deepEqual(
       layers.map(([cls]) => cls),

@@ -1,5 +1,34 @@
+import { selectBackend } from '../../src/model/backend.js';
+import type { BackendPreference, BackendSelection } from '../../src/model/backend.js';
+import type { KernelName, KernelPreference } from '../../src/model/fusedModel.js';
 import { createRng } from '../../src/model/prng.js';
 import type { ModelHyperParams } from '../../src/pipeline/model.js';
+
+/**
+ * The model tests run on the backend and kernel these name, so CI can run them on each:
+ * AEMON_TEST_BACKEND=auto|tensorflow|wasm|cpu (default auto), AEMON_TEST_KERNEL=auto|fused|layers
+ * (default auto: fused on tensorflow, layers elsewhere).
+ */
+export const TEST_BACKEND = oneOf('AEMON_TEST_BACKEND', ['auto', 'tensorflow', 'wasm', 'cpu'] as const, 'auto');
+export const TEST_KERNEL = oneOf('AEMON_TEST_KERNEL', ['auto', 'fused', 'layers'] as const, 'auto');
+
+function oneOf<T extends string>(name: string, values: readonly T[], fallback: T): T {
+  const value = process.env[name];
+  if (value === undefined || value === '') return fallback;
+  if (!(values as readonly string[]).includes(value)) throw new Error(`${name} must be one of ${values.join(', ')}, got "${value}"`);
+  return value as T;
+}
+
+export function selectTestBackend(): Promise<BackendSelection> {
+  return selectBackend(TEST_BACKEND satisfies BackendPreference);
+}
+
+/** The kernel a model built with {@link TEST_KERNEL} runs on, on this backend. */
+export function expectedKernel(backend: string): KernelName {
+  const preference: KernelPreference = TEST_KERNEL;
+  if (preference === 'auto') return backend === 'tensorflow' ? 'fused' : 'layers';
+  return preference;
+}
 
 export const SMALL: ModelHyperParams = {
   windowSize: 16,

@@ -5,12 +5,11 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAutoencoder } from '../../src/model/autoencoder.js';
-import { selectBackend } from '../../src/model/backend.js';
 import type { BackendSelection } from '../../src/model/backend.js';
 import { exportArtifacts, loadModelFolder, modelVersion, saveModelFolder } from '../../src/model/io.js';
 import { AemonError } from '../../src/errors.js';
 import type { ModelBundle, ModelMetadata } from '../../src/pipeline/model.js';
-import { sineWindows, SMALL } from './fixtures.js';
+import { selectTestBackend, sineWindows, SMALL, TEST_KERNEL } from './fixtures.js';
 
 const { windowSize: W, channels: C } = SMALL;
 const data = sineWindows(60, W, C, 3);
@@ -26,7 +25,7 @@ after(() => {
 });
 
 async function makeBundle(seed: number): Promise<ModelBundle> {
-  const model = createAutoencoder(sel.tf, sel.backend, { ...SMALL, seed });
+  const model = createAutoencoder(sel.tf, sel.backend, { ...SMALL, seed }, TEST_KERNEL);
   const fit = await model.fit(data, 60, { epochs: 2, batchSize: 16, validationSplit: 0.2, patience: 2 });
   const { weights, topology } = await exportArtifacts(model);
   const calibration = { mean: [0, 0.5, -1], std: [1, 2, 0.5], threshold: 0.25 };
@@ -62,7 +61,7 @@ function rewriteWithChecksum(dir: string, file: string, text: string): void {
 }
 
 before(async () => {
-  sel = await selectBackend('auto');
+  sel = await selectTestBackend();
   bundle = await makeBundle(5);
   version = bundle.metadata.version;
   saved = join(root, 'saved');
@@ -92,7 +91,7 @@ test('a model folder holds model.json, weights.bin, pretty metadata.json and sha
 });
 
 test('load gives back the same metadata, the same version and bit-identical scores', async () => {
-  const loaded = await loadModelFolder(saved, sel.tf, sel.backend);
+  const loaded = await loadModelFolder(saved, sel.tf, sel.backend, TEST_KERNEL);
   try {
     assert.deepEqual(loaded.metadata, bundle.metadata);
     assert.deepEqual(loaded.model.params, bundle.model.params);
@@ -118,7 +117,7 @@ test('modelVersion is m- and 10 hex digits of the content, and changes with any 
 });
 
 test('a flipped byte, a truncated file or a missing file fails the checksum, naming the file', async () => {
-  const load = (dir: string) => loadModelFolder(dir, sel.tf, sel.backend);
+  const load = (dir: string) => loadModelFolder(dir, sel.tf, sel.backend, TEST_KERNEL);
 
   const flipped = copyOfSaved('flipped');
   const weights = readFileSync(join(flipped, 'weights.bin'));
@@ -145,7 +144,7 @@ test('a flipped byte, a truncated file or a missing file fails the checksum, nam
 });
 
 test('metadata that does not fit the topology is AEMON_MODEL_INVALID', async () => {
-  const load = (dir: string) => loadModelFolder(dir, sel.tf, sel.backend);
+  const load = (dir: string) => loadModelFolder(dir, sel.tf, sel.backend, TEST_KERNEL);
   const edit = (name: string, change: (m: ModelMetadata) => void) => {
     const dir = copyOfSaved(name);
     const metadata = structuredClone(bundle.metadata);
@@ -186,7 +185,7 @@ test('saving over an existing folder replaces it whole and leaves nothing beside
   try {
     await saveModelFolder(dir, other);
     assert.deepEqual(readdirSync(dir).sort(), ['checksums.json', 'metadata.json', 'model.json', 'weights.bin']);
-    const loaded = await loadModelFolder(dir, sel.tf, sel.backend);
+    const loaded = await loadModelFolder(dir, sel.tf, sel.backend, TEST_KERNEL);
     assert.equal(loaded.metadata.version, other.metadata.version);
     assert.deepEqual(await loaded.model.score(data, 60), await other.model.score(data, 60));
     loaded.model.dispose();
@@ -205,7 +204,7 @@ test('saving metadata that does not describe the model is refused before anythin
 
 test('loading and disposing a model leaves no tensors behind', async () => {
   const before = sel.tf.memory().numTensors;
-  const loaded = await loadModelFolder(saved, sel.tf, sel.backend);
+  const loaded = await loadModelFolder(saved, sel.tf, sel.backend, TEST_KERNEL);
   loaded.model.dispose();
   assert.equal(sel.tf.memory().numTensors, before);
 });

@@ -1,0 +1,81 @@
+import type { ModelHyperParams } from '../pipeline/model.js';
+import type { LstmAutoencoder } from './autoencoder.js';
+import { createAutoencoder } from './autoencoder.js';
+import type { Tf } from './backend.js';
+import type { KernelName, KernelPreference } from './fusedModel.js';
+import { createRng } from './prng.js';
+
+export interface BenchModelOptions {
+  /** The tfjs namespace and backend from `selectBackend` (one backend per process). */
+  tf: Tf;
+  backend: string;
+  kernel?: KernelPreference;
+  channels: number;
+  windowSize?: number;
+  units?: number;
+  /** Windows per scoring call. */
+  batch?: number;
+  /** Timed scoring calls, after one untimed warm-up call. */
+  repeats?: number;
+  trainWindows?: number;
+  trainBatch?: number;
+  /** Timed epochs over `trainWindows`, after one untimed warm-up epoch; 0 skips training. */
+  trainEpochs?: number;
+}
+
+export interface BenchModelResult {
+  scoreWindowsPerSecond: number;
+  trainWindowsPerSecond: number;
+  kernel: KernelName;
+}
+
+/**
+ * Scoring and training throughput of model M0 (window 64, LSTM(32) → RepeatVector → LSTM(32) →
+ * TimeDistributed Dense), measured the way `../shared/bench/keras_m0.py` measures Keras: scoring
+ * is `repeats` calls on one batch (upload, model, errors, read-back), training is whole epochs of
+ * Adam on `trainWindows` random windows after a warm-up epoch. Threads are the backend's: for one
+ * thread set TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 before tfjs-node loads.
+ */
+export async function benchModel(options: BenchModelOptions): Promise<BenchModelResult> {
+  const { tf, backend, channels } = options;
+  const windowSize = options.windowSize ?? 64;
+  const batch = options.batch ?? 256;
+  const repeats = options.repeats ?? 20;
+  const trainWindows = options.trainWindows ?? 2048;
+  const trainEpochs = options.trainEpochs ?? 2;
+  const params: ModelHyperParams = {
+    windowSize,
+    channels,
+    units: options.units ?? 32,
+    depth: 1,
+    dropout: 0,
+    loss: 'mse',
+    // Keras' Adam default, as in the peer.
+    learningRate: 0.001,
+    seed: 1,
+  };
+  const rng = createRng(1, 7);
+  const random = (n: number) => Float32Array.from({ length: n * windowSize * channels }, () => 2 * rng() - 1);
+  const model = createAutoencoder(tf, backend, params, options.kernel ?? 'auto') as LstmAutoencoder;
+  try {
+    const x = random(batch);
+    await model.score(x, batch);
+    let started = performance.now();
+    for (let i = 0; i < repeats; i++) await model.score(x, batch);
+    const scoreWindowsPerSecond = (batch * repeats) / ((performance.now() - started) / 1000);
+
+    let trainWindowsPerSecond = 0;
+    if (trainEpochs > 0) {
+      const train = random(trainWindows);
+      const fit = (epochs: number) =>
+        model.fit(train, trainWindows, { epochs, batchSize: options.trainBatch ?? 64, validationSplit: 0, patience: 1 });
+      await fit(1);
+      started = performance.now();
+      await fit(trainEpochs);
+      trainWindowsPerSecond = (trainWindows * trainEpochs) / ((performance.now() - started) / 1000);
+    }
+    return { scoreWindowsPerSecond: Math.round(scoreWindowsPerSecond), trainWindowsPerSecond: Math.round(trainWindowsPerSecond), kernel: model.kernel };
+  } finally {
+    model.dispose();
+  }
+}

@@ -1,0 +1,133 @@
+import type { Tensor } from '@tensorflow/tfjs';
+import type { Tf } from './backend.js';
+
+/**
+ * One LSTM layer as a single TensorFlow op: `BlockLSTM` forward and `BlockLSTMGrad` backward, run
+ * by name through tfjs-node's backend (issue 8). tfjs-layers runs a handful of small ops per gate
+ * per step instead, which is most of why it trails Keras on the same CPU.
+ */
+
+interface OpAttr {
+  name: string;
+  type: number;
+  value: number | boolean;
+}
+
+/** The part of tfjs-node's `NodeJSKernelBackend` used here (it is not in tfjs' public types). */
+export interface NodeKernelBackend {
+  binding: { TF_ATTR_FLOAT: number; TF_ATTR_BOOL: number; TF_ATTR_TYPE: number; TF_FLOAT: number; TF_INT32: number; TF_INT64: number };
+  executeSingleOutput(name: string, attrs: OpAttr[], inputs: Tensor[]): Tensor;
+  executeMultipleOutputs(name: string, attrs: OpAttr[], inputs: Tensor[], outputs: number): Tensor[];
+}
+
+/** tfjs-node's backend when it is the active one, else undefined. */
+export function nodeKernelBackend(tf: Tf): NodeKernelBackend | undefined {
+  if (tf.getBackend() !== 'tensorflow') return undefined;
+  const backend = tf.backend() as unknown as Partial<NodeKernelBackend>;
+  const ok = typeof backend.executeMultipleOutputs === 'function' && typeof backend.executeSingleOutput === 'function' && backend.binding !== undefined;
+  return ok ? (backend as NodeKernelBackend) : undefined;
+}
+
+/** Variables or tensors of one tfjs-layers LSTM: kernel [in, 4u], recurrent [u, 4u], bias [4u]. */
+export interface LstmWeights {
+  kernel: Tensor;
+  recurrentKernel: Tensor;
+  bias: Tensor;
+}
+
+/**
+ * tfjs-layers (like Keras) orders the gate columns [i, f, c, o], BlockLSTM [i, c, f, o]. Swapping
+ * the middle two is its own inverse, so the same function maps gradients back.
+ */
+export function swapForgetAndCell(tf: Tf, t: Tensor, axis: number): Tensor {
+  const [i, f, c, o] = tf.split(t, 4, axis);
+  return tf.concat([i!, c!, f!, o!], axis);
+}
+
+/**
+ * BlockLSTM runs the layer for `seq_len_max` steps, an int64 scalar. tfjs has no int64 dtype,
+ * so a TensorFlow `Cast` makes one; keep it for as long as the model lives (one per window size).
+ */
+export function int64Scalar(tf: Tf, node: NodeKernelBackend, value: number): Tensor {
+  const { binding } = node;
+  const attrs = [
+    { name: 'SrcT', type: binding.TF_ATTR_TYPE, value: binding.TF_INT32 },
+    { name: 'DstT', type: binding.TF_ATTR_TYPE, value: binding.TF_INT64 },
+    { name: 'Truncate', type: binding.TF_ATTR_BOOL, value: false },
+  ];
+  // tfjs-node console.warns about every int64 output it wraps; this one is deliberate, and a stray
+  // line on stderr would break the JSON logs.
+  const warn = console.warn;
+  console.warn = () => {};
+  try {
+    return tf.tidy(() => node.executeSingleOutput('Cast', attrs, [tf.scalar(value, 'int32')]));
+  } finally {
+    console.warn = warn;
+  }
+}
+
+/**
+ * Runs one LSTM layer over time-major `x` [time, batch, in] from zero state and returns every
+ * step's h [time, batch, units]. Same maths as tfjs-layers' LSTM with `activation: 'tanh'`,
+ * `recurrentActivation: 'sigmoid'`, a bias and no recurrent dropout, with the same weights.
+ * Differentiable in x and all three weights (`tf.customGrad` around `BlockLSTMGrad`).
+ */
+export function blockLstm(tf: Tf, node: NodeKernelBackend, seqLen: Tensor, x: Tensor, weights: LstmWeights): Tensor {
+  const { binding } = node;
+  const peephole = { name: 'use_peephole', type: binding.TF_ATTR_BOOL, value: false };
+  const dtype = { name: 'T', type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT };
+  const forwardAttrs = [
+    // tfjs-layers' unitForgetBias is already in the bias: no extra forget bias.
+    { name: 'forget_bias', type: binding.TF_ATTR_FLOAT, value: 0 },
+    // BlockLSTM clips the cell state at 3 unless told not to; tfjs-layers never clips.
+    { name: 'cell_clip', type: binding.TF_ATTR_FLOAT, value: -1 },
+    peephole,
+    dtype,
+  ];
+  const layer = tf.customGrad((...args) => {
+    const [xs, kernel, recurrentKernel, bias, save] = args as [Tensor, Tensor, Tensor, Tensor, (tensors: Tensor[]) => void];
+    const inputSize = kernel.shape[0]!;
+    const units = recurrentKernel.shape[0]!;
+    const batch = xs.shape[1]!;
+    const w = swapForgetAndCell(tf, tf.concat([kernel, recurrentKernel], 0), 1);
+    const b = swapForgetAndCell(tf, bias, 0);
+    const state = tf.zeros([batch, units]);
+    const noPeephole = tf.zeros([units]);
+    const inputs = [seqLen, xs, state, state, w, noPeephole, noPeephole, noPeephole, b];
+    // Outputs: i, cs, f, o, ci, co, h, each [time, batch, units].
+    const outputs = node.executeMultipleOutputs('BlockLSTM', forwardAttrs, inputs, 7);
+    save([xs, state, w, noPeephole, b, ...outputs]);
+    return {
+      value: outputs[6]!,
+      gradFunc: (dy: Tensor, saved: Tensor[]) => {
+        const [sx, sState, sw, sPeep, sb, ...sOut] = saved as [Tensor, Tensor, Tensor, Tensor, Tensor, ...Tensor[]];
+        const gradInputs = [seqLen, sx, sState, sState, sw, sPeep, sPeep, sPeep, sb, ...sOut, tf.zerosLike(dy), dy];
+        // Outputs: gradients of x, cs_prev, h_prev, w, wci, wcf, wco, b.
+        const grads = node.executeMultipleOutputs('BlockLSTMGrad', [peephole, dtype], gradInputs, 8);
+        const wGrad = swapForgetAndCell(tf, grads[3]!, 1);
+        return [
+          grads[0]!,
+          tf.slice(wGrad, [0, 0], [inputSize, 4 * units]),
+          tf.slice(wGrad, [inputSize, 0], [units, 4 * units]),
+          swapForgetAndCell(tf, grads[7]!, 0),
+        ];
+      },
+    };
+  });
+  return layer(x, weights.kernel, weights.recurrentKernel, weights.bias);
+}
+
+/**
+ * RepeatVector in time-major form: [batch, units] → [time, batch, units]. tfjs' own tile or
+ * broadcastTo back-propagates with one slice and one add per step; this sums once.
+ */
+export function repeatSteps(tf: Tf, h: Tensor, steps: number): Tensor {
+  const repeat = tf.customGrad((...args) => {
+    const v = args[0] as Tensor;
+    return {
+      value: tf.tile(tf.expandDims(v, 0), [steps, 1, 1]),
+      gradFunc: (dy: Tensor) => tf.sum(dy, 0),
+    };
+  });
+  return repeat(h);
+}

@@ -1,0 +1,140 @@
+import type { LayersModel, Tensor } from '@tensorflow/tfjs';
+import { AemonError } from '../errors.js';
+import type { Tf } from './backend.js';
+import { blockLstm, int64Scalar, nodeKernelBackend, repeatSteps } from './fused.js';
+import type { LstmWeights, NodeKernelBackend } from './fused.js';
+
+/** `auto`: fused where the backend is tensorflow, else layers (config `model.kernel`). */
+export type KernelPreference = 'auto' | 'fused' | 'layers';
+export type KernelName = 'fused' | 'layers';
+
+type Layer = LayersModel['layers'][number];
+type LayerVariable = Layer['trainableWeights'][number];
+
+interface LstmVariables {
+  kernel: LayerVariable;
+  recurrentKernel: LayerVariable;
+  bias: LayerVariable;
+}
+
+interface Plan {
+  encoders: LstmVariables[];
+  decoders: LstmVariables[];
+  denseKernel: LayerVariable;
+  denseBias: LayerVariable;
+}
+
+// originalName: tfjs makes `name` unique per process (`encoder_1/kernel_1` in a second model).
+function weightNamed(layer: Layer, suffix: string): LayerVariable | undefined {
+  return layer.trainableWeights.find((w) => w.originalName.endsWith(`/${suffix}`));
+}
+
+function lstmVariables(layer: Layer): LstmVariables | string {
+  const c = layer.getConfig();
+  const fits =
+    c['activation'] === 'tanh' &&
+    c['recurrentActivation'] === 'sigmoid' &&
+    c['useBias'] === true &&
+    c['recurrentDropout'] === 0 &&
+    c['goBackwards'] === false &&
+    c['stateful'] === false &&
+    c['returnState'] === false;
+  if (!fits) return `LSTM layer ${layer.name} is not a tanh/sigmoid LSTM with a bias and no recurrent dropout`;
+  const kernel = weightNamed(layer, 'kernel');
+  const recurrentKernel = weightNamed(layer, 'recurrent_kernel');
+  const bias = weightNamed(layer, 'bias');
+  if (!kernel || !recurrentKernel || !bias) return `LSTM layer ${layer.name} lacks kernel, recurrent_kernel or bias`;
+  return { kernel, recurrentKernel, bias };
+}
+
+/**
+ * Where the fused kernel can run this model: input → LSTMs → RepeatVector → LSTMs (sequences) →
+ * TimeDistributed(linear Dense). Returns why not otherwise.
+ */
+function planFor(model: LayersModel): Plan | string {
+  const layers = model.layers.filter((l) => l.getClassName() !== 'InputLayer');
+  const repeat = layers.findIndex((l) => l.getClassName() === 'RepeatVector');
+  const last = layers.at(-1);
+  if (repeat < 1 || last?.getClassName() !== 'TimeDistributed') return 'the model is not LSTMs → RepeatVector → LSTMs → TimeDistributed';
+  const encoders: LstmVariables[] = [];
+  const decoders: LstmVariables[] = [];
+  for (const [i, layer] of layers.slice(0, -1).entries()) {
+    if (i === repeat) continue;
+    if (layer.getClassName() !== 'LSTM') return `layer ${layer.name} is a ${layer.getClassName()}, not an LSTM`;
+    const returnSequences = layer.getConfig()['returnSequences'] === true;
+    if (returnSequences !== (i !== repeat - 1)) return `LSTM layer ${layer.name} has returnSequences ${returnSequences}`;
+    const vars = lstmVariables(layer);
+    if (typeof vars === 'string') return vars;
+    (i < repeat ? encoders : decoders).push(vars);
+  }
+  const dense = (last.getConfig()['layer'] as { className?: string; config?: Record<string, unknown> } | undefined) ?? {};
+  const denseKernel = weightNamed(last, 'kernel');
+  const denseBias = weightNamed(last, 'bias');
+  if (dense.className !== 'Dense' || dense.config?.['activation'] !== 'linear' || !denseKernel || !denseBias || decoders.length === 0) {
+    return 'the output is not TimeDistributed(Dense) with a linear activation and a bias';
+  }
+  return { encoders, decoders, denseKernel, denseBias };
+}
+
+/**
+ * The autoencoder's forward pass as TensorFlow `BlockLSTM` ops, on the weights of the tfjs-layers
+ * model (the same variables: training either way updates both, saving is unchanged).
+ * Differentiable, so `optimizer.minimize` trains through it; no dropout.
+ */
+export class FusedForward {
+  private readonly seqLens = new Map<number, Tensor>();
+
+  constructor(
+    private readonly tf: Tf,
+    private readonly node: NodeKernelBackend,
+    private readonly plan: Plan,
+  ) {}
+
+  /** [batch, time, channels] → reconstruction, same shape. */
+  apply(x: Tensor): Tensor {
+    const { tf, plan } = this;
+    return tf.tidy(() => {
+      const [batch, steps, channels] = x.shape as [number, number, number];
+      const seqLen = this.seqLen(steps);
+      const read = (v: LstmVariables): LstmWeights => ({ kernel: v.kernel.read(), recurrentKernel: v.recurrentKernel.read(), bias: v.bias.read() });
+      let h = tf.transpose(x, [1, 0, 2]);
+      for (const layer of plan.encoders) h = blockLstm(tf, this.node, seqLen, h, read(layer));
+      const units = h.shape[2]!;
+      h = repeatSteps(tf, tf.reshape(tf.slice(h, [steps - 1, 0, 0], [1, batch, units]), [batch, units]), steps);
+      for (const layer of plan.decoders) h = blockLstm(tf, this.node, seqLen, h, read(layer));
+      const flat = tf.reshape(h, [steps * batch, h.shape[2]!]);
+      const y = tf.add(tf.matMul(flat, plan.denseKernel.read()), plan.denseBias.read());
+      return tf.transpose(tf.reshape(y, [steps, batch, channels]), [1, 0, 2]);
+    });
+  }
+
+  dispose(): void {
+    for (const t of this.seqLens.values()) t.dispose();
+    this.seqLens.clear();
+  }
+
+  private seqLen(steps: number): Tensor {
+    let t = this.seqLens.get(steps);
+    if (t === undefined) {
+      // Kept: the first call is inside a tidy, and the tensor outlives it.
+      t = this.tf.keep(int64Scalar(this.tf, this.node, steps));
+      this.seqLens.set(steps, t);
+    }
+    return t;
+  }
+}
+
+export type KernelChoice = { kernel: 'fused'; fused: FusedForward } | { kernel: 'layers'; note?: string };
+
+/**
+ * Picks the kernel for a model: `fused` needs the tensorflow backend and a model of the shape this
+ * module builds; `auto` falls back to `layers` (with a note) where it cannot run.
+ */
+export function chooseKernel(tf: Tf, preference: KernelPreference, model: LayersModel): KernelChoice {
+  if (preference === 'layers') return { kernel: 'layers' };
+  const node = nodeKernelBackend(tf);
+  const plan = node === undefined ? `the backend is "${tf.getBackend()}", not "tensorflow" (tfjs-node)` : planFor(model);
+  if (typeof plan !== 'string') return { kernel: 'fused', fused: new FusedForward(tf, node!, plan) };
+  if (preference === 'auto') return { kernel: 'layers', note: plan };
+  throw new AemonError('AEMON_BACKEND', `model.kernel "fused" cannot run: ${plan}`, { stage: 'startup' });
+}

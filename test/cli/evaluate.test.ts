@@ -1,0 +1,97 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { aemon, DATASETS } from './run.js';
+
+// Few epochs: this checks the wiring and the arithmetic, not the detector.
+const FAST = { AEMON_MODEL_EPOCHS: '3' };
+
+test('evaluate skab on two real files (copied to a temp folder): table, JSON and labels agree', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'aemon-evaluate-'));
+  mkdirSync(join(dir, 'valve1'));
+  mkdirSync(join(dir, 'anomaly-free'));
+  copyFileSync(join(DATASETS, 'skab/valve1/1.csv'), join(dir, 'valve1/1.csv'));
+  copyFileSync(join(DATASETS, 'skab/valve2/0.csv'), join(dir, 'valve1/20.csv'));
+  const free = readFileSync(join(DATASETS, 'skab/anomaly-free/anomaly-free.csv'), 'utf8').split('\n').slice(0, 500);
+  writeFileSync(join(dir, 'anomaly-free/anomaly-free.csv'), free.join('\n') + '\n');
+  const json = join(dir, 'skab.json');
+
+  const run = await aemon(['evaluate', 'skab', '--data', dir, '--json', json], { env: FAST });
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, /^\[1\/2\] valve1\/1\.csv: 745 test rows \(\d+ anomalous\): F1 /m);
+  assert.match(run.stderr, /^\[2\/2\] valve1\/20\.csv: /m);
+  assert.match(run.stdout, /skipped anomaly-free\/anomaly-free\.csv: no anomaly column/);
+
+  const out = JSON.parse(readFileSync(json, 'utf8')) as Record<string, number> & { perFile: Array<Record<string, number>> };
+  for (const key of ['f1', 'far', 'mar', 'files', 'seconds']) assert.equal(typeof out[key], 'number', key);
+  assert.equal(out.files, 2);
+  assert.ok(out.f1! >= 0 && out.f1! <= 1 && out.far! >= 0 && out.far! <= 100 && out.mar! >= 0 && out.mar! <= 100);
+  assert.ok(out.seconds! > 0);
+  assert.match(String(out.backend), /^(wasm|tensorflow|cpu)$/);
+  assert.match(run.stdout, new RegExp(`^${out.seconds!.toFixed(1)} s \\(backend ${String(out.backend)}\\)$`, 'm'));
+
+  // The labels, counted here from the files: every row after the first 400, pooled.
+  let test = 0;
+  let anomalous = 0;
+  for (const f of ['valve1/1.csv', 'valve1/20.csv']) {
+    const rows = readFileSync(join(dir, f), 'utf8').trim().split('\n').slice(1 + 400);
+    test += rows.length;
+    anomalous += rows.filter((r) => Number(r.split(';')[9]) === 1).length;
+  }
+  assert.equal(out.tp! + out.fp! + out.fn! + out.tn!, test);
+  assert.equal(out.tp! + out.fn!, anomalous);
+  assert.equal(out.f1, (2 * out.tp!) / (2 * out.tp! + out.fp! + out.fn!));
+  assert.equal(out.far, (100 * out.fp!) / (out.fp! + out.tn!));
+  assert.equal(out.mar, (100 * out.fn!) / (out.fn! + out.tp!));
+
+  // The printed pooled row says the same.
+  const pooled = run.stdout.split('\n').find((l) => l.startsWith('aemon, pooled (anomaly state)'));
+  assert.ok(pooled, run.stdout);
+  const cells = pooled.trim().split(/\s+/).slice(-9);
+  assert.deepEqual(cells, [test, anomalous, out.tp, out.fp, out.fn, out.tn].map(String).concat([out.f1!.toFixed(3), out.far!.toFixed(1), out.mar!.toFixed(1)]));
+  assert.match(run.stdout, /^Conv-AE\s+0\.78\s+13\.6\s+28\.0$/m);
+});
+
+test('evaluate nab on a small NAB-layout folder writes NAB’s results layout and the JSON keys', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'aemon-evaluate-nab-'));
+  mkdirSync(join(dir, 'data', 'synthetic'), { recursive: true });
+  const t0 = Date.UTC(2014, 3, 1);
+  const stamp = (i: number): string => new Date(t0 + i * 300_000).toISOString().replace('T', ' ').slice(0, 19);
+  const lines = ['timestamp,value'];
+  for (let i = 0; i < 400; i++) lines.push(`${stamp(i)},${(10 + Math.sin(i / 6) + (i >= 300 && i < 310 ? 8 : 0)).toFixed(3)}`);
+  writeFileSync(join(dir, 'data', 'synthetic', 'spike.csv'), lines.join('\n') + '\n');
+  writeFileSync(join(dir, 'combined_windows.json'), JSON.stringify({ 'synthetic/spike.csv': [[`${stamp(290)}.000000`, `${stamp(320)}.000000`]] }));
+  const results = join(dir, 'results');
+  const json = join(dir, 'nab.json');
+
+  const run = await aemon(['evaluate', 'nab', '--data', dir, '--out', results, '--json', json], { env: { ...FAST, AEMON_WINDOWING_SIZE: '16' } });
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, /^\[1\/1\] synthetic\/spike\.csv: 400 records \(60 probationary\), 1 window\(s\)/m);
+  const out = JSON.parse(readFileSync(json, 'utf8')) as Record<string, number>;
+  for (const key of ['standard', 'rewardLowFP', 'rewardLowFN', 'files', 'seconds']) assert.equal(typeof out[key], 'number', key);
+  for (const key of ['standard', 'rewardLowFP', 'rewardLowFN']) assert.ok(Number.isFinite(out[key]) && out[key]! <= 100, key);
+  assert.equal(out.files, 1);
+  assert.match(run.stdout, new RegExp(`^aemon \\(this run, 1 files\\)\\s+${out.standard!.toFixed(1)}$`, 'm'));
+
+  const rows = readFileSync(join(results, 'aemon', 'synthetic', 'aemon_spike.csv'), 'utf8').trim().split('\n');
+  assert.equal(rows[0], 'timestamp,value,anomaly_score,label');
+  assert.equal(rows.length, 401);
+  const parsed = rows.slice(1).map((r) => r.split(','));
+  assert.ok(parsed.slice(0, 60).every((r) => r[2] === '0'), 'the probationary period scores 0');
+  assert.ok(parsed.every((r) => Number(r[2]) >= 0 && Number(r[2]) < 1));
+  assert.deepEqual(
+    parsed.map((r, i) => [i, r[3]]).filter(([, l]) => l === '1').map(([i]) => i),
+    Array.from({ length: 31 }, (_, k) => 290 + k),
+  );
+});
+
+test('evaluate: an unknown benchmark and --out for skab are usage errors', async () => {
+  const bad = await aemon(['evaluate', 'ucr', '--data', '.']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^aemon: AEMON_USAGE: unknown benchmark "ucr" \(nab or skab\)/);
+  const out = await aemon(['evaluate', 'skab', '--data', join(DATASETS, 'skab'), '--out', '/tmp/x']);
+  assert.equal(out.code, 2);
+  assert.match(out.stderr, /^aemon: AEMON_USAGE: --out writes NAB results files/);
+});

@@ -1,0 +1,112 @@
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import assert from 'node:assert/strict';
+import type { Admin, Kafka } from 'kafkajs';
+import { aemon, ROOT } from '../cli/run.js';
+
+/** Small, fast settings for aemon processes in Kafka tests. */
+export const FAST = {
+  AEMON_WINDOWING_SIZE: '16',
+  AEMON_TRAINING_BOOTSTRAP_READINGS: '200',
+  AEMON_MODEL_EPOCHS: '6',
+  AEMON_LOG_LEVEL: 'info',
+  KAFKAJS_NO_PARTITIONER_WARNING: '1',
+};
+
+export function names(): { topic: string; group: string; anomalies: string; scores: string; dlq: string } {
+  const id = randomUUID().slice(0, 8);
+  return { topic: `sensors.${id}`, group: `aemon.${id}`, anomalies: `anomalies.${id}`, scores: `scores.${id}`, dlq: `dlq.${id}` };
+}
+
+export interface Msg {
+  key: string;
+  value: Buffer;
+  headers: Record<string, string>;
+}
+
+/** Every record of a topic, read by a throw-away consumer group. */
+export async function readAll(kafka: Kafka, admin: Admin, topic: string): Promise<Msg[]> {
+  const end = await admin.fetchTopicOffsets(topic);
+  const total = end.reduce((s, p) => s + Number(p.high), 0);
+  const out: Msg[] = [];
+  if (total === 0) return out;
+  const consumer = kafka.consumer({ groupId: `reader.${randomUUID()}` });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`read ${out.length}/${total} records of ${topic}`)), 30_000);
+    void consumer.run({
+      eachMessage: async ({ message }) => {
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
+        out.push({ key: message.key?.toString() ?? '', value: message.value ?? Buffer.alloc(0), headers });
+        if (out.length >= total) {
+          clearTimeout(timer);
+          resolve();
+        }
+      },
+    });
+  });
+  await consumer.disconnect();
+  return out;
+}
+
+export interface RunningAemon {
+  url: Promise<string>;
+  done: Promise<{ code: number | null; log: string }>;
+  log(): string;
+  kill(signal: NodeJS.Signals): void;
+}
+
+/** Starts `aemon run` as a child process; `url` resolves once it serves /metrics. */
+export function startRun(env: Record<string, string>): RunningAemon {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/index.ts'), 'run'], {
+    cwd: ROOT,
+    env: { ...process.env, ...FAST, AEMON_METRICS_PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  let resolveUrl!: (u: string) => void;
+  const url = new Promise<string>((r) => (resolveUrl = r));
+  const onData = (d: Buffer): void => {
+    log += d.toString();
+    const m = /metrics on (http:\/\/[\d.:]+)\/metrics/.exec(log);
+    if (m) resolveUrl(m[1]!);
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  const done = new Promise<{ code: number | null; log: string }>((resolve) => child.on('close', (code) => resolve({ code, log })));
+  return {
+    url: Promise.race([url, done.then((d) => Promise.reject(new Error(`aemon run exited (${d.code}): ${d.log.slice(-2000)}`)))]),
+    done,
+    log: () => log,
+    kill: (s) => child.kill(s),
+  };
+}
+
+/** Sum of a metric's samples in a /metrics scrape. */
+export async function metric(url: string, name: string): Promise<number> {
+  const body = await (await fetch(`${url}/metrics`)).text();
+  return [...body.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].reduce((s, m) => s + Number(m[1]), 0);
+}
+
+/** Polls a condition until it holds (a wait with a deadline, not a sleep as synchronisation). */
+export async function until(what: string, check: () => Promise<boolean>, timeoutMs = 90_000, context?: RunningAemon[]): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  const logs = (context ?? []).map((r, i) => `--- aemon ${i + 1} (last lines) ---\n${r.log().split('\n').slice(-15).join('\n')}`).join('\n');
+  throw new Error(`timed out waiting for ${what}${logs ? `\n${logs}` : ''}`);
+}
+
+/** `aemon simulate --kafka-topic`; returns the number of readings it produced. */
+export async function simulateTo(brokers: string, topic: string, args: string[]): Promise<number> {
+  const r = await aemon(['simulate', '--kafka-topic', topic, ...args], { env: { AEMON_KAFKA_BROKERS: brokers, ...FAST } });
+  assert.equal(r.code, 0, r.stderr);
+  const m = /^(\d+) readings/m.exec(r.stderr);
+  assert.ok(m, r.stderr);
+  return Number(m[1]);
+}

@@ -1,0 +1,199 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Kafka, logLevel, Partitioners, type Admin } from 'kafkajs';
+import { aemon } from '../cli/run.js';
+import { FAST, metric, names, readAll, simulateTo, startRun, until } from './aemon.js';
+import { launchBroker, SCRAM_USER, sharedBroker, type Broker } from './broker.js';
+
+// aemon run under the things that go wrong in production: credentials, a second instance, a
+// broker restart, and a kill -9 in the middle of a stream.
+
+let admin: Admin;
+let kafka: Kafka;
+let broker: Broker;
+
+async function setup(): Promise<void> {
+  if (admin) return;
+  broker = await sharedBroker();
+  kafka = new Kafka({ clientId: 'aemon-test', brokers: broker.brokers, logLevel: logLevel.NOTHING });
+  admin = kafka.admin();
+  await admin.connect();
+}
+after(async () => {
+  await admin?.disconnect();
+});
+
+const ids = (msgs: Array<{ value: Buffer }>) => msgs.map((m) => JSON.parse(m.value.toString()) as { id: string; sensor: string; score: number });
+
+test('SASL/SCRAM: the right password consumes; a wrong one stops start-up with a clear error and never logs the secret', async (t) => {
+  await setup();
+  if (!broker.saslBrokers) {
+    t.skip('KAFKA_BROKERS names an external cluster without the test SASL listener');
+    return;
+  }
+  const n = names();
+  await admin.createTopics({ topics: [{ topic: n.topic, numPartitions: 1 }], waitForLeaders: true });
+  const produced = await simulateTo(broker.brokers.join(','), n.topic, ['--sensors', '1', '--rate', '10', '--duration', '30s', '--seed', '2']);
+  const sasl = {
+    AEMON_KAFKA_BROKERS: broker.saslBrokers.join(','),
+    AEMON_KAFKA_TOPICS: n.topic,
+    AEMON_KAFKA_GROUP_ID: n.group,
+    AEMON_KAFKA_SASL_MECHANISM: SCRAM_USER.mechanism,
+    AEMON_KAFKA_SASL_USERNAME: SCRAM_USER.username,
+  };
+  const good = startRun({ ...sasl, AEMON_KAFKA_SASL_PASSWORD: SCRAM_USER.password, AEMON_LOG_LEVEL: 'debug' });
+  const url = await good.url;
+  await until('readings consumed over SASL', async () => (await metric(url, 'aemon_readings_total')) === produced);
+  good.kill('SIGTERM');
+  const g = await good.done;
+  assert.equal(g.code, 0, g.log.slice(-2000));
+  assert.ok(!g.log.includes(SCRAM_USER.password + '"'), 'the password appears in the log');
+
+  const bad = await aemon(['run'], { env: { ...FAST, ...sasl, AEMON_KAFKA_SASL_PASSWORD: 'wrong-password', AEMON_METRICS_PORT: '0' } });
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /aemon: AEMON_KAFKA: authentication failed at 127\.0\.0\.1:\d+/);
+  assert.ok(!bad.stderr.includes('wrong-password'), 'the password appears in the error');
+});
+
+test('two instances in one group split the sensors; when one stops, the other takes its sensors over', async () => {
+  await setup();
+  const n = names();
+  await admin.createTopics({ topics: [{ topic: n.topic, numPartitions: 6 }], waitForLeaders: true });
+  const brokers = broker.brokers.join(',');
+  // Both instances score with the same model (as instances sharing a registry would), so the
+  // survivor can score the sensors it takes over at once.
+  const dir = mkdtempSync(join(tmpdir(), 'aemon-pair-'));
+  const trainFile = join(dir, 'train.ndjson');
+  assert.equal((await aemon(['simulate', '--sensors', '12', '--rate', '5', '--duration', '60s', '--seed', '4', '--out', trainFile], { env: FAST })).code, 0);
+  const trained = await aemon(['train', trainFile, '--out', join(dir, 'a')], { env: FAST });
+  assert.equal(trained.code, 0, trained.stderr);
+  cpSync(join(dir, 'a'), join(dir, 'b'), { recursive: true });
+  const base = { AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies, AEMON_KAFKA_SESSION_TIMEOUT_MS: '10000' };
+  const a = startRun({ ...base, AEMON_KAFKA_SCORES_TOPIC: `${n.scores}.a`, AEMON_MODEL_DIR: join(dir, 'a') });
+  const b = startRun({ ...base, AEMON_KAFKA_SCORES_TOPIC: `${n.scores}.b`, AEMON_MODEL_DIR: join(dir, 'b') });
+  const [ua, ub] = await Promise.all([a.url, b.url]);
+  // Both joined and the group settled: every partition has exactly one owner.
+  await until('both instances assigned', async () => {
+    const d = await admin.describeGroups([n.group]);
+    return d.groups[0]?.state === 'Stable' && d.groups[0].members.length === 2;
+  });
+  const first = await simulateTo(brokers, n.topic, ['--sensors', '12', '--rate', '5', '--duration', '60s', '--seed', '4', '--start', '2026-01-01T00:01:00Z']);
+  await until('first part consumed by the pair', async () => (await metric(ua, 'aemon_readings_total')) + (await metric(ub, 'aemon_readings_total')) === first, 90_000, [a, b]);
+  const scoredA = ids(await readAll(kafka, admin, `${n.scores}.a`));
+  const scoredB = ids(await readAll(kafka, admin, `${n.scores}.b`));
+  const sensorsA = new Set(scoredA.map((s) => s.sensor));
+  const sensorsB = new Set(scoredB.map((s) => s.sensor));
+  assert.ok(sensorsA.size > 0 && sensorsB.size > 0, `A scored ${sensorsA.size} sensors, B ${sensorsB.size}`);
+  assert.deepEqual([...sensorsA].filter((s) => sensorsB.has(s)), [], 'a sensor was scored by both instances');
+  assert.equal(sensorsA.size + sensorsB.size, 12);
+
+  a.kill('SIGTERM');
+  assert.equal((await a.done).code, 0);
+  await until('B owns every partition', async () => {
+    const d = await admin.describeGroups([n.group]);
+    return d.groups[0]?.state === 'Stable' && d.groups[0].members.length === 1;
+  });
+  const before = await metric(ub, 'aemon_readings_total');
+  const second = await simulateTo(brokers, n.topic, ['--sensors', '12', '--rate', '5', '--duration', '20s', '--seed', '4', '--start', '2026-01-01T00:02:00Z']);
+  await until('second part consumed by B', async () => (await metric(ub, 'aemon_readings_total')) === before + second);
+  const laterB = ids(await readAll(kafka, admin, `${n.scores}.b`)).filter((x) => Number(x.id.split('@')[1]) >= Date.UTC(2026, 0, 1, 0, 2));
+  // B took A's sensors over with their windows rebuilt: every new reading of every sensor scored.
+  assert.equal(laterB.length, second);
+  assert.deepEqual(new Set(laterB.map((x) => x.sensor)).size, 12);
+  b.kill('SIGTERM');
+  assert.equal((await b.done).code, 0);
+});
+
+test('a broker restart mid-stream: aemon reconnects and goes on, nothing lost', async () => {
+  const own = await launchBroker();
+  try {
+    const k = new Kafka({ clientId: 'aemon-test-restart', brokers: own.brokers, logLevel: logLevel.NOTHING });
+    const adm = k.admin();
+    await adm.connect();
+    const n = names();
+    await adm.createTopics({ topics: [{ topic: n.topic, numPartitions: 2 }], waitForLeaders: true });
+    await adm.disconnect();
+    const brokers = own.brokers.join(',');
+    const first = await simulateTo(brokers, n.topic, ['--sensors', '3', '--rate', '10', '--duration', '40s', '--seed', '6']);
+    const run = startRun({ AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_SCORES_TOPIC: n.scores });
+    const url = await run.url;
+    await until('first part consumed', async () => (await metric(url, 'aemon_readings_total')) === first);
+    await own.restart();
+    const second = await simulateTo(brokers, n.topic, ['--sensors', '3', '--rate', '10', '--duration', '20s', '--seed', '6', '--start', '2026-01-01T00:00:40Z']);
+    await until('second part consumed after the restart', async () => (await metric(url, 'aemon_readings_total')) === first + second, 120_000, [run]);
+    run.kill('SIGTERM');
+    const done = await run.done;
+    assert.equal(done.code, 0, done.log.slice(-2000));
+    const k2 = new Kafka({ clientId: 'aemon-test-restart-2', brokers: own.brokers, logLevel: logLevel.NOTHING });
+    const adm2 = k2.admin();
+    await adm2.connect();
+    const scores = ids(await readAll(k2, adm2, n.scores));
+    assert.equal(new Set(scores.map((s) => s.id)).size, first + second - 3 * 200, 'every reading after the bootstrap scored exactly once');
+    await adm2.disconnect();
+  } finally {
+    await own.stop();
+  }
+});
+
+test('kill -9 mid-stream, then restart: the scores topic holds every window an uninterrupted run emits, with the same scores', async () => {
+  await setup();
+  const n = names();
+  await admin.createTopics({ topics: [{ topic: n.topic, numPartitions: 2 }], waitForLeaders: true });
+  const brokers = broker.brokers.join(',');
+  // One model for every run, trained on a simulated file, so scores are comparable.
+  const dir = mkdtempSync(join(tmpdir(), 'aemon-kill-'));
+  const trainFile = join(dir, 'train.ndjson');
+  const sim = await aemon(['simulate', '--sensors', '4', '--rate', '10', '--duration', '30s', '--seed', '8', '--out', trainFile], { env: FAST });
+  assert.equal(sim.code, 0, sim.stderr);
+  const trained = await aemon(['train', trainFile, '--out', join(dir, 'model')], { env: FAST });
+  assert.equal(trained.code, 0, trained.stderr);
+  cpSync(join(dir, 'model'), join(dir, 'model-whole'), { recursive: true });
+
+  // The stream, with a few bad records in it.
+  const produced = await simulateTo(brokers, n.topic, ['--sensors', '4', '--rate', '10', '--duration', '120s', '--seed', '8', '--start', '2026-01-01T00:00:30Z']);
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  await producer.send({ topic: n.topic, messages: ['bad 1', 'bad 2', 'bad 3'].map((v) => ({ key: 'sensor-1', value: v })), acks: -1 });
+  await producer.disconnect();
+  const total = produced + 3;
+
+  const base = { AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies, AEMON_KAFKA_COMMIT_INTERVAL_MS: '200' };
+  const r1 = startRun({ ...base, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_SCORES_TOPIC: n.scores, AEMON_KAFKA_DLQ_TOPIC: n.dlq, AEMON_MODEL_DIR: join(dir, 'model') });
+  const u1 = await r1.url;
+  await until('about half consumed', async () => (await metric(u1, 'aemon_readings_total')) >= total / 2);
+  r1.kill('SIGKILL');
+  await r1.done;
+  const r2 = startRun({ ...base, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_SCORES_TOPIC: n.scores, AEMON_KAFKA_DLQ_TOPIC: n.dlq, AEMON_MODEL_DIR: join(dir, 'model') });
+  const u2 = await r2.url;
+  await until('the rest consumed', async () => {
+    // (committed offsets reach the end offsets)
+    const end = await admin.fetchTopicOffsets(n.topic);
+    const committed = (await admin.fetchOffsets({ groupId: n.group, topics: [n.topic] }))[0]!.partitions;
+    return end.every((p) => Number(committed.find((c) => c.partition === p.partition)?.offset ?? -1) === Number(p.high));
+  });
+  assert.ok((await metric(u2, 'aemon_readings_total')) > 0);
+  r2.kill('SIGTERM');
+  assert.equal((await r2.done).code, 0);
+
+  const whole = startRun({ ...base, AEMON_KAFKA_GROUP_ID: `${n.group}.whole`, AEMON_KAFKA_SCORES_TOPIC: `${n.scores}.whole`, AEMON_KAFKA_DLQ_TOPIC: `${n.dlq}.whole`, AEMON_MODEL_DIR: join(dir, 'model-whole') });
+  const uw = await whole.url;
+  await until('the whole stream consumed once', async () => (await metric(uw, 'aemon_readings_total')) === total);
+  whole.kill('SIGTERM');
+  assert.equal((await whole.done).code, 0);
+
+  const expected = new Map(ids(await readAll(kafka, admin, `${n.scores}.whole`)).map((s) => [s.id, s.score]));
+  const got = ids(await readAll(kafka, admin, n.scores));
+  const gotIds = new Map<string, number>();
+  for (const s of got) {
+    if (gotIds.has(s.id)) assert.equal(s.score, gotIds.get(s.id), `window ${s.id} re-emitted with another score`);
+    gotIds.set(s.id, s.score);
+  }
+  assert.equal(expected.size, produced - 4 * 15, 'the uninterrupted run scored every reading with a full window (model loaded)');
+  assert.deepEqual([...expected.keys()].filter((id) => !gotIds.has(id)), [], 'windows lost by the kill');
+  for (const [id, score] of expected) assert.equal(gotIds.get(id), score, `window ${id}`);
+  const dlq = await readAll(kafka, admin, n.dlq);
+  assert.deepEqual(dlq.map((d) => d.value.toString()).sort(), ['bad 1', 'bad 2', 'bad 3'], 'every bad record in the DLQ exactly once');
+});

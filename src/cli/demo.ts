@@ -1,6 +1,6 @@
-import { simulatorSettings } from '../config/schema.js';
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { simulatorSettings } from '../config/schema.js';
 import { createEngine } from '../main.js';
 import { createLogger } from '../observability/logger.js';
 import type { AnomalyEvent, PipelineOutput, Sink } from '../pipeline/contracts.js';

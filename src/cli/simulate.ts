@@ -1,10 +1,9 @@
-import { simulatorSettings } from '../config/schema.js';
-import { createWriteStream, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
+import { createWriteStream, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { lastValueFrom, tap, defaultIfEmpty } from 'rxjs';
 import { Partitioners, type Message } from 'kafkajs';
-import type { Config } from '../config/schema.js';
+import { defaultIfEmpty, lastValueFrom, tap } from 'rxjs';
+import { simulatorSettings, type Config } from '../config/schema.js';
 import { createLogger } from '../observability/logger.js';
 import { simulatorSource } from '../sources/simulator.js';
 import { createKafka, prepareTopics } from './kafka.js';

@@ -26,7 +26,7 @@ die() { printf 'tfjs-node-from-wheel: %s\n' "$*" >&2; exit 1; }
 
 # Loads tfjs-node in a fresh node and checks that the tensorflow backend is active.
 verify() {
-  node -e "
+  TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-1} node -e "
     const tf = require('@tensorflow/tfjs-node');
     const backend = tf.getBackend();
     if (backend !== 'tensorflow') { console.error('tfjs-node loaded, but the backend is ' + backend); process.exit(1); }

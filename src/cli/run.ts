@@ -127,10 +127,14 @@ async function run(flags: RunFlags): Promise<void> {
     log.info({ stats }, `stopped after ${stats.records} records (${stats.windowsScored} windows scored, ${stats.anomaliesOpened} anomalies opened)`);
   } finally {
     await source.close().catch(() => undefined);
-    await labelFeed.stop().catch(() => undefined);
+    // After a broker outage kafkajs' disconnect can wait on reconnect back-offs; the labels feed
+    // holds nothing to flush, so it gets a few seconds and no more.
+    await Promise.race([labelFeed.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 3_000).unref())]);
     await engine.trainer.idle();
     await saving;
     await server?.close();
+    // Everything is written and committed; a kafkajs reconnect timer must not keep us alive.
+    setTimeout(() => process.exit(process.exitCode ?? 0), 2_000).unref();
   }
 }
 

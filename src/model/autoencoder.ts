@@ -3,7 +3,7 @@ import type { Autoencoder, BatchErrors, FitOptions, FitReport, ModelHyperParams 
 import type { Tf } from './backend.js';
 import { fitAutoencoder } from './fit.js';
 import { chooseKernel } from './fusedModel.js';
-import type { FusedForward, KernelName, KernelPreference } from './fusedModel.js';
+import type { FusedForward, KernelChoice, KernelName, KernelPreference } from './fusedModel.js';
 import { attachDropout, buildLayersModel, checkParams, checkTopology, clearDropoutMasks, invalid } from './layers.js';
 import type { DropoutFunc } from './layers.js';
 import { createRng, nextSeed, STREAM } from './prng.js';
@@ -40,7 +40,7 @@ export class LstmAutoencoder implements Autoencoder {
       attachDropout(model, this.dropout);
       this.layersModel = model;
     }
-    let choice;
+    let choice: KernelChoice;
     try {
       choice = chooseKernel(tf, kernel, this.layersModel);
     } catch (err) {

@@ -40,12 +40,23 @@ interface PartitionState {
   awaitingSeek?: boolean;
 }
 
-/** Commit metadata: where a new owner of the partition starts rebuilding windows. */
-export function rebuildPoint(state: Pick<PartitionState, 'keys' | 'maxTs'>, committed: number, maxGapMs: number): number {
+/**
+ * Commit metadata: where a new owner of the partition starts rebuilding windows, i.e. the oldest
+ * of the last `readings` offsets *before the committed one* of every key heard from within
+ * `maxGapMs`. Records after the committed offset (still in the reorder buffer or in flight) are
+ * read again anyway, so they do not count. Prunes what no future commit can need.
+ */
+export function rebuildPoint(state: Pick<PartitionState, 'keys' | 'maxTs'>, committed: number, readings: number, maxGapMs: number): number {
   let from = committed;
-  for (const k of state.keys.values()) {
-    if (k.lastTs < state.maxTs - maxGapMs) continue;
-    if (k.offsets.length > 0 && k.offsets[0]! < from) from = k.offsets[0]!;
+  for (const [key, k] of state.keys) {
+    if (k.lastTs < state.maxTs - maxGapMs) {
+      state.keys.delete(key);
+      continue;
+    }
+    let below = 0;
+    while (below < k.offsets.length && k.offsets[below]! < committed) below++;
+    if (below > readings) k.offsets.splice(0, below - readings);
+    if (below > 0 && k.offsets[0]! < from) from = k.offsets[0]!;
   }
   return from;
 }
@@ -91,7 +102,7 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
       for (const p of partitions.values()) {
         const o = p.offsets.toCommit();
         if (o === undefined) continue;
-        const metadata = opts.rebuild ? JSON.stringify({ rebuildFrom: rebuildPoint(p, o, opts.rebuild.maxGapMs) }) : null;
+        const metadata = opts.rebuild ? JSON.stringify({ rebuildFrom: rebuildPoint(p, o, opts.rebuild.readings, opts.rebuild.maxGapMs) }) : null;
         offsets.push({ topic: p.topic, partition: p.partition, offset: String(o), metadata, p, o });
       }
       if (offsets.length === 0 || !connected) return;
@@ -167,8 +178,8 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
         const k = m.key ? m.key.toString('utf8') : '';
         let ring = p.keys.get(k);
         if (!ring) p.keys.set(k, (ring = { offsets: [], lastTs: ts }));
+        // Pruned at commit time (rebuildPoint), when it is known which offsets are committed.
         ring.offsets.push(offset);
-        if (ring.offsets.length > ringSize) ring.offsets.shift();
         ring.lastTs = ts;
         if (ts > p.maxTs) p.maxTs = ts;
       }

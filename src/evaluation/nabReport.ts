@@ -63,7 +63,7 @@ export function nabText(report: NabReport): string {
   const skipped = report.skipped.map((s) => `skipped ${s.key}: ${s.reason}\n`).join('');
   return (
     `NAB: ${report.files.length} files, each learnt from its probationary period (first 15 %, at most 750 records) by a fresh model ` +
-    `and scored causally; anomaly score = s / (1 + s) of aemon's score s (error ÷ threshold). Raw scores per file at the corpus threshold ` +
+    `and scored causally; anomaly score = s / (1 + s) of aemon's score s (error ÷ threshold) where an anomaly event opens, 0 elsewhere. Raw scores per file at the corpus threshold ` +
     `of each profile; "detected" and "FP records" for the standard profile.\n\n` +
     formatTable(header, rows, footer) +
     '\n' +
@@ -84,7 +84,7 @@ export function nabJson(report: NabReport, config: unknown): Record<string, unkn
     files: report.files.length,
     seconds: report.seconds,
     backend: report.backends.join(','),
-    anomalyScore: 's / (1 + s), s = window error / threshold; 0 in the probationary period and while warming',
+    anomalyScore: 's / (1 + s) at the reading where an anomaly event opens (s = window error / threshold), 0 elsewhere, in the probationary period and while warming',
     profiles: Object.fromEntries(NAB_PROFILES.map((p) => [NAB_JSON_KEYS[p], report.profiles[p]])),
     skipped: report.skipped,
     config,

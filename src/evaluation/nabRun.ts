@@ -82,12 +82,18 @@ export async function evaluateNab(opts: NabEvalOptions): Promise<NabReport> {
     const byLine = rowsByLine(result.rows);
     let nScored = 0;
     let anomalous = 0;
+    let wasAnomalous = false;
+    // aemon's alarms are its anomaly events. NAB counts every record scored above its threshold
+    // as a detection (each one outside a window costs a false positive), so a record carries
+    // aemon's score where an anomaly opens and 0 elsewhere, as a live user would be alerted.
     const scores = file.records.map((r, k) => {
       const row = byLine.get(r.line);
       if (k < probation || row === undefined || row.training) return 0;
       if (row.score !== null) nScored++;
       if (row.anomaly) anomalous++;
-      return anomalyScore(row.score);
+      const opened = row.anomaly && !wasAnomalous;
+      wasAnomalous = row.anomaly;
+      return opened ? anomalyScore(row.score) : 0;
     });
     scored.push({ name: file.key, scores, windows: file.windows });
     const rejected = Object.values(result.rejected).reduce((a, b) => a + b, 0);

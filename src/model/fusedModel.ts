@@ -133,8 +133,21 @@ export type KernelChoice = { kernel: 'fused'; fused: FusedForward } | { kernel: 
 export function chooseKernel(tf: Tf, preference: KernelPreference, model: LayersModel): KernelChoice {
   if (preference === 'layers') return { kernel: 'layers' };
   const node = nodeKernelBackend(tf);
-  const plan = node === undefined ? `the backend is "${tf.getBackend()}", not "tensorflow" (tfjs-node)` : planFor(model);
+  const plan = node === undefined ? notTensorflow(tf) : planFor(model);
   if (typeof plan !== 'string') return { kernel: 'fused', fused: new FusedForward(tf, node!, plan) };
   if (preference === 'auto') return { kernel: 'layers', note: plan };
-  throw new AemonError('AEMON_BACKEND', `model.kernel "fused" cannot run: ${plan}`, { stage: 'startup' });
+  throw fusedUnavailable(plan);
+}
+
+/** For start-up: an explicit `fused` on a backend other than tensorflow fails before any model is built. */
+export function checkKernelPreference(tf: Tf, preference: KernelPreference): void {
+  if (preference === 'fused' && nodeKernelBackend(tf) === undefined) throw fusedUnavailable(notTensorflow(tf));
+}
+
+function notTensorflow(tf: Tf): string {
+  return `the backend is "${tf.getBackend()}", not "tensorflow" (tfjs-node)`;
+}
+
+function fusedUnavailable(reason: string): AemonError {
+  return new AemonError('AEMON_BACKEND', `model.kernel "fused" cannot run: ${reason}`, { stage: 'startup' });
 }

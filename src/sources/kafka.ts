@@ -36,6 +36,8 @@ interface PartitionState {
   setup: Promise<void>;
   /** Records before this offset are replay-only. */
   replayBefore?: number;
+  /** The rebuild point to seek to, from inside the first batch (seeking during the join races kafkajs' own offset reset). */
+  seekTo?: number;
   /** After a seek: batches that do not start before `replayBefore` were fetched before it. */
   awaitingSeek?: boolean;
 }
@@ -134,9 +136,9 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
     }
     if (!Number.isInteger(from) || from < 0 || from >= committed) return;
     st.replayBefore = committed;
-    st.awaitingSeek = true;
-    log.info({ topic: st.topic, partition: st.partition, from, committed }, `rebuilding windows of ${st.topic}[${st.partition}] from offset ${from} (committed ${committed})`);
-    consumer.seek({ topic: st.topic, partition: st.partition, offset: String(from) });
+    st.seekTo = from;
+    // What was committed stays committed: acks of replayed records must not move it back.
+    st.offsets.committed(committed);
   };
 
   const partitionState = (topic: string, partition: number): PartitionState => {
@@ -148,6 +150,7 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
       st.setup = setupPartition(st).catch((err: unknown) => {
         log.warn({ err }, `cannot read the rebuild point of ${topic}[${partition}]; windows start empty: ${(err as Error).message}`);
         s0.awaitingSeek = false;
+        s0.seekTo = undefined;
       });
       partitions.set(k, st);
     }
@@ -157,6 +160,14 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
   const eachBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> => {
     const p = partitionState(batch.topic, batch.partition);
     await p.setup;
+    if (p.seekTo !== undefined) {
+      const from = p.seekTo;
+      p.seekTo = undefined;
+      p.awaitingSeek = true;
+      log.info({ topic: p.topic, partition: p.partition, from, committed: p.replayBefore }, `rebuilding windows of ${p.topic}[${p.partition}] from offset ${from} (committed ${p.replayBefore})`);
+      consumer.seek({ topic: p.topic, partition: p.partition, offset: String(from) });
+      return;
+    }
     if (p.awaitingSeek) {
       const first = batch.messages[0];
       if (!first || p.replayBefore === undefined || Number(first.offset) >= p.replayBefore) return;

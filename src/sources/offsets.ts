@@ -36,7 +36,8 @@ export class PartitionOffsets {
 
   /** The offset to commit now, or undefined when nothing new is committable. */
   toCommit(): number | undefined {
-    if (this.committable === undefined || this.committable === this.lastCommitted) return undefined;
+    if (this.committable === undefined) return undefined;
+    if (this.lastCommitted !== undefined && this.committable <= this.lastCommitted) return undefined;
     return this.committable;
   }
 

@@ -86,13 +86,13 @@ test('evaluateNab: probationary records train and score 0, one engine per file, 
   assert.equal(lines.length, 101);
   assert.equal(lines[1], `${stamp(T0)},0.5,0,0`);
   assert.equal(lines[17]!.split(',')[2], '0', 'warming record 16');
-  assert.equal(lines[18]!.split(',')[2], String(0.2 / 1.2));
+  assert.equal(lines[18]!.split(',')[2], '0', 'scored, but no anomaly opened here');
   assert.equal(lines[31]!.split(',')[2], '0', 'rejected record 30');
   assert.deepEqual(lines[41]!.split(',').slice(2), ['0.75', '1']);
-  assert.deepEqual(lines[50]!.split(',').slice(2), [String(0.2 / 1.2), '1']);
-  assert.deepEqual(lines[51]!.split(',').slice(2), [String(0.2 / 1.2), '0']);
+  assert.deepEqual(lines[50]!.split(',').slice(2), ['0', '1']);
+  assert.deepEqual(lines[51]!.split(',').slice(2), ['0', '0']);
 
-  // Only the window start passes 0.75: the perfect result, in every profile.
+  // The one anomaly opens at the window start (score 3 → 0.75): the perfect result, in every profile.
   for (const p of Object.values(report.profiles)) {
     assert.equal(p.threshold, 0.75);
     assert.equal(p.raw, 1);

@@ -173,7 +173,7 @@ test('kill -9 mid-stream, then restart: the scores topic holds every window an u
     const end = await admin.fetchTopicOffsets(n.topic);
     const committed = (await admin.fetchOffsets({ groupId: n.group, topics: [n.topic] }))[0]!.partitions;
     return end.every((p) => Number(committed.find((c) => c.partition === p.partition)?.offset ?? -1) === Number(p.high));
-  });
+  }, 90_000, [r2]);
   assert.ok((await metric(u2, 'aemon_readings_total')) > 0);
   r2.kill('SIGTERM');
   assert.equal((await r2.done).code, 0);

@@ -37,3 +37,16 @@ test('memory stays bounded over a long stream', () => {
   assert.equal(p.toCommit(), 100_000);
   assert.equal(p.inFlight, 0);
 });
+
+test('a commit never moves back: records read again below the committed offset do not lower it', () => {
+  const p = new PartitionOffsets();
+  p.committed(100);
+  for (const o of [90, 91, 92]) p.emitted(o);
+  p.ack(90);
+  p.ack(91);
+  assert.equal(p.toCommit(), undefined);
+  p.ack(92);
+  p.emitted(100);
+  p.ack(100);
+  assert.equal(p.toCommit(), 101);
+});

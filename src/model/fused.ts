@@ -66,13 +66,27 @@ export function int64Scalar(tf: Tf, node: NodeKernelBackend, value: number): Ten
   }
 }
 
+/** An LSTM's weights as BlockLSTM takes them: w = [kernel; recurrentKernel] [in + u, 4u], b [4u]. */
+export interface BlockWeights {
+  w: Tensor;
+  b: Tensor;
+}
+
+/** tfjs-layers' weights → BlockLSTM's, with ordinary (differentiable) tfjs ops. */
+export function toBlockWeights(tf: Tf, weights: LstmWeights): BlockWeights {
+  return {
+    w: swapForgetAndCell(tf, tf.concat([weights.kernel, weights.recurrentKernel], 0), 1),
+    b: swapForgetAndCell(tf, weights.bias, 0),
+  };
+}
+
 /**
  * Runs one LSTM layer over time-major `x` [time, batch, in] from zero state and returns every
- * step's h [time, batch, units]. Same maths as tfjs-layers' LSTM with `activation: 'tanh'`,
- * `recurrentActivation: 'sigmoid'`, a bias and no recurrent dropout, with the same weights.
- * Differentiable in x and all three weights (`tf.customGrad` around `BlockLSTMGrad`).
+ * step's h [time, batch, units]. With {@link toBlockWeights} this is tfjs-layers' LSTM with
+ * `activation: 'tanh'`, `recurrentActivation: 'sigmoid'`, a bias and no recurrent dropout.
+ * Differentiable in x, w and b (`tf.customGrad` around `BlockLSTMGrad`).
  */
-export function blockLstm(tf: Tf, node: NodeKernelBackend, seqLen: Tensor, x: Tensor, weights: LstmWeights): Tensor {
+export function blockLstm(tf: Tf, node: NodeKernelBackend, seqLen: Tensor, x: Tensor, weights: BlockWeights): Tensor {
   const { binding } = node;
   const peephole = { name: 'use_peephole', type: binding.TF_ATTR_BOOL, value: false };
   const dtype = { name: 'T', type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT };
@@ -85,36 +99,25 @@ export function blockLstm(tf: Tf, node: NodeKernelBackend, seqLen: Tensor, x: Te
     dtype,
   ];
   const layer = tf.customGrad((...args) => {
-    const [xs, kernel, recurrentKernel, bias, save] = args as [Tensor, Tensor, Tensor, Tensor, (tensors: Tensor[]) => void];
-    const inputSize = kernel.shape[0]!;
-    const units = recurrentKernel.shape[0]!;
-    const batch = xs.shape[1]!;
-    const w = swapForgetAndCell(tf, tf.concat([kernel, recurrentKernel], 0), 1);
-    const b = swapForgetAndCell(tf, bias, 0);
-    const state = tf.zeros([batch, units]);
+    const [xs, w, b, save] = args as [Tensor, Tensor, Tensor, (tensors: Tensor[]) => void];
+    const units = b.shape[0]! / 4;
+    const state = tf.zeros([xs.shape[1]!, units]);
     const noPeephole = tf.zeros([units]);
     const inputs = [seqLen, xs, state, state, w, noPeephole, noPeephole, noPeephole, b];
     // Outputs: i, cs, f, o, ci, co, h, each [time, batch, units].
     const outputs = node.executeMultipleOutputs('BlockLSTM', forwardAttrs, inputs, 7);
-    save([xs, state, w, noPeephole, b, ...outputs]);
+    save([...inputs.slice(1), ...outputs]);
     return {
       value: outputs[6]!,
       gradFunc: (dy: Tensor, saved: Tensor[]) => {
-        const [sx, sState, sw, sPeep, sb, ...sOut] = saved as [Tensor, Tensor, Tensor, Tensor, Tensor, ...Tensor[]];
-        const gradInputs = [seqLen, sx, sState, sState, sw, sPeep, sPeep, sPeep, sb, ...sOut, tf.zerosLike(dy), dy];
+        const gradInputs = [seqLen, ...saved, tf.zerosLike(dy), dy];
         // Outputs: gradients of x, cs_prev, h_prev, w, wci, wcf, wco, b.
         const grads = node.executeMultipleOutputs('BlockLSTMGrad', [peephole, dtype], gradInputs, 8);
-        const wGrad = swapForgetAndCell(tf, grads[3]!, 1);
-        return [
-          grads[0]!,
-          tf.slice(wGrad, [0, 0], [inputSize, 4 * units]),
-          tf.slice(wGrad, [inputSize, 0], [units, 4 * units]),
-          swapForgetAndCell(tf, grads[7]!, 0),
-        ];
+        return [grads[0]!, grads[3]!, grads[7]!];
       },
     };
   });
-  return layer(x, weights.kernel, weights.recurrentKernel, weights.bias);
+  return layer(x, weights.w, weights.b);
 }
 
 /**

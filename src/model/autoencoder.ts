@@ -135,7 +135,7 @@ export class LstmAutoencoder implements Autoencoder {
 
   /** Reconstructions of a batch; the fused kernel has no dropout, so training with it stays on layers. */
   private forward(x: Tensor, training: boolean): Tensor {
-    if (this.fused !== undefined && !(training && this.params.dropout > 0)) return this.fused.apply(x);
+    if (this.fused !== undefined && !(training && this.params.dropout > 0)) return this.fused.apply(x, training);
     if (training) return this.layersModel.apply(x, { training: true }) as Tensor;
     // predict would split into batches of 32 unless told the batch size.
     return this.layersModel.predict(x, { batchSize: x.shape[0]! }) as Tensor;

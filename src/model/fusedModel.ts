@@ -1,8 +1,8 @@
 import type { LayersModel, Tensor } from '@tensorflow/tfjs';
 import { AemonError } from '../errors.js';
 import type { Tf } from './backend.js';
-import { blockLstm, int64Scalar, nodeKernelBackend, repeatSteps } from './fused.js';
-import type { LstmWeights, NodeKernelBackend } from './fused.js';
+import { blockLstm, int64Scalar, nodeKernelBackend, repeatSteps, toBlockWeights } from './fused.js';
+import type { BlockWeights, NodeKernelBackend } from './fused.js';
 
 /** `auto`: fused where the backend is tensorflow, else layers (config `model.kernel`). */
 export type KernelPreference = 'auto' | 'fused' | 'layers';
@@ -76,6 +76,11 @@ function planFor(model: LayersModel): Plan | string {
   return { encoders, decoders, denseKernel, denseBias };
 }
 
+interface CachedWeights extends BlockWeights {
+  /** The variables' data when these were made: an optimizer step or setWeights replaces it. */
+  sources: unknown[];
+}
+
 /**
  * The autoencoder's forward pass as TensorFlow `BlockLSTM` ops, on the weights of the tfjs-layers
  * model (the same variables: training either way updates both, saving is unchanged).
@@ -83,6 +88,8 @@ function planFor(model: LayersModel): Plan | string {
  */
 export class FusedForward {
   private readonly seqLens = new Map<number, Tensor>();
+  // Scoring reuses the BlockLSTM-ordered weights until the variables change.
+  private readonly cache = new Map<LstmVariables, CachedWeights>();
 
   constructor(
     private readonly tf: Tf,
@@ -90,18 +97,18 @@ export class FusedForward {
     private readonly plan: Plan,
   ) {}
 
-  /** [batch, time, channels] → reconstruction, same shape. */
-  apply(x: Tensor): Tensor {
+  /** [batch, time, channels] → reconstruction, same shape. `training`: weights are re-derived on the tape. */
+  apply(x: Tensor, training: boolean): Tensor {
     const { tf, plan } = this;
     return tf.tidy(() => {
       const [batch, steps, channels] = x.shape as [number, number, number];
       const seqLen = this.seqLen(steps);
-      const read = (v: LstmVariables): LstmWeights => ({ kernel: v.kernel.read(), recurrentKernel: v.recurrentKernel.read(), bias: v.bias.read() });
+      const weights = (v: LstmVariables) => (training ? toBlockWeights(tf, readLstm(v)) : this.cached(v));
       let h = tf.transpose(x, [1, 0, 2]);
-      for (const layer of plan.encoders) h = blockLstm(tf, this.node, seqLen, h, read(layer));
+      for (const layer of plan.encoders) h = blockLstm(tf, this.node, seqLen, h, weights(layer));
       const units = h.shape[2]!;
       h = repeatSteps(tf, tf.reshape(tf.slice(h, [steps - 1, 0, 0], [1, batch, units]), [batch, units]), steps);
-      for (const layer of plan.decoders) h = blockLstm(tf, this.node, seqLen, h, read(layer));
+      for (const layer of plan.decoders) h = blockLstm(tf, this.node, seqLen, h, weights(layer));
       const flat = tf.reshape(h, [steps * batch, h.shape[2]!]);
       const y = tf.add(tf.matMul(flat, plan.denseKernel.read()), plan.denseBias.read());
       return tf.transpose(tf.reshape(y, [steps, batch, channels]), [1, 0, 2]);
@@ -110,7 +117,21 @@ export class FusedForward {
 
   dispose(): void {
     for (const t of this.seqLens.values()) t.dispose();
+    for (const c of this.cache.values()) this.tf.dispose([c.w, c.b]);
     this.seqLens.clear();
+    this.cache.clear();
+  }
+
+  private cached(v: LstmVariables): BlockWeights {
+    const sources = [v.kernel.read().dataId, v.recurrentKernel.read().dataId, v.bias.read().dataId];
+    const hit = this.cache.get(v);
+    if (hit !== undefined && hit.sources.every((s, i) => s === sources[i])) return hit;
+    if (hit !== undefined) this.tf.dispose([hit.w, hit.b]);
+    // Kept: made inside the caller's tidy, used across calls.
+    const fresh = toBlockWeights(this.tf, readLstm(v));
+    const entry = { w: this.tf.keep(fresh.w), b: this.tf.keep(fresh.b), sources };
+    this.cache.set(v, entry);
+    return entry;
   }
 
   private seqLen(steps: number): Tensor {
@@ -122,6 +143,10 @@ export class FusedForward {
     }
     return t;
   }
+}
+
+function readLstm(v: LstmVariables) {
+  return { kernel: v.kernel.read(), recurrentKernel: v.recurrentKernel.read(), bias: v.bias.read() };
 }
 
 export type KernelChoice = { kernel: 'fused'; fused: FusedForward } | { kernel: 'layers'; note?: string };

@@ -98,7 +98,17 @@ test('two instances in one group split the sensors; when one stops, the other ta
   });
   const before = await metric(ub, 'aemon_readings_total');
   const second = await simulateTo(brokers, n.topic, ['--sensors', '12', '--rate', '5', '--duration', '20s', '--seed', '4', '--start', '2026-01-01T00:02:00Z']);
-  await until('second part consumed by B', async () => (await metric(ub, 'aemon_readings_total')) === before + second);
+  await until(
+    'B committed the end of every partition',
+    async () => {
+      const end = await admin.fetchTopicOffsets(n.topic);
+      const committed = (await admin.fetchOffsets({ groupId: n.group, topics: [n.topic] }))[0]!.partitions;
+      return end.every((p) => Math.max(0, Number(committed.find((c) => c.partition === p.partition)?.offset ?? -1)) === Number(p.high));
+    },
+    120_000,
+    [b],
+  );
+  assert.equal(await metric(ub, 'aemon_readings_total'), before + second, 'B read each new record once, and A\'s old ones only to rebuild windows');
   const laterB = ids(await readAll(kafka, admin, `${n.scores}.b`)).filter((x) => Number(x.id.split('@')[1]) >= Date.UTC(2026, 0, 1, 0, 2));
   // B took A's sensors over with their windows rebuilt: every new reading of every sensor scored.
   assert.equal(laterB.length, second);

@@ -1,4 +1,4 @@
-import { concatMap, fromEvent, lastValueFrom, map, type Observable, type OperatorFunction, takeUntil, EMPTY, defaultIfEmpty } from 'rxjs';
+import { concatMap, defaultIfEmpty, EMPTY, fromEvent, lastValueFrom, map, type Observable, type OperatorFunction, takeUntil, tap } from 'rxjs';
 import type { FlowControl, PipelineOutput, Reading, Rejection, SourceRecord, WindowOutput, Sink, RejectReason } from './contracts.js';
 
 /**
@@ -142,7 +142,16 @@ export async function runPipeline(parts: PipelineParts): Promise<RunStats> {
         takeUntil(stop$),
         map(guarded),
         map(parts.decode),
+        // Readings held inside the windowing stage (reorder buffer, a stride not yet complete)
+        // do not count against the in-flight limit: with many sensors they alone could fill it
+        // and stall the source for good. They count again once windowing releases them.
+        tap(() => gate?.released()),
         parts.window,
+        tap((out) => {
+          if (!gate) return;
+          const n = out.kind === 'rejected' ? 1 : out.readings.length;
+          for (let i = 0; i < n; i++) gate.taken();
+        }),
         parts.detect,
         concatMap(write),
         defaultIfEmpty(undefined),

@@ -127,3 +127,41 @@ test('outputs of records read again to rebuild windows are not written, but stil
   const plain = outputs.slice(5);
   assert.equal(withoutReplayed(plain), plain, 'nothing replayed: the same array, no copy');
 });
+
+test('readings held inside the windowing stage do not count against the in-flight limit (no stall with many sensors)', async () => {
+  const acks: number[] = [];
+  const gate = new InFlightGate(3);
+  // A windowing stage that holds every reading until 5 have arrived (like a stride of 5 across
+  // sensors): with the limit at 3, counting held readings would stall the source for good.
+  const holdFive = (source: Observable<Reading | Rejection>) =>
+    new Observable<WindowOutput>((sub) => {
+      let held: Reading[] = [];
+      return source.subscribe({
+        next: (x) => {
+          if ('kind' in x) return sub.next(x);
+          held.push(x);
+          if (held.length === 5) {
+            sub.next({ kind: 'warming', sensor: 's', group: 'x', readings: held });
+            held = [];
+          }
+        },
+        error: (e) => sub.error(e),
+        complete: () => {
+          if (held.length > 0) sub.next({ kind: 'warming', sensor: 's', group: 'x', readings: held });
+          sub.complete();
+        },
+      });
+    });
+  const records$ = new Observable<SourceRecord>((s) => {
+    void (async () => {
+      for (let i = 0; i < 20; i++) {
+        await gate.ready();
+        s.next(record(i * 2, acks));
+      }
+      s.complete();
+    })();
+  });
+  const stats = await runPipeline({ records$, decode, window: holdFive, detect, sinks: [], gate });
+  assert.equal(stats.acked, 20);
+  assert.equal(gate.size, 0);
+});

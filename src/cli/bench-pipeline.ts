@@ -1,5 +1,5 @@
 import { Observable } from 'rxjs';
-import { parseConfig } from '../config/load.js';
+import { loadConfig, parseConfig } from '../config/load.js';
 import { createEngine } from '../main.js';
 import { createAutoencoder } from '../model/autoencoder.js';
 import { createLogger } from '../observability/logger.js';
@@ -28,10 +28,10 @@ const CHANNELS = ['a', 'b', 'c', 'd'];
  * measured per reading from its arrival to the write of its window's score.
  */
 export async function benchPipeline(sensors: number, readingsPerSensor: number): Promise<PipelineRow> {
-  const cfg = parseConfig({
-    windowing: { size: 32, stride: 8, reorder: { maxDelayMs: 0 } },
-    scoring: { batchSize: 512, maxWaitMs: 20 },
-    metrics: { maxSensors: 1000 },
+  // AEMON_* env applies (e.g. AEMON_MODEL_BACKEND=wasm); the bench's own shape wins over it.
+  const cfg = loadConfig({
+    env: process.env,
+    overrides: { windowing: { size: 32, stride: 8, reorder: { maxDelayMs: 0 } }, scoring: { batchSize: 512, maxWaitMs: 20 }, metrics: { maxSensors: 1000 } },
   });
   const log = createLogger('warn');
   const engine0 = await createEngine(cfg, { mode: 'live', log });

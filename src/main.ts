@@ -10,6 +10,7 @@ import { SensorTracker } from './detection/sensors.js';
 import { detectStage } from './detection/stage.js';
 import { selectBackend, type Tf } from './model/backend.js';
 import { createAutoencoder } from './model/autoencoder.js';
+import { checkKernelPreference } from './model/fusedModel.js';
 import { exportArtifacts, loadModelFolder, modelVersion } from './model/io.js';
 import type { Logger } from './observability/logger.js';
 import { createMetrics, type AemonMetrics } from './observability/metrics.js';
@@ -69,13 +70,15 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
   const { log } = opts;
   const { tf, backend, note } = await selectBackend(cfg.model.backend);
   log.info({ backend, note }, `tensorflow.js backend: ${backend}${note ? ` (${note})` : ''}`);
+  // An explicit `fused` kernel off the tensorflow backend fails here, not at the first training.
+  checkKernelPreference(tf, cfg.model.kernel);
 
   const registry = new Registry();
   const metrics = createMetrics(registry, { maxSensors: cfg.metrics.maxSensors });
   const loaded: ModelBundle[] = [...(opts.bundles ?? [])];
   for (const b of loaded) metrics.modelInfo(b.metadata.version, backend);
   for (const dir of opts.modelDirs ?? []) {
-    const bundle = await loadModelFolder(dir, tf, backend);
+    const bundle = await loadModelFolder(dir, tf, backend, cfg.model.kernel);
     log.info({ dir, version: bundle.metadata.version, group: bundle.metadata.group }, `loaded model ${bundle.metadata.version} from ${dir}`);
     metrics.modelInfo(bundle.metadata.version, backend);
     metrics.modelTrained(Date.parse(bundle.metadata.createdAt) / 1000);
@@ -86,7 +89,7 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
   const trainer = new BootstrapTrainer(
     { model: cfg.model, training: cfg.training, detection: cfg.detection, windowing: cfg.windowing },
     {
-      createModel: async (params) => createAutoencoder(tf, backend, params),
+      createModel: async (params) => createAutoencoder(tf, backend, params, cfg.model.kernel),
       versionOf: async (model) => {
         const { weights, topology } = await exportArtifacts(model);
         return modelVersion(weights, topology);

@@ -2,6 +2,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import { loadConfig } from '../config/load.js';
+import { selectBackend } from '../model/backend.js';
+import { benchModel } from '../model/bench.js';
+import type { KernelPreference } from '../model/fusedModel.js';
 import { benchPipeline, benchScrape, type PipelineRow, type ScrapeRow } from './bench-pipeline.js';
 
 export interface ModelRow {
@@ -46,6 +50,24 @@ function kerasRows(channels: number, log: (s: string) => void): ModelRow[] {
   }
 }
 
+/** M0 on the backend this process runs on (AEMON_MODEL_BACKEND picks it), every kernel it has. */
+async function modelRows(quick: boolean, log: (s: string) => void): Promise<ModelRow[]> {
+  const cfg = loadConfig({ env: process.env });
+  const { tf, backend } = await selectBackend(cfg.model.backend);
+  const kernels: KernelPreference[] = backend === 'tensorflow' ? ['fused', 'layers'] : ['layers'];
+  const rows: ModelRow[] = [];
+  for (const kernel of kernels) {
+    for (const channels of [1, 8]) {
+      log(`model M0: ${backend}/${kernel}, ${channels} channel(s)…\n`);
+      const r = await benchModel({ tf, backend, kernel, channels, ...(quick ? { repeats: 3, trainWindows: 512 } : {}) });
+      const engine = backend === 'tensorflow' ? `tensorflow-${r.kernel}` : backend;
+      rows.push({ name: 'score-m0', engine, channels, windowsPerSecond: Math.round(r.scoreWindowsPerSecond) });
+      rows.push({ name: 'train-m0', engine, channels, windowsPerSecond: Math.round(r.trainWindowsPerSecond) });
+    }
+  }
+  return rows;
+}
+
 function table(headers: string[], rows: Array<Array<string | number>>): string {
   const cells = [headers, ...rows.map((r) => r.map(String))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
@@ -63,12 +85,18 @@ async function bench(flags: { json?: string; quick?: boolean }): Promise<void> {
     rows.push(await benchPipeline(sensors, flags.quick ? 64 : 96));
   }
   rows.push(await benchScrape(1000));
+  rows.push(...(await modelRows(flags.quick ?? false, log)));
   for (const channels of [1, 8]) rows.push(...kerasRows(channels, log));
 
   const model = rows.filter((r): r is ModelRow => r.name === 'score-m0' || r.name === 'train-m0');
   if (model.length > 0) {
     out.write('\nModel M0 (window 64, LSTM 32, scoring batch 256, training 2048 windows batch 64)\n');
-    out.write(table(['row', 'engine', 'channels', 'windows/s'], model.map((r) => [r.name, r.engine, r.channels, r.windowsPerSecond])));
+    const keras = (r: ModelRow): ModelRow | undefined => model.find((k) => k.engine === 'keras' && k.name === r.name && k.channels === r.channels);
+    const ratio = (r: ModelRow): string => {
+      const k = keras(r);
+      return r.engine === 'keras' ? '1.00' : k ? (r.windowsPerSecond / k.windowsPerSecond).toFixed(2) : '—';
+    };
+    out.write(table(['row', 'engine', 'channels', 'windows/s', '× Keras'], model.map((r) => [r.name, r.engine, r.channels, r.windowsPerSecond, ratio(r)])));
   }
   const pipe = rows.filter((r): r is PipelineRow => r.name === 'pipeline');
   out.write('\nPipeline: decode → reorder → windows (32, stride 8) → micro-batch → score (4 channels, LSTM 32) → decide → metrics\n');

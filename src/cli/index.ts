@@ -9,6 +9,12 @@ import { registerRun } from './run.js';
 import { registerSimulate } from './simulate.js';
 import { registerTrain } from './train.js';
 
+// `aemon … | head` closes the pipe early: that is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 const program = new Command('aemon')
   .description(
     'aemon (AutoEncoder MONitor): scores sensor streams by the reconstruction error of an LSTM autoencoder,\n' +

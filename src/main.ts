@@ -18,6 +18,7 @@ import { eventTimeOnly } from './pipeline/clock.js';
 import type { Reading, Rejection, Sink, SourceRecord } from './pipeline/contracts.js';
 import type { EpochProgress, ModelBundle } from './pipeline/model.js';
 import { InFlightGate, runPipeline, type RunStats } from './pipeline/runner.js';
+import { startHttpServer, type HttpServer } from './sinks/http.js';
 import { createDecoder } from './sources/decode.js';
 import { BootstrapTrainer } from './training/bootstrap.js';
 import type { LabelStore } from './training/labels.js';
@@ -61,6 +62,13 @@ export interface Engine {
   tracker: SensorTracker;
   gate: InFlightGate;
   run(records$: Observable<SourceRecord>, sinks: readonly Sink[], signal?: AbortSignal): Promise<RunStats>;
+}
+
+/** `/metrics`, `/healthz` and `/readyz` (ready once a model is) on `metrics.host:port`, if enabled. */
+export async function serveMetrics(engine: Engine, log: Logger): Promise<HttpServer | undefined> {
+  const m = engine.cfg.metrics;
+  if (!m.enabled) return undefined;
+  return startHttpServer({ host: m.host, port: m.port, registry: engine.registry, ready: () => engine.trainer.models().length > 0, log });
 }
 
 /** In-flight records at most, before sources wait (explicit backpressure). */

@@ -1,12 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { simulatorSettings } from '../config/schema.js';
-import { createEngine } from '../main.js';
+import { createEngine, serveMetrics } from '../main.js';
 import { createLogger } from '../observability/logger.js';
 import type { AnomalyEvent, PipelineOutput, Sink } from '../pipeline/contracts.js';
 import { consoleSink } from '../sinks/console.js';
 import { dlqLogSink } from '../sinks/dlq.js';
-import { startHttpServer } from '../sinks/http.js';
 import { metricsSink } from '../sinks/prometheus.js';
 import { simulatorSource, type Injection } from '../sources/simulator.js';
 import { commandConfig, defined, parseDuration, parseInteger, parsePositiveInt } from './common.js';
@@ -116,15 +115,7 @@ async function demo(flags: DemoFlags): Promise<void> {
     },
   });
 
-  const server = cfg.metrics.enabled
-    ? await startHttpServer({
-        host: cfg.metrics.host,
-        port: cfg.metrics.port,
-        registry: engine.registry,
-        ready: () => engine.trainer.models().length > 0,
-        log,
-      })
-    : undefined;
+  const server = await serveMetrics(engine, log);
 
   const opened: AnomalyEvent[] = [];
   const collect: Sink = {

@@ -3,11 +3,10 @@ import type { Command } from 'commander';
 import { saveModelFolder } from '../model/io.js';
 import { Partitioners } from 'kafkajs';
 import { topicPatterns } from '../config/kafka.js';
-import { createEngine } from '../main.js';
+import { createEngine, serveMetrics } from '../main.js';
 import { createLogger } from '../observability/logger.js';
 import type { PipelineOutput, Sink } from '../pipeline/contracts.js';
 import { formatEvent } from '../sinks/console.js';
-import { startHttpServer } from '../sinks/http.js';
 import { kafkaSink } from '../sinks/kafka.js';
 import { metricsSink } from '../sinks/prometheus.js';
 import { kafkaSource } from '../sources/kafka.js';
@@ -76,15 +75,7 @@ async function run(flags: RunFlags): Promise<void> {
     },
   });
 
-  const server = cfg.metrics.enabled
-    ? await startHttpServer({
-        host: cfg.metrics.host,
-        port: cfg.metrics.port,
-        registry: engine.registry,
-        ready: () => engine.trainer.models().length > 0,
-        log,
-      })
-    : undefined;
+  const server = await serveMetrics(engine, log);
   const { metrics } = engine;
   const source = kafkaSource({
     kafka,

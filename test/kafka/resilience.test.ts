@@ -105,7 +105,7 @@ test('two instances in one group split the sensors; when one stops, the other ta
       const committed = (await admin.fetchOffsets({ groupId: n.group, topics: [n.topic] }))[0]!.partitions;
       return end.every((p) => Math.max(0, Number(committed.find((c) => c.partition === p.partition)?.offset ?? -1)) === Number(p.high));
     },
-    120_000,
+    240_000,
     [b],
   );
   assert.equal(await metric(ub, 'aemon_readings_total'), before + second, 'B read each new record once, and A\'s old ones only to rebuild windows');

@@ -108,10 +108,16 @@ test('two instances in one group split the sensors; when one stops, the other ta
     240_000,
     [b],
   );
-  assert.equal(await metric(ub, 'aemon_readings_total'), before + second, 'B read each new record once, and A\'s old ones only to rebuild windows');
+  assert.ok((await metric(ub, 'aemon_readings_total')) >= before + second, 'B read every new record');
   const laterB = ids(await readAll(kafka, admin, `${n.scores}.b`)).filter((x) => Number(x.id.split('@')[1]) >= Date.UTC(2026, 0, 1, 0, 2));
-  // B took A's sensors over with their windows rebuilt: every new reading of every sensor scored.
-  assert.equal(laterB.length, second);
+  // B took A's sensors over with their windows rebuilt: every new reading of every sensor scored
+  // (a window re-emitted after a re-delivery is the same window: same id, same score).
+  const byId = new Map<string, number>();
+  for (const x of laterB) {
+    if (byId.has(x.id)) assert.equal(x.score, byId.get(x.id), `window ${x.id} re-emitted with another score`);
+    byId.set(x.id, x.score);
+  }
+  assert.equal(byId.size, second);
   assert.deepEqual(new Set(laterB.map((x) => x.sensor)).size, 12);
   b.kill('SIGTERM');
   assert.equal((await b.done).code, 0);
@@ -133,7 +139,21 @@ test('a broker restart mid-stream: aemon reconnects and goes on, nothing lost', 
     await until('first part consumed', async () => (await metric(url, 'aemon_readings_total')) === first);
     await own.restart();
     const second = await simulateTo(brokers, n.topic, ['--sensors', '3', '--rate', '10', '--duration', '20s', '--seed', '6', '--start', '2026-01-01T00:00:40Z']);
-    await until('second part consumed after the restart', async () => (await metric(url, 'aemon_readings_total')) === first + second, 120_000, [run]);
+    const kc = new Kafka({ clientId: 'aemon-test-restart-w', brokers: own.brokers, logLevel: logLevel.NOTHING });
+    const watch = kc.admin();
+    await watch.connect();
+    await until(
+      'every record committed after the restart',
+      async () => {
+        const end = await watch.fetchTopicOffsets(n.topic);
+        const committed = (await watch.fetchOffsets({ groupId: n.group, topics: [n.topic] }))[0]!.partitions;
+        return end.every((p) => Math.max(0, Number(committed.find((c) => c.partition === p.partition)?.offset ?? -1)) === Number(p.high));
+      },
+      180_000,
+      [run],
+    );
+    await watch.disconnect();
+    assert.ok((await metric(url, 'aemon_readings_total')) >= first + second);
     run.kill('SIGTERM');
     const done = await run.done;
     assert.equal(done.code, 0, done.log.slice(-2000));
@@ -141,7 +161,12 @@ test('a broker restart mid-stream: aemon reconnects and goes on, nothing lost', 
     const adm2 = k2.admin();
     await adm2.connect();
     const scores = ids(await readAll(k2, adm2, n.scores));
-    assert.equal(new Set(scores.map((s) => s.id)).size, first + second - 3 * 200, 'every reading after the bootstrap scored exactly once');
+    const byId = new Map<string, number>();
+    for (const x of scores) {
+      if (byId.has(x.id)) assert.equal(x.score, byId.get(x.id), `window ${x.id} re-emitted with another score`);
+      byId.set(x.id, x.score);
+    }
+    assert.equal(byId.size, first + second - 3 * 200, 'every reading after the bootstrap scored (re-emissions identical)');
     await adm2.disconnect();
   } finally {
     await own.stop();

@@ -76,8 +76,11 @@ export function detectStage(opts: DetectStageOptions): OperatorFunction<WindowOu
       const window = item.kind === 'window' ? item : null;
       const channels = window ? window.channels : Object.keys(item.readings[0]?.values ?? {});
       const training = provider.observe(item.sensor, item.group, item.readings, window);
-      let target = window && training < window.readings.length ? provider.target(item.sensor, item.group) : undefined;
-      if (window && !target && training < window.readings.length && opts.awaitTraining) {
+      // A window that releases only readings read again to rebuild state has no output to
+      // write: its place in the window history is all that matters, so it is not scored.
+      const replayOnly = item.readings.length > 0 && item.readings.every((r) => r.replayOnly);
+      let target = window && !replayOnly && training < window.readings.length ? provider.target(item.sensor, item.group) : undefined;
+      if (window && !target && !replayOnly && training < window.readings.length && opts.awaitTraining) {
         const pending = provider.pending(item.sensor, item.group);
         if (pending) {
           await pending;

@@ -40,6 +40,8 @@ interface PartitionState {
   seekTo?: number;
   /** After a seek: batches that do not start before `replayBefore` were fetched before it. */
   awaitingSeek?: boolean;
+  /** Batches skipped while awaiting the seek. */
+  skipped: number;
 }
 
 /**
@@ -145,7 +147,7 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
     const k = key(topic, partition);
     let st = partitions.get(k);
     if (!st) {
-      st = { topic, partition, offsets: new PartitionOffsets(), keys: new Map(), maxTs: -Infinity, setup: Promise.resolve() };
+      st = { topic, partition, offsets: new PartitionOffsets(), keys: new Map(), maxTs: -Infinity, setup: Promise.resolve(), skipped: 0 };
       const s0 = st;
       st.setup = setupPartition(st).catch((err: unknown) => {
         log.warn({ err }, `cannot read the rebuild point of ${topic}[${partition}]; windows start empty: ${(err as Error).message}`);
@@ -170,7 +172,10 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
     }
     if (p.awaitingSeek) {
       const first = batch.messages[0];
-      if (!first || p.replayBefore === undefined || Number(first.offset) >= p.replayBefore) return;
+      if (first && p.replayBefore !== undefined && Number(first.offset) >= p.replayBefore && ++p.skipped <= 3) return;
+      // Either the batch starts at the rebuild point, or kafkajs did not honour the seek (e.g.
+      // it reset an out-of-range fetch): then go on without a rebuild rather than stall.
+      if (p.skipped > 3) log.warn({ topic: p.topic, partition: p.partition }, `rebuild of ${p.topic}[${p.partition}] skipped: the seek was not honoured; windows start empty`);
       p.awaitingSeek = false;
     }
     const offsets = p.offsets;

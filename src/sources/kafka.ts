@@ -87,6 +87,9 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
   const consumer: Consumer = opts.kafka.consumer({
     groupId: cfg.groupId,
     sessionTimeout: cfg.sessionTimeoutMs,
+    // A member killed without leaving holds a rebalance up to its rebalance timeout (kafkajs:
+    // 60 s); tie it to the session timeout so a restarted instance takes over in ~2 sessions.
+    rebalanceTimeout: 2 * cfg.sessionTimeoutMs,
     heartbeatInterval: Math.max(500, Math.floor(cfg.sessionTimeoutMs / 10)),
     allowAutoTopicCreation: false,
   });

@@ -195,7 +195,8 @@ test('kill -9 mid-stream, then restart: the scores topic holds every window an u
   await producer.disconnect();
   const total = produced + 3;
 
-  const base = { AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies, AEMON_KAFKA_COMMIT_INTERVAL_MS: '200' };
+  // A short session, so the group gives the killed member's partitions up quickly.
+  const base = { AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies, AEMON_KAFKA_COMMIT_INTERVAL_MS: '200', AEMON_KAFKA_SESSION_TIMEOUT_MS: '6000' };
   const r1 = startRun({ ...base, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_SCORES_TOPIC: n.scores, AEMON_KAFKA_DLQ_TOPIC: n.dlq, AEMON_MODEL_DIR: join(dir, 'model') });
   const u1 = await r1.url;
   await until('about half consumed', async () => (await metric(u1, 'aemon_readings_total')) >= total / 2);
@@ -208,7 +209,7 @@ test('kill -9 mid-stream, then restart: the scores topic holds every window an u
     const end = await admin.fetchTopicOffsets(n.topic);
     const committed = (await admin.fetchOffsets({ groupId: n.group, topics: [n.topic] }))[0]!.partitions;
     return end.every((p) => Number(committed.find((c) => c.partition === p.partition)?.offset ?? -1) === Number(p.high));
-  }, 90_000, [r2]);
+  }, 180_000, [r2]);
   assert.ok((await metric(u2, 'aemon_readings_total')) > 0);
   r2.kill('SIGTERM');
   assert.equal((await r2.done).code, 0);

@@ -231,5 +231,14 @@ test('kill -9 mid-stream, then restart: the scores topic holds every window an u
   assert.deepEqual([...expected.keys()].filter((id) => !gotIds.has(id)), [], 'windows lost by the kill');
   for (const [id, score] of expected) assert.equal(gotIds.get(id), score, `window ${id}`);
   const dlq = await readAll(kafka, admin, n.dlq);
-  assert.deepEqual(dlq.map((d) => d.value.toString()).sort(), ['bad 1', 'bad 2', 'bad 3'], 'every bad record in the DLQ exactly once');
+  // Every bad record is dead-lettered. A record dead-lettered by the killed run but not yet
+  // committed is dead-lettered again by the next one (same bytes, same origin headers): the DLQ
+  // is at-least-once, not exactly-once (see the issue's closing note).
+  assert.deepEqual([...new Set(dlq.map((d) => d.value.toString()))].sort(), ['bad 1', 'bad 2', 'bad 3']);
+  const origins = new Map<string, string>();
+  for (const d of dlq) {
+    const origin = `${d.headers['aemon.source.partition']}/${d.headers['aemon.source.offset']}`;
+    if (origins.has(d.value.toString())) assert.equal(origins.get(d.value.toString()), origin, 'a re-dead-lettered record names the same origin');
+    origins.set(d.value.toString(), origin);
+  }
 });

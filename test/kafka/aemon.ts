@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { after } from 'node:test';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -59,6 +60,13 @@ export interface RunningAemon {
   kill(signal: NodeJS.Signals): void;
 }
 
+// A test that fails before it stops its aemon processes must not leave them running: they would
+// keep this test file's process (and so the whole run) alive.
+const children = new Set<ChildProcess>();
+after(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+
 /** Starts `aemon run` as a child process; `url` resolves once it serves /metrics. */
 export function startRun(env: Record<string, string>): RunningAemon {
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/index.ts'), 'run'], {
@@ -66,6 +74,8 @@ export function startRun(env: Record<string, string>): RunningAemon {
     env: { ...process.env, ...FAST, AEMON_METRICS_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  children.add(child);
+  child.on('close', () => children.delete(child));
   let log = '';
   let resolveUrl!: (u: string) => void;
   const url = new Promise<string>((r) => (resolveUrl = r));

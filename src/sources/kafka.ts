@@ -175,10 +175,10 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
     }
     if (p.awaitingSeek) {
       const first = batch.messages[0];
-      if (first && p.replayBefore !== undefined && Number(first.offset) >= p.replayBefore && ++p.skipped <= 3) return;
+      if (first && p.replayBefore !== undefined && Number(first.offset) >= p.replayBefore && ++p.skipped <= 50) return;
       // Either the batch starts at the rebuild point, or kafkajs did not honour the seek (e.g.
       // it reset an out-of-range fetch): then go on without a rebuild rather than stall.
-      if (p.skipped > 3) log.warn({ topic: p.topic, partition: p.partition }, `rebuild of ${p.topic}[${p.partition}] skipped: the seek was not honoured; windows start empty`);
+      if (p.skipped > 50) log.warn({ topic: p.topic, partition: p.partition }, `rebuild of ${p.topic}[${p.partition}] skipped: the seek was not honoured; windows start empty`);
       p.awaitingSeek = false;
     }
     const offsets = p.offsets;

@@ -6,7 +6,12 @@
 export class PartitionOffsets {
   private readonly order: number[] = [];
   private head = 0;
-  private readonly acked = new Set<number>();
+  /**
+   * Acks not yet consumed by the head, counted: the same offset can be in flight twice when
+   * kafkajs reads records again (a consumer restart or an out-of-range reset re-fetches from the
+   * committed offset while the first copies are still in flight), and each copy is acked once.
+   */
+  private readonly acked = new Map<number, number>();
   /** The next offset to commit (one past the last contiguous acked record), if any. */
   private committable: number | undefined;
   private lastCommitted: number | undefined;
@@ -16,11 +21,14 @@ export class PartitionOffsets {
   }
 
   ack(offset: number): void {
-    this.acked.add(offset);
-    while (this.head < this.order.length && this.acked.has(this.order[this.head]!)) {
-      const o = this.order[this.head++]!;
-      this.acked.delete(o);
-      this.committable = o + 1;
+    this.acked.set(offset, (this.acked.get(offset) ?? 0) + 1);
+    for (let o = this.order[this.head]; o !== undefined && this.acked.has(o); o = this.order[this.head]) {
+      const n = this.acked.get(o)!;
+      if (n > 1) this.acked.set(o, n - 1);
+      else this.acked.delete(o);
+      this.head++;
+      // A second copy of a lower offset completes after its first: the commit never moves back.
+      if (this.committable === undefined || o + 1 > this.committable) this.committable = o + 1;
     }
     // Compact once the consumed prefix dominates, so memory stays bounded by in-flight records.
     if (this.head > 1024 && this.head * 2 > this.order.length) {

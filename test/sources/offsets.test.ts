@@ -50,3 +50,22 @@ test('a commit never moves back: records read again below the committed offset d
   p.ack(100);
   assert.equal(p.toCommit(), 101);
 });
+
+test('records read twice while the first copies are in flight: each copy is acked once and the commit still moves', () => {
+  const p = new PartitionOffsets();
+  for (const o of [0, 1, 2]) p.emitted(o);
+  // kafkajs restarts the consumer and fetches again from the committed offset (none yet).
+  for (const o of [0, 1, 2]) p.emitted(o);
+  p.ack(1); // first copy of 1, acked before 0
+  p.ack(1); // second copy of 1
+  p.ack(0);
+  assert.equal(p.toCommit(), 2, 'the first copies of 0 and 1 are done');
+  p.ack(2);
+  assert.equal(p.toCommit(), 3, 'the first copies of 0, 1, 2 are done: their outputs are written');
+  p.ack(0);
+  assert.equal(p.toCommit(), 3, 'a later copy of a lower offset does not move the commit back');
+  assert.equal(p.inFlight, 1, 'the second copy of 2 is still in flight');
+  p.ack(2);
+  assert.equal(p.toCommit(), 3);
+  assert.equal(p.inFlight, 0);
+});

@@ -42,6 +42,15 @@ interface PartitionState {
   awaitingSeek?: boolean;
   /** Batches skipped while awaiting the seek. */
   skipped: number;
+  /**
+   * One past the highest offset emitted. kafkajs fetches records again that were emitted already
+   * when it restarts a crashed consumer (from the committed offset) or resets an out-of-range
+   * fetch (to the earliest offset, e.g. right after a broker restart); those copies are skipped:
+   * the first copy is in flight or done, and its ack covers the offset.
+   */
+  next?: number;
+  /** Records skipped as already emitted, for the next log line. */
+  reread: number;
 }
 
 /**
@@ -150,7 +159,7 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
     const k = key(topic, partition);
     let st = partitions.get(k);
     if (!st) {
-      st = { topic, partition, offsets: new PartitionOffsets(), keys: new Map(), maxTs: -Infinity, setup: Promise.resolve(), skipped: 0 };
+      st = { topic, partition, offsets: new PartitionOffsets(), keys: new Map(), maxTs: -Infinity, setup: Promise.resolve(), skipped: 0, reread: 0 };
       const s0 = st;
       st.setup = setupPartition(st).catch((err: unknown) => {
         log.warn({ err }, `cannot read the rebuild point of ${topic}[${partition}]; windows start empty: ${(err as Error).message}`);
@@ -185,12 +194,22 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
     const ringSize = opts.rebuild?.readings ?? 0;
     for (const m of batch.messages) {
       if (stopped || !isRunning() || isStale()) break;
+      const offset = Number(m.offset);
+      if (p.next !== undefined && offset < p.next) {
+        p.reread++;
+        resolveOffset(m.offset);
+        continue;
+      }
       for (let wait = opts.flow?.ready(); wait; wait = opts.flow?.ready()) {
         await Promise.race([wait, new Promise((r) => setTimeout(r, heartbeatMs))]);
         await heartbeat();
         if (stopped || !isRunning() || isStale()) return;
       }
-      const offset = Number(m.offset);
+      if (p.reread > 0) {
+        log.info({ topic: p.topic, partition: p.partition, skipped: p.reread }, `${p.topic}[${p.partition}]: skipped ${p.reread} records kafkajs fetched again (already read)`);
+        p.reread = 0;
+      }
+      p.next = offset + 1;
       offsets.emitted(offset);
       const ts = Number(m.timestamp);
       if (ringSize > 0) {

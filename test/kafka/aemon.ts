@@ -108,7 +108,7 @@ export async function until(what: string, check: () => Promise<boolean>, timeout
     if (await check().catch(() => false)) return;
     await new Promise((r) => setTimeout(r, 300));
   }
-  const logs = (context ?? []).map((r, i) => `--- aemon ${i + 1} (last lines) ---\n${r.log().split('\n').filter((l) => !l.includes('"level":30') || /rebuilding|joined|stopped/.test(l)).slice(-40).join('\n')}`).join('\n');
+  const logs = (context ?? []).map((r, i) => `--- aemon ${i + 1} (last lines) ---\n${r.log().split('\n').filter((l) => !l.includes('"level":30') || /rebuilding|joined|stopped|skipped|loaded|trained/.test(l)).slice(-40).join('\n')}`).join('\n');
   throw new Error(`timed out waiting for ${what}${logs ? `\n${logs}` : ''}`);
 }
 

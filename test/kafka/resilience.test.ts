@@ -157,6 +157,9 @@ test('a broker restart mid-stream: aemon reconnects and goes on, nothing lost', 
     );
     await watch.disconnect();
     assert.ok((await metric(url, 'aemon_readings_total')) >= first + second);
+    // kafkajs may fetch records again after the restart (an out-of-range reset to the earliest
+    // offset); aemon skips what it read already instead of rejecting every copy as a duplicate.
+    assert.equal(await metric(url, 'aemon_readings_rejected_total'), 0, run.log().slice(-3000));
     run.kill('SIGTERM');
     const done = await run.done;
     assert.equal(done.code, 0, done.log.slice(-2000));

@@ -27,10 +27,19 @@ export async function prepareTopics(kafka: Kafka, cfg: KafkaConfig, topics: read
   const admin = kafka.admin();
   try {
     await admin.connect();
-    const existing = new Set(await admin.listTopics());
-    const missing = [...new Set(topics)].filter((t) => t !== '' && !existing.has(t));
-    if (missing.length > 0) {
-      await admin.createTopics({ topics: missing.map((topic) => ({ topic })), waitForLeaders: true });
+    // Several instances starting together create the same topics: one wins, the others see the
+    // topic exist before its metadata reached them (UNKNOWN_TOPIC_OR_PARTITION, "topic already
+    // exists"). Those answers settle within moments, so they are retried for a while.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const existing = new Set(await admin.listTopics());
+        const missing = [...new Set(topics)].filter((t) => t !== '' && !existing.has(t));
+        if (missing.length > 0) await admin.createTopics({ topics: missing.map((topic) => ({ topic })), waitForLeaders: true });
+        return;
+      } catch (err) {
+        if (attempt >= TOPIC_ATTEMPTS || !settling(err)) throw err;
+        await new Promise((r) => setTimeout(r, 250 * attempt));
+      }
     }
   } catch (cause) {
     const err = cause as Error;
@@ -39,4 +48,13 @@ export async function prepareTopics(kafka: Kafka, cfg: KafkaConfig, topics: read
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
+}
+
+const TOPIC_ATTEMPTS = 8;
+
+/** Errors of a topic being created by someone else right now (kafkajs error types). */
+function settling(err: unknown): boolean {
+  const e = err as { type?: string; errors?: unknown[] };
+  if (Array.isArray(e.errors) && e.errors.length > 0) return e.errors.every(settling);
+  return ['UNKNOWN_TOPIC_OR_PARTITION', 'TOPIC_ALREADY_EXISTS', 'LEADER_NOT_AVAILABLE'].includes(e.type ?? '');
 }

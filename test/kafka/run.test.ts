@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { Kafka, logLevel, Partitioners, type Admin } from 'kafkajs';
 import { metric, names, readAll as readTopic, simulateTo as simulate, startRun, until } from './aemon.js';
 import { sharedBroker } from './broker.js';
+import { prepareTopics } from '../../src/cli/kafka.js';
+import { parseConfig } from '../../src/config/load.js';
 
 let admin: Admin;
 let kafka: Kafka;
@@ -122,7 +124,7 @@ test('a restart rebuilds windows from before the committed offset: no gap, no re
   // Run 1 learns the model (saved in model.dir), scores the first part, stops.
   const r1 = startRun({ ...base, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_SCORES_TOPIC: n.scores, AEMON_MODEL_DIR: join(models, 'a') });
   const u1 = await r1.url;
-  await until('first part consumed', async () => (await metric(u1, 'aemon_readings_total')) === first);
+  await until('first part consumed', async () => (await metric(u1, 'aemon_readings_total')) === first, undefined, [r1]);
   r1.kill('SIGTERM');
   assert.equal((await r1.done).code, 0);
   cpSync(join(models, 'a'), join(models, 'b'), { recursive: true });
@@ -131,7 +133,7 @@ test('a restart rebuilds windows from before the committed offset: no gap, no re
   // Run 2 (same group) resumes: it must score every new reading at once, with windows rebuilt.
   const r2 = startRun({ ...base, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_SCORES_TOPIC: n.scores, AEMON_MODEL_DIR: join(models, 'a') });
   const u2 = await r2.url;
-  await until('second part consumed', async () => (await metric(u2, 'aemon_readings_total')) === second);
+  await until('second part consumed', async () => (await metric(u2, 'aemon_readings_total')) === second, undefined, [r2]);
   assert.equal(await metric(u2, 'aemon_windows_scored_total'), second, 'every new reading scored: windows were rebuilt, not restarted');
   r2.kill('SIGTERM');
   assert.equal((await r2.done).code, 0);
@@ -139,7 +141,7 @@ test('a restart rebuilds windows from before the committed offset: no gap, no re
   // Run 3: one uninterrupted pass over everything with the same model, another group.
   const r3 = startRun({ ...base, AEMON_KAFKA_GROUP_ID: `${n.group}.whole`, AEMON_KAFKA_SCORES_TOPIC: `${n.scores}.whole`, AEMON_MODEL_DIR: join(models, 'b') });
   const u3 = await r3.url;
-  await until('whole topic consumed', async () => (await metric(u3, 'aemon_readings_total')) === first + second);
+  await until('whole topic consumed', async () => (await metric(u3, 'aemon_readings_total')) === first + second, undefined, [r3]);
   r3.kill('SIGTERM');
   assert.equal((await r3.done).code, 0);
 
@@ -158,4 +160,17 @@ test('a restart rebuilds windows from before the committed offset: no gap, no re
   for (const id of afterBootstrap) assert.equal(split.get(id), whole.get(id), `window ${id}`);
   const secondPart = [...split.keys()].filter((id) => Number(id.split('@')[1]) >= Date.parse('2026-01-01T00:00:40Z'));
   assert.equal(secondPart.length, second);
+});
+
+test('instances starting together all find or create the same output topics (none fails on the race)', async () => {
+  await setup();
+  const n = names();
+  const cfg = { ...parseConfig({}).kafka, brokers: brokers.split(',') };
+  const topics = [n.anomalies, n.dlq, n.scores];
+  const results = await Promise.allSettled(
+    Array.from({ length: 4 }, (_, i) => prepareTopics(new Kafka({ clientId: `aemon-test-prepare-${i}`, brokers: cfg.brokers, logLevel: logLevel.NOTHING }), cfg, topics)),
+  );
+  assert.deepEqual(results.map((r) => (r.status === 'rejected' ? String(r.reason) : 'ok')), ['ok', 'ok', 'ok', 'ok']);
+  const existing = new Set(await admin.listTopics());
+  for (const t of topics) assert.ok(existing.has(t), `${t} exists`);
 });

@@ -6,6 +6,7 @@ import { loadConfig } from '../config/load.js';
 import { selectBackend } from '../model/backend.js';
 import { benchModel } from '../model/bench.js';
 import type { KernelPreference } from '../model/fusedModel.js';
+import { benchKafka, type KafkaRow } from './bench-kafka.js';
 import { benchPipeline, benchScrape, type PipelineRow, type ScrapeRow } from './bench-pipeline.js';
 
 export interface ModelRow {
@@ -16,7 +17,7 @@ export interface ModelRow {
   note?: string;
 }
 
-type Row = ModelRow | PipelineRow | ScrapeRow;
+type Row = ModelRow | PipelineRow | ScrapeRow | KafkaRow;
 
 const KERAS_PEER = fileURLToPath(new URL('../../../shared/bench/keras_m0.py', import.meta.url));
 
@@ -75,7 +76,13 @@ function table(headers: string[], rows: Array<Array<string | number>>): string {
   return [line(headers), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...cells.slice(1).map(line)].join('\n') + '\n';
 }
 
-async function bench(flags: { json?: string; quick?: boolean }): Promise<void> {
+interface BenchFlags {
+  json?: string;
+  quick?: boolean;
+  kafkaBrokers?: string;
+}
+
+async function bench(flags: BenchFlags): Promise<void> {
   const out = process.stdout;
   const log = (s: string): void => void process.stderr.write(s);
   const rows: Row[] = [];
@@ -85,6 +92,12 @@ async function bench(flags: { json?: string; quick?: boolean }): Promise<void> {
     rows.push(await benchPipeline(sensors, flags.quick ? 64 : 96));
   }
   rows.push(await benchScrape(1000));
+  if (flags.kafkaBrokers) {
+    const brokers = flags.kafkaBrokers.split(',').map((b) => b.trim()).filter((b) => b !== '');
+    rows.push(await benchKafka({ brokers, sensors: 500, readings: flags.quick ? 100 : 400, log }));
+  } else {
+    log('kafka: not run (pass --kafka-brokers HOST:PORT, or use `npm run bench`, which starts the test broker when .kafka/libs exists)\n');
+  }
   rows.push(...(await modelRows(flags.quick ?? false, log)));
   for (const channels of [1, 8]) rows.push(...kerasRows(channels, log));
 
@@ -109,6 +122,16 @@ async function bench(flags: { json?: string; quick?: boolean }): Promise<void> {
   const scrape = rows.filter((r): r is ScrapeRow => r.name === 'scrape');
   out.write('\n/metrics scrape\n');
   out.write(table(['sensors', 'bytes', 'seconds'], scrape.map((r) => [r.sensors, r.bytes, r.seconds])));
+  const kafka = rows.filter((r): r is KafkaRow => r.name === 'kafka');
+  if (kafka.length > 0) {
+    out.write('\nKafka: a pre-filled topic read by a no-op kafkajs consumer, then by `aemon run` (window 32, stride 8, 4 channels, LSTM 32)\n');
+    out.write(
+      table(
+        ['sensors', 'readings', 'partitions', 'no-op consumer msg/s', 'aemon run readings/s', '× no-op', 'backend'],
+        kafka.map((r) => [r.sensors, r.readings, r.partitions, r.noopMessagesPerSecond, r.aemonReadingsPerSecond, r.ratio.toFixed(2), r.engine]),
+      ),
+    );
+  }
   if (flags.json) writeFileSync(flags.json, JSON.stringify({ rows }, null, 2) + '\n');
 }
 
@@ -118,5 +141,6 @@ export function registerBench(program: Command): void {
     .description('throughput and latency figures as tables: model M0 (aemon and the Keras peer), the pipeline at 100–10,000 sensors, a /metrics scrape')
     .option('--json <file>', 'write {"rows": [...]} (model, pipeline and scrape rows)')
     .option('--quick', 'smaller fleets, for a run under 3 minutes')
-    .action(async (flags: { json?: string; quick?: boolean }) => bench(flags));
+    .option('--kafka-brokers <list>', 'also the Kafka row: `aemon run` against a no-op kafkajs consumer on a pre-filled topic of this cluster')
+    .action(async (flags: BenchFlags) => bench(flags));
 }

@@ -1,0 +1,169 @@
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { Kafka, logLevel } from 'kafkajs';
+
+/** `aemon run` against a no-op kafkajs consumer on the same pre-filled topic (issue 5's bench row). */
+export interface KafkaRow {
+  name: 'kafka';
+  sensors: number;
+  readings: number;
+  partitions: number;
+  /** A kafkajs consumer that only counts messages: the ceiling for any kafkajs-based consumer. */
+  noopMessagesPerSecond: number;
+  /** `aemon run`: committed offsets per second through the backlog, after the bootstrap model is trained. */
+  aemonReadingsPerSecond: number;
+  ratio: number;
+  engine: string;
+}
+
+export interface KafkaBenchOptions {
+  brokers: string[];
+  sensors: number;
+  /** Readings per sensor. */
+  readings: number;
+  partitions?: number;
+  log: (s: string) => void;
+}
+
+/** aemon's CLI next to this module (dist/cli/index.js, or src/cli/index.ts under tsx). */
+const CLI = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './index.ts' : './index.js', import.meta.url));
+
+/** Starts `aemon <args>` as a child process, with this process's node flags (tsx when running from src). */
+function cli(args: string[], env: Record<string, string>, onLine?: (line: string) => void): { done: Promise<number>; kill(): void; last(): string } {
+  const child = spawn(process.execPath, [...process.execArgv, ...(process.env.BENCH_CPU_PROF && args[0] === 'run' ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []), CLI, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let tail = '';
+  const recent: string[] = [];
+  const feed = (d: Buffer): void => {
+    tail += d.toString();
+    const lines = tail.split('\n');
+    tail = lines.pop() ?? '';
+    for (const l of lines) {
+      onLine?.(l);
+      recent.push(l);
+      if (recent.length > 20) recent.shift();
+    }
+  };
+  child.stdout.on('data', feed);
+  child.stderr.on('data', feed);
+  return {
+    done: new Promise((resolve) => child.on('close', (code) => resolve(code ?? 1))),
+    kill: () => child.kill('SIGTERM'),
+    last: () => [...recent, tail].join('\n').trim(),
+  };
+}
+
+async function scrape(url: string, name: string): Promise<number> {
+  const body = await (await fetch(`${url}/metrics`)).text();
+  return [...body.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].reduce((s, m) => s + Number(m[1]), 0);
+}
+
+async function poll(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`kafka bench: timed out waiting for ${what}`);
+}
+
+/**
+ * Fills a fresh topic with simulated readings, reads it with a no-op kafkajs consumer, then with
+ * `aemon run` (its own group, bootstrap training first). aemon's rate counts from the end of
+ * training to the last reading scored and committed, so it is the steady-state pipeline rate.
+ */
+export async function benchKafka(opts: KafkaBenchOptions): Promise<KafkaRow> {
+  const { brokers, sensors, readings, log } = opts;
+  const partitions = opts.partitions ?? 4;
+  const id = randomUUID().slice(0, 8);
+  const topic = `aemon.bench.${id}`;
+  const kafka = new Kafka({ clientId: 'aemon-bench', brokers, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+    log(`kafka: producing ${sensors} sensors × ${readings} readings to ${topic}…\n`);
+    const sim = cli(['simulate', '--sensors', String(sensors), '--rate', '1', '--duration', `${readings}s`, '--seed', '1', '--kafka-topic', topic], {
+      AEMON_KAFKA_BROKERS: brokers.join(','),
+      AEMON_LOG_LEVEL: 'warn',
+      KAFKAJS_NO_PARTITIONER_WARNING: '1',
+    });
+    if ((await sim.done) !== 0) throw new Error(`kafka bench: aemon simulate failed:\n${sim.last()}`);
+    const total = (await admin.fetchTopicOffsets(topic)).reduce((s, p) => s + Number(p.high), 0);
+
+    log(`kafka: no-op kafkajs consumer over ${total} messages…\n`);
+    const consumer = kafka.consumer({ groupId: `aemon-bench-noop-${id}` });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    let seen = 0;
+    let first = 0;
+    let last = 0;
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        if (first === 0) first = performance.now();
+        seen += batch.messages.length;
+        last = performance.now();
+      },
+    });
+    await poll('the no-op consumer', async () => seen >= total, 300_000);
+    await consumer.disconnect();
+    const noop = total / ((last - first) / 1000);
+
+    log(`kafka: aemon run over the same topic…\n`);
+    let url: string | undefined;
+    let engine = '';
+    const run = cli(['run'], {
+      AEMON_KAFKA_BROKERS: brokers.join(','),
+      AEMON_KAFKA_TOPICS: topic,
+      AEMON_KAFKA_GROUP_ID: `aemon-bench-${id}`,
+      AEMON_KAFKA_ANOMALIES_TOPIC: `${topic}.anomalies`,
+      AEMON_KAFKA_DLQ_TOPIC: `${topic}.dlq`,
+      AEMON_METRICS_PORT: '0',
+      AEMON_WINDOWING_SIZE: '32',
+      AEMON_TRAINING_BOOTSTRAP_READINGS: '48',
+      AEMON_MODEL_EPOCHS: '2',
+      AEMON_KAFKA_COMMIT_INTERVAL_MS: '250',
+      AEMON_LOG_LEVEL: 'info',
+      KAFKAJS_NO_PARTITIONER_WARNING: '1',
+    }, (line) => {
+      url ??= /metrics on (http:\/\/[\d.:]+)\/metrics/.exec(line)?.[1];
+      engine ||= /tensorflow\.js backend: (\w+)/.exec(line)?.[1] ?? '';
+    });
+    try {
+      await poll('aemon run to serve /metrics', async () => url !== undefined, 120_000);
+      await poll('the bootstrap model', async () => (await scrape(url!, 'aemon_windows_scored_total')) > 0, 600_000);
+      // The rate at which committed offsets advance through the backlog once the model is there.
+      // The last readings of each sensor wait in their windows for readings that never come (a
+      // live stream's tail), so the clock stops at 80% of what was left, not at the end.
+      const group = `aemon-bench-${id}`;
+      const committed = async (): Promise<number> =>
+        (await admin.fetchOffsets({ groupId: group, topics: [topic] }))[0]!.partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0);
+      const t0 = performance.now();
+      const c0 = await committed();
+      const target = c0 + 0.8 * (total - c0);
+      let c1 = c0;
+      await poll('aemon run to commit 80% of the backlog', async () => (c1 = await committed()) >= target, 600_000);
+      const t1 = performance.now();
+      const aemon = (c1 - c0) / ((t1 - t0) / 1000);
+      return {
+        name: 'kafka',
+        sensors,
+        readings: total,
+        partitions,
+        noopMessagesPerSecond: Math.round(noop),
+        aemonReadingsPerSecond: Math.round(aemon),
+        ratio: Number((aemon / noop).toFixed(2)),
+        engine,
+      };
+    } finally {
+      run.kill();
+      await run.done;
+    }
+  } finally {
+    await admin.deleteTopics({ topics: [topic, `${topic}.anomalies`, `${topic}.dlq`] }).catch(() => undefined);
+    await admin.disconnect();
+  }
+}

@@ -161,7 +161,7 @@ const aemonCharts = (() => {
         scales: { x: { time: true }, y: opts.yRange ? { range: opts.yRange } : {} },
         axes: [
           { ...axis, label: `time (${zone})`, labelSize: 18 },
-          { ...axis, label: opts.yLabel, labelSize: 18, size: 64, values: (_u, vals) => vals.map((v) => formatValue(v, 2)) },
+          { ...axis, label: opts.yLabel, labelSize: 18, size: 70 },
         ],
         series: [
           { label: 'time', value: (_u, v) => formatTime(v) },

@@ -207,7 +207,7 @@
       charts.push(
         timeChart(box, {
           title: c,
-          yLabel: `${c} (raw units)`,
+          yLabel: 'raw units',
           height: 150,
           series: [
             { label: `${c} reading`, color: t.signal },

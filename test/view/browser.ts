@@ -1,0 +1,52 @@
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { ROOT } from '../cli/run.js';
+
+/** Screenshots of test runs (git-ignored); the README's copies live in docs/img. */
+export const ARTIFACTS = join(ROOT, 'test-artifacts');
+const DOCS_IMG = join(ROOT, 'docs', 'img');
+
+/** Debian's chromium (`apt-get install -y chromium`, .ci/browser-setup.sh); AEMON_CHROMIUM overrides. */
+const CHROMIUM = process.env.AEMON_CHROMIUM ?? '/usr/bin/chromium';
+
+/**
+ * Starts the real chromium. A browser test that cannot start it fails, with how to fix it —
+ * it never skips (a silent pass would hide that the view went untested).
+ */
+export async function launchChromium(): Promise<Browser> {
+  try {
+    return await chromium.launch({ executablePath: CHROMIUM });
+  } catch (err) {
+    throw new Error(
+      `cannot start chromium at ${CHROMIUM}: ${(err as Error).message.split('\n')[0]}\n` +
+        'install it with `apt-get install -y chromium` (see .ci/browser-setup.sh) or set AEMON_CHROMIUM to a chromium binary',
+    );
+  }
+}
+
+/** Console errors, page errors and failed requests of a page, as they happen. */
+export function problems(page: Page): string[] {
+  const seen: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') seen.push(`console error: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => seen.push(`page error: ${e.message}`));
+  page.on('requestfailed', (r) => seen.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ''}`));
+  return seen;
+}
+
+/**
+ * Saves a screenshot under test-artifacts/; with AEMON_DOCS_SCREENSHOTS=1 also copies it to
+ * docs/img/ (the README's images), so an ordinary test run leaves the work tree clean.
+ */
+export async function screenshot(page: Page, name: string, fullPage = false): Promise<string> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const path = join(ARTIFACTS, name);
+  await page.screenshot({ path, fullPage });
+  if (process.env.AEMON_DOCS_SCREENSHOTS === '1') {
+    mkdirSync(DOCS_IMG, { recursive: true });
+    copyFileSync(path, join(DOCS_IMG, name));
+  }
+  return path;
+}

@@ -217,16 +217,26 @@ export class LiveView implements Sink {
 
   /** The fleet list, sensors sorted by id. */
   fleet(): FleetSnapshot {
-    const versions = new Set<string>();
-    for (const ring of this.sensors.values()) if (ring.modelVersion) versions.add(ring.modelVersion);
     return {
       backend: this.opts.backend,
-      modelVersions: [...versions].sort(),
+      modelVersions: this.modelVersions(),
       sensors: [...this.sensors.keys()].sort().map((id) => this.summary(id)!),
-      untracked: this.untracked.size,
+      untracked: this.untrackedCount(),
       open: [...this.open.values()],
       recent: [...this.recent],
     };
+  }
+
+  /** Sensors not tracked because `maxSensors` was reached. */
+  untrackedCount(): number {
+    return this.untracked.size;
+  }
+
+  /** Model versions that scored the tracked sensors' newest windows. */
+  modelVersions(): string[] {
+    const versions = new Set<string>();
+    for (const ring of this.sensors.values()) if (ring.modelVersion) versions.add(ring.modelVersion);
+    return [...versions].sort();
   }
 
   /** The summary of one sensor, or undefined when it is not tracked. */

@@ -92,6 +92,8 @@ export class SseHub {
     const delta = {
       sensors: changes.sensors.map((id) => this.live.summary(id)).filter((s) => s !== undefined),
       events: changes.events,
+      modelVersions: this.live.modelVersions(),
+      untracked: this.live.untrackedCount(),
     };
     const changed = new Set(changes.sensors);
     const frame = frameOf('fleet-delta', delta);

@@ -32,7 +32,12 @@ export function problems(page: Page): string[] {
     if (m.type() === 'error') seen.push(`console error: ${m.text()}`);
   });
   page.on('pageerror', (e) => seen.push(`page error: ${e.message}`));
-  page.on('requestfailed', (r) => seen.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ''}`));
+  page.on('requestfailed', (r) => {
+    const error = r.failure()?.errorText ?? '';
+    // The live view closes its event stream on purpose when another sensor is chosen.
+    if (error === 'net::ERR_ABORTED' && /\/events(\?|$)/.test(r.url())) return;
+    seen.push(`request failed: ${r.url()} ${error}`);
+  });
   return seen;
 }
 
@@ -49,4 +54,13 @@ export async function screenshot(page: Page, name: string, fullPage = false): Pr
     copyFileSync(path, join(DOCS_IMG, name));
   }
   return path;
+}
+
+/** Polls `check` until it holds (a wait with a deadline, not a sleep as synchronisation). */
+export async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

@@ -266,6 +266,11 @@
   }
 
   // ---- the stream ----
+  let backend = '';
+  function renderModels(versions) {
+    $('backend').textContent = `backend ${backend} · model ${versions.join(', ') || 'training…'}`;
+  }
+
   function connect() {
     if (source) source.close();
     source = new EventSource(selected ? `events?sensor=${encodeURIComponent(selected)}` : 'events');
@@ -279,7 +284,8 @@
     });
     source.addEventListener('fleet', (m) => {
       const f = JSON.parse(m.data);
-      $('backend').textContent = `backend ${f.backend} · model ${f.modelVersions.join(', ') || 'training…'}`;
+      backend = f.backend;
+      renderModels(f.modelVersions);
       for (const s of f.sensors) renderSensor(s);
       open.clear();
       for (const e of f.open) open.set(e.sensor, e);
@@ -292,12 +298,15 @@
       const f = JSON.parse(m.data);
       for (const s of f.sensors) renderSensor(s);
       if (f.events.length) addEvents(f.events);
-      renderCount();
+      renderModels(f.modelVersions);
+      renderCount(f.untracked);
     });
     source.addEventListener('sensor', (m) => onSensor(JSON.parse(m.data)));
     source.addEventListener('points', (m) => onPoints(JSON.parse(m.data)));
   }
 
+  // For tests and the curious: the selected sensor's data and its charts.
+  window.aemonLive = { detail: () => detail, charts: () => charts };
   fitWidth(() => charts);
   matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => {
     for (const s of fleet.values()) renderSensor(s);

@@ -90,7 +90,10 @@
   report.sensors.forEach(section);
   fitWidth(() => all);
   matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => location.reload());
-  // For tests and the curious: what was drawn, and how long it took.
-  window.aemonReport = { drawn, charts: all, renderMs: performance.now() - t0 };
-  document.body.dataset.ready = 'true';
+  // For tests and the curious: what was drawn, and how long it took (uPlot draws in a microtask:
+  // by the next animation frame every chart is on its canvas).
+  requestAnimationFrame(() => {
+    window.aemonReport = { drawn, charts: all, renderMs: performance.now() - t0 };
+    document.body.dataset.ready = 'true';
+  });
 })();

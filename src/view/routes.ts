@@ -48,6 +48,8 @@ export function liveRoutes(live: LiveView, hub: SseHub, capacity: number): ViewR
 export interface LiveViewHandle {
   sink: LiveView;
   routes: ViewRoute[];
+  /** Sends what changed now instead of at the next tick (tests). */
+  flush(): void;
   /** Ends the event streams and stops their timers. */
   close(): void;
 }
@@ -57,5 +59,5 @@ export function createLiveView(opts: LiveViewOptions & SseOptions): LiveViewHand
   const capacity = opts.capacity ?? DEFAULT_CAPACITY;
   const sink = new LiveView({ ...opts, capacity });
   const hub = new SseHub(sink, opts);
-  return { sink, routes: liveRoutes(sink, hub, capacity), close: () => hub.close() };
+  return { sink, routes: liveRoutes(sink, hub, capacity), flush: () => hub.flush(), close: () => hub.close() };
 }

@@ -7,8 +7,12 @@ import { ROOT } from '../cli/run.js';
 export const ARTIFACTS = join(ROOT, 'test-artifacts');
 const DOCS_IMG = join(ROOT, 'docs', 'img');
 
-/** Debian's chromium (`apt-get install -y chromium`, .ci/browser-setup.sh); AEMON_CHROMIUM overrides. */
-const CHROMIUM = process.env.AEMON_CHROMIUM ?? '/usr/bin/chromium';
+/**
+ * Debian's chromium (`apt-get install -y chromium`, .ci/browser-setup.sh); CHROMIUM_PATH overrides
+ * (not an AEMON_* name: aemon rejects AEMON_* variables it does not know, and the tests' aemon
+ * processes inherit the environment).
+ */
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /**
  * Starts the real chromium. A browser test that cannot start it fails, with how to fix it —
@@ -20,7 +24,7 @@ export async function launchChromium(): Promise<Browser> {
   } catch (err) {
     throw new Error(
       `cannot start chromium at ${CHROMIUM}: ${(err as Error).message.split('\n')[0]}\n` +
-        'install it with `apt-get install -y chromium` (see .ci/browser-setup.sh) or set AEMON_CHROMIUM to a chromium binary',
+        'install it with `apt-get install -y chromium` (see .ci/browser-setup.sh) or set CHROMIUM_PATH to a chromium binary',
     );
   }
 }
@@ -42,14 +46,14 @@ export function problems(page: Page): string[] {
 }
 
 /**
- * Saves a screenshot under test-artifacts/; with AEMON_DOCS_SCREENSHOTS=1 also copies it to
+ * Saves a screenshot under test-artifacts/; with UPDATE_DOCS_SCREENSHOTS=1 also copies it to
  * docs/img/ (the README's images), so an ordinary test run leaves the work tree clean.
  */
 export async function screenshot(page: Page, name: string, fullPage = false): Promise<string> {
   mkdirSync(ARTIFACTS, { recursive: true });
   const path = join(ARTIFACTS, name);
   await page.screenshot({ path, fullPage });
-  if (process.env.AEMON_DOCS_SCREENSHOTS === '1') {
+  if (process.env.UPDATE_DOCS_SCREENSHOTS === '1') {
     mkdirSync(DOCS_IMG, { recursive: true });
     copyFileSync(path, join(DOCS_IMG, name));
   }

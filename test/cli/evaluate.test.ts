@@ -81,7 +81,10 @@ test('evaluate nab on a small NAB-layout folder writes NAB’s results layout an
   const results = join(dir, 'results');
   const json = join(dir, 'nab.json');
 
-  const run = await aemon(['evaluate', 'nab', '--data', dir, '--out', results, '--json', json], { env: { ...FAST, AEMON_WINDOWING_SIZE: '16' } });
+  const reportDir = join(dir, 'report');
+  const run = await aemon(['evaluate', 'nab', '--data', dir, '--out', results, '--json', json, '--report', reportDir], {
+    env: { ...FAST, AEMON_WINDOWING_SIZE: '16' },
+  });
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stderr, /^\[1\/1\] synthetic\/spike\.csv: 400 records \(60 probationary\), 1 window\(s\)/m);
   const out = JSON.parse(readFileSync(json, 'utf8')) as Record<string, number>;
@@ -100,6 +103,12 @@ test('evaluate nab on a small NAB-layout folder writes NAB’s results layout an
     parsed.map((r, i) => [i, r[3]]).filter(([, l]) => l === '1').map(([i]) => i),
     Array.from({ length: 31 }, (_, k) => 290 + k),
   );
+
+  // --report: NAB's labelled window comes from combined_windows.json (the file has no labels), in epoch ms.
+  assert.match(readFileSync(join(reportDir, 'index.html'), 'utf8'), /<a href="synthetic__spike\.csv\.html">synthetic\/spike\.csv<\/a>/);
+  const page = readFileSync(join(reportDir, 'synthetic__spike.csv.html'), 'utf8');
+  const data = JSON.parse(/<script type="application\/json" id="report-data">(.*?)<\/script>/s.exec(page)![1]!) as { sensors: Array<{ labelled: number[][] }> };
+  assert.deepEqual(data.sensors[0]!.labelled, [[t0 + 290 * 300_000, t0 + 320 * 300_000]]);
 });
 
 test('evaluate: an unknown benchmark and --out for skab are usage errors', async () => {

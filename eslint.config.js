@@ -5,7 +5,7 @@ import globals from 'globals';
 // Stages meet only through contracts: a stage folder may import src/pipeline, src/config,
 // src/errors.ts and src/observability, never another stage. Only src/main.ts and src/cli wire
 // stages together.
-const STAGES = ['sources', 'windowing', 'model', 'detection', 'training', 'sinks', 'evaluation'];
+const STAGES = ['sources', 'windowing', 'model', 'detection', 'training', 'sinks', 'evaluation', 'view'];
 
 const stageRules = STAGES.map((stage) => ({
   files: [`src/${stage}/**/*.ts`],
@@ -42,6 +42,15 @@ export default tseslint.config(
     },
   },
   ...stageRules,
+  {
+    // The live view's and reports' browser scripts: classic scripts over the inlined uPlot.
+    files: ['src/view/browser/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { ...globals.browser, uPlot: 'readonly' },
+    },
+  },
+  { files: ['src/view/browser/live.js', 'src/view/browser/report.js'], languageOptions: { globals: { aemonCharts: 'readonly' } } },
   {
     files: ['src/pipeline/**/*.ts', 'src/config/**/*.ts', 'src/observability/**/*.ts'],
     rules: {

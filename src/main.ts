@@ -18,8 +18,9 @@ import { eventTimeOnly } from './pipeline/clock.js';
 import type { Reading, Rejection, Sink, SourceRecord } from './pipeline/contracts.js';
 import type { EpochProgress, ModelBundle } from './pipeline/model.js';
 import { InFlightGate, runPipeline, type RunStats } from './pipeline/runner.js';
-import { startHttpServer, type HttpServer } from './sinks/http.js';
+import { startHttpServer, type ExtraRoute, type HttpServer } from './sinks/http.js';
 import { createDecoder } from './sources/decode.js';
+import { createLiveView, type LiveViewHandle } from './view/routes.js';
 import { BootstrapTrainer } from './training/bootstrap.js';
 import type { LabelStore } from './training/labels.js';
 import { windowReadings } from './windowing/windows.js';
@@ -64,11 +65,23 @@ export interface Engine {
   run(records$: Observable<SourceRecord>, sinks: readonly Sink[], signal?: AbortSignal): Promise<RunStats>;
 }
 
-/** `/metrics`, `/healthz` and `/readyz` (ready once a model is) on `metrics.host:port`, if enabled. */
-export async function serveMetrics(engine: Engine, log: Logger): Promise<HttpServer | undefined> {
+/**
+ * `/metrics`, `/healthz` and `/readyz` (ready once a model is) on `metrics.host:port`, if
+ * enabled, plus extra routes (the live view's page, snapshots and event stream).
+ */
+export async function serveMetrics(engine: Engine, log: Logger, extraRoutes: readonly ExtraRoute[] = []): Promise<HttpServer | undefined> {
   const m = engine.cfg.metrics;
   if (!m.enabled) return undefined;
-  return startHttpServer({ host: m.host, port: m.port, registry: engine.registry, ready: () => engine.trainer.models().length > 0, log });
+  return startHttpServer({ host: m.host, port: m.port, registry: engine.registry, ready: () => engine.trainer.models().length > 0, extraRoutes, log });
+}
+
+/**
+ * The live view (`GET /` on the metrics server) for a live engine: add `sink` to the run's
+ * sinks, pass `routes` to {@link serveMetrics}, call `close` when the run ends.
+ */
+export function liveViewFor(engine: Engine): LiveViewHandle {
+  const { cfg } = engine;
+  return createLiveView({ backend: engine.backend, maxSensors: cfg.metrics.maxSensors, staleAfterMs: cfg.sensors.staleAfterMs });
 }
 
 /** In-flight records at most, before sources wait (explicit backpressure). */

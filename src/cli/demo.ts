@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { simulatorSettings } from '../config/schema.js';
-import { createEngine, serveMetrics } from '../main.js';
+import { createEngine, liveViewFor, serveMetrics } from '../main.js';
 import { createLogger } from '../observability/logger.js';
 import type { AnomalyEvent, PipelineOutput, Sink } from '../pipeline/contracts.js';
 import { consoleSink } from '../sinks/console.js';
@@ -115,7 +115,8 @@ async function demo(flags: DemoFlags): Promise<void> {
     },
   });
 
-  const server = await serveMetrics(engine, log);
+  const view = liveViewFor(engine);
+  const server = await serveMetrics(engine, log, view.routes);
 
   const opened: AnomalyEvent[] = [];
   const collect: Sink = {
@@ -129,7 +130,7 @@ async function demo(flags: DemoFlags): Promise<void> {
   const { records$, simulator } = simulatorSource(sim, { startMs, realtime: true, flow: engine.gate });
   out.write(
     `aemon demo: ${sim.sensors} simulated sensors (${sim.channels.join(', ')}) at ${sim.rateHz} Hz, event time ${sim.speedup}× the wall clock, backend ${engine.backend}\n` +
-      (server ? `metrics: ${server.url}/metrics\n` : '') +
+      (server ? `metrics: ${server.url}/metrics\nlive view: ${server.url}/\n` : '') +
       `learning normal behaviour from the first ${cfg.training.bootstrapReadings} readings of each sensor; anomalies are injected after ${sim.quietSeconds} s of event time\n` +
       (durationMs === undefined ? 'press Ctrl-C to stop\n' : `running for ${(durationMs / 1000).toFixed(0)} s\n`),
   );
@@ -142,13 +143,14 @@ async function demo(flags: DemoFlags): Promise<void> {
   const stateTimer = setInterval(() => engine.metrics.sensors(engine.tracker.counts(Date.now())), 5_000);
   let stats;
   try {
-    stats = await engine.run(records$, [metricsSink(engine.metrics), consoleSink(out), dlqLogSink(log), collect], abort.signal);
+    stats = await engine.run(records$, [metricsSink(engine.metrics), view.sink, consoleSink(out), dlqLogSink(log), collect], abort.signal);
   } finally {
     if (timer) clearTimeout(timer);
     clearInterval(stateTimer);
     process.removeListener('SIGINT', stop);
     process.removeListener('SIGTERM', stop);
     await engine.trainer.idle();
+    view.close();
     await server?.close();
   }
 
@@ -184,13 +186,13 @@ async function demo(flags: DemoFlags): Promise<void> {
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('simulated sensors → the full pipeline → console and /metrics, no infrastructure (what `npm start` runs)')
+    .description('simulated sensors → the full pipeline → console, /metrics and the live view at /, no infrastructure (what `npm start` runs)')
     .option('-c, --config <file>', 'config file (YAML or JSON)')
     .option('--duration <time>', 'stop after this long, e.g. 180s or 5m (default: until Ctrl-C)')
     .option('--sensors <n>', 'simulated sensors (default 5)')
     .option('--seed <n>', 'simulator seed: the same seed injects the same anomalies (default 1)')
     .option('--speedup <x>', 'event time runs this many times faster than the wall clock (default 20 in the demo)')
-    .option('--port <port>', 'metrics port (default 9464; 0 picks a free one)')
+    .option('--port <port>', 'metrics and live-view port (default 9464; 0 picks a free one); open http://127.0.0.1:<port>/')
     .option('--summary <file>', 'write a JSON summary (windowsScored, injected, detected, falseAlarms, backend, …)')
     .option('--verbose', 'JSON logs on stderr at the configured level (default: warnings only)')
     .addHelpText('after', '\nExample:\n  aemon demo --duration 180s --seed 1 --summary demo.json\n')

@@ -8,6 +8,8 @@ import { openMetricsSink } from '../sinks/openmetrics.js';
 import { scoreFileSink } from '../sinks/scores.js';
 import { fileSource } from '../sources/file.js';
 import { kafkaRangeSource } from '../sources/kafka-range.js';
+import { reportHtml, writeReport } from '../view/report.js';
+import { SeriesCollector } from '../view/series.js';
 import { createKafka } from './kafka.js';
 import { commandConfig, commandLogger, defined, parsePositiveInt } from './common.js';
 import { modelFolders } from './models.js';
@@ -25,6 +27,7 @@ interface ReplayFlags {
   kafkaTopic?: string;
   from?: string;
   to?: string;
+  report?: string;
 }
 
 /** Reports each rejected record on stderr with its reason and origin, as it happens. */
@@ -90,10 +93,16 @@ async function replay(input: string | undefined, flags: ReplayFlags): Promise<vo
   const sinks: Sink[] = [scoreFileSink(flags.out ?? '-'), rejectionReporter(process.stderr)];
   if (flags.dlq) sinks.push(dlqFileSink(flags.dlq));
   if (flags.openmetrics) sinks.push(openMetricsSink(flags.openmetrics));
+  const collector = flags.report ? new SeriesCollector() : undefined;
+  if (collector) sinks.push(collector);
   const records$ = range
     ? kafkaRangeSource({ kafka: createKafka(cfg.kafka, log, '-replay'), ...range, flow: engine.gate })
     : fileSource(input!, { format: flags.format ?? 'auto', flow: engine.gate });
   const stats = await engine.run(records$, sinks);
+  if (flags.report && collector) {
+    const source = range ? `${range.topic} ${flags.from} – ${flags.to}` : input!;
+    await writeReport(flags.report, reportHtml(collector.series(), { title: `aemon replay: ${source}`, source, backend: engine.backend }));
+  }
   const seconds = (performance.now() - t0) / 1000;
   const rejected = Object.entries(stats.rejected);
   const nRejected = rejected.reduce((a, [, n]) => a + (n ?? 0), 0);
@@ -102,7 +111,8 @@ async function replay(input: string | undefined, flags: ReplayFlags): Promise<vo
       `${stats.trainingRows} training rows, ${stats.readings - stats.trainingRows} rows written (${stats.scoredRows} scored), ` +
       `${stats.windowsScored} windows scored, ${stats.anomaliesOpened} anomalies opened, ` +
       `${nRejected} rejected${nRejected > 0 ? ` (${rejected.map(([r, n]) => `${r} ${n}`).join(', ')})` : ''}` +
-      `${flags.out ? ` → ${flags.out}` : ''}${flags.openmetrics ? `, OpenMetrics → ${flags.openmetrics}` : ''}\n`,
+      `${flags.out ? ` → ${flags.out}` : ''}${flags.openmetrics ? `, OpenMetrics → ${flags.openmetrics}` : ''}` +
+      `${flags.report ? `, report → ${flags.report}` : ''}\n`,
   );
   if (stats.acked !== stats.records) {
     throw new AemonError('AEMON_INTERNAL', `${stats.records - stats.acked} records were neither scored nor rejected`, { stage: 'cli' });
@@ -124,6 +134,7 @@ export function registerReplay(program: Command): void {
     .option('--from <time>', 'with --kafka-topic: start of the range (ISO-8601, by record timestamp)')
     .option('--to <time>', 'with --kafka-topic: end of the range, exclusive')
     .option('--dlq <file>', 'write rejected records (with reason and origin) as NDJSON')
+    .option('--report <file>', 'also write a self-contained HTML report: per sensor the signal, score and threshold, detections and labelled anomalies, with zoom')
     .option('--openmetrics <file>', 'also write the scores with their event times as OpenMetrics, for `promtool tsdb create-blocks-from openmetrics` (backfill)')
     .addHelpText(
       'after',
@@ -131,6 +142,7 @@ export function registerReplay(program: Command): void {
         'counted in the summary, and the replay goes on (exit code 0).\n\nExample:\n' +
         '  aemon replay ../shared/datasets/skab/valve1/1.csv --train-first 400 --out s.csv\n' +
         '  aemon replay history/ --model models/ --out scores.csv --openmetrics scores.om\n' +
+        '  aemon replay ../shared/datasets/skab/valve1/1.csv --train-first 400 --out s.csv --report report.html\n' +
         '  aemon replay --kafka-topic demo.sensors --from 2026-01-01T00:00:00Z --to 2026-01-01T01:00:00Z --model models/ --out range.csv\n',
     )
     .action(async (input: string | undefined, flags: ReplayFlags) => replay(input, flags));

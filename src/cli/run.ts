@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { saveModelFolder } from '../model/io.js';
 import { Partitioners } from 'kafkajs';
 import { topicPatterns } from '../config/kafka.js';
-import { createEngine, serveMetrics } from '../main.js';
+import { createEngine, liveViewFor, serveMetrics } from '../main.js';
 import { createLogger } from '../observability/logger.js';
 import type { PipelineOutput, Sink } from '../pipeline/contracts.js';
 import { formatEvent } from '../sinks/console.js';
@@ -75,7 +75,8 @@ async function run(flags: RunFlags): Promise<void> {
     },
   });
 
-  const server = await serveMetrics(engine, log);
+  const view = liveViewFor(engine);
+  const server = await serveMetrics(engine, log, view.routes);
   const { metrics } = engine;
   const source = kafkaSource({
     kafka,
@@ -99,7 +100,8 @@ async function run(flags: RunFlags): Promise<void> {
 
   log.info(
     { brokers: kc.brokers, topics: kc.topics, group: kc.groupId, metrics: server?.url },
-    `aemon run: consuming ${kc.topics.join(', ')} as group ${kc.groupId}; anomalies → ${kc.anomaliesTopic}` + (server ? `; metrics on ${server.url}/metrics` : ''),
+    `aemon run: consuming ${kc.topics.join(', ')} as group ${kc.groupId}; anomalies → ${kc.anomaliesTopic}` +
+      (server ? `; metrics on ${server.url}/metrics, live view on ${server.url}/` : ''),
   );
   const abort = new AbortController();
   const stop = (signal: string) => (): void => {
@@ -113,7 +115,7 @@ async function run(flags: RunFlags): Promise<void> {
   process.once('SIGINT', stop('SIGINT'));
   process.once('SIGTERM', stop('SIGTERM'));
   try {
-    const stats = await engine.run(source.records$, [metricsSink(metrics), kafkaSink(kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner }), kc), eventLog], abort.signal);
+    const stats = await engine.run(source.records$, [metricsSink(metrics), view.sink, kafkaSink(kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner }), kc), eventLog], abort.signal);
     await source.close();
     log.info({ stats }, `stopped after ${stats.records} records (${stats.windowsScored} windows scored, ${stats.anomaliesOpened} anomalies opened)`);
   } finally {
@@ -123,6 +125,7 @@ async function run(flags: RunFlags): Promise<void> {
     await Promise.race([labelFeed.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 3_000).unref())]);
     await engine.trainer.idle();
     await saving;
+    view.close();
     await server?.close();
     // Everything is written and committed; a kafkajs reconnect timer must not keep us alive.
     setTimeout(() => process.exit(process.exitCode ?? 0), 2_000).unref();
@@ -132,7 +135,7 @@ async function run(flags: RunFlags): Promise<void> {
 export function registerRun(program: Command): void {
   program
     .command('run')
-    .description('the service: consume readings from Kafka as a consumer group, score them, publish anomalies, serve /metrics')
+    .description('the service: consume readings from Kafka as a consumer group, score them, publish anomalies, serve /metrics and the live view (/)')
     .option('-c, --config <file>', 'config file (YAML or JSON); every setting also as AEMON_* env, e.g. AEMON_KAFKA_BROKERS')
     .addHelpText(
       'after',

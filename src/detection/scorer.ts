@@ -16,15 +16,22 @@ export async function scoreWithModel(
   const stride = windowSize * channels;
   const x = new Float32Array(items.length * stride);
   items.forEach(({ window, target }, i) => applyScaler(window.data, target.calibration, x, i * stride));
-  const { errors, channelErrors } = await model.score(x, items.length);
+  const { errors, channelErrors, lastRows } = await model.score(x, items.length);
   return items.map(({ window, target }, i) => {
     const shares = new Float32Array(channels);
     let total = 0;
     for (let c = 0; c < channels; c++) total += channelErrors[i * channels + c]!;
     for (let c = 0; c < channels; c++) shares[c] = total > 0 ? channelErrors[i * channels + c]! / total : 1 / channels;
     const error = errors[i]!;
-    const threshold = target.calibration.threshold;
-    return { window, error, channelShares: shares, threshold, score: error / threshold, modelVersion: metadata.version };
+    const { threshold, mean, std } = target.calibration;
+    const ws: WindowScore = { window, error, channelShares: shares, threshold, score: error / threshold, modelVersion: metadata.version };
+    if (lastRows !== undefined) {
+      // Back to raw units: the inverse of applyScaler.
+      const raw = new Float32Array(channels);
+      for (let c = 0; c < channels; c++) raw[c] = lastRows[i * channels + c]! * std[c]! + mean[c]!;
+      ws.reconstruction = raw;
+    }
+    return ws;
   });
 }
 

@@ -42,17 +42,23 @@ function unscoredRows(readings: readonly Reading[], channels: readonly string[],
 }
 
 function scoredRows(ws: WindowScore, training: number, anomaly: boolean): ScoredReading[] {
-  return ws.window.readings.map((reading, i) => ({
-    reading,
-    score: ws.score,
-    error: ws.error,
-    threshold: ws.threshold,
-    anomaly,
-    channels: ws.window.channels,
-    channelShares: ws.channelShares,
-    windowId: ws.window.id,
-    training: i < training,
-  }));
+  const last = ws.window.readings.length - 1;
+  return ws.window.readings.map((reading, i) => {
+    const row: ScoredReading = {
+      reading,
+      score: ws.score,
+      error: ws.error,
+      threshold: ws.threshold,
+      anomaly,
+      channels: ws.window.channels,
+      channelShares: ws.channelShares,
+      windowId: ws.window.id,
+      training: i < training,
+    };
+    // The reconstruction is of the window's last row, which is the last reading it releases.
+    if (i === last && ws.reconstruction !== undefined && reading.ts === ws.window.end) row.reconstruction = Array.from(ws.reconstruction);
+    return row;
+  });
 }
 
 /**

@@ -86,15 +86,18 @@ export class LstmAutoencoder implements Autoencoder {
   async score(x: Float32Array, n: number): Promise<BatchErrors> {
     this.checkInput(x, n);
     const { channels } = this.params;
-    if (n === 0) return { errors: new Float32Array(0), channelErrors: new Float32Array(0) };
+    if (n === 0) return { errors: new Float32Array(0), channelErrors: new Float32Array(0), lastRows: new Float32Array(0) };
     const { tf } = this;
-    // Column 0: the window's mean error; columns 1..channels: each channel's mean over steps.
+    const { windowSize } = this.params;
+    // Column 0: the window's mean error; columns 1..channels: each channel's mean over steps;
+    // then the reconstruction of the last step, one column per channel.
     const table = tf.tidy(() => {
       const input = this.toTensor(x, n);
       const output = this.forward(input, false);
       const diff = this.params.loss === 'mse' ? tf.squaredDifference(output, input) : tf.abs(tf.sub(output, input));
       const perChannel = tf.mean(diff, 1);
-      return tf.concat([tf.mean(perChannel, 1, true), perChannel], 1);
+      const last = tf.reshape(tf.slice(output, [0, windowSize - 1, 0], [n, 1, channels]), [n, channels]);
+      return tf.concat([tf.mean(perChannel, 1, true), perChannel, last], 1);
     });
     this.dropMasks();
     let values: Float32Array;
@@ -105,12 +108,14 @@ export class LstmAutoencoder implements Autoencoder {
     }
     const errors = new Float32Array(n);
     const channelErrors = new Float32Array(n * channels);
+    const lastRows = new Float32Array(n * channels);
     for (let i = 0; i < n; i++) {
-      const row = i * (channels + 1);
+      const row = i * (2 * channels + 1);
       errors[i] = values[row]!;
       channelErrors.set(values.subarray(row + 1, row + 1 + channels), i * channels);
+      lastRows.set(values.subarray(row + 1 + channels, row + 1 + 2 * channels), i * channels);
     }
-    return { errors, channelErrors };
+    return { errors, channelErrors, lastRows };
   }
 
   async reconstruct(x: Float32Array, n: number): Promise<Float32Array> {

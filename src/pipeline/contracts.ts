@@ -144,6 +144,11 @@ export interface WindowScore {
   /** `error / threshold`: above 1 means above threshold. */
   score: number;
   modelVersion: string;
+  /**
+   * The model's reconstruction of the window's last reading, in raw units and `window.channels`
+   * order, when the model gives it.
+   */
+  reconstruction?: Float32Array;
 }
 
 /** A sensor's anomaly opening or closing. */
@@ -176,6 +181,11 @@ export interface ScoredReading {
   channelShares: Float32Array | null;
   /** Id of the window that scored this reading. */
   windowId: string | null;
+  /**
+   * The model's reconstruction of this reading, in raw units and `channels` order: set on the
+   * reading that ended its window (the newest row the model reconstructed), when the model gives it.
+   */
+  reconstruction?: readonly number[];
   /** The reading was part of a training (bootstrap) period: files of scores leave it out. */
   training: boolean;
 }

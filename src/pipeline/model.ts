@@ -52,6 +52,11 @@ export interface BatchErrors {
   errors: Float32Array;
   /** Per window and channel, row-major `n × channels`: mean error over steps of that channel. */
   channelErrors: Float32Array;
+  /**
+   * Per window and channel, row-major `n × channels`: the reconstruction of the window's last
+   * step (scaled units), for drawing the model's view of the newest reading (issue 9).
+   */
+  lastRows?: Float32Array;
 }
 
 export interface Autoencoder {

@@ -18,7 +18,8 @@ test('evaluate skab on two real files (copied to a temp folder): table, JSON and
   writeFileSync(join(dir, 'anomaly-free/anomaly-free.csv'), free.join('\n') + '\n');
   const json = join(dir, 'skab.json');
 
-  const run = await aemon(['evaluate', 'skab', '--data', dir, '--json', json], { env: FAST });
+  const reportDir = join(dir, 'report');
+  const run = await aemon(['evaluate', 'skab', '--data', dir, '--json', json, '--report', reportDir], { env: FAST });
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stderr, /^\[1\/2\] valve1\/1\.csv: 745 test rows \(\d+ anomalous\): F1 /m);
   assert.match(run.stderr, /^\[2\/2\] valve1\/20\.csv: /m);
@@ -52,6 +53,20 @@ test('evaluate skab on two real files (copied to a temp folder): table, JSON and
   const cells = pooled.trim().split(/\s+/).slice(-9);
   assert.deepEqual(cells, [test, anomalous, out.tp, out.fp, out.fn, out.tn].map(String).concat([out.f1!.toFixed(3), out.far!.toFixed(1), out.mar!.toFixed(1)]));
   assert.match(run.stdout, /^Conv-AE\s+0\.78\s+13\.6\s+28\.0$/m);
+
+  // --report: an index with the per-file table linking to one page per file, each with the file's labelled windows.
+  const index = readFileSync(join(reportDir, 'index.html'), 'utf8');
+  assert.match(index, /<a href="valve1__1\.csv\.html">valve1\/1\.csv<\/a>/);
+  assert.match(index, /<a href="valve1__20\.csv\.html">valve1\/20\.csv<\/a>/);
+  assert.ok(index.includes(`F1 ${out.f1!.toFixed(3)}`), 'the index shows the pooled F1');
+  assert.ok(index.includes(`<td>${out.perFile[0]!.f1!.toFixed(3)}</td>`), "the index shows the first file's F1");
+  const page = readFileSync(join(reportDir, 'valve1__1.csv.html'), 'utf8');
+  const data = JSON.parse(/<script type="application\/json" id="report-data">(.*?)<\/script>/s.exec(page)![1]!) as {
+    sensors: Array<{ labelled: unknown[]; stats: { readings: number; labelledRows: number } }>;
+  };
+  assert.equal(data.sensors.length, 1);
+  assert.equal(data.sensors[0]!.stats.readings, 1145);
+  assert.ok(data.sensors[0]!.labelled.length >= 1, 'the labelled anomaly of valve1/1.csv is in its page');
 });
 
 test('evaluate nab on a small NAB-layout folder writes NAB’s results layout and the JSON keys', async () => {
@@ -66,7 +81,10 @@ test('evaluate nab on a small NAB-layout folder writes NAB’s results layout an
   const results = join(dir, 'results');
   const json = join(dir, 'nab.json');
 
-  const run = await aemon(['evaluate', 'nab', '--data', dir, '--out', results, '--json', json], { env: { ...FAST, AEMON_WINDOWING_SIZE: '16' } });
+  const reportDir = join(dir, 'report');
+  const run = await aemon(['evaluate', 'nab', '--data', dir, '--out', results, '--json', json, '--report', reportDir], {
+    env: { ...FAST, AEMON_WINDOWING_SIZE: '16' },
+  });
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stderr, /^\[1\/1\] synthetic\/spike\.csv: 400 records \(60 probationary\), 1 window\(s\)/m);
   const out = JSON.parse(readFileSync(json, 'utf8')) as Record<string, number>;
@@ -85,6 +103,12 @@ test('evaluate nab on a small NAB-layout folder writes NAB’s results layout an
     parsed.map((r, i) => [i, r[3]]).filter(([, l]) => l === '1').map(([i]) => i),
     Array.from({ length: 31 }, (_, k) => 290 + k),
   );
+
+  // --report: NAB's labelled window comes from combined_windows.json (the file has no labels), in epoch ms.
+  assert.match(readFileSync(join(reportDir, 'index.html'), 'utf8'), /<a href="synthetic__spike\.csv\.html">synthetic\/spike\.csv<\/a>/);
+  const page = readFileSync(join(reportDir, 'synthetic__spike.csv.html'), 'utf8');
+  const data = JSON.parse(/<script type="application\/json" id="report-data">(.*?)<\/script>/s.exec(page)![1]!) as { sensors: Array<{ labelled: number[][] }> };
+  assert.deepEqual(data.sensors[0]!.labelled, [[t0 + 290 * 300_000, t0 + 320 * 300_000]]);
 });
 
 test('evaluate: an unknown benchmark and --out for skab are usage errors', async () => {

@@ -188,3 +188,21 @@ test('score, fit and dispose leave no tensors behind', async () => {
   model.dispose();
   assert.equal(tf.memory().numTensors, start);
 });
+
+test("score's lastRows are the reconstruction of each window's last step (what the live view draws)", async () => {
+  const model = make();
+  try {
+    const { lastRows } = await model.score(fresh, 40);
+    const full = await model.reconstruct(fresh, 40);
+    assert.ok(lastRows, 'score gives lastRows');
+    assert.equal(lastRows.length, 40 * C);
+    for (let i = 0; i < 40; i++) {
+      for (let c = 0; c < C; c++) {
+        const want = full[(i * W + W - 1) * C + c]!;
+        assert.ok(Math.abs(lastRows[i * C + c]! - want) < 1e-5, `window ${i} channel ${c}: ${lastRows[i * C + c]} vs ${want}`);
+      }
+    }
+  } finally {
+    model.dispose();
+  }
+});

@@ -1,0 +1,316 @@
+/* The live view: the fleet list and one sensor's charts, kept current by Server-Sent Events
+   (/events). Read-only: the page never changes anything on the server. */
+'use strict';
+
+(() => {
+  const { formatTime, formatValue, timeChart, theme, fitWidth } = aemonCharts;
+  const $ = (id) => document.getElementById(id);
+  const MAX_POINTS = Number(document.body.dataset.capacity) || 600;
+
+  const fleet = new Map(); // id → summary
+  const open = new Map(); // sensor → opened event
+  let recent = [];
+  let selected = decodeURIComponent((location.hash.match(/sensor=([^&]+)/) || [])[1] || '') || null;
+  let detail = null; // { id, channels, ts, values, reconstruction, score, anomaly, total, shares, modelVersion, backend, state, events }
+  let charts = [];
+  let source = null;
+
+  function el(tag, attrs = {}, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (k === 'class') e.className = v;
+      else if (k === 'text') e.textContent = v;
+      else e.setAttribute(k, v);
+    }
+    for (const c of children) e.append(c);
+    return e;
+  }
+
+  // ---- the fleet list ----
+  function drawSpark(canvas, spark) {
+    const t = theme();
+    const dpr = devicePixelRatio || 1;
+    const w = canvas.clientWidth || 200;
+    const h = canvas.clientHeight || 28;
+    canvas.width = w * dpr;
+    canvas.height = h * dpr;
+    const ctx = canvas.getContext('2d');
+    ctx.scale(dpr, dpr);
+    const vals = spark.filter((v) => v != null);
+    const top = Math.max(2, ...vals) * 1.05;
+    const y = (v) => h - 1 - (v / top) * (h - 2);
+    ctx.strokeStyle = t.threshold;
+    ctx.setLineDash([3, 3]);
+    ctx.beginPath();
+    ctx.moveTo(0, y(1));
+    ctx.lineTo(w, y(1));
+    ctx.stroke();
+    ctx.setLineDash([]);
+    ctx.strokeStyle = t.score;
+    ctx.lineWidth = 1.25;
+    ctx.beginPath();
+    let pen = false;
+    spark.forEach((v, i) => {
+      const x = spark.length > 1 ? (i / (spark.length - 1)) * w : w / 2;
+      if (v == null) {
+        pen = false;
+        return;
+      }
+      if (pen) ctx.lineTo(x, y(v));
+      else ctx.moveTo(x, y(v));
+      pen = true;
+    });
+    ctx.stroke();
+  }
+
+  function sensorButton(s) {
+    const b = el(
+      'button',
+      { type: 'button', class: 'sensor', 'data-id': s.id, 'aria-pressed': String(s.id === selected) },
+      el('span', { class: 'name', text: s.id }),
+      el('span', { class: `badge ${s.state}`, text: s.state }),
+      el('span', { class: 'muted score', text: s.score == null ? 'no score yet' : `score ${formatValue(s.score, 2)} (threshold 1)` }),
+      el('span'),
+      el('canvas', { 'aria-hidden': 'true' }),
+    );
+    b.setAttribute('aria-label', `${s.id}, ${s.state}${s.score == null ? '' : `, score ${formatValue(s.score, 2)}`}`);
+    b.dataset.state = s.state;
+    b.addEventListener('click', () => select(s.id));
+    return b;
+  }
+
+  function renderSensor(s) {
+    fleet.set(s.id, s);
+    const list = $('fleet');
+    const fresh = sensorButton(s);
+    const old = list.querySelector(`button[data-id="${CSS.escape(s.id)}"]`);
+    if (old) {
+      const hadFocus = document.activeElement === old;
+      old.replaceWith(fresh);
+      if (hadFocus) fresh.focus();
+    } else {
+      const li = el('li', {}, fresh);
+      const after = [...list.children].find((c) => c.firstChild.dataset.id > s.id);
+      list.insertBefore(li, after || null);
+    }
+    drawSpark(fresh.querySelector('canvas'), s.spark);
+  }
+
+  function renderCount(untracked) {
+    const counts = {};
+    for (const s of fleet.values()) counts[s.state] = (counts[s.state] || 0) + 1;
+    const parts = Object.entries(counts).map(([k, n]) => `${n} ${k}`);
+    $('fleet-count').textContent = `${fleet.size} sensors${parts.length ? `: ${parts.join(', ')}` : ''}${untracked ? ` (+${untracked} not tracked)` : ''}`;
+  }
+
+  // Arrow keys move between sensors; Home/End jump; Enter/Space select (native buttons).
+  $('fleet').addEventListener('keydown', (e) => {
+    const buttons = [...$('fleet').querySelectorAll('button.sensor')];
+    const i = buttons.indexOf(document.activeElement);
+    if (i < 0) return;
+    const to = { ArrowDown: i + 1, ArrowUp: i - 1, Home: 0, End: buttons.length - 1 }[e.key];
+    if (to === undefined) return;
+    e.preventDefault();
+    buttons[Math.max(0, Math.min(buttons.length - 1, to))].focus();
+  });
+
+  // ---- anomaly events ----
+  function eventItem(e) {
+    const top = (e.topChannels || []).map((c) => `${c.channel} ${Math.round(c.share * 100)} %`).join(', ');
+    const btn = el('button', { type: 'button', text: e.sensor });
+    btn.addEventListener('click', () => select(e.sensor));
+    const when = e.kind === 'closed' ? `${formatTime(e.start)} – ${formatTime(e.end)}` : `since ${formatTime(e.start)}`;
+    return el('li', {}, btn, ` ${e.kind === 'opened' ? 'open' : 'closed'} · peak score ${formatValue(e.peakScore, 2)} · ${when}${top ? ` · top: ${top}` : ''}`);
+  }
+
+  function addEvents(events) {
+    for (const e of events) {
+      if (e.kind === 'opened') open.set(e.sensor, e);
+      else open.delete(e.sensor);
+      recent = [e, ...recent.filter((r) => r.id !== e.id)].slice(0, 50);
+    }
+    renderEvents();
+  }
+
+  function renderEvents() {
+    $('open-events').replaceChildren(...[...open.values()].map(eventItem));
+    $('recent-events').replaceChildren(...recent.map(eventItem));
+    $('open-none').hidden = open.size > 0;
+    $('recent-none').hidden = recent.length > 0;
+  }
+
+  // ---- one sensor ----
+  function spansOf(d) {
+    const spans = [];
+    let start = -1;
+    for (let i = 0; i < d.ts.length; i++) {
+      if (d.anomaly[i]) {
+        if (start < 0) start = i;
+      } else if (start >= 0) {
+        spans.push([d.ts[start], d.ts[i - 1]]);
+        start = -1;
+      }
+    }
+    if (start >= 0) spans.push([d.ts[start], d.ts[d.ts.length - 1]]);
+    return spans;
+  }
+
+  function renderShares() {
+    const list = $('shares');
+    if (!detail.shares) {
+      list.replaceChildren(el('li', { class: 'muted', text: 'no window scored yet' }));
+      return;
+    }
+    list.replaceChildren(
+      ...detail.channels.map((c, i) => {
+        const pct = Math.round(detail.shares[i] * 100);
+        const bar = el('span');
+        bar.style.width = `${pct}%`;
+        return el('li', {}, el('span', { text: c }), el('span', { class: 'bar', role: 'img', 'aria-label': `${pct} %` }, bar), el('span', { text: `${pct} %` }));
+      }),
+    );
+  }
+
+  function renderMeta() {
+    const d = detail;
+    $('detail-title').textContent = d.id;
+    $('detail-meta').textContent =
+      `state ${d.state} · model ${d.modelVersion || 'none yet'} · backend ${d.backend}` +
+      (d.threshold == null ? '' : ` · threshold ${formatValue(d.threshold, 4)} (scaled window error)`) +
+      ` · ${d.ts.length} recent readings`;
+    $('detail').dataset.sensor = d.id;
+    $('detail').dataset.total = String(d.total);
+    $('detail').dataset.lastTs = String(d.ts[d.ts.length - 1] || '');
+  }
+
+  function buildCharts() {
+    for (const u of charts) u.destroy();
+    charts = [];
+    const t = theme();
+    const shade = () => [{ color: t.detected, spans: spansOf(detail) }];
+    $('score-chart').replaceChildren();
+    $('channel-charts').replaceChildren();
+    charts.push(
+      timeChart($('score-chart'), {
+        title: 'anomaly score (window error ÷ threshold; above the dashed line at 1 is anomalous)',
+        yLabel: 'score (× threshold)',
+        series: [{ label: 'score', color: t.score, unit: '× threshold' }],
+        data: [detail.ts, detail.score],
+        threshold: 1,
+        spans: shade,
+        yRange: (_u, min, max) => [0, Math.max(2, (max || 0) * 1.1)],
+      }),
+    );
+    detail.channels.forEach((c, i) => {
+      const box = el('div', { class: 'chart', 'data-channel': c });
+      $('channel-charts').append(box);
+      charts.push(
+        timeChart(box, {
+          title: c,
+          yLabel: 'raw units',
+          height: 150,
+          series: [
+            { label: `${c} reading`, color: t.signal },
+            { label: `${c} model reconstruction`, color: t.recon, dash: [5, 3] },
+          ],
+          data: [detail.ts, detail.values[i], detail.reconstruction[i]],
+          spans: shade,
+          sync: 'sensor',
+        }),
+      );
+    });
+  }
+
+  function chartData() {
+    return [[detail.ts, detail.score], ...detail.channels.map((_c, i) => [detail.ts, detail.values[i], detail.reconstruction[i]])];
+  }
+
+  function onSensor(d) {
+    detail = { ...d, ...d.points };
+    renderMeta();
+    renderShares();
+    buildCharts();
+  }
+
+  function onPoints(p) {
+    if (!detail || p.id !== detail.id) return;
+    const pts = p.points;
+    detail.total = pts.total;
+    detail.state = p.state;
+    detail.shares = p.shares;
+    detail.modelVersion = p.modelVersion;
+    const trim = (a, add) => {
+      a.push(...add);
+      if (a.length > MAX_POINTS) a.splice(0, a.length - MAX_POINTS);
+    };
+    trim(detail.ts, pts.ts);
+    trim(detail.score, pts.score);
+    trim(detail.anomaly, pts.anomaly);
+    detail.channels.forEach((_c, i) => {
+      trim(detail.values[i], pts.values[i]);
+      trim(detail.reconstruction[i], pts.reconstruction[i]);
+    });
+    renderMeta();
+    renderShares();
+    chartData().forEach((data, i) => charts[i] && charts[i].setData(data));
+  }
+
+  function select(id) {
+    if (id === selected && source) return;
+    selected = id;
+    history.replaceState(null, '', `#sensor=${encodeURIComponent(id)}`);
+    for (const b of document.querySelectorAll('button.sensor')) b.setAttribute('aria-pressed', String(b.dataset.id === id));
+    $('detail-title').textContent = id;
+    $('detail-meta').textContent = 'loading…';
+    connect();
+  }
+
+  // ---- the stream ----
+  let backend = '';
+  function renderModels(versions) {
+    $('backend').textContent = `backend ${backend} · model ${versions.join(', ') || 'training…'}`;
+  }
+
+  function connect() {
+    if (source) source.close();
+    source = new EventSource(selected ? `events?sensor=${encodeURIComponent(selected)}` : 'events');
+    source.addEventListener('open', () => {
+      $('conn').textContent = 'live';
+      $('conn').dataset.state = 'live';
+    });
+    source.addEventListener('error', () => {
+      $('conn').textContent = 'reconnecting…';
+      $('conn').dataset.state = 'reconnecting';
+    });
+    source.addEventListener('fleet', (m) => {
+      const f = JSON.parse(m.data);
+      backend = f.backend;
+      renderModels(f.modelVersions);
+      for (const s of f.sensors) renderSensor(s);
+      open.clear();
+      for (const e of f.open) open.set(e.sensor, e);
+      recent = f.recent;
+      renderEvents();
+      renderCount(f.untracked);
+      document.body.dataset.ready = 'true';
+    });
+    source.addEventListener('fleet-delta', (m) => {
+      const f = JSON.parse(m.data);
+      for (const s of f.sensors) renderSensor(s);
+      if (f.events.length) addEvents(f.events);
+      renderModels(f.modelVersions);
+      renderCount(f.untracked);
+    });
+    source.addEventListener('sensor', (m) => onSensor(JSON.parse(m.data)));
+    source.addEventListener('points', (m) => onPoints(JSON.parse(m.data)));
+  }
+
+  // For tests and the curious: the selected sensor's data and its charts.
+  window.aemonLive = { detail: () => detail, charts: () => charts };
+  fitWidth(() => charts);
+  matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => {
+    for (const s of fleet.values()) renderSensor(s);
+    if (detail) buildCharts();
+  });
+  connect();
+})();

@@ -1,0 +1,100 @@
+import { escapeHtml, inlineScript, viewAssets } from './assets.js';
+
+/**
+ * Pages allow no network but their own server: no external script, style, image or font can
+ * load even if one slipped in. Reports (opened from a file) get `connect-src 'none'`.
+ */
+function csp(connect: string): string {
+  return `default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src ${connect}`;
+}
+
+export interface PageParts {
+  title: string;
+  /** Markup of the body (trusted: built here). */
+  body: string;
+  /** Attributes of `<body>`, e.g. `data-capacity="600"` (trusted). */
+  bodyAttrs?: string;
+  /** Scripts after uPlot and charts.js, inlined in order. */
+  scripts: readonly string[];
+  /** JSON embedded as `<script type="application/json" id="report-data">`. */
+  data?: unknown;
+  /** `'self'` for the live view (its event stream); reports connect nowhere. */
+  connect: "'self'" | "'none'";
+  /** Inline uPlot and charts.js (default true); a plain table page needs neither. */
+  charts?: boolean;
+}
+
+/** One self-contained HTML document: styles, uPlot, the view's scripts and data all inline. */
+export function htmlDocument(parts: PageParts): string {
+  const a = viewAssets();
+  const data =
+    parts.data === undefined ? '' : `<script type="application/json" id="report-data">${inlineScript(JSON.stringify(parts.data))}</script>\n`;
+  return (
+    `<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n` +
+    `<meta name="viewport" content="width=device-width, initial-scale=1">\n` +
+    `<meta http-equiv="Content-Security-Policy" content="${csp(parts.connect)}">\n` +
+    `<title>${escapeHtml(parts.title)}</title>\n` +
+    (parts.charts === false ? '' : `<style>${a.uplotCss}</style>\n`) +
+    `<style>${a.css}</style>\n</head>\n` +
+    `<body${parts.bodyAttrs ? ` ${parts.bodyAttrs}` : ''}>\n${parts.body}\n${data}` +
+    (parts.charts === false ? '' : `<script>${inlineScript(a.uplotJs)}</script>\n<script>${inlineScript(a.chartsJs)}</script>\n`) +
+    parts.scripts.map((s) => `<script>${inlineScript(s)}</script>\n`).join('') +
+    `</body>\n</html>\n`
+  );
+}
+
+const LIVE_BODY = `<header>
+  <h1>aemon live</h1>
+  <span id="backend" class="muted">connecting…</span>
+  <span id="conn" role="status" aria-live="polite" class="muted">connecting…</span>
+</header>
+<main class="live">
+  <nav aria-labelledby="fleet-title">
+    <h2 id="fleet-title">Sensors</h2>
+    <p id="fleet-count" class="muted"></p>
+    <p class="muted">Tab to the list, ↑/↓ to move, Enter to open a sensor.</p>
+    <ul id="fleet" class="plain fleet"></ul>
+  </nav>
+  <section id="detail" aria-labelledby="detail-title">
+    <h2 id="detail-title">Choose a sensor</h2>
+    <p id="detail-meta" class="muted">Its channels, the model's reconstruction drawn over them, the score against the threshold and anomaly spans shaded.</p>
+    <div class="key">
+      <span><span class="swatch signal"></span>reading</span>
+      <span><span class="swatch recon"></span>model reconstruction</span>
+      <span><span class="swatch threshold"></span>threshold</span>
+      <span><span class="swatch detected"></span>anomalous (after hysteresis)</span>
+    </div>
+    <h3>Share of the window error by channel</h3>
+    <ul id="shares" class="plain shares"></ul>
+    <div id="score-chart" class="chart"></div>
+    <div id="channel-charts"></div>
+  </section>
+  <aside aria-labelledby="events-title" class="events">
+    <h2 id="events-title">Anomalies</h2>
+    <h3>Open</h3>
+    <p id="open-none" class="muted">none</p>
+    <ul id="open-events" class="plain"></ul>
+    <h3>Recent</h3>
+    <p id="recent-none" class="muted">none yet</p>
+    <ul id="recent-events" class="plain"></ul>
+  </aside>
+</main>`;
+
+let livePageCache: { capacity: number; html: string } | undefined;
+
+/** The live view's page (`GET /`): everything inline, updates come from `/events`. */
+export function livePage(capacity: number): string {
+  if (livePageCache?.capacity !== capacity) {
+    livePageCache = {
+      capacity,
+      html: htmlDocument({
+        title: 'aemon live',
+        body: LIVE_BODY,
+        bodyAttrs: `data-capacity="${capacity}"`,
+        scripts: [viewAssets().liveJs],
+        connect: "'self'",
+      }),
+    };
+  }
+  return livePageCache.html;
+}

@@ -1,0 +1,63 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { DEFAULT_CAPACITY, LiveView, type LiveViewOptions } from './live.js';
+import { livePage } from './page.js';
+import { SseHub, type SseOptions } from './sse.js';
+
+/** A GET route for the HTTP server's `extraRoutes` (same shape as its ExtraRoute). */
+export interface ViewRoute {
+  method: 'GET';
+  path: string;
+  handler: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(body));
+}
+
+/**
+ * The live view's routes, all read-only: `GET /` (the page), `/api/fleet`, `/api/sensor?id=…`
+ * (snapshots as JSON) and `/events` (Server-Sent Events).
+ */
+export function liveRoutes(live: LiveView, hub: SseHub, capacity: number): ViewRoute[] {
+  return [
+    {
+      method: 'GET',
+      path: '/',
+      handler: (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+        res.end(livePage(capacity));
+      },
+    },
+    { method: 'GET', path: '/api/fleet', handler: (_req, res) => json(res, 200, live.fleet()) },
+    {
+      method: 'GET',
+      path: '/api/sensor',
+      handler: (req, res) => {
+        const id = new URL(req.url ?? '/', 'http://localhost').searchParams.get('id');
+        if (id === null) return json(res, 400, { error: 'give the sensor as ?id=…' });
+        const detail = live.sensor(id);
+        return detail ? json(res, 200, detail) : json(res, 404, { error: `no sensor ${id}` });
+      },
+    },
+    { method: 'GET', path: '/events', handler: hub.handle },
+  ];
+}
+
+/** The live view wired up: its sink (add it to the run's sinks), its routes, and its close. */
+export interface LiveViewHandle {
+  sink: LiveView;
+  routes: ViewRoute[];
+  /** Sends what changed now instead of at the next tick (tests). */
+  flush(): void;
+  /** Ends the event streams and stops their timers. */
+  close(): void;
+}
+
+/** A live view whose page, snapshots and event stream are served as extra routes of the metrics server. */
+export function createLiveView(opts: LiveViewOptions & SseOptions): LiveViewHandle {
+  const capacity = opts.capacity ?? DEFAULT_CAPACITY;
+  const sink = new LiveView({ ...opts, capacity });
+  const hub = new SseHub(sink, opts);
+  return { sink, routes: liveRoutes(sink, hub, capacity), flush: () => hub.flush(), close: () => hub.close() };
+}

@@ -171,6 +171,10 @@ function serverProperties(dir: string, plain: string, ctrl: string, sasl: string
     'share.coordinator.state.topic.replication.factor': '1',
     'share.coordinator.state.topic.min.isr': '1',
     'group.initial.rebalance.delay.ms': '0',
+    // Tests write readings with fixed event times (2026-01-01…) as record timestamps; with the
+    // default 7-day retention the broker deletes those segments within its 5-minute retention
+    // check, which showed as random OFFSET_OUT_OF_RANGE resets, lost records and failed rebuilds.
+    'log.retention.ms': '-1',
   };
   if (sasl) {
     p['sasl.enabled.mechanisms'] = 'SCRAM-SHA-256';

@@ -33,7 +33,14 @@ async function simulate(flags: SimulateFlags): Promise<void> {
   });
   const sim = simulatorSettings(cfg);
   const durationMs = parseDuration(flags.duration ?? '1h');
-  const startMs = sim.start ? Date.parse(sim.start) : Date.parse('2026-01-01T00:00:00.000Z');
+  // Files start at a fixed time, so a seed gives the same file. Kafka keeps records by their
+  // timestamps (7 days by default): months-old event times would be deleted within minutes, so a
+  // topic's stream ends now unless --start says otherwise (with --realtime, it starts now).
+  const startMs = sim.start
+    ? Date.parse(sim.start)
+    : flags.kafkaTopic
+      ? Math.floor((Date.now() - (flags.realtime ? 0 : durationMs)) / 1000) * 1000
+      : Date.parse('2026-01-01T00:00:00.000Z');
   if (flags.kafkaTopic) {
     await toKafka(cfg, flags.kafkaTopic, startMs, durationMs, flags.realtime ?? false, flags.labels);
     return;
@@ -114,7 +121,8 @@ async function toKafka(cfg: Readonly<Config>, topic: string, startMs: number, du
     }));
     if (labels.length > 0) await producer.send({ topic: cfg.kafka.labelsTopic, messages: labels, acks: -1 });
     if (labelsFile) writeFileSync(labelsFile, JSON.stringify(simulator.injections, null, 2) + '\n');
-    process.stderr.write(`${n} readings of ${cfg.simulator.sensors} sensors → ${topic}; ${labels.length} injected anomalies → ${cfg.kafka.labelsTopic}\n`);
+    const span = `${new Date(startMs).toISOString()} … ${new Date(startMs + durationMs).toISOString()}`;
+    process.stderr.write(`${n} readings of ${cfg.simulator.sensors} sensors (${span}) → ${topic}; ${labels.length} injected anomalies → ${cfg.kafka.labelsTopic}\n`);
   } finally {
     await producer.disconnect();
   }
@@ -131,7 +139,7 @@ export function registerSimulate(program: Command): void {
     .option('--rate <hz>', 'readings per second per sensor, event time (default 1)')
     .option('--duration <time>', 'event time to simulate, e.g. 1h, 90m (default 1h)')
     .option('--seed <n>', 'seed: the same seed gives the same readings and anomalies (default 1)')
-    .option('--start <iso>', 'event time of the first reading (default 2026-01-01T00:00:00Z)')
+    .option('--start <iso>', 'event time of the first reading (default 2026-01-01T00:00:00Z; with --kafka-topic, the stream ends now, so the broker\'s retention keeps it)')
     .option('--out <file>', 'write readings here (default stdout)')
     .option('--labels <file>', 'write the injected anomalies (sensor, kind, channels, start, end) as JSON')
     .option('--kafka-topic <topic>', 'produce to this Kafka topic (key = sensor; kafka.* / AEMON_KAFKA_BROKERS); the injected anomalies go to kafka.labelsTopic')

@@ -11,7 +11,7 @@ export const FAST = {
   AEMON_WINDOWING_SIZE: '16',
   AEMON_TRAINING_BOOTSTRAP_READINGS: '200',
   AEMON_MODEL_EPOCHS: '6',
-  AEMON_LOG_LEVEL: 'info',
+  AEMON_LOG_LEVEL: process.env.TEST_AEMON_LOG_LEVEL ?? 'info',
   KAFKAJS_NO_PARTITIONER_WARNING: '1',
 };
 
@@ -114,7 +114,9 @@ export async function until(what: string, check: () => Promise<boolean>, timeout
 
 /** `aemon simulate --kafka-topic`; returns the number of readings it produced. */
 export async function simulateTo(brokers: string, topic: string, args: string[]): Promise<number> {
-  const r = await aemon(['simulate', '--kafka-topic', topic, ...args], { env: { AEMON_KAFKA_BROKERS: brokers, ...FAST } });
+  // Fixed event times, so ids and scores repeat (the harness broker keeps them: no retention).
+  const start = args.includes('--start') ? [] : ['--start', '2026-01-01T00:00:00Z'];
+  const r = await aemon(['simulate', '--kafka-topic', topic, ...start, ...args], { env: { AEMON_KAFKA_BROKERS: brokers, ...FAST } });
   assert.equal(r.code, 0, r.stderr);
   const m = /^(\d+) readings/m.exec(r.stderr);
   assert.ok(m, r.stderr);

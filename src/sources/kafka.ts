@@ -38,6 +38,8 @@ interface PartitionState {
   replayBefore?: number;
   /** The rebuild point to seek to, from inside the first batch (seeking during the join races kafkajs' own offset reset). */
   seekTo?: number;
+  /** The rebuild point sought, while awaiting the seek. */
+  rebuildFrom?: number;
   /** After a seek: batches that do not start before `replayBefore` were fetched before it. */
   awaitingSeek?: boolean;
   /** Batches skipped while awaiting the seek. */
@@ -175,18 +177,25 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
     const p = partitionState(batch.topic, batch.partition);
     await p.setup;
     if (p.seekTo !== undefined) {
-      const from = p.seekTo;
+      p.rebuildFrom = p.seekTo;
       p.seekTo = undefined;
       p.awaitingSeek = true;
-      log.info({ topic: p.topic, partition: p.partition, from, committed: p.replayBefore }, `rebuilding windows of ${p.topic}[${p.partition}] from offset ${from} (committed ${p.replayBefore})`);
-      consumer.seek({ topic: p.topic, partition: p.partition, offset: String(from) });
+      log.info({ topic: p.topic, partition: p.partition, from: p.rebuildFrom, committed: p.replayBefore }, `rebuilding windows of ${p.topic}[${p.partition}] from offset ${p.rebuildFrom} (committed ${p.replayBefore})`);
+      consumer.seek({ topic: p.topic, partition: p.partition, offset: String(p.rebuildFrom) });
       return;
     }
     if (p.awaitingSeek) {
       const first = batch.messages[0];
-      if (first && p.replayBefore !== undefined && Number(first.offset) >= p.replayBefore && ++p.skipped <= 50) return;
-      // Either the batch starts at the rebuild point, or kafkajs did not honour the seek (e.g.
-      // it reset an out-of-range fetch): then go on without a rebuild rather than stall.
+      if (first && p.replayBefore !== undefined && p.rebuildFrom !== undefined && Number(first.offset) >= p.replayBefore && ++p.skipped <= 50) {
+        // Fetched before the seek took effect, or the seek was lost: kafkajs keeps a seek in the
+        // offset manager of the current group generation, and a rebalance right after it (as when
+        // another member leaves) starts a new one from the committed offset. Seek again.
+        log.debug({ topic: p.topic, partition: p.partition, first: first.offset, replayBefore: p.replayBefore }, 'a batch from after the rebuild point: seeking again');
+        consumer.seek({ topic: p.topic, partition: p.partition, offset: String(p.rebuildFrom) });
+        return;
+      }
+      // Either the batch starts at the rebuild point, or kafkajs did not honour the seek 50 times
+      // (e.g. it reset an out-of-range fetch): then go on without a rebuild rather than stall.
       if (p.skipped > 50) log.warn({ topic: p.topic, partition: p.partition }, `rebuild of ${p.topic}[${p.partition}] skipped: the seek was not honoured; windows start empty`);
       p.awaitingSeek = false;
     }

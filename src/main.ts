@@ -2,6 +2,11 @@
  * Wiring only: builds the stages from config and hands them to the runner. The CLI commands
  * (src/cli/) choose sources and sinks; everything in between is the same for live and replay.
  */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import type { Observable, SchedulerLike } from 'rxjs';
 import type { Config } from './config/schema.js';
@@ -22,6 +27,8 @@ import { startHttpServer, type ExtraRoute, type HttpServer } from './sinks/http.
 import { createDecoder } from './sources/decode.js';
 import { createLiveView, type LiveViewHandle } from './view/routes.js';
 import { BootstrapTrainer } from './training/bootstrap.js';
+import { writeJob } from './training/job.js';
+import { Retrainer, type TrainingJob } from './training/retrain.js';
 import type { LabelStore } from './training/labels.js';
 import { windowReadings } from './windowing/windows.js';
 
@@ -32,6 +39,10 @@ export interface EngineHooks {
   onFailed?(group: string, error: unknown): void;
   /** A sensor new to a model got its scaler and threshold (the model's metadata now has it). */
   onSensorCalibrated?(sensor: string, group: string): void;
+  /** A retrained model passed the gate and replaced its group's model. */
+  onPromoted?(bundle: ModelBundle): void;
+  /** A retraining run ended: promoted, rejected by the gate, or failed (with why). */
+  onRetrained?(group: string, result: 'promoted' | 'rejected' | 'failed', seconds: number, version: string | undefined, why: string): void;
 }
 
 export interface EngineOptions {
@@ -62,6 +73,8 @@ export interface Engine {
   detector: AnomalyDetector;
   tracker: SensorTracker;
   gate: InFlightGate;
+  /** Retraining (when training.intervalMs or training.afterWindows is set): a sink every run includes. */
+  retrainer: Retrainer | undefined;
   run(records$: Observable<SourceRecord>, sinks: readonly Sink[], signal?: AbortSignal): Promise<RunStats>;
 }
 
@@ -145,6 +158,35 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
   const detector = new AnomalyDetector(cfg.detection);
   const tracker = new SensorTracker(cfg.sensors.staleAfterMs);
   const gate = new InFlightGate(HIGH_WATER);
+  const t = cfg.training;
+  const retrainer =
+    t.intervalMs > 0 || t.afterWindows > 0
+      ? new Retrainer(
+          { training: t, ...(opts.labels ? { labels: opts.labels } : {}), awaitRuns: opts.mode === 'replay' },
+          {
+            champion: (group) => trainer.models().find((b) => b.metadata.group === group),
+            train: (job, onEpoch) => trainInChild(job, cfg, tf, backend, onEpoch),
+            promote: async (bundle) => {
+              trainer.replace(bundle);
+              metrics.modelInfo(bundle.metadata.version, backend);
+              metrics.modelTrained(Date.now() / 1000);
+              hooks.onPromoted?.(bundle);
+            },
+            onStart: (group, windows, sensors) => {
+              log.info({ group, windows, sensors }, `retraining channels [${group}] on ${windows} normal windows of ${sensors} sensor(s), in a child process`);
+            },
+            onEpoch: (group, p) => log.debug({ group, epoch: p.epoch, loss: p.loss, valLoss: p.valLoss }, `retraining [${group}]: epoch ${p.epoch}`),
+            onRun: (group, result, seconds, detail) => {
+              metrics.trainingRun(result, seconds);
+              const what = `retraining of [${group}] ${result} after ${seconds.toFixed(1)} s`;
+              if (result === 'failed') log.error({ group, err: detail.error }, `${what}: ${(detail.error as Error).message}`);
+              else log.info({ group, version: detail.version, gate: detail.gate }, `${what}: model ${detail.version}; ${detail.gate?.reason ?? ''}`);
+              hooks.onRetrained?.(group, result, seconds, detail.version, result === 'failed' ? (detail.error as Error).message : (detail.gate?.reason ?? ''));
+            },
+            onBufferSize: (n) => metrics.normalWindows(n),
+          },
+        )
+      : undefined;
   const decode = createDecoder(cfg.reading, {
     ...(opts.now ? { now: opts.now } : {}),
     channelsFor: (sensor: string) => {
@@ -177,16 +219,61 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
     detector,
     tracker,
     gate,
+    retrainer,
     run: (records$, sinks, signal) =>
       runPipeline({
         records$,
         decode: decode as (r: SourceRecord) => Reading | Rejection,
         window,
         detect,
-        sinks,
+        sinks: retrainer ? [...sinks, retrainer] : sinks,
         gate,
         ...(signal ? { signal } : {}),
         onOutputs: () => metrics.sensors(tracker.counts(Date.now())),
       }),
   };
+}
+
+/** aemon's CLI beside this module (dist/cli/index.js, or src/cli/index.ts under tsx). */
+const CLI = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './cli/index.ts' : './cli/index.js', import.meta.url));
+
+/**
+ * Trains a challenger in a child process (`aemon train-job`), so training never holds up the
+ * scoring thread: the job goes through a temporary folder, epochs come back as JSON lines, and
+ * the model folder it writes is loaded (checksums verified) on this process's backend.
+ */
+async function trainInChild(job: TrainingJob, cfg: Readonly<Config>, tf: Tf, backend: string, onEpoch: (p: EpochProgress) => void): Promise<ModelBundle> {
+  const dir = mkdtempSync(join(tmpdir(), 'aemon-retrain-'));
+  try {
+    writeJob(dir, job, { model: cfg.model, training: cfg.training, detection: cfg.detection, windowing: cfg.windowing }, backend, cfg.model.kernel);
+    const out = join(dir, 'model');
+    const stderr: string[] = [];
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const child = spawn(process.execPath, [...process.execArgv, CLI, 'train-job', dir, '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let buf = '';
+      child.stdout.on('data', (d: Buffer) => {
+        buf += d.toString();
+        const lines = buf.split('\n');
+        buf = lines.pop() ?? '';
+        for (const line of lines) {
+          try {
+            const msg = JSON.parse(line) as { epoch?: EpochProgress };
+            if (msg.epoch) onEpoch(msg.epoch);
+          } catch {
+            // not a progress line
+          }
+        }
+      });
+      child.stderr.on('data', (d: Buffer) => {
+        stderr.push(d.toString());
+        if (stderr.length > 50) stderr.shift();
+      });
+      child.on('error', reject);
+      child.on('close', resolve);
+    });
+    if (code !== 0) throw new Error(`the training process exited with ${code}: ${stderr.join('').trim().slice(-1000)}`);
+    return await loadModelFolder(out, tf, backend, cfg.model.kernel);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

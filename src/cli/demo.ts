@@ -19,6 +19,7 @@ interface DemoFlags {
   summary?: string;
   port?: string;
   speedup?: string;
+  retrainEvery?: string;
   verbose?: boolean;
 }
 
@@ -28,6 +29,9 @@ export interface DemoSummary {
   backend: string;
   modelVersion: string | null;
   trainingSeconds: number | null;
+  /** Training runs: the bootstrap model and every retraining (promoted, rejected or failed). */
+  trainingRuns: number;
+  retrainings: { promoted: number; rejected: number; failed: number };
   readings: number;
   windowsScored: number;
   rejected: number;
@@ -75,6 +79,13 @@ const DEMO_DEFAULTS = {
   simulator: { speedup: 20 },
 };
 
+/** --retrain-every is wall-clock time; the retrainer counts event time, which runs `speedup` times faster. */
+function retrainEventMs(flags: DemoFlags): number | undefined {
+  if (flags.retrainEvery === undefined) return undefined;
+  const speedup = flags.speedup === undefined ? DEMO_DEFAULTS.simulator.speedup : Number(flags.speedup);
+  return Math.round(parseDuration(flags.retrainEvery) * speedup);
+}
+
 async function demo(flags: DemoFlags): Promise<void> {
   const cfg = commandConfig(flags.config, {
     simulator: defined({
@@ -83,6 +94,7 @@ async function demo(flags: DemoFlags): Promise<void> {
       speedup: flags.speedup === undefined ? undefined : Number(flags.speedup),
     }),
     metrics: defined({ port: flags.port === undefined ? undefined : parseInteger(flags.port, '--port') }),
+    training: defined({ intervalMs: retrainEventMs(flags) }),
   }, DEMO_DEFAULTS);
   const durationMs = flags.duration === undefined ? undefined : parseDuration(flags.duration);
   const log = createLogger(flags.verbose ? cfg.log.level : 'warn');
@@ -96,6 +108,8 @@ async function demo(flags: DemoFlags): Promise<void> {
   const simNow = (): number => startMs + (Date.now() - wallStart) * sim.speedup;
 
   let trainingSeconds: number | null = null;
+  let trainingRuns = 0;
+  const retrainings = { promoted: 0, rejected: 0, failed: 0 };
   const engine = await createEngine(cfg, {
     mode: 'live',
     log,
@@ -104,7 +118,13 @@ async function demo(flags: DemoFlags): Promise<void> {
       onTrainingStart: (group, windows, sensors) =>
         out.write(`bootstrap done: training the LSTM autoencoder on ${windows} windows of ${sensors} sensors (channels ${group})\n`),
       onEpoch: (_group, p) => progress.epoch('training', p),
+      onRetrained: (_group, result, seconds, version, why) => {
+        trainingRuns++;
+        retrainings[result]++;
+        out.write(`retrained in ${seconds.toFixed(1)} s (a child process; scoring went on): ${result}${version ? ` ${version}` : ''} — ${why}\n`);
+      },
       onTrained: (bundle, seconds) => {
+        trainingRuns++;
         trainingSeconds = seconds;
         const fit = bundle.metadata.fit;
         progress.done(
@@ -164,6 +184,8 @@ async function demo(flags: DemoFlags): Promise<void> {
     backend: engine.backend,
     modelVersion: bundle?.metadata.version ?? null,
     trainingSeconds: trainingSeconds === null ? null : Number((trainingSeconds as number).toFixed(2)),
+    trainingRuns,
+    retrainings,
     readings: stats.readings,
     windowsScored: stats.windowsScored,
     rejected: Object.values(stats.rejected).reduce((a, b) => a + (b ?? 0), 0),
@@ -193,6 +215,7 @@ export function registerDemo(program: Command): void {
     .option('--seed <n>', 'simulator seed: the same seed injects the same anomalies (default 1)')
     .option('--speedup <x>', 'event time runs this many times faster than the wall clock (default 20 in the demo)')
     .option('--port <port>', 'metrics and live-view port (default 9464; 0 picks a free one); open http://127.0.0.1:<port>/')
+    .option('--retrain-every <time>', 'retrain on recent normal data every this long (wall clock, e.g. 60s), promoting a model only if the gate finds it no worse')
     .option('--summary <file>', 'write a JSON summary (windowsScored, injected, detected, falseAlarms, backend, …)')
     .option('--verbose', 'JSON logs on stderr at the configured level (default: warnings only)')
     .addHelpText('after', '\nExample:\n  aemon demo --duration 180s --seed 1 --summary demo.json\n')

@@ -8,6 +8,7 @@ import { registerReplay } from './replay.js';
 import { registerRun } from './run.js';
 import { registerSimulate } from './simulate.js';
 import { registerTrain } from './train.js';
+import { registerTrainJob } from './train-job.js';
 
 // `aemon … | head` closes the pipe early: that is not an error.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -28,6 +29,7 @@ const program = new Command('aemon')
       'then flags. See README.md for every setting.\n',
   );
 registerRun(program);
+registerTrainJob(program);
 registerDemo(program);
 registerReplay(program);
 registerSimulate(program);

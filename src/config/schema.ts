@@ -75,6 +75,26 @@ export const trainingSchema = z
     stride: positiveInt.default(1),
     /** Cap on training windows per model group (the most recent are kept). */
     maxWindows: positiveInt.default(4_000),
+    /** Retrain every this much event time (ms) after the current model; 0 = never on a schedule. */
+    intervalMs: ms.default(0),
+    /** Retrain after this many new normal windows of a group; 0 = never by count. */
+    afterWindows: z.number().int().nonnegative().default(0),
+    /** Normal windows kept per sensor for retraining (the most recent). */
+    bufferWindows: positiveInt.default(256),
+    /** Windows labelled anomalous kept per model group, for the promotion gate. */
+    anomalousWindows: positiveInt.default(256),
+    /** A window is taken as normal without a label when its score (× threshold) is below this. */
+    autoNormalBelow: z.number().positive().default(0.5),
+    /** Event time around an anomaly (aemon's or labelled) whose windows are never taken as normal. */
+    neighbourhoodMs: ms.default(60_000),
+    /** Normal windows a group needs before it retrains. */
+    minWindows: positiveInt.default(64),
+    /** Fraction of each sensor's newest normal windows held out for the promotion gate. */
+    holdOut: z.number().gt(0).lt(1).default(0.2),
+    /** Gate: how much higher (absolute) the challenger's false-alarm rate on held-out normal windows may be. */
+    gateFalseAlarmTolerance: z.number().min(0).max(1).default(0.01),
+    /** Gate: how much lower (absolute) its recall of labelled anomalous windows may be. */
+    gateRecallTolerance: z.number().min(0).max(1).default(0.05),
   })
   .strict();
 

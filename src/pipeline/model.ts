@@ -100,6 +100,8 @@ export interface ModelMetadata {
   sensors: Record<string, SensorCalibration>;
   /** Calibration used when a sensor unknown to the model is scored. */
   fallback: SensorCalibration;
+  /** The promotion gate's verdict when this model was retrained (absent for a first model). */
+  gate?: Readonly<{ promoted: boolean; reason: string } & Record<string, unknown>>;
 }
 
 /** A trained model with its calibration, as scoring uses it and a model folder stores it. */

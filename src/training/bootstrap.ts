@@ -1,5 +1,6 @@
 import type { DetectionConfig, ModelConfig, TrainingConfig, WindowingConfig } from '../config/schema.js';
 import { applyScaler, calibrateThreshold, fitScaler } from '../pipeline/calibration.js';
+import { trainGroup } from './fit-group.js';
 import type { Reading, SensorWindow } from '../pipeline/contracts.js';
 import type { LabelStore } from './labels.js';
 import type {
@@ -63,6 +64,7 @@ interface GroupState {
  */
 export class BootstrapTrainer implements ModelProvider {
   private readonly groups = new Map<string, GroupState>();
+  private readonly retired: ModelBundle[] = [];
 
   constructor(
     private readonly cfg: TrainerConfig,
@@ -133,6 +135,29 @@ export class BootstrapTrainer implements ModelProvider {
     return gs.sensors.get(sensor)?.calibrating;
   }
 
+  /**
+   * Makes `bundle` its group's model (a promoted or rolled-back one). The swap is atomic: a batch
+   * scores with one model or the other. The replaced model is disposed at the next replacement
+   * or at {@link dispose}, so a batch still scoring with it is never cut short.
+   */
+  replace(bundle: ModelBundle): void {
+    const group = bundle.metadata.group;
+    let gs = this.groups.get(group);
+    if (!gs) {
+      gs = { group, channels: [...bundle.metadata.channels], sensors: new Map() };
+      this.groups.set(group, gs);
+    }
+    for (const old of this.retired.splice(0)) old.model.dispose();
+    if (gs.bundle && gs.bundle !== bundle) this.retired.push(gs.bundle);
+    gs.bundle = bundle;
+  }
+
+  /** Frees every model this trainer holds (the end of a process). */
+  dispose(): void {
+    for (const old of this.retired.splice(0)) old.model.dispose();
+    for (const gs of this.groups.values()) gs.bundle?.model.dispose();
+  }
+
   /** Settles when no training or calibration is running (e.g. before a clean shutdown). */
   async idle(): Promise<void> {
     await Promise.all([...this.groups.values()].map((g) => g.training));
@@ -168,86 +193,25 @@ export class BootstrapTrainer implements ModelProvider {
   }
 
   private async train(gs: GroupState): Promise<void> {
-    const { model: mc, detection: dc } = this.cfg;
     const t0 = performance.now();
     try {
-      const ch = gs.channels.length;
-      const stride = this.cfg.windowing.size * ch;
-      const sensors = [...gs.sensors.values()].filter((s) => s.done && s.windows.length > 0).sort((a, b) => (a.sensor < b.sensor ? -1 : 1));
-      if (sensors.length === 0) throw new Error(`no full windows in the bootstrap period of group ${gs.group}`);
-      const parts = sensors.map((sb) => {
-        const scaler = fitScaler(Float32Array.from(sb.rows), ch);
-        const x = this.scaledWindows(sb, scaler);
-        const w = sb.windows.length;
-        const nVal = w >= 2 ? Math.max(1, Math.ceil(w * mc.validationSplit)) : 0;
-        return { sb, scaler, x, nTrain: w - nVal, nVal };
-      });
-      // Training windows of all sensors first, then the held-out ones: the model validates (and
-      // stops early) on exactly the windows each sensor's threshold is calibrated on.
-      const cap = this.cfg.training.maxWindows;
-      const totalTrain = parts.reduce((s, p) => s + p.nTrain, 0);
-      const keepEvery = Math.max(1, Math.ceil(totalTrain / cap));
-      const trainIdx = parts.flatMap((p, pi) =>
-        Array.from({ length: p.nTrain }, (_, i) => [pi, i] as const).filter((_, i) => (p.nTrain - 1 - i) % keepEvery === 0),
-      );
-      const nVal = parts.reduce((s, p) => s + p.nVal, 0);
-      const n = trainIdx.length + nVal;
-      const x = new Float32Array(n * stride);
-      trainIdx.forEach(([pi, i], k) => x.set(parts[pi]!.x.subarray(i * stride, (i + 1) * stride), k * stride));
-      let at = trainIdx.length;
-      for (const p of parts) {
-        x.set(p.x.subarray(p.nTrain * stride), at * stride);
-        at += p.nVal;
-      }
-      this.deps.onTrainingStart?.(gs.group, n, sensors.length);
-      const params: ModelHyperParams = {
-        windowSize: this.cfg.windowing.size,
-        channels: ch,
-        units: mc.units,
-        depth: mc.depth,
-        dropout: mc.dropout,
-        loss: mc.loss,
-        learningRate: mc.learningRate,
-        seed: mc.seed,
-      };
-      const model = await this.deps.createModel(params);
-      const fit = await model.fit(x, n, {
-        epochs: mc.epochs,
-        batchSize: mc.batchSize,
-        validationSplit: nVal > 0 ? (nVal - 0.5) / n : 0,
-        patience: mc.patience,
-        onEpoch: (p) => this.deps.onEpoch?.(gs.group, p),
-      });
-      const calibrations: Record<string, SensorCalibration> = {};
-      const allErrors: number[] = [];
-      for (const p of parts) {
-        const held = p.nVal > 0 ? p.x.subarray(p.nTrain * stride) : p.x;
-        const { errors } = await model.score(held, p.nVal > 0 ? p.nVal : p.sb.windows.length);
-        allErrors.push(...errors);
-        calibrations[p.sb.sensor] = { ...p.scaler, threshold: calibrateThreshold(errors, dc.quantile, dc.margin) };
-      }
-      const allRows = Float32Array.from(parts.flatMap((p) => p.sb.rows));
-      const version = await this.deps.versionOf(model);
-      const bundle: ModelBundle = {
-        model,
-        metadata: {
-          version,
-          createdAt: new Date().toISOString(),
-          group: gs.group,
-          channels: [...gs.channels],
-          params,
-          dataFrom: new Date(Math.min(...sensors.map((s) => s.first))).toISOString(),
-          dataTo: new Date(Math.max(...sensors.map((s) => s.last))).toISOString(),
-          trainingWindows: n,
-          fit,
-          sensors: calibrations,
-          fallback: { ...fitScaler(allRows, ch), threshold: calibrateThreshold(allErrors, dc.quantile, dc.margin) },
+      const sensors = [...gs.sensors.values()].filter((s) => s.done && s.windows.length > 0);
+      const bundle = await trainGroup(
+        gs.group,
+        gs.channels,
+        sensors.map((sb) => ({ sensor: sb.sensor, rows: Float32Array.from(sb.rows), windows: sb.windows, first: sb.first, last: sb.last })),
+        this.cfg,
+        {
+          createModel: this.deps.createModel,
+          versionOf: this.deps.versionOf,
+          onStart: (windows, n) => this.deps.onTrainingStart?.(gs.group, windows, n),
+          onEpoch: (p) => this.deps.onEpoch?.(gs.group, p),
         },
-      };
+      );
       gs.bundle = bundle;
-      for (const p of parts) {
-        p.sb.windows = [];
-        p.sb.rows = [];
+      for (const sb of sensors) {
+        sb.windows = [];
+        sb.rows = [];
       }
       this.deps.onTrained?.(bundle, (performance.now() - t0) / 1000);
       // Sensors that finished their bootstrap while the model trained are calibrated now.

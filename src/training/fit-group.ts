@@ -1,0 +1,127 @@
+import type { DetectionConfig, ModelConfig, TrainingConfig, WindowingConfig } from '../config/schema.js';
+import { applyScaler, calibrateThreshold, fitScaler } from '../pipeline/calibration.js';
+import type { Autoencoder, EpochProgress, ModelBundle, ModelHyperParams, SensorCalibration } from '../pipeline/model.js';
+
+/** What one model group trains on: each sensor's raw readings (for its scaler) and raw windows. */
+export interface SensorTrainingData {
+  sensor: string;
+  /** Raw values, row-major readings × channels, for the sensor's scaler. */
+  rows: Float32Array;
+  /** Raw windows (size × channels each), oldest first. */
+  windows: readonly Float32Array[];
+  /** Event-time range of the data (epoch ms). */
+  first: number;
+  last: number;
+}
+
+export interface GroupTrainingConfig {
+  model: ModelConfig;
+  training: Pick<TrainingConfig, 'maxWindows'>;
+  detection: Pick<DetectionConfig, 'quantile' | 'margin'>;
+  windowing: Pick<WindowingConfig, 'size'>;
+}
+
+export interface GroupTrainingDeps {
+  createModel(params: ModelHyperParams): Promise<Autoencoder>;
+  versionOf(model: Autoencoder): Promise<string>;
+  onStart?(windows: number, sensors: number): void;
+  onEpoch?(progress: EpochProgress): void;
+}
+
+function scaled(windows: readonly Float32Array[], scaler: { mean: number[]; std: number[] }, stride: number): Float32Array {
+  const x = new Float32Array(windows.length * stride);
+  windows.forEach((w, i) => applyScaler(w, scaler, x, i * stride));
+  return x;
+}
+
+/**
+ * Trains one model group's autoencoder: a scaler per sensor, the training windows of all
+ * sensors (capped at `training.maxWindows`, the most recent kept), early stopping on each
+ * sensor's held-out windows, and each sensor's threshold calibrated on exactly those. The
+ * bootstrap and every retraining (in a child process) go through here.
+ */
+export async function trainGroup(group: string, channels: readonly string[], data: readonly SensorTrainingData[], cfg: GroupTrainingConfig, deps: GroupTrainingDeps): Promise<ModelBundle> {
+  const { model: mc, detection: dc } = cfg;
+  const ch = channels.length;
+  const stride = cfg.windowing.size * ch;
+  const sensors = data.filter((s) => s.windows.length > 0).sort((a, b) => (a.sensor < b.sensor ? -1 : 1));
+  if (sensors.length === 0) throw new Error(`no full windows to train group ${group} on`);
+  const parts = sensors.map((s) => {
+    const scaler = fitScaler(s.rows, ch);
+    const x = scaled(s.windows, scaler, stride);
+    const w = s.windows.length;
+    const nVal = w >= 2 ? Math.max(1, Math.ceil(w * mc.validationSplit)) : 0;
+    return { s, scaler, x, nTrain: w - nVal, nVal };
+  });
+  // Training windows of all sensors first, then the held-out ones: the model validates (and
+  // stops early) on exactly the windows each sensor's threshold is calibrated on.
+  const cap = cfg.training.maxWindows;
+  const totalTrain = parts.reduce((s, p) => s + p.nTrain, 0);
+  const keepEvery = Math.max(1, Math.ceil(totalTrain / cap));
+  const trainIdx = parts.flatMap((p, pi) =>
+    Array.from({ length: p.nTrain }, (_, i) => [pi, i] as const).filter((_, i) => (p.nTrain - 1 - i) % keepEvery === 0),
+  );
+  const nVal = parts.reduce((s, p) => s + p.nVal, 0);
+  const n = trainIdx.length + nVal;
+  const x = new Float32Array(n * stride);
+  trainIdx.forEach(([pi, i], k) => x.set(parts[pi]!.x.subarray(i * stride, (i + 1) * stride), k * stride));
+  let at = trainIdx.length;
+  for (const p of parts) {
+    x.set(p.x.subarray(p.nTrain * stride), at * stride);
+    at += p.nVal;
+  }
+  deps.onStart?.(n, sensors.length);
+  const params: ModelHyperParams = {
+    windowSize: cfg.windowing.size,
+    channels: ch,
+    units: mc.units,
+    depth: mc.depth,
+    dropout: mc.dropout,
+    loss: mc.loss,
+    learningRate: mc.learningRate,
+    seed: mc.seed,
+  };
+  const model = await deps.createModel(params);
+  try {
+    const fit = await model.fit(x, n, {
+      epochs: mc.epochs,
+      batchSize: mc.batchSize,
+      validationSplit: nVal > 0 ? (nVal - 0.5) / n : 0,
+      patience: mc.patience,
+      ...(deps.onEpoch ? { onEpoch: deps.onEpoch } : {}),
+    });
+    const calibrations: Record<string, SensorCalibration> = {};
+    const allErrors: number[] = [];
+    for (const p of parts) {
+      const held = p.nVal > 0 ? p.x.subarray(p.nTrain * stride) : p.x;
+      const { errors } = await model.score(held, p.nVal > 0 ? p.nVal : p.s.windows.length);
+      allErrors.push(...errors);
+      calibrations[p.s.sensor] = { ...p.scaler, threshold: calibrateThreshold(errors, dc.quantile, dc.margin) };
+    }
+    const allRows = new Float32Array(parts.reduce((s, p) => s + p.s.rows.length, 0));
+    let r = 0;
+    for (const p of parts) {
+      allRows.set(p.s.rows, r);
+      r += p.s.rows.length;
+    }
+    return {
+      model,
+      metadata: {
+        version: await deps.versionOf(model),
+        createdAt: new Date().toISOString(),
+        group,
+        channels: [...channels],
+        params,
+        dataFrom: new Date(Math.min(...sensors.map((s) => s.first))).toISOString(),
+        dataTo: new Date(Math.max(...sensors.map((s) => s.last))).toISOString(),
+        trainingWindows: n,
+        fit,
+        sensors: calibrations,
+        fallback: { ...fitScaler(allRows, ch), threshold: calibrateThreshold(allErrors, dc.quantile, dc.margin) },
+      },
+    };
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+}

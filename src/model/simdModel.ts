@@ -54,9 +54,7 @@ interface LayerSlots {
   bias: number;
 }
 
-interface Loaded {
-  /** The variables' data when copied in: an optimizer step or setWeights replaces it. */
-  sources: unknown[];
+interface Placed {
   encoders: LayerSlots[];
   decoders: LayerSlots[];
   dense: number;
@@ -70,38 +68,51 @@ interface Loaded {
 const CHUNK = 256;
 const align = (bytes: number) => Math.ceil(bytes / 16) * 16;
 
-export class SimdForward {
-  private readonly wasm: Exports;
-  private loaded: Loaded | undefined;
-  private readonly variables: LayerVariable[];
+let shared: Exports | undefined;
 
-  constructor(private readonly plan: Plan) {
+/**
+ * One instance for the process, so its memory (a chunk's work space) does not grow with the
+ * number of models; calls are synchronous, so models never interleave in it. Each call copies
+ * its model's weights in first: tens of KB, against milliseconds of arithmetic.
+ */
+function instance(): Exports {
+  if (shared === undefined) {
     const module = lstmModule();
     if (module === null) throw new Error(simdUnavailable());
-    this.wasm = new WASM!.Instance(module).exports as Exports;
+    shared = new WASM!.Instance(module).exports as Exports;
+  }
+  return shared;
+}
+
+export class SimdForward {
+  private readonly variables: LayerVariable[];
+  /** The variables' values, read again when any variable has new data (fit, setWeights, load). */
+  private cache: { sources: unknown[]; values: Float32Array[] } | undefined;
+
+  constructor(private readonly plan: Plan) {
+    instance();
     const lstms = [...plan.encoders, ...plan.decoders];
     this.variables = [...lstms.flatMap((l) => [l.kernel, l.recurrentKernel, l.bias]), plan.denseKernel, plan.denseBias];
   }
 
   /** Reconstructions of `n` windows, row-major n × steps × channels in and out. */
   reconstruct(x: Float32Array, n: number, steps: number, channels: number): Float32Array {
-    const weights = this.weights();
+    const wasm = instance();
+    const weights = this.place(wasm);
     const out = new Float32Array(n * steps * channels);
     const per = steps * channels;
     for (let start = 0; start < n; start += CHUNK) {
       const rows = Math.min(CHUNK, n - start);
-      out.set(this.chunk(weights, x.subarray(start * per, (start + rows) * per), rows, steps, channels), start * per);
+      out.set(this.chunk(wasm, weights, x.subarray(start * per, (start + rows) * per), rows, steps, channels), start * per);
     }
     return out;
   }
 
-  /** The module's memory is garbage-collected with the instance; nothing to free. */
   dispose(): void {
-    this.loaded = undefined;
+    this.cache = undefined;
   }
 
-  private chunk(w: Loaded, x: Float32Array, n: number, steps: number, channels: number): Float32Array {
-    const { wasm } = this;
+  private chunk(wasm: Exports, w: Placed, x: Float32Array, n: number, steps: number, channels: number): Float32Array {
     const maxUnits = Math.max(...[...w.encoders, ...w.decoders].map((l) => l.units));
     const rows = n * steps;
     let at = w.end;
@@ -116,7 +127,7 @@ export class SimdForward {
     const last = take(n * maxUnits);
     const output = take(rows * channels);
     const scratch = take(4 * maxUnits + 4 + 2 * (maxUnits + 3));
-    this.ensure(at);
+    ensure(wasm, at);
     new Float32Array(wasm.memory.buffer, input, x.length).set(x);
 
     const sequence = (l: LayerSlots, from: number, into: number, allSteps: boolean) => {
@@ -145,37 +156,41 @@ export class SimdForward {
     });
     const units = w.decoders.at(-1)!.units;
     wasm.project(from, rows, units, w.dense, w.denseBias, output, channels);
-    return new Float32Array(wasm.memory.buffer, output, rows * channels).slice();
+    // A view: valid until the memory next grows, and the caller copies it out before that.
+    return new Float32Array(wasm.memory.buffer, output, rows * channels);
   }
 
-  /** The weights in the module's memory, copied again when any variable has new data. */
-  private weights(): Loaded {
+  /** Copies this model's weights to the start of the module's free memory. */
+  private place(wasm: Exports): Placed {
     const sources = this.variables.map((v) => v.read().dataId);
-    if (this.loaded !== undefined && this.loaded.sources.every((s, i) => s === sources[i])) return this.loaded;
-    let at = align(this.wasm.__heap_base.value);
-    const put = (v: LayerVariable): number => {
-      const values = v.read().dataSync() as Float32Array;
+    if (this.cache === undefined || this.cache.sources.some((s, i) => s !== sources[i])) {
+      this.cache = { sources, values: this.variables.map((v) => v.read().dataSync() as Float32Array) };
+    }
+    const values = this.cache.values;
+    const total = values.reduce((sum, v) => sum + align(v.length * 4), 0);
+    let at = align(wasm.__heap_base.value);
+    ensure(wasm, at + total);
+    let next = 0;
+    const put = (): number => {
+      const v = values[next++]!;
       const p = at;
-      at += align(values.length * 4);
-      this.ensure(at);
-      new Float32Array(this.wasm.memory.buffer, p, values.length).set(values);
+      new Float32Array(wasm.memory.buffer, p, v.length).set(v);
+      at += align(v.length * 4);
       return p;
     };
     const slots = (l: Plan['encoders'][number]): LayerSlots => {
       const [inDim, g] = l.kernel.shape as [number, number];
-      return { inDim, units: g / 4, kernel: put(l.kernel), recurrent: put(l.recurrentKernel), bias: put(l.bias) };
+      return { inDim, units: g / 4, kernel: put(), recurrent: put(), bias: put() };
     };
     const encoders = this.plan.encoders.map(slots);
     const decoders = this.plan.decoders.map(slots);
-    const dense = put(this.plan.denseKernel);
-    const denseBias = put(this.plan.denseBias);
-    this.loaded = { sources, encoders, decoders, dense, denseBias, end: at };
-    return this.loaded;
+    const dense = put();
+    const denseBias = put();
+    return { encoders, decoders, dense, denseBias, end: at };
   }
+}
 
-  private ensure(bytes: number): void {
-    const { memory } = this.wasm;
-    const missing = bytes - memory.buffer.byteLength;
-    if (missing > 0) memory.grow(Math.ceil(missing / 65536));
-  }
+function ensure(wasm: Exports, bytes: number): void {
+  const missing = bytes - wasm.memory.buffer.byteLength;
+  if (missing > 0) wasm.memory.grow(Math.ceil(missing / 65536));
 }

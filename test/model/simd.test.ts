@@ -102,6 +102,30 @@ test('simd scores equal the layers kernel’s (errors and per-channel errors, ms
   }
 });
 
+test('simd models share one WebAssembly instance: each call scores with its own model’s weights', async () => {
+  const { tf, backend } = sel;
+  const x = sineWindows(30, SMALL.windowSize, SMALL.channels, 6);
+  const models = [1, 2].map((seed) => createAutoencoder(tf, backend, { ...SMALL, seed }, 'simd') as LstmAutoencoder);
+  const reference = models.map((m) => createAutoencoder(tf, backend, m.params, 'layers') as LstmAutoencoder);
+  try {
+    models.forEach((m, i) => {
+      randomise(m.layersModel, 70 + 10 * i);
+      reference[i]!.layersModel.setWeights(m.layersModel.getWeights());
+    });
+    const first = await models[0]!.score(x, 30);
+    const second = await models[1]!.score(x, 30);
+    const again = await models[0]!.score(x, 30);
+    assert.deepEqual(again.errors, first.errors);
+    assert.ok(maxRelDiff(first.errors, second.errors) > 10 * TOL, 'the two models score differently');
+    for (const [i, got] of [first, second].entries()) {
+      const want = await reference[i]!.score(x, 30);
+      assert.ok(maxRelDiff(got.errors, want.errors) <= TOL, `model ${i + 1}`);
+    }
+  } finally {
+    for (const m of [...models, ...reference]) m.dispose();
+  }
+});
+
 test('fit on a simd model trains through layers, and the next score uses the new weights', async () => {
   const { tf, backend } = sel;
   const n = 80;

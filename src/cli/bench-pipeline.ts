@@ -2,6 +2,7 @@ import { Observable } from 'rxjs';
 import { loadConfig, parseConfig } from '../config/load.js';
 import { createEngine } from '../main.js';
 import { createAutoencoder } from '../model/autoencoder.js';
+import type { LstmAutoencoder } from '../model/autoencoder.js';
 import { createLogger } from '../observability/logger.js';
 import type { PipelineOutput, Sink, SourceRecord } from '../pipeline/contracts.js';
 import type { ModelBundle, SensorCalibration } from '../pipeline/model.js';
@@ -36,7 +37,7 @@ export async function benchPipeline(sensors: number, readingsPerSensor: number):
   const log = createLogger('warn');
   const engine0 = await createEngine(cfg, { mode: 'live', log });
   const params = { windowSize: 32, channels: CHANNELS.length, units: 32, depth: 1, dropout: 0, loss: 'mse' as const, learningRate: 0.001, seed: 1 };
-  const model = createAutoencoder(engine0.tf, engine0.backend, params);
+  const model = createAutoencoder(engine0.tf, engine0.backend, params, cfg.model.kernel);
   const calibration: SensorCalibration = { mean: CHANNELS.map(() => 0), std: CHANNELS.map(() => 1), threshold: 1 };
   const bundle: ModelBundle = {
     model,
@@ -101,7 +102,7 @@ export async function benchPipeline(sensors: number, readingsPerSensor: number):
     p50Seconds: Number(quantile(scored, 0.5).toFixed(4)),
     p99Seconds: Number(quantile(scored, 0.99).toFixed(4)),
     rssBytes: Math.max(0, process.memoryUsage().rss - rss0),
-    engine: engine.backend,
+    engine: `${engine.backend}-${(model as LstmAutoencoder).kernel}`,
   };
 }
 

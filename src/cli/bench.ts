@@ -55,13 +55,14 @@ function kerasRows(channels: number, log: (s: string) => void): ModelRow[] {
 async function modelRows(quick: boolean, log: (s: string) => void): Promise<ModelRow[]> {
   const cfg = loadConfig({ env: process.env });
   const { tf, backend } = await selectBackend(cfg.model.backend);
-  const kernels: KernelPreference[] = backend === 'tensorflow' ? ['fused', 'layers'] : ['layers'];
+  // simd runs on any backend; on tensorflow fused is the one auto picks, so simd is left out there.
+  const kernels: KernelPreference[] = backend === 'tensorflow' ? ['fused', 'layers'] : ['simd', 'layers'];
   const rows: ModelRow[] = [];
   for (const kernel of kernels) {
     for (const channels of [1, 8]) {
       log(`model M0: ${backend}/${kernel}, ${channels} channel(s)…\n`);
       const r = await benchModel({ tf, backend, kernel, channels, ...(quick ? { repeats: 3, trainWindows: 512 } : {}) });
-      const engine = backend === 'tensorflow' ? `tensorflow-${r.kernel}` : backend;
+      const engine = `${backend}-${r.kernel}`;
       rows.push({ name: 'score-m0', engine, channels, windowsPerSecond: Math.round(r.scoreWindowsPerSecond) });
       rows.push({ name: 'train-m0', engine, channels, windowsPerSecond: Math.round(r.trainWindowsPerSecond) });
     }

@@ -47,8 +47,12 @@ export const modelSchema = z
     dir: z.string().min(1).optional(),
     /** TensorFlow.js backend: `auto` tries tensorflow (tfjs-node), then wasm, then cpu. */
     backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
-    /** LSTM kernel: `fused` runs TensorFlow's BlockLSTM (tensorflow backend only), `layers` tfjs-layers' LSTM; `auto` picks fused where it can. */
-    kernel: z.enum(['auto', 'fused', 'layers']).default('auto'),
+    /**
+     * LSTM kernel: `fused` runs TensorFlow's BlockLSTM (tensorflow backend only), `simd` scores in
+     * WebAssembly SIMD (any backend; training on layers), `layers` tfjs-layers' LSTM; `auto` picks
+     * fused on tensorflow, else simd, where it can.
+     */
+    kernel: z.enum(['auto', 'fused', 'simd', 'layers']).default('auto'),
     /** LSTM units of the encoder (and decoder) layers. */
     units: positiveInt.default(16),
     /** Encoder (and decoder) LSTM layers. */

@@ -4,6 +4,7 @@ import type { Tf } from './backend.js';
 import { fitAutoencoder } from './fit.js';
 import { chooseKernel } from './fusedModel.js';
 import type { FusedForward, KernelChoice, KernelName, KernelPreference } from './fusedModel.js';
+import type { SimdForward } from './simdModel.js';
 import { attachDropout, buildLayersModel, checkParams, checkTopology, clearDropoutMasks, invalid } from './layers.js';
 import type { DropoutFunc } from './layers.js';
 import { createRng, nextSeed, STREAM } from './prng.js';
@@ -11,12 +12,13 @@ import { createRng, nextSeed, STREAM } from './prng.js';
 /**
  * The LSTM autoencoder on TensorFlow.js layers. Epochs in {@link FitReport} and progress are
  * 1-based (`bestEpoch` 3 is `loss[2]`). On the tensorflow backend the `fused` kernel runs the
- * same weights through TensorFlow's BlockLSTM; training with dropout stays on tfjs-layers.
+ * same weights through TensorFlow's BlockLSTM; training with dropout stays on tfjs-layers. Elsewhere
+ * the `simd` kernel scores and reconstructs them in WebAssembly SIMD; training stays on tfjs-layers.
  */
 export class LstmAutoencoder implements Autoencoder {
   readonly params: Readonly<ModelHyperParams>;
   readonly backend: string;
-  /** `fused` (BlockLSTM on tfjs-node) or `layers` (tfjs-layers' LSTM). */
+  /** `fused` (BlockLSTM on tfjs-node), `simd` (WebAssembly SIMD scoring) or `layers` (tfjs-layers' LSTM). */
   readonly kernel: KernelName;
   /** Why `auto` chose `layers`, when it did on the tensorflow backend. */
   readonly kernelNote: string | undefined;
@@ -24,6 +26,7 @@ export class LstmAutoencoder implements Autoencoder {
   readonly layersModel: LayersModel;
   private readonly tf: Tf;
   private readonly fused: FusedForward | undefined;
+  private readonly simd: SimdForward | undefined;
   private dropoutRng: () => number;
   private disposed = false;
 
@@ -49,6 +52,7 @@ export class LstmAutoencoder implements Autoencoder {
     }
     this.kernel = choice.kernel;
     this.fused = choice.kernel === 'fused' ? choice.fused : undefined;
+    this.simd = choice.kernel === 'simd' ? choice.simd : undefined;
     this.kernelNote = choice.kernel === 'layers' && backend === 'tensorflow' ? choice.note : undefined;
   }
 
@@ -87,6 +91,7 @@ export class LstmAutoencoder implements Autoencoder {
     this.checkInput(x, n);
     const { channels } = this.params;
     if (n === 0) return { errors: new Float32Array(0), channelErrors: new Float32Array(0), lastRows: new Float32Array(0) };
+    if (this.simd !== undefined) return this.errorsOf(x, this.simd.reconstruct(x, n, this.params.windowSize, channels), n);
     const { tf } = this;
     const { windowSize } = this.params;
     // Column 0: the window's mean error; columns 1..channels: each channel's mean over steps;
@@ -121,6 +126,7 @@ export class LstmAutoencoder implements Autoencoder {
   async reconstruct(x: Float32Array, n: number): Promise<Float32Array> {
     this.checkInput(x, n);
     if (n === 0) return new Float32Array(0);
+    if (this.simd !== undefined) return this.simd.reconstruct(x, n, this.params.windowSize, this.params.channels);
     const output = this.tf.tidy(() => this.forward(this.toTensor(x, n), false));
     this.dropMasks();
     try {
@@ -136,9 +142,39 @@ export class LstmAutoencoder implements Autoencoder {
     clearDropoutMasks(this.tf, this.layersModel);
     this.layersModel.dispose();
     this.fused?.dispose();
+    this.simd?.dispose();
   }
 
-  /** Reconstructions of a batch; the fused kernel has no dropout, so training with it stays on layers. */
+  /** `score`'s errors from reconstructions in hand: per channel the mean over steps, then their mean. */
+  private errorsOf(x: Float32Array, output: Float32Array, n: number): BatchErrors {
+    const { windowSize, channels, loss } = this.params;
+    const errors = new Float32Array(n);
+    const channelErrors = new Float32Array(n * channels);
+    const lastRows = new Float32Array(n * channels);
+    const sums = new Float64Array(channels);
+    for (let i = 0; i < n; i++) {
+      sums.fill(0);
+      for (let t = 0; t < windowSize; t++) {
+        const row = (i * windowSize + t) * channels;
+        for (let c = 0; c < channels; c++) {
+          const d = output[row + c]! - x[row + c]!;
+          sums[c]! += loss === 'mse' ? d * d : Math.abs(d);
+        }
+      }
+      let total = 0;
+      for (let c = 0; c < channels; c++) {
+        channelErrors[i * channels + c] = sums[c]! / windowSize;
+        total += sums[c]! / windowSize;
+      }
+      errors[i] = total / channels;
+      // The reconstruction of the window's last step (the live view draws it).
+      const last = (i * windowSize + windowSize - 1) * channels;
+      lastRows.set(output.subarray(last, last + channels), i * channels);
+    }
+    return { errors, channelErrors, lastRows };
+  }
+
+  /** Reconstructions of a batch; the fused kernel has no dropout, so training with it stays on layers. Never simd (fit's path). */
   private forward(x: Tensor, training: boolean): Tensor {
     if (this.fused !== undefined && !(training && this.params.dropout > 0)) return this.fused.apply(x, training);
     if (training) return this.layersModel.apply(x, { training: true }) as Tensor;

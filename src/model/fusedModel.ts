@@ -3,21 +3,25 @@ import { AemonError } from '../errors.js';
 import type { Tf } from './backend.js';
 import { blockLstm, int64Scalar, nodeKernelBackend, repeatSteps, toBlockWeights } from './fused.js';
 import type { BlockWeights, NodeKernelBackend } from './fused.js';
+import { SimdForward, simdUnavailable } from './simdModel.js';
 
-/** `auto`: fused where the backend is tensorflow, else layers (config `model.kernel`). */
-export type KernelPreference = 'auto' | 'fused' | 'layers';
-export type KernelName = 'fused' | 'layers';
+/**
+ * Config `model.kernel`. `auto`: fused where the backend is tensorflow, else simd (scoring only;
+ * training stays on layers), else layers.
+ */
+export type KernelPreference = 'auto' | 'fused' | 'simd' | 'layers';
+export type KernelName = 'fused' | 'simd' | 'layers';
 
 type Layer = LayersModel['layers'][number];
 type LayerVariable = Layer['trainableWeights'][number];
 
-interface LstmVariables {
+export interface LstmVariables {
   kernel: LayerVariable;
   recurrentKernel: LayerVariable;
   bias: LayerVariable;
 }
 
-interface Plan {
+export interface Plan {
   encoders: LstmVariables[];
   decoders: LstmVariables[];
   denseKernel: LayerVariable;
@@ -48,7 +52,7 @@ function lstmVariables(layer: Layer): LstmVariables | string {
 }
 
 /**
- * Where the fused kernel can run this model: input → LSTMs → RepeatVector → LSTMs (sequences) →
+ * Where the fused and simd kernels can run this model: input → LSTMs → RepeatVector → LSTMs (sequences) →
  * TimeDistributed(linear Dense). Returns why not otherwise.
  */
 function planFor(model: LayersModel): Plan | string {
@@ -149,30 +153,42 @@ function readLstm(v: LstmVariables) {
   return { kernel: v.kernel.read(), recurrentKernel: v.recurrentKernel.read(), bias: v.bias.read() };
 }
 
-export type KernelChoice = { kernel: 'fused'; fused: FusedForward } | { kernel: 'layers'; note?: string };
+export type KernelChoice =
+  | { kernel: 'fused'; fused: FusedForward }
+  | { kernel: 'simd'; simd: SimdForward }
+  | { kernel: 'layers'; note?: string };
 
 /**
  * Picks the kernel for a model: `fused` needs the tensorflow backend and a model of the shape this
- * module builds; `auto` falls back to `layers` (with a note) where it cannot run.
+ * module builds; `simd` the same model shape and WebAssembly SIMD (any backend). `auto` takes
+ * fused on tensorflow, else simd, and falls back to `layers` (with a note) where neither can run.
  */
 export function chooseKernel(tf: Tf, preference: KernelPreference, model: LayersModel): KernelChoice {
   if (preference === 'layers') return { kernel: 'layers' };
   const node = nodeKernelBackend(tf);
+  if (preference === 'simd' || (preference === 'auto' && node === undefined)) {
+    const plan = simdUnavailable() ?? planFor(model);
+    if (typeof plan !== 'string') return { kernel: 'simd', simd: new SimdForward(plan) };
+    if (preference === 'auto') return { kernel: 'layers', note: plan };
+    throw kernelUnavailable('simd', plan);
+  }
   const plan = node === undefined ? notTensorflow(tf) : planFor(model);
   if (typeof plan !== 'string') return { kernel: 'fused', fused: new FusedForward(tf, node!, plan) };
   if (preference === 'auto') return { kernel: 'layers', note: plan };
-  throw fusedUnavailable(plan);
+  throw kernelUnavailable('fused', plan);
 }
 
-/** For start-up: an explicit `fused` on a backend other than tensorflow fails before any model is built. */
+/** For start-up: an explicit `fused` off tensorflow, or `simd` without WebAssembly SIMD, fails before any model is built. */
 export function checkKernelPreference(tf: Tf, preference: KernelPreference): void {
-  if (preference === 'fused' && nodeKernelBackend(tf) === undefined) throw fusedUnavailable(notTensorflow(tf));
+  if (preference === 'fused' && nodeKernelBackend(tf) === undefined) throw kernelUnavailable('fused', notTensorflow(tf));
+  const noSimd = simdUnavailable();
+  if (preference === 'simd' && noSimd !== undefined) throw kernelUnavailable('simd', noSimd);
 }
 
 function notTensorflow(tf: Tf): string {
   return `the backend is "${tf.getBackend()}", not "tensorflow" (tfjs-node)`;
 }
 
-function fusedUnavailable(reason: string): AemonError {
-  return new AemonError('AEMON_BACKEND', `model.kernel "fused" cannot run: ${reason}`, { stage: 'startup' });
+function kernelUnavailable(kernel: KernelName, reason: string): AemonError {
+  return new AemonError('AEMON_BACKEND', `model.kernel "${kernel}" cannot run: ${reason}`, { stage: 'startup' });
 }

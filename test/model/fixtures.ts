@@ -6,11 +6,11 @@ import type { ModelHyperParams } from '../../src/pipeline/model.js';
 
 /**
  * The model tests run on the backend and kernel these name, so CI can run them on each:
- * AEMON_TEST_BACKEND=auto|tensorflow|wasm|cpu (default auto), AEMON_TEST_KERNEL=auto|fused|layers
- * (default auto: fused on tensorflow, layers elsewhere).
+ * AEMON_TEST_BACKEND=auto|tensorflow|wasm|cpu (default auto), AEMON_TEST_KERNEL=auto|fused|simd|layers
+ * (default auto: fused on tensorflow, simd elsewhere).
  */
 export const TEST_BACKEND = oneOf('AEMON_TEST_BACKEND', ['auto', 'tensorflow', 'wasm', 'cpu'] as const, 'auto');
-export const TEST_KERNEL = oneOf('AEMON_TEST_KERNEL', ['auto', 'fused', 'layers'] as const, 'auto');
+export const TEST_KERNEL = oneOf('AEMON_TEST_KERNEL', ['auto', 'fused', 'simd', 'layers'] as const, 'auto');
 
 function oneOf<T extends string>(name: string, values: readonly T[], fallback: T): T {
   const value = process.env[name];
@@ -26,7 +26,7 @@ export function selectTestBackend(): Promise<BackendSelection> {
 /** The kernel a model built with {@link TEST_KERNEL} runs on, on this backend. */
 export function expectedKernel(backend: string): KernelName {
   const preference: KernelPreference = TEST_KERNEL;
-  if (preference === 'auto') return backend === 'tensorflow' ? 'fused' : 'layers';
+  if (preference === 'auto') return backend === 'tensorflow' ? 'fused' : 'simd';
   return preference;
 }
 

@@ -275,7 +275,7 @@ ${body}`;
   return stdout.trim().split('\n').pop()!;
 }
 
-test('off the tensorflow backend, auto and layers give layers and an explicit fused is AEMON_BACKEND (also checked at start-up)', async () => {
+test('off the tensorflow backend, auto gives simd, layers gives layers and an explicit fused is AEMON_BACKEND (also checked at start-up)', async () => {
   const line = await inChild(
     'wasm',
     `const params = ${JSON.stringify(SMALL)};
@@ -283,16 +283,16 @@ const kernels = ['auto', 'layers'].map((k) => { const m = createAutoencoder(tf, 
 const describe = (f) => { try { f(); return null; } catch (err) { return [err.code, err.stage, err.message]; } };
 const error = describe(() => createAutoencoder(tf, backend, params, 'fused'));
 const early = describe(() => checkKernelPreference(tf, 'fused'));
-const fine = ['auto', 'layers'].map((k) => describe(() => checkKernelPreference(tf, k)));
+const fine = ['auto', 'simd', 'layers'].map((k) => describe(() => checkKernelPreference(tf, k)));
 console.log(JSON.stringify({ kernels, error, early, fine, tensors: tf.memory().numTensors }));`,
   );
   type Described = [string, string, string] | null;
   const { kernels, error, early, fine, tensors } = JSON.parse(line) as { kernels: string[]; error: Described; early: Described; fine: Described[]; tensors: number };
-  assert.deepEqual(kernels, ['layers', 'layers']);
+  assert.deepEqual(kernels, ['simd', 'layers']);
   for (const e of [error, early]) {
     assert.deepEqual(e?.slice(0, 2), ['AEMON_BACKEND', 'startup']);
     assert.match(e![2], /model\.kernel "fused" cannot run: the backend is "wasm", not "tensorflow"/);
   }
-  assert.deepEqual(fine, [null, null]);
+  assert.deepEqual(fine, [null, null, null]);
   assert.equal(tensors, 0, 'the refused model is disposed');
 });

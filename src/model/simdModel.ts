@@ -1,0 +1,196 @@
+import type { Plan } from './fusedModel.js';
+import { LSTM_WASM_BASE64 } from './lstmWasm.js';
+
+/**
+ * The `simd` scoring kernel (issue 8, part 3): the autoencoder's inference pass run by a small
+ * WebAssembly SIMD module (src/model/lstm.c) on the weights of the tfjs-layers model. It does not
+ * go through any tfjs backend, so it serves wasm and cpu alike; training stays on tfjs-layers.
+ * On the wasm backend tfjs-layers spends most of a scoring call in slices (each one copies its
+ * whole input out of the heap) and per-op dispatch; this does one call per layer and batch chunk.
+ */
+
+// The parts of the WebAssembly API used here (lib ES2022 and @types/node do not declare it).
+interface WasmModule {
+  readonly kind?: 'WebAssembly.Module';
+}
+interface WasmApi {
+  validate(bytes: Uint8Array): boolean;
+  Module: new (bytes: Uint8Array) => WasmModule;
+  Instance: new (module: WasmModule) => { exports: unknown };
+}
+const WASM = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+
+interface Exports {
+  memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
+  __heap_base: { readonly value: number };
+  project(input: number, rows: number, inDim: number, w: number, bias: number, out: number, outDim: number): void;
+  lstm(xp: number, seqStride: number, stepStride: number, recurrent: number, units: number, batch: number, steps: number, out: number, allSteps: number, scratch: number): void;
+}
+
+let compiled: WasmModule | null | undefined;
+
+/** The compiled module, or null where this runtime has no WebAssembly SIMD. */
+function lstmModule(): WasmModule | null {
+  if (compiled === undefined) {
+    const bytes = Buffer.from(LSTM_WASM_BASE64, 'base64');
+    compiled = WASM !== undefined && WASM.validate(bytes) ? new WASM.Module(bytes) : null;
+  }
+  return compiled;
+}
+
+/** Why the simd kernel cannot run here, or undefined when it can. */
+export function simdUnavailable(): string | undefined {
+  return lstmModule() === null ? 'this runtime has no WebAssembly SIMD' : undefined;
+}
+
+type LayerVariable = Plan['denseKernel'];
+
+/** Where one LSTM layer's weights sit in the module's memory (byte offsets). */
+interface LayerSlots {
+  inDim: number;
+  units: number;
+  kernel: number;
+  recurrent: number;
+  bias: number;
+}
+
+interface Placed {
+  encoders: LayerSlots[];
+  decoders: LayerSlots[];
+  dense: number;
+  denseBias: number;
+  /** First free byte after the weights. */
+  end: number;
+}
+
+// Windows per pass through the module: bounds its memory (the input projection of a chunk is
+// chunk × steps × 4u floats, 8 MB for M0) whatever the scoring batch.
+const CHUNK = 256;
+const align = (bytes: number) => Math.ceil(bytes / 16) * 16;
+
+let shared: Exports | undefined;
+
+/**
+ * One instance for the process, so its memory (a chunk's work space) does not grow with the
+ * number of models; calls are synchronous, so models never interleave in it. Each call copies
+ * its model's weights in first: tens of KB, against milliseconds of arithmetic.
+ */
+function instance(): Exports {
+  if (shared === undefined) {
+    const module = lstmModule();
+    if (module === null) throw new Error(simdUnavailable());
+    shared = new WASM!.Instance(module).exports as Exports;
+  }
+  return shared;
+}
+
+export class SimdForward {
+  private readonly variables: LayerVariable[];
+  /** The variables' values, read again when any variable has new data (fit, setWeights, load). */
+  private cache: { sources: unknown[]; values: Float32Array[] } | undefined;
+
+  constructor(private readonly plan: Plan) {
+    instance();
+    const lstms = [...plan.encoders, ...plan.decoders];
+    this.variables = [...lstms.flatMap((l) => [l.kernel, l.recurrentKernel, l.bias]), plan.denseKernel, plan.denseBias];
+  }
+
+  /** Reconstructions of `n` windows, row-major n × steps × channels in and out. */
+  reconstruct(x: Float32Array, n: number, steps: number, channels: number): Float32Array {
+    const wasm = instance();
+    const weights = this.place(wasm);
+    const out = new Float32Array(n * steps * channels);
+    const per = steps * channels;
+    for (let start = 0; start < n; start += CHUNK) {
+      const rows = Math.min(CHUNK, n - start);
+      out.set(this.chunk(wasm, weights, x.subarray(start * per, (start + rows) * per), rows, steps, channels), start * per);
+    }
+    return out;
+  }
+
+  dispose(): void {
+    this.cache = undefined;
+  }
+
+  private chunk(wasm: Exports, w: Placed, x: Float32Array, n: number, steps: number, channels: number): Float32Array {
+    const maxUnits = Math.max(...[...w.encoders, ...w.decoders].map((l) => l.units));
+    const rows = n * steps;
+    let at = w.end;
+    const take = (floats: number) => {
+      const p = at;
+      at += align(floats * 4);
+      return p;
+    };
+    const input = take(rows * channels);
+    const projected = take(rows * 4 * maxUnits);
+    const seqs = [take(rows * maxUnits), take(rows * maxUnits)];
+    const last = take(n * maxUnits);
+    const output = take(rows * channels);
+    const scratch = take(4 * maxUnits + 4 + 2 * (maxUnits + 3));
+    ensure(wasm, at);
+    new Float32Array(wasm.memory.buffer, input, x.length).set(x);
+
+    const sequence = (l: LayerSlots, from: number, into: number, allSteps: boolean) => {
+      const g = 4 * l.units;
+      wasm.project(from, rows, l.inDim, l.kernel, l.bias, projected, g);
+      wasm.lstm(projected, steps * g, g, l.recurrent, l.units, n, steps, into, allSteps ? 1 : 0, scratch);
+    };
+    let from = input;
+    w.encoders.forEach((l, i) => {
+      const final = i === w.encoders.length - 1;
+      const into = final ? last : seqs[i % 2]!;
+      sequence(l, from, into, !final);
+      from = into;
+    });
+    w.decoders.forEach((l, i) => {
+      const into = seqs[i % 2]!;
+      if (i === 0) {
+        // RepeatVector feeds the first decoder the same vector at every step: project it once.
+        const g = 4 * l.units;
+        wasm.project(last, n, l.inDim, l.kernel, l.bias, projected, g);
+        wasm.lstm(projected, g, 0, l.recurrent, l.units, n, steps, into, 1, scratch);
+      } else {
+        sequence(l, from, into, true);
+      }
+      from = into;
+    });
+    const units = w.decoders.at(-1)!.units;
+    wasm.project(from, rows, units, w.dense, w.denseBias, output, channels);
+    // A view: valid until the memory next grows, and the caller copies it out before that.
+    return new Float32Array(wasm.memory.buffer, output, rows * channels);
+  }
+
+  /** Copies this model's weights to the start of the module's free memory. */
+  private place(wasm: Exports): Placed {
+    const sources = this.variables.map((v) => v.read().dataId);
+    if (this.cache === undefined || this.cache.sources.some((s, i) => s !== sources[i])) {
+      this.cache = { sources, values: this.variables.map((v) => v.read().dataSync() as Float32Array) };
+    }
+    const values = this.cache.values;
+    const total = values.reduce((sum, v) => sum + align(v.length * 4), 0);
+    let at = align(wasm.__heap_base.value);
+    ensure(wasm, at + total);
+    let next = 0;
+    const put = (): number => {
+      const v = values[next++]!;
+      const p = at;
+      new Float32Array(wasm.memory.buffer, p, v.length).set(v);
+      at += align(v.length * 4);
+      return p;
+    };
+    const slots = (l: Plan['encoders'][number]): LayerSlots => {
+      const [inDim, g] = l.kernel.shape as [number, number];
+      return { inDim, units: g / 4, kernel: put(), recurrent: put(), bias: put() };
+    };
+    const encoders = this.plan.encoders.map(slots);
+    const decoders = this.plan.decoders.map(slots);
+    const dense = put();
+    const denseBias = put();
+    return { encoders, decoders, dense, denseBias, end: at };
+  }
+}
+
+function ensure(wasm: Exports, bytes: number): void {
+  const missing = bytes - wasm.memory.buffer.byteLength;
+  if (missing > 0) wasm.memory.grow(Math.ceil(missing / 65536));
+}

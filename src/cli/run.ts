@@ -55,6 +55,8 @@ async function run(flags: RunFlags): Promise<void> {
     modelDirs: saved,
     hooks: {
       onTrained: (bundle) => persist(bundle.metadata.group),
+      // A promoted retraining replaces the saved model, so a restart scores with it.
+      onPromoted: (bundle) => persist(bundle.metadata.group),
       onSensorCalibrated: (_sensor, group) => persist(group),
     },
   });

@@ -37,6 +37,7 @@ export function parseLabel(raw: string | Uint8Array, key?: string): Label | { er
  */
 export class LabelStore {
   private readonly bySensor = new Map<string, Label[]>();
+  private readonly listeners: Array<(label: Label) => void> = [];
   private count = 0;
 
   add(label: Label): void {
@@ -44,6 +45,12 @@ export class LabelStore {
     if (list) list.push(label);
     else this.bySensor.set(label.sensor, [label]);
     this.count++;
+    for (const l of this.listeners) l(label);
+  }
+
+  /** Calls `listener` with every label added from now on (e.g. to purge buffered training data). */
+  onAdd(listener: (label: Label) => void): void {
+    this.listeners.push(listener);
   }
 
   get size(): number {

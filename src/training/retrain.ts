@@ -78,6 +78,10 @@ export class Retrainer implements Sink {
       { windowsPerSensor: t.bufferWindows, anomalousPerGroup: t.anomalousWindows, autoNormalBelow: t.autoNormalBelow, neighbourhoodMs: t.neighbourhoodMs, stride: t.stride },
       opts.labels,
     );
+    // An anomalous label takes what was already buffered near it out of the next training set.
+    opts.labels?.onAdd((l) => {
+      if (l.label === 'anomaly') this.buffer.purge(l.sensor, l.from, l.to);
+    });
   }
 
   /** Retraining runs started so far. */

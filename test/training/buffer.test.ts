@@ -1,0 +1,59 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { SensorWindow } from '../../src/pipeline/contracts.js';
+import { NormalBuffer } from '../../src/training/buffer.js';
+import { LabelStore } from '../../src/training/labels.js';
+
+const CFG = { windowsPerSensor: 4, anomalousPerGroup: 2, autoNormalBelow: 0.5, neighbourhoodMs: 10_000, stride: 1 };
+
+/** A 2-row window of one channel ending at `end` seconds, its values = end (to tell windows apart). */
+function win(sensor: string, end: number): SensorWindow {
+  const ts = end * 1000;
+  return { kind: 'window', id: `${sensor}@${ts}`, sensor, group: 'x', channels: ['x'], start: ts - 1000, end: ts, data: Float32Array.from([end, end]), readings: [] };
+}
+
+const ends = (b: NormalBuffer, sensor = 's'): number[] => b.snapshot('x')?.sensors.find((s) => s.sensor === sensor)?.windows.map((w) => w.end / 1000) ?? [];
+
+test('only windows well below threshold and away from an anomaly go in; the newest are kept', () => {
+  const b = new NormalBuffer(CFG);
+  assert.equal(b.offer(win('s', 1), 0.2, false), true);
+  assert.equal(b.offer(win('s', 2), 0.7, false), false, 'score above autoNormalBelow');
+  assert.equal(b.offer(win('s', 3), 0.1, true), false, 'the sensor is anomalous');
+  assert.equal(b.offer(win('s', 8), 0.1, false), false, 'the anomaly ends with this window (8 s): within the neighbourhood');
+  assert.equal(b.offer(win('s', 19), 0.1, false), false, 'starts at 18 s: not yet past 8 s + 10 s');
+  assert.equal(b.offer(win('s', 20), 0.1, false), true, 'past the neighbourhood');
+  for (const end of [21, 22, 23, 24]) b.offer(win('s', end), 0.1, false);
+  assert.deepEqual(ends(b), [21, 22, 23, 24], 'at most windowsPerSensor, the newest, oldest first');
+  assert.equal(b.size, 4);
+});
+
+test('labels decide: an anomalous span (and its neighbourhood) never goes in, and a new anomalous label purges what was buffered', () => {
+  const labels = new LabelStore();
+  const b = new NormalBuffer({ ...CFG, windowsPerSensor: 10 }, labels);
+  for (const end of [10, 20, 30, 40]) assert.equal(b.offer(win('s', end), 0.1, false), true);
+  labels.add({ sensor: 's', from: 29_000, to: 31_000, label: 'anomaly' });
+  assert.equal(b.purge('s', 29_000, 31_000), 3, 'windows ending at 20, 30 and 40 s lie within 10 s of the label');
+  assert.deepEqual(ends(b), [10]);
+  assert.equal(b.offer(win('s', 35), 0.01, false), false, 'near the labelled span');
+  assert.equal(b.offer(win('s', 31), 3, true), false);
+  assert.deepEqual(b.snapshot('x')!.anomalous.map((w) => w.end / 1000), [31], 'the labelled window is kept for the gate');
+});
+
+test('an operator\'s normal label takes a window in even above the automatic bound', () => {
+  const labels = new LabelStore();
+  labels.add({ sensor: 's', from: 0, to: 100_000, label: 'normal' });
+  const b = new NormalBuffer(CFG, labels);
+  assert.equal(b.offer(win('s', 50), 0.9, false), true);
+  assert.equal(b.offer(win('t', 50), 0.9, false), false, 'another sensor has no such label');
+});
+
+test('a snapshot resets the count of fresh windows but keeps the buffer', () => {
+  const b = new NormalBuffer({ ...CFG, stride: 2 });
+  for (const end of [1, 2, 3, 4, 5]) b.offer(win('s', end), 0.1, false);
+  assert.deepEqual(ends(b), [1, 3, 5], 'every stride-th accepted window');
+  assert.equal(b.fresh('x'), 0, 'reset by the snapshot taken in ends()');
+  b.offer(win('s', 6), 0.1, false);
+  b.offer(win('s', 7), 0.1, false);
+  assert.equal(b.fresh('x'), 1);
+  assert.equal(b.windows('x'), 4);
+});

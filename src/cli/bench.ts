@@ -8,6 +8,7 @@ import { benchModel } from '../model/bench.js';
 import type { KernelPreference } from '../model/fusedModel.js';
 import { benchKafka, type KafkaRow } from './bench-kafka.js';
 import { benchPipeline, benchScrape, type PipelineRow, type ScrapeRow } from './bench-pipeline.js';
+import { benchWhileTraining, type RetrainRow } from './bench-retrain.js';
 
 export interface ModelRow {
   name: 'score-m0' | 'train-m0';
@@ -17,7 +18,7 @@ export interface ModelRow {
   note?: string;
 }
 
-type Row = ModelRow | PipelineRow | ScrapeRow | KafkaRow;
+type Row = ModelRow | PipelineRow | ScrapeRow | KafkaRow | RetrainRow;
 
 const KERAS_PEER = fileURLToPath(new URL('../../../shared/bench/keras_m0.py', import.meta.url));
 
@@ -93,6 +94,7 @@ async function bench(flags: BenchFlags): Promise<void> {
     rows.push(await benchPipeline(sensors, flags.quick ? 64 : 96));
   }
   rows.push(await benchScrape(1000));
+  rows.push(...(await benchWhileTraining(1000, flags.quick ? 48 : 64, log)));
   if (flags.kafkaBrokers) {
     const brokers = flags.kafkaBrokers.split(',').map((b) => b.trim()).filter((b) => b !== '');
     rows.push(await benchKafka({ brokers, sensors: 500, readings: flags.quick ? 100 : 400, log }));
@@ -123,6 +125,14 @@ async function bench(flags: BenchFlags): Promise<void> {
   const scrape = rows.filter((r): r is ScrapeRow => r.name === 'scrape');
   out.write('\n/metrics scrape\n');
   out.write(table(['sensors', 'bytes', 'seconds'], scrape.map((r) => [r.sensors, r.bytes, r.seconds])));
+  const retrain = rows.filter((r): r is RetrainRow => r.name === 'scoring-while-training');
+  out.write('\nScoring while a challenger trains (issue 7): the pipeline alone, then beside `aemon train-job` in a child process\n');
+  out.write(
+    table(
+      ['sensors', 'training', 'readings/s', 'p50 reading→score s', 'p99 reading→score s', 'backend'],
+      retrain.map((r) => [r.sensors, r.training, r.readingsPerSecond, r.p50Seconds, r.p99Seconds, r.engine]),
+    ),
+  );
   const kafka = rows.filter((r): r is KafkaRow => r.name === 'kafka');
   if (kafka.length > 0) {
     out.write('\nKafka: a pre-filled topic read by a no-op kafkajs consumer, then by `aemon run` (window 32, stride 8, 4 channels, LSTM 32)\n');

@@ -110,10 +110,7 @@ test('poison messages land in the DLQ with their reason and origin; the good rea
   assert.deepEqual(offsets, [251, 252, 253, 254, 255]);
 });
 
-// TODO (issue 5): in CI runs (clean clone, WASM) the rebuild seek is not always honoured and the
-// restarted run misses the windows of the first windowing.size - 1 readings per sensor (555 of 600
-// twice); it passed 3 of 3 runs locally. Reported as a todo until the seek is made reliable.
-test('a restart rebuilds windows from before the committed offset: no gap, no re-emission, the same scores as one uninterrupted run', { todo: 'the rebuild seek is not always honoured in CI (issue 5)' }, async () => {
+test('a restart rebuilds windows from before the committed offset: no gap, no re-emission, the same scores as one uninterrupted run', async () => {
   await setup();
   const n = names();
   await admin.createTopics({ topics: [{ topic: n.topic, numPartitions: 2 }], waitForLeaders: true });

@@ -93,7 +93,7 @@ export const trainingSchema = z
     neighbourhoodMs: ms.default(60_000),
     /** Normal windows a group needs before it retrains. */
     minWindows: positiveInt.default(64),
-    /** Fraction of each sensor's newest normal windows held out for the promotion gate. */
+    /** Share of each sensor's normal windows (every k-th) held out for the promotion gate. */
     holdOut: z.number().gt(0).lt(1).default(0.2),
     /** Gate: how much higher (absolute) the challenger's false-alarm rate on held-out normal windows may be. */
     gateFalseAlarmTolerance: z.number().min(0).max(1).default(0.01),

@@ -39,14 +39,21 @@ export interface RetrainOptions {
   awaitRuns: boolean;
 }
 
-/** Splits each sensor's windows: the newest `holdOut` for the gate, the rest to train on. */
+/**
+ * Splits each sensor's windows: every k-th (k = 1 / `holdOut`, counted from the newest) for the
+ * gate, the rest to train on. Interleaved rather than the newest block, so a daily cycle does not
+ * put the gate's windows in a phase the challenger never saw.
+ */
 export function splitForGate(snapshot: BufferSnapshot, holdOut: number): { job: TrainingJob; gate: Array<BufferedWindow & { sensor: string }> } {
   const data: SensorTrainingData[] = [];
   const gate: Array<BufferedWindow & { sensor: string }> = [];
+  const every = Math.max(2, Math.round(1 / holdOut));
   for (const { sensor, windows } of snapshot.sensors) {
-    const held = windows.length >= 2 ? Math.max(1, Math.floor(windows.length * holdOut)) : 0;
-    const train = windows.slice(0, windows.length - held);
-    for (const w of windows.slice(windows.length - held)) gate.push({ ...w, sensor });
+    const train: BufferedWindow[] = [];
+    windows.forEach((w, i) => {
+      if (windows.length >= 2 && (windows.length - 1 - i) % every === 0) gate.push({ ...w, sensor });
+      else train.push(w);
+    });
     if (train.length === 0) continue;
     const width = train[0]!.data.length;
     const rows = new Float32Array(train.length * width);

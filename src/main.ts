@@ -42,7 +42,7 @@ export interface EngineHooks {
   /** A retrained model passed the gate and replaced its group's model. */
   onPromoted?(bundle: ModelBundle): void;
   /** A retraining run ended: promoted, rejected by the gate, or failed (with why). */
-  onRetrained?(group: string, result: 'promoted' | 'rejected' | 'failed', seconds: number, version: string | undefined, why: string): void;
+  onRetrained?(group: string, result: 'promoted' | 'rejected' | 'failed', seconds: number, version: string | undefined, why: string, at: number): void;
 }
 
 export interface EngineOptions {
@@ -181,7 +181,7 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
               const what = `retraining of [${group}] ${result} after ${seconds.toFixed(1)} s`;
               if (result === 'failed') log.error({ group, err: detail.error }, `${what}: ${(detail.error as Error).message}`);
               else log.info({ group, version: detail.version, gate: detail.gate }, `${what}: model ${detail.version}; ${detail.gate?.reason ?? ''}`);
-              hooks.onRetrained?.(group, result, seconds, detail.version, result === 'failed' ? (detail.error as Error).message : (detail.gate?.reason ?? ''));
+              hooks.onRetrained?.(group, result, seconds, detail.version, result === 'failed' ? (detail.error as Error).message : (detail.gate?.reason ?? ''), detail.at);
             },
             onBufferSize: (n) => metrics.normalWindows(n),
           },

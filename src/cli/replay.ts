@@ -1,8 +1,9 @@
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { AemonError } from '../errors.js';
 import { createEngine } from '../main.js';
-import type { PipelineOutput, Sink } from '../pipeline/contracts.js';
+import type { AnomalyEvent, PipelineOutput, Sink } from '../pipeline/contracts.js';
+import type { Injection } from '../sources/simulator.js';
 import { dlqFileSink } from '../sinks/dlq.js';
 import { openMetricsSink } from '../sinks/openmetrics.js';
 import { scoreFileSink } from '../sinks/scores.js';
@@ -11,7 +12,8 @@ import { kafkaRangeSource } from '../sources/kafka-range.js';
 import { reportHtml, writeReport } from '../view/report.js';
 import { SeriesCollector } from '../view/series.js';
 import { createKafka } from './kafka.js';
-import { commandConfig, commandLogger, defined, parsePositiveInt } from './common.js';
+import { commandConfig, commandLogger, defined, parseDuration, parsePositiveInt } from './common.js';
+import { matchEvents } from './demo.js';
 import { modelFolders } from './models.js';
 import { TrainingProgress } from './progress.js';
 
@@ -28,6 +30,8 @@ interface ReplayFlags {
   from?: string;
   to?: string;
   report?: string;
+  labels?: string;
+  retrainEvery?: string;
 }
 
 /** Reports each rejected record on stderr with its reason and origin, as it happens. */
@@ -64,20 +68,28 @@ async function replay(input: string | undefined, flags: ReplayFlags): Promise<vo
   }
   const range = flags.kafkaTopic ? { topic: flags.kafkaTopic, fromMs: parseTime(flags.from, '--from'), toMs: parseTime(flags.to, '--to') } : undefined;
   const trainFirst = flags.trainFirst === undefined ? undefined : parsePositiveInt(flags.trainFirst, '--train-first');
+  const injections = flags.labels ? readInjections(flags.labels) : undefined;
   const cfg = commandConfig(flags.config, {
-    training: defined({ bootstrapReadings: trainFirst }),
+    training: defined({ bootstrapReadings: trainFirst, intervalMs: flags.retrainEvery === undefined ? undefined : parseDuration(flags.retrainEvery) }),
     model: defined({ dir: flags.model }),
   });
   const log = commandLogger(cfg, flags.verbose);
   const progress = new TrainingProgress(process.stderr);
   const t0 = performance.now();
   let trainingSeconds = 0;
+  let firstPromotion: number | undefined;
+  const retrainRuns = { promoted: 0, rejected: 0, failed: 0 };
   const engine = await createEngine(cfg, {
     mode: 'replay',
     log,
     modelDirs: cfg.model.dir ? modelFolders(cfg.model.dir) : [],
     hooks: {
       onEpoch: (_group, p) => progress.epoch('training', p),
+      onRetrained: (_group, result, seconds, version, why, at) => {
+        retrainRuns[result]++;
+        if (result === 'promoted') firstPromotion ??= at;
+        process.stderr.write(`retrained at ${new Date(at).toISOString()} in ${seconds.toFixed(1)} s: ${result}${version ? ` ${version}` : ''} — ${why}\n`);
+      },
       onTrained: (bundle, seconds) => {
         trainingSeconds += seconds;
         progress.done(`model ${bundle.metadata.version} trained in ${seconds.toFixed(1)} s on ${bundle.metadata.trainingWindows} windows`);
@@ -93,6 +105,34 @@ async function replay(input: string | undefined, flags: ReplayFlags): Promise<vo
   const sinks: Sink[] = [scoreFileSink(flags.out ?? '-'), rejectionReporter(process.stderr)];
   if (flags.dlq) sinks.push(dlqFileSink(flags.dlq));
   if (flags.openmetrics) sinks.push(openMetricsSink(flags.openmetrics));
+  const opened: AnomalyEvent[] = [];
+  let firstTs = Infinity;
+  let lastTs = -Infinity;
+  // The readings' spacing, from the first sensor's first two readings.
+  let stepSensor: string | undefined;
+  let stepFrom = Number.NaN;
+  let stepMs = Number.NaN;
+  if (injections) {
+    sinks.push({
+      name: 'events',
+      async write(outputs: readonly PipelineOutput[]) {
+        for (const o of outputs) {
+          if (o.kind === 'event' && o.event.kind === 'opened') opened.push(o.event);
+          if (o.kind === 'scored') {
+            for (const r of o.rows) {
+              if (stepSensor === undefined) {
+                stepSensor = r.reading.sensor;
+                stepFrom = r.reading.ts;
+              } else if (Number.isNaN(stepMs) && r.reading.sensor === stepSensor) stepMs = r.reading.ts - stepFrom;
+              if (r.reading.ts < firstTs) firstTs = r.reading.ts;
+              if (r.reading.ts > lastTs) lastTs = r.reading.ts;
+            }
+          }
+        }
+      },
+      async close() {},
+    });
+  }
   const collector = flags.report ? new SeriesCollector() : undefined;
   if (collector) sinks.push(collector);
   const records$ = range
@@ -114,6 +154,11 @@ async function replay(input: string | undefined, flags: ReplayFlags): Promise<vo
       `${flags.out ? ` → ${flags.out}` : ''}${flags.openmetrics ? `, OpenMetrics → ${flags.openmetrics}` : ''}` +
       `${flags.report ? `, report → ${flags.report}` : ''}\n`,
   );
+  if (injections) {
+    // A window's event-time span: an alarm up to one span after a labelled anomaly ended is its detection.
+    const spanMs = cfg.windowing.size * (Number.isFinite(stepMs) ? stepMs : 1000);
+    process.stderr.write(falseAlarmSummary(injections, opened, spanMs, firstTs, lastTs, firstPromotion, retrainRuns, cfg.training.intervalMs > 0));
+  }
   if (stats.acked !== stats.records) {
     throw new AemonError('AEMON_INTERNAL', `${stats.records - stats.acked} records were neither scored nor rejected`, { stage: 'cli' });
   }
@@ -134,6 +179,8 @@ export function registerReplay(program: Command): void {
     .option('--from <time>', 'with --kafka-topic: start of the range (ISO-8601, by record timestamp)')
     .option('--to <time>', 'with --kafka-topic: end of the range, exclusive')
     .option('--dlq <file>', 'write rejected records (with reason and origin) as NDJSON')
+    .option('--labels <file>', 'the injected anomalies `aemon simulate --labels` wrote: print detections and false alarms (before and after the first promoted retraining)')
+    .option('--retrain-every <time>', 'retrain every this much event time (e.g. 1h) on windows scored normal; a challenger replaces the model only if the gate finds it no worse')
     .option('--report <file>', 'also write a self-contained HTML report: per sensor the signal, score and threshold, detections and labelled anomalies, with zoom')
     .option('--openmetrics <file>', 'also write the scores with their event times as OpenMetrics, for `promtool tsdb create-blocks-from openmetrics` (backfill)')
     .addHelpText(
@@ -146,4 +193,59 @@ export function registerReplay(program: Command): void {
         '  aemon replay --kafka-topic demo.sensors --from 2026-01-01T00:00:00Z --to 2026-01-01T01:00:00Z --model models/ --out range.csv\n',
     )
     .action(async (input: string | undefined, flags: ReplayFlags) => replay(input, flags));
+}
+
+/** The injected anomalies of `aemon simulate --labels` (sensor, start, end in epoch ms or ISO). */
+function readInjections(file: string): Injection[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (cause) {
+    throw new AemonError('AEMON_INPUT_READ', `cannot read labels ${file}: ${(cause as Error).message}`, { stage: 'cli', cause });
+  }
+  if (!Array.isArray(doc)) throw new AemonError('AEMON_INPUT_READ', `labels ${file}: expected a JSON array of {sensor, start, end}`, { stage: 'cli' });
+  return doc.map((d: { sensor?: unknown; start?: unknown; end?: unknown }, i) => {
+    const start = typeof d.start === 'string' ? Date.parse(d.start) : Number(d.start);
+    const end = typeof d.end === 'string' ? Date.parse(d.end) : Number(d.end);
+    if (typeof d.sensor !== 'string' || !Number.isFinite(start) || !Number.isFinite(end)) {
+      throw new AemonError('AEMON_INPUT_READ', `labels ${file}: entry ${i} needs sensor, start and end`, { stage: 'cli' });
+    }
+    return { ...(d as Injection), sensor: d.sensor, start, end };
+  });
+}
+
+/** Detections and false alarms (anomalies opened outside every labelled one), per hour before and after the first promotion. */
+export function falseAlarmSummary(
+  injections: readonly Injection[],
+  opened: readonly AnomalyEvent[],
+  spanMs: number,
+  firstTs: number,
+  lastTs: number,
+  firstPromotion: number | undefined,
+  runs: { promoted: number; rejected: number; failed: number },
+  retraining: boolean,
+): string {
+  const inRange = injections.filter((i) => i.start >= firstTs && i.start <= lastTs);
+  const { detected } = matchEvents(inRange, opened, spanMs);
+  const falseAt = opened.filter((ev) => !inRange.some((inj) => inj.sensor === ev.sensor && ev.start >= inj.start && ev.start <= inj.end + spanMs)).map((ev) => ev.start);
+  const rate = (from: number, to: number): string => {
+    const hours = (to - from) / 3_600_000;
+    const n = falseAt.filter((t) => t >= from && t < to).length;
+    return hours > 0 ? `${n} in ${hours.toFixed(1)} h = ${(n / hours).toFixed(2)}/h` : `${n}`;
+  };
+  let line = `labels: ${inRange.length} injected anomalies, ${detected.filter(Boolean).length} detected, ${falseAt.length} false alarms`;
+  if (retraining) {
+    line += `; retraining: ${runs.promoted} promoted, ${runs.rejected} rejected, ${runs.failed} failed`;
+    line += firstPromotion === undefined ? '; no model promoted' : `; false alarms before the first promotion ${rate(firstTs, firstPromotion)}, after it ${rate(firstPromotion, lastTs + 1)}`;
+  } else if (Number.isFinite(firstTs)) {
+    line += `; ${rate(firstTs, lastTs + 1)}`;
+  }
+  // How the rate moves through the replay (a drifting plant: it climbs unless the model follows).
+  if (Number.isFinite(firstTs) && lastTs > firstTs) {
+    const q = (lastTs + 1 - firstTs) / 4;
+    const hours = q / 3_600_000;
+    const perQuarter = [0, 1, 2, 3].map((k) => falseAt.filter((t) => t >= firstTs + k * q && t < firstTs + (k + 1) * q).length / hours);
+    line += `\nfalse alarms per hour by quarter of the replay: ${perQuarter.map((r) => r.toFixed(2)).join(', ')}`;
+  }
+  return `${line}\n`;
 }

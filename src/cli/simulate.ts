@@ -16,6 +16,7 @@ interface SimulateFlags {
   duration?: string;
   seed?: string;
   start?: string;
+  drift?: string;
   out?: string;
   labels?: string;
   realtime?: boolean;
@@ -29,6 +30,7 @@ async function simulate(flags: SimulateFlags): Promise<void> {
       rateHz: flags.rate === undefined ? undefined : Number(flags.rate),
       seed: flags.seed === undefined ? undefined : parseInteger(flags.seed, '--seed'),
       start: flags.start,
+      driftPerHour: flags.drift === undefined ? undefined : Number(flags.drift),
     }),
   });
   const sim = simulatorSettings(cfg);
@@ -143,6 +145,7 @@ export function registerSimulate(program: Command): void {
     .option('--out <file>', 'write readings here (default stdout)')
     .option('--labels <file>', 'write the injected anomalies (sensor, kind, channels, start, end) as JSON')
     .option('--kafka-topic <topic>', 'produce to this Kafka topic (key = sensor; kafka.* / AEMON_KAFKA_BROKERS); the injected anomalies go to kafka.labelsTopic')
+    .option('--drift <per-hour>', 'every sensor\'s load drifts this much per hour of event time (e.g. 0.1; the load spans ~0.1–0.9): the plant changes, a frozen model false-alarms')
     .option('--realtime', 'pace readings by the wall clock (simulator.speedup times faster)')
     .addHelpText('after', '\nExample:\n  aemon simulate --sensors 3 --duration 2h --seed 7 --out sim.ndjson --labels sim.labels.json\n  aemon replay sim.ndjson --train-first 600 --out sim.scores.csv\n')
     .action(async (flags: SimulateFlags) => simulate(flags));

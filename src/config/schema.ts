@@ -164,6 +164,8 @@ export const simulatorSchema = z
     anomalySeconds: z.number().positive().optional(),
     /** Event time of the first reading (ISO-8601); defaults to the wall clock at start. */
     start: z.string().datetime().optional(),
+    /** Slow drift of every sensor's load per hour of event time (0 = none; the load itself spans ~0.1–0.9). */
+    driftPerHour: z.number().default(0),
   })
   .strict();
 

@@ -150,13 +150,14 @@ export class Simulator {
     return m;
   }
 
-  /** Load around 0.5: daily ±0.2, machine cycle ±0.16, walk σ 0.05. */
+  /** Load around 0.5: daily ±0.2, machine cycle ±0.16, walk σ 0.05, plus `driftPerHour` × hours since the start. */
   private load(m: SensorModel, ts: number, dtS: number): number {
     const decay = Math.exp(-dtS / WALK_TAU_S);
     m.walk = m.walk * decay + WALK_SIGMA * Math.sqrt(1 - decay * decay) * m.signal.gaussian();
     const day = (((ts % DAY_MS) + DAY_MS) % DAY_MS) / DAY_MS;
     const x = (2 * Math.PI * (ts - this.startMs)) / 1000 / m.cyclePeriodS + m.cyclePhase;
-    return 0.5 + 0.2 * Math.sin(2 * Math.PI * day + m.dailyPhase) + 0.12 * Math.sin(x) + 0.04 * Math.sin(2 * x) + m.walk;
+    const drift = (this.cfg.driftPerHour * (ts - this.startMs)) / 3_600_000;
+    return 0.5 + 0.2 * Math.sin(2 * Math.PI * day + m.dailyPhase) + 0.12 * Math.sin(x) + 0.04 * Math.sin(2 * x) + m.walk + drift;
   }
 
   /** Event time from one anomaly's end to the next start: a floor (so they stay apart) plus an exponential, mean `anomalyEverySeconds`. */

@@ -24,7 +24,7 @@ export interface RetrainDeps {
   promote(bundle: ModelBundle): Promise<void>;
   onStart?(group: string, windows: number, sensors: number): void;
   onEpoch?(group: string, p: EpochProgress): void;
-  onRun?(group: string, result: RunResult, seconds: number, detail: { gate?: GateResult; error?: unknown; version?: string }): void;
+  onRun?(group: string, result: RunResult, seconds: number, detail: { gate?: GateResult; error?: unknown; version?: string; at: number }): void;
   /** Normal windows buffered, after each write (aemon_normal_windows). */
   onBufferSize?(windows: number): void;
 }
@@ -97,7 +97,7 @@ export class Retrainer implements Sink {
   }
 
   async write(outputs: readonly PipelineOutput[]): Promise<void> {
-    const due = new Set<string>();
+    const due = new Map<string, number>();
     for (const o of outputs) {
       if (o.kind !== 'scored' || o.window === null) continue;
       const ws = o.window;
@@ -114,12 +114,12 @@ export class Retrainer implements Sink {
       const byCount = t.afterWindows > 0 && this.buffer.fresh(w.group) >= t.afterWindows;
       if ((byTime || byCount) && !this.running.has(w.group) && this.buffer.windows(w.group) >= t.minWindows) {
         this.since.set(w.group, w.end);
-        due.add(w.group);
+        due.set(w.group, w.end);
       }
     }
     this.deps.onBufferSize?.(this.buffer.size);
-    for (const group of due) {
-      const run = this.run(group).finally(() => this.running.delete(group));
+    for (const [group, at] of due) {
+      const run = this.run(group, at).finally(() => this.running.delete(group));
       this.running.set(group, run);
       if (this.opts.awaitRuns) await run;
     }
@@ -134,7 +134,8 @@ export class Retrainer implements Sink {
     await this.idle();
   }
 
-  private async run(group: string): Promise<void> {
+  /** `at`: the event time that made the group due. */
+  private async run(group: string, at: number): Promise<void> {
     const champion = this.deps.champion(group);
     const snapshot = this.buffer.snapshot(group);
     if (!champion || !snapshot) return;
@@ -155,14 +156,14 @@ export class Retrainer implements Sink {
       challenger.metadata.gate = { ...verdict, champion: { version: champion.metadata.version, ...verdict.champion } };
       if (!verdict.promoted) {
         challenger.model.dispose();
-        this.deps.onRun?.(group, 'rejected', seconds(), { gate: verdict, version: challenger.metadata.version });
+        this.deps.onRun?.(group, 'rejected', seconds(), { gate: verdict, version: challenger.metadata.version, at });
         return;
       }
       await this.deps.promote(challenger);
-      this.deps.onRun?.(group, 'promoted', seconds(), { gate: verdict, version: challenger.metadata.version });
+      this.deps.onRun?.(group, 'promoted', seconds(), { gate: verdict, version: challenger.metadata.version, at });
     } catch (error) {
       challenger?.model.dispose();
-      this.deps.onRun?.(group, 'failed', seconds(), { error });
+      this.deps.onRun?.(group, 'failed', seconds(), { error, at });
     }
   }
 }

@@ -43,8 +43,13 @@ export const windowingSchema = z
 
 export const modelSchema = z
   .object({
-    /** Load a saved model folder instead of training on the bootstrap period. */
+    /**
+     * The model registry: `aemon run` loads each group's current version from it (instead of
+     * training on the bootstrap period) and promotes the models it trains into it.
+     */
     dir: z.string().min(1).optional(),
+    /** Versions kept per model group in the registry (the current one and the one before it always stay). */
+    keep: positiveInt.default(5),
     /** TensorFlow.js backend: `auto` tries tensorflow (tfjs-node), then wasm, then cpu. */
     backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
     /** LSTM kernel: `fused` runs TensorFlow's BlockLSTM (tensorflow backend only), `layers` tfjs-layers' LSTM; `auto` picks fused where it can. */

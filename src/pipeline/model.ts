@@ -100,6 +100,19 @@ export interface ModelMetadata {
   sensors: Record<string, SensorCalibration>;
   /** Calibration used when a sensor unknown to the model is scored. */
   fallback: SensorCalibration;
+  /** Set by the model registry when this version was promoted (src/model/registry.ts). */
+  promotion?: ModelPromotion;
+}
+
+/** How a model version entered the model registry: when, in which order, why, and the gate's verdict. */
+export interface ModelPromotion {
+  /** ISO-8601. */
+  promotedAt: string;
+  /** 1, 2, … within the model group: the registry's order of versions. */
+  seq: number;
+  reason?: string;
+  /** The promotion gate's results, as the retraining loop reports them. */
+  gate?: unknown;
 }
 
 /** A trained model with its calibration, as scoring uses it and a model folder stores it. */

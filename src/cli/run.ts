@@ -1,6 +1,5 @@
-import { join } from 'node:path';
 import type { Command } from 'commander';
-import { saveModelFolder } from '../model/io.js';
+import { ModelRegistry } from '../model/registry.js';
 import { Partitioners } from 'kafkajs';
 import { topicPatterns } from '../config/kafka.js';
 import { createEngine, liveViewFor, serveMetrics } from '../main.js';
@@ -14,7 +13,6 @@ import { followLabels } from '../sources/kafka-labels.js';
 import { LabelStore, parseLabel } from '../training/labels.js';
 import { commandConfig } from './common.js';
 import { createKafka, prepareTopics } from './kafka.js';
-import { groupFolderName, hasModel, modelFolders } from './models.js';
 
 interface RunFlags {
   config?: string;
@@ -24,26 +22,21 @@ async function run(flags: RunFlags): Promise<void> {
   const cfg = commandConfig(flags.config, {});
   const log = createLogger(cfg.log.level);
   const kc = cfg.kafka;
-  // model.dir is the service's model state: loaded when it holds a model, otherwise the model
-  // learned from the bootstrap period is saved there, so a restart scores with the same model.
-  const modelDir = cfg.model.dir;
-  const saved = modelDir && hasModel(modelDir) ? modelFolders(modelDir) : [];
-  // Where each model group lives on disk; saves run one after another, each atomically.
-  const dirs = new Map<string, string>();
+  // model.dir is the service's model registry: each group's current version is loaded at start;
+  // a model learned from the bootstrap period is promoted into it (so a restart scores with the
+  // same model), and sensors calibrated later are saved into the current version.
+  const registry = cfg.model.dir ? new ModelRegistry({ root: cfg.model.dir, keep: cfg.model.keep, log }) : undefined;
   let saving = Promise.resolve();
-  const persist = (group: string): void => {
-    if (!modelDir) return;
+  const persist = (group: string, how: 'promote' | 'update'): void => {
+    if (!registry) return;
     saving = saving.then(async () => {
-      const bundles = engine.trainer.models();
-      const bundle = bundles.find((b) => b.metadata.group === group);
+      const bundle = engine.trainer.models().find((b) => b.metadata.group === group);
       if (!bundle) return;
-      const dir = dirs.get(group) ?? (dirs.size === 0 ? modelDir : join(modelDir, groupFolderName(group)));
-      dirs.set(group, dir);
       try {
-        await saveModelFolder(dir, bundle);
-        log.info({ dir, version: bundle.metadata.version, sensors: Object.keys(bundle.metadata.sensors).length }, `saved model ${bundle.metadata.version} to ${dir}`);
+        const entry = how === 'promote' ? await registry.promote(bundle, { reason: 'bootstrap' }) : await registry.update(bundle);
+        log.info({ dir: entry.dir, version: entry.version, sensors: entry.sensors }, `saved model ${entry.version} to ${entry.dir}`);
       } catch (err) {
-        log.error({ err }, `cannot save the model to ${dir}: ${(err as Error).message}`);
+        log.error({ err }, `cannot save model ${bundle.metadata.version} to ${registry.root}: ${(err as Error).message}`);
       }
     });
   };
@@ -52,13 +45,12 @@ async function run(flags: RunFlags): Promise<void> {
     mode: 'live',
     log,
     labels,
-    modelDirs: saved,
+    ...(registry ? { models: registry } : {}),
     hooks: {
-      onTrained: (bundle) => persist(bundle.metadata.group),
-      onSensorCalibrated: (_sensor, group) => persist(group),
+      onTrained: (bundle) => persist(bundle.metadata.group, 'promote'),
+      onSensorCalibrated: (_sensor, group) => persist(group, 'update'),
     },
   });
-  engine.trainer.models().forEach((b, i) => dirs.set(b.metadata.group, saved[i]!));
   const kafka = createKafka(kc, log);
   await prepareTopics(kafka, kc, [kc.anomaliesTopic, kc.dlqTopic, kc.scoresTopic, kc.labelsTopic]);
   const labelFeed = await followLabels({

@@ -143,4 +143,9 @@ export interface ModelProvider {
   pending(sensor: string, group: string): Promise<void> | undefined;
   /** Every model in use, e.g. for `aemon_model_info`. */
   models(): ModelBundle[];
+  /**
+   * The scoring stage finished a batch: no target it handed out before is used any more, so
+   * models replaced since then can be disposed.
+   */
+  batchSettled?(): void;
 }

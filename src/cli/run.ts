@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { loadModelFolder } from '../model/io.js';
 import { ModelRegistry } from '../model/registry.js';
 import { Partitioners } from 'kafkajs';
 import { topicPatterns } from '../config/kafka.js';
@@ -6,6 +7,7 @@ import { createEngine, liveViewFor, serveMetrics } from '../main.js';
 import { createLogger } from '../observability/logger.js';
 import type { PipelineOutput, Sink } from '../pipeline/contracts.js';
 import { formatEvent } from '../sinks/console.js';
+import { startAdminServer } from '../sinks/admin.js';
 import { kafkaSink } from '../sinks/kafka.js';
 import { metricsSink } from '../sinks/prometheus.js';
 import { kafkaSource } from '../sources/kafka.js';
@@ -69,6 +71,20 @@ async function run(flags: RunFlags): Promise<void> {
 
   const view = liveViewFor(engine);
   const server = await serveMetrics(engine, log, view.routes);
+  const admin = cfg.admin.enabled
+    ? await startAdminServer({
+        host: cfg.admin.host,
+        port: cfg.admin.port,
+        token: cfg.admin.token,
+        log,
+        parseLabel: (raw: string) => parseLabel(raw),
+        labels,
+        ...(registry ? { models: registry } : {}),
+        // The rolled-back version is loaded (checksums verified again) and swapped in.
+        onRollback: async (entry) => engine.swapModel(await loadModelFolder(entry.dir, engine.tf, engine.backend, cfg.model.kernel)),
+      })
+    : undefined;
+  if (admin) log.info({ url: admin.url }, `admin port on ${admin.url} (bearer token required): POST /labels, GET /models, POST /models/rollback, GET /healthz`);
   const { metrics } = engine;
   const source = kafkaSource({
     kafka,
@@ -119,6 +135,7 @@ async function run(flags: RunFlags): Promise<void> {
     await saving;
     view.close();
     await server?.close();
+    await admin?.close();
     // Everything is written and committed; a kafkajs reconnect timer must not keep us alive.
     setTimeout(() => process.exit(process.exitCode ?? 0), 2_000).unref();
   }

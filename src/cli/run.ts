@@ -149,6 +149,9 @@ export function registerRun(program: Command): void {
     .addHelpText(
       'after',
       '\nWithout model.dir, aemon learns from each sensor\'s first training.bootstrapReadings readings (as the demo does).\n' +
+        'With model.dir (a model registry, see `aemon models --help`) it loads each group\'s current version, verifying checksums,\n' +
+        'and promotes the model it learns into it.\n' +
+        'admin.enabled with admin.token (AEMON_ADMIN_TOKEN) opens the admin port: POST /labels, GET /models, POST /models/rollback, GET /healthz.\n' +
         'Offsets are committed only after every output of a reading (score, anomaly event, DLQ record) is written.\n' +
         'SIGTERM/SIGINT drain in-flight readings, commit and leave the group within kafka.shutdownTimeoutMs.\n\n' +
         'Example:\n  AEMON_KAFKA_BROKERS=127.0.0.1:9092 AEMON_KAFKA_TOPICS=demo.sensors npx aemon run\n',

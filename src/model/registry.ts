@@ -189,13 +189,15 @@ export class ModelRegistry {
 
   /**
    * Re-saves the folder of `bundle`'s version (e.g. after new sensors were calibrated), keeping
-   * its promotion record and leaving CURRENT alone; a version not in the registry is promoted.
+   * its promotion record and leaving CURRENT alone. A group with no version yet gets it
+   * promoted; a version pruned meanwhile is `AEMON_MODEL_NOT_FOUND` (CURRENT is never moved here).
    */
   update(bundle: ModelBundle): Promise<RegistryEntry> {
     return this.exclusive(async () => {
       const gs = await this.importLegacy(await this.groupScan(bundle.metadata.group));
       const v = gs.versions.find((x) => x.id === bundle.metadata.version);
-      if (!v) return this.promoteIn(gs, bundle, {});
+      if (!v && gs.current === undefined) return this.promoteIn(gs, bundle, {});
+      if (!v) throw registryError('AEMON_MODEL_NOT_FOUND', `model ${bundle.metadata.version} is no longer in ${this.root} (pruned); its calibrations were not saved`);
       const promotion = v.metadata?.promotion;
       await saveModelFolder(v.dir, { model: bundle.model, metadata: { ...bundle.metadata, ...(promotion ? { promotion } : {}) } });
       const entry = entriesOf(await this.groupScan(bundle.metadata.group)).find((e) => e.version === v.id)!;

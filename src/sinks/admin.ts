@@ -152,22 +152,22 @@ export function startAdminServer<L, E extends AdminModelEntry>(options: AdminSer
     for (const [name, value] of [['group', group], ['version', version]] as const) {
       if (value !== undefined && (typeof value !== 'string' || value === '')) throw new BodyError(400, `"${name}" must be a non-empty string`);
     }
-    const g = group as string | undefined;
-    const before = (await models.list()).find((e) => e.current && (g === undefined || e.group === g));
+    const prior = await models.list();
     let entry: E;
     try {
-      entry = await models.rollback(g, version as string | undefined);
+      entry = await models.rollback(group as string | undefined, version as string | undefined);
     } catch (err) {
       const status = err instanceof AemonError ? STATUS_BY_CODE[err.code] : undefined;
       if (status === undefined) throw err;
       return reply(res, status, { error: (err as Error).message, code: (err as AemonError).code });
     }
+    const before = prior.find((e) => e.current && e.group === entry.group);
     try {
       await options.onRollback?.(entry);
     } catch (err) {
       // The engine could not take the version: CURRENT goes back, so a restart matches what runs.
       let restored = '';
-      if (before && before.group === entry.group) {
+      if (before) {
         restored = await models.rollback(entry.group, before.version).then(
           () => `; CURRENT is back at ${before.version}`,
           (e: unknown) => `; CURRENT could not be moved back to ${before.version}: ${(e as Error).message}`,

@@ -165,6 +165,18 @@ test('update re-saves the version in place (new sensors), keeps its promotion an
   for (const b of loaded) b.model.dispose();
 });
 
+test('update never moves CURRENT: a version pruned meanwhile is not saved again', async () => {
+  const reg = fresh('update-pruned', 1);
+  const [b1, b2, b3] = [await bundle(19), await bundle(20), await bundle(21)];
+  await reg.promote(b1);
+  await reg.promote(b2);
+  await reg.promote(b3);
+  assert.equal(existsSync(join(reg.root, 'a_b_c', b1.metadata.version)), false);
+  await assert.rejects(reg.update(b1), isError('AEMON_MODEL_NOT_FOUND', /no longer in .* \(pruned\)/));
+  assert.equal(currentFile(reg), b3.metadata.version);
+  assert.equal(existsSync(join(reg.root, 'a_b_c', b1.metadata.version)), false);
+});
+
 test('a model folder at the root (the layout before the registry) is the current version, and is imported on the first promote', async () => {
   const reg = fresh('legacy-root');
   const [old, next] = [await bundle(14), await bundle(15)];

@@ -17,6 +17,7 @@ import { selectBackend, type Tf } from './model/backend.js';
 import { createAutoencoder } from './model/autoencoder.js';
 import { checkKernelPreference } from './model/fusedModel.js';
 import { exportArtifacts, loadModelFolder, modelVersion } from './model/io.js';
+import type { ModelRegistry } from './model/registry.js';
 import type { Logger } from './observability/logger.js';
 import { createMetrics, type AemonMetrics } from './observability/metrics.js';
 import { eventTimeOnly } from './pipeline/clock.js';
@@ -51,6 +52,8 @@ export interface EngineOptions {
   log: Logger;
   /** Model folders to score with instead of training on a bootstrap period. */
   modelDirs?: readonly string[];
+  /** A model registry whose groups' current versions are scored with (checksums verified). */
+  models?: ModelRegistry;
   /** Models already in memory (benchmarks, tests) to score with, like loaded folders. */
   bundles?: readonly ModelBundle[];
   hooks?: EngineHooks;
@@ -75,6 +78,11 @@ export interface Engine {
   gate: InFlightGate;
   /** Retraining (when training.intervalMs or training.afterWindows is set): a sink every run includes. */
   retrainer: Retrainer | undefined;
+  /**
+   * Scores the bundle's model group with it from now on (e.g. after a rollback); the model it
+   * replaces is disposed once no batch uses it. `aemon_model_info` follows.
+   */
+  swapModel(bundle: ModelBundle): void;
   run(records$: Observable<SourceRecord>, sinks: readonly Sink[], signal?: AbortSignal): Promise<RunStats>;
 }
 
@@ -111,12 +119,21 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
   const metrics = createMetrics(registry, { maxSensors: cfg.metrics.maxSensors });
   const loaded: ModelBundle[] = [...(opts.bundles ?? [])];
   for (const b of loaded) metrics.modelInfo(b.metadata.version, backend);
-  for (const dir of opts.modelDirs ?? []) {
-    const bundle = await loadModelFolder(dir, tf, backend, cfg.model.kernel);
+  const noteLoaded = (bundle: ModelBundle, dir: string): void => {
     log.info({ dir, version: bundle.metadata.version, group: bundle.metadata.group }, `loaded model ${bundle.metadata.version} from ${dir}`);
     metrics.modelInfo(bundle.metadata.version, backend);
     metrics.modelTrained(Date.parse(bundle.metadata.createdAt) / 1000);
+  };
+  for (const dir of opts.modelDirs ?? []) {
+    const bundle = await loadModelFolder(dir, tf, backend, cfg.model.kernel);
+    noteLoaded(bundle, dir);
     loaded.push(bundle);
+  }
+  if (opts.models) {
+    for (const bundle of await opts.models.loadCurrent(tf, backend, cfg.model.kernel)) {
+      noteLoaded(bundle, opts.models.root);
+      loaded.push(bundle);
+    }
   }
 
   const hooks = opts.hooks ?? {};
@@ -220,6 +237,12 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
     tracker,
     gate,
     retrainer,
+    swapModel: (bundle) => {
+      trainer.replace(bundle);
+      metrics.modelInfo(bundle.metadata.version, backend);
+      metrics.modelTrained(Date.parse(bundle.metadata.createdAt) / 1000);
+      log.info({ group: bundle.metadata.group, version: bundle.metadata.version }, `now scoring [${bundle.metadata.group}] with model ${bundle.metadata.version}`);
+    },
     run: (records$, sinks, signal) =>
       runPipeline({
         records$,

@@ -4,6 +4,7 @@ import { AemonError, describeError } from '../errors.js';
 import { registerBench } from './bench.js';
 import { registerDemo } from './demo.js';
 import { registerEvaluate } from './evaluate.js';
+import { registerModels } from './models.js';
 import { registerReplay } from './replay.js';
 import { registerRun } from './run.js';
 import { registerSimulate } from './simulate.js';
@@ -34,6 +35,7 @@ registerDemo(program);
 registerReplay(program);
 registerSimulate(program);
 registerTrain(program);
+registerModels(program);
 registerEvaluate(program);
 registerBench(program);
 

@@ -14,7 +14,7 @@ import { SeriesCollector } from '../view/series.js';
 import { createKafka } from './kafka.js';
 import { commandConfig, commandLogger, defined, parseDuration, parsePositiveInt } from './common.js';
 import { matchEvents } from './demo.js';
-import { modelFolders } from './models.js';
+import { registryWithModels } from './models.js';
 import { TrainingProgress } from './progress.js';
 
 interface ReplayFlags {
@@ -82,7 +82,7 @@ async function replay(input: string | undefined, flags: ReplayFlags): Promise<vo
   const engine = await createEngine(cfg, {
     mode: 'replay',
     log,
-    modelDirs: cfg.model.dir ? modelFolders(cfg.model.dir) : [],
+    ...(cfg.model.dir ? { models: await registryWithModels(cfg.model.dir, cfg.model.keep, log) } : {}),
     hooks: {
       onEpoch: (_group, p) => progress.epoch('training', p),
       onRetrained: (_group, result, seconds, version, why, at) => {
@@ -173,7 +173,7 @@ export function registerReplay(program: Command): void {
     .option('--verbose', 'JSON logs on stderr at the configured level (default: warnings only)')
     .option('--format <format>', 'auto | nab | skab | csv | ndjson (default auto: by extension and header)')
     .option('--train-first <n>', 'train on the first N readings of each sensor; no rows are written for them')
-    .option('--model <dir>', 'score with a saved model folder (from `aemon train`) instead of training')
+    .option('--model <dir>', 'score with the current models of a registry or model folder (from `aemon train`) instead of training')
     .option('--out <file>', 'scores file: .csv (timestamp,sensor,score,threshold,anomaly,error_<channel>…) or .ndjson; default stdout as CSV')
     .option('--kafka-topic <topic>', 'replay a time range of this topic instead (kafka.* / AEMON_KAFKA_BROKERS); never commits')
     .option('--from <time>', 'with --kafka-topic: start of the range (ISO-8601, by record timestamp)')

@@ -1,12 +1,13 @@
-import { join } from 'node:path';
 import type { Command } from 'commander';
-import { saveModelFolder } from '../model/io.js';
+import { loadModelFolder } from '../model/io.js';
+import { ModelRegistry } from '../model/registry.js';
 import { Partitioners } from 'kafkajs';
 import { topicPatterns } from '../config/kafka.js';
 import { createEngine, liveViewFor, serveMetrics } from '../main.js';
 import { createLogger } from '../observability/logger.js';
 import type { PipelineOutput, Sink } from '../pipeline/contracts.js';
 import { formatEvent } from '../sinks/console.js';
+import { startAdminServer } from '../sinks/admin.js';
 import { kafkaSink } from '../sinks/kafka.js';
 import { metricsSink } from '../sinks/prometheus.js';
 import { kafkaSource } from '../sources/kafka.js';
@@ -14,7 +15,6 @@ import { followLabels } from '../sources/kafka-labels.js';
 import { LabelStore, parseLabel } from '../training/labels.js';
 import { commandConfig } from './common.js';
 import { createKafka, prepareTopics } from './kafka.js';
-import { groupFolderName, hasModel, modelFolders } from './models.js';
 
 interface RunFlags {
   config?: string;
@@ -24,26 +24,21 @@ async function run(flags: RunFlags): Promise<void> {
   const cfg = commandConfig(flags.config, {});
   const log = createLogger(cfg.log.level);
   const kc = cfg.kafka;
-  // model.dir is the service's model state: loaded when it holds a model, otherwise the model
-  // learned from the bootstrap period is saved there, so a restart scores with the same model.
-  const modelDir = cfg.model.dir;
-  const saved = modelDir && hasModel(modelDir) ? modelFolders(modelDir) : [];
-  // Where each model group lives on disk; saves run one after another, each atomically.
-  const dirs = new Map<string, string>();
+  // model.dir is the service's model registry: each group's current version is loaded at start;
+  // a model learned from the bootstrap period is promoted into it (so a restart scores with the
+  // same model), and sensors calibrated later are saved into the current version.
+  const registry = cfg.model.dir ? new ModelRegistry({ root: cfg.model.dir, keep: cfg.model.keep, log }) : undefined;
   let saving = Promise.resolve();
-  const persist = (group: string): void => {
-    if (!modelDir) return;
+  const persist = (group: string, how: 'promote' | 'update', info: { reason: string; gate?: unknown } = { reason: 'bootstrap' }): void => {
+    if (!registry) return;
     saving = saving.then(async () => {
-      const bundles = engine.trainer.models();
-      const bundle = bundles.find((b) => b.metadata.group === group);
+      const bundle = engine.trainer.models().find((b) => b.metadata.group === group);
       if (!bundle) return;
-      const dir = dirs.get(group) ?? (dirs.size === 0 ? modelDir : join(modelDir, groupFolderName(group)));
-      dirs.set(group, dir);
       try {
-        await saveModelFolder(dir, bundle);
-        log.info({ dir, version: bundle.metadata.version, sensors: Object.keys(bundle.metadata.sensors).length }, `saved model ${bundle.metadata.version} to ${dir}`);
+        const entry = how === 'promote' ? await registry.promote(bundle, info) : await registry.update(bundle);
+        log.info({ dir: entry.dir, version: entry.version, sensors: entry.sensors }, `saved model ${entry.version} to ${entry.dir}`);
       } catch (err) {
-        log.error({ err }, `cannot save the model to ${dir}: ${(err as Error).message}`);
+        log.error({ err }, `cannot save model ${bundle.metadata.version} to ${registry.root}: ${(err as Error).message}`);
       }
     });
   };
@@ -52,15 +47,14 @@ async function run(flags: RunFlags): Promise<void> {
     mode: 'live',
     log,
     labels,
-    modelDirs: saved,
+    ...(registry ? { models: registry } : {}),
     hooks: {
-      onTrained: (bundle) => persist(bundle.metadata.group),
-      // A promoted retraining replaces the saved model, so a restart scores with it.
-      onPromoted: (bundle) => persist(bundle.metadata.group),
-      onSensorCalibrated: (_sensor, group) => persist(group),
+      onTrained: (bundle) => persist(bundle.metadata.group, 'promote'),
+      // A promoted retraining becomes the registry's current version, so a restart scores with it.
+      onPromoted: (bundle) => persist(bundle.metadata.group, 'promote', { reason: 'retrained', gate: bundle.metadata.gate }),
+      onSensorCalibrated: (_sensor, group) => persist(group, 'update'),
     },
   });
-  engine.trainer.models().forEach((b, i) => dirs.set(b.metadata.group, saved[i]!));
   const kafka = createKafka(kc, log);
   await prepareTopics(kafka, kc, [kc.anomaliesTopic, kc.dlqTopic, kc.scoresTopic, kc.labelsTopic]);
   const labelFeed = await followLabels({
@@ -79,6 +73,20 @@ async function run(flags: RunFlags): Promise<void> {
 
   const view = liveViewFor(engine);
   const server = await serveMetrics(engine, log, view.routes);
+  const admin = cfg.admin.enabled
+    ? await startAdminServer({
+        host: cfg.admin.host,
+        port: cfg.admin.port,
+        token: cfg.admin.token,
+        log,
+        parseLabel: (raw: string) => parseLabel(raw),
+        labels,
+        ...(registry ? { models: registry } : {}),
+        // The rolled-back version is loaded (checksums verified again) and swapped in.
+        onRollback: async (entry) => engine.swapModel(await loadModelFolder(entry.dir, engine.tf, engine.backend, cfg.model.kernel)),
+      })
+    : undefined;
+  if (admin) log.info({ url: admin.url }, `admin port on ${admin.url} (bearer token required): POST /labels, GET /models, POST /models/rollback, GET /healthz`);
   const { metrics } = engine;
   const source = kafkaSource({
     kafka,
@@ -129,6 +137,7 @@ async function run(flags: RunFlags): Promise<void> {
     await saving;
     view.close();
     await server?.close();
+    await admin?.close();
     // Everything is written and committed; a kafkajs reconnect timer must not keep us alive.
     setTimeout(() => process.exit(process.exitCode ?? 0), 2_000).unref();
   }
@@ -142,6 +151,9 @@ export function registerRun(program: Command): void {
     .addHelpText(
       'after',
       '\nWithout model.dir, aemon learns from each sensor\'s first training.bootstrapReadings readings (as the demo does).\n' +
+        'With model.dir (a model registry, see `aemon models --help`) it loads each group\'s current version, verifying checksums,\n' +
+        'and promotes the model it learns into it.\n' +
+        'admin.enabled with admin.token (AEMON_ADMIN_TOKEN) opens the admin port: POST /labels, GET /models, POST /models/rollback, GET /healthz.\n' +
         'Offsets are committed only after every output of a reading (score, anomaly event, DLQ record) is written.\n' +
         'SIGTERM/SIGINT drain in-flight readings, commit and leave the group within kafka.shutdownTimeoutMs.\n\n' +
         'Example:\n  AEMON_KAFKA_BROKERS=127.0.0.1:9092 AEMON_KAFKA_TOPICS=demo.sensors npx aemon run\n',

@@ -43,8 +43,13 @@ export const windowingSchema = z
 
 export const modelSchema = z
   .object({
-    /** Load a saved model folder instead of training on the bootstrap period. */
+    /**
+     * The model registry: `aemon run` loads each group's current version from it (instead of
+     * training on the bootstrap period) and promotes the models it trains into it.
+     */
     dir: z.string().min(1).optional(),
+    /** Versions kept per model group in the registry (the current one and the one before it always stay). */
+    keep: positiveInt.default(5),
     /** TensorFlow.js backend: `auto` tries tensorflow (tfjs-node), then wasm, then cpu. */
     backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
     /**
@@ -144,6 +149,22 @@ export const metricsSchema = z
   })
   .strict();
 
+export const adminSchema = z
+  .object({
+    /** The admin HTTP port (labels, model list, rollback, health); every request needs the token. */
+    enabled: z.boolean().default(false),
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65_535).default(9465),
+    /** The bearer token every admin request must carry; set it through AEMON_ADMIN_TOKEN, not a file in git. */
+    token: z.string().default(''),
+  })
+  .strict()
+  .superRefine((admin, ctx) => {
+    if (admin.enabled && admin.token.trim() === '') {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['token'], message: 'admin.enabled needs a bearer token (admin.token or AEMON_ADMIN_TOKEN); the admin port never runs without one' });
+    }
+  });
+
 export const simulatorSchema = z
   .object({
     sensors: positiveInt.default(5),
@@ -228,6 +249,7 @@ export const configSchema = z
     detection: detectionSchema.default({}),
     sensors: sensorsSchema.default({}),
     metrics: metricsSchema.default({}),
+    admin: adminSchema.default({}),
     simulator: simulatorSchema.default({}),
     kafka: kafkaSchema.default({}),
     log: logSchema.default({}),
@@ -243,6 +265,7 @@ export type TrainingConfig = Config['training'];
 export type ScoringConfig = Config['scoring'];
 export type DetectionConfig = Config['detection'];
 export type MetricsConfig = Config['metrics'];
+export type AdminConfig = Config['admin'];
 /** The simulator's settings with the defaults that depend on its rate and the bootstrap filled in. */
 export type SimulatorConfig = Omit<Config['simulator'], 'quietSeconds' | 'anomalyEverySeconds' | 'anomalySeconds'> & {
   quietSeconds: number;

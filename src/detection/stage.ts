@@ -126,6 +126,6 @@ export function detectStage(opts: DetectStageOptions): OperatorFunction<WindowOu
 
   return pipe(
     microBatch<WindowOutput>(opts.scoring.batchSize, opts.scoring.maxWaitMs, scheduler),
-    concatMap((batch) => processBatch(batch)),
+    concatMap((batch) => processBatch(batch).finally(() => provider.batchSettled?.())),
   );
 }

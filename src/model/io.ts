@@ -3,7 +3,7 @@ import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { io } from '@tensorflow/tfjs';
 import { AemonError } from '../errors.js';
-import type { Autoencoder, ModelBundle } from '../pipeline/model.js';
+import type { Autoencoder, ModelBundle, ModelMetadata } from '../pipeline/model.js';
 import { LstmAutoencoder } from './autoencoder.js';
 import type { Tf } from './backend.js';
 import type { KernelPreference } from './fusedModel.js';
@@ -146,22 +146,7 @@ async function swapIn(tmp: string, target: string, aside: string): Promise<void>
  * `AEMON_MODEL_INVALID`. The weights layout is tfjs-layers' whichever `kernel` scores them.
  */
 export async function loadModelFolder(dir: string, tf: Tf, backend: string, kernel: KernelPreference = 'auto'): Promise<ModelBundle> {
-  let isDir: boolean;
-  try {
-    isDir = (await stat(dir)).isDirectory();
-  } catch (err) {
-    throw ioError(`cannot read the model folder ${dir}: ${(err as Error).message}`, err);
-  }
-  if (!isDir) throw ioError(`${dir} is not a folder`);
-  const expected = parseChecksums(await readChecked(dir, CHECKSUMS_JSON));
-  const contents = new Map<string, Buffer>();
-  for (const name of CHECKED_FILES) {
-    const bytes = await readChecked(dir, name);
-    if (sha256(bytes) !== expected[name]) {
-      throw checksumError(`${name} in ${dir} does not match its checksum (altered or truncated)`);
-    }
-    contents.set(name, bytes);
-  }
+  const contents = await readVerified(dir);
   const metadata = parseMetadata(contents.get(METADATA_JSON)!.toString('utf8'));
   const { topology, weightSpecs, generatedBy } = parseModelJson(contents.get(MODEL_JSON)!.toString('utf8'));
   const weights = contents.get(WEIGHTS_BIN)!;
@@ -180,6 +165,37 @@ export async function loadModelFolder(dir: string, tf: Tf, backend: string, kern
     layersModel.dispose();
     throw err;
   }
+}
+
+/**
+ * Checks a model folder without TensorFlow.js: every checksum, and that metadata.json parses.
+ * The same errors as {@link loadModelFolder}; the registry runs it before moving `CURRENT`.
+ */
+export async function verifyModelFolder(dir: string): Promise<ModelMetadata> {
+  const contents = await readVerified(dir);
+  const metadata = parseMetadata(contents.get(METADATA_JSON)!.toString('utf8'));
+  parseModelJson(contents.get(MODEL_JSON)!.toString('utf8'));
+  return metadata;
+}
+
+async function readVerified(dir: string): Promise<Map<string, Buffer>> {
+  let isDir: boolean;
+  try {
+    isDir = (await stat(dir)).isDirectory();
+  } catch (err) {
+    throw ioError(`cannot read the model folder ${dir}: ${(err as Error).message}`, err);
+  }
+  if (!isDir) throw ioError(`${dir} is not a folder`);
+  const expected = parseChecksums(await readChecked(dir, CHECKSUMS_JSON));
+  const contents = new Map<string, Buffer>();
+  for (const name of CHECKED_FILES) {
+    const bytes = await readChecked(dir, name);
+    if (sha256(bytes) !== expected[name]) {
+      throw checksumError(`${name} in ${dir} does not match its checksum (altered or truncated)`);
+    }
+    contents.set(name, bytes);
+  }
+  return contents;
 }
 
 async function readChecked(dir: string, name: string): Promise<Buffer> {

@@ -102,6 +102,19 @@ export interface ModelMetadata {
   fallback: SensorCalibration;
   /** The promotion gate's verdict when this model was retrained (absent for a first model). */
   gate?: Readonly<{ promoted: boolean; reason: string } & Record<string, unknown>>;
+  /** Set by the model registry when this version was promoted (src/model/registry.ts). */
+  promotion?: ModelPromotion;
+}
+
+/** How a model version entered the model registry: when, in which order, why, and the gate's verdict. */
+export interface ModelPromotion {
+  /** ISO-8601. */
+  promotedAt: string;
+  /** 1, 2, … within the model group: the registry's order of versions. */
+  seq: number;
+  reason?: string;
+  /** The promotion gate's results, as the retraining loop reports them. */
+  gate?: unknown;
 }
 
 /** A trained model with its calibration, as scoring uses it and a model folder stores it. */
@@ -132,4 +145,9 @@ export interface ModelProvider {
   pending(sensor: string, group: string): Promise<void> | undefined;
   /** Every model in use, e.g. for `aemon_model_info`. */
   models(): ModelBundle[];
+  /**
+   * The scoring stage finished a batch: no target it handed out before is used any more, so
+   * models replaced since then can be disposed.
+   */
+  batchSettled?(): void;
 }

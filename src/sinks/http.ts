@@ -41,36 +41,66 @@ function send(res: ServerResponse, status: number, body: string, headers: Record
   res.end(body);
 }
 
-function listenHint(code: string | undefined): string {
-  if (code === 'EADDRINUSE') return ' (address already in use: another aemon? set metrics.port / AEMON_METRICS_PORT)';
+function listenHint(code: string | undefined, setting: string): string {
+  if (code === 'EADDRINUSE') return ` (address already in use: another aemon? set ${setting}.port / AEMON_${setting.toUpperCase()}_PORT)`;
   if (code === 'EACCES') return ' (permission denied: use a port above 1023)';
-  if (code === 'EADDRNOTAVAIL') return ' (no such local address: check metrics.host)';
+  if (code === 'EADDRNOTAVAIL') return ` (no such local address: check ${setting}.host)`;
   return '';
 }
 
 /** `GET /metrics`, `/healthz`, `/readyz` (DESIGN.md) on `host:port`, plus any extra routes. */
 export function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
-  const { host, registry, ready, log } = options;
-  const routes = new Map<string, Map<string, RouteHandler>>();
-  const add = (method: string, path: string, handler: RouteHandler): void => {
-    const byMethod = routes.get(path) ?? new Map<string, RouteHandler>();
-    byMethod.set(method.toUpperCase(), handler);
-    routes.set(path, byMethod);
-  };
-  add('GET', '/metrics', async (_req, res) => {
-    const body = await registry.metrics();
-    send(res, 200, body, { 'content-type': registry.contentType });
-  });
-  add('GET', '/healthz', (_req, res) => send(res, 200, 'ok\n'));
-  add('GET', '/readyz', (_req, res) => (ready() ? send(res, 200, 'ready\n') : send(res, 503, 'not ready\n')));
+  const { registry, ready } = options;
+  const builtIn: ExtraRoute[] = [
+    {
+      method: 'GET',
+      path: '/metrics',
+      handler: async (_req, res) => {
+        const body = await registry.metrics();
+        send(res, 200, body, { 'content-type': registry.contentType });
+      },
+    },
+    { method: 'GET', path: '/healthz', handler: (_req, res) => send(res, 200, 'ok\n') },
+    { method: 'GET', path: '/readyz', handler: (_req, res) => (ready() ? send(res, 200, 'ready\n') : send(res, 503, 'not ready\n')) },
+  ];
   for (const route of options.extraRoutes ?? []) {
     if (BUILT_IN.includes(route.path)) {
       return Promise.reject(new AemonError('AEMON_INTERNAL', `route ${route.path} is built in`, { stage: 'startup' }));
     }
-    add(route.method, route.path, route.handler);
+  }
+  return serveRoutes({
+    host: options.host,
+    port: options.port,
+    routes: [...builtIn, ...(options.extraRoutes ?? [])],
+    setting: 'metrics',
+    ...(options.log ? { log: options.log } : {}),
+  });
+}
+
+export interface RoutesServerOptions {
+  host: string;
+  /** 0 picks a free port; the returned `port` is the real one. */
+  port: number;
+  routes: readonly ExtraRoute[];
+  /** The config section naming host and port, for listen errors (`metrics`, `admin`). */
+  setting: string;
+  /** Runs before routing; returning false means it has answered (e.g. 401). */
+  guard?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  log?: Logger;
+}
+
+/** An HTTP server for exact-path routes: 404 for other paths, 405 (with Allow) for other methods. */
+export function serveRoutes(options: RoutesServerOptions): Promise<HttpServer> {
+  const { host, log } = options;
+  const routes = new Map<string, Map<string, RouteHandler>>();
+  for (const route of options.routes) {
+    const byMethod = routes.get(route.path) ?? new Map<string, RouteHandler>();
+    byMethod.set(route.method.toUpperCase(), route.handler);
+    routes.set(route.path, byMethod);
   }
 
   const server = createServer((req, res) => {
+    if (options.guard && !options.guard(req, res)) return;
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const byMethod = routes.get(path);
     if (byMethod === undefined) return send(res, 404, 'not found\n');
@@ -94,7 +124,7 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServer>
     const onError = (err: NodeJS.ErrnoException): void => {
       const where = `${host}:${options.port}`;
       reject(
-        new AemonError('AEMON_HTTP', `cannot listen on ${where}: ${err.code ?? err.message}${listenHint(err.code)}`, {
+        new AemonError('AEMON_HTTP', `cannot listen on ${where}: ${err.code ?? err.message}${listenHint(err.code, options.setting)}`, {
           stage: 'startup',
           cause: err,
         }),

@@ -1,3 +1,4 @@
+import { AemonError } from '../errors.js';
 import type { DetectionConfig, ModelConfig, TrainingConfig, WindowingConfig } from '../config/schema.js';
 import { applyScaler, calibrateThreshold, fitScaler } from '../pipeline/calibration.js';
 import { trainGroup } from './fit-group.js';
@@ -64,7 +65,8 @@ interface GroupState {
  */
 export class BootstrapTrainer implements ModelProvider {
   private readonly groups = new Map<string, GroupState>();
-  private readonly retired: ModelBundle[] = [];
+  /** Models replaced while a scoring batch may still hold them; disposed when it settles. */
+  private retired: Autoencoder[] = [];
 
   constructor(
     private readonly cfg: TrainerConfig,
@@ -83,6 +85,36 @@ export class BootstrapTrainer implements ModelProvider {
 
   models(): ModelBundle[] {
     return [...this.groups.values()].flatMap((g) => (g.bundle ? [g.bundle] : []));
+  }
+
+  /**
+   * Scores the bundle's group with it from now on (a rollback, a promoted retrain). Sensors
+   * calibrated in this process but unknown to the new model calibrate again against it on their
+   * next bootstrap period. The replaced model is disposed after the scoring batch in flight.
+   */
+  replace(bundle: ModelBundle): void {
+    const { group, channels } = bundle.metadata;
+    const gs = this.groups.get(group);
+    if (!gs) {
+      this.groups.set(group, { group, channels: [...channels], sensors: new Map(), bundle });
+      return;
+    }
+    if (gs.channels.join(',') !== channels.join(',')) {
+      throw new AemonError('AEMON_MODEL_INVALID', `a model for channels [${channels.join(',')}] cannot replace one for [${gs.channels.join(',')}]`, { stage: 'training' });
+    }
+    const old = gs.bundle;
+    gs.bundle = bundle;
+    for (const sb of [...gs.sensors.values()]) {
+      if (sb.calibration && !bundle.metadata.sensors[sb.sensor]) gs.sensors.delete(sb.sensor);
+    }
+    if (old && old.model !== bundle.model) this.retired.push(old.model);
+  }
+
+  batchSettled(): void {
+    const retired = this.retired;
+    if (retired.length === 0) return;
+    this.retired = [];
+    for (const model of retired) model.dispose();
   }
 
   observe(sensor: string, group: string, readings: readonly Reading[], window: SensorWindow | null): number {
@@ -135,26 +167,9 @@ export class BootstrapTrainer implements ModelProvider {
     return gs.sensors.get(sensor)?.calibrating;
   }
 
-  /**
-   * Makes `bundle` its group's model (a promoted or rolled-back one). The swap is atomic: a batch
-   * scores with one model or the other. The replaced model is disposed at the next replacement
-   * or at {@link dispose}, so a batch still scoring with it is never cut short.
-   */
-  replace(bundle: ModelBundle): void {
-    const group = bundle.metadata.group;
-    let gs = this.groups.get(group);
-    if (!gs) {
-      gs = { group, channels: [...bundle.metadata.channels], sensors: new Map() };
-      this.groups.set(group, gs);
-    }
-    for (const old of this.retired.splice(0)) old.model.dispose();
-    if (gs.bundle && gs.bundle !== bundle) this.retired.push(gs.bundle);
-    gs.bundle = bundle;
-  }
-
   /** Frees every model this trainer holds (the end of a process). */
   dispose(): void {
-    for (const old of this.retired.splice(0)) old.model.dispose();
+    this.batchSettled();
     for (const gs of this.groups.values()) gs.bundle?.model.dispose();
   }
 

@@ -53,6 +53,13 @@ export const modelSchema = z
      * fused on tensorflow, else simd, where it can.
      */
     kernel: z.enum(['auto', 'fused', 'simd', 'layers']).default('auto'),
+    /**
+     * Recurrent cell of the encoder and decoder: `gru` trains and scores on the `layers` kernel
+     * (`auto` falls back to it; `fused` and `simd` run LSTMs only).
+     */
+    cell: z.enum(['lstm', 'gru']).default('lstm'),
+    /** Denoising training: std (scaled units) of Gaussian noise on the inputs, the targets clean; 0 = off. */
+    noise: z.number().min(0).default(0),
     /** LSTM units of the encoder (and decoder) layers. */
     units: positiveInt.default(16),
     /** Encoder (and decoder) LSTM layers. */

@@ -23,7 +23,7 @@ import { createMetrics, type AemonMetrics } from './observability/metrics.js';
 import { eventTimeOnly } from './pipeline/clock.js';
 import type { Reading, Rejection, Sink, SourceRecord } from './pipeline/contracts.js';
 import type { EpochProgress, ModelBundle } from './pipeline/model.js';
-import { InFlightGate, runPipeline, type RunStats } from './pipeline/runner.js';
+import { InFlightGate, runPipeline, WriteBarrier, type RunStats } from './pipeline/runner.js';
 import { startHttpServer, type ExtraRoute, type HttpServer } from './sinks/http.js';
 import { createDecoder } from './sources/decode.js';
 import { createLiveView, type LiveViewHandle } from './view/routes.js';
@@ -212,6 +212,9 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
     },
   });
   const replay = opts.mode === 'replay';
+  // Replay with retraining scores each micro-batch after the previous one is written (and a
+  // model it promoted is in place), as live scoring would after a promotion.
+  const barrier = replay && retrainer ? new WriteBarrier() : undefined;
   const window = windowReadings(cfg.windowing, replay ? eventTimeOnly : opts.scheduler);
   const detect = detectStage({
     scoring: cfg.scoring,
@@ -224,6 +227,7 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
     awaitTraining: true,
     ...(opts.scheduler ? { scheduler: opts.scheduler } : {}),
     onBatch: (seconds) => metrics.scoringBatch(seconds),
+    ...(barrier ? { lockstep: barrier } : {}),
   });
 
   return {
@@ -252,6 +256,7 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
         sinks: retrainer ? [...sinks, retrainer] : sinks,
         gate,
         ...(signal ? { signal } : {}),
+        ...(barrier ? { barrier } : {}),
         onOutputs: () => metrics.sensors(tracker.counts(Date.now())),
       }),
   };

@@ -58,6 +58,13 @@ export const modelSchema = z
      * fused on tensorflow, else simd, where it can.
      */
     kernel: z.enum(['auto', 'fused', 'simd', 'layers']).default('auto'),
+    /**
+     * Recurrent cell of the encoder and decoder: `gru` trains and scores on the `layers` kernel
+     * (`auto` falls back to it; `fused` and `simd` run LSTMs only).
+     */
+    cell: z.enum(['lstm', 'gru']).default('lstm'),
+    /** Denoising training: std (scaled units) of Gaussian noise on the inputs, the targets clean; 0 = off. */
+    noise: z.number().min(0).default(0),
     /** LSTM units of the encoder (and decoder) layers. */
     units: positiveInt.default(16),
     /** Encoder (and decoder) LSTM layers. */
@@ -129,6 +136,27 @@ export const detectionSchema = z
     closeBelow: z.number().positive().max(1).default(0.8),
     /** Channels named in an anomaly event, by share of the window error. */
     topChannels: positiveInt.default(3),
+    /**
+     * Anomaly likelihood: decide on how unusual a sensor's recent scores are against its own score
+     * history (Gaussian tail of the mean of the last `short` scores among the last `window` such
+     * means) instead of on score > 1; the hysteresis above then runs on ln(tail) / ln(`epsilon`).
+     */
+    likelihood: z
+      .object({
+        enabled: z.boolean().default(false),
+        /** Short means (one per window) in the history. */
+        window: positiveInt.default(1000),
+        /** Window scores averaged into one short mean. */
+        short: positiveInt.default(10),
+        /** Alarm when the tail probability is at most this. */
+        epsilon: z.number().gt(0).lt(1).default(0.001),
+        /** Short means a sensor needs before the likelihood decides (score > 1 decides until then). */
+        warmup: positiveInt.default(100),
+        /** Floor on the history's standard deviation (score units). */
+        minStd: z.number().positive().default(0.01),
+      })
+      .strict()
+      .default({}),
   })
   .strict();
 

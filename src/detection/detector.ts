@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { DetectionConfig } from '../config/schema.js';
 import type { AnomalyEvent, WindowScore } from '../pipeline/contracts.js';
+import { likelihoodScore, ScoreLikelihood } from './likelihood.js';
 
 interface SensorState {
   open: boolean;
@@ -38,8 +39,21 @@ export function topChannels(
  */
 export class AnomalyDetector {
   private readonly states = new Map<string, SensorState>();
+  private readonly likelihood: ScoreLikelihood | undefined;
 
-  constructor(private readonly cfg: DetectionConfig) {}
+  constructor(private readonly cfg: DetectionConfig) {
+    this.likelihood = cfg.likelihood.enabled ? new ScoreLikelihood(cfg.likelihood) : undefined;
+  }
+
+  /**
+   * What the hysteresis compares with 1: the window score, or with `detection.likelihood` the
+   * likelihood score of the sensor's recent scores (the window score while its history warms up).
+   */
+  private decisionScore(ws: WindowScore): number {
+    if (!this.likelihood) return ws.score;
+    const tail = this.likelihood.update(ws.window.sensor, ws.score);
+    return tail === null ? ws.score : likelihoodScore(tail, this.cfg.likelihood.epsilon);
+  }
 
   isOpen(sensor: string): boolean {
     return this.states.get(sensor)?.open ?? false;
@@ -60,7 +74,8 @@ export class AnomalyDetector {
       this.states.set(sensor, st);
     }
     const events: AnomalyEvent[] = [];
-    const isAbove = ws.score > 1;
+    const score = this.decisionScore(ws);
+    const isAbove = score > 1;
     if (isAbove || st.open) this.trackPeak(st, ws);
     if (!st.open) {
       if (isAbove) {
@@ -78,7 +93,7 @@ export class AnomalyDetector {
         st.peakShares = null;
       }
     } else {
-      st.below = ws.score < this.cfg.closeBelow ? st.below + 1 : 0;
+      st.below = score < this.cfg.closeBelow ? st.below + 1 : 0;
       if (st.below >= this.cfg.closeAfter) {
         events.push(this.event(st, ws, 'closed'));
         st.open = false;

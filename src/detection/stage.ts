@@ -21,6 +21,11 @@ export interface DetectStageOptions {
   scheduler?: SchedulerLike;
   /** Called once per model call with its duration and window count. */
   onBatch?: (seconds: number, windows: number) => void;
+  /**
+   * Replay with retraining: awaited before each batch (the sinks have written the previous one,
+   * see the runner's WriteBarrier); `emitted` is called when a batch's outputs are ready.
+   */
+  lockstep?: { settled(): Promise<void> | undefined; emitted(): void };
 }
 
 type Slot =
@@ -71,6 +76,13 @@ export function detectStage(opts: DetectStageOptions): OperatorFunction<WindowOu
   const { provider, detector, tracker } = opts;
 
   async function processBatch(batch: readonly WindowOutput[]): Promise<PipelineOutput[]> {
+    await opts.lockstep?.settled();
+    const outputs = await decideBatch(batch);
+    opts.lockstep?.emitted();
+    return outputs;
+  }
+
+  async function decideBatch(batch: readonly WindowOutput[]): Promise<PipelineOutput[]> {
     const slots: Slot[] = [];
     const toScore: Array<{ window: SensorWindow; target: ScoringTarget }> = [];
     const now = scheduler.now();

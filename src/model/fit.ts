@@ -3,7 +3,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { AemonError } from '../errors.js';
 import type { FitOptions, FitReport, ModelHyperParams } from '../pipeline/model.js';
 import type { Tf } from './backend.js';
-import { createRng, shuffleInPlace, STREAM } from './prng.js';
+import { createRng, nextSeed, shuffleInPlace, STREAM } from './prng.js';
 
 function trainingError(message: string, cause?: unknown): AemonError {
   return new AemonError('AEMON_TRAINING', message, { stage: 'training', cause });
@@ -58,6 +58,8 @@ export async function fitAutoencoder(target: FitTarget, x: Float32Array, n: numb
   const nTrain = n - nVal;
   const { windowSize, channels } = params;
   const shuffleRng = createRng(params.seed, STREAM.shuffle);
+  const noiseRng = createRng(params.seed, STREAM.noise);
+  const noise = params.noise ?? 0;
   target.resetDropout();
 
   const all: Tensor3D = tf.tensor3d(x, [n, windowSize, channels]);
@@ -81,8 +83,10 @@ export async function fitAutoencoder(target: FitTarget, x: Float32Array, n: numb
         const idx = order.subarray(start, Math.min(start + options.batchSize, nTrain));
         const next = tf.tidy(() => {
           const batch = tf.gather(all, tf.tensor1d(idx, 'int32'));
+          // Denoising: the model sees a noisy window and is scored on reconstructing the clean one.
+          const input = noise > 0 ? tf.add(batch, tf.randomNormal(batch.shape, 0, noise, 'float32', nextSeed(noiseRng))) : batch;
           const cost = optimizer.minimize(
-            () => reconstructionLoss(tf, params.loss, batch, target.forward(batch, true)),
+            () => reconstructionLoss(tf, params.loss, batch, target.forward(input, true)),
             true,
             variables,
           );

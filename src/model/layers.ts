@@ -22,6 +22,8 @@ export function checkParams(params: ModelHyperParams): void {
   if (!(params.learningRate > 0)) throw invalid(`params.learningRate must be positive, got ${params.learningRate}`);
   if (params.loss !== 'mse' && params.loss !== 'mae') throw invalid(`params.loss must be "mse" or "mae", got ${String(params.loss)}`);
   if (!Number.isInteger(params.seed)) throw invalid(`params.seed must be an integer, got ${params.seed}`);
+  if (params.cell !== undefined && params.cell !== 'lstm' && params.cell !== 'gru') throw invalid(`params.cell must be "lstm" or "gru", got ${String(params.cell)}`);
+  if (params.noise !== undefined && !(params.noise >= 0)) throw invalid(`params.noise must be >= 0, got ${params.noise}`);
 }
 
 /**
@@ -41,20 +43,21 @@ export function buildLayersModel(tf: Tf, params: ModelHyperParams, dropoutFunc: 
 function assemble(tf: Tf, params: ModelHyperParams, dropoutFunc: DropoutFunc): LayersModel {
   const { windowSize, channels, units, depth, dropout } = params;
   const seeds = createRng(params.seed, STREAM.init);
-  const lstm = (name: string, returnSequences: boolean) =>
-    tf.layers.lstm({
+  const lstm = (name: string, returnSequences: boolean) => {
+    const common = {
       name,
       units,
       returnSequences,
       // TensorFlow's fused LSTM kernels implement sigmoid, not tfjs' default hardSigmoid.
-      recurrentActivation: 'sigmoid',
+      recurrentActivation: 'sigmoid' as const,
       dropout,
       kernelInitializer: tf.initializers.glorotUniform({ seed: nextSeed(seeds) }),
       recurrentInitializer: tf.initializers.orthogonal({ gain: 1, seed: nextSeed(seeds) }),
-      biasInitializer: 'zeros',
-      unitForgetBias: true,
+      biasInitializer: 'zeros' as const,
       dropoutFunc,
-    });
+    };
+    return params.cell === 'gru' ? tf.layers.gru(common) : tf.layers.lstm({ ...common, unitForgetBias: true });
+  };
   const input = tf.input({ shape: [windowSize, channels], name: 'window' });
   let h: SymbolicTensor = input;
   for (let i = 1; i <= depth; i++) h = lstm(`encoder_${i}`, i < depth).apply(h) as SymbolicTensor;
@@ -83,17 +86,19 @@ export function checkTopology(model: LayersModel, params: ModelHyperParams): voi
       `the topology takes ${input} and gives ${output}, but the metadata says windowSize ${params.windowSize} and channels ${params.channels} (${expected})`,
     );
   }
-  const lstms = lstmLayers(model);
+  const cell = params.cell === 'gru' ? 'GRU' : 'LSTM';
+  const lstms = lstmLayers(model).filter((layer) => layer.getClassName() === cell);
   const units = lstms.map((layer) => layer.getConfig()['units']);
   if (lstms.length !== 2 * params.depth || units.some((u) => u !== params.units)) {
     throw invalid(
-      `the topology has ${lstms.length} LSTM layers with units [${units.join(', ')}], but the metadata says depth ${params.depth} and units ${params.units}`,
+      `the topology has ${lstms.length} ${cell} layers with units [${units.join(', ')}], but the metadata says depth ${params.depth} and units ${params.units}`,
     );
   }
 }
 
+/** The recurrent layers (LSTM or GRU, per `model.cell`). */
 export function lstmLayers(model: LayersModel): LayersModel['layers'] {
-  return model.layers.filter((layer) => layer.getClassName() === 'LSTM');
+  return model.layers.filter((layer) => layer.getClassName() === 'LSTM' || layer.getClassName() === 'GRU');
 }
 
 interface LstmCellInternals {

@@ -16,6 +16,10 @@ export interface ModelHyperParams {
   loss: 'mse' | 'mae';
   learningRate: number;
   seed: number;
+  /** Recurrent cell (absent in models saved before it existed: `lstm`). */
+  cell?: 'lstm' | 'gru';
+  /** Denoising: std of Gaussian noise added to training inputs (targets stay clean); absent = 0. */
+  noise?: number;
 }
 
 export interface EpochProgress {

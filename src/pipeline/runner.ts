@@ -34,6 +34,38 @@ export class InFlightGate implements FlowControl {
   }
 }
 
+/**
+ * Keeps scoring one micro-batch behind the sinks: the detection stage awaits {@link settled}
+ * before a batch, so a sink that changes the model (retraining in replay, where the stream waits
+ * for each run) has written the previous batch — and promoted its model — before the next one
+ * is scored. Without it the detection stage runs ahead of the sinks.
+ */
+export class WriteBarrier {
+  private pending = 0;
+  private waiters: Array<() => void> = [];
+
+  /** The detection stage produced a batch's outputs. */
+  emitted(): void {
+    this.pending++;
+  }
+
+  /** The sinks wrote a batch's outputs. */
+  written(): void {
+    this.pending = Math.max(0, this.pending - 1);
+    if (this.pending === 0 && this.waiters.length > 0) {
+      const waiters = this.waiters;
+      this.waiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** Settles once every batch produced so far is written. */
+  settled(): Promise<void> | undefined {
+    if (this.pending === 0) return undefined;
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+}
+
 export interface RunStats {
   records: number;
   readings: number;
@@ -56,6 +88,8 @@ export interface PipelineParts {
   gate?: InFlightGate;
   /** Stops reading: what is in flight is still scored, written and acked. */
   signal?: AbortSignal;
+  /** Told after each batch of outputs is written (see {@link WriteBarrier}). */
+  barrier?: WriteBarrier;
   /** Called after each batch of outputs was written and acked. */
   onOutputs?: (outputs: readonly PipelineOutput[]) => void;
 }
@@ -115,6 +149,14 @@ export async function runPipeline(parts: PipelineParts): Promise<RunStats> {
   };
 
   const write = async (outputs: readonly PipelineOutput[]): Promise<void> => {
+    try {
+      await writeOutputs(outputs);
+    } finally {
+      parts.barrier?.written();
+    }
+  };
+
+  const writeOutputs = async (outputs: readonly PipelineOutput[]): Promise<void> => {
     if (outputs.length === 0) return;
     const visible = withoutReplayed(outputs);
     if (visible.length > 0) for (const sink of parts.sinks) await sink.write(visible);

@@ -80,6 +80,8 @@ export async function trainGroup(group: string, channels: readonly string[], dat
     loss: mc.loss,
     learningRate: mc.learningRate,
     seed: mc.seed,
+    cell: mc.cell,
+    noise: mc.noise,
   };
   const model = await deps.createModel(params);
   try {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Observable, map } from 'rxjs';
 import type { PipelineOutput, Reading, Rejection, Sink, SourceRecord, WindowOutput } from '../../src/pipeline/contracts.js';
-import { InFlightGate, runPipeline } from '../../src/pipeline/runner.js';
+import { InFlightGate, runPipeline, WriteBarrier } from '../../src/pipeline/runner.js';
 
 function record(seq: number, acks: number[]): SourceRecord {
   return { raw: `r${seq}`, origin: { source: 'test' }, arrivedAt: 0, seq, ack: () => acks.push(seq) };
@@ -164,4 +164,18 @@ test('readings held inside the windowing stage do not count against the in-fligh
   const stats = await runPipeline({ records$, decode, window: holdFive, detect, sinks: [], gate });
   assert.equal(stats.acked, 20);
   assert.equal(gate.size, 0);
+});
+
+test('WriteBarrier: settled waits until every emitted batch is written', async () => {
+  const barrier = new WriteBarrier();
+  assert.equal(barrier.settled(), undefined);
+  barrier.emitted();
+  let done = false;
+  const waiting = barrier.settled()!.then(() => (done = true));
+  await Promise.resolve();
+  assert.equal(done, false);
+  barrier.written();
+  await waiting;
+  assert.equal(done, true);
+  assert.equal(barrier.settled(), undefined);
 });

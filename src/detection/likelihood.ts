@@ -1,0 +1,129 @@
+/**
+ * Anomaly likelihood over a sensor's own score history (after Numenta's `AnomalyLikelihood`,
+ * Ahmad et al. 2017): the mean of the last `short` window scores is compared with the
+ * distribution (mean, standard deviation) of such short means over the last `window` windows.
+ * A Gaussian tail probability says how unusual the recent scores are for this sensor *now*, so a
+ * sensor that settled into a new level of error stops alarming once that level is its history.
+ * Causal: each window is judged against the history before it, then joins it.
+ */
+
+export interface LikelihoodConfig {
+  /** Short means in the history the current one is compared with. */
+  window: number;
+  /** Window scores averaged into one short mean. */
+  short: number;
+  /** Alarm when the tail probability is at most this (likelihood ≥ 1 − ε). */
+  epsilon: number;
+  /** Short means needed before the likelihood decides (before that: score > 1). */
+  warmup: number;
+  /** Floor on the history's standard deviation, in score units (error ÷ threshold). */
+  minStd: number;
+}
+
+/**
+ * P(Z > z) for a standard normal Z, via erfc (Numerical Recipes' Chebyshev fit, relative error
+ * below 1.2e-7 everywhere).
+ */
+export function normalTail(z: number): number {
+  const x = z / Math.SQRT2;
+  const t = 1 / (1 + 0.5 * Math.abs(x));
+  const poly =
+    -x * x -
+    1.26551223 +
+    t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+  const erfc = t * Math.exp(poly);
+  return 0.5 * (x >= 0 ? erfc : 2 - erfc);
+}
+
+/**
+ * The decision score of a tail probability: ln(tail) / ln(ε) — 0 for an ordinary window, 1 where
+ * the tail probability is ε, above 1 beyond it — so it plugs into the same "> 1" hysteresis as
+ * error ÷ threshold.
+ */
+export function likelihoodScore(tail: number, epsilon: number): number {
+  if (tail >= 1) return 0;
+  return Math.log(Math.max(tail, Number.MIN_VALUE)) / Math.log(epsilon);
+}
+
+interface History {
+  /** The last `short` scores (ring). */
+  recent: number[];
+  nextRecent: number;
+  recentSum: number;
+  /** The last `window` short means (ring). */
+  means: Float64Array;
+  count: number;
+  next: number;
+  sum: number;
+  sumSq: number;
+  /** Updates since the sums were last recomputed exactly (bounds floating-point drift). */
+  sinceExact: number;
+}
+
+/** Per-sensor score histories and the likelihood of each new window score. */
+export class ScoreLikelihood {
+  private readonly histories = new Map<string, History>();
+
+  constructor(private readonly cfg: LikelihoodConfig) {}
+
+  /**
+   * Feeds a sensor's next window score (windows in event-time order). Returns the tail
+   * probability of its short mean under the history before it, or `null` while the history
+   * has fewer than `warmup` short means.
+   */
+  update(sensor: string, score: number): number | null {
+    const h = this.history(sensor);
+    const { short, window, warmup, minStd } = this.cfg;
+    if (h.recent.length < short) h.recent.push(score);
+    else {
+      h.recentSum -= h.recent[h.nextRecent]!;
+      h.recent[h.nextRecent] = score;
+      h.nextRecent = (h.nextRecent + 1) % short;
+    }
+    h.recentSum += score;
+    const shortMean = h.recentSum / h.recent.length;
+
+    let tail: number | null = null;
+    if (h.count >= warmup) {
+      const mean = h.sum / h.count;
+      const variance = Math.max(0, h.sumSq / h.count - mean * mean);
+      const std = Math.max(Math.sqrt(variance), minStd);
+      tail = normalTail((shortMean - mean) / std);
+    }
+
+    if (h.count < window) {
+      h.means[h.count++] = shortMean;
+      h.sum += shortMean;
+      h.sumSq += shortMean * shortMean;
+    } else {
+      const old = h.means[h.next]!;
+      h.means[h.next] = shortMean;
+      h.next = (h.next + 1) % window;
+      h.sum += shortMean - old;
+      h.sumSq += shortMean * shortMean - old * old;
+    }
+    if (++h.sinceExact >= window) this.recompute(h);
+    return tail;
+  }
+
+  private recompute(h: History): void {
+    let sum = 0;
+    let sumSq = 0;
+    for (let i = 0; i < h.count; i++) {
+      sum += h.means[i]!;
+      sumSq += h.means[i]! * h.means[i]!;
+    }
+    h.sum = sum;
+    h.sumSq = sumSq;
+    h.sinceExact = 0;
+  }
+
+  private history(sensor: string): History {
+    let h = this.histories.get(sensor);
+    if (!h) {
+      h = { recent: [], nextRecent: 0, recentSum: 0, means: new Float64Array(this.cfg.window), count: 0, next: 0, sum: 0, sumSq: 0, sinceExact: 0 };
+      this.histories.set(sensor, h);
+    }
+    return h;
+  }
+}

@@ -225,7 +225,9 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
     // No model yet means nothing to score with: the stream waits (Kafka keeps the records, the
     // simulator pauses) rather than letting readings pass unscored.
     awaitTraining: true,
-    ...(opts.scheduler ? { scheduler: opts.scheduler } : {}),
+    // Replay with retraining: micro-batches close by size only (no wall-clock flush), so a
+    // promotion lands on the same batch every run and the replay repeats byte for byte.
+    ...(barrier ? { scheduler: eventTimeOnly } : opts.scheduler ? { scheduler: opts.scheduler } : {}),
     onBatch: (seconds) => metrics.scoringBatch(seconds),
     ...(barrier ? { lockstep: barrier } : {}),
   });

@@ -29,6 +29,7 @@ test('a replay with retraining every 10 minutes of event time: runs in a child p
     const runs = [...r.stderr.matchAll(/retraining of \[[^\]]+\] (promoted|rejected|failed) after/g)].map((m) => m[1]);
     assert.ok(runs.length >= 2, `retraining runs: ${runs.join(', ')}\n${r.stderr.slice(-2000)}`);
     assert.ok(!runs.includes('failed'), r.stderr.slice(-3000));
+    assert.ok(runs.includes('promoted'), `no challenger promoted: ${runs.join(', ')}`);
     assert.match(r.stderr, /retraining channels \[[^\]]+\] on \d+ normal windows of 2 sensor\(s\), in a child process/);
     const rows = readFileSync(out, 'utf8').trim().split('\n').slice(1);
     assert.equal(rows.length, readings - 2 * 300, 'one row per reading after the training rows');
@@ -37,4 +38,10 @@ test('a replay with retraining every 10 minutes of event time: runs in a child p
     outs.push(readFileSync(out, 'utf8'));
   }
   assert.equal(outs[0], outs[1], 'a replay waits for its retraining runs, so it repeats byte for byte');
+  // The promoted models scored: the same replay without retraining writes other scores after the first promotion.
+  const frozen = join(dir, 'scores-frozen.csv');
+  const noRetrain = { ...ENV, AEMON_TRAINING_INTERVAL_MS: '0' };
+  const r = await aemon(['replay', file, '--train-first', '300', '--out', frozen], { env: noRetrain });
+  assert.equal(r.code, 0, r.stderr.slice(-2000));
+  assert.notEqual(readFileSync(frozen, 'utf8'), outs[0], 'retraining changed no score: no promoted model ever scored');
 });

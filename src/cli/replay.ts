@@ -112,6 +112,10 @@ async function replay(input: string | undefined, flags: ReplayFlags): Promise<vo
   let stepSensor: string | undefined;
   let stepFrom = Number.NaN;
   let stepMs = Number.NaN;
+  // Every written reading's sensor, time and state, for the false-alarm rate (only with --labels).
+  const rowSensor: string[] = [];
+  const rowTs: number[] = [];
+  const rowFlag: boolean[] = [];
   if (injections) {
     sinks.push({
       name: 'events',
@@ -124,6 +128,9 @@ async function replay(input: string | undefined, flags: ReplayFlags): Promise<vo
                 stepSensor = r.reading.sensor;
                 stepFrom = r.reading.ts;
               } else if (Number.isNaN(stepMs) && r.reading.sensor === stepSensor) stepMs = r.reading.ts - stepFrom;
+              rowSensor.push(r.reading.sensor);
+              rowTs.push(r.reading.ts);
+              rowFlag.push(r.anomaly);
               if (r.reading.ts < firstTs) firstTs = r.reading.ts;
               if (r.reading.ts > lastTs) lastTs = r.reading.ts;
             }
@@ -157,7 +164,7 @@ async function replay(input: string | undefined, flags: ReplayFlags): Promise<vo
   if (injections) {
     // A window's event-time span: an alarm up to one span after a labelled anomaly ended is its detection.
     const spanMs = cfg.windowing.size * (Number.isFinite(stepMs) ? stepMs : 1000);
-    process.stderr.write(falseAlarmSummary(injections, opened, spanMs, firstTs, lastTs, firstPromotion, retrainRuns, cfg.training.intervalMs > 0));
+    process.stderr.write(falseAlarmSummary(injections, opened, { sensor: rowSensor, ts: rowTs, anomaly: rowFlag }, spanMs, firstPromotion, retrainRuns, cfg.training.intervalMs > 0));
   }
   if (stats.acked !== stats.records) {
     throw new AemonError('AEMON_INTERNAL', `${stats.records - stats.acked} records were neither scored nor rejected`, { stage: 'cli' });
@@ -214,38 +221,56 @@ function readInjections(file: string): Injection[] {
   });
 }
 
-/** Detections and false alarms (anomalies opened outside every labelled one), per hour before and after the first promotion. */
+/**
+ * Detections (an anomaly opened within a labelled one, or up to a window span after it) and the
+ * false-alarm rate: the share of readings outside every labelled anomaly (and its span) that
+ * were in the anomaly state, as SKAB's FAR counts it — before and after the first promoted
+ * retraining, and by quarter of the replay.
+ */
 export function falseAlarmSummary(
   injections: readonly Injection[],
   opened: readonly AnomalyEvent[],
+  rows: { sensor: readonly string[]; ts: readonly number[]; anomaly: readonly boolean[] },
   spanMs: number,
-  firstTs: number,
-  lastTs: number,
   firstPromotion: number | undefined,
   runs: { promoted: number; rejected: number; failed: number },
   retraining: boolean,
 ): string {
-  const inRange = injections.filter((i) => i.start >= firstTs && i.start <= lastTs);
+  const n = rows.ts.length;
+  if (n === 0) return 'labels: no readings were written\n';
+  let firstTs = Infinity;
+  let lastTs = -Infinity;
+  for (const t of rows.ts) {
+    if (t < firstTs) firstTs = t;
+    if (t > lastTs) lastTs = t;
+  }
+  const inRange = injections.filter((i) => i.end >= firstTs && i.start <= lastTs);
+  const bySensor = new Map<string, Injection[]>();
+  for (const i of inRange) bySensor.set(i.sensor, [...(bySensor.get(i.sensor) ?? []), i]);
   const { detected } = matchEvents(inRange, opened, spanMs);
-  const falseAt = opened.filter((ev) => !inRange.some((inj) => inj.sensor === ev.sensor && ev.start >= inj.start && ev.start <= inj.end + spanMs)).map((ev) => ev.start);
-  const rate = (from: number, to: number): string => {
-    const hours = (to - from) / 3_600_000;
-    const n = falseAt.filter((t) => t >= from && t < to).length;
-    return hours > 0 ? `${n} in ${hours.toFixed(1)} h = ${(n / hours).toFixed(2)}/h` : `${n}`;
-  };
-  let line = `labels: ${inRange.length} injected anomalies, ${detected.filter(Boolean).length} detected, ${falseAt.length} false alarms`;
+  const falseOpened = opened.filter((ev) => !inRange.some((inj) => inj.sensor === ev.sensor && ev.start >= inj.start && ev.start <= inj.end + spanMs)).length;
+  const q = (lastTs + 1 - firstTs) / 4;
+  const normal = { before: 0, after: 0, quarter: [0, 0, 0, 0] };
+  const flagged = { before: 0, after: 0, quarter: [0, 0, 0, 0] };
+  for (let k = 0; k < n; k++) {
+    const t = rows.ts[k]!;
+    if ((bySensor.get(rows.sensor[k]!) ?? []).some((i) => t >= i.start && t <= i.end + spanMs)) continue;
+    const side = firstPromotion !== undefined && t >= firstPromotion ? 'after' : 'before';
+    const quarter = Math.min(3, Math.floor((t - firstTs) / q));
+    normal[side]++;
+    normal.quarter[quarter]!++;
+    if (rows.anomaly[k]) {
+      flagged[side]++;
+      flagged.quarter[quarter]!++;
+    }
+  }
+  const pct = (f: number, of: number): string => (of > 0 ? `${((100 * f) / of).toFixed(1)} %` : '—');
+  let line = `labels: ${inRange.length} injected anomalies, ${detected.filter(Boolean).length} detected, ${falseOpened} anomalies opened outside them; ` +
+    `false-alarm rate (normal readings in the anomaly state) ${pct(flagged.before + flagged.after, normal.before + normal.after)}`;
   if (retraining) {
     line += `; retraining: ${runs.promoted} promoted, ${runs.rejected} rejected, ${runs.failed} failed`;
-    line += firstPromotion === undefined ? '; no model promoted' : `; false alarms before the first promotion ${rate(firstTs, firstPromotion)}, after it ${rate(firstPromotion, lastTs + 1)}`;
-  } else if (Number.isFinite(firstTs)) {
-    line += `; ${rate(firstTs, lastTs + 1)}`;
+    line += firstPromotion === undefined ? '; no model promoted' : `; before the first promotion ${pct(flagged.before, normal.before)}, after it ${pct(flagged.after, normal.after)}`;
   }
-  // How the rate moves through the replay (a drifting plant: it climbs unless the model follows).
-  if (Number.isFinite(firstTs) && lastTs > firstTs) {
-    const q = (lastTs + 1 - firstTs) / 4;
-    const hours = q / 3_600_000;
-    const perQuarter = [0, 1, 2, 3].map((k) => falseAt.filter((t) => t >= firstTs + k * q && t < firstTs + (k + 1) * q).length / hours);
-    line += `\nfalse alarms per hour by quarter of the replay: ${perQuarter.map((r) => r.toFixed(2)).join(', ')}`;
-  }
+  line += `\nfalse-alarm rate by quarter of the replay: ${[0, 1, 2, 3].map((k) => pct(flagged.quarter[k]!, normal.quarter[k]!)).join(', ')}`;
   return `${line}\n`;
 }

@@ -125,7 +125,10 @@ async function run(flags: RunFlags): Promise<void> {
   process.once('SIGINT', stop('SIGINT'));
   process.once('SIGTERM', stop('SIGTERM'));
   try {
-    const stats = await engine.run(source.records$, [metricsSink(metrics), view.sink, kafkaSink(kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner }), kc), eventLog], abort.signal);
+    // Idempotent: a send retried after a timeout (the broker had written it) is not written
+    // twice, so a DLQ or score record appears once per process run.
+    const outputProducer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
+    const stats = await engine.run(source.records$, [metricsSink(metrics), view.sink, kafkaSink(outputProducer, kc), eventLog], abort.signal);
     await source.close();
     log.info({ stats }, `stopped after ${stats.records} records (${stats.windowsScored} windows scored, ${stats.anomaliesOpened} anomalies opened)`);
   } finally {

@@ -296,7 +296,9 @@ test('SASL/SCRAM-SHA-256: the right password gets in, a wrong one is refused', {
 
 test('kcat reads back what kafkajs produced', { timeout: 60_000 }, async (t) => {
   const { broker, kafka, topic } = await setup(t);
-  const producer = kafka.producer({ createPartitioner });
+  // Idempotent: on a loaded machine a request can time out and be retried after the broker wrote
+  // it, which a plain producer turns into duplicates (seen in a run: every message twice).
+  const producer = kafka.producer({ createPartitioner, idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   t.after(() => producer.disconnect());
   const sent = Array.from({ length: 50 }, (_, i) => ({ key: `sensor-${i % 4}`, value: JSON.stringify({ i, t: 1_700_000_000_000 + i }) }));

@@ -124,8 +124,8 @@ async function bench(flags: BenchFlags): Promise<void> {
   out.write('(pipeline: scored by M0-sized LSTM 32, readings as parsed fields; pipeline-nomodel: a no-op scorer, readings as JSON bytes)\n');
   out.write(
     table(
-      ['row', 'sensors', 'readings', 'readings/s', 'p50 reading→score s', 'p99 reading→score s', 'RSS growth MB', 'backend'],
-      pipe.map((r) => [r.name, r.sensors, r.readings, r.readingsPerSecond, r.p50Seconds, r.p99Seconds, (r.rssBytes / 2 ** 20).toFixed(1), r.engine]),
+      ['row', 'sensors', 'readings', 'readings/s', 'readings/CPU-s', 'p50 reading→score s', 'p99 reading→score s', 'RSS growth MB', 'backend'],
+      pipe.map((r) => [r.name, r.sensors, r.readings, r.readingsPerSecond, r.readingsPerCpuSecond, r.p50Seconds, r.p99Seconds, (r.rssBytes / 2 ** 20).toFixed(1), r.engine]),
     ),
   );
   const pacedRows = rows.filter((r): r is PacedRow => r.name === 'pipeline-paced');

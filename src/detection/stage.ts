@@ -74,7 +74,7 @@ export function detectStage(opts: DetectStageOptions): OperatorFunction<WindowOu
         continue;
       }
       const window = item.kind === 'window' ? item : null;
-      const channels = window ? window.channels : Object.keys(item.readings[0]?.values ?? {});
+      const channels = window ? window.channels : (item.readings[0]?.channels ?? []);
       const training = provider.observe(item.sensor, item.group, item.readings, window);
       // A window that releases only readings read again to rebuild state has no output to
       // write: its place in the window history is all that matters, so it is not scored.

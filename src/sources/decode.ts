@@ -85,6 +85,23 @@ function sensorOf(value: unknown, key: string | undefined): string | undefined {
   return key !== undefined && key.trim() !== '' ? key : undefined;
 }
 
+/**
+ * The values of `given` in `expected` (sorted) order when it has exactly those channels, each a
+ * finite number; otherwise undefined (and the full check finds the reason).
+ */
+function expectedValues(given: Record<string, unknown>, expected: readonly string[]): Float64Array | undefined {
+  let n = 0;
+  for (const key in given) if (Object.hasOwn(given, key)) n++;
+  if (n !== expected.length) return undefined;
+  const values = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = given[expected[i]!];
+    if (typeof v !== 'number' || !Number.isFinite(v)) return undefined;
+    values[i] = v;
+  }
+  return values;
+}
+
 interface Fields {
   sensor: unknown;
   ts: unknown;
@@ -117,6 +134,59 @@ export function createDecoder(cfg: ReadingConfig, options: DecoderOptions = {}):
     if (rec.replayOnly) out.replayOnly = true;
     if (sensor !== undefined) out.sensor = sensor;
     return out;
+  };
+
+  // One frozen, sorted array per distinct channel set, shared by every reading that has it.
+  const interned = new Map<string, readonly string[]>();
+  const intern = (sorted: readonly string[]): readonly string[] => {
+    const key = sorted.join(',');
+    let known = interned.get(key);
+    if (known === undefined) {
+      known = Object.freeze([...sorted]);
+      interned.set(key, known);
+    }
+    return known;
+  };
+  // Channel sets from `channelsFor` (a model's), by identity: their interned sorted form.
+  const sortedOf = new WeakMap<readonly string[], readonly string[]>();
+  const sortedCopy = (given: readonly string[]): readonly string[] => {
+    const sorted = intern([...given].sort());
+    sortedOf.set(given, sorted);
+    return sorted;
+  };
+
+  /** Full validation of `values` with the precise rejection; channels come out sorted and interned. */
+  const checkValues = (
+    rec: SourceRecord,
+    given: Record<string, unknown>,
+    valuesName: string,
+    sensor: string,
+    expected: readonly string[] | undefined,
+  ): { channels: readonly string[]; values: Float64Array } | Rejection => {
+    const names = Object.keys(given).sort();
+    if (names.length === 0) return reject(rec, 'bad_record', `${valuesName} has no channels`, sensor);
+    for (const name of names) {
+      const v = given[name];
+      if (typeof v !== 'number' || !Number.isFinite(v)) {
+        return reject(rec, 'non_finite', `${valuesName}.${name} is ${describe(v)}`, sensor);
+      }
+    }
+    if (expected !== undefined) {
+      const missing = expected.filter((c) => !Object.hasOwn(given, c));
+      const have = new Set(expected);
+      const extra = names.filter((c) => !have.has(c));
+      if (missing.length > 0) {
+        const also = extra.length > 0 ? `; unknown ${extra.join(', ')}` : '';
+        return reject(rec, 'missing_channel', `missing ${missing.join(', ')} of ${groupKey(expected)}${also}`, sensor);
+      }
+      if (extra.length > 0) {
+        return reject(rec, 'unknown_channel', `unknown ${extra.join(', ')}, expected ${groupKey(expected)}`, sensor);
+      }
+    }
+    const channels = expected ?? intern(names);
+    const values = new Float64Array(channels.length);
+    for (let i = 0; i < channels.length; i++) values[i] = given[channels[i]!] as number;
+    return { channels, values };
   };
 
   const parse = (rec: SourceRecord): Fields | Rejection => {
@@ -180,37 +250,23 @@ export function createDecoder(cfg: ReadingConfig, options: DecoderOptions = {}):
       const got = f.values === undefined ? 'missing' : f.values === null ? 'null' : Array.isArray(f.values) ? 'an array' : `a ${typeof f.values}`;
       return reject(rec, 'bad_record', `${f.valuesName} is ${got}, expected an object of channel → number`, sensor);
     }
-    const names = Object.keys(f.values).sort();
-    if (names.length === 0) return reject(rec, 'bad_record', `${f.valuesName} has no channels`, sensor);
-    for (const name of names) {
-      const v = f.values[name];
-      if (typeof v !== 'number' || !Number.isFinite(v)) {
-        return reject(rec, 'non_finite', `${f.valuesName}.${name} is ${describe(v)}`, sensor);
-      }
+    const given = channelsFor?.(sensor);
+    const expected = given === undefined ? firstSeen.get(sensor) : (sortedOf.get(given) ?? sortedCopy(given));
+    // The common case, without sorting or allocating: exactly the expected channels, all finite.
+    let values = expected === undefined ? undefined : expectedValues(f.values, expected);
+    let channels = expected;
+    if (values === undefined || channels === undefined) {
+      const checked = checkValues(rec, f.values, f.valuesName, sensor, expected);
+      if ('kind' in checked) return checked;
+      ({ values, channels } = checked);
     }
+    if (expected === undefined) firstSeen.set(sensor, channels);
 
-    const expected = channelsFor?.(sensor) ?? firstSeen.get(sensor);
-    if (expected !== undefined) {
-      const missing = expected.filter((c) => !Object.hasOwn(f.values as object, c));
-      const have = new Set(expected);
-      const extra = names.filter((c) => !have.has(c));
-      if (missing.length > 0) {
-        const also = extra.length > 0 ? `; unknown ${extra.join(', ')}` : '';
-        return reject(rec, 'missing_channel', `missing ${missing.join(', ')} of ${groupKey(expected)}${also}`, sensor);
-      }
-      if (extra.length > 0) {
-        return reject(rec, 'unknown_channel', `unknown ${extra.join(', ')}, expected ${groupKey(expected)}`, sensor);
-      }
-    } else {
-      firstSeen.set(sensor, Object.freeze(names));
-    }
-
-    const values: Record<string, number> = {};
-    for (const name of names) values[name] = f.values[name] as number;
     const out: Reading = {
       sensor,
       ts,
-      values: Object.freeze(values),
+      channels,
+      values,
       origin: rec.origin,
       arrivedAt: rec.arrivedAt,
       seq: rec.seq,

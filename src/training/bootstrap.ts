@@ -102,7 +102,8 @@ export class BootstrapTrainer implements ModelProvider {
       if (this.deps.labels?.labelAt(sensor, r.ts) === 'anomaly') continue;
       if (Number.isNaN(sb.first)) sb.first = r.ts;
       sb.last = r.ts;
-      for (const c of gs.channels) sb.rows.push(r.values[c]!);
+      if (sameOrder(r.channels, gs.channels)) for (let c = 0; c < r.values.length; c++) sb.rows.push(r.values[c]!);
+      else for (const c of gs.channels) sb.rows.push(r.values[r.channels.indexOf(c)]!);
     }
     const labelled = window !== null && this.deps.labels?.anomalousWithin(sensor, window.start, window.end) === true;
     if (window && training === readings.length && training > 0 && !labelled) {
@@ -153,7 +154,7 @@ export class BootstrapTrainer implements ModelProvider {
   private groupState(group: string, readings: readonly Reading[], window: SensorWindow | null): GroupState {
     let gs = this.groups.get(group);
     if (!gs) {
-      const channels = window ? [...window.channels] : Object.keys(readings[0]?.values ?? {}).sort();
+      const channels = [...(window?.channels ?? readings[0]?.channels ?? [])];
       gs = { group, channels, sensors: new Map() };
       this.groups.set(group, gs);
     }
@@ -271,4 +272,11 @@ export class BootstrapTrainer implements ModelProvider {
     sb.rows = [];
     this.deps.onSensorCalibrated?.(sb.sensor, gs.group, sb.calibration);
   }
+}
+
+function sameOrder(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

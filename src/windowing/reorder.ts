@@ -1,7 +1,7 @@
 import { Observable, asyncScheduler } from 'rxjs';
 import type { OperatorFunction, SchedulerLike, Subscription } from 'rxjs';
 import type { WindowingConfig } from '../config/schema.js';
-import type { Reading, RejectReason, Rejection } from '../pipeline/contracts.js';
+import { valuesRecord, type Reading, type RejectReason, type Rejection } from '../pipeline/contracts.js';
 
 type ReorderConfig = WindowingConfig['reorder'];
 
@@ -155,7 +155,7 @@ function reject(r: Reading, reason: RejectReason, detail: string): Rejection {
     reason,
     detail,
     // Without the original bytes (a reading built in code), the DLQ gets it in the documented layout.
-    raw: r.raw ?? JSON.stringify({ sensor: r.sensor, ts: isoOrNumber(r.ts), values: r.values }),
+    raw: r.raw ?? JSON.stringify({ sensor: r.sensor, ts: isoOrNumber(r.ts), values: valuesRecord(r) }),
     sensor: r.sensor,
     origin: r.origin,
     arrivedAt: r.arrivedAt,

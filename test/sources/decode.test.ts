@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readingSchema } from '../../src/config/schema.js';
-import type { Reading, Rejection, SourceRecord } from '../../src/pipeline/contracts.js';
+import { valuesRecord, type Reading, type Rejection, type SourceRecord } from '../../src/pipeline/contracts.js';
 import { createDecoder, groupKey, isRejection, parseTimestamp } from '../../src/sources/decode.js';
 
 const cfg = readingSchema.parse({});
@@ -43,9 +43,9 @@ test('a good reading decodes with sorted, frozen values and carries the record m
   const out = expectReading(decoder()(r));
   assert.equal(out.sensor, 'pump-7');
   assert.equal(out.ts, NOW);
-  assert.deepEqual(Object.keys(out.values), ['pressure', 'temperature']);
-  assert.deepEqual({ ...out.values }, { pressure: 3.1, temperature: 71.2 });
-  assert.ok(Object.isFrozen(out.values));
+  assert.deepEqual(out.channels, ['pressure', 'temperature']);
+  assert.deepEqual([...out.values], [3.1, 71.2]);
+  assert.ok(Object.isFrozen(out.channels));
   assert.equal(out.label, 1);
   assert.equal(out.arrivedAt, 123);
   assert.equal(out.seq, 77);
@@ -57,7 +57,7 @@ test('raw bytes are read as UTF-8 and parsed; pre-parsed fields are not parsed a
   const bytes = new TextEncoder().encode(JSON.stringify({ ...good, sensor: 'pümp' }));
   assert.equal(expectReading(decoder()(rec(bytes))).sensor, 'pümp');
   const out = expectReading(decoder()(rec('not json at all', { fields: { sensor: 's', ts: NOW, values: { a: 1 } } })));
-  assert.deepEqual({ ...out.values }, { a: 1 });
+  assert.deepEqual(valuesRecord(out), { a: 1 });
 });
 
 test('not_json: text that does not parse, with the parser message; invalid UTF-8', () => {
@@ -170,7 +170,7 @@ test('a loaded model fixes the channel set, overriding the first reading', () =>
   const d = decoder((sensor) => (sensor === 'm' ? ['x', 'y'] : undefined));
   expectRejected(d(json({ sensor: 'm', ts: NOW, values: { x: 1 } })), 'missing_channel', /missing y/);
   expectRejected(d(json({ sensor: 'm', ts: NOW, values: { x: 1, y: 2, w: 0 } })), 'unknown_channel', /unknown w/);
-  assert.deepEqual(Object.keys(expectReading(d(json({ sensor: 'm', ts: NOW, values: { y: 2, x: 1 } }))).values), ['x', 'y']);
+  assert.deepEqual(expectReading(d(json({ sensor: 'm', ts: NOW, values: { y: 2, x: 1 } }))).channels, ['x', 'y']);
   expectReading(d(json({ sensor: 'free', ts: NOW, values: { w: 0 } })));
 });
 

@@ -134,10 +134,7 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
   const gate = new InFlightGate(HIGH_WATER);
   const decode = createDecoder(cfg.reading, {
     ...(opts.now ? { now: opts.now } : {}),
-    channelsFor: (sensor: string) => {
-      for (const b of trainer.models()) if (b.metadata.sensors[sensor]) return b.metadata.channels;
-      return undefined;
-    },
+    channelsFor: (sensor: string) => trainer.modelChannels(sensor),
   });
   const replay = opts.mode === 'replay';
   const window = windowReadings(cfg.windowing, replay ? eventTimeOnly : opts.scheduler);

@@ -83,6 +83,12 @@ export class BootstrapTrainer implements ModelProvider {
     return [...this.groups.values()].flatMap((g) => (g.bundle ? [g.bundle] : []));
   }
 
+  /** The channels of the model that has `sensor` in its metadata, if one has. Runs per reading: allocates nothing. */
+  modelChannels(sensor: string): readonly string[] | undefined {
+    for (const g of this.groups.values()) if (g.bundle?.metadata.sensors[sensor]) return g.bundle.metadata.channels;
+    return undefined;
+  }
+
   observe(sensor: string, group: string, readings: readonly Reading[], window: SensorWindow | null): number {
     const gs = this.groupState(group, readings, window);
     if (gs.bundle?.metadata.sensors[sensor]) return 0;

@@ -131,6 +131,8 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
 
   const detector = new AnomalyDetector(cfg.detection);
   const tracker = new SensorTracker(cfg.sensors.staleAfterMs);
+  // Counted when scraped, not after every batch (a pass over every sensor).
+  metrics.sensorsAtScrape(() => tracker.counts(Date.now()));
   const gate = new InFlightGate(HIGH_WATER);
   const decode = createDecoder(cfg.reading, {
     ...(opts.now ? { now: opts.now } : {}),
@@ -170,7 +172,6 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
         sinks,
         gate,
         ...(signal ? { signal } : {}),
-        onOutputs: () => metrics.sensors(tracker.counts(Date.now())),
       }),
   };
 }

@@ -51,6 +51,11 @@ export interface AemonMetrics {
   normalWindows(n: number): void;
   /** Sensors by state; a state left out is exported as 0. */
   sensors(countsByState: Readonly<Partial<Record<SensorState, number>>>): void;
+  /**
+   * Sensors by state, counted by `counts` when scraped (so a scrape sees states go stale even
+   * while no reading comes, and counting costs nothing per batch).
+   */
+  sensorsAtScrape(counts: () => Readonly<Partial<Record<SensorState, number>>>): void;
   kafkaLag(topic: string, partition: number, lag: number): void;
   /** Drops a partition's lag series (after a rebalance took it away). */
   forgetKafkaPartition(topic: string, partition: number): void;
@@ -191,11 +196,17 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
     help: 'Windows in the normal-data buffer that training learns from.',
     registers,
   });
+  let sensorCounts: (() => Readonly<Partial<Record<SensorState, number>>>) | undefined;
   const sensorsGauge = new Gauge({
     name: 'aemon_sensors',
     help: 'Sensors being tracked, by state (warming, scoring, stale).',
     labelNames: ['state'] as const,
     registers,
+    collect: () => {
+      if (sensorCounts === undefined) return;
+      const counts = sensorCounts();
+      for (const state of SENSOR_STATES) sensorsGauge.set({ state }, counts[state] ?? 0);
+    },
   });
   const kafkaLagGauge = new Gauge({
     name: 'aemon_kafka_lag',
@@ -348,6 +359,9 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
     },
     sensors(countsByState) {
       for (const state of SENSOR_STATES) sensorsGauge.set({ state }, countsByState[state] ?? 0);
+    },
+    sensorsAtScrape(counts) {
+      sensorCounts = counts;
     },
     kafkaLag(topic, partition, lag) {
       kafkaLagGauge.set({ topic, partition: String(partition) }, lag);

@@ -1,7 +1,7 @@
-import { concatMap, type OperatorFunction, type SchedulerLike, asyncScheduler, pipe } from 'rxjs';
+import { type OperatorFunction, type SchedulerLike, asyncScheduler, pipe } from 'rxjs';
 import type { DetectionConfig, ScoringConfig } from '../config/schema.js';
 import type { PipelineOutput, Reading, ScoredReading, SensorWindow, WindowOutput, WindowScore } from '../pipeline/contracts.js';
-import { microBatch } from '../pipeline/microbatch.js';
+import { joinWhileBusy, microBatch } from '../pipeline/microbatch.js';
 import type { ModelProvider, ScoringTarget } from '../pipeline/model.js';
 import type { AnomalyDetector } from './detector.js';
 import { scoreBatch } from './scorer.js';
@@ -120,6 +120,6 @@ export function detectStage(opts: DetectStageOptions): OperatorFunction<WindowOu
 
   return pipe(
     microBatch<WindowOutput>(opts.scoring.batchSize, opts.scoring.maxWaitMs, scheduler),
-    concatMap((batch) => processBatch(batch)),
+    joinWhileBusy(opts.scoring.batchSize, processBatch),
   );
 }

@@ -288,8 +288,11 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
     if (tracked.size >= cfg.maxSensors) {
       const victim = findLowest();
       if (victim === null || !(score > victim.score)) {
-        untracked.add(sensor);
-        seriesDropped.set(untracked.size);
+        // Every window of an untracked sensor comes here: the gauge changes only for a newcomer.
+        if (!untracked.has(sensor)) {
+          untracked.add(sensor);
+          seriesDropped.set(untracked.size);
+        }
         return undefined;
       }
       removeSeries(victim.sensor);

@@ -85,9 +85,9 @@ export function benchValues(i: number, s: number): Record<string, number> {
   return { a: Math.sin(i / 5 + s), b: Math.cos(i / 7), c: (i % 13) / 13, d: s % 3 };
 }
 
-/** A Kafka-like record: the JSON bytes of the documented reading, keyed by sensor. */
+/** A Kafka-like record: the JSON bytes of the documented reading (ISO-8601 `ts`), keyed by sensor. */
 export function jsonRecord(sensor: string, ts: number, values: Record<string, number>, seq: number, arrivedAt: number): SourceRecord {
-  const raw = Buffer.from(JSON.stringify({ sensor, ts, values }));
+  const raw = Buffer.from(JSON.stringify({ sensor, ts: new Date(ts).toISOString(), values }));
   return { raw, key: sensor, origin: { source: 'bench' }, arrivedAt, seq, ack: () => {} };
 }
 
@@ -126,8 +126,8 @@ function fleet(
  * fleet of `sensors` with 4 channels each, windows of 32 every 8 readings (stride 8). With the
  * `lstm` scorer windows go through an M0-sized model (untrained weights: the arithmetic is the
  * same) and readings arrive as parsed fields; with `none` a no-op scorer returns zeros and
- * readings arrive as JSON bytes (pre-encoded, as a Kafka consumer hands them out), so the row is
- * the pipeline's own cost. All readings are offered at once, as fast as the in-flight limit
+ * readings arrive as JSON bytes in the documented layout (ISO-8601 `ts`; pre-encoded, as a Kafka
+ * consumer hands them out), so the row is the pipeline's own cost. All readings are offered at once, as fast as the in-flight limit
  * lets them in: reading→score latency (arrival to the write of its window's score) is then mostly
  * queueing and waiting for the fleet's next `stride` rounds — see {@link benchPaced} for latency
  * at a real arrival rate.
@@ -154,7 +154,7 @@ export async function benchPipeline(sensors: number, readingsPerSensor: number, 
     const ids = Array.from({ length: sensors }, (_, s) => `s${s}`);
     const bytes = new Array<Buffer>(total);
     for (let i = 0, k = 0; i < readingsPerSensor; i++) {
-      for (let s = 0; s < sensors; s++, k++) bytes[k] = Buffer.from(JSON.stringify({ sensor: ids[s], ts: t0 + i * 1000, values: benchValues(i, s) }));
+      for (let s = 0; s < sensors; s++, k++) bytes[k] = jsonRecord(ids[s]!, t0 + i * 1000, benchValues(i, s), k, 0).raw as Buffer;
     }
     record = (_i, s, seq) => ({ raw: bytes[seq]!, key: ids[s]!, origin: { source: 'bench' }, arrivedAt: Date.now(), seq, ack: () => {} });
   }

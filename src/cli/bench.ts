@@ -121,7 +121,7 @@ async function bench(flags: BenchFlags): Promise<void> {
   }
   const pipe = rows.filter((r): r is PipelineRow => r.name === 'pipeline' || r.name === 'pipeline-nomodel');
   out.write('\nPipeline: decode → reorder → windows (32, stride 8) → micro-batch → score → decide → metrics, 4 channels, every reading offered at once\n');
-  out.write('(pipeline: scored by M0-sized LSTM 32, readings as parsed fields; pipeline-nomodel: a no-op scorer, readings as JSON bytes)\n');
+  out.write('(pipeline: scored by M0-sized LSTM 32, readings as parsed fields; pipeline-nomodel: a no-op scorer, readings as JSON bytes with ISO-8601 ts)\n');
   out.write(
     table(
       ['row', 'sensors', 'readings', 'readings/s', 'readings/CPU-s', 'p50 reading→score s', 'p99 reading→score s', 'RSS growth MB', 'backend'],

@@ -106,6 +106,17 @@ test('timestamps: ISO with zone or offset, NAB/SKAB space form as UTC, epoch ms 
     assert.equal(parseTimestamp(bad), undefined, `accepted ${JSON.stringify(bad)}`);
   }
   assert.equal(parseTimestamp(Infinity), undefined);
+  // The canonical form has a fast path: it must agree with Date.parse, and leave the rest to the full parse.
+  for (let t = Date.UTC(1899, 11, 31, 23, 59, 59, 999), i = 0; i < 2000; i++, t += 86_400_000 * 37 + 3_723_456) {
+    const iso = new Date(t).toISOString();
+    assert.equal(parseTimestamp(iso), t, iso);
+    assert.equal(parseTimestamp(iso.replace(/\.\d{3}Z$/, 'Z')), Math.floor(t / 1000) * 1000, iso);
+  }
+  assert.equal(parseTimestamp('2016-02-29T12:00:00.000Z'), Date.UTC(2016, 1, 29, 12));
+  assert.equal(parseTimestamp('0050-01-02T00:00:00.000Z'), Date.parse('0050-01-02T00:00:00.000Z'), 'a year before 100 is not 1950');
+  for (const bad of ['2015-02-29T12:00:00.000Z', '2100-02-29T00:00:00Z', '2014-04-31T00:00:00.000Z', '2014-00-10T00:00:00.000Z', '2014-01-10T24:00:00.000Z', '2014-01-10T10:60:00.000Z', '2014-01-10T10:00:60Z', '2014-01-1xT10:00:00.000Z']) {
+    assert.equal(parseTimestamp(bad), undefined, `accepted ${bad}`);
+  }
 
   const d = decoder();
   assert.equal(expectReading(d(json({ ...good, ts: '2014-02-14 14:30:00' }))).ts, Date.UTC(2014, 1, 14, 14, 30));

@@ -174,6 +174,8 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
 
   const detector = new AnomalyDetector(cfg.detection);
   const tracker = new SensorTracker(cfg.sensors.staleAfterMs);
+  // Counted when scraped, not after every batch (a pass over every sensor).
+  metrics.sensorsAtScrape(() => tracker.counts(Date.now()));
   const gate = new InFlightGate(HIGH_WATER);
   const t = cfg.training;
   const retrainer =
@@ -206,10 +208,7 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
       : undefined;
   const decode = createDecoder(cfg.reading, {
     ...(opts.now ? { now: opts.now } : {}),
-    channelsFor: (sensor: string) => {
-      for (const b of trainer.models()) if (b.metadata.sensors[sensor]) return b.metadata.channels;
-      return undefined;
-    },
+    channelsFor: (sensor: string) => trainer.modelChannels(sensor),
   });
   const replay = opts.mode === 'replay';
   // Replay with retraining scores each micro-batch after the previous one is written (and a
@@ -259,7 +258,6 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
         gate,
         ...(signal ? { signal } : {}),
         ...(barrier ? { barrier } : {}),
-        onOutputs: () => metrics.sensors(tracker.counts(Date.now())),
       }),
   };
 }

@@ -1,43 +1,66 @@
-import { Observable } from 'rxjs';
+import { Observable, type Subscriber } from 'rxjs';
 import { loadConfig, parseConfig } from '../config/load.js';
-import { createEngine } from '../main.js';
+import type { Config } from '../config/schema.js';
+import { createEngine, type Engine } from '../main.js';
 import { createAutoencoder } from '../model/autoencoder.js';
 import type { LstmAutoencoder } from '../model/autoencoder.js';
 import { createLogger } from '../observability/logger.js';
 import type { PipelineOutput, Sink, SourceRecord } from '../pipeline/contracts.js';
-import type { ModelBundle, SensorCalibration } from '../pipeline/model.js';
+import type { Autoencoder, BatchErrors, ModelBundle, ModelHyperParams, SensorCalibration } from '../pipeline/model.js';
 import { quantile } from '../pipeline/calibration.js';
+import type { InFlightGate } from '../pipeline/runner.js';
 import { metricsSink } from '../sinks/prometheus.js';
 
 export interface PipelineRow {
-  name: 'pipeline';
+  /** `pipeline`: scored by M0; `pipeline-nomodel`: a no-op scorer, so the row is the pipeline alone. */
+  name: 'pipeline' | 'pipeline-nomodel';
   sensors: number;
   readings: number;
   readingsPerSecond: number;
+  /** Readings per second of this process's CPU time (user + system): steadier than wall time on a shared machine. */
+  readingsPerCpuSecond: number;
   p50Seconds: number;
   p99Seconds: number;
   rssBytes: number;
   engine: string;
 }
 
-const CHANNELS = ['a', 'b', 'c', 'd'];
+export const CHANNELS = ['a', 'b', 'c', 'd'];
+
+/** What scores the bench's windows: M0-sized LSTM (untrained weights) or nothing at all. */
+export type BenchScorer = 'lstm' | 'none';
 
 /**
- * Readings/s through decode → reorder → windows → micro-batch → score → decide → metrics, for a
- * fleet of `sensors` with 4 channels each, windows of 32 every 8 readings (stride 8), scored by
- * an M0-sized model (untrained weights: the arithmetic is the same). Reading→score latency is
- * measured per reading from its arrival to the write of its window's score.
+ * An autoencoder that does no arithmetic: zero errors of the right shape. It stands in for the
+ * model where the bench measures everything around it.
  */
-export async function benchPipeline(sensors: number, readingsPerSensor: number): Promise<PipelineRow> {
+export function noopAutoencoder(params: ModelHyperParams): Autoencoder {
+  return {
+    params,
+    backend: 'none',
+    fit: () => Promise.reject(new Error('the no-op scorer cannot be trained')),
+    score: (_x: Float32Array, n: number): Promise<BatchErrors> =>
+      Promise.resolve({ errors: new Float32Array(n), channelErrors: new Float32Array(n * params.channels) }),
+    reconstruct: (x: Float32Array) => Promise.resolve(new Float32Array(x.length)),
+    dispose: () => {},
+  };
+}
+
+/** The bench's config: windows of 32 every 8 readings, no reordering delay, batches of ≤ 512 windows. */
+export function benchConfig(): Readonly<Config> {
   // AEMON_* env applies (e.g. AEMON_MODEL_BACKEND=wasm); the bench's own shape wins over it.
-  const cfg = loadConfig({
+  return loadConfig({
     env: process.env,
     overrides: { windowing: { size: 32, stride: 8, reorder: { maxDelayMs: 0 } }, scoring: { batchSize: 512, maxWaitMs: 20 }, metrics: { maxSensors: 1000 } },
   });
+}
+
+/** An engine scoring sensors `s0…s{n-1}` (4 channels, identity scalers, threshold 1) with `scorer`. */
+export async function benchEngine(cfg: Readonly<Config>, sensors: number, scorer: BenchScorer): Promise<{ engine: Engine; model: Autoencoder }> {
   const log = createLogger('warn');
   const engine0 = await createEngine(cfg, { mode: 'live', log });
   const params = { windowSize: 32, channels: CHANNELS.length, units: 32, depth: 1, dropout: 0, loss: 'mse' as const, learningRate: 0.001, seed: 1 };
-  const model = createAutoencoder(engine0.tf, engine0.backend, params, cfg.model.kernel);
+  const model = scorer === 'lstm' ? createAutoencoder(engine0.tf, engine0.backend, params, cfg.model.kernel) : noopAutoencoder(params);
   const calibration: SensorCalibration = { mean: CHANNELS.map(() => 0), std: CHANNELS.map(() => 1), threshold: 1 };
   const bundle: ModelBundle = {
     model,
@@ -55,7 +78,64 @@ export async function benchPipeline(sensors: number, readingsPerSensor: number):
       fallback: calibration,
     },
   };
-  const engine = await createEngine(cfg, { mode: 'live', log, bundles: [bundle] });
+  return { engine: await createEngine(cfg, { mode: 'live', log, bundles: [bundle] }), model };
+}
+
+/** Channel values of sensor `s` at step `i`. */
+export function benchValues(i: number, s: number): Record<string, number> {
+  return { a: Math.sin(i / 5 + s), b: Math.cos(i / 7), c: (i % 13) / 13, d: s % 3 };
+}
+
+/** A Kafka-like record: the JSON bytes of the documented reading (ISO-8601 `ts`), keyed by sensor. */
+export function jsonRecord(sensor: string, ts: number, values: Record<string, number>, seq: number, arrivedAt: number): SourceRecord {
+  const raw = Buffer.from(JSON.stringify({ sensor, ts: new Date(ts).toISOString(), values }));
+  return { raw, key: sensor, origin: { source: 'bench' }, arrivedAt, seq, ack: () => {} };
+}
+
+/**
+ * Emits `records(i, s, seq)` for steps `i` of every sensor `s`, round by round, as fast as the
+ * gate lets it; lets scoring run every 8 rounds, as a live source does.
+ */
+function fleet(
+  gate: InFlightGate,
+  sensors: number,
+  readingsPerSensor: number,
+  record: (i: number, s: number, seq: number) => SourceRecord,
+): Observable<SourceRecord> {
+  return new Observable<SourceRecord>((sub: Subscriber<SourceRecord>) => {
+    let stop = false;
+    void (async () => {
+      let seq = 0;
+      for (let i = 0; i < readingsPerSensor && !stop; i++) {
+        for (let s = 0; s < sensors && !stop; s++) {
+          const wait = gate.ready();
+          if (wait) await wait;
+          sub.next(record(i, s, seq++));
+        }
+        if (i % 8 === 7) await new Promise((r) => setImmediate(r));
+      }
+      sub.complete();
+    })();
+    return () => {
+      stop = true;
+    };
+  });
+}
+
+/**
+ * Readings/s through decode → reorder → windows → micro-batch → score → decide → metrics, for a
+ * fleet of `sensors` with 4 channels each, windows of 32 every 8 readings (stride 8). With the
+ * `lstm` scorer windows go through an M0-sized model (untrained weights: the arithmetic is the
+ * same) and readings arrive as parsed fields; with `none` a no-op scorer returns zeros and
+ * readings arrive as JSON bytes in the documented layout (ISO-8601 `ts`; pre-encoded, as a Kafka
+ * consumer hands them out), so the row is the pipeline's own cost. All readings are offered at once, as fast as the in-flight limit
+ * lets them in: reading→score latency (arrival to the write of its window's score) is then mostly
+ * queueing and waiting for the fleet's next `stride` rounds — see {@link benchPaced} for latency
+ * at a real arrival rate.
+ */
+export async function benchPipeline(sensors: number, readingsPerSensor: number, scorer: BenchScorer = 'lstm'): Promise<PipelineRow> {
+  const cfg = benchConfig();
+  const { engine, model } = await benchEngine(cfg, sensors, scorer);
   const t0 = Date.UTC(2026, 0, 1);
   const total = sensors * readingsPerSensor;
   const latencies = new Float64Array(total);
@@ -68,41 +148,36 @@ export async function benchPipeline(sensors: number, readingsPerSensor: number):
     },
     async close() {},
   };
-  const records$ = new Observable<SourceRecord>((sub) => {
-    let stop = false;
-    void (async () => {
-      let seq = 0;
-      for (let i = 0; i < readingsPerSensor && !stop; i++) {
-        for (let s = 0; s < sensors && !stop; s++) {
-          const wait = engine.gate.ready();
-          if (wait) await wait;
-          const values = { a: Math.sin(i / 5 + s), b: Math.cos(i / 7), c: (i % 13) / 13, d: s % 3 };
-          sub.next({ raw: '', fields: { sensor: `s${s}`, ts: t0 + i * 1000, values }, origin: { source: 'bench' }, arrivedAt: Date.now(), seq: seq++, ack: () => {} });
-        }
-        // Let scoring run between rounds, as a live source does.
-        if (i % 8 === 7) await new Promise((r) => setImmediate(r));
-      }
-      sub.complete();
-    })();
-    return () => {
-      stop = true;
-    };
-  });
+  let record: (i: number, s: number, seq: number) => SourceRecord;
+  if (scorer === 'lstm') {
+    record = (i, s, seq) => ({ raw: '', fields: { sensor: `s${s}`, ts: t0 + i * 1000, values: benchValues(i, s) }, origin: { source: 'bench' }, arrivedAt: Date.now(), seq, ack: () => {} });
+  } else {
+    const ids = Array.from({ length: sensors }, (_, s) => `s${s}`);
+    const bytes = new Array<Buffer>(total);
+    for (let i = 0, k = 0; i < readingsPerSensor; i++) {
+      for (let s = 0; s < sensors; s++, k++) bytes[k] = jsonRecord(ids[s]!, t0 + i * 1000, benchValues(i, s), k, 0).raw as Buffer;
+    }
+    record = (_i, s, seq) => ({ raw: bytes[seq]!, key: ids[s]!, origin: { source: 'bench' }, arrivedAt: Date.now(), seq, ack: () => {} });
+  }
+  const records$ = fleet(engine.gate, sensors, readingsPerSensor, record);
   const rss0 = process.memoryUsage().rss;
   const start = performance.now();
+  const cpu0 = process.cpuUsage();
   const stats = await engine.run(records$, [metricsSink(engine.metrics), latency]);
+  const cpu = process.cpuUsage(cpu0);
   const seconds = (performance.now() - start) / 1000;
   const scored = latencies.subarray(0, n);
   model.dispose();
   return {
-    name: 'pipeline',
+    name: scorer === 'lstm' ? 'pipeline' : 'pipeline-nomodel',
     sensors,
     readings: stats.readings,
     readingsPerSecond: Math.round(stats.readings / seconds),
+    readingsPerCpuSecond: Math.round(stats.readings / ((cpu.user + cpu.system) / 1e6)),
     p50Seconds: Number(quantile(scored, 0.5).toFixed(4)),
     p99Seconds: Number(quantile(scored, 0.99).toFixed(4)),
     rssBytes: Math.max(0, process.memoryUsage().rss - rss0),
-    engine: `${engine.backend}-${(model as LstmAutoencoder).kernel}`,
+    engine: scorer === 'lstm' ? `${engine.backend}-${(model as LstmAutoencoder).kernel}` : 'none',
   };
 }
 
@@ -119,10 +194,15 @@ export async function benchScrape(sensors: number): Promise<ScrapeRow> {
   const { Registry } = await import('prom-client');
   const { createMetrics } = await import('../observability/metrics.js');
   const metrics = createMetrics(new Registry(), { maxSensors: cfg.metrics.maxSensors });
-  for (let s = 0; s < sensors; s++) {
-    metrics.observeWindow({ sensor: `sensor-${s}`, score: 0.5, error: 0.1, threshold: 0.2, anomaly: false, channels: CHANNELS, channelShares: [0.25, 0.25, 0.25, 0.25] });
-  }
+  const observeAll = (score: number): void => {
+    for (let s = 0; s < sensors; s++) {
+      metrics.observeWindow({ sensor: `sensor-${s}`, score, error: 0.1, threshold: 0.2, anomaly: false, channels: CHANNELS, channelShares: [0.25, 0.25, 0.25, 0.25] });
+    }
+  };
+  observeAll(0.5);
   await metrics.registry.metrics();
+  // Every sensor has a new window since the last scrape, as between two real scrapes.
+  observeAll(0.6);
   const t0 = performance.now();
   const text = await metrics.registry.metrics();
   return { name: 'scrape', sensors, bytes: Buffer.byteLength(text), seconds: Number(((performance.now() - t0) / 1000).toFixed(4)) };

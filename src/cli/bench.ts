@@ -7,6 +7,7 @@ import { selectBackend } from '../model/backend.js';
 import { benchModel } from '../model/bench.js';
 import type { KernelPreference } from '../model/fusedModel.js';
 import { benchKafka, type KafkaRow } from './bench-kafka.js';
+import { benchPaced, type PacedRow } from './bench-paced.js';
 import { benchPipeline, benchScrape, type PipelineRow, type ScrapeRow } from './bench-pipeline.js';
 import { benchWhileTraining, type RetrainRow } from './bench-retrain.js';
 
@@ -18,7 +19,7 @@ export interface ModelRow {
   note?: string;
 }
 
-type Row = ModelRow | PipelineRow | ScrapeRow | KafkaRow | RetrainRow;
+type Row = ModelRow | PipelineRow | PacedRow | ScrapeRow | KafkaRow | RetrainRow;
 
 const KERAS_PEER = fileURLToPath(new URL('../../../shared/bench/keras_m0.py', import.meta.url));
 
@@ -93,6 +94,13 @@ async function bench(flags: BenchFlags): Promise<void> {
     log(`pipeline: ${sensors} sensors…\n`);
     rows.push(await benchPipeline(sensors, flags.quick ? 64 : 96));
   }
+  for (const sensors of flags.quick ? [1000] : [1000, 10_000]) {
+    log(`pipeline without the model: ${sensors} sensors…\n`);
+    rows.push(await benchPipeline(sensors, sensors >= 10_000 ? 96 : 256, 'none'));
+  }
+  const paced = flags.quick ? 10 : 30;
+  log(`pipeline paced: 10000 sensors at 1 reading/s each for ${paced} s (after a warm-up)…\n`);
+  rows.push(await benchPaced(10_000, paced));
   rows.push(await benchScrape(1000));
   rows.push(...(await benchWhileTraining(1000, flags.quick ? 48 : 64, log)));
   if (flags.kafkaBrokers) {
@@ -114,12 +122,22 @@ async function bench(flags: BenchFlags): Promise<void> {
     };
     out.write(table(['row', 'engine', 'channels', 'windows/s', '× Keras'], model.map((r) => [r.name, r.engine, r.channels, r.windowsPerSecond, ratio(r)])));
   }
-  const pipe = rows.filter((r): r is PipelineRow => r.name === 'pipeline');
-  out.write('\nPipeline: decode → reorder → windows (32, stride 8) → micro-batch → score (4 channels, LSTM 32) → decide → metrics\n');
+  const pipe = rows.filter((r): r is PipelineRow => r.name === 'pipeline' || r.name === 'pipeline-nomodel');
+  out.write('\nPipeline: decode → reorder → windows (32, stride 8) → micro-batch → score → decide → metrics, 4 channels, every reading offered at once\n');
+  out.write('(pipeline: scored by M0-sized LSTM 32, readings as parsed fields; pipeline-nomodel: a no-op scorer, readings as JSON bytes with ISO-8601 ts)\n');
   out.write(
     table(
-      ['sensors', 'readings', 'readings/s', 'p50 reading→score s', 'p99 reading→score s', 'RSS growth MB', 'backend'],
-      pipe.map((r) => [r.sensors, r.readings, r.readingsPerSecond, r.p50Seconds, r.p99Seconds, (r.rssBytes / 2 ** 20).toFixed(1), r.engine]),
+      ['row', 'sensors', 'readings', 'readings/s', 'readings/CPU-s', 'p50 reading→score s', 'p99 reading→score s', 'RSS growth MB', 'backend'],
+      pipe.map((r) => [r.name, r.sensors, r.readings, r.readingsPerSecond, r.readingsPerCpuSecond, r.p50Seconds, r.p99Seconds, (r.rssBytes / 2 ** 20).toFixed(1), r.engine]),
+    ),
+  );
+  const pacedRows = rows.filter((r): r is PacedRow => r.name === 'pipeline-paced');
+  out.write('\nPipeline paced: every sensor sends 1 reading/s (JSON bytes), window 32 stride 8, LSTM 32; latency from a reading\'s due arrival time\n');
+  out.write('(window: the reading that completed the window → its score written; reading: every reading, incl. waiting for the stride)\n');
+  out.write(
+    table(
+      ['sensors', 'readings/s offered', 'readings/s taken', 'seconds', 'p50 window s', 'p99 window s', 'p99 reading s', 'CPU cores', 'backend'],
+      pacedRows.map((r) => [r.sensors, r.ratePerSecond, r.achievedPerSecond, r.seconds, r.p50WindowSeconds, r.p99WindowSeconds, r.p99ReadingSeconds, r.cpuShare, r.engine]),
     ),
   );
   const scrape = rows.filter((r): r is ScrapeRow => r.name === 'scrape');
@@ -149,9 +167,9 @@ async function bench(flags: BenchFlags): Promise<void> {
 export function registerBench(program: Command): void {
   program
     .command('bench')
-    .description('throughput and latency figures as tables: model M0 (aemon and the Keras peer), the pipeline at 100–10,000 sensors, a /metrics scrape')
+    .description('throughput and latency figures as tables: model M0 (aemon and the Keras peer), the pipeline at 100–10,000 sensors (with M0, without a model, and paced at 10,000 readings/s), a /metrics scrape')
     .option('--json <file>', 'write {"rows": [...]} (model, pipeline and scrape rows)')
-    .option('--quick', 'smaller fleets, for a run under 3 minutes')
+    .option('--quick', 'smaller fleets and a shorter paced run, for a run under 3 minutes')
     .option('--kafka-brokers <list>', 'also the Kafka row: `aemon run` against a no-op kafkajs consumer on a pre-filled topic of this cluster')
     .action(async (flags: BenchFlags) => bench(flags));
 }

@@ -160,13 +160,11 @@ async function demo(flags: DemoFlags): Promise<void> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   const timer = durationMs === undefined ? undefined : setTimeout(stop, durationMs);
-  const stateTimer = setInterval(() => engine.metrics.sensors(engine.tracker.counts(Date.now())), 5_000);
   let stats;
   try {
     stats = await engine.run(records$, [metricsSink(engine.metrics), view.sink, consoleSink(out), dlqLogSink(log), collect], abort.signal);
   } finally {
     if (timer) clearTimeout(timer);
-    clearInterval(stateTimer);
     process.removeListener('SIGINT', stop);
     process.removeListener('SIGTERM', stop);
     await engine.trainer.idle();

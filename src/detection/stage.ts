@@ -1,7 +1,7 @@
-import { concatMap, type OperatorFunction, type SchedulerLike, asyncScheduler, pipe } from 'rxjs';
+import { type OperatorFunction, type SchedulerLike, asyncScheduler, concatMap, pipe } from 'rxjs';
 import type { DetectionConfig, ScoringConfig } from '../config/schema.js';
 import type { PipelineOutput, Reading, ScoredReading, SensorWindow, WindowOutput, WindowScore } from '../pipeline/contracts.js';
-import { microBatch } from '../pipeline/microbatch.js';
+import { joinWhileBusy, microBatch } from '../pipeline/microbatch.js';
 import type { ModelProvider, ScoringTarget } from '../pipeline/model.js';
 import type { AnomalyDetector } from './detector.js';
 import { scoreBatch } from './scorer.js';
@@ -92,7 +92,7 @@ export function detectStage(opts: DetectStageOptions): OperatorFunction<WindowOu
         continue;
       }
       const window = item.kind === 'window' ? item : null;
-      const channels = window ? window.channels : Object.keys(item.readings[0]?.values ?? {});
+      const channels = window ? window.channels : (item.readings[0]?.channels ?? []);
       const training = provider.observe(item.sensor, item.group, item.readings, window);
       // A window that releases only readings read again to rebuild state has no output to
       // write: its place in the window history is all that matters, so it is not scored.
@@ -136,8 +136,12 @@ export function detectStage(opts: DetectStageOptions): OperatorFunction<WindowOu
     return outputs;
   }
 
+  // A model replaced during a batch is disposed once the batch settles.
+  const settling = (batch: readonly WindowOutput[]): Promise<PipelineOutput[]> => processBatch(batch).finally(() => provider.batchSettled?.());
   return pipe(
     microBatch<WindowOutput>(opts.scoring.batchSize, opts.scoring.maxWaitMs, scheduler),
-    concatMap((batch) => processBatch(batch).finally(() => provider.batchSettled?.())),
+    // Replay with retraining scores batch by batch in lockstep with the sinks (the same batches
+    // every run); otherwise batches that arrive while the model is busy are joined into one call.
+    opts.lockstep ? concatMap(settling) : joinWhileBusy(opts.scoring.batchSize, settling),
   );
 }

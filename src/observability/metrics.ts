@@ -30,7 +30,11 @@ const SENSOR_STATES: readonly SensorState[] = ['warming', 'scoring', 'stale'];
  */
 export interface AemonMetrics {
   readonly registry: Registry;
-  /** Sets the per-sensor gauges and `aemon_channel_error{sensor,channel}` of one window. */
+  /**
+   * The per-sensor gauges and `aemon_channel_error{sensor,channel}` of one window. Only the
+   * latest window of a sensor is visible to a scrape, so this keeps the values and the gauges
+   * are set when scraped: a window costs a map lookup, not eight label look-ups.
+   */
   observeWindow(o: WindowObservation): void;
   /** `aemon_anomalies_total{sensor}` (only for a sensor that has series). */
   anomalyOpened(sensor: string): void;
@@ -47,6 +51,11 @@ export interface AemonMetrics {
   normalWindows(n: number): void;
   /** Sensors by state; a state left out is exported as 0. */
   sensors(countsByState: Readonly<Partial<Record<SensorState, number>>>): void;
+  /**
+   * Sensors by state, counted by `counts` when scraped (so a scrape sees states go stale even
+   * while no reading comes, and counting costs nothing per batch).
+   */
+  sensorsAtScrape(counts: () => Readonly<Partial<Record<SensorState, number>>>): void;
   kafkaLag(topic: string, partition: number, lag: number): void;
   /** Drops a partition's lag series (after a rebalance took it away). */
   forgetKafkaPartition(topic: string, partition: number): void;
@@ -68,8 +77,18 @@ const EVENT_TO_SCORE_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 const TRAINING_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600];
 
 interface Tracked {
+  /** The latest score as ranked for eviction (NaN → -Infinity). */
   score: number;
   channels: readonly string[];
+  /** The latest window's values, exported at the next scrape (see `flushWindows`). */
+  value: number;
+  error: number;
+  threshold: number;
+  /** 1/0, or undefined while no window carried the hysteresis state. */
+  anomaly: number | undefined;
+  shares: ArrayLike<number>;
+  /** Observed since the last scrape. */
+  dirty: boolean;
 }
 
 /** NaN never outranks a real score, so it cannot push out a tracked sensor. */
@@ -84,24 +103,28 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
     help: 'Latest window reconstruction error divided by the threshold (>1 means above threshold).',
     labelNames: ['sensor'] as const,
     registers,
+    collect: () => flushWindows(),
   });
   const reconstructionError = new Gauge({
     name: 'aemon_reconstruction_error',
     help: 'Latest window reconstruction error, in scaled units.',
     labelNames: ['sensor'] as const,
     registers,
+    collect: () => flushWindows(),
   });
   const threshold = new Gauge({
     name: 'aemon_threshold',
     help: 'Current anomaly threshold of the sensor, in scaled units.',
     labelNames: ['sensor'] as const,
     registers,
+    collect: () => flushWindows(),
   });
   const anomaly = new Gauge({
     name: 'aemon_anomaly',
     help: 'Whether the sensor is anomalous (1) or not (0), after hysteresis.',
     labelNames: ['sensor'] as const,
     registers,
+    collect: () => flushWindows(),
   });
   const anomaliesTotal = new Counter({
     name: 'aemon_anomalies_total',
@@ -114,6 +137,7 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
     help: "A channel's share of the latest window reconstruction error (shares sum to 1).",
     labelNames: ['sensor', 'channel'] as const,
     registers,
+    collect: () => flushWindows(),
   });
   const readingsTotal = new Counter({
     name: 'aemon_readings_total',
@@ -172,11 +196,17 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
     help: 'Windows in the normal-data buffer that training learns from.',
     registers,
   });
+  let sensorCounts: (() => Readonly<Partial<Record<SensorState, number>>>) | undefined;
   const sensorsGauge = new Gauge({
     name: 'aemon_sensors',
     help: 'Sensors being tracked, by state (warming, scoring, stale).',
     labelNames: ['state'] as const,
     registers,
+    collect: () => {
+      if (sensorCounts === undefined) return;
+      const counts = sensorCounts();
+      for (const state of SENSOR_STATES) sensorsGauge.set({ state }, counts[state] ?? 0);
+    },
   });
   const kafkaLagGauge = new Gauge({
     name: 'aemon_kafka_lag',
@@ -227,6 +257,23 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
     else if (score < lowest.score) lowest = { sensor, score };
   };
 
+  // Sets the gauges of every sensor observed since the last scrape (each per-sensor gauge's
+  // `collect`: whichever a scrape reads first does it for all).
+  function flushWindows(): void {
+    for (const [sensor, t] of tracked) {
+      if (!t.dirty) continue;
+      t.dirty = false;
+      const labels = { sensor };
+      anomalyScore.set(labels, t.value);
+      reconstructionError.set(labels, t.error);
+      threshold.set(labels, t.threshold);
+      if (t.anomaly !== undefined) anomaly.set(labels, t.anomaly);
+      for (let i = 0; i < t.channels.length; i++) {
+        channelError.set({ sensor, channel: t.channels[i] as string }, t.shares[i] ?? NaN);
+      }
+    }
+  }
+
   const removeSeries = (sensor: string): void => {
     const t = tracked.get(sensor);
     if (t === undefined) return;
@@ -241,14 +288,17 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
     if (tracked.size >= cfg.maxSensors) {
       const victim = findLowest();
       if (victim === null || !(score > victim.score)) {
-        untracked.add(sensor);
-        seriesDropped.set(untracked.size);
+        // Every window of an untracked sensor comes here: the gauge changes only for a newcomer.
+        if (!untracked.has(sensor)) {
+          untracked.add(sensor);
+          seriesDropped.set(untracked.size);
+        }
         return undefined;
       }
       removeSeries(victim.sensor);
       untracked.add(victim.sensor);
     }
-    const t: Tracked = { score, channels: [] };
+    const t: Tracked = { score, channels: [], value: NaN, error: NaN, threshold: NaN, anomaly: undefined, shares: [], dirty: false };
     tracked.set(sensor, t);
     // Exported from 0, so increase() sees a sensor's first anomaly.
     anomaliesTotal.inc({ sensor }, 0);
@@ -265,20 +315,18 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
       const t = tracked.get(o.sensor) ?? admit(o.sensor, score);
       if (t === undefined) return;
       setScore(o.sensor, t, score);
-      const labels = { sensor: o.sensor };
-      anomalyScore.set(labels, o.score);
-      reconstructionError.set(labels, o.error);
-      threshold.set(labels, o.threshold);
-      if (o.anomaly !== undefined) anomaly.set(labels, o.anomaly ? 1 : 0);
+      t.value = o.score;
+      t.error = o.error;
+      t.threshold = o.threshold;
+      if (o.anomaly !== undefined) t.anomaly = o.anomaly ? 1 : 0;
       if (t.channels !== o.channels) {
         for (const channel of t.channels) {
           if (!o.channels.includes(channel)) channelError.remove({ sensor: o.sensor, channel });
         }
         t.channels = o.channels;
       }
-      for (let i = 0; i < o.channels.length; i++) {
-        channelError.set({ sensor: o.sensor, channel: o.channels[i] as string }, o.channelShares[i] ?? NaN);
-      }
+      t.shares = o.channelShares;
+      t.dirty = true;
     },
     anomalyOpened(sensor) {
       if (tracked.has(sensor)) anomaliesTotal.inc({ sensor });
@@ -314,6 +362,9 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
     },
     sensors(countsByState) {
       for (const state of SENSOR_STATES) sensorsGauge.set({ state }, countsByState[state] ?? 0);
+    },
+    sensorsAtScrape(counts) {
+      sensorCounts = counts;
     },
     kafkaLag(topic, partition, lag) {
       kafkaLagGauge.set({ topic, partition: String(partition) }, lag);

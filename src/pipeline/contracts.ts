@@ -58,8 +58,13 @@ export interface Reading {
   sensor: string;
   /** Event time, epoch ms. */
   ts: number;
-  /** Channel → value, every value finite. */
-  values: Readonly<Record<string, number>>;
+  /**
+   * Channel names, sorted. Readings of one channel set share one frozen array (the decoder
+   * interns it), so stages compare channel sets by identity first.
+   */
+  channels: readonly string[];
+  /** The values in `channels` order, every one finite. */
+  values: Float64Array;
   label?: 0 | 1;
   origin: Origin;
   arrivedAt: number;
@@ -70,6 +75,13 @@ export interface Reading {
   key?: string;
   /** Read again only to rebuild window state after a restart: its outputs were written before. */
   replayOnly?: boolean;
+}
+
+/** A reading's values as a channel → value record (the documented JSON layout). */
+export function valuesRecord(r: Pick<Reading, 'channels' | 'values'>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (let i = 0; i < r.channels.length; i++) out[r.channels[i]!] = r.values[i]!;
+  return out;
 }
 
 export const REJECT_REASONS = [

@@ -61,3 +61,75 @@ export function microBatch<T>(
       };
     });
 }
+
+/**
+ * Runs `project` on one batch at a time, like `concatMap`, but batches that arrive while it is
+ * busy are joined (in order, at most `maxSize` items per call) instead of queued one by one: when
+ * the scorer falls behind, it makes fewer, larger calls, so it catches up rather than paying a
+ * model call's fixed cost for every small batch in the queue.
+ */
+export function joinWhileBusy<T, R>(maxSize: number, project: (batch: T[]) => Promise<R>): OperatorFunction<T[], R> {
+  return (source) =>
+    new Observable<R>((subscriber) => {
+      let queue: T[] = [];
+      let busy = false;
+      let sourceDone = false;
+      let stopped = false;
+
+      const run = (): void => {
+        if (busy || stopped) return;
+        if (queue.length === 0) {
+          if (sourceDone) subscriber.complete();
+          return;
+        }
+        let batch = queue;
+        if (queue.length <= maxSize) {
+          queue = [];
+        } else {
+          batch = queue.slice(0, maxSize);
+          queue = queue.slice(maxSize);
+        }
+        busy = true;
+        let pending: Promise<R>;
+        try {
+          pending = project(batch);
+        } catch (err) {
+          pending = Promise.reject(err);
+        }
+        pending.then(
+          (result) => {
+            busy = false;
+            if (stopped) return;
+            subscriber.next(result);
+            run();
+          },
+          (err: unknown) => {
+            busy = false;
+            stopped = true;
+            subscriber.error(err);
+          },
+        );
+      };
+
+      const sub = source.subscribe({
+        next: (items) => {
+          if (queue.length === 0) queue = items;
+          else for (const item of items) queue.push(item);
+          run();
+        },
+        error: (err: unknown) => {
+          stopped = true;
+          subscriber.error(err);
+        },
+        complete: () => {
+          sourceDone = true;
+          run();
+        },
+      });
+
+      return () => {
+        stopped = true;
+        sub.unsubscribe();
+      };
+    });
+}

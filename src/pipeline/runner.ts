@@ -20,12 +20,12 @@ export class InFlightGate implements FlowControl {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  taken(): void {
-    this.inFlight++;
+  taken(n = 1): void {
+    this.inFlight += n;
   }
 
-  released(): void {
-    this.inFlight--;
+  released(n = 1): void {
+    this.inFlight -= n;
     if (this.inFlight < this.highWater && this.waiters.length > 0) {
       const waiters = this.waiters;
       this.waiters = [];
@@ -104,9 +104,7 @@ function emptyStats(): RunStats {
  * events that released no new reading. They are still acked.
  */
 export function withoutReplayed(outputs: readonly PipelineOutput[]): readonly PipelineOutput[] {
-  if (!outputs.some((o) => (o.kind === 'rejected' ? o.replayOnly : o.kind === 'scored' && o.rows.some((r) => r.reading.replayOnly)))) {
-    return outputs;
-  }
+  if (!anyReplayed(outputs)) return outputs;
   const out: PipelineOutput[] = [];
   let lastWindowReplayed = false;
   for (const o of outputs) {
@@ -123,6 +121,17 @@ export function withoutReplayed(outputs: readonly PipelineOutput[]): readonly Pi
   return out;
 }
 
+function anyReplayed(outputs: readonly PipelineOutput[]): boolean {
+  for (const o of outputs) {
+    if (o.kind === 'rejected') {
+      if (o.replayOnly) return true;
+    } else if (o.kind === 'scored') {
+      for (const r of o.rows) if (r.reading.replayOnly) return true;
+    }
+  }
+  return false;
+}
+
 /**
  * Runs source → decode → windows → score/decide → sinks, and acks each record only after every
  * sink has written what was derived from it. Resolves with the run's counts when the source
@@ -132,20 +141,10 @@ export async function runPipeline(parts: PipelineParts): Promise<RunStats> {
   const stats = emptyStats();
   const stop$ = parts.signal ? fromEvent(parts.signal, 'abort') : EMPTY;
   const gate = parts.gate;
-  const guarded = (rec: SourceRecord): SourceRecord => {
-    let done = false;
-    gate?.taken();
+  const { decode } = parts;
+  const counted = (rec: SourceRecord): Reading | Rejection => {
     stats.records++;
-    return {
-      ...rec,
-      ack: () => {
-        if (done) return;
-        done = true;
-        stats.acked++;
-        rec.ack();
-        gate?.released();
-      },
-    };
+    return decode(rec);
   };
 
   const write = async (outputs: readonly PipelineOutput[]): Promise<void> => {
@@ -160,21 +159,28 @@ export async function runPipeline(parts: PipelineParts): Promise<RunStats> {
     if (outputs.length === 0) return;
     const visible = withoutReplayed(outputs);
     if (visible.length > 0) for (const sink of parts.sinks) await sink.write(visible);
+    // The runner is the one place acks are called (each reading and rejection leaves in exactly
+    // one output), so it counts them here rather than wrapping every record's ack in a closure.
+    let acked = 0;
     for (const out of outputs) {
       if (out.kind === 'rejected') {
         stats.rejected[out.reason] = (stats.rejected[out.reason] ?? 0) + 1;
         out.ack();
+        acked++;
       } else if (out.kind === 'scored') {
         if (out.window) stats.windowsScored++;
         for (const row of out.rows) {
-          stats.readings++;
           if (row.training) stats.trainingRows++;
           else if (row.score !== null) stats.scoredRows++;
           row.reading.ack();
         }
+        acked += out.rows.length;
+        stats.readings += out.rows.length;
       } else if (out.event.kind === 'opened') stats.anomaliesOpened++;
       else stats.anomaliesClosed++;
     }
+    stats.acked += acked;
+    if (acked > 0) gate?.released(acked);
     parts.onOutputs?.(outputs);
   };
 
@@ -182,18 +188,12 @@ export async function runPipeline(parts: PipelineParts): Promise<RunStats> {
     await lastValueFrom(
       parts.records$.pipe(
         takeUntil(stop$),
-        map(guarded),
-        map(parts.decode),
+        map(counted),
         // Readings held inside the windowing stage (reorder buffer, a stride not yet complete)
         // do not count against the in-flight limit: with many sensors they alone could fill it
-        // and stall the source for good. They count again once windowing releases them.
-        tap(() => gate?.released()),
+        // and stall the source for good. They count from when windowing releases them to their ack.
         parts.window,
-        tap((out) => {
-          if (!gate) return;
-          const n = out.kind === 'rejected' ? 1 : out.readings.length;
-          for (let i = 0; i < n; i++) gate.taken();
-        }),
+        tap((out) => gate?.taken(out.kind === 'rejected' ? 1 : out.readings.length)),
         parts.detect,
         concatMap(write),
         defaultIfEmpty(undefined),

@@ -19,9 +19,23 @@ export function metricsSink(metrics: AemonMetrics, now: () => number = Date.now)
       const rejected = new Map<RejectReason, number>();
       const latencies: number[] = [];
       let windows = 0;
+      // Readings mostly share a source: count runs of one source, not a map update per reading
+      // (a source's entry is made when it first appears, so the counters keep that order).
+      let source: string | undefined;
+      let run = 0;
+      const countSource = (s: string): void => {
+        if (s === source) {
+          run++;
+          return;
+        }
+        if (run > 0) add(readings, source!, run);
+        if (!readings.has(s)) readings.set(s, 0);
+        source = s;
+        run = 1;
+      };
       for (const out of outputs) {
         if (out.kind === 'scored') {
-          for (const row of out.rows) add(readings, row.reading.origin.source);
+          for (const row of out.rows) countSource(row.reading.origin.source);
           const w = out.window;
           if (w === null) continue;
           windows++;
@@ -39,11 +53,12 @@ export function metricsSink(metrics: AemonMetrics, now: () => number = Date.now)
         } else if (out.kind === 'event') {
           if (out.event.kind === 'opened') metrics.anomalyOpened(out.event.sensor);
         } else {
-          add(readings, out.origin.source);
+          countSource(out.origin.source);
           add(rejected, out.reason);
         }
       }
-      for (const [source, n] of readings) metrics.readingsIn(source, n);
+      if (run > 0) add(readings, source!, run);
+      for (const [s, n] of readings) metrics.readingsIn(s, n);
       for (const [reason, n] of rejected) metrics.rejected(reason, n);
       if (windows > 0) metrics.windowsScored(windows);
       if (latencies.length > 0) metrics.eventToScore(latencies);

@@ -33,6 +33,8 @@ const MAX_EPOCH_MS = 8.64e15;
 export function parseTimestamp(value: unknown): number | undefined {
   if (typeof value === 'number') return epochMs(value);
   if (typeof value !== 'string') return undefined;
+  const fast = canonicalIso(value);
+  if (fast !== undefined) return fast;
   const s = value.trim();
   if (EPOCH_RE.test(s)) return epochMs(Number(s));
   const m = ISO_RE.exec(s);
@@ -49,6 +51,44 @@ export function parseTimestamp(value: unknown): number | undefined {
   const z = zone === undefined || zone.toUpperCase() === 'Z' ? 'Z' : normaliseZone(zone);
   const t = Date.parse(`${y}-${mo}-${d}T${h}:${mi}:${sec}.${ms}${z}`);
   return Number.isNaN(t) ? undefined : t;
+}
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** The `n` decimal digits of `s` at `at` as a number, or -1 if one is not a digit. */
+function digitsAt(s: string, at: number, n: number): number {
+  let v = 0;
+  for (let i = at; i < at + n; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    v = v * 10 + d;
+  }
+  return v;
+}
+
+/**
+ * `YYYY-MM-DDTHH:MM:SS.sssZ` or `YYYY-MM-DDTHH:MM:SSZ` exactly (what `toISOString` and most
+ * producers write), without a regex, a Date or a string built per reading: a full parse of an
+ * ISO timestamp costs about as much as the JSON.parse of the whole reading. Undefined for
+ * anything else, including impossible dates and years before 100 (Date.UTC reads 0–99 as
+ * 1900–1999): the full parse decides those.
+ */
+function canonicalIso(s: string): number | undefined {
+  const n = s.length;
+  if (n !== 24 && n !== 20) return undefined;
+  if (s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(10) !== 84 || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return undefined;
+  if (s.charCodeAt(n - 1) !== 90 || (n === 24 && s.charCodeAt(19) !== 46)) return undefined;
+  const year = digitsAt(s, 0, 4);
+  const month = digitsAt(s, 5, 2);
+  const day = digitsAt(s, 8, 2);
+  const h = digitsAt(s, 11, 2);
+  const mi = digitsAt(s, 14, 2);
+  const sec = digitsAt(s, 17, 2);
+  const ms = n === 24 ? digitsAt(s, 20, 3) : 0;
+  if (year < 100 || month < 1 || month > 12 || day < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59 || ms < 0) return undefined;
+  const leap = month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  if (day > DAYS_IN_MONTH[month - 1]! + (leap ? 1 : 0)) return undefined;
+  return Date.UTC(year, month - 1, day, h, mi, sec, ms);
 }
 
 function normaliseZone(zone: string): string {
@@ -85,6 +125,23 @@ function sensorOf(value: unknown, key: string | undefined): string | undefined {
   return key !== undefined && key.trim() !== '' ? key : undefined;
 }
 
+/**
+ * The values of `given` in `expected` (sorted) order when it has exactly those channels, each a
+ * finite number; otherwise undefined (and the full check finds the reason).
+ */
+function expectedValues(given: Record<string, unknown>, expected: readonly string[]): Float64Array | undefined {
+  let n = 0;
+  for (const key in given) if (Object.hasOwn(given, key)) n++;
+  if (n !== expected.length) return undefined;
+  const values = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = given[expected[i]!];
+    if (typeof v !== 'number' || !Number.isFinite(v)) return undefined;
+    values[i] = v;
+  }
+  return values;
+}
+
 interface Fields {
   sensor: unknown;
   ts: unknown;
@@ -117,6 +174,59 @@ export function createDecoder(cfg: ReadingConfig, options: DecoderOptions = {}):
     if (rec.replayOnly) out.replayOnly = true;
     if (sensor !== undefined) out.sensor = sensor;
     return out;
+  };
+
+  // One frozen, sorted array per distinct channel set, shared by every reading that has it.
+  const interned = new Map<string, readonly string[]>();
+  const intern = (sorted: readonly string[]): readonly string[] => {
+    const key = sorted.join(',');
+    let known = interned.get(key);
+    if (known === undefined) {
+      known = Object.freeze([...sorted]);
+      interned.set(key, known);
+    }
+    return known;
+  };
+  // Channel sets from `channelsFor` (a model's), by identity: their interned sorted form.
+  const sortedOf = new WeakMap<readonly string[], readonly string[]>();
+  const sortedCopy = (given: readonly string[]): readonly string[] => {
+    const sorted = intern([...given].sort());
+    sortedOf.set(given, sorted);
+    return sorted;
+  };
+
+  /** Full validation of `values` with the precise rejection; channels come out sorted and interned. */
+  const checkValues = (
+    rec: SourceRecord,
+    given: Record<string, unknown>,
+    valuesName: string,
+    sensor: string,
+    expected: readonly string[] | undefined,
+  ): { channels: readonly string[]; values: Float64Array } | Rejection => {
+    const names = Object.keys(given).sort();
+    if (names.length === 0) return reject(rec, 'bad_record', `${valuesName} has no channels`, sensor);
+    for (const name of names) {
+      const v = given[name];
+      if (typeof v !== 'number' || !Number.isFinite(v)) {
+        return reject(rec, 'non_finite', `${valuesName}.${name} is ${describe(v)}`, sensor);
+      }
+    }
+    if (expected !== undefined) {
+      const missing = expected.filter((c) => !Object.hasOwn(given, c));
+      const have = new Set(expected);
+      const extra = names.filter((c) => !have.has(c));
+      if (missing.length > 0) {
+        const also = extra.length > 0 ? `; unknown ${extra.join(', ')}` : '';
+        return reject(rec, 'missing_channel', `missing ${missing.join(', ')} of ${groupKey(expected)}${also}`, sensor);
+      }
+      if (extra.length > 0) {
+        return reject(rec, 'unknown_channel', `unknown ${extra.join(', ')}, expected ${groupKey(expected)}`, sensor);
+      }
+    }
+    const channels = expected ?? intern(names);
+    const values = new Float64Array(channels.length);
+    for (let i = 0; i < channels.length; i++) values[i] = given[channels[i]!] as number;
+    return { channels, values };
   };
 
   const parse = (rec: SourceRecord): Fields | Rejection => {
@@ -180,37 +290,23 @@ export function createDecoder(cfg: ReadingConfig, options: DecoderOptions = {}):
       const got = f.values === undefined ? 'missing' : f.values === null ? 'null' : Array.isArray(f.values) ? 'an array' : `a ${typeof f.values}`;
       return reject(rec, 'bad_record', `${f.valuesName} is ${got}, expected an object of channel → number`, sensor);
     }
-    const names = Object.keys(f.values).sort();
-    if (names.length === 0) return reject(rec, 'bad_record', `${f.valuesName} has no channels`, sensor);
-    for (const name of names) {
-      const v = f.values[name];
-      if (typeof v !== 'number' || !Number.isFinite(v)) {
-        return reject(rec, 'non_finite', `${f.valuesName}.${name} is ${describe(v)}`, sensor);
-      }
+    const given = channelsFor?.(sensor);
+    const expected = given === undefined ? firstSeen.get(sensor) : (sortedOf.get(given) ?? sortedCopy(given));
+    // The common case, without sorting or allocating: exactly the expected channels, all finite.
+    let values = expected === undefined ? undefined : expectedValues(f.values, expected);
+    let channels = expected;
+    if (values === undefined || channels === undefined) {
+      const checked = checkValues(rec, f.values, f.valuesName, sensor, expected);
+      if ('kind' in checked) return checked;
+      ({ values, channels } = checked);
     }
+    if (expected === undefined) firstSeen.set(sensor, channels);
 
-    const expected = channelsFor?.(sensor) ?? firstSeen.get(sensor);
-    if (expected !== undefined) {
-      const missing = expected.filter((c) => !Object.hasOwn(f.values as object, c));
-      const have = new Set(expected);
-      const extra = names.filter((c) => !have.has(c));
-      if (missing.length > 0) {
-        const also = extra.length > 0 ? `; unknown ${extra.join(', ')}` : '';
-        return reject(rec, 'missing_channel', `missing ${missing.join(', ')} of ${groupKey(expected)}${also}`, sensor);
-      }
-      if (extra.length > 0) {
-        return reject(rec, 'unknown_channel', `unknown ${extra.join(', ')}, expected ${groupKey(expected)}`, sensor);
-      }
-    } else {
-      firstSeen.set(sensor, Object.freeze(names));
-    }
-
-    const values: Record<string, number> = {};
-    for (const name of names) values[name] = f.values[name] as number;
     const out: Reading = {
       sensor,
       ts,
-      values: Object.freeze(values),
+      channels,
+      values,
       origin: rec.origin,
       arrivedAt: rec.arrivedAt,
       seq: rec.seq,

@@ -117,6 +117,12 @@ export class BootstrapTrainer implements ModelProvider {
     for (const model of retired) model.dispose();
   }
 
+  /** The channels of the model that has `sensor` in its metadata, if one has. Runs per reading: allocates nothing. */
+  modelChannels(sensor: string): readonly string[] | undefined {
+    for (const g of this.groups.values()) if (g.bundle?.metadata.sensors[sensor]) return g.bundle.metadata.channels;
+    return undefined;
+  }
+
   observe(sensor: string, group: string, readings: readonly Reading[], window: SensorWindow | null): number {
     const gs = this.groupState(group, readings, window);
     if (gs.bundle?.metadata.sensors[sensor]) return 0;
@@ -136,7 +142,8 @@ export class BootstrapTrainer implements ModelProvider {
       if (this.deps.labels?.labelAt(sensor, r.ts) === 'anomaly') continue;
       if (Number.isNaN(sb.first)) sb.first = r.ts;
       sb.last = r.ts;
-      for (const c of gs.channels) sb.rows.push(r.values[c]!);
+      if (sameOrder(r.channels, gs.channels)) for (let c = 0; c < r.values.length; c++) sb.rows.push(r.values[c]!);
+      else for (const c of gs.channels) sb.rows.push(r.values[r.channels.indexOf(c)]!);
     }
     const labelled = window !== null && this.deps.labels?.anomalousWithin(sensor, window.start, window.end) === true;
     if (window && training === readings.length && training > 0 && !labelled) {
@@ -193,7 +200,7 @@ export class BootstrapTrainer implements ModelProvider {
   private groupState(group: string, readings: readonly Reading[], window: SensorWindow | null): GroupState {
     let gs = this.groups.get(group);
     if (!gs) {
-      const channels = window ? [...window.channels] : Object.keys(readings[0]?.values ?? {}).sort();
+      const channels = [...(window?.channels ?? readings[0]?.channels ?? [])];
       gs = { group, channels, sensors: new Map() };
       this.groups.set(group, gs);
     }
@@ -250,4 +257,11 @@ export class BootstrapTrainer implements ModelProvider {
     sb.rows = [];
     this.deps.onSensorCalibrated?.(sb.sensor, gs.group, sb.calibration);
   }
+}
+
+function sameOrder(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

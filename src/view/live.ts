@@ -103,10 +103,12 @@ class SensorRing {
   push(row: ScoredReading): void {
     const slot = this.total % this.capacity;
     const w = this.channels.length;
-    const { values } = row.reading;
+    const { values, channels } = row.reading;
     this.ts[slot] = row.reading.ts;
     for (let c = 0; c < w; c++) {
-      this.values[slot * w + c] = values[this.channels[c]!] ?? Number.NaN;
+      // Readings carry values in their (sorted, interned) channel order: usually this very list.
+      const at = channels === this.channels ? c : channels.indexOf(this.channels[c]!);
+      this.values[slot * w + c] = at >= 0 ? values[at]! : Number.NaN;
       this.recon[slot * w + c] = row.reconstruction?.[c] ?? Number.NaN;
     }
     this.score[slot] = row.score ?? Number.NaN;

@@ -59,7 +59,8 @@ class SensorColumns {
     const { reading } = row;
     this.ts.push(reading.ts);
     this.channels.forEach((c, i) => {
-      this.values[i]!.push(reading.values[c] ?? Number.NaN);
+      const at = reading.channels === this.channels ? i : reading.channels.indexOf(c);
+      this.values[i]!.push(at >= 0 ? reading.values[at]! : Number.NaN);
       this.reconstruction[i]!.push(row.reconstruction?.[i] ?? Number.NaN);
     });
     this.score.push(row.score ?? Number.NaN);

@@ -1,7 +1,7 @@
 import { Observable, asyncScheduler } from 'rxjs';
 import type { OperatorFunction, SchedulerLike, Subscription } from 'rxjs';
 import type { WindowingConfig } from '../config/schema.js';
-import type { Reading, RejectReason, Rejection } from '../pipeline/contracts.js';
+import { valuesRecord, type Reading, type RejectReason, type Rejection } from '../pipeline/contracts.js';
 
 type ReorderConfig = WindowingConfig['reorder'];
 
@@ -40,14 +40,16 @@ export function reorder(
     new Observable<Reading | Rejection>((subscriber) => {
       const sensors = new Map<string, SensorBuffer>();
 
-      const releaseWhile = (buf: SensorBuffer, keep: (e: Buffered) => boolean): void => {
+      /** Takes the first `n` entries out of the buffer, then emits their readings in order. */
+      const release = (buf: SensorBuffer, n: number): void => {
+        if (n <= 0) return;
         const { entries } = buf;
-        let n = 0;
-        while (n < entries.length && keep(entries[n]!)) n++;
-        if (n === 0) return;
-        const released = entries.splice(0, n);
-        buf.lastReleasedTs = released[n - 1]!.reading.ts;
-        for (const e of released) subscriber.next(e.reading);
+        buf.lastReleasedTs = entries[n - 1]!.reading.ts;
+        if (n === 1) {
+          subscriber.next(entries.shift()!.reading);
+          return;
+        }
+        for (const e of entries.splice(0, n)) subscriber.next(e.reading);
       };
 
       const disarm = (buf: SensorBuffer): void => {
@@ -68,7 +70,7 @@ export function reorder(
             let upTo = -Infinity;
             for (const e of buf.entries) if (e.at + maxDelayMs <= now && e.reading.ts > upTo) upTo = e.reading.ts;
             // Releasing an expired reading releases every buffered one before it: order is kept.
-            releaseWhile(buf, (e) => e.reading.ts <= upTo);
+            release(buf, countUpTo(buf.entries, upTo));
             if (buf.entries.length > 0) arm(buf);
           } catch (err) {
             subscriber.error(err);
@@ -93,15 +95,21 @@ export function reorder(
           subscriber.next(reject(r, 'duplicate', `sensor ${r.sensor} already has a reading at ${isoOrNumber(r.ts)}`));
           return;
         }
-        entries.splice(i, 0, { reading: r, at: scheduler.now() });
         if (r.ts > buf.maxTs) buf.maxTs = r.ts;
-
         const watermark = buf.maxTs - maxDelayMs;
-        releaseWhile(buf, (e) => e.reading.ts <= watermark);
-        if (entries.length > capacity) {
-          let excess = entries.length - capacity;
-          releaseWhile(buf, () => excess-- > 0);
+        if (entries.length === 0 && r.ts <= watermark) {
+          // Nothing buffered and already past the watermark (e.g. maxDelayMs 0, in order): it
+          // would be released at once, so it is never buffered.
+          buf.lastReleasedTs = r.ts;
+          subscriber.next(r);
+          return;
         }
+        const entry = { reading: r, at: scheduler.now() };
+        if (i === entries.length) entries.push(entry);
+        else entries.splice(i, 0, entry);
+
+        release(buf, countUpTo(entries, watermark));
+        release(buf, entries.length - capacity);
 
         if (entries.length === 0) disarm(buf);
         else if (buf.timer === undefined) arm(buf);
@@ -121,7 +129,7 @@ export function reorder(
         },
         error: (err: unknown) => subscriber.error(err),
         complete: () => {
-          for (const buf of sensors.values()) releaseWhile(buf, () => true);
+          for (const buf of sensors.values()) release(buf, buf.entries.length);
           subscriber.complete();
         },
       });
@@ -132,6 +140,13 @@ export function reorder(
         for (const buf of sensors.values()) disarm(buf);
       };
     });
+}
+
+/** How many leading entries have a ts <= `ts` (entries sorted ascending). */
+function countUpTo(entries: readonly Buffered[], ts: number): number {
+  let n = 0;
+  while (n < entries.length && entries[n]!.reading.ts <= ts) n++;
+  return n;
 }
 
 /** First index whose ts is >= `ts` (entries sorted ascending). */
@@ -155,7 +170,7 @@ function reject(r: Reading, reason: RejectReason, detail: string): Rejection {
     reason,
     detail,
     // Without the original bytes (a reading built in code), the DLQ gets it in the documented layout.
-    raw: r.raw ?? JSON.stringify({ sensor: r.sensor, ts: isoOrNumber(r.ts), values: r.values }),
+    raw: r.raw ?? JSON.stringify({ sensor: r.sensor, ts: isoOrNumber(r.ts), values: valuesRecord(r) }),
     sensor: r.sensor,
     origin: r.origin,
     arrivedAt: r.arrivedAt,

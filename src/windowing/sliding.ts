@@ -9,8 +9,12 @@ type SlidingConfig = Pick<WindowingConfig, 'size' | 'stride' | 'maxGapMs'>;
 interface SensorHistory {
   channels: readonly string[];
   group: string;
-  /** Ring of the last `size` readings since the sensor's (re)start; `head` is the oldest once full. */
-  ring: Reading[];
+  /** Values of the last `size` readings since the sensor's (re)start, row-major (`channels.length`
+   * columns) as a ring: row `head` is the oldest once full. Copied in once per reading, so a
+   * window is two block copies. */
+  ring: Float32Array;
+  /** Event time of each ring row. */
+  times: Float64Array;
   head: number;
   count: number;
   lastTs: number;
@@ -46,29 +50,27 @@ export function slidingWindows(cfg: SlidingConfig): OperatorFunction<Reading | R
       };
 
       const restart = (h: SensorHistory, channels: readonly string[]): void => {
+        if (channels.length !== h.channels.length) h.ring = new Float32Array(size * channels.length);
         h.channels = channels;
         h.group = channels.join(',');
-        h.ring = [];
         h.head = 0;
         h.count = 0;
         h.started = false;
       };
 
       const window = (h: SensorHistory, r: Reading): SensorWindow => {
-        const { channels, ring, head } = h;
-        const width = channels.length;
+        const { ring, head } = h;
+        const width = h.channels.length;
         const data = new Float32Array(size * width);
-        for (let row = 0; row < size; row++) {
-          const values = ring[(head + row) % size]!.values;
-          for (let col = 0; col < width; col++) data[row * width + col] = values[channels[col]!]!;
-        }
+        data.set(ring.subarray(head * width), 0);
+        if (head > 0) data.set(ring.subarray(0, head * width), (size - head) * width);
         return {
           kind: 'window',
           id: `${r.sensor}@${r.ts}`,
           sensor: r.sensor,
           group: h.group,
-          channels,
-          start: ring[head]!.ts,
+          channels: h.channels,
+          start: h.times[head]!,
           end: r.ts,
           data,
           readings: h.pending,
@@ -78,23 +80,37 @@ export function slidingWindows(cfg: SlidingConfig): OperatorFunction<Reading | R
       const onReading = (r: Reading): void => {
         let h = sensors.get(r.sensor);
         if (h === undefined) {
-          const channels = sortedChannels(r.values);
-          h = { channels, group: '', ring: [], head: 0, count: 0, lastTs: r.ts, pending: [], started: false };
-          restart(h, channels);
+          const { channels } = r;
+          h = {
+            channels,
+            group: channels.join(','),
+            ring: new Float32Array(size * channels.length),
+            times: new Float64Array(size),
+            head: 0,
+            count: 0,
+            lastTs: r.ts,
+            pending: [],
+            started: false,
+          };
           sensors.set(r.sensor, h);
-        } else if (r.ts - h.lastTs > maxGapMs || !sameChannels(h.channels, r.values)) {
+        } else if (r.ts - h.lastTs > maxGapMs || !sameChannels(h.channels, r.channels)) {
           flushPending(h, r.sensor);
-          restart(h, sortedChannels(r.values));
+          restart(h, r.channels);
         }
         h.lastTs = r.ts;
 
+        let slot: number;
         if (h.count < size) {
-          h.ring.push(r);
-          h.count++;
+          slot = h.count++;
         } else {
-          h.ring[h.head] = r;
+          slot = h.head;
           h.head = (h.head + 1) % size;
         }
+        const { ring, channels } = h;
+        const { values } = r;
+        const width = channels.length;
+        for (let c = 0, at = slot * width; c < width; c++) ring[at + c] = values[c]!;
+        h.times[slot] = r.ts;
         if (h.count < size) {
           subscriber.next({ kind: 'warming', sensor: r.sensor, group: h.group, readings: [r] });
           return;
@@ -130,15 +146,10 @@ export function slidingWindows(cfg: SlidingConfig): OperatorFunction<Reading | R
     });
 }
 
-function sortedChannels(values: Readonly<Record<string, number>>): readonly string[] {
-  return Object.keys(values).sort();
-}
-
-// Runs per reading, so it avoids allocating: same count of keys and every known channel present.
-function sameChannels(channels: readonly string[], values: Readonly<Record<string, number>>): boolean {
-  let n = 0;
-  for (const key in values) if (Object.hasOwn(values, key)) n++;
-  if (n !== channels.length) return false;
-  for (const c of channels) if (!Object.hasOwn(values, c)) return false;
+// Readings of one channel set share one array (the decoder interns it): identity is the fast path.
+function sameChannels(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }

@@ -182,3 +182,23 @@ test('kafka lag series of a revoked partition are dropped', async () => {
     ['1'],
   );
 });
+
+test('per-sensor gauges show the latest window at each scrape; sensors by state are counted when scraped', async () => {
+  const m = createMetrics(new Registry(), { maxSensors: 10 });
+  let scoring = 3;
+  m.sensorsAtScrape(() => ({ scoring, stale: 1 }));
+  m.observeWindow(win('pump-1', 0.5));
+  m.observeWindow(win('pump-1', 0.7, { channelShares: Float32Array.of(0.5, 0.5) }));
+  let f = await scrape(m);
+  assert.equal(sampleValue(f, 'aemon_anomaly_score', { sensor: 'pump-1' }), 0.7, 'the latest window, not the first');
+  assert.equal(sampleValue(f, 'aemon_channel_error', { sensor: 'pump-1', channel: 'temperature' }), 0.5);
+  assert.equal(sampleValue(f, 'aemon_sensors', { state: 'scoring' }), 3);
+  assert.equal(sampleValue(f, 'aemon_sensors', { state: 'warming' }), 0);
+  m.observeWindow(win('pump-1', 1.25));
+  scoring = 4;
+  f = await scrape(m);
+  assert.equal(sampleValue(f, 'aemon_anomaly_score', { sensor: 'pump-1' }), 1.25);
+  assert.equal(sampleValue(f, 'aemon_sensors', { state: 'scoring' }), 4, 'counted again at the next scrape');
+  f = await scrape(m);
+  assert.equal(sampleValue(f, 'aemon_anomaly_score', { sensor: 'pump-1' }), 1.25, 'no new window: the value stays');
+});

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { microBatch } from '../../src/pipeline/microbatch.js';
+import { Subject, lastValueFrom, toArray } from 'rxjs';
+import { joinWhileBusy, microBatch } from '../../src/pipeline/microbatch.js';
 import { AemonError } from '../../src/errors.js';
 
 function virtualTime(): TestScheduler {
@@ -81,4 +82,53 @@ test('a batch size below 1 or a negative or infinite wait is a config error', ()
   assert.throws(() => microBatch(4, -1), (e: unknown) => e instanceof AemonError && e.code === 'AEMON_CONFIG_INVALID');
   assert.throws(() => microBatch(4, Infinity), (e: unknown) => e instanceof AemonError && e.code === 'AEMON_CONFIG_INVALID');
   assert.doesNotThrow(() => microBatch(1, 0));
+});
+
+test('joinWhileBusy: one call at a time; batches that arrive meanwhile are joined in order, at most maxSize per call', async () => {
+  const calls: string[][] = [];
+  const release: Array<() => void> = [];
+  const project = (batch: string[]): Promise<string> => {
+    calls.push(batch);
+    return new Promise((resolve) => release.push(() => resolve(batch.join(''))));
+  };
+  const input = new Subject<string[]>();
+  const done = lastValueFrom(input.pipe(joinWhileBusy(3, project), toArray()));
+  input.next(['a']);
+  assert.deepEqual(calls, [['a']], 'idle: the batch is projected at once');
+  input.next(['b', 'c']);
+  input.next(['d']);
+  input.next(['e', 'f']);
+  assert.equal(calls.length, 1, 'busy: nothing else is projected');
+  release.shift()!();
+  await Promise.resolve();
+  await Promise.resolve();
+  assert.deepEqual(calls, [['a'], ['b', 'c', 'd']], 'the waiting batches are joined, up to maxSize');
+  input.complete();
+  release.shift()!();
+  await Promise.resolve();
+  await Promise.resolve();
+  assert.deepEqual(calls.at(-1), ['e', 'f'], 'the rest goes in the next call');
+  release.shift()!();
+  assert.deepEqual(await done, ['a', 'bcd', 'ef'], 'results in order; completes after the last call');
+});
+
+test('joinWhileBusy: a failing call errors the stream and nothing more is projected', async () => {
+  let calls = 0;
+  const input = new Subject<number[]>();
+  const done = lastValueFrom(
+    input.pipe(
+      joinWhileBusy(10, async (batch: number[]) => {
+        calls++;
+        if (batch.includes(2)) throw new Error('model failed');
+        return batch.length;
+      }),
+      toArray(),
+    ),
+  );
+  input.next([1]);
+  input.next([2]);
+  input.next([3]);
+  await assert.rejects(done, /model failed/);
+  input.next([4]);
+  assert.equal(calls, 2);
 });

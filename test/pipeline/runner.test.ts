@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { Observable, map } from 'rxjs';
 import type { PipelineOutput, Reading, Rejection, Sink, SourceRecord, WindowOutput } from '../../src/pipeline/contracts.js';
 import { InFlightGate, runPipeline, WriteBarrier } from '../../src/pipeline/runner.js';
+import { channelValues } from './fixtures.js';
 
 function record(seq: number, acks: number[]): SourceRecord {
   return { raw: `r${seq}`, origin: { source: 'test' }, arrivedAt: 0, seq, ack: () => acks.push(seq) };
@@ -11,7 +12,7 @@ function record(seq: number, acks: number[]): SourceRecord {
 /** Decode: even seqs become readings, odd ones rejections; every reading goes out unscored. */
 const decode = (r: SourceRecord): Reading | Rejection =>
   r.seq % 2 === 0
-    ? { sensor: 's', ts: r.seq, values: { x: r.seq }, origin: r.origin, arrivedAt: r.arrivedAt, seq: r.seq, ack: r.ack }
+    ? { sensor: 's', ts: r.seq, ...channelValues({ x: r.seq }), origin: r.origin, arrivedAt: r.arrivedAt, seq: r.seq, ack: r.ack }
     : { kind: 'rejected', reason: 'not_json', detail: 'odd', raw: r.raw, origin: r.origin, arrivedAt: r.arrivedAt, seq: r.seq, ack: r.ack };
 const window = map((x: Reading | Rejection): WindowOutput => ('kind' in x ? x : { kind: 'warming', sensor: x.sensor, group: 'x', readings: [x] }));
 const detect = map((w: WindowOutput): PipelineOutput[] =>

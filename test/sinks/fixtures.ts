@@ -1,10 +1,11 @@
+import { channelValues } from '../pipeline/fixtures.js';
 import type { PipelineOutput, Reading, Rejection, ScoredReading, WindowScore } from '../../src/pipeline/contracts.js';
 
 export const T0 = Date.UTC(2026, 10, 27, 10, 0, 0);
 const noop = (): void => {};
 
 export function reading(sensor: string, i: number, values: Record<string, number>, arrivedAt = T0 + i * 1000): Reading {
-  return { sensor, ts: T0 + i * 1000, values, origin: { source: 'file', file: 'in.csv', line: i + 2 }, arrivedAt, seq: i, ack: noop };
+  return { sensor, ts: T0 + i * 1000, ...channelValues(values), origin: { source: 'file', file: 'in.csv', line: i + 2 }, arrivedAt, seq: i, ack: noop };
 }
 
 export function warming(r: Reading, channels: readonly string[]): ScoredReading {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readingSchema } from '../../src/config/schema.js';
-import type { Reading, Rejection, SourceRecord } from '../../src/pipeline/contracts.js';
+import { valuesRecord, type Reading, type Rejection, type SourceRecord } from '../../src/pipeline/contracts.js';
 import { createDecoder, groupKey, isRejection, parseTimestamp } from '../../src/sources/decode.js';
 
 const cfg = readingSchema.parse({});
@@ -43,9 +43,9 @@ test('a good reading decodes with sorted, frozen values and carries the record m
   const out = expectReading(decoder()(r));
   assert.equal(out.sensor, 'pump-7');
   assert.equal(out.ts, NOW);
-  assert.deepEqual(Object.keys(out.values), ['pressure', 'temperature']);
-  assert.deepEqual({ ...out.values }, { pressure: 3.1, temperature: 71.2 });
-  assert.ok(Object.isFrozen(out.values));
+  assert.deepEqual(out.channels, ['pressure', 'temperature']);
+  assert.deepEqual([...out.values], [3.1, 71.2]);
+  assert.ok(Object.isFrozen(out.channels));
   assert.equal(out.label, 1);
   assert.equal(out.arrivedAt, 123);
   assert.equal(out.seq, 77);
@@ -57,7 +57,7 @@ test('raw bytes are read as UTF-8 and parsed; pre-parsed fields are not parsed a
   const bytes = new TextEncoder().encode(JSON.stringify({ ...good, sensor: 'pümp' }));
   assert.equal(expectReading(decoder()(rec(bytes))).sensor, 'pümp');
   const out = expectReading(decoder()(rec('not json at all', { fields: { sensor: 's', ts: NOW, values: { a: 1 } } })));
-  assert.deepEqual({ ...out.values }, { a: 1 });
+  assert.deepEqual(valuesRecord(out), { a: 1 });
 });
 
 test('not_json: text that does not parse, with the parser message; invalid UTF-8', () => {
@@ -106,6 +106,17 @@ test('timestamps: ISO with zone or offset, NAB/SKAB space form as UTC, epoch ms 
     assert.equal(parseTimestamp(bad), undefined, `accepted ${JSON.stringify(bad)}`);
   }
   assert.equal(parseTimestamp(Infinity), undefined);
+  // The canonical form has a fast path: it must agree with Date.parse, and leave the rest to the full parse.
+  for (let t = Date.UTC(1899, 11, 31, 23, 59, 59, 999), i = 0; i < 2000; i++, t += 86_400_000 * 37 + 3_723_456) {
+    const iso = new Date(t).toISOString();
+    assert.equal(parseTimestamp(iso), t, iso);
+    assert.equal(parseTimestamp(iso.replace(/\.\d{3}Z$/, 'Z')), Math.floor(t / 1000) * 1000, iso);
+  }
+  assert.equal(parseTimestamp('2016-02-29T12:00:00.000Z'), Date.UTC(2016, 1, 29, 12));
+  assert.equal(parseTimestamp('0050-01-02T00:00:00.000Z'), Date.parse('0050-01-02T00:00:00.000Z'), 'a year before 100 is not 1950');
+  for (const bad of ['2015-02-29T12:00:00.000Z', '2100-02-29T00:00:00Z', '2014-04-31T00:00:00.000Z', '2014-00-10T00:00:00.000Z', '2014-01-10T24:00:00.000Z', '2014-01-10T10:60:00.000Z', '2014-01-10T10:00:60Z', '2014-01-1xT10:00:00.000Z']) {
+    assert.equal(parseTimestamp(bad), undefined, `accepted ${bad}`);
+  }
 
   const d = decoder();
   assert.equal(expectReading(d(json({ ...good, ts: '2014-02-14 14:30:00' }))).ts, Date.UTC(2014, 1, 14, 14, 30));
@@ -170,7 +181,7 @@ test('a loaded model fixes the channel set, overriding the first reading', () =>
   const d = decoder((sensor) => (sensor === 'm' ? ['x', 'y'] : undefined));
   expectRejected(d(json({ sensor: 'm', ts: NOW, values: { x: 1 } })), 'missing_channel', /missing y/);
   expectRejected(d(json({ sensor: 'm', ts: NOW, values: { x: 1, y: 2, w: 0 } })), 'unknown_channel', /unknown w/);
-  assert.deepEqual(Object.keys(expectReading(d(json({ sensor: 'm', ts: NOW, values: { y: 2, x: 1 } }))).values), ['x', 'y']);
+  assert.deepEqual(expectReading(d(json({ sensor: 'm', ts: NOW, values: { y: 2, x: 1 } }))).channels, ['x', 'y']);
   expectReading(d(json({ sensor: 'free', ts: NOW, values: { w: 0 } })));
 });
 

@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { firstValueFrom, lastValueFrom, take, toArray } from 'rxjs';
 import { readingSchema } from '../../src/config/schema.js';
 import { AemonError } from '../../src/errors.js';
-import type { FlowControl, Reading, Rejection, SourceRecord } from '../../src/pipeline/contracts.js';
+import { valuesRecord, type FlowControl, type Reading, type Rejection, type SourceRecord } from '../../src/pipeline/contracts.js';
+import { valueOf } from '../pipeline/fixtures.js';
 import { createDecoder, isRejection } from '../../src/sources/decode.js';
 import { fileSource, listDataFiles } from '../../src/sources/file.js';
 import type { FileSourceOptions } from '../../src/sources/file.js';
@@ -55,8 +56,8 @@ test('SKAB valve1/1.csv: one record per row, 8 channels, labels from the anomaly
   out.forEach((r, i) => {
     const [line, cells] = rows[i] as [number, string[]];
     assert.equal(r.sensor, '1');
-    assert.deepEqual(Object.keys(r.values), channels);
-    assert.equal(r.values.Pressure, Number(cells[4]));
+    assert.deepEqual(r.channels, channels);
+    assert.equal(valueOf(r, 'Pressure'), Number(cells[4]));
     assert.equal(r.label, Number(cells[9]) === 1 ? 1 : 0);
     assert.deepEqual(r.origin, { source: 'file', file: SKAB_FILE, line });
     assert.equal(r.seq, i);
@@ -74,7 +75,7 @@ test('NAB: timestamp,value rows read as UTC with one channel and no label, auto 
   assert.equal(out[0]?.sensor, 'ec2_cpu_utilization_24ae8d');
   assert.equal(out[0]?.ts, Date.UTC(2014, 1, 14, 14, 30));
   assert.equal(out[1]?.ts, Date.UTC(2014, 1, 14, 14, 35));
-  assert.deepEqual({ ...out[0]?.values }, { value: 0.132 });
+  assert.deepEqual(out[0] && valuesRecord(out[0]), { value: 0.132 });
   assert.ok(out.every((r) => r.label === undefined));
   assert.equal((await read(NAB_FILE, { format: 'nab' })).length, records.length);
   await assert.rejects(read(NAB_FILE, { format: 'skab' }), (err) => isInputError(err) && /SKAB header/.test((err as Error).message));
@@ -137,7 +138,7 @@ test('malformed CSV rows become the right rejections; every good row decodes', a
   assert.deepEqual(records.map((r) => r.origin.line), [2, 3, 4, 6, 7, 8, 9, 11]);
   assert.equal(records[0]?.raw, lines[1]);
   const out = decodeAll(records);
-  const summary = out.map((o) => (isRejection(o) ? `${o.reason}: ${o.detail}` : `ok ${o.values.temp} ${o.values.pres}`));
+  const summary = out.map((o) => (isRejection(o) ? `${o.reason}: ${o.detail}` : `ok ${valueOf(o, 'temp')} ${valueOf(o, 'pres')}`));
   assert.deepEqual(summary, [
     'ok 1.5 2',
     'bad_record: expected 4 columns, got 5',
@@ -148,7 +149,7 @@ test('malformed CSV rows become the right rejections; every good row decodes', a
     'ok -300 4',
     'ok 7 8',
   ]);
-  assert.ok(out.every((o) => !('values' in o) || Object.keys(o.values).join() === 'pres,temp'), 'changepoint is not a channel');
+  assert.ok(out.every((o) => !('values' in o) || o.channels.join() === 'pres,temp'), 'changepoint is not a channel');
   const rejected = out.filter(isRejection);
   assert.ok(rejected.every((r) => r.sensor === 'plant' && r.key === 'plant' && r.origin.file === file));
 });

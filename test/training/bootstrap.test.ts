@@ -4,6 +4,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { createAutoencoder } from '../../src/model/autoencoder.js';
 import { selectBackend } from '../../src/model/backend.js';
 import type { Reading, SensorWindow } from '../../src/pipeline/contracts.js';
+import { channelValues, valueOf } from '../pipeline/fixtures.js';
 import { BootstrapTrainer } from '../../src/training/bootstrap.js';
 import { LabelStore } from '../../src/training/labels.js';
 
@@ -15,7 +16,7 @@ const cfg = parseConfig({
 });
 
 function reading(sensor: string, i: number): Reading {
-  return { sensor, ts: i * 1000, values: { a: Math.sin(i / 3), b: Math.cos(i / 4) }, origin: { source: 'test' }, arrivedAt: 0, seq: i, ack: () => {} };
+  return { sensor, ts: i * 1000, ...channelValues({ a: Math.sin(i / 3), b: Math.cos(i / 4) }), origin: { source: 'test' }, arrivedAt: 0, seq: i, ack: () => {} };
 }
 
 /** Feeds readings 0..n-1 of a sensor the way the windowing stage releases them (stride 1). */
@@ -30,7 +31,7 @@ function feed(trainer: BootstrapTrainer, sensor: string, from: number, to: numbe
     let window: SensorWindow | null = null;
     if (history.length === SIZE) {
       const data = new Float32Array(SIZE * 2);
-      history.forEach((h, k) => data.set([h.values.a!, h.values.b!], k * 2));
+      history.forEach((h, k) => data.set([valueOf(h, 'a')!, valueOf(h, 'b')!], k * 2));
       window = { kind: 'window', id: `${sensor}@${r.ts}`, sensor, group: 'a,b', channels: ['a', 'b'], start: history[0]!.ts, end: r.ts, data, readings: [r] };
     }
     training.push(trainer.observe(sensor, 'a,b', [r], window));

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { TestScheduler } from 'rxjs/testing';
 import type { SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
-import type { Reading, RejectReason, Rejection } from '../../src/pipeline/contracts.js';
+import { valuesRecord, type Reading, type RejectReason, type Rejection } from '../../src/pipeline/contracts.js';
+import { channelValues } from '../pipeline/fixtures.js';
 
 let nextSeq = 0;
 
 /** A valid reading; each has its own `ack`, so identity checks can tell them apart. */
 export function reading(sensor: string, ts: number, values: Record<string, number> = { x: ts }): Reading {
-  return { sensor, ts, values, origin: { source: 'test' }, arrivedAt: 0, seq: nextSeq++, ack: () => {} };
+  return { sensor, ts, ...channelValues(values), origin: { source: 'test' }, arrivedAt: 0, seq: nextSeq++, ack: () => {} };
 }
 
 /** The rejection reorder is expected to make of `r`. */
@@ -16,7 +17,7 @@ export function rejectionOf(r: Reading, reason: RejectReason, detail: string): R
     kind: 'rejected',
     reason,
     detail,
-    raw: JSON.stringify({ sensor: r.sensor, ts: new Date(r.ts).toISOString(), values: r.values }),
+    raw: JSON.stringify({ sensor: r.sensor, ts: new Date(r.ts).toISOString(), values: valuesRecord(r) }),
     sensor: r.sensor,
     origin: r.origin,
     arrivedAt: r.arrivedAt,

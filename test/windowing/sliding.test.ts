@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { Subject, from, throwError, concat, toArray } from 'rxjs';
 import { slidingWindows } from '../../src/windowing/sliding.js';
 import type { Reading, Rejection, SensorWindow, WindowOutput } from '../../src/pipeline/contracts.js';
+import { valueOf } from '../pipeline/fixtures.js';
 import { prng, reading, upstreamRejection } from './fixtures.js';
 
 type Cfg = { size: number; stride: number; maxGapMs: number };
@@ -23,7 +24,7 @@ function win(sensor: string, rows: readonly Reading[], readings: readonly Readin
     channels,
     start: rows[0]!.ts,
     end,
-    data: Float32Array.from(rows.flatMap((r) => channels.map((c) => r.values[c]!))),
+    data: Float32Array.from(rows.flatMap((r) => channels.map((c) => valueOf(r, c)!))),
     readings,
   };
 }
@@ -126,7 +127,7 @@ test('errors propagate without flushing', () => {
  */
 function expected(inputs: ReadonlyArray<Reading | Rejection>, cfg: Cfg): { perInput: WindowOutput[][]; atComplete: WindowOutput[] } {
   const { size, stride, maxGapMs } = cfg;
-  const groupOf = (r: Reading): string => Object.keys(r.values).sort().join(',');
+  const groupOf = (r: Reading): string => [...r.channels].sort().join(',');
   const segs = new Map<string, Reading[]>();
   const trailing = (seg: Reading[]): Reading[] => {
     const lastEnd = seg.length < size ? -1 : size - 1 + Math.floor((seg.length - size) / stride) * stride;

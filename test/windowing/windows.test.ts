@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import { windowReadings } from '../../src/windowing/windows.js';
 import type { WindowingConfig } from '../../src/config/schema.js';
+import { valueOf } from '../pipeline/fixtures.js';
 import { reading, rejectionOf, upstreamRejection, virtualTime } from './fixtures.js';
 
 const cfg: WindowingConfig = { size: 2, stride: 1, maxGapMs: 10_000, reorder: { maxDelayMs: 1000, capacity: 8 } };
@@ -21,7 +22,7 @@ test('readings are reordered in event time before windowing; both stages pass re
     channels: ['v'],
     start: rows[0].ts,
     end: rows[1].ts,
-    data: new Float32Array([rows[0].values.v!, rows[1].values.v!]),
+    data: new Float32Array([valueOf(rows[0], 'v')!, valueOf(rows[1], 'v')!]),
     readings: [rows[1]],
   });
   ts.run(({ cold, expectObservable }) => {

@@ -184,7 +184,7 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
           { training: t, ...(opts.labels ? { labels: opts.labels } : {}), awaitRuns: opts.mode === 'replay' },
           {
             champion: (group) => trainer.models().find((b) => b.metadata.group === group),
-            train: (job, onEpoch) => trainInChild(job, cfg, tf, backend, onEpoch),
+            train: (job, onEpoch, signal) => trainInChild(job, cfg, tf, backend, onEpoch, signal),
             promote: async (bundle) => {
               trainer.replace(bundle);
               metrics.modelInfo(bundle.metadata.version, backend);
@@ -270,14 +270,15 @@ const CLI = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './cli/index
  * scoring thread: the job goes through a temporary folder, epochs come back as JSON lines, and
  * the model folder it writes is loaded (checksums verified) on this process's backend.
  */
-async function trainInChild(job: TrainingJob, cfg: Readonly<Config>, tf: Tf, backend: string, onEpoch: (p: EpochProgress) => void): Promise<ModelBundle> {
+async function trainInChild(job: TrainingJob, cfg: Readonly<Config>, tf: Tf, backend: string, onEpoch: (p: EpochProgress) => void, signal: AbortSignal): Promise<ModelBundle> {
   const dir = mkdtempSync(join(tmpdir(), 'aemon-retrain-'));
   try {
     writeJob(dir, job, { model: cfg.model, training: cfg.training, detection: cfg.detection, windowing: cfg.windowing }, backend, cfg.model.kernel);
     const out = join(dir, 'model');
     const stderr: string[] = [];
     const code = await new Promise<number | null>((resolve, reject) => {
-      const child = spawn(process.execPath, [...process.execArgv, CLI, 'train-job', dir, '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+      // The signal (a shutdown) stops the child: it must not outlive the process that started it.
+      const child = spawn(process.execPath, [...process.execArgv, CLI, 'train-job', dir, '--out', out], { stdio: ['ignore', 'pipe', 'pipe'], signal, killSignal: 'SIGKILL' });
       let buf = '';
       child.stdout.on('data', (d: Buffer) => {
         buf += d.toString();
@@ -296,9 +297,10 @@ async function trainInChild(job: TrainingJob, cfg: Readonly<Config>, tf: Tf, bac
         stderr.push(d.toString());
         if (stderr.length > 50) stderr.shift();
       });
-      child.on('error', reject);
+      child.on('error', (err) => (signal.aborted ? resolve(null) : reject(err)));
       child.on('close', resolve);
     });
+    if (signal.aborted) throw new Error('retraining stopped: aemon is shutting down');
     if (code !== 0) throw new Error(`the training process exited with ${code}: ${stderr.join('').trim().slice(-1000)}`);
     return await loadModelFolder(out, tf, backend, cfg.model.kernel);
   } finally {

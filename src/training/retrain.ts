@@ -19,7 +19,7 @@ export interface RetrainDeps {
   /** The group's current model, if it has one. */
   champion(group: string): ModelBundle | undefined;
   /** Trains a challenger off the scoring path (a child process in aemon). */
-  train(job: TrainingJob, onEpoch: (p: EpochProgress) => void): Promise<ModelBundle>;
+  train(job: TrainingJob, onEpoch: (p: EpochProgress) => void, signal: AbortSignal): Promise<ModelBundle>;
   /** Makes `bundle` the group's model (an atomic swap between batches; saved where models are kept). */
   promote(bundle: ModelBundle): Promise<void>;
   onStart?(group: string, windows: number, sensors: number): void;
@@ -71,6 +71,8 @@ export function splitForGate(snapshot: BufferSnapshot, holdOut: number): { job: 
  */
 export class Retrainer implements Sink {
   readonly name = 'retrain';
+  /** Aborted when the sink closes in live mode: a training run in progress is abandoned. */
+  private readonly stopping = new AbortController();
   readonly buffer: NormalBuffer;
   private readonly since = new Map<string, number>();
   private readonly running = new Map<string, Promise<void>>();
@@ -131,6 +133,9 @@ export class Retrainer implements Sink {
   }
 
   async close(): Promise<void> {
+    // Live: a shutdown does not wait for a challenger (its child process is stopped and nothing
+    // is promoted). Replay: the stream already waited for every run.
+    if (!this.opts.awaitRuns) this.stopping.abort();
     await this.idle();
   }
 
@@ -146,7 +151,11 @@ export class Retrainer implements Sink {
     let challenger: ModelBundle | undefined;
     try {
       this.deps.onStart?.(group, job.data.reduce((s, d) => s + d.windows.length, 0), job.data.length);
-      challenger = await this.deps.train(job, (p) => this.deps.onEpoch?.(group, p));
+      challenger = await this.deps.train(job, (p) => this.deps.onEpoch?.(group, p), this.stopping.signal);
+      if (this.stopping.signal.aborted) {
+        challenger.model.dispose();
+        return;
+      }
       // Sensors the challenger had no windows of keep their scaler and get its pooled threshold.
       for (const [sensor, c] of Object.entries(champion.metadata.sensors)) {
         challenger.metadata.sensors[sensor] ??= { mean: c.mean, std: c.std, threshold: challenger.metadata.fallback.threshold };
@@ -163,6 +172,7 @@ export class Retrainer implements Sink {
       this.deps.onRun?.(group, 'promoted', seconds(), { gate: verdict, version: challenger.metadata.version, at });
     } catch (error) {
       challenger?.model.dispose();
+      if (this.stopping.signal.aborted) return; // stopped by the shutdown, not a failure
       this.deps.onRun?.(group, 'failed', seconds(), { error, at });
     }
   }

@@ -75,6 +75,9 @@ function joinBuffers(data: io.WeightData): ArrayBuffer {
   return out.buffer;
 }
 
+/** A suffix for temporary names that two processes (or two writes) never share. */
+export const tmpSuffix = (): string => `${process.pid}-${randomBytes(4).toString('hex')}`;
+
 /**
  * Writes `model.json`, `weights.bin`, `metadata.json` and `checksums.json` into a temporary
  * folder beside `dir`, then swaps it in, so a reader sees the old folder or the new one whole.
@@ -98,7 +101,7 @@ export async function saveModelFolder(dir: string, bundle: ModelBundle): Promise
   files.set(CHECKSUMS_JSON, Buffer.from(`${JSON.stringify({ algorithm: 'sha256', files: sums }, null, 2)}\n`));
 
   const target = resolve(dir);
-  const suffix = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  const suffix = tmpSuffix();
   const tmp = join(dirname(target), `.${basename(target)}.tmp-${suffix}`);
   try {
     await mkdir(tmp, { recursive: true });
@@ -110,7 +113,8 @@ export async function saveModelFolder(dir: string, bundle: ModelBundle): Promise
   }
 }
 
-async function writeDurably(path: string, bytes: Uint8Array): Promise<void> {
+/** Writes a file and fsyncs it before closing (a rename after it then publishes whole bytes). */
+export async function writeDurably(path: string, bytes: Uint8Array | string): Promise<void> {
   const handle = await open(path, 'w');
   try {
     await handle.writeFile(bytes);

@@ -1,12 +1,11 @@
-import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, open, readdir, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { AemonError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { ModelBundle, ModelMetadata, ModelPromotion } from '../pipeline/model.js';
 import type { Tf } from './backend.js';
 import type { KernelPreference } from './fusedModel.js';
-import { loadModelFolder, saveModelFolder, verifyModelFolder } from './io.js';
+import { loadModelFolder, saveModelFolder, tmpSuffix, verifyModelFolder, writeDurably } from './io.js';
 
 /**
  * The model registry (issue 7) over `model.dir`:
@@ -119,18 +118,6 @@ async function readVersion(dir: string, id: string): Promise<Version> {
     return { id, dir, seq: 0, problem: `metadata.json cannot be read: ${(err as Error).message}` };
   }
 }
-
-async function writeDurably(path: string, bytes: string): Promise<void> {
-  const handle = await open(path, 'w');
-  try {
-    await handle.writeFile(bytes);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-const tmpSuffix = (): string => `${process.pid}-${randomBytes(4).toString('hex')}`;
 
 export class ModelRegistry {
   readonly root: string;

@@ -201,5 +201,17 @@ const aemonCharts = (() => {
     });
   }
 
-  return { zone, theme, formatTime, formatValue, timeChart, zoomGroup, fitWidth };
+  /** A DOM element: `class` and `text` attributes set className and textContent; children appended. */
+  function el(tag, attrs = {}, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (k === 'class') e.className = v;
+      else if (k === 'text') e.textContent = v;
+      else e.setAttribute(k, v);
+    }
+    for (const c of children) e.append(c);
+    return e;
+  }
+
+  return { zone, theme, formatTime, formatValue, timeChart, zoomGroup, fitWidth, el };
 })();

@@ -3,7 +3,7 @@
 'use strict';
 
 (() => {
-  const { formatTime, formatValue, timeChart, theme, fitWidth } = aemonCharts;
+  const { formatTime, formatValue, timeChart, theme, fitWidth, el } = aemonCharts;
   const $ = (id) => document.getElementById(id);
   const MAX_POINTS = Number(document.body.dataset.capacity) || 600;
 
@@ -14,17 +14,6 @@
   let detail = null; // { id, channels, ts, values, reconstruction, score, anomaly, total, shares, modelVersion, backend, state, events }
   let charts = [];
   let source = null;
-
-  function el(tag, attrs = {}, ...children) {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs)) {
-      if (k === 'class') e.className = v;
-      else if (k === 'text') e.textContent = v;
-      else e.setAttribute(k, v);
-    }
-    for (const c of children) e.append(c);
-    return e;
-  }
 
   // ---- the fleet list ----
   function drawSpark(canvas, spark) {

@@ -5,22 +5,10 @@
 'use strict';
 
 (() => {
-  const { timeChart, theme, zoomGroup, fitWidth, formatTime } = aemonCharts;
+  const { timeChart, theme, zoomGroup, fitWidth, formatTime, el } = aemonCharts;
   const report = JSON.parse(document.getElementById('report-data').textContent);
   const all = [];
   const drawn = [];
-
-  function el(tag, attrs = {}, ...children) {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs)) {
-      if (k === 'class') e.className = v;
-      else if (k === 'text') e.textContent = v;
-      else e.setAttribute(k, v);
-    }
-    for (const c of children) e.append(c);
-    return e;
-  }
-
 
   function section(s, index) {
     const t = theme();

@@ -2,7 +2,8 @@ import { selectBackend } from '../../src/model/backend.js';
 import type { BackendPreference, BackendSelection } from '../../src/model/backend.js';
 import type { KernelName, KernelPreference } from '../../src/model/fusedModel.js';
 import { createRng } from '../../src/model/prng.js';
-import type { ModelHyperParams } from '../../src/pipeline/model.js';
+import { exportArtifacts, modelVersion } from '../../src/model/io.js';
+import type { Autoencoder, ModelBundle, ModelHyperParams, ModelMetadata } from '../../src/pipeline/model.js';
 
 /**
  * The model tests run on the backend and kernel these name, so CI can run them on each:
@@ -75,4 +76,30 @@ export function mean(values: ArrayLike<number>): number {
   let sum = 0;
   for (let i = 0; i < values.length; i++) sum += values[i]!;
   return sum / values.length;
+}
+
+/**
+ * A bundle for `model`: its content-derived version, channels a, b, c, an identity scaler with
+ * threshold 1 as fallback and no sensors; `metadata` overrides any of it.
+ */
+export async function bundleFor(model: Autoencoder, metadata: Partial<ModelMetadata> = {}): Promise<ModelBundle> {
+  const { weights, topology } = await exportArtifacts(model);
+  const calibration = { mean: [0, 0, 0], std: [1, 1, 1], threshold: 1 };
+  return {
+    model,
+    metadata: {
+      version: modelVersion(weights, topology),
+      createdAt: '2026-01-01T00:00:00.000Z',
+      group: 'a,b,c',
+      channels: ['a', 'b', 'c'],
+      params: model.params,
+      dataFrom: null,
+      dataTo: null,
+      trainingWindows: 0,
+      fit: null,
+      sensors: {},
+      fallback: calibration,
+      ...metadata,
+    },
+  };
 }

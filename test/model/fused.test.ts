@@ -15,8 +15,8 @@ import { blockLstm, int64Scalar, nodeKernelBackend, toBlockWeights } from '../..
 import { chooseKernel } from '../../src/model/fusedModel.js';
 import { exportArtifacts, loadModelFolder, modelVersion, saveModelFolder } from '../../src/model/io.js';
 import { AemonError } from '../../src/errors.js';
-import type { ModelHyperParams, ModelMetadata } from '../../src/pipeline/model.js';
-import { sineWindows, SMALL, TEST_BACKEND } from './fixtures.js';
+import type { ModelHyperParams } from '../../src/pipeline/model.js';
+import { bundleFor, sineWindows, SMALL, TEST_BACKEND } from './fixtures.js';
 
 // These compare the fused kernel with tfjs-layers, so they need tfjs-node. Without it they are
 // skipped, saying why; with AEMON_TEST_BACKEND=tensorflow (as CI runs them, after
@@ -190,21 +190,7 @@ test('a model saved from one kernel loads on the other with the same version and
   const trained = createAutoencoder(tf, backend, SMALL, 'fused');
   try {
     await trained.fit(x, n, { epochs: 2, batchSize: 8, validationSplit: 0.2, patience: 2 });
-    const { weights, topology } = await exportArtifacts(trained);
-    const calibration = { mean: [0, 0, 0], std: [1, 1, 1], threshold: 1 };
-    const metadata: ModelMetadata = {
-      version: modelVersion(weights, topology),
-      createdAt: '2026-01-01T00:00:00.000Z',
-      group: 'a,b,c',
-      channels: ['a', 'b', 'c'],
-      params: trained.params,
-      dataFrom: null,
-      dataTo: null,
-      trainingWindows: n,
-      fit: null,
-      sensors: {},
-      fallback: calibration,
-    };
+    const { metadata } = await bundleFor(trained, { trainingWindows: n });
     const dir = join(root, 'saved');
     await saveModelFolder(dir, { model: trained, metadata });
     const expected = await trained.score(x, n);

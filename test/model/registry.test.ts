@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAutoencoder } from '../../src/model/autoencoder.js';
 import type { BackendSelection } from '../../src/model/backend.js';
-import { exportArtifacts, modelVersion, saveModelFolder } from '../../src/model/io.js';
+import { saveModelFolder } from '../../src/model/io.js';
 import { groupFolderName, ModelRegistry } from '../../src/model/registry.js';
 import { AemonError } from '../../src/errors.js';
 import type { ModelBundle } from '../../src/pipeline/model.js';
-import { selectTestBackend, SMALL, TEST_KERNEL } from './fixtures.js';
+import { bundleFor, selectTestBackend, SMALL, TEST_KERNEL } from './fixtures.js';
 
 const root = mkdtempSync(join(tmpdir(), 'aemon-registry-'));
 let sel: BackendSelection;
@@ -27,24 +27,17 @@ after(() => {
 /** An untrained model (the seed makes each one, and its version, different) with calibrations. */
 async function bundle(seed: number, group = 'a,b,c'): Promise<ModelBundle> {
   const model = createAutoencoder(sel.tf, sel.backend, { ...SMALL, seed }, TEST_KERNEL);
-  const { weights, topology } = await exportArtifacts(model);
   const calibration = { mean: [0, 0, 0], std: [1, 1, 1], threshold: 0.5 };
-  const b: ModelBundle = {
-    model,
-    metadata: {
-      version: modelVersion(weights, topology),
-      createdAt: new Date(Date.UTC(2026, 0, seed)).toISOString(),
-      group,
-      channels: group.split(','),
-      params: model.params,
-      dataFrom: '2026-01-01T00:00:00.000Z',
-      dataTo: '2026-01-02T00:00:00.000Z',
-      trainingWindows: 100 + seed,
-      fit: null,
-      sensors: { [`s-${seed}`]: calibration },
-      fallback: calibration,
-    },
-  };
+  const b = await bundleFor(model, {
+    createdAt: new Date(Date.UTC(2026, 0, seed)).toISOString(),
+    group,
+    channels: group.split(','),
+    dataFrom: '2026-01-01T00:00:00.000Z',
+    dataTo: '2026-01-02T00:00:00.000Z',
+    trainingWindows: 100 + seed,
+    sensors: { [`s-${seed}`]: calibration },
+    fallback: calibration,
+  });
   made.push(b);
   return b;
 }

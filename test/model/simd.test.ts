@@ -10,9 +10,9 @@ import type { BackendSelection } from '../../src/model/backend.js';
 import { chooseKernel } from '../../src/model/fusedModel.js';
 import { exportArtifacts, loadModelFolder, modelVersion, saveModelFolder } from '../../src/model/io.js';
 import { AemonError } from '../../src/errors.js';
-import type { ModelHyperParams, ModelMetadata } from '../../src/pipeline/model.js';
+import type { ModelHyperParams } from '../../src/pipeline/model.js';
 import { createRng } from '../../src/model/prng.js';
-import { selectTestBackend, sineWindows, SMALL } from './fixtures.js';
+import { bundleFor, selectTestBackend, sineWindows, SMALL } from './fixtures.js';
 
 // The simd kernel against tfjs-layers on the backend under test (AEMON_TEST_BACKEND; WASM here).
 let sel: BackendSelection;
@@ -155,21 +155,7 @@ test('a model trained with layers and saved loads on simd with the same version 
   const trained = createAutoencoder(tf, backend, SMALL, 'layers');
   try {
     await trained.fit(x, n, { epochs: 2, batchSize: 8, validationSplit: 0.2, patience: 2 });
-    const { weights, topology } = await exportArtifacts(trained);
-    const calibration = { mean: [0, 0, 0], std: [1, 1, 1], threshold: 1 };
-    const metadata: ModelMetadata = {
-      version: modelVersion(weights, topology),
-      createdAt: '2026-01-01T00:00:00.000Z',
-      group: 'a,b,c',
-      channels: ['a', 'b', 'c'],
-      params: trained.params,
-      dataFrom: null,
-      dataTo: null,
-      trainingWindows: n,
-      fit: null,
-      sensors: {},
-      fallback: calibration,
-    };
+    const { metadata } = await bundleFor(trained, { trainingWindows: n });
     const dir = join(root, 'saved');
     await saveModelFolder(dir, { model: trained, metadata });
     const expected = await trained.score(x, n);

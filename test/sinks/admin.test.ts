@@ -7,13 +7,12 @@ import { envOverrides, parseConfig } from '../../src/config/load.js';
 import { AemonError } from '../../src/errors.js';
 import { createAutoencoder } from '../../src/model/autoencoder.js';
 import type { BackendSelection } from '../../src/model/backend.js';
-import { exportArtifacts, modelVersion } from '../../src/model/io.js';
 import { ModelRegistry, type RegistryEntry } from '../../src/model/registry.js';
 import type { ModelBundle } from '../../src/pipeline/model.js';
 import { startAdminServer } from '../../src/sinks/admin.js';
 import type { HttpServer } from '../../src/sinks/http.js';
 import { LabelStore, parseLabel, type Label } from '../../src/training/labels.js';
-import { selectTestBackend, SMALL, TEST_KERNEL } from '../model/fixtures.js';
+import { bundleFor, selectTestBackend, SMALL, TEST_KERNEL } from '../model/fixtures.js';
 import { aemon } from '../cli/run.js';
 
 const TOKEN = 's3cret-admin-token';
@@ -31,24 +30,13 @@ after(() => {
 
 async function bundle(seed: number): Promise<ModelBundle> {
   const model = createAutoencoder(sel.tf, sel.backend, { ...SMALL, seed }, TEST_KERNEL);
-  const { weights, topology } = await exportArtifacts(model);
   const calibration = { mean: [0, 0, 0], std: [1, 1, 1], threshold: 0.5 };
-  const b: ModelBundle = {
-    model,
-    metadata: {
-      version: modelVersion(weights, topology),
-      createdAt: new Date(Date.UTC(2026, 0, seed)).toISOString(),
-      group: 'a,b,c',
-      channels: ['a', 'b', 'c'],
-      params: model.params,
-      dataFrom: null,
-      dataTo: null,
-      trainingWindows: 10,
-      fit: null,
-      sensors: { s: calibration },
-      fallback: calibration,
-    },
-  };
+  const b = await bundleFor(model, {
+    createdAt: new Date(Date.UTC(2026, 0, seed)).toISOString(),
+    trainingWindows: 10,
+    sensors: { s: calibration },
+    fallback: calibration,
+  });
   made.push(b);
   return b;
 }

@@ -262,8 +262,8 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
   };
 }
 
-/** aemon's CLI beside this module (dist/cli/index.js, or src/cli/index.ts under tsx). */
-const CLI = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './cli/index.ts' : './cli/index.js', import.meta.url));
+/** aemon's CLI beside this module (dist/cli/index.js, or src/cli/index.ts under tsx), for child processes. */
+export const CLI = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './cli/index.ts' : './cli/index.js', import.meta.url));
 
 /**
  * Trains a challenger in a child process (`aemon train-job`), so training never holds up the

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
+import { CLI } from '../main.js';
 
 /** `aemon run` against a no-op kafkajs consumer on the same pre-filled topic (issue 5's bench row). */
 export interface KafkaRow {
@@ -25,9 +25,6 @@ export interface KafkaBenchOptions {
   partitions?: number;
   log: (s: string) => void;
 }
-
-/** aemon's CLI next to this module (dist/cli/index.js, or src/cli/index.ts under tsx). */
-const CLI = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './index.ts' : './index.js', import.meta.url));
 
 /** Starts `aemon <args>` as a child process, with this process's node flags (tsx when running from src). */
 function cli(args: string[], env: Record<string, string>, onLine?: (line: string) => void): { done: Promise<number>; kill(): void; last(): string } {

@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../config/load.js';
+import { CLI } from '../main.js';
 import { writeJob } from '../training/job.js';
 import { benchPipeline } from './bench-pipeline.js';
 
@@ -18,8 +18,6 @@ export interface RetrainRow {
   p99Seconds: number;
   engine: string;
 }
-
-const CLI = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './index.ts' : './index.js', import.meta.url));
 
 /**
  * The pipeline bench at `sensors` sensors, once alone and once while a retraining child process

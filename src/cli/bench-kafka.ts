@@ -120,6 +120,7 @@ export async function benchKafka(opts: KafkaBenchOptions): Promise<KafkaRow> {
       AEMON_KAFKA_DLQ_TOPIC: `${topic}.dlq`,
       AEMON_METRICS_PORT: '0',
       AEMON_WINDOWING_SIZE: '32',
+      AEMON_WINDOWING_STRIDE: '8',
       AEMON_TRAINING_BOOTSTRAP_READINGS: '48',
       AEMON_MODEL_EPOCHS: '2',
       AEMON_KAFKA_COMMIT_INTERVAL_MS: '250',

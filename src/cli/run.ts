@@ -99,6 +99,7 @@ async function run(flags: RunFlags): Promise<void> {
     onRebalance: () => metrics.kafkaRebalance(),
     onRevoked: (t, p) => metrics.forgetKafkaPartition(t, p),
     rebuild: { readings: cfg.windowing.size, maxGapMs: cfg.windowing.maxGapMs },
+    deadLetters: { topic: kc.dlqTopic },
   });
   const eventLog: Sink = {
     name: 'event-log',

@@ -1,9 +1,10 @@
-import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Consumer, EachBatchPayload, IHeaders, Kafka } from 'kafkajs';
 import { Observable } from 'rxjs';
 import type { KafkaConfig } from '../config/schema.js';
 import { AemonError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { FlowControl, SourceRecord } from '../pipeline/contracts.js';
+import { readRange } from './kafka-range.js';
 import { PartitionOffsets } from './offsets.js';
 
 export interface KafkaSourceOptions {
@@ -23,6 +24,15 @@ export interface KafkaSourceOptions {
    * the records before the committed offset `replayOnly` (their outputs were written already).
    */
   rebuild?: { readings: number; maxGapMs: number };
+  /**
+   * The dead-letter topic this instance's sink writes. A record dead-lettered by an earlier owner
+   * of its partition, but not yet committed when that owner died, is read again by the next one;
+   * each commit records (as commit metadata) when the oldest record still in flight was read, and
+   * a new owner looks in this topic from then on for records dead-lettered from its partitions
+   * past the committed offset: those are read again `replayOnly`, so they are not dead-lettered
+   * twice.
+   */
+  deadLetters?: { topic: string };
 }
 
 interface PartitionState {
@@ -34,6 +44,7 @@ interface PartitionState {
   maxTs: number;
   /** Set up when assigned: reads the committed offset and its rebuild point, seeks back. */
   setup: Promise<void>;
+  ready?: boolean;
   /** Records before this offset are replay-only. */
   replayBefore?: number;
   /** The rebuild point to seek to, from inside the first batch (seeking during the join races kafkajs' own offset reset). */
@@ -53,6 +64,8 @@ interface PartitionState {
   next?: number;
   /** Records skipped as already emitted, for the next log line. */
   reread: number;
+  /** Offsets at or past the committed one that an earlier owner dead-lettered already. */
+  deadLettered?: Set<number>;
 }
 
 /**
@@ -87,6 +100,12 @@ export interface KafkaSource {
 
 const key = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
+function headerText(headers: IHeaders | undefined, name: string): string | undefined {
+  const v = headers?.[name];
+  const one = Array.isArray(v) ? v[0] : v;
+  return one === undefined ? undefined : one.toString();
+}
+
 /**
  * A consumer-group source on kafkajs `eachBatch`. Offsets are committed by aemon, never by
  * kafkajs: a record's offset is committed only after the record was acked (every output derived
@@ -105,7 +124,9 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
     allowAutoTopicCreation: false,
   });
   const partitions = new Map<string, PartitionState>();
-  const admin = opts.rebuild ? opts.kafka.admin() : undefined;
+  const admin = opts.rebuild || opts.deadLetters ? opts.kafka.admin() : undefined;
+  /** Scans of the dead-letter topic by start time, for this group generation. */
+  let scans = new Map<number, Promise<Map<string, Set<number>>>>();
   let adminConnected: Promise<void> | undefined;
   let seq = 0;
   let stopped = false;
@@ -120,7 +141,10 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
       for (const p of partitions.values()) {
         const o = p.offsets.toCommit();
         if (o === undefined) continue;
-        const metadata = opts.rebuild ? JSON.stringify({ rebuildFrom: rebuildPoint(p, o, opts.rebuild.readings, opts.rebuild.maxGapMs) }) : null;
+        const meta: { rebuildFrom?: number; dlqSince?: number } = {};
+        if (opts.rebuild) meta.rebuildFrom = rebuildPoint(p, o, opts.rebuild.readings, opts.rebuild.maxGapMs);
+        if (opts.deadLetters) meta.dlqSince = p.offsets.inFlightSince;
+        const metadata = opts.rebuild || opts.deadLetters ? JSON.stringify(meta) : null;
         offsets.push({ topic: p.topic, partition: p.partition, offset: String(o), metadata, p, o });
       }
       if (offsets.length === 0 || !connected) return;
@@ -136,20 +160,55 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
     return committing;
   };
 
+  /** Source offsets per partition found in the dead-letter topic from `since` on. */
+  const deadLettered = (since: number): Promise<Map<string, Set<number>>> => {
+    let scan = scans.get(since);
+    if (!scan) {
+      const found = new Map<string, Set<number>>();
+      // A little earlier than `since`, for a topic stamped with the broker's clock (LogAppendTime).
+      const read = readRange({ kafka: opts.kafka, topic: opts.deadLetters!.topic, fromMs: since - 5_000, toMs: Date.now() + 60_000 }, (_partition, m) => {
+        const topic = headerText(m.headers, 'aemon.source.topic');
+        const partition = Number(headerText(m.headers, 'aemon.source.partition'));
+        const offset = Number(headerText(m.headers, 'aemon.source.offset'));
+        if (topic === undefined || !Number.isInteger(partition) || !Number.isInteger(offset)) return;
+        const k = key(topic, partition);
+        let offsets = found.get(k);
+        if (!offsets) found.set(k, (offsets = new Set()));
+        offsets.add(offset);
+      });
+      scan = read.done.then(() => found);
+      scans.set(since, scan);
+    }
+    return scan;
+  };
+
   const setupPartition = async (st: PartitionState): Promise<void> => {
-    if (!admin || !opts.rebuild) return;
+    if (!admin) return;
     adminConnected ??= admin.connect();
     await adminConnected;
     const [res] = await admin.fetchOffsets({ groupId: cfg.groupId, topics: [st.topic] });
     const part = res?.partitions.find((x) => x.partition === st.partition);
     const committed = Number(part?.offset ?? -1);
     if (!part || committed < 0 || !part.metadata) return;
-    let from: number;
+    let meta: { rebuildFrom?: unknown; dlqSince?: unknown };
     try {
-      from = Number((JSON.parse(part.metadata) as { rebuildFrom?: unknown }).rebuildFrom);
+      meta = JSON.parse(part.metadata) as typeof meta;
     } catch {
       return; // metadata written by another tool
     }
+    if (opts.deadLetters && typeof meta.dlqSince === 'number' && Number.isFinite(meta.dlqSince)) {
+      try {
+        const offsets = [...((await deadLettered(meta.dlqSince)).get(key(st.topic, st.partition)) ?? [])].filter((o) => o >= committed);
+        if (offsets.length > 0) {
+          st.deadLettered = new Set(offsets);
+          log.info({ topic: st.topic, partition: st.partition, offsets: offsets.length }, `${st.topic}[${st.partition}]: ${offsets.length} records past the committed offset ${committed} were dead-lettered already; they are not written to ${opts.deadLetters.topic} again`);
+        }
+      } catch (err) {
+        log.warn({ err }, `cannot read ${opts.deadLetters.topic} for records dead-lettered already; some may be dead-lettered twice: ${(err as Error).message}`);
+      }
+    }
+    if (!opts.rebuild) return;
+    const from = Number(meta.rebuildFrom);
     if (!Number.isInteger(from) || from < 0 || from >= committed) return;
     st.replayBefore = committed;
     st.seekTo = from;
@@ -167,6 +226,8 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
         log.warn({ err }, `cannot read the rebuild point of ${topic}[${partition}]; windows start empty: ${(err as Error).message}`);
         s0.awaitingSeek = false;
         s0.seekTo = undefined;
+      }).then(() => {
+        s0.ready = true;
       });
       partitions.set(k, st);
     }
@@ -175,7 +236,15 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
 
   const eachBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> => {
     const p = partitionState(batch.topic, batch.partition);
-    await p.setup;
+    // Setting up can read the dead-letter topic (a consumer of its own joins a group): keep
+    // heartbeating meanwhile, or a short session would expire.
+    for (let ready = p.ready; !ready; ) {
+      ready = await Promise.race([p.setup.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), heartbeatMs))]);
+      if (!ready) {
+        await heartbeat();
+        if (stopped || !isRunning() || isStale()) return;
+      }
+    }
     if (p.seekTo !== undefined) {
       p.rebuildFrom = p.seekTo;
       p.seekTo = undefined;
@@ -219,7 +288,8 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
         p.reread = 0;
       }
       p.next = offset + 1;
-      offsets.emitted(offset);
+      const arrivedAt = Date.now();
+      offsets.emitted(offset, arrivedAt);
       const ts = Number(m.timestamp);
       if (ringSize > 0) {
         const k = m.key ? m.key.toString('utf8') : '';
@@ -235,11 +305,12 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
         ...(m.key ? { key: m.key.toString('utf8') } : {}),
         timestamp: ts,
         origin: { source: 'kafka', topic: batch.topic, partition: batch.partition, offset: m.offset },
-        arrivedAt: Date.now(),
+        arrivedAt,
         seq: seq++,
         ack: () => offsets.ack(offset),
       };
       if (p.replayBefore !== undefined && offset < p.replayBefore) record.replayOnly = true;
+      else if (p.deadLettered?.delete(offset)) record.replayOnly = true;
       subscriberNext?.(record);
       resolveOffset(m.offset);
     }
@@ -254,6 +325,7 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
   const records$ = new Observable<SourceRecord>((subscriber) => {
     subscriberNext = (r) => subscriber.next(r);
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      scans = new Map();
       const assigned = Object.entries(e.payload.memberAssignment).map(([topic, ps]) => ({ topic, partitions: ps as number[] }));
       const keep = new Set(assigned.flatMap((a) => a.partitions.map((pt) => key(a.topic, pt))));
       for (const [k, p] of partitions) {

@@ -5,6 +5,8 @@
  */
 export class PartitionOffsets {
   private readonly order: number[] = [];
+  /** When each record of `order` was emitted (ms since epoch). */
+  private readonly times: number[] = [];
   private head = 0;
   /**
    * Acks not yet consumed by the head, counted: the same offset can be in flight twice when
@@ -16,8 +18,9 @@ export class PartitionOffsets {
   private committable: number | undefined;
   private lastCommitted: number | undefined;
 
-  emitted(offset: number): void {
+  emitted(offset: number, at = 0): void {
     this.order.push(offset);
+    this.times.push(at);
   }
 
   ack(offset: number): void {
@@ -33,6 +36,7 @@ export class PartitionOffsets {
     // Compact once the consumed prefix dominates, so memory stays bounded by in-flight records.
     if (this.head > 1024 && this.head * 2 > this.order.length) {
       this.order.splice(0, this.head);
+      this.times.splice(0, this.head);
       this.head = 0;
     }
   }
@@ -40,6 +44,14 @@ export class PartitionOffsets {
   /** Records emitted and not yet acked. */
   get inFlight(): number {
     return this.order.length - this.head;
+  }
+
+  /**
+   * When the oldest record not yet acked was emitted: every output of a record at or past the
+   * next commit was written after this time. Undefined when nothing is in flight.
+   */
+  get inFlightSince(): number | undefined {
+    return this.head < this.order.length ? this.times[this.head] : undefined;
   }
 
   /** The offset to commit now, or undefined when nothing new is committable. */

@@ -112,6 +112,13 @@ export async function until(what: string, check: () => Promise<boolean>, timeout
   throw new Error(`timed out waiting for ${what}${logs ? `\n${logs}` : ''}`);
 }
 
+/** Whether group `group`'s committed offsets of `topic` equal the topic's end offsets. */
+export async function committedToEnd(admin: Admin, group: string, topic: string): Promise<boolean> {
+  const end = await admin.fetchTopicOffsets(topic);
+  const committed = (await admin.fetchOffsets({ groupId: group, topics: [topic] }))[0]!.partitions;
+  return end.every((p) => Number(committed.find((c) => c.partition === p.partition)?.offset ?? -1) === Number(p.high));
+}
+
 /** `aemon simulate --kafka-topic`; returns the number of readings it produced. */
 export async function simulateTo(brokers: string, topic: string, args: string[]): Promise<number> {
   // Fixed event times, so ids and scores repeat (the harness broker keeps them: no retention).

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, Partitioners, type Admin } from 'kafkajs';
 import { aemon } from '../cli/run.js';
-import { FAST, metric, names, readAll, simulateTo, startRun, until } from './aemon.js';
+import { committedToEnd, FAST, metric, names, readAll, simulateTo, startRun, until } from './aemon.js';
 import { launchBroker, SCRAM_USER, sharedBroker, type Broker } from './broker.js';
 
 // aemon run under the things that go wrong in production: credentials, a second instance, a
@@ -212,12 +212,7 @@ test('kill -9 mid-stream, then restart: the scores topic holds every window an u
   await r1.done;
   const r2 = startRun({ ...base, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_SCORES_TOPIC: n.scores, AEMON_KAFKA_DLQ_TOPIC: n.dlq, AEMON_MODEL_DIR: join(dir, 'model') });
   const u2 = await r2.url;
-  await until('the rest consumed', async () => {
-    // (committed offsets reach the end offsets)
-    const end = await admin.fetchTopicOffsets(n.topic);
-    const committed = (await admin.fetchOffsets({ groupId: n.group, topics: [n.topic] }))[0]!.partitions;
-    return end.every((p) => Number(committed.find((c) => c.partition === p.partition)?.offset ?? -1) === Number(p.high));
-  }, 180_000, [r2]);
+  await until('the rest consumed (committed offsets reach the end offsets)', () => committedToEnd(admin, n.group, n.topic), 180_000, [r2]);
   assert.ok((await metric(u2, 'aemon_readings_total')) > 0);
   r2.kill('SIGTERM');
   assert.equal((await r2.done).code, 0);
@@ -238,15 +233,56 @@ test('kill -9 mid-stream, then restart: the scores topic holds every window an u
   assert.equal(expected.size, produced - 4 * 15, 'the uninterrupted run scored every reading with a full window (model loaded)');
   assert.deepEqual([...expected.keys()].filter((id) => !gotIds.has(id)), [], 'windows lost by the kill');
   for (const [id, score] of expected) assert.equal(gotIds.get(id), score, `window ${id}`);
+  // Every bad record is dead-lettered once (a record the killed run dead-lettered past its last
+  // commit is found in the DLQ by the next owner and not written again; the next test makes sure
+  // that case happens).
   const dlq = await readAll(kafka, admin, n.dlq);
-  // Every bad record is dead-lettered. A record dead-lettered by the killed run but not yet
-  // committed is dead-lettered again by the next one (same bytes, same origin headers): the DLQ
-  // is at-least-once, not exactly-once (see the issue's closing note).
-  assert.deepEqual([...new Set(dlq.map((d) => d.value.toString()))].sort(), ['bad 1', 'bad 2', 'bad 3']);
-  const origins = new Map<string, string>();
-  for (const d of dlq) {
-    const origin = `${d.headers['aemon.source.partition']}/${d.headers['aemon.source.offset']}`;
-    if (origins.has(d.value.toString())) assert.equal(origins.get(d.value.toString()), origin, 'a re-dead-lettered record names the same origin');
-    origins.set(d.value.toString(), origin);
-  }
+  assert.deepEqual(dlq.map((d) => d.value.toString()).sort(), ['bad 1', 'bad 2', 'bad 3']);
+});
+
+test('a record an earlier owner dead-lettered past its last commit is not dead-lettered again', async () => {
+  await setup();
+  const n = names();
+  await admin.createTopics({ topics: [{ topic: n.topic, numPartitions: 1 }, { topic: n.dlq, numPartitions: 1 }], waitForLeaders: true });
+  const brokers = broker.brokers.join(',');
+  // Offsets 0–2 are bad records, then a stream of good readings.
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  await producer.send({ topic: n.topic, messages: ['bad 0', 'bad 1', 'bad 2'].map((v) => ({ key: 'sensor-1', value: v })), acks: -1 });
+  const produced = await simulateTo(brokers, n.topic, ['--sensors', '1', '--rate', '10', '--duration', '30s', '--seed', '3']);
+
+  // What an owner killed mid-stream leaves behind: offset 1 committed (with the time its oldest
+  // in-flight record was read), and offset 1 dead-lettered after that but never committed.
+  const dlqSince = Date.now() - 1_000;
+  const previous = kafka.consumer({ groupId: n.group });
+  await previous.connect();
+  await previous.subscribe({ topics: [n.topic], fromBeginning: true });
+  let committed!: () => void;
+  const done = new Promise<void>((r) => (committed = r));
+  await previous.run({
+    autoCommit: false,
+    eachBatch: async () => {
+      await previous.commitOffsets([{ topic: n.topic, partition: 0, offset: '1', metadata: JSON.stringify({ dlqSince }) }]);
+      committed();
+    },
+  });
+  await done;
+  await previous.disconnect();
+  const headers = { 'aemon.reason': 'not_json', 'aemon.detail': 'not JSON', 'aemon.source.topic': n.topic, 'aemon.source.partition': '0', 'aemon.source.offset': '1' };
+  await producer.send({ topic: n.dlq, messages: [{ key: 'sensor-1', value: 'bad 1', headers }], acks: -1 });
+  await producer.disconnect();
+
+  const run = startRun({ AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies, AEMON_KAFKA_DLQ_TOPIC: n.dlq });
+  const url = await run.url;
+  await until('the topic consumed (committed offsets reach the end offsets)', () => committedToEnd(admin, n.group, n.topic), 90_000, [run]);
+  // Offset 1 is read again but counted (and dead-lettered) by its earlier owner, like a record
+  // read again to rebuild windows; offset 0 is not read again.
+  assert.equal(await metric(url, 'aemon_readings_total'), produced + 1);
+  assert.equal(await metric(url, 'aemon_readings_rejected_total'), 1);
+  run.kill('SIGTERM');
+  const r = await run.done;
+  assert.equal(r.code, 0, r.log.slice(-2000));
+  assert.match(r.log, /1 records past the committed offset 1 were dead-lettered already/);
+  const dlq = await readAll(kafka, admin, n.dlq);
+  assert.deepEqual(dlq.map((d) => `${d.value.toString()} @${d.headers['aemon.source.offset']}`), ['bad 1 @1', 'bad 2 @2']);
 });

@@ -69,3 +69,16 @@ test('records read twice while the first copies are in flight: each copy is acke
   assert.equal(p.toCommit(), 3);
   assert.equal(p.inFlight, 0);
 });
+
+test('inFlightSince is when the oldest record not yet acked was read, also after compaction', () => {
+  const p = new PartitionOffsets();
+  assert.equal(p.inFlightSince, undefined);
+  for (let o = 0; o < 3000; o++) p.emitted(o, 1_000 + o);
+  p.ack(1);
+  assert.equal(p.inFlightSince, 1_000, 'offset 0 holds the commit back');
+  for (let o = 0; o < 2500; o++) if (o !== 1) p.ack(o);
+  assert.equal(p.toCommit(), 2500);
+  assert.equal(p.inFlightSince, 3_500, 'offset 2500, read at 3500');
+  for (let o = 2500; o < 3000; o++) p.ack(o);
+  assert.equal(p.inFlightSince, undefined);
+});

@@ -312,10 +312,11 @@ export function createDecoder(cfg: ReadingConfig, options: DecoderOptions = {}):
       seq: rec.seq,
       ack: rec.ack,
       raw: rec.raw,
+      // Every reading has the same fields (some undefined): one object shape on the hot path.
+      key: rec.key,
+      replayOnly: rec.replayOnly,
+      label: rec.label,
     };
-    if (rec.key !== undefined) out.key = rec.key;
-    if (rec.replayOnly) out.replayOnly = true;
-    if (rec.label !== undefined) out.label = rec.label;
     return out;
   };
 }

@@ -291,8 +291,9 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
       const arrivedAt = Date.now();
       offsets.emitted(offset, arrivedAt);
       const ts = Number(m.timestamp);
+      const keyText = m.key ? m.key.toString('utf8') : undefined;
       if (ringSize > 0) {
-        const k = m.key ? m.key.toString('utf8') : '';
+        const k = keyText ?? '';
         let ring = p.keys.get(k);
         if (!ring) p.keys.set(k, (ring = { offsets: [], lastTs: ts }));
         // Pruned at commit time (rebuildPoint), when it is known which offsets are committed.
@@ -302,15 +303,14 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
       }
       const record: SourceRecord = {
         raw: m.value ?? new Uint8Array(0),
-        ...(m.key ? { key: m.key.toString('utf8') } : {}),
+        key: keyText,
         timestamp: ts,
         origin: { source: 'kafka', topic: batch.topic, partition: batch.partition, offset: m.offset },
         arrivedAt,
         seq: seq++,
         ack: () => offsets.ack(offset),
+        replayOnly: (p.replayBefore !== undefined && offset < p.replayBefore) || p.deadLettered?.delete(offset) === true,
       };
-      if (p.replayBefore !== undefined && offset < p.replayBefore) record.replayOnly = true;
-      else if (p.deadLettered?.delete(offset)) record.replayOnly = true;
       subscriberNext?.(record);
       resolveOffset(m.offset);
     }

@@ -51,6 +51,8 @@ export interface ModelSyncOptions {
 export class ModelSync {
   /** Per group: when the model in use was published or promoted here (epoch ms). */
   private readonly since = new Map<string, number>();
+  /** Per group: the version of the latest record read that was not refused. */
+  private readonly onTopic = new Map<string, string>();
   private publishing: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: ModelSyncOptions) {}
@@ -79,6 +81,14 @@ export class ModelSync {
     return next;
   }
 
+  /**
+   * Publishes each of `bundles` the topic does not end with (e.g. a publication that failed
+   * before a restart); run once the topic has been read up to its end.
+   */
+  async announce(bundles: readonly ModelBundle[]): Promise<void> {
+    for (const b of bundles) if (this.onTopic.get(b.metadata.group) !== b.metadata.version) await this.publish(b);
+  }
+
   /** Settles when every publication so far has been written or has failed. */
   idle(): Promise<unknown> {
     return this.publishing;
@@ -94,6 +104,7 @@ export class ModelSync {
       return this.refuse(key, undefined, err);
     }
     const { group, version } = record;
+    this.onTopic.set(group, version);
     const cur = opts.current(group);
     const since = this.since.get(group) ?? (opts.publishing && cur?.metadata.promotion ? Date.parse(cur.metadata.promotion.promotedAt) : undefined);
     const skip = (why: string): ModelRecordResult => {
@@ -173,6 +184,7 @@ export async function startModelTopic(args: {
   });
   const feed: CompactedFeed = await followCompacted({ kafka, topic, log, maxBytes: MODEL_RECORD_MAX_BYTES, onRecord: async (raw, key) => void (await sync.receive(raw, key)) });
   await feed.caughtUp;
+  await sync.announce(engine.trainer.models());
   // As the labels feed: after a broker outage a disconnect can wait on reconnect back-offs.
   const bounded = (p: Promise<unknown>): Promise<unknown> => Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, 3_000).unref())]);
   return {

@@ -188,6 +188,8 @@ export function registerRun(program: Command): void {
         'With model.dir (a model registry, see `aemon models --help`) it loads each group\'s current version, verifying checksums,\n' +
         'and promotes the model it learns into it.\n' +
         'admin.enabled with admin.token (AEMON_ADMIN_TOKEN) opens the admin port: POST /labels, GET /models, POST /models/rollback, GET /healthz.\n' +
+        'Every instance follows kafka.modelsTopic (aemon.models, compacted) and scores with the latest model published there;\n' +
+        'an instance that retrains (training.intervalMs or training.afterWindows) publishes the models it promotes.\n' +
         'Offsets are committed only after every output of a reading (score, anomaly event, DLQ record) is written.\n' +
         'SIGTERM/SIGINT drain in-flight readings, commit and leave the group within kafka.shutdownTimeoutMs.\n\n' +
         'Example:\n  AEMON_KAFKA_BROKERS=127.0.0.1:9092 AEMON_KAFKA_TOPICS=demo.sensors npx aemon run\n',

@@ -118,7 +118,7 @@ test('a follower refuses a tampered record and keeps its model; it applies a pub
   h.engine.trainer.dispose();
 });
 
-test('a publishing instance publishes its promotions, skips its own echo and records older than its promotion, and applies newer ones', async () => {
+test('a publishing instance publishes its promotions and what the topic lacks at start, skips its own echo and records older than its promotion, and applies newer ones', async () => {
   const { tf, backend } = await selectTestBackend();
   const mine = await model(tf, backend, 4, ['pump-1']);
   const promotedAt = Date.UTC(2026, 0, 10);
@@ -129,6 +129,9 @@ test('a publishing instance publishes its promotions, skips its own echo and rec
   const before = await encodeModelRecord(earlier, promotedAt - 60_000, 'other/1');
   assert.equal(await h.sync.receive(before.value, before.key), 'skipped', 'published before this instance promoted its model');
   assert.equal(h.current(), mine.metadata.version);
+  await h.sync.announce(h.engine.trainer.models());
+  assert.deepEqual(h.sent.map((m) => m.headers['aemon.model.version']), [mine.metadata.version], 'a model the topic does not end with is published');
+  h.sent.length = 0;
 
   const retrained = await model(tf, backend, 6, ['pump-1']);
   h.engine.swapModel(retrained);
@@ -137,7 +140,9 @@ test('a publishing instance publishes its promotions, skips its own echo and rec
   assert.equal(h.sent[0]!.key, GROUP);
   assert.equal(h.sent[0]!.headers['aemon.model.version'], retrained.metadata.version);
   assert.equal(await h.sync.receive(h.sent[0]!.value, h.sent[0]!.key), 'skipped', 'its own publication read back');
-  assert.equal(await h.counted('published'), 1);
+  assert.equal(await h.counted('published'), 2);
+  await h.sync.announce(h.engine.trainer.models());
+  assert.equal(h.sent.length, 1, 'nothing published again: the topic ends with the model in use');
 
   const later = await model(tf, backend, 7, []);
   const after = await encodeModelRecord(later, Date.now() + 60_000, 'other/1');

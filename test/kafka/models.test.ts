@@ -19,9 +19,10 @@ function currentIn(dir: string): string {
   return readFileSync(join(dir, group!, 'CURRENT'), 'utf8').trim();
 }
 const count = (run: RunningAemon, pattern: RegExp): number => run.log().match(new RegExp(pattern.source, 'g'))?.length ?? 0;
+const TOKEN = 'kafka-test-models-token';
 const iso = (seconds: number): string => new Date(Date.UTC(2026, 0, 1) + seconds * 1000).toISOString();
 
-test('two instances, one trainer: a model promoted by A reaches B through the compacted models topic, and B scores with it; a tampered record is refused', async () => {
+test("two instances, one trainer: a model promoted by A reaches B through the compacted models topic and B scores with it; rollbacks through A's admin port reach B too; a tampered record is refused", async () => {
   const broker = await sharedBroker();
   const kafka = kafkaFor(broker, 'aemon-test-models');
   admin = kafka.admin();
@@ -37,7 +38,16 @@ test('two instances, one trainer: a model promoted by A reaches B through the co
   const base = { AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies, AEMON_KAFKA_DLQ_TOPIC: n.dlq, AEMON_KAFKA_MODELS_TOPIC: modelsTopic, AEMON_KAFKA_SESSION_TIMEOUT_MS: '6000' };
 
   // A retrains every 20 s of event time, so it publishes its promotions (the bootstrap model first).
-  const a = startRun({ ...base, AEMON_KAFKA_SCORES_TOPIC: `${n.scores}.a`, AEMON_MODEL_DIR: join(dir, 'a'), AEMON_TRAINING_INTERVAL_MS: '20000', AEMON_TRAINING_MIN_WINDOWS: '32' });
+  const a = startRun({
+    ...base,
+    AEMON_KAFKA_SCORES_TOPIC: `${n.scores}.a`,
+    AEMON_MODEL_DIR: join(dir, 'a'),
+    AEMON_TRAINING_INTERVAL_MS: '20000',
+    AEMON_TRAINING_MIN_WINDOWS: '32',
+    AEMON_ADMIN_ENABLED: 'true',
+    AEMON_ADMIN_PORT: '0',
+    AEMON_ADMIN_TOKEN: TOKEN,
+  });
   const ua = await a.url;
   await until('A published its bootstrap model', async () => (await records(ua, 'published')) === 1, 90_000, [a]);
   const v0 = await modelInfoVersion(ua);
@@ -69,6 +79,17 @@ test('two instances, one trainer: a model promoted by A reaches B through the co
   assert.equal(currentIn(join(dir, 'b')), promoted);
   assert.match(b.log(), new RegExp(`now scoring \\[[^\\]]+\\] with model ${promoted} published by `));
   assert.equal(await records(ub, 'refused'), 0);
+
+  // A rollback through A's admin port is published too: B follows it, and the roll forward.
+  const adminA = /admin port on (http:\/\/[\d.:]+)/.exec(a.log())![1]!;
+  for (const [to, applied] of [[v0, 3], [promoted, 4]] as const) {
+    const moved = await fetch(`${adminA}/models/rollback`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: JSON.stringify({ version: to }) });
+    assert.equal(moved.status, 200, await moved.clone().text());
+    await until(`B scoring with ${to} after A's rollback`, async () => (await modelInfoVersion(ub)) === to, 60_000, [a, b]);
+    assert.equal(await records(ub, 'applied'), applied);
+    assert.equal(currentIn(join(dir, 'b')), to);
+  }
+  assert.equal(await records(ua, 'published'), 4);
   assert.equal(await records(ua, 'applied'), 0, 'A reads back only its own publications');
 
   // A tampered copy of the latest record: both refuse it and keep the model they score with.

@@ -118,6 +118,8 @@ export async function benchKafka(opts: KafkaBenchOptions): Promise<KafkaRow> {
       AEMON_KAFKA_GROUP_ID: `aemon-bench-${id}`,
       AEMON_KAFKA_ANOMALIES_TOPIC: `${topic}.anomalies`,
       AEMON_KAFKA_DLQ_TOPIC: `${topic}.dlq`,
+      // Off: the row measures learning from the bootstrap, never a model someone published on the broker.
+      AEMON_KAFKA_MODELS_TOPIC: '',
       AEMON_METRICS_PORT: '0',
       AEMON_WINDOWING_SIZE: '32',
       AEMON_WINDOWING_STRIDE: '8',

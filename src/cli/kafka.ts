@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel, type ITopicConfig, type LogEntry } from 'kafkajs';
 import { kafkaClientOptions } from '../config/kafka.js';
 import type { KafkaConfig } from '../config/schema.js';
 import { AemonError } from '../errors.js';
@@ -23,7 +23,12 @@ export function createKafka(cfg: KafkaConfig, log: Logger, clientIdSuffix = ''):
  * Connects an admin client once at start-up, so a wrong address or password is one clear error
  * before anything else starts, and creates the output topics aemon writes to when missing.
  */
-export async function prepareTopics(kafka: Kafka, cfg: KafkaConfig, topics: readonly string[]): Promise<void> {
+export async function prepareTopics(kafka: Kafka, cfg: KafkaConfig, topics: readonly (string | ITopicConfig)[]): Promise<void> {
+  const specs = new Map<string, ITopicConfig>();
+  for (const t of topics) {
+    const spec = typeof t === 'string' ? { topic: t } : t;
+    if (spec.topic !== '' && !specs.has(spec.topic)) specs.set(spec.topic, spec);
+  }
   const admin = kafka.admin();
   try {
     await admin.connect();
@@ -33,8 +38,8 @@ export async function prepareTopics(kafka: Kafka, cfg: KafkaConfig, topics: read
     for (let attempt = 1; ; attempt++) {
       try {
         const existing = new Set(await admin.listTopics());
-        const missing = [...new Set(topics)].filter((t) => t !== '' && !existing.has(t));
-        if (missing.length > 0) await admin.createTopics({ topics: missing.map((topic) => ({ topic })), waitForLeaders: true });
+        const missing = [...specs.values()].filter((t) => !existing.has(t.topic));
+        if (missing.length > 0) await admin.createTopics({ topics: missing, waitForLeaders: true });
         return;
       } catch (err) {
         if (attempt >= TOPIC_ATTEMPTS || !settling(err)) throw err;

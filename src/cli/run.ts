@@ -15,6 +15,7 @@ import { followLabels } from '../sources/kafka-labels.js';
 import { LabelStore, parseLabel } from '../training/labels.js';
 import { commandConfig } from './common.js';
 import { createKafka, prepareTopics } from './kafka.js';
+import { modelsTopicSpec, startModelTopic, type ModelTopic } from './model-sync.js';
 
 interface RunFlags {
   config?: string;
@@ -29,8 +30,8 @@ async function run(flags: RunFlags): Promise<void> {
   // same model), and sensors calibrated later are saved into the current version.
   const registry = cfg.model.dir ? new ModelRegistry({ root: cfg.model.dir, keep: cfg.model.keep, log }) : undefined;
   let saving = Promise.resolve();
-  const persist = (group: string, how: 'promote' | 'update', info: { reason: string; gate?: unknown } = { reason: 'bootstrap' }): void => {
-    if (!registry) return;
+  const persist = (group: string, how: 'promote' | 'update', info: { reason: string; gate?: unknown } = { reason: 'bootstrap' }): Promise<void> => {
+    if (!registry) return saving;
     saving = saving.then(async () => {
       const bundle = engine.trainer.models().find((b) => b.metadata.group === group);
       if (!bundle) return;
@@ -41,22 +42,46 @@ async function run(flags: RunFlags): Promise<void> {
         log.error({ err }, `cannot save model ${bundle.metadata.version} to ${registry.root}: ${(err as Error).message}`);
       }
     });
+    return saving;
   };
   const labels = new LabelStore();
+  // Set once the models topic is followed (before any reading is scored, so before any promotion).
+  let models: ModelTopic | undefined;
   const engine = await createEngine(cfg, {
     mode: 'live',
     log,
     labels,
     ...(registry ? { models: registry } : {}),
     hooks: {
-      onTrained: (bundle) => persist(bundle.metadata.group, 'promote'),
-      // A promoted retraining becomes the registry's current version, so a restart scores with it.
-      onPromoted: (bundle) => persist(bundle.metadata.group, 'promote', { reason: 'retrained', gate: bundle.metadata.gate }),
-      onSensorCalibrated: (_sensor, group) => persist(group, 'update'),
+      onTrained: (bundle) => {
+        void persist(bundle.metadata.group, 'promote');
+        void models?.sync.publish(bundle);
+      },
+      // A promoted retraining becomes the registry's current version, so a restart scores with it,
+      // and goes to the models topic, so the other instances score with it too.
+      onPromoted: (bundle) => {
+        void persist(bundle.metadata.group, 'promote', { reason: 'retrained', gate: bundle.metadata.gate });
+        void models?.sync.publish(bundle);
+      },
+      onSensorCalibrated: (_sensor, group) => void persist(group, 'update'),
     },
   });
   const kafka = createKafka(kc, log);
-  await prepareTopics(kafka, kc, [kc.anomaliesTopic, kc.dlqTopic, kc.scoresTopic, kc.labelsTopic]);
+  await prepareTopics(kafka, kc, [kc.anomaliesTopic, kc.dlqTopic, kc.scoresTopic, kc.labelsTopic, modelsTopicSpec(kc.modelsTopic)]);
+  if (kc.modelsTopic !== '') {
+    log.info({ topic: kc.modelsTopic, publishing: engine.retrainer !== undefined }, `following ${kc.modelsTopic} (promoted models)${engine.retrainer ? '; this instance retrains and publishes its promotions' : ''}`);
+    models = await startModelTopic({
+      kafka,
+      kc,
+      engine,
+      log,
+      // A published model is swapped in and promoted into the registry as a local promotion is.
+      adopt: async (bundle, record) => {
+        engine.swapModel(bundle);
+        await persist(bundle.metadata.group, 'promote', { reason: `published by ${record.origin}`, ...(bundle.metadata.gate ? { gate: bundle.metadata.gate } : {}) });
+      },
+    });
+  }
   const labelFeed = await followLabels({
     kafka,
     topic: kc.labelsTopic,
@@ -83,7 +108,11 @@ async function run(flags: RunFlags): Promise<void> {
         labels,
         ...(registry ? { models: registry } : {}),
         // The rolled-back version is loaded (checksums verified again) and swapped in.
-        onRollback: async (entry) => engine.swapModel(await loadModelFolder(entry.dir, engine.tf, engine.backend, cfg.model.kernel)),
+        onRollback: async (entry) => {
+          const bundle = await loadModelFolder(entry.dir, engine.tf, engine.backend, cfg.model.kernel);
+          engine.swapModel(bundle);
+          void models?.sync.publish(bundle);
+        },
       })
     : undefined;
   if (admin) log.info({ url: admin.url }, `admin port on ${admin.url} (bearer token required): POST /labels, GET /models, POST /models/rollback, GET /healthz`);
@@ -137,8 +166,10 @@ async function run(flags: RunFlags): Promise<void> {
     // After a broker outage kafkajs' disconnect can wait on reconnect back-offs; the labels feed
     // holds nothing to flush, so it gets a few seconds and no more.
     await Promise.race([labelFeed.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 3_000).unref())]);
+    await models?.stopFollowing();
     await engine.trainer.idle();
     await saving;
+    await models?.close();
     view.close();
     await server?.close();
     await admin?.close();
@@ -158,6 +189,8 @@ export function registerRun(program: Command): void {
         'With model.dir (a model registry, see `aemon models --help`) it loads each group\'s current version, verifying checksums,\n' +
         'and promotes the model it learns into it.\n' +
         'admin.enabled with admin.token (AEMON_ADMIN_TOKEN) opens the admin port: POST /labels, GET /models, POST /models/rollback, GET /healthz.\n' +
+        'Every instance follows kafka.modelsTopic (aemon.models, compacted) and scores with the latest model published there;\n' +
+        'an instance that retrains (training.intervalMs or training.afterWindows) publishes the models it promotes.\n' +
         'Offsets are committed only after every output of a reading (score, anomaly event, DLQ record) is written.\n' +
         'SIGTERM/SIGINT drain in-flight readings, commit and leave the group within kafka.shutdownTimeoutMs.\n\n' +
         'Example:\n  AEMON_KAFKA_BROKERS=127.0.0.1:9092 AEMON_KAFKA_TOPICS=demo.sensors npx aemon run\n',

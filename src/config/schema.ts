@@ -251,6 +251,12 @@ export const kafkaSchema = z
     scoresTopic: z.string().default(''),
     dlqTopic: z.string().min(1).default('aemon.dlq'),
     labelsTopic: z.string().min(1).default('aemon.labels'),
+    /**
+     * Promoted models, compacted, keyed by model group: an instance that retrains (training.intervalMs
+     * or training.afterWindows set) publishes each promotion; every instance follows it and scores
+     * with the latest. Empty = off.
+     */
+    modelsTopic: z.string().default('aemon.models'),
     sessionTimeoutMs: positiveInt.default(30_000),
     /** How often acked offsets are committed (they are also committed at every batch end). */
     commitIntervalMs: positiveInt.default(1_000),

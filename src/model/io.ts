@@ -79,10 +79,10 @@ function joinBuffers(data: io.WeightData): ArrayBuffer {
 export const tmpSuffix = (): string => `${process.pid}-${randomBytes(4).toString('hex')}`;
 
 /**
- * Writes `model.json`, `weights.bin`, `metadata.json` and `checksums.json` into a temporary
- * folder beside `dir`, then swaps it in, so a reader sees the old folder or the new one whole.
+ * A model's folder as bytes: `model.json`, `weights.bin`, `metadata.json` and `checksums.json`
+ * (sha256 of the other three). A folder on disk and a record on the models topic hold the same.
  */
-export async function saveModelFolder(dir: string, bundle: ModelBundle): Promise<void> {
+export async function modelFiles(bundle: ModelBundle): Promise<Map<string, Uint8Array>> {
   checkMetadataMatches(bundle.metadata, bundle.model.params);
   const artifacts = await exportArtifacts(bundle.model);
   const modelJson = JSON.stringify({
@@ -99,7 +99,15 @@ export async function saveModelFolder(dir: string, bundle: ModelBundle): Promise
   ]);
   const sums = Object.fromEntries([...files].map(([name, bytes]) => [name, sha256(bytes)]));
   files.set(CHECKSUMS_JSON, Buffer.from(`${JSON.stringify({ algorithm: 'sha256', files: sums }, null, 2)}\n`));
+  return files;
+}
 
+/**
+ * Writes {@link modelFiles} into a temporary folder beside `dir`, then swaps it in, so a reader
+ * sees the old folder or the new one whole.
+ */
+export async function saveModelFolder(dir: string, bundle: ModelBundle): Promise<void> {
+  const files = await modelFiles(bundle);
   const target = resolve(dir);
   const suffix = tmpSuffix();
   const tmp = join(dirname(target), `.${basename(target)}.tmp-${suffix}`);
@@ -150,9 +158,14 @@ async function swapIn(tmp: string, target: string, aside: string): Promise<void>
  * `AEMON_MODEL_INVALID`. The weights layout is tfjs-layers' whichever `kernel` scores them.
  */
 export async function loadModelFolder(dir: string, tf: Tf, backend: string, kernel: KernelPreference = 'auto'): Promise<ModelBundle> {
-  const contents = await readVerified(dir);
-  const metadata = parseMetadata(contents.get(METADATA_JSON)!.toString('utf8'));
-  const { topology, weightSpecs, generatedBy } = parseModelJson(contents.get(MODEL_JSON)!.toString('utf8'));
+  return loadModelFiles(await readFolder(dir), dir, tf, backend, kernel);
+}
+
+/** {@link loadModelFolder} of a folder's {@link modelFiles} held in memory; `where` names them in errors. */
+export async function loadModelFiles(files: ReadonlyMap<string, Uint8Array>, where: string, tf: Tf, backend: string, kernel: KernelPreference = 'auto'): Promise<ModelBundle> {
+  const contents = verifiedFiles(files, where);
+  const metadata = parseMetadata(text(contents, METADATA_JSON));
+  const { topology, weightSpecs, generatedBy } = parseModelJson(text(contents, MODEL_JSON));
   const weights = contents.get(WEIGHTS_BIN)!;
   const weightData = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer;
   let layersModel;
@@ -161,7 +174,7 @@ export async function loadModelFolder(dir: string, tf: Tf, backend: string, kern
       load: async () => ({ modelTopology: topology, weightSpecs, weightData, format: 'layers-model', generatedBy, convertedBy: null }),
     });
   } catch (err) {
-    throw invalid(`${MODEL_JSON} and ${WEIGHTS_BIN} in ${dir} do not make a model: ${(err as Error).message}`, err);
+    throw invalid(`${MODEL_JSON} and ${WEIGHTS_BIN} in ${where} do not make a model: ${(err as Error).message}`, err);
   }
   try {
     return { model: LstmAutoencoder.fromLayersModel(tf, backend, metadata.params, layersModel, kernel), metadata };
@@ -176,13 +189,21 @@ export async function loadModelFolder(dir: string, tf: Tf, backend: string, kern
  * The same errors as {@link loadModelFolder}; the registry runs it before moving `CURRENT`.
  */
 export async function verifyModelFolder(dir: string): Promise<ModelMetadata> {
-  const contents = await readVerified(dir);
-  const metadata = parseMetadata(contents.get(METADATA_JSON)!.toString('utf8'));
-  parseModelJson(contents.get(MODEL_JSON)!.toString('utf8'));
+  return verifyModelFiles(await readFolder(dir), dir);
+}
+
+/** {@link verifyModelFolder} of files held in memory (a models-topic record); `where` names them in errors. */
+export function verifyModelFiles(files: ReadonlyMap<string, Uint8Array>, where: string): ModelMetadata {
+  const contents = verifiedFiles(files, where);
+  const metadata = parseMetadata(text(contents, METADATA_JSON));
+  parseModelJson(text(contents, MODEL_JSON));
   return metadata;
 }
 
-async function readVerified(dir: string): Promise<Map<string, Buffer>> {
+const text = (contents: ReadonlyMap<string, Uint8Array>, name: string): string => Buffer.from(contents.get(name)!).toString('utf8');
+
+/** The model files of a folder (those missing are left out; verifying names them). */
+async function readFolder(dir: string): Promise<Map<string, Uint8Array>> {
   let isDir: boolean;
   try {
     isDir = (await stat(dir)).isDirectory();
@@ -190,31 +211,44 @@ async function readVerified(dir: string): Promise<Map<string, Buffer>> {
     throw ioError(`cannot read the model folder ${dir}: ${(err as Error).message}`, err);
   }
   if (!isDir) throw ioError(`${dir} is not a folder`);
-  const expected = parseChecksums(await readChecked(dir, CHECKSUMS_JSON));
-  const contents = new Map<string, Buffer>();
-  for (const name of CHECKED_FILES) {
+  const files = new Map<string, Uint8Array>();
+  for (const name of [CHECKSUMS_JSON, ...CHECKED_FILES]) {
     const bytes = await readChecked(dir, name);
-    if (sha256(bytes) !== expected[name]) {
-      throw checksumError(`${name} in ${dir} does not match its checksum (altered or truncated)`);
-    }
-    contents.set(name, bytes);
+    if (bytes) files.set(name, bytes);
   }
-  return contents;
+  return files;
 }
 
-async function readChecked(dir: string, name: string): Promise<Buffer> {
+/** Every file present and matching checksums.json, or `AEMON_MODEL_CHECKSUM` naming the first that is not. */
+function verifiedFiles(files: ReadonlyMap<string, Uint8Array>, where: string): ReadonlyMap<string, Uint8Array> {
+  const missing = (name: string): AemonError => checksumError(`${name} is missing from ${where}`);
+  const sums = files.get(CHECKSUMS_JSON);
+  if (!sums) throw missing(CHECKSUMS_JSON);
+  const expected = parseChecksums(sums);
+  for (const name of CHECKED_FILES) {
+    const bytes = files.get(name);
+    if (!bytes) throw missing(name);
+    if (sha256(bytes) !== expected[name]) {
+      throw checksumError(`${name} in ${where} does not match its checksum (altered or truncated)`);
+    }
+  }
+  return files;
+}
+
+/** A file's bytes, or undefined when it is not there. */
+async function readChecked(dir: string, name: string): Promise<Buffer | undefined> {
   try {
     return await readFile(join(dir, name));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw checksumError(`${name} is missing from ${dir}`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw ioError(`cannot read ${name} in ${dir}: ${(err as Error).message}`, err);
   }
 }
 
-function parseChecksums(bytes: Buffer): Record<(typeof CHECKED_FILES)[number], string> {
+function parseChecksums(bytes: Uint8Array): Record<(typeof CHECKED_FILES)[number], string> {
   let value: { algorithm?: unknown; files?: Record<string, unknown> };
   try {
-    value = JSON.parse(bytes.toString('utf8')) as typeof value;
+    value = JSON.parse(Buffer.from(bytes).toString('utf8')) as typeof value;
   } catch {
     throw checksumError(`${CHECKSUMS_JSON} is not valid JSON`);
   }

@@ -20,6 +20,11 @@ export interface WindowObservation {
 export type TrainingResult = 'promoted' | 'rejected' | 'failed';
 
 export const TRAINING_RESULTS: readonly TrainingResult[] = ['promoted', 'rejected', 'failed'];
+
+/** What became of a models-topic record: one this instance published, or one it read. */
+export type ModelRecordResult = 'published' | 'publish_failed' | 'applied' | 'skipped' | 'refused';
+
+export const MODEL_RECORD_RESULTS: readonly ModelRecordResult[] = ['published', 'publish_failed', 'applied', 'skipped', 'refused'];
 const SENSOR_STATES: readonly SensorState[] = ['warming', 'scoring', 'stale'];
 
 /**
@@ -48,6 +53,8 @@ export interface AemonMetrics {
   modelInfo(version: string, backend: string): void;
   modelTrained(epochSeconds: number): void;
   trainingRun(result: TrainingResult, seconds?: number): void;
+  /** `aemon_model_records_total{result}`: a models-topic record published, applied, skipped or refused. */
+  modelRecord(result: ModelRecordResult): void;
   normalWindows(n: number): void;
   /** Sensors by state; a state left out is exported as 0. */
   sensors(countsByState: Readonly<Partial<Record<SensorState, number>>>): void;
@@ -185,6 +192,12 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
     labelNames: ['result'] as const,
     registers,
   });
+  const modelRecords = new Counter({
+    name: 'aemon_model_records_total',
+    help: 'Models-topic records: published (or publish_failed) by this instance; read and applied, skipped (already current or older) or refused (checksum or shape).',
+    labelNames: ['result'] as const,
+    registers,
+  });
   const trainingSeconds = new Histogram({
     name: 'aemon_training_seconds',
     help: 'Duration of a training run.',
@@ -232,6 +245,7 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
 
   // Zero series up front, so rate() and increase() see the first event of each kind.
   for (const result of TRAINING_RESULTS) trainingRuns.inc({ result }, 0);
+  for (const result of MODEL_RECORD_RESULTS) modelRecords.inc({ result }, 0);
   for (const reason of REJECT_REASONS) rejectedTotal.inc({ reason }, 0);
   for (const state of SENSOR_STATES) sensorsGauge.set({ state }, 0);
 
@@ -356,6 +370,9 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
     trainingRun(result, seconds) {
       trainingRuns.inc({ result });
       if (seconds !== undefined) trainingSeconds.observe(seconds);
+    },
+    modelRecord(result) {
+      modelRecords.inc({ result });
     },
     normalWindows(n) {
       normalWindowsGauge.set(n);

@@ -64,6 +64,16 @@ export function splitForGate(snapshot: BufferSnapshot, holdOut: number): { job: 
 }
 
 /**
+ * Sensors `successor` has no calibration of keep `predecessor`'s scaler and get the successor's
+ * pooled threshold, so they go on scoring without a new bootstrap period.
+ */
+export function inheritSensors(successor: ModelBundle, predecessor: ModelBundle): void {
+  for (const [sensor, c] of Object.entries(predecessor.metadata.sensors)) {
+    successor.metadata.sensors[sensor] ??= { mean: c.mean, std: c.std, threshold: successor.metadata.fallback.threshold };
+  }
+}
+
+/**
  * Retraining, as a sink: every scored window is offered to the normal-data buffer, and when a
  * group is due (`training.intervalMs` of event time since its model, or `training.afterWindows`
  * new normal windows) a challenger is trained on a snapshot of the buffer, compared with the
@@ -156,10 +166,7 @@ export class Retrainer implements Sink {
         challenger.model.dispose();
         return;
       }
-      // Sensors the challenger had no windows of keep their scaler and get its pooled threshold.
-      for (const [sensor, c] of Object.entries(champion.metadata.sensors)) {
-        challenger.metadata.sensors[sensor] ??= { mean: c.mean, std: c.std, threshold: challenger.metadata.fallback.threshold };
-      }
+      inheritSensors(challenger, champion);
       const t = this.opts.training;
       const verdict = await runGate(champion, challenger, gate, snapshot.anomalous, { falseAlarmTolerance: t.gateFalseAlarmTolerance, recallTolerance: t.gateRecallTolerance });
       challenger.metadata.gate = { ...verdict, champion: { version: champion.metadata.version, ...verdict.champion } };

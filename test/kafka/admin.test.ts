@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { aemon } from '../cli/run.js';
-import { FAST, metric, names, simulateTo, startRun, until, type RunningAemon } from './aemon.js';
+import { FAST, metric, modelInfoVersion, names, simulateTo, startRun, until, type RunningAemon } from './aemon.js';
 import { sharedBroker } from './broker.js';
 
 let admin: Admin | undefined;
@@ -23,11 +23,6 @@ async function adminUrl(run: RunningAemon): Promise<string> {
     return url !== '';
   }, 60_000, [run]);
   return url;
-}
-
-async function modelInfoVersion(url: string): Promise<string | undefined> {
-  const body = await (await fetch(`${url}/metrics`)).text();
-  return /^aemon_model_info\{[^}]*version="([^"]+)"/m.exec(body)?.[1];
 }
 
 test('aemon run with the admin port: labels in, models listed, a rollback switches the running model, and a restart loads CURRENT', async () => {

@@ -101,6 +101,26 @@ export async function metric(url: string, name: string): Promise<number> {
   return [...body.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].reduce((s, m) => s + Number(m[1]), 0);
 }
 
+/** The value of one labelled sample in a /metrics scrape, e.g. `sample(url, 'aemon_model_records_total', 'result="applied"')`. */
+export async function sample(url: string, name: string, label: string): Promise<number> {
+  const body = await (await fetch(`${url}/metrics`)).text();
+  const line = body.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(label));
+  return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+/** The version `aemon_model_info` names. */
+export async function modelInfoVersion(url: string): Promise<string | undefined> {
+  const body = await (await fetch(`${url}/metrics`)).text();
+  return /^aemon_model_info\{[^}]*version="([^"]+)"/m.exec(body)?.[1];
+}
+
+/** Whether consumer group `groupId` has committed the end offset of every partition of `topic`. */
+export async function committedToEnd(admin: Admin, groupId: string, topic: string): Promise<boolean> {
+  const end = await admin.fetchTopicOffsets(topic);
+  const committed = (await admin.fetchOffsets({ groupId, topics: [topic] }))[0]!.partitions;
+  return end.every((p) => Number(committed.find((c) => c.partition === p.partition)?.offset ?? -1) === Number(p.high));
+}
+
 /** Polls a condition until it holds (a wait with a deadline, not a sleep as synchronisation). */
 export async function until(what: string, check: () => Promise<boolean>, timeoutMs = 90_000, context?: RunningAemon[]): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -118,7 +118,8 @@ export async function modelInfoVersion(url: string): Promise<string | undefined>
 export async function committedToEnd(admin: Admin, groupId: string, topic: string): Promise<boolean> {
   const end = await admin.fetchTopicOffsets(topic);
   const committed = (await admin.fetchOffsets({ groupId, topics: [topic] }))[0]!.partitions;
-  return end.every((p) => Number(committed.find((c) => c.partition === p.partition)?.offset ?? -1) === Number(p.high));
+  // An empty partition has nothing committed (-1): that is its end.
+  return end.every((p) => Math.max(0, Number(committed.find((c) => c.partition === p.partition)?.offset ?? -1)) === Number(p.high));
 }
 
 /** Polls a condition until it holds (a wait with a deadline, not a sleep as synchronisation). */
@@ -130,13 +131,6 @@ export async function until(what: string, check: () => Promise<boolean>, timeout
   }
   const logs = (context ?? []).map((r, i) => `--- aemon ${i + 1} (last lines) ---\n${r.log().split('\n').filter((l) => !l.includes('"level":30') || /rebuilding|joined|stopped|skipped|loaded|trained/.test(l)).slice(-40).join('\n')}`).join('\n');
   throw new Error(`timed out waiting for ${what}${logs ? `\n${logs}` : ''}`);
-}
-
-/** Whether group `group`'s committed offsets of `topic` equal the topic's end offsets. */
-export async function committedToEnd(admin: Admin, group: string, topic: string): Promise<boolean> {
-  const end = await admin.fetchTopicOffsets(topic);
-  const committed = (await admin.fetchOffsets({ groupId: group, topics: [topic] }))[0]!.partitions;
-  return end.every((p) => Number(committed.find((c) => c.partition === p.partition)?.offset ?? -1) === Number(p.high));
 }
 
 /** `aemon simulate --kafka-topic`; returns the number of readings it produced. */

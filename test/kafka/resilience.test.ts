@@ -98,16 +98,7 @@ test('two instances in one group split the sensors; when one stops, the other ta
   });
   const before = await metric(ub, 'aemon_readings_total');
   const second = await simulateTo(brokers, n.topic, ['--sensors', '12', '--rate', '5', '--duration', '20s', '--seed', '4', '--start', '2026-01-01T00:02:00Z']);
-  await until(
-    'B committed the end of every partition',
-    async () => {
-      const end = await admin.fetchTopicOffsets(n.topic);
-      const committed = (await admin.fetchOffsets({ groupId: n.group, topics: [n.topic] }))[0]!.partitions;
-      return end.every((p) => Math.max(0, Number(committed.find((c) => c.partition === p.partition)?.offset ?? -1)) === Number(p.high));
-    },
-    240_000,
-    [b],
-  );
+  await until('B committed the end of every partition', () => committedToEnd(admin, n.group, n.topic), 240_000, [b]);
   assert.ok((await metric(ub, 'aemon_readings_total')) >= before + second, 'B read every new record');
   const laterB = ids(await readAll(kafka, admin, `${n.scores}.b`)).filter((x) => Number(x.id.split('@')[1]) >= Date.UTC(2026, 0, 1, 0, 2));
   // B took A's sensors over with their windows rebuilt: every new reading of every sensor scored
@@ -145,16 +136,7 @@ test('a broker restart mid-stream: aemon reconnects and goes on, nothing lost', 
     const kc = new Kafka({ clientId: 'aemon-test-restart-w', brokers: own.brokers, logLevel: logLevel.NOTHING });
     const watch = kc.admin();
     await watch.connect();
-    await until(
-      'every record committed after the restart',
-      async () => {
-        const end = await watch.fetchTopicOffsets(n.topic);
-        const committed = (await watch.fetchOffsets({ groupId: n.group, topics: [n.topic] }))[0]!.partitions;
-        return end.every((p) => Math.max(0, Number(committed.find((c) => c.partition === p.partition)?.offset ?? -1)) === Number(p.high));
-      },
-      180_000,
-      [run],
-    );
+    await until('every record committed after the restart', () => committedToEnd(watch, n.group, n.topic), 180_000, [run]);
     await watch.disconnect();
     assert.ok((await metric(url, 'aemon_readings_total')) >= first + second);
     // kafkajs may fetch records again after the restart (an out-of-range reset to the earliest

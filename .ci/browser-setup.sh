@@ -11,17 +11,9 @@ if command -v chromium >/dev/null; then
   exit 0
 fi
 
-command -v apt-get >/dev/null || die "apt-get not found: install chromium by hand (or set CHROMIUM_PATH to a chromium binary)"
-sudo=()
-[ "$(id -u)" = 0 ] || sudo=(sudo)
 echo "== installing chromium with apt-get"
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
-# Quiet on success; the whole apt output when it fails.
-if ! "${sudo[@]}" apt-get update -qq >"$out" 2>&1; then cat "$out" >&2; die "apt-get update failed"; fi
-if ! DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq chromium >"$out" 2>&1; then
-  cat "$out" >&2
-  die "apt-get install chromium failed"
-fi
+# shellcheck source=.ci/apt.sh
+source "$(dirname "$0")/apt.sh"
+apt_install chromium
 command -v chromium >/dev/null || die "chromium still missing after apt-get install"
 echo "== $(chromium --version 2>/dev/null | head -1)"

@@ -11,25 +11,8 @@ STAMP="$ROOT/.kafka/libs.stamp"
 
 die() { echo "kafka-setup: $*" >&2; exit 1; }
 
-APT_UPDATED=0
-apt_install() {
-  command -v apt-get >/dev/null || die "apt-get not found: install $* by hand"
-  local sudo=()
-  [ "$(id -u)" = 0 ] || sudo=(sudo)
-  if [ "$APT_UPDATED" = 0 ]; then
-    "${sudo[@]}" apt-get update -qq || die "apt-get update failed"
-    APT_UPDATED=1
-  fi
-  local out
-  out=$(mktemp)
-  # Quiet on success; the whole apt output when it fails.
-  if ! DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "$@" >"$out" 2>&1; then
-    cat "$out" >&2
-    rm -f "$out"
-    die "apt-get install $* failed"
-  fi
-  rm -f "$out"
-}
+# shellcheck source=.ci/apt.sh
+source "$ROOT/.ci/apt.sh"
 
 # Kafka 4.x brokers need Java 17 or newer.
 if ! command -v java >/dev/null; then

@@ -18,18 +18,10 @@ if [ "${#missing[@]}" -eq 0 ]; then
   exit 0
 fi
 
-command -v apt-get >/dev/null || die "apt-get not found: install ${missing[*]} by hand"
-sudo=()
-[ "$(id -u)" = 0 ] || sudo=(sudo)
 echo "== installing ${missing[*]} with apt-get"
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
-# Quiet on success; the whole apt output when it fails.
-if ! "${sudo[@]}" apt-get update -qq >"$out" 2>&1; then cat "$out" >&2; die "apt-get update failed"; fi
-if ! DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$out" 2>&1; then
-  cat "$out" >&2
-  die "apt-get install ${missing[*]} failed"
-fi
+# shellcheck source=.ci/apt.sh
+source "$(dirname "$0")/apt.sh"
+apt_install --no-install-recommends "${missing[@]}"
 # The Debian package starts a service where systemd runs; the tests never use it.
 for bin in prometheus promtool docker-compose; do
   command -v "$bin" >/dev/null || die "$bin still missing after apt-get install"

@@ -65,6 +65,12 @@ export const modelSchema = z
     cell: z.enum(['lstm', 'gru']).default('lstm'),
     /** Denoising training: std (scaled units) of Gaussian noise on the inputs, the targets clean; 0 = off. */
     noise: z.number().min(0).default(0),
+    /**
+     * Sparse latent: training adds this × Σ|code| per window (Keras' L1 activity regulariser) on
+     * the bottleneck, the last encoder's final state; scoring and thresholds stay reconstruction
+     * error only. 0 = off.
+     */
+    l1: z.number().min(0).default(0),
     /** LSTM units of the encoder (and decoder) layers. */
     units: positiveInt.default(16),
     /** Encoder (and decoder) LSTM layers. */

@@ -160,6 +160,12 @@ export const detectionSchema = z
         warmup: positiveInt.default(100),
         /** Floor on the history's standard deviation (score units). */
         minStd: z.number().positive().default(0.01),
+        /**
+         * While a sensor's anomaly is open, its windows stay out of its history, for at most this
+         * many windows of the anomaly (so a long fault is not learnt as the new normal); then the
+         * history takes them again, and a lasting new level closes the anomaly. 0 = off.
+         */
+        holdOpen: z.number().int().nonnegative().default(0),
       })
       .strict()
       .default({}),

@@ -166,6 +166,12 @@ export const detectionSchema = z
          * history takes them again, and a lasting new level closes the anomaly. 0 = off.
          */
         holdOpen: z.number().int().nonnegative().default(0),
+        /**
+         * Alarm only where the window is also above its threshold: the hysteresis runs on the
+         * smaller of the likelihood score and the window score (unusual for the sensor now *and*
+         * unlike its training data).
+         */
+        andThreshold: z.boolean().default(false),
       })
       .strict()
       .default({}),

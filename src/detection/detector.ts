@@ -50,13 +50,16 @@ export class AnomalyDetector {
   /**
    * What the hysteresis compares with 1: the window score, or with `detection.likelihood` the
    * likelihood score of the sensor's recent scores (the window score while its history warms up).
-   * With `likelihood.holdOpen` the first windows of an open anomaly do not join the history.
+   * With `likelihood.holdOpen` the first windows of an open anomaly do not join the history;
+   * with `likelihood.andThreshold` the window score caps the likelihood score.
    */
   private decisionScore(ws: WindowScore, st: SensorState): number {
     if (!this.likelihood) return ws.score;
     const absorb = !(st.open && st.openFor < this.cfg.likelihood.holdOpen);
     const tail = this.likelihood.update(ws.window.sensor, ws.score, absorb);
-    return tail === null ? ws.score : likelihoodScore(tail, this.cfg.likelihood.epsilon);
+    if (tail === null) return ws.score;
+    const score = likelihoodScore(tail, this.cfg.likelihood.epsilon);
+    return this.cfg.likelihood.andThreshold ? Math.min(score, ws.score) : score;
   }
 
   isOpen(sensor: string): boolean {

@@ -112,3 +112,18 @@ test('likelihood.holdOpen keeps a long shift out of the history while the anomal
   assert.equal(held.at(-1), false);
   assert.ok(held.lastIndexOf(true) < 31 + 50 + 20, `closed at ${held.lastIndexOf(true)}`);
 });
+
+test('likelihood.andThreshold alarms only where the window score is also above threshold', () => {
+  const lik = { enabled: true, window: 20, short: 1, warmup: 10, minStd: 0.05 };
+  // a jump from 0.2 to 0.7: very unusual for the history, but under the threshold (score < 1)
+  const scores = [...Array.from({ length: 30 }, (_, i) => 0.2 + 0.02 * (i % 3)), ...Array.from({ length: 10 }, () => 0.7), ...Array.from({ length: 10 }, () => 5)];
+  const run = (andThreshold: boolean) => {
+    const det = new AnomalyDetector(parseConfig({ detection: { openAfter: 2, likelihood: { ...lik, andThreshold } } }).detection);
+    return scores.map((s, i) => det.decide(ws(i, s)).anomaly);
+  };
+  const alone = run(false);
+  const both = run(true);
+  assert.equal(alone.indexOf(true), 31);
+  // with the threshold as well it waits for the jump above 1, and opens on its second window
+  assert.equal(both.indexOf(true), 41);
+});

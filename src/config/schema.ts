@@ -65,6 +65,12 @@ export const modelSchema = z
     cell: z.enum(['lstm', 'gru']).default('lstm'),
     /** Denoising training: std (scaled units) of Gaussian noise on the inputs, the targets clean; 0 = off. */
     noise: z.number().min(0).default(0),
+    /**
+     * Sparse latent: training adds this × Σ|code| per window (Keras' L1 activity regulariser) on
+     * the bottleneck, the last encoder's final state; scoring and thresholds stay reconstruction
+     * error only. 0 = off.
+     */
+    l1: z.number().min(0).default(0),
     /** LSTM units of the encoder (and decoder) layers. */
     units: positiveInt.default(16),
     /** Encoder (and decoder) LSTM layers. */
@@ -154,6 +160,18 @@ export const detectionSchema = z
         warmup: positiveInt.default(100),
         /** Floor on the history's standard deviation (score units). */
         minStd: z.number().positive().default(0.01),
+        /**
+         * While a sensor's anomaly is open, its windows stay out of its history, for at most this
+         * many windows of the anomaly (so a long fault is not learnt as the new normal); then the
+         * history takes them again, and a lasting new level closes the anomaly. 0 = off.
+         */
+        holdOpen: z.number().int().nonnegative().default(0),
+        /**
+         * Alarm only where the window is also above its threshold: the hysteresis runs on the
+         * smaller of the likelihood score and the window score (unusual for the sensor now *and*
+         * unlike its training data).
+         */
+        andThreshold: z.boolean().default(false),
       })
       .strict()
       .default({}),

@@ -9,6 +9,8 @@ interface SensorState {
   above: number;
   /** Consecutive windows below `closeBelow` while open. */
   below: number;
+  /** Windows decided since the anomaly opened. */
+  openFor: number;
   runStart: number;
   peakScore: number;
   peakShares: Float32Array | null;
@@ -48,11 +50,16 @@ export class AnomalyDetector {
   /**
    * What the hysteresis compares with 1: the window score, or with `detection.likelihood` the
    * likelihood score of the sensor's recent scores (the window score while its history warms up).
+   * With `likelihood.holdOpen` the first windows of an open anomaly do not join the history;
+   * with `likelihood.andThreshold` the window score caps the likelihood score.
    */
-  private decisionScore(ws: WindowScore): number {
+  private decisionScore(ws: WindowScore, st: SensorState): number {
     if (!this.likelihood) return ws.score;
-    const tail = this.likelihood.update(ws.window.sensor, ws.score);
-    return tail === null ? ws.score : likelihoodScore(tail, this.cfg.likelihood.epsilon);
+    const absorb = !(st.open && st.openFor < this.cfg.likelihood.holdOpen);
+    const tail = this.likelihood.update(ws.window.sensor, ws.score, absorb);
+    if (tail === null) return ws.score;
+    const score = likelihoodScore(tail, this.cfg.likelihood.epsilon);
+    return this.cfg.likelihood.andThreshold ? Math.min(score, ws.score) : score;
   }
 
   isOpen(sensor: string): boolean {
@@ -70,11 +77,11 @@ export class AnomalyDetector {
     const { sensor } = ws.window;
     let st = this.states.get(sensor);
     if (!st) {
-      st = { open: false, above: 0, below: 0, runStart: 0, peakScore: 0, peakShares: null, channels: ws.window.channels, id: '' };
+      st = { open: false, above: 0, below: 0, openFor: 0, runStart: 0, peakScore: 0, peakShares: null, channels: ws.window.channels, id: '' };
       this.states.set(sensor, st);
     }
     const events: AnomalyEvent[] = [];
-    const score = this.decisionScore(ws);
+    const score = this.decisionScore(ws, st);
     const isAbove = score > 1;
     if (isAbove || st.open) this.trackPeak(st, ws);
     if (!st.open) {
@@ -84,6 +91,7 @@ export class AnomalyDetector {
         if (st.above >= this.cfg.openAfter) {
           st.open = true;
           st.below = 0;
+          st.openFor = 0;
           st.id = anomalyId(sensor, st.runStart, ws.modelVersion);
           events.push(this.event(st, ws, 'opened'));
         }
@@ -93,6 +101,7 @@ export class AnomalyDetector {
         st.peakShares = null;
       }
     } else {
+      st.openFor++;
       st.below = score < this.cfg.closeBelow ? st.below + 1 : 0;
       if (st.below >= this.cfg.closeAfter) {
         events.push(this.event(st, ws, 'closed'));

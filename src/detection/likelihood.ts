@@ -69,9 +69,10 @@ export class ScoreLikelihood {
   /**
    * Feeds a sensor's next window score (windows in event-time order). Returns the tail
    * probability of its short mean under the history before it, or `null` while the history
-   * has fewer than `warmup` short means.
+   * has fewer than `warmup` short means. With `absorb` false the short mean is judged but
+   * does not join the history (the recent scores still advance).
    */
-  update(sensor: string, score: number): number | null {
+  update(sensor: string, score: number, absorb = true): number | null {
     const h = this.history(sensor);
     const { short, window, warmup, minStd } = this.cfg;
     if (h.recent.length < short) h.recent.push(score);
@@ -91,6 +92,7 @@ export class ScoreLikelihood {
       tail = normalTail((shortMean - mean) / std);
     }
 
+    if (!absorb) return tail;
     if (h.count < window) {
       h.means[h.count++] = shortMean;
       h.sum += shortMean;

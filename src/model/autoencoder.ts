@@ -5,7 +5,7 @@ import { fitAutoencoder } from './fit.js';
 import { chooseKernel } from './fusedModel.js';
 import type { FusedForward, KernelChoice, KernelName, KernelPreference } from './fusedModel.js';
 import type { SimdForward } from './simdModel.js';
-import { attachDropout, buildLayersModel, checkParams, checkTopology, clearDropoutMasks, invalid } from './layers.js';
+import { applyWithCode, attachDropout, buildLayersModel, checkParams, checkTopology, clearDropoutMasks, invalid } from './layers.js';
 import type { DropoutFunc } from './layers.js';
 import { createRng, nextSeed, STREAM } from './prng.js';
 
@@ -76,6 +76,7 @@ export class LstmAutoencoder implements Autoencoder {
         model: this.layersModel,
         params: this.params,
         forward: (batch, training) => this.forward(batch, training),
+        forwardWithCode: (batch, training) => this.forwardWithCode(batch, training),
         resetDropout: () => {
           this.dropoutRng = createRng(this.params.seed, STREAM.dropout);
         },
@@ -180,6 +181,12 @@ export class LstmAutoencoder implements Autoencoder {
     if (training) return this.layersModel.apply(x, { training: true }) as Tensor;
     // predict would split into batches of 32 unless told the batch size.
     return this.layersModel.predict(x, { batchSize: x.shape[0]! }) as Tensor;
+  }
+
+  /** {@link forward} plus the bottleneck code, for the sparse-latent (L1) penalty in training. */
+  private forwardWithCode(x: Tensor, training: boolean): { output: Tensor; code: Tensor } {
+    if (this.fused !== undefined && !(training && this.params.dropout > 0)) return this.fused.applyWithCode(x, training);
+    return applyWithCode(this.layersModel, this.params.depth, x, training);
   }
 
   /** With dropout, inference leaves all-ones masks on the cells; free them with the call. */

@@ -39,6 +39,8 @@ export interface FitTarget {
   params: Readonly<ModelHyperParams>;
   /** The model's reconstruction of a batch, through whichever kernel it runs on (same variables). */
   forward(x: Tensor, training: boolean): Tensor;
+  /** The same, with the bottleneck code [batch, units]; used when `params.l1` > 0. */
+  forwardWithCode(x: Tensor, training: boolean): { output: Tensor; code: Tensor };
   /** Called before training so that dropout draws restart from the seed. */
   resetDropout(): void;
   clearDropoutMasks(): void;
@@ -85,11 +87,7 @@ export async function fitAutoencoder(target: FitTarget, x: Float32Array, n: numb
           const batch = tf.gather(all, tf.tensor1d(idx, 'int32'));
           // Denoising: the model sees a noisy window and is scored on reconstructing the clean one.
           const input = noise > 0 ? tf.add(batch, tf.randomNormal(batch.shape, 0, noise, 'float32', nextSeed(noiseRng))) : batch;
-          const cost = optimizer.minimize(
-            () => reconstructionLoss(tf, params.loss, batch, target.forward(input, true)),
-            true,
-            variables,
-          );
+          const cost = optimizer.minimize(() => trainingLoss(target, batch, input), true, variables);
           return tf.add(trainSum!, tf.mul(cost!, idx.length));
         });
         trainSum.dispose();
@@ -147,6 +145,20 @@ export async function fitAutoencoder(target: FitTarget, x: Float32Array, n: numb
     stoppedEarly,
     seconds: (performance.now() - started) / 1000,
   };
+}
+
+/**
+ * Reconstruction loss, plus with `params.l1` > 0 the sparse-latent penalty l1 × Σ|code| per
+ * window averaged over the batch (Keras' L1 activity regulariser; tfjs-layers cannot attach one).
+ * Validation, and so early stopping and thresholds, use the reconstruction loss alone.
+ */
+function trainingLoss(target: FitTarget, clean: Tensor, input: Tensor): Scalar {
+  const { tf, params } = target;
+  const l1 = params.l1 ?? 0;
+  if (l1 === 0) return reconstructionLoss(tf, params.loss, clean, target.forward(input, true));
+  const { output, code } = target.forwardWithCode(input, true);
+  const penalty = tf.mul(l1, tf.div(tf.sum(tf.abs(code)), code.shape[0]!));
+  return tf.add(reconstructionLoss(tf, params.loss, clean, output), penalty);
 }
 
 /** Sum over the held-out windows of their mean loss (0 when there are none), without dropout. */

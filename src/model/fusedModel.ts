@@ -103,6 +103,13 @@ export class FusedForward {
 
   /** [batch, time, channels] → reconstruction, same shape. `training`: weights are re-derived on the tape. */
   apply(x: Tensor, training: boolean): Tensor {
+    const { output, code } = this.applyWithCode(x, training);
+    code.dispose();
+    return output;
+  }
+
+  /** The reconstruction and the bottleneck code [batch, units] (the last encoder's final h). */
+  applyWithCode(x: Tensor, training: boolean): { output: Tensor; code: Tensor } {
     const { tf, plan } = this;
     return tf.tidy(() => {
       const [batch, steps, channels] = x.shape as [number, number, number];
@@ -111,11 +118,12 @@ export class FusedForward {
       let h = tf.transpose(x, [1, 0, 2]);
       for (const layer of plan.encoders) h = blockLstm(tf, this.node, seqLen, h, weights(layer));
       const units = h.shape[2]!;
-      h = repeatSteps(tf, tf.reshape(tf.slice(h, [steps - 1, 0, 0], [1, batch, units]), [batch, units]), steps);
+      const code = tf.reshape(tf.slice(h, [steps - 1, 0, 0], [1, batch, units]), [batch, units]);
+      h = repeatSteps(tf, code, steps);
       for (const layer of plan.decoders) h = blockLstm(tf, this.node, seqLen, h, weights(layer));
       const flat = tf.reshape(h, [steps * batch, h.shape[2]!]);
       const y = tf.add(tf.matMul(flat, plan.denseKernel.read()), plan.denseBias.read());
-      return tf.transpose(tf.reshape(y, [steps, batch, channels]), [1, 0, 2]);
+      return { output: tf.transpose(tf.reshape(y, [steps, batch, channels]), [1, 0, 2]), code };
     });
   }
 

@@ -24,6 +24,7 @@ export function checkParams(params: ModelHyperParams): void {
   if (!Number.isInteger(params.seed)) throw invalid(`params.seed must be an integer, got ${params.seed}`);
   if (params.cell !== undefined && params.cell !== 'lstm' && params.cell !== 'gru') throw invalid(`params.cell must be "lstm" or "gru", got ${String(params.cell)}`);
   if (params.noise !== undefined && !(params.noise >= 0)) throw invalid(`params.noise must be >= 0, got ${params.noise}`);
+  if (params.l1 !== undefined && !(params.l1 >= 0)) throw invalid(`params.l1 must be >= 0, got ${params.l1}`);
 }
 
 /**
@@ -71,6 +72,20 @@ function assemble(tf: Tf, params: ModelHyperParams, dropoutFunc: DropoutFunc): L
   });
   const output = tf.layers.timeDistributed({ layer: dense, name: 'reconstruction' }).apply(h) as SymbolicTensor;
   return tf.model({ inputs: input, outputs: output, name: MODEL_NAME });
+}
+
+/**
+ * The layers model run layer by layer, keeping the bottleneck code [batch, units] (the last
+ * encoder's final state) beside the reconstruction; the layer names are {@link assemble}'s.
+ */
+export function applyWithCode(model: LayersModel, depth: number, x: Tensor, training: boolean): { output: Tensor; code: Tensor } {
+  const run = (name: string, input: Tensor) => model.getLayer(name).apply(input, { training }) as Tensor;
+  let h = x;
+  for (let i = 1; i <= depth; i++) h = run(`encoder_${i}`, h);
+  const code = h;
+  h = run('repeat', h);
+  for (let i = 1; i <= depth; i++) h = run(`decoder_${i}`, h);
+  return { output: run('reconstruction', h), code };
 }
 
 /** Checks that a loaded model is the autoencoder its metadata describes. */

@@ -20,6 +20,8 @@ export interface ModelHyperParams {
   cell?: 'lstm' | 'gru';
   /** Denoising: std of Gaussian noise added to training inputs (targets stay clean); absent = 0. */
   noise?: number;
+  /** Sparse latent: weight of the L1 penalty on the bottleneck (the last encoder's final state); absent = 0. */
+  l1?: number;
 }
 
 export interface EpochProgress {

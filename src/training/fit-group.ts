@@ -82,6 +82,7 @@ export async function trainGroup(group: string, channels: readonly string[], dat
     seed: mc.seed,
     cell: mc.cell,
     noise: mc.noise,
+    l1: mc.l1,
   };
   const model = await deps.createModel(params);
   try {

@@ -81,3 +81,49 @@ test('before warmup the likelihood detector decides on score > 1 as the plain on
   const out = [0.5, 1.5, 1.5, 0.2].map((s, i) => det.decide(ws(i, s)).anomaly);
   assert.deepEqual(out, [false, false, true, true]);
 });
+
+test('a score judged with absorb false does not join the history', () => {
+  const l = new ScoreLikelihood(cfg({}));
+  for (const s of [1, 2, 3, 4]) l.update('a', s);
+  const held = l.update('a', 100, false)!;
+  close(held, normalTail((100 - 2.5) / Math.sqrt(1.25)), 1e-12);
+  // the history is still 1,2,3,4: the same score gets the same tail again
+  close(l.update('a', 100, false)!, held, 1e-12);
+});
+
+test('likelihood.holdOpen keeps a long shift out of the history while the anomaly is open, for at most holdOpen windows', () => {
+  const base = { openAfter: 2, closeAfter: 3, closeBelow: 0.8 };
+  const lik = { enabled: true, window: 20, short: 1, warmup: 10, minStd: 0.05 };
+  const scores = [...Array.from({ length: 30 }, (_, i) => 0.2 + 0.02 * (i % 3)), ...Array.from({ length: 120 }, () => 3)];
+  const run = (holdOpen: number) => {
+    const det = new AnomalyDetector(parseConfig({ detection: { ...base, likelihood: { ...lik, holdOpen } } }).detection);
+    return scores.map((s, i) => det.decide(ws(i, s)).anomaly);
+  };
+  const off = run(0);
+  const always = run(1000);
+  const held = run(50);
+  for (const a of [off, always, held]) assert.equal(a.indexOf(true), 31);
+  // off: the shift joins the history and the anomaly closes within the history's length
+  assert.ok(off.filter((x) => x).length < 20);
+  // held for longer than the shift lasts: open to the end
+  assert.ok(always.slice(31).every((x) => x));
+  // held for 50 windows: open through them, then the shift is learnt and it closes
+  assert.ok(held.slice(31, 31 + 50).every((x) => x));
+  assert.equal(held.at(-1), false);
+  assert.ok(held.lastIndexOf(true) < 31 + 50 + 20, `closed at ${held.lastIndexOf(true)}`);
+});
+
+test('likelihood.andThreshold alarms only where the window score is also above threshold', () => {
+  const lik = { enabled: true, window: 20, short: 1, warmup: 10, minStd: 0.05 };
+  // a jump from 0.2 to 0.7: very unusual for the history, but under the threshold (score < 1)
+  const scores = [...Array.from({ length: 30 }, (_, i) => 0.2 + 0.02 * (i % 3)), ...Array.from({ length: 10 }, () => 0.7), ...Array.from({ length: 10 }, () => 5)];
+  const run = (andThreshold: boolean) => {
+    const det = new AnomalyDetector(parseConfig({ detection: { openAfter: 2, likelihood: { ...lik, andThreshold } } }).detection);
+    return scores.map((s, i) => det.decide(ws(i, s)).anomaly);
+  };
+  const alone = run(false);
+  const both = run(true);
+  assert.equal(alone.indexOf(true), 31);
+  // with the threshold as well it waits for the jump above 1, and opens on its second window
+  assert.equal(both.indexOf(true), 41);
+});

@@ -94,17 +94,19 @@ export class LstmAutoencoder implements Autoencoder {
     if (n === 0) return { errors: new Float32Array(0), channelErrors: new Float32Array(0), lastRows: new Float32Array(0) };
     if (this.simd !== undefined) return this.errorsOf(x, this.simd.reconstruct(x, n, this.params.windowSize, channels), n);
     const { tf } = this;
-    const { windowSize } = this.params;
-    // Column 0: the window's mean error; columns 1..channels: each channel's mean over steps;
-    // then the reconstruction of the last step, one column per channel.
-    const table = tf.tidy(() => {
-      const input = this.toTensor(x, n);
-      const output = this.forward(input, false);
-      const diff = this.params.loss === 'mse' ? tf.squaredDifference(output, input) : tf.abs(tf.sub(output, input));
-      const perChannel = tf.mean(diff, 1);
-      const last = tf.reshape(tf.slice(output, [0, windowSize - 1, 0], [n, 1, channels]), [n, channels]);
-      return tf.concat([tf.mean(perChannel, 1, true), perChannel, last], 1);
-    });
+    const { windowSize, loss } = this.params;
+    // Columns 0..channels-1: each channel's mean error over the steps; then the reconstruction of
+    // the last step, one column per channel. The window's error is their mean (as errorsOf).
+    const table =
+      this.fused !== undefined
+        ? this.fused.scoreTable(x, n, windowSize, channels, loss)
+        : tf.tidy(() => {
+            const input = this.toTensor(x, n);
+            const output = this.forward(input, false);
+            const diff = loss === 'mse' ? tf.squaredDifference(output, input) : tf.abs(tf.sub(output, input));
+            const last = tf.reshape(tf.slice(output, [0, windowSize - 1, 0], [n, 1, channels]), [n, channels]);
+            return tf.concat([tf.mean(diff, 1), last], 1);
+          });
     this.dropMasks();
     let values: Float32Array;
     try {
@@ -116,10 +118,12 @@ export class LstmAutoencoder implements Autoencoder {
     const channelErrors = new Float32Array(n * channels);
     const lastRows = new Float32Array(n * channels);
     for (let i = 0; i < n; i++) {
-      const row = i * (2 * channels + 1);
-      errors[i] = values[row]!;
-      channelErrors.set(values.subarray(row + 1, row + 1 + channels), i * channels);
-      lastRows.set(values.subarray(row + 1 + channels, row + 1 + 2 * channels), i * channels);
+      const row = i * 2 * channels;
+      let total = 0;
+      for (let c = 0; c < channels; c++) total += values[row + c]!;
+      errors[i] = total / channels;
+      channelErrors.set(values.subarray(row, row + channels), i * channels);
+      lastRows.set(values.subarray(row + channels, row + 2 * channels), i * channels);
     }
     return { errors, channelErrors, lastRows };
   }

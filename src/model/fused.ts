@@ -87,17 +87,7 @@ export function toBlockWeights(tf: Tf, weights: LstmWeights): BlockWeights {
  * Differentiable in x, w and b (`tf.customGrad` around `BlockLSTMGrad`).
  */
 export function blockLstm(tf: Tf, node: NodeKernelBackend, seqLen: Tensor, x: Tensor, weights: BlockWeights): Tensor {
-  const { binding } = node;
-  const peephole = { name: 'use_peephole', type: binding.TF_ATTR_BOOL, value: false };
-  const dtype = { name: 'T', type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT };
-  const forwardAttrs = [
-    // tfjs-layers' unitForgetBias is already in the bias: no extra forget bias.
-    { name: 'forget_bias', type: binding.TF_ATTR_FLOAT, value: 0 },
-    // BlockLSTM clips the cell state at 3 unless told not to; tfjs-layers never clips.
-    { name: 'cell_clip', type: binding.TF_ATTR_FLOAT, value: -1 },
-    peephole,
-    dtype,
-  ];
+  const { peephole, dtype, forward: forwardAttrs } = blockLstmAttrs(node);
   const layer = tf.customGrad((...args) => {
     const [xs, w, b, save] = args as [Tensor, Tensor, Tensor, (tensors: Tensor[]) => void];
     const units = b.shape[0]! / 4;
@@ -124,6 +114,35 @@ export function blockLstm(tf: Tf, node: NodeKernelBackend, seqLen: Tensor, x: Te
  * RepeatVector in time-major form: [batch, units] → [time, batch, units]. tfjs' own tile or
  * broadcastTo back-propagates with one slice and one add per step; this sums once.
  */
+/** BlockLSTM's attributes: no forget bias, no clipping, no peepholes, float32. */
+function blockLstmAttrs(node: NodeKernelBackend): { peephole: OpAttr; dtype: OpAttr; forward: OpAttr[] } {
+  const { binding } = node;
+  const peephole = { name: 'use_peephole', type: binding.TF_ATTR_BOOL, value: false };
+  const dtype = { name: 'T', type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT };
+  const forward = [
+    // tfjs-layers' unitForgetBias is already in the bias: no extra forget bias.
+    { name: 'forget_bias', type: binding.TF_ATTR_FLOAT, value: 0 },
+    // BlockLSTM clips the cell state at 3 unless told not to; tfjs-layers never clips.
+    { name: 'cell_clip', type: binding.TF_ATTR_FLOAT, value: -1 },
+    peephole,
+    dtype,
+  ];
+  return { peephole, dtype, forward };
+}
+
+/**
+ * {@link blockLstm} for inference: the op alone, without the gradient wrapper, keeping only h
+ * (BlockLSTM's other six outputs are what its gradient needs).
+ */
+export function blockLstmInference(tf: Tf, node: NodeKernelBackend, seqLen: Tensor, x: Tensor, weights: BlockWeights): Tensor {
+  const units = weights.b.shape[0]! / 4;
+  const state = tf.zeros([x.shape[1]!, units]);
+  const noPeephole = tf.zeros([units]);
+  const outputs = node.executeMultipleOutputs('BlockLSTM', blockLstmAttrs(node).forward, [seqLen, x, state, state, weights.w, noPeephole, noPeephole, noPeephole, weights.b], 7);
+  tf.dispose([state, noPeephole, ...outputs.slice(0, 6)]);
+  return outputs[6]!;
+}
+
 export function repeatSteps(tf: Tf, h: Tensor, steps: number): Tensor {
   const repeat = tf.customGrad((...args) => {
     const v = args[0] as Tensor;

@@ -1,7 +1,7 @@
 import type { LayersModel, Tensor } from '@tensorflow/tfjs';
 import { AemonError } from '../errors.js';
 import type { Tf } from './backend.js';
-import { blockLstm, int64Scalar, nodeKernelBackend, repeatSteps, toBlockWeights } from './fused.js';
+import { blockLstm, blockLstmInference, int64Scalar, nodeKernelBackend, repeatSteps, toBlockWeights } from './fused.js';
 import type { BlockWeights, NodeKernelBackend } from './fused.js';
 import { SimdForward, simdUnavailable } from './simdModel.js';
 
@@ -124,6 +124,38 @@ export class FusedForward {
       const flat = tf.reshape(h, [steps * batch, h.shape[2]!]);
       const y = tf.add(tf.matMul(flat, plan.denseKernel.read()), plan.denseBias.read());
       return { output: tf.transpose(tf.reshape(y, [steps, batch, channels]), [1, 0, 2]), code };
+    });
+  }
+
+  /**
+   * Scoring: per window, each channel's mean error over the steps and the reconstruction of the
+   * last step, as one [n, 2 × channels] table. The same arithmetic as {@link apply} with fewer
+   * ops: the windows go in time-major (transposed here, not by two tensor ops), the code is
+   * repeated straight from its slice, and the errors are
+   * taken time-major. `x` is [n, steps, channels], row-major.
+   */
+  scoreTable(x: Float32Array, n: number, steps: number, channels: number, loss: 'mse' | 'mae'): Tensor {
+    const { tf, plan, node } = this;
+    const xt = new Float32Array(n * steps * channels);
+    for (let i = 0; i < n; i++) {
+      for (let t = 0; t < steps; t++) {
+        const from = (i * steps + t) * channels;
+        xt.set(x.subarray(from, from + channels), (t * n + i) * channels);
+      }
+    }
+    return tf.tidy(() => {
+      const seqLen = this.seqLen(steps);
+      const input = tf.tensor3d(xt, [steps, n, channels]);
+      let h: Tensor = input;
+      for (const layer of plan.encoders) h = blockLstmInference(tf, node, seqLen, h, this.cached(layer));
+      const units = h.shape[2]!;
+      h = tf.tile(tf.slice(h, [steps - 1, 0, 0], [1, n, units]), [steps, 1, 1]);
+      for (const layer of plan.decoders) h = blockLstmInference(tf, node, seqLen, h, this.cached(layer));
+      const flat = tf.add(tf.matMul(tf.reshape(h, [steps * n, units]), plan.denseKernel.read()), plan.denseBias.read());
+      const y = tf.reshape(flat, [steps, n, channels]);
+      const diff = loss === 'mse' ? tf.squaredDifference(y, input) : tf.abs(tf.sub(y, input));
+      const last = tf.reshape(tf.slice(y, [steps - 1, 0, 0], [1, n, channels]), [n, channels]);
+      return tf.concat([tf.mean(diff, 0), last], 1);
     });
   }
 

@@ -139,14 +139,22 @@ test('scores match between kernels on M0 (1 and 8 channels); auto picks fused on
     const layers = createAutoencoder(tf, backend, params, 'layers') as LstmAutoencoder;
     try {
       assert.deepEqual([fused.kernel, layers.kernel], ['fused', 'layers']);
+      // Random weights (the same in both), so that every step's reconstruction differs.
+      randomise(tf, fused.layersModel, 21);
+      randomise(tf, layers.layersModel, 21);
       const [a, b] = [await fused.score(x, 64), await layers.score(x, 64)];
-      for (const key of ['errors', 'channelErrors'] as const) {
-        const d = await maxRelDiff(tf.tensor(a[key]), tf.tensor(b[key]));
+      for (const key of ['errors', 'channelErrors', 'lastRows'] as const) {
+        const d = await maxRelDiff(tf.tensor(a[key]!), tf.tensor(b[key]!));
         assert.ok(d <= TOL, `${channels} channels: ${key} differ by ${d}`);
       }
       const ra = await fused.reconstruct(x, 64);
       const rb = await layers.reconstruct(x, 64);
       assert.ok((await maxRelDiff(tf.tensor(ra), tf.tensor(rb))) <= TOL);
+      // lastRows is the last step: the one before it would not match.
+      const { windowSize } = params;
+      const step = (r: Float32Array, t: number) => Float32Array.from({ length: 64 * channels }, (_, k) => r[(Math.floor(k / channels) * windowSize + t) * channels + (k % channels)]!);
+      assert.ok((await maxRelDiff(tf.tensor(a.lastRows!), tf.tensor(step(rb, windowSize - 1)))) <= TOL);
+      assert.ok((await maxRelDiff(tf.tensor(a.lastRows!), tf.tensor(step(rb, windowSize - 2)))) > TOL);
     } finally {
       fused.dispose();
       layers.dispose();

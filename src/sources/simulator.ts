@@ -12,7 +12,8 @@ export { ANOMALY_KINDS } from './anomalies.js';
 export type { AnomalyKind, Injection } from './anomalies.js';
 
 const DAY_MS = 86_400_000;
-const WALK_TAU_S = 600;
+/** The walk's time constant and the machine cycle, in readings: at 1 Hz, 600 s and 120–360 s. */
+const WALK_TAU_READINGS = 600;
 const WALK_SIGMA = 0.05;
 
 interface SensorModel {
@@ -140,7 +141,9 @@ export class Simulator {
       anomaly,
       channels,
       dailyPhase: signal.between(0, 2 * Math.PI),
-      cyclePeriodS: signal.between(120, 360),
+      // In readings, like the quiet period and the anomaly spacing: at any rate the bootstrap
+      // period sees as many machine cycles (at 20 Hz a 6–18 s cycle, not 2–6 minutes).
+      cyclePeriodS: signal.between(120, 360) / this.cfg.rateHz,
       cyclePhase: signal.between(0, 2 * Math.PI),
       walk: WALK_SIGMA * signal.gaussian(),
       nextStart: 0,
@@ -150,9 +153,12 @@ export class Simulator {
     return m;
   }
 
-  /** Load around 0.5: daily ±0.2, machine cycle ±0.16, walk σ 0.05, plus `driftPerHour` × hours since the start. */
+  /**
+   * Load around 0.5: daily ±0.2, machine cycle ±0.16, walk σ 0.05, plus `driftPerHour` × hours
+   * since the start. The cycle and the walk scale with the rate (they are set in readings).
+   */
   private load(m: SensorModel, ts: number, dtS: number): number {
-    const decay = Math.exp(-dtS / WALK_TAU_S);
+    const decay = Math.exp((-dtS * this.cfg.rateHz) / WALK_TAU_READINGS);
     m.walk = m.walk * decay + WALK_SIGMA * Math.sqrt(1 - decay * decay) * m.signal.gaussian();
     const day = (((ts % DAY_MS) + DAY_MS) % DAY_MS) / DAY_MS;
     const x = (2 * Math.PI * (ts - this.startMs)) / 1000 / m.cyclePeriodS + m.cyclePhase;

@@ -100,6 +100,17 @@ export interface KafkaSource {
 
 const key = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
+/** aemon's commit metadata (`rebuildFrom`, `dlqSince`), or undefined when another tool wrote it. */
+function commitMetadata(text: string | null | undefined): { rebuildFrom?: unknown; dlqSince?: unknown } | undefined {
+  if (!text) return undefined;
+  try {
+    const meta: unknown = JSON.parse(text);
+    return typeof meta === 'object' && meta !== null ? (meta as { rebuildFrom?: unknown; dlqSince?: unknown }) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function headerText(headers: IHeaders | undefined, name: string): string | undefined {
   const v = headers?.[name];
   const one = Array.isArray(v) ? v[0] : v;
@@ -190,15 +201,18 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
     const part = res?.partitions.find((x) => x.partition === st.partition);
     const committed = Number(part?.offset ?? -1);
     if (!part || committed < 0 || !part.metadata) return;
-    let meta: { rebuildFrom?: unknown; dlqSince?: unknown };
-    try {
-      meta = JSON.parse(part.metadata) as typeof meta;
-    } catch {
-      return; // metadata written by another tool
-    }
+    const meta = commitMetadata(part.metadata);
+    if (meta === undefined) return; // metadata written by another tool
     if (opts.deadLetters && typeof meta.dlqSince === 'number' && Number.isFinite(meta.dlqSince)) {
+      // One scan for every partition of the topic, from the earliest of their times: partitions
+      // set up together (as after a restart) share it.
+      let since = meta.dlqSince;
+      for (const other of res!.partitions) {
+        const t = commitMetadata(other.metadata)?.dlqSince;
+        if (typeof t === 'number' && Number.isFinite(t) && t < since) since = t;
+      }
       try {
-        const offsets = [...((await deadLettered(meta.dlqSince)).get(key(st.topic, st.partition)) ?? [])].filter((o) => o >= committed);
+        const offsets = [...((await deadLettered(since)).get(key(st.topic, st.partition)) ?? [])].filter((o) => o >= committed);
         if (offsets.length > 0) {
           st.deadLettered = new Set(offsets);
           log.info({ topic: st.topic, partition: st.partition, offsets: offsets.length }, `${st.topic}[${st.partition}]: ${offsets.length} records past the committed offset ${committed} were dead-lettered already; they are not written to ${opts.deadLetters.topic} again`);

@@ -100,6 +100,9 @@ export interface KafkaSource {
 
 const key = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
+/** How long a new owner looks for records dead-lettered already before it goes on without. */
+const DLQ_SCAN_TIMEOUT_MS = 30_000;
+
 /** aemon's commit metadata (`rebuildFrom`, `dlqSince`), or undefined when another tool wrote it. */
 function commitMetadata(text: string | null | undefined): { rebuildFrom?: unknown; dlqSince?: unknown } | undefined {
   if (!text) return undefined;
@@ -187,7 +190,16 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
         if (!offsets) found.set(k, (offsets = new Set()));
         offsets.add(offset);
       });
-      scan = read.done.then(() => found);
+      // A scan that cannot finish (the topic unreadable, a join that never completes) must not
+      // hold the partition up: after a while it is given up, at the risk of a duplicate.
+      let timer: NodeJS.Timeout | undefined;
+      const limit = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          read.stop();
+          reject(new Error(`no answer within ${DLQ_SCAN_TIMEOUT_MS / 1000} s`));
+        }, DLQ_SCAN_TIMEOUT_MS);
+      });
+      scan = Promise.race([read.done.then(() => found), limit]).finally(() => clearTimeout(timer));
       scans.set(since, scan);
     }
     return scan;

@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { after } from 'node:test';
 import { randomUUID } from 'node:crypto';
+import { cpSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import type { Admin, Kafka } from 'kafkajs';
@@ -131,6 +133,23 @@ export async function until(what: string, check: () => Promise<boolean>, timeout
   }
   const logs = (context ?? []).map((r, i) => `--- aemon ${i + 1} (last lines) ---\n${r.log().split('\n').filter((l) => !l.includes('"level":30') || /rebuilding|joined|stopped|skipped|loaded|trained/.test(l)).slice(-40).join('\n')}`).join('\n');
   throw new Error(`timed out waiting for ${what}${logs ? `\n${logs}` : ''}`);
+}
+
+/**
+ * One model for several aemon processes, so their scores compare: `aemon simulate` with
+ * `simulateArgs` into a training file, `aemon train` on it into `<dir>/<folders[0]>`, copied to
+ * the other folders. Returns the scratch folder `dir`.
+ */
+export async function sharedModel(prefix: string, simulateArgs: string[], folders: string[]): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const trainFile = join(dir, 'train.ndjson');
+  const sim = await aemon(['simulate', ...simulateArgs, '--out', trainFile], { env: FAST });
+  assert.equal(sim.code, 0, sim.stderr);
+  const [first, ...copies] = folders;
+  const trained = await aemon(['train', trainFile, '--out', join(dir, first!)], { env: FAST });
+  assert.equal(trained.code, 0, trained.stderr);
+  for (const copy of copies) cpSync(join(dir, first!), join(dir, copy), { recursive: true });
+  return dir;
 }
 
 /** `aemon simulate --kafka-topic`; returns the number of readings it produced. */

@@ -1,11 +1,9 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, Partitioners, type Admin } from 'kafkajs';
 import { aemon } from '../cli/run.js';
-import { committedToEnd, FAST, metric, names, readAll, simulateTo, startRun, until } from './aemon.js';
+import { committedToEnd, FAST, metric, names, readAll, sharedModel, simulateTo, startRun, until } from './aemon.js';
 import { launchBroker, SCRAM_USER, sharedBroker, type Broker } from './broker.js';
 
 // aemon run under the things that go wrong in production: credentials, a second instance, a
@@ -65,12 +63,7 @@ test('two instances in one group split the sensors; when one stops, the other ta
   const brokers = broker.brokers.join(',');
   // Both instances score with the same model (as instances sharing a registry would), so the
   // survivor can score the sensors it takes over at once.
-  const dir = mkdtempSync(join(tmpdir(), 'aemon-pair-'));
-  const trainFile = join(dir, 'train.ndjson');
-  assert.equal((await aemon(['simulate', '--sensors', '12', '--rate', '5', '--duration', '60s', '--seed', '4', '--out', trainFile], { env: FAST })).code, 0);
-  const trained = await aemon(['train', trainFile, '--out', join(dir, 'a')], { env: FAST });
-  assert.equal(trained.code, 0, trained.stderr);
-  cpSync(join(dir, 'a'), join(dir, 'b'), { recursive: true });
+  const dir = await sharedModel('aemon-pair-', ['--sensors', '12', '--rate', '5', '--duration', '60s', '--seed', '4'], ['a', 'b']);
   const base = { AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies, AEMON_KAFKA_SESSION_TIMEOUT_MS: '10000' };
   const a = startRun({ ...base, AEMON_KAFKA_SCORES_TOPIC: `${n.scores}.a`, AEMON_MODEL_DIR: join(dir, 'a') });
   const b = startRun({ ...base, AEMON_KAFKA_SCORES_TOPIC: `${n.scores}.b`, AEMON_MODEL_DIR: join(dir, 'b') });
@@ -169,13 +162,7 @@ test('kill -9 mid-stream, then restart: the scores topic holds every window an u
   await admin.createTopics({ topics: [{ topic: n.topic, numPartitions: 2 }], waitForLeaders: true });
   const brokers = broker.brokers.join(',');
   // One model for every run, trained on a simulated file, so scores are comparable.
-  const dir = mkdtempSync(join(tmpdir(), 'aemon-kill-'));
-  const trainFile = join(dir, 'train.ndjson');
-  const sim = await aemon(['simulate', '--sensors', '4', '--rate', '10', '--duration', '30s', '--seed', '8', '--out', trainFile], { env: FAST });
-  assert.equal(sim.code, 0, sim.stderr);
-  const trained = await aemon(['train', trainFile, '--out', join(dir, 'model')], { env: FAST });
-  assert.equal(trained.code, 0, trained.stderr);
-  cpSync(join(dir, 'model'), join(dir, 'model-whole'), { recursive: true });
+  const dir = await sharedModel('aemon-kill-', ['--sensors', '4', '--rate', '10', '--duration', '30s', '--seed', '8'], ['model', 'model-whole']);
 
   // The stream, with a few bad records in it.
   const produced = await simulateTo(brokers, n.topic, ['--sensors', '4', '--rate', '10', '--duration', '120s', '--seed', '8', '--start', '2026-01-01T00:00:30Z']);

@@ -4,7 +4,7 @@ import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, Partitioners, type Admin } from 'kafkajs';
-import { FAST, metric, names, readAll as readTopic, simulateTo as simulate, startRun, until } from './aemon.js';
+import { FAST, metric, names, readAll as readTopic, sharedModel, simulateTo as simulate, startRun, until } from './aemon.js';
 import { aemon } from '../cli/run.js';
 import { sharedBroker } from './broker.js';
 import { prepareTopics } from '../../src/cli/kafka.js';
@@ -178,12 +178,7 @@ test('a replay of a time range of the topic gives the same window scores as the 
   const n = names();
   await admin.createTopics({ topics: [{ topic: n.topic, numPartitions: 2 }], waitForLeaders: true });
   // One model for both, trained on a simulated file, so the scores are comparable.
-  const dir = mkdtempSync(join(tmpdir(), 'aemon-range-'));
-  const trainFile = join(dir, 'train.ndjson');
-  assert.equal((await aemon(['simulate', '--sensors', '3', '--rate', '10', '--duration', '30s', '--seed', '9', '--out', trainFile], { env: FAST })).code, 0);
-  const trained = await aemon(['train', trainFile, '--out', join(dir, 'model')], { env: FAST });
-  assert.equal(trained.code, 0, trained.stderr);
-  cpSync(join(dir, 'model'), join(dir, 'model-replay'), { recursive: true });
+  const dir = await sharedModel('aemon-range-', ['--sensors', '3', '--rate', '10', '--duration', '30s', '--seed', '9'], ['model', 'model-replay']);
   const produced = await simulateTo(n.topic, ['--sensors', '3', '--rate', '10', '--duration', '60s', '--seed', '9', '--start', '2026-01-01T00:00:30Z']);
   const run = startRun({ AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies, AEMON_KAFKA_SCORES_TOPIC: n.scores, AEMON_MODEL_DIR: join(dir, 'model') });
   const url = await run.url;

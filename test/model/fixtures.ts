@@ -1,3 +1,5 @@
+import { after, before } from 'node:test';
+import { createAutoencoder } from '../../src/model/autoencoder.js';
 import { selectBackend } from '../../src/model/backend.js';
 import type { BackendPreference, BackendSelection } from '../../src/model/backend.js';
 import type { KernelName, KernelPreference } from '../../src/model/fusedModel.js';
@@ -100,6 +102,50 @@ export async function bundleFor(model: Autoencoder, metadata: Partial<ModelMetad
       sensors: {},
       fallback: calibration,
       ...metadata,
+    },
+  };
+}
+
+/**
+ * Untrained models on the test backend, as bundles: the seed makes each one (and its version)
+ * different; created on 2026-01-<seed>, 100 + seed training windows, an identity calibration
+ * (threshold 0.5) for sensor `s-<seed>` and as fallback; `metadata` overrides any of it. Call at
+ * a test file's top level: it selects the backend before the file's tests and disposes every
+ * model made after them.
+ */
+export function untrainedBundles(): { readonly tf: BackendSelection['tf']; readonly backend: string; bundle(seed: number, metadata?: Partial<ModelMetadata>): Promise<ModelBundle> } {
+  let sel: BackendSelection | undefined;
+  const made: ModelBundle[] = [];
+  before(async () => {
+    sel = await selectTestBackend();
+  });
+  after(() => {
+    for (const b of made) b.model.dispose();
+  });
+  const selected = (): BackendSelection => {
+    if (!sel) throw new Error('untrainedBundles: used outside a test');
+    return sel;
+  };
+  return {
+    get tf() {
+      return selected().tf;
+    },
+    get backend() {
+      return selected().backend;
+    },
+    async bundle(seed, metadata = {}) {
+      const { tf, backend } = selected();
+      const model = createAutoencoder(tf, backend, { ...SMALL, seed }, TEST_KERNEL);
+      const calibration = { mean: [0, 0, 0], std: [1, 1, 1], threshold: 0.5 };
+      const b = await bundleFor(model, {
+        createdAt: new Date(Date.UTC(2026, 0, seed)).toISOString(),
+        trainingWindows: 100 + seed,
+        sensors: { [`s-${seed}`]: calibration },
+        fallback: calibration,
+        ...metadata,
+      });
+      made.push(b);
+      return b;
     },
   };
 }

@@ -1,46 +1,24 @@
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createAutoencoder } from '../../src/model/autoencoder.js';
-import type { BackendSelection } from '../../src/model/backend.js';
 import { saveModelFolder } from '../../src/model/io.js';
 import { groupFolderName, ModelRegistry } from '../../src/model/registry.js';
 import { AemonError } from '../../src/errors.js';
 import type { ModelBundle } from '../../src/pipeline/model.js';
-import { bundleFor, selectTestBackend, SMALL, TEST_KERNEL } from './fixtures.js';
+import { TEST_KERNEL, untrainedBundles } from './fixtures.js';
 
 const root = mkdtempSync(join(tmpdir(), 'aemon-registry-'));
-let sel: BackendSelection;
-const made: ModelBundle[] = [];
-
-before(async () => {
-  sel = await selectTestBackend();
-});
+const models = untrainedBundles();
 
 after(() => {
-  for (const b of made) b.model.dispose();
   rmSync(root, { recursive: true, force: true });
 });
 
-/** An untrained model (the seed makes each one, and its version, different) with calibrations. */
-async function bundle(seed: number, group = 'a,b,c'): Promise<ModelBundle> {
-  const model = createAutoencoder(sel.tf, sel.backend, { ...SMALL, seed }, TEST_KERNEL);
-  const calibration = { mean: [0, 0, 0], std: [1, 1, 1], threshold: 0.5 };
-  const b = await bundleFor(model, {
-    createdAt: new Date(Date.UTC(2026, 0, seed)).toISOString(),
-    group,
-    channels: group.split(','),
-    dataFrom: '2026-01-01T00:00:00.000Z',
-    dataTo: '2026-01-02T00:00:00.000Z',
-    trainingWindows: 100 + seed,
-    sensors: { [`s-${seed}`]: calibration },
-    fallback: calibration,
-  });
-  made.push(b);
-  return b;
-}
+/** An untrained model of `group` with a day's data range. */
+const bundle = (seed: number, group = 'a,b,c'): Promise<ModelBundle> =>
+  models.bundle(seed, { group, channels: group.split(','), dataFrom: '2026-01-01T00:00:00.000Z', dataTo: '2026-01-02T00:00:00.000Z' });
 
 const fresh = (name: string, keep = 5): ModelRegistry => new ModelRegistry({ root: join(root, name), keep });
 const currentFile = (reg: ModelRegistry, group = 'a,b,c'): string => readFileSync(join(reg.root, groupFolderName(group), 'CURRENT'), 'utf8').trim();
@@ -96,7 +74,7 @@ test('rollback moves CURRENT to the previous version and loadCurrent returns it'
   const back = await reg.rollback();
   assert.equal(back.version, b1.metadata.version);
   assert.equal(currentFile(reg), b1.metadata.version);
-  const loaded = await reg.loadCurrent(sel.tf, sel.backend, TEST_KERNEL);
+  const loaded = await reg.loadCurrent(models.tf, models.backend, TEST_KERNEL);
   try {
     assert.deepEqual(loaded.map((b) => b.metadata.version), [b1.metadata.version]);
   } finally {
@@ -124,7 +102,7 @@ test('a tampered version is refused: rollback to it leaves CURRENT as it was; lo
 
   tamper(join(reg.root, 'a_b_c', b2.metadata.version, 'weights.bin'));
   await assert.rejects(
-    reg.loadCurrent(sel.tf, sel.backend, TEST_KERNEL),
+    reg.loadCurrent(models.tf, models.backend, TEST_KERNEL),
     isError('AEMON_MODEL_CHECKSUM', new RegExp(`current model of \\[a,b,c\\] \\(${b2.metadata.version} in .*\\) is refused: .*aemon models rollback --dir`)),
   );
 });
@@ -136,9 +114,9 @@ test('a truncated current version is refused on load, and rollback to a good one
   await reg.promote(b2);
   const weights = join(reg.root, 'a_b_c', b2.metadata.version, 'weights.bin');
   truncateSync(weights, Math.floor(readFileSync(weights).length / 2));
-  await assert.rejects(reg.loadCurrent(sel.tf, sel.backend, TEST_KERNEL), isError('AEMON_MODEL_CHECKSUM', /altered or truncated/));
+  await assert.rejects(reg.loadCurrent(models.tf, models.backend, TEST_KERNEL), isError('AEMON_MODEL_CHECKSUM', /altered or truncated/));
   await reg.rollback();
-  const loaded = await reg.loadCurrent(sel.tf, sel.backend, TEST_KERNEL);
+  const loaded = await reg.loadCurrent(models.tf, models.backend, TEST_KERNEL);
   assert.deepEqual(loaded.map((b) => b.metadata.version), [b1.metadata.version]);
   for (const b of loaded) b.model.dispose();
 });
@@ -153,7 +131,7 @@ test('update re-saves the version in place (new sensors), keeps its promotion an
   assert.equal(e.promotedAt, e1.promotedAt);
   assert.equal(e.reason, 'bootstrap');
   assert.equal((await reg.list()).length, 1);
-  const loaded = await reg.loadCurrent(sel.tf, sel.backend, TEST_KERNEL);
+  const loaded = await reg.loadCurrent(models.tf, models.backend, TEST_KERNEL);
   assert.deepEqual(loaded[0]!.metadata.sensors['late-sensor']?.threshold, 0.7);
   for (const b of loaded) b.model.dispose();
 });
@@ -176,7 +154,7 @@ test('a model folder at the root (the layout before the registry) is the current
   await saveModelFolder(reg.root, old);
   const before = await reg.list();
   assert.deepEqual(before.map((e) => [e.version, e.current, e.layout, e.dir]), [[old.metadata.version, true, 'legacy', reg.root]]);
-  const loaded = await reg.loadCurrent(sel.tf, sel.backend, TEST_KERNEL);
+  const loaded = await reg.loadCurrent(models.tf, models.backend, TEST_KERNEL);
   assert.deepEqual(loaded.map((b) => b.metadata.version), [old.metadata.version]);
   for (const b of loaded) b.model.dispose();
 
@@ -197,7 +175,7 @@ test('group subfolders holding model folders (aemon train with several channel s
   await saveModelFolder(join(reg.root, groupFolderName('a,b,c')), g1);
   await saveModelFolder(join(reg.root, groupFolderName('x,y,z')), g2);
   assert.deepEqual(await reg.groups(), ['a,b,c', 'x,y,z']);
-  const loaded = await reg.loadCurrent(sel.tf, sel.backend, TEST_KERNEL);
+  const loaded = await reg.loadCurrent(models.tf, models.backend, TEST_KERNEL);
   assert.deepEqual(loaded.map((b) => b.metadata.group), ['a,b,c', 'x,y,z']);
   for (const b of loaded) b.model.dispose();
   await assert.rejects(reg.rollback(), isError('AEMON_MODEL_ROLLBACK', /2 model groups/));
@@ -212,6 +190,6 @@ test('group subfolders holding model folders (aemon train with several channel s
 test('an empty or missing root lists nothing and loads nothing', async () => {
   const reg = fresh('nothing-here');
   assert.deepEqual(await reg.list(), []);
-  assert.deepEqual(await reg.loadCurrent(sel.tf, sel.backend, TEST_KERNEL), []);
+  assert.deepEqual(await reg.loadCurrent(models.tf, models.backend, TEST_KERNEL), []);
   await assert.rejects(reg.rollback(), isError('AEMON_MODEL_ROLLBACK', /holds no model/));
 });

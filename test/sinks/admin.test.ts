@@ -1,45 +1,27 @@
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { envOverrides, parseConfig } from '../../src/config/load.js';
 import { AemonError } from '../../src/errors.js';
-import { createAutoencoder } from '../../src/model/autoencoder.js';
-import type { BackendSelection } from '../../src/model/backend.js';
 import { ModelRegistry, type RegistryEntry } from '../../src/model/registry.js';
 import type { ModelBundle } from '../../src/pipeline/model.js';
 import { startAdminServer } from '../../src/sinks/admin.js';
 import type { HttpServer } from '../../src/sinks/http.js';
 import { LabelStore, parseLabel, type Label } from '../../src/training/labels.js';
-import { bundleFor, selectTestBackend, SMALL, TEST_KERNEL } from '../model/fixtures.js';
+import { untrainedBundles } from '../model/fixtures.js';
 import { aemon } from '../cli/run.js';
 
 const TOKEN = 's3cret-admin-token';
 const root = mkdtempSync(join(tmpdir(), 'aemon-admin-'));
-let sel: BackendSelection;
-const made: ModelBundle[] = [];
+const models = untrainedBundles();
 
-before(async () => {
-  sel = await selectTestBackend();
-});
 after(() => {
-  for (const b of made) b.model.dispose();
   rmSync(root, { recursive: true, force: true });
 });
 
-async function bundle(seed: number): Promise<ModelBundle> {
-  const model = createAutoencoder(sel.tf, sel.backend, { ...SMALL, seed }, TEST_KERNEL);
-  const calibration = { mean: [0, 0, 0], std: [1, 1, 1], threshold: 0.5 };
-  const b = await bundleFor(model, {
-    createdAt: new Date(Date.UTC(2026, 0, seed)).toISOString(),
-    trainingWindows: 10,
-    sensors: { s: calibration },
-    fallback: calibration,
-  });
-  made.push(b);
-  return b;
-}
+const bundle = (seed: number): Promise<ModelBundle> => models.bundle(seed, { trainingWindows: 10 });
 
 interface Started {
   server: HttpServer;

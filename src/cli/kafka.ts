@@ -63,3 +63,12 @@ function settling(err: unknown): boolean {
   if (Array.isArray(e.errors) && e.errors.length > 0) return e.errors.every(settling);
   return ['UNKNOWN_TOPIC_OR_PARTITION', 'TOPIC_ALREADY_EXISTS', 'LEADER_NOT_AVAILABLE'].includes(e.type ?? '');
 }
+
+/**
+ * Waits for `p` (a kafkajs disconnect, a last send) for a few seconds at most, ignoring its
+ * failure: after a broker outage a disconnect can wait on reconnect back-offs, and shutdown must
+ * not hang on what holds nothing to flush.
+ */
+export function settleWithin(p: Promise<unknown>, ms = 3_000): Promise<unknown> {
+  return Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, ms).unref())]);
+}

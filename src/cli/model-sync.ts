@@ -8,6 +8,7 @@ import type { ModelRecordResult } from '../observability/metrics.js';
 import type { ModelBundle } from '../pipeline/model.js';
 import { followCompacted, type CompactedFeed } from '../sources/kafka-models.js';
 import { inheritSensors } from '../training/retrain.js';
+import { settleWithin } from './kafka.js';
 
 /** Largest models-topic record (a model's folder, base64; metadata grows with its sensors). */
 export const MODEL_RECORD_MAX_BYTES = 16 * 1024 * 1024;
@@ -185,14 +186,12 @@ export async function startModelTopic(args: {
   const feed: CompactedFeed = await followCompacted({ kafka, topic, log, maxBytes: MODEL_RECORD_MAX_BYTES, onRecord: async (raw, key) => void (await sync.receive(raw, key)) });
   await feed.caughtUp;
   await sync.announce(engine.trainer.models());
-  // As the labels feed: after a broker outage a disconnect can wait on reconnect back-offs.
-  const bounded = (p: Promise<unknown>): Promise<unknown> => Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, 3_000).unref())]);
   return {
     sync,
-    stopFollowing: async () => void (await bounded(feed.stop())),
+    stopFollowing: async () => void (await settleWithin(feed.stop())),
     async close() {
-      await bounded(sync.idle());
-      if (connected) await bounded(producer.disconnect());
+      await settleWithin(sync.idle());
+      if (connected) await settleWithin(producer.disconnect());
     },
   };
 }

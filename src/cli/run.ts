@@ -14,7 +14,7 @@ import { kafkaSource } from '../sources/kafka.js';
 import { followLabels } from '../sources/kafka-labels.js';
 import { LabelStore, parseLabel } from '../training/labels.js';
 import { commandConfig } from './common.js';
-import { createKafka, prepareTopics } from './kafka.js';
+import { createKafka, prepareTopics, settleWithin } from './kafka.js';
 import { modelsTopicSpec, startModelTopic, type ModelTopic } from './model-sync.js';
 
 interface RunFlags {
@@ -163,9 +163,8 @@ async function run(flags: RunFlags): Promise<void> {
     log.info({ stats }, `stopped after ${stats.records} records (${stats.windowsScored} windows scored, ${stats.anomaliesOpened} anomalies opened)`);
   } finally {
     await source.close().catch(() => undefined);
-    // After a broker outage kafkajs' disconnect can wait on reconnect back-offs; the labels feed
-    // holds nothing to flush, so it gets a few seconds and no more.
-    await Promise.race([labelFeed.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 3_000).unref())]);
+    // The labels feed holds nothing to flush: a few seconds and no more.
+    await settleWithin(labelFeed.stop());
     await models?.stopFollowing();
     await engine.trainer.idle();
     await saving;

@@ -28,7 +28,8 @@ interface Effect {
   magnitude: number;
   /** Stuck value, or the level a decorrelated channel oscillates around. */
   anchor: number;
-  periodS: number;
+  /** Decorrelation: period of its oscillation, in readings (like the simulator's other time scales). */
+  periodTicks: number;
 }
 
 /** A channel's normal parts at one tick, before any anomaly. */
@@ -73,7 +74,7 @@ export class ActiveAnomaly {
       const ch = channels[i] as ChannelModel;
       const p = parts[i] as NormalParts;
       const sign = rng.sign();
-      const effect: Effect = { sign, magnitude: 0, anchor: 0, periodS: 0 };
+      const effect: Effect = { sign, magnitude: 0, anchor: 0, periodTicks: 0 };
       switch (kind) {
         case 'spike':
         case 'drift':
@@ -90,7 +91,7 @@ export class ActiveAnomaly {
         case 'decorrelation':
           effect.magnitude = 4 * ch.spread;
           effect.anchor = p.base;
-          effect.periodS = rng.between(20, 60);
+          effect.periodTicks = rng.between(20, 60);
           break;
       }
       effects.set(i, effect);
@@ -104,7 +105,7 @@ export class ActiveAnomaly {
   }
 
   /** Channel values for this tick (normal where unaffected); advances to the next tick. */
-  apply(rng: Rng, parts: readonly NormalParts[], elapsedS: number, out: number[]): void {
+  apply(rng: Rng, parts: readonly NormalParts[], out: number[]): void {
     const kind = this.injection.kind;
     for (let i = 0; i < parts.length; i++) {
       const p = parts[i] as NormalParts;
@@ -132,7 +133,7 @@ export class ActiveAnomaly {
           break;
         case 'decorrelation':
           // Starts at a crest of its own oscillation, so it leaves the load at once.
-          out[i] = e.anchor + p.noise + e.sign * e.magnitude * Math.cos((2 * Math.PI * elapsedS) / e.periodS);
+          out[i] = e.anchor + p.noise + e.sign * e.magnitude * Math.cos((2 * Math.PI * this.k) / e.periodTicks);
           break;
       }
     }

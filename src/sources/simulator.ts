@@ -34,6 +34,11 @@ interface SensorModel {
 export interface SimulatorOptions {
   /** Called by each record's ack (at most once per record). */
   onAck?: () => void;
+  /**
+   * Event time the stream ends at (exclusive), if it ends: an anomaly that would not end before it
+   * is not started, so every label describes readings that were all emitted.
+   */
+  endMs?: number;
 }
 
 /** One tick of the fleet: a reading of every sensor at event time `ts`. */
@@ -62,6 +67,7 @@ export class Simulator {
   readonly intervalMs: number;
   private readonly models: SensorModel[];
   private readonly onAck: (() => void) | undefined;
+  private readonly endMs: number;
   private tick = 0;
   private seq = 0;
 
@@ -72,6 +78,7 @@ export class Simulator {
   ) {
     this.intervalMs = 1000 / cfg.rateHz;
     this.onAck = options.onAck;
+    this.endMs = options.endMs ?? Infinity;
     this.channels = [...new Set(cfg.channels)];
     this.sensors = sensorNames(cfg.sensors);
     this.models = this.sensors.map((name, i) => this.model(name, i));
@@ -98,7 +105,7 @@ export class Simulator {
       if (m.active === undefined && ts >= m.nextStart) this.startAnomaly(m, parts);
       const active = m.active;
       if (active !== undefined) {
-        active.apply(m.anomaly, parts, (ts - active.injection.start) / 1000, out);
+        active.apply(m.anomaly, parts, out);
         if (active.done) {
           m.active = undefined;
           m.nextStart = active.injection.end + this.gapMs(m.anomaly);
@@ -178,6 +185,11 @@ export class Simulator {
     const durationMs = this.cfg.anomalySeconds * 1000 * m.anomaly.between(0.75, 1.25);
     const ticks = Math.max(1, Math.round(durationMs / this.intervalMs));
     const end = this.tsAt(this.tick + ticks);
+    if (end > this.endMs) {
+      // It would be cut off by the end of the stream (and the ones after it could not start).
+      m.nextStart = Infinity;
+      return;
+    }
     m.active = ActiveAnomaly.start(m.anomaly, m.name, m.channels, parts, start, end, ticks);
     this.injections.push(m.active.injection);
   }
@@ -207,9 +219,9 @@ export function simulatorSource(
   cfg: SimulatorConfig,
   options: SimulatorSourceOptions,
 ): { records$: Observable<SourceRecord>; simulator: Simulator } {
-  const simulator = new Simulator(cfg, options.startMs, options.onAck === undefined ? {} : { onAck: options.onAck });
-  const scheduler = options.scheduler ?? asyncScheduler;
   const endMs = options.durationMs === undefined ? Infinity : options.startMs + options.durationMs;
+  const simulator = new Simulator(cfg, options.startMs, { ...(options.onAck === undefined ? {} : { onAck: options.onAck }), endMs });
+  const scheduler = options.scheduler ?? asyncScheduler;
   const flow = options.flow;
 
   const paced = new Observable<SourceRecord>((subscriber) => {

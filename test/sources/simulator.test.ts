@@ -162,6 +162,62 @@ test('anomalies touch only their channels and ticks, and stand at least 5 noise 
   }
 });
 
+test('a decorrelation oscillates with a period set in readings: at 20 Hz it is the 1 Hz stream, reading for reading', () => {
+  // The time scales derived from the rate (quiet period, spacing, length) are in readings, so the
+  // same seed injects the same anomalies at the same ticks at both rates, with the same noise.
+  const stream = (rateHz: number): { s: Simulator; records: SourceRecord[] } => {
+    const cfg = simulatorSettings({ simulator: simulatorSchema.parse({ sensors: 4, rateHz, seed: 5 }), training: trainingSchema.parse({}) });
+    const s = new Simulator(cfg, START);
+    return { s, records: run(s, 6000) };
+  };
+  const slow = stream(1);
+  const fast = stream(20);
+  const ticksOf = (s: Simulator, i: Injection): [number, number] => [Math.round((i.start - START) / s.intervalMs), Math.round((i.end - START) / s.intervalMs)];
+  assert.deepEqual(fast.s.injections.map((i) => [i.sensor, i.kind, i.channels, ...ticksOf(fast.s, i)]), slow.s.injections.map((i) => [i.sensor, i.kind, i.channels, ...ticksOf(slow.s, i)]));
+  const decorrelations = slow.s.injections.filter((i) => i.kind === 'decorrelation');
+  assert.ok(decorrelations.length >= 2, `${decorrelations.length} decorrelations`);
+  const sensors = slow.s.sensors.length;
+  for (const [k, inj] of slow.s.injections.entries()) {
+    if (inj.kind !== 'decorrelation') continue;
+    const [from, to] = ticksOf(slow.s, inj);
+    if (to > 6000) continue; // still running at the end
+    const channel = inj.channels[0] as string;
+    const sensor = slow.s.sensors.indexOf(inj.sensor);
+    // The oscillation around the level it left from, without that level (which follows the load).
+    const path = (records: SourceRecord[]): number[] => {
+      const v = (t: number): number => valuesOf(records[t * sensors + sensor] as SourceRecord)[channel] as number;
+      return Array.from({ length: to - from }, (_, t) => v(from + t) - v(from));
+    };
+    const a = path(slow.records);
+    const b = path(fast.records);
+    b.forEach((x, t) => assert.ok(Math.abs(x - (a[t] as number)) < 3e-4, `injection ${k}, reading ${t}: ${x} at 20 Hz, ${a[t]} at 1 Hz`));
+    // Within a period (20–60 readings) it swings from one crest to the other.
+    const swing = Math.max(...a.slice(0, 60)) - Math.min(...a.slice(0, 60));
+    assert.ok(swing > 3 * Math.max(...a.slice(0, 3).map(Math.abs)), `injection ${k}: swing ${swing}`);
+  }
+});
+
+test('simulatorSource with a duration starts no anomaly the end of the stream would cut short', async () => {
+  const cfg = simulatorSettings({ simulator: simulatorSchema.parse({ sensors: 6, rateHz: 20, seed: 3 }), training: trainingSchema.parse({}) });
+  const durationMs = 120_000;
+  const { records$, simulator } = simulatorSource(cfg, { startMs: START, durationMs, realtime: false });
+  const records = await firstValueFrom(records$.pipe(toArray()));
+  const lastTs = records.at(-1)?.fields?.ts as number;
+  assert.ok(simulator.injections.length > 5);
+  for (const i of simulator.injections) assert.ok(i.end <= START + durationMs, `${i.sensor} ${i.kind} ends ${i.end - START - durationMs} ms after the stream`);
+  // Every labelled reading was emitted: an injection's readings are start <= ts < end.
+  const labelled = records.reduce((n, r) => n + (r.label ?? 0), 0);
+  assert.equal(labelled, simulator.injections.reduce((n, i) => n + (i.end - i.start) / simulator.intervalMs, 0));
+  assert.ok(lastTs < START + durationMs);
+  // The same stream without an end injects the same anomalies up to there, and at least one more
+  // that runs past it.
+  const open = new Simulator(cfg, START);
+  run(open, durationMs / open.intervalMs);
+  assert.deepEqual(open.injections.slice(0, simulator.injections.length), simulator.injections);
+  assert.ok(open.injections.length > simulator.injections.length);
+  assert.ok(open.injections.slice(simulator.injections.length).every((i) => i.end > START + durationMs));
+});
+
 test('simulatorSource, not realtime: runs for durationMs of event time, acks reach onAck once each', async () => {
   let acks = 0;
   const clock = { now: () => 1234, schedule: () => assert.fail('not realtime: nothing is scheduled') } as unknown as SchedulerLike;

@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
+import { readingSchema } from '../config/schema.js';
 import { CLI } from '../main.js';
+import { createDecoder, isRejection } from '../sources/decode.js';
 
 /** `aemon run` against a no-op kafkajs consumer on the same pre-filled topic (issue 5's bench row). */
 export interface KafkaRow {
@@ -11,6 +13,11 @@ export interface KafkaRow {
   partitions: number;
   /** A kafkajs consumer that only counts messages: the ceiling for any kafkajs-based consumer. */
   noopMessagesPerSecond: number;
+  /**
+   * A kafkajs consumer that runs aemon's decoder (JSON parse and the reading checks) on each
+   * message and nothing else: a ceiling for any consumer that has to read the readings.
+   */
+  decodeOnlyMessagesPerSecond: number;
   /** `aemon run`: committed offsets per second through the backlog, after the bootstrap model is trained. */
   aemonReadingsPerSecond: number;
   ratio: number;
@@ -91,23 +98,37 @@ export async function benchKafka(opts: KafkaBenchOptions): Promise<KafkaRow> {
     if ((await sim.done) !== 0) throw new Error(`kafka bench: aemon simulate failed:\n${sim.last()}`);
     const total = (await admin.fetchTopicOffsets(topic)).reduce((s, p) => s + Number(p.high), 0);
 
-    log(`kafka: no-op kafkajs consumer over ${total} messages…\n`);
-    const consumer = kafka.consumer({ groupId: `aemon-bench-noop-${id}` });
-    await consumer.connect();
-    await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    let seen = 0;
-    let first = 0;
-    let last = 0;
-    await consumer.run({
-      eachBatch: async ({ batch }) => {
-        if (first === 0) first = performance.now();
-        seen += batch.messages.length;
-        last = performance.now();
-      },
+    /** Messages per second for a kafkajs consumer (a fresh group) that hands each batch to `handle`. */
+    const consume = async (what: string, handle: (messages: readonly KafkaMessage[]) => void): Promise<number> => {
+      log(`kafka: ${what} kafkajs consumer over ${total} messages…\n`);
+      const consumer = kafka.consumer({ groupId: `aemon-bench-${what}-${id}` });
+      await consumer.connect();
+      await consumer.subscribe({ topics: [topic], fromBeginning: true });
+      let seen = 0;
+      let first = 0;
+      let last = 0;
+      await consumer.run({
+        eachBatch: async ({ batch }) => {
+          if (first === 0) first = performance.now();
+          handle(batch.messages);
+          seen += batch.messages.length;
+          last = performance.now();
+        },
+      });
+      await poll(`the ${what} consumer`, async () => seen >= total, 300_000);
+      await consumer.disconnect();
+      return total / ((last - first) / 1000);
+    };
+    const noop = await consume('no-op', () => undefined);
+    const decode = createDecoder(readingSchema.parse({}));
+    let rejected = 0;
+    const decodeOnly = await consume('decode-only', (messages) => {
+      for (const m of messages) {
+        const out = decode({ raw: m.value ?? new Uint8Array(0), key: m.key?.toString(), origin: { source: 'kafka' }, arrivedAt: 0, seq: 0, ack: () => undefined });
+        if (isRejection(out)) rejected++;
+      }
     });
-    await poll('the no-op consumer', async () => seen >= total, 300_000);
-    await consumer.disconnect();
-    const noop = total / ((last - first) / 1000);
+    if (rejected > 0) throw new Error(`kafka bench: the decoder rejected ${rejected} simulated readings`);
 
     log(`kafka: aemon run over the same topic…\n`);
     let url: string | undefined;
@@ -154,6 +175,7 @@ export async function benchKafka(opts: KafkaBenchOptions): Promise<KafkaRow> {
         readings: total,
         partitions,
         noopMessagesPerSecond: Math.round(noop),
+        decodeOnlyMessagesPerSecond: Math.round(decodeOnly),
         aemonReadingsPerSecond: Math.round(aemon),
         ratio: Number((aemon / noop).toFixed(2)),
         engine,

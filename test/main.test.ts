@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig } from '../src/config/load.js';
 import { createEngine } from '../src/main.js';
@@ -9,6 +8,7 @@ import { createLogger } from '../src/observability/logger.js';
 import type { AnomalyEvent, PipelineOutput, Sink } from '../src/pipeline/contracts.js';
 import { scoreFileSink } from '../src/sinks/scores.js';
 import { fileSource } from '../src/sources/file.js';
+import { tempDir } from './tempdir.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const log = createLogger('silent');
@@ -56,7 +56,7 @@ async function replay(file: string, out: string) {
 }
 
 test('a replay trains on the bootstrap, scores every later reading once, rejects bad lines, and flags the spike', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'aemon-main-'));
+  const dir = tempDir('aemon-main-');
   const bad = [
     'not json at all',
     JSON.stringify({ sensor: 'a', ts: T0 + 250_500, values: { x: 'NaN?', y: 1 } }),
@@ -88,7 +88,7 @@ test('a replay trains on the bootstrap, scores every later reading once, rejects
 });
 
 test('the same input replays to byte-identical scores', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'aemon-main-'));
+  const dir = tempDir('aemon-main-');
   const file = writeStream(dir);
   await replay(file, join(dir, 'one.csv'));
   await replay(file, join(dir, 'two.csv'));

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { aemon } from './run.js';
+import { tempDir } from '../tempdir.js';
 
 /** Polls `url` until `check` passes on its body (a condition wait with a deadline, not a sleep). */
 async function waitFor(url: string, check: (body: string) => boolean, timeoutMs: number): Promise<string> {
@@ -27,7 +27,7 @@ function sample(body: string, name: string): Array<{ labels: string; value: numb
 }
 
 test('the demo trains, scores, serves /metrics while it runs, detects an injected anomaly and writes its summary', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'aemon-demo-'));
+  const dir = tempDir('aemon-demo-');
   const summaryFile = join(dir, 'demo.json');
   let resolveUrl!: (u: string) => void;
   const metricsUrl = new Promise<string>((r) => (resolveUrl = r));

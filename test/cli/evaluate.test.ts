@@ -1,15 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { aemon, DATASETS } from './run.js';
+import { tempDir } from '../tempdir.js';
 
 // Few epochs: this checks the wiring and the arithmetic, not the detector.
 const FAST = { AEMON_MODEL_EPOCHS: '3' };
 
 test('evaluate skab on two real files (copied to a temp folder): table, JSON and labels agree', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'aemon-evaluate-'));
+  const dir = tempDir('aemon-evaluate-');
   mkdirSync(join(dir, 'valve1'));
   mkdirSync(join(dir, 'anomaly-free'));
   copyFileSync(join(DATASETS, 'skab/valve1/1.csv'), join(dir, 'valve1/1.csv'));
@@ -70,7 +70,7 @@ test('evaluate skab on two real files (copied to a temp folder): table, JSON and
 });
 
 test('evaluate nab on a small NAB-layout folder writes NAB’s results layout and the JSON keys', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'aemon-evaluate-nab-'));
+  const dir = tempDir('aemon-evaluate-nab-');
   mkdirSync(join(dir, 'data', 'synthetic'), { recursive: true });
   const t0 = Date.UTC(2014, 3, 1);
   const stamp = (i: number): string => new Date(t0 + i * 300_000).toISOString().replace('T', ' ').slice(0, 19);

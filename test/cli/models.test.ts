@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { aemon, DATASETS } from './run.js';
+import { tempDir } from '../tempdir.js';
 
 const SKAB_1 = join(DATASETS, 'skab/valve1/1.csv');
 /** Small and quick: the tests are about the registry, not the model. */
@@ -39,7 +39,7 @@ async function listJson(dir: string): Promise<Entry[]> {
 }
 
 test('train --out writes registry versions; models list and show describe them', async () => {
-  const dir = join(mkdtempSync(join(tmpdir(), 'aemon-models-')), 'models');
+  const dir = join(tempDir('aemon-models-'), 'models');
   const [v1, v2] = await trainTwice(dir);
   const entries = await listJson(dir);
   assert.deepEqual(entries.map((e) => [e.version, e.current]), [[v2, true], [v1, false]]);
@@ -63,7 +63,7 @@ test('train --out writes registry versions; models list and show describe them',
 });
 
 test('models rollback makes the previous version current, and replay --model scores with the registry', async () => {
-  const dir = join(mkdtempSync(join(tmpdir(), 'aemon-models-')), 'models');
+  const dir = join(tempDir('aemon-models-'), 'models');
   const [v1, v2] = await trainTwice(dir);
   const back = await aemon(['models', 'rollback'], { env: { AEMON_MODEL_DIR: dir } });
   assert.equal(back.code, 0, back.stderr);
@@ -83,7 +83,7 @@ test('models rollback makes the previous version current, and replay --model sco
 });
 
 test('a tampered version: rollback to it is refused and CURRENT stays; a tampered current one stops replay with the rollback hint', async () => {
-  const dir = join(mkdtempSync(join(tmpdir(), 'aemon-models-')), 'models');
+  const dir = join(tempDir('aemon-models-'), 'models');
   const [v1, v2] = await trainTwice(dir);
   const entries = await listJson(dir);
   const flip = (version: string): void => {
@@ -110,7 +110,7 @@ test('models without a registry is a usage error; --help explains the layout and
   const none = await aemon(['models', 'list']);
   assert.equal(none.code, 2);
   assert.match(none.stderr, /AEMON_USAGE: no model registry: pass --dir DIR or set model\.dir \(AEMON_MODEL_DIR\)/);
-  const empty = await aemon(['replay', SKAB_1, '--model', mkdtempSync(join(tmpdir(), 'aemon-models-'))]);
+  const empty = await aemon(['replay', SKAB_1, '--model', tempDir('aemon-models-')]);
   assert.equal(empty.code, 1);
   assert.match(empty.stderr, /AEMON_MODEL_IO: .* holds no model/);
   const help = await aemon(['models', '--help']);

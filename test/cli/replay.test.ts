@@ -1,14 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { aemon, DATASETS } from './run.js';
+import { tempDir } from '../tempdir.js';
 
 const SKAB_1 = join(DATASETS, 'skab/valve1/1.csv');
 
 test('replay of a SKAB file writes one row per reading after the training rows, byte-identical twice', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'aemon-replay-'));
+  const dir = tempDir('aemon-replay-');
   const inputRows = readFileSync(SKAB_1, 'utf8').trim().split('\n').length - 1;
   const one = await aemon(['replay', SKAB_1, '--train-first', '400', '--out', join(dir, 'one.csv')]);
   assert.equal(one.code, 0, one.stderr);
@@ -24,7 +24,7 @@ test('replay of a SKAB file writes one row per reading after the training rows, 
 });
 
 test('malformed lines are reported with their reason and counted; every good line is scored; exit 0', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'aemon-replay-'));
+  const dir = tempDir('aemon-replay-');
   const lines = ['timestamp,value'];
   const t0 = Date.UTC(2014, 1, 14);
   const iso = (i: number): string => new Date(t0 + i * 300_000).toISOString().replace('T', ' ').slice(0, 19);

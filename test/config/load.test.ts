@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { envName, envOverrides, loadConfig, parseConfig } from '../../src/config/load.js';
 import { AemonError } from '../../src/errors.js';
+import { tempDir } from '../tempdir.js';
 
 test('an empty config is valid and filled with defaults that work for the demo', () => {
   const cfg = parseConfig({});
@@ -32,7 +32,7 @@ test('env names are derived from the config path', () => {
 });
 
 test('env overrides are coerced by the schema type and win over the file', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'aemon-cfg-'));
+  const dir = tempDir('aemon-cfg-');
   const file = join(dir, 'aemon.yaml');
   writeFileSync(file, 'metrics:\n  port: 9000\n  enabled: true\nwindowing:\n  size: 16\n');
   const cfg = loadConfig({
@@ -57,7 +57,7 @@ test('an AEMON_ variable that names no setting is an error, and so is a non-numb
 
 test('a config file that cannot be read or parsed gives a clear error', () => {
   assert.throws(() => loadConfig({ file: '/nonexistent/aemon.yaml', env: {} }), (e: unknown) => e instanceof AemonError && e.code === 'AEMON_CONFIG_READ');
-  const dir = mkdtempSync(join(tmpdir(), 'aemon-cfg-'));
+  const dir = tempDir('aemon-cfg-');
   const file = join(dir, 'bad.json');
   writeFileSync(file, '{"metrics": ');
   assert.throws(() => loadConfig({ file, env: {} }), /bad\.json: not valid JSON/);

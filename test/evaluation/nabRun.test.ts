@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadNabCorpus, nabResultsPath } from '../../src/evaluation/nabCorpus.js';
 import { anomalyScore, evaluateNab } from '../../src/evaluation/nabRun.js';
 import type { ReplayedRow, ReplayFile } from '../../src/evaluation/replay.js';
+import { tempDir } from '../tempdir.js';
 
 const T0 = Date.UTC(2014, 3, 1);
 const stamp = (ms: number): string => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
@@ -18,7 +18,7 @@ function nabFile(records: number, stepMs: number): string {
 
 /** data/cat/x.csv: 100 records every 5 min, window 40..49; data/cat/y.csv: 60 hourly, no window; data/extra/z.csv: not labelled. */
 function corpus(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'aemon-nab-'));
+  const dir = tempDir('aemon-nab-');
   mkdirSync(join(dir, 'data', 'cat'), { recursive: true });
   mkdirSync(join(dir, 'data', 'extra'), { recursive: true });
   writeFileSync(join(dir, 'data', 'cat', 'x.csv'), nabFile(100, 300_000));

@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { binaryScores, count, emptyConfusion, parseSkab } from '../../src/evaluation/skab.js';
 import type { ReplayedRow, ReplayFile } from '../../src/evaluation/replay.js';
 import { evaluateSkab } from '../../src/evaluation/skabRun.js';
+import { tempDir } from '../tempdir.js';
 
 test('F1, FAR and MAR of a hand-made confusion', () => {
   const predicted = [1, 1, 1, 0, 0, 0, 0, 0];
@@ -55,7 +55,7 @@ test('parseSkab reads the labels by line; a file without an anomaly column is no
 });
 
 test('evaluateSkab pools the test rows of every file, predicts from the anomaly state, skips unlabelled files', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'aemon-skab-'));
+  const dir = tempDir('aemon-skab-');
   mkdirSync(join(dir, 'valve'));
   // 410 rows each: 400 train, 10 test; test rows 405..409 are anomalous.
   writeFileSync(join(dir, 'valve', 'a.csv'), skabFile(410, (i) => i >= 405));

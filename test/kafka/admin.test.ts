@@ -1,12 +1,12 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { aemon } from '../cli/run.js';
 import { FAST, metric, modelInfoVersion, names, simulateTo, startRun, until, type RunningAemon } from './aemon.js';
 import { sharedBroker } from './broker.js';
+import { tempDir } from '../tempdir.js';
 
 let admin: Admin | undefined;
 after(async () => {
@@ -36,7 +36,7 @@ test('aemon run with the admin port: labels in, models listed, a rollback switch
   await simulateTo(brokers, n.topic, ['--sensors', '2', '--rate', '10', '--duration', '10s', '--seed', '4']);
 
   // Two versions of the simulator's model group, trained the way an operator would.
-  const dir = mkdtempSync(join(tmpdir(), 'aemon-kafka-admin-'));
+  const dir = tempDir('aemon-kafka-admin-');
   const data = join(dir, 'normal.ndjson');
   const sim = await aemon(['simulate', '--sensors', '2', '--rate', '10', '--duration', '60s', '--seed', '2', '--start', '2026-01-01T00:00:00Z', '--out', data], { env: FAST });
   assert.equal(sim.code, 0, sim.stderr);

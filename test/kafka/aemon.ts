@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { after } from 'node:test';
 import { randomUUID } from 'node:crypto';
-import { cpSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import type { Admin, Kafka } from 'kafkajs';
 import { aemon, ROOT } from '../cli/run.js';
+import { tempDir } from '../tempdir.js';
 
 /** Small, fast settings for aemon processes in Kafka tests. */
 export const FAST = {
@@ -141,7 +141,7 @@ export async function until(what: string, check: () => Promise<boolean>, timeout
  * the other folders. Returns the scratch folder `dir`.
  */
 export async function sharedModel(prefix: string, simulateArgs: string[], folders: string[]): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const dir = tempDir(prefix);
   const trainFile = join(dir, 'train.ndjson');
   const sim = await aemon(['simulate', ...simulateArgs, '--out', trainFile], { env: FAST });
   assert.equal(sim.code, 0, sim.stderr);

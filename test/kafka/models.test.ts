@@ -1,11 +1,11 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Partitioners, type Admin } from 'kafkajs';
 import { committedToEnd, metric, modelInfoVersion, names, readAll, sample, simulateTo, startRun, until, type RunningAemon } from './aemon.js';
 import { kafkaFor, sharedBroker } from './broker.js';
+import { tempDir } from '../tempdir.js';
 
 let admin: Admin | undefined;
 after(async () => {
@@ -34,7 +34,7 @@ test("two instances, one trainer: a model promoted by A reaches B through the co
   await admin.createTopics({ topics: [{ topic: n.topic, numPartitions: 2 }], waitForLeaders: true });
   let produced = await simulateTo(brokers, n.topic, ['--sensors', '4', '--rate', '10', '--duration', '30s', '--seed', '6']);
   let at = 30;
-  const dir = mkdtempSync(join(tmpdir(), 'aemon-kafka-models-'));
+  const dir = tempDir('aemon-kafka-models-');
   // A labels topic of its own: the shared aemon.labels holds other tests' (and other simulations')
   // anomalous spans for sensor-1…4 at these times, which would keep every window out of A's buffer.
   const base = { AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies, AEMON_KAFKA_DLQ_TOPIC: n.dlq, AEMON_KAFKA_MODELS_TOPIC: modelsTopic, AEMON_KAFKA_LABELS_TOPIC: `labels.${n.group}`, AEMON_KAFKA_SESSION_TIMEOUT_MS: '6000' };

@@ -1,7 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel, Partitioners, type Admin } from 'kafkajs';
 import { FAST, metric, names, readAll as readTopic, sharedModel, simulateTo as simulate, startRun, until } from './aemon.js';
@@ -9,6 +8,7 @@ import { aemon } from '../cli/run.js';
 import { sharedBroker } from './broker.js';
 import { prepareTopics } from '../../src/cli/kafka.js';
 import { parseConfig } from '../../src/config/load.js';
+import { tempDir } from '../tempdir.js';
 
 let admin: Admin;
 let kafka: Kafka;
@@ -36,7 +36,7 @@ test('aemon run consumes a topic, publishes anomalies and scores, and commits th
   await setup();
   const n = names();
   await admin.createTopics({ topics: [{ topic: n.topic, numPartitions: 3 }], waitForLeaders: true });
-  const labelsFile = join(mkdtempSync(join(tmpdir(), 'aemon-kafka-')), 'labels.json');
+  const labelsFile = join(tempDir('aemon-kafka-'), 'labels.json');
   const produced = await simulateTo(n.topic, ['--sensors', '4', '--rate', '20', '--duration', '90s', '--seed', '3', '--labels', labelsFile]);
   const run = startRun({ AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies, AEMON_KAFKA_SCORES_TOPIC: n.scores, AEMON_KAFKA_DLQ_TOPIC: n.dlq });
   const url = await run.url;
@@ -115,7 +115,7 @@ test('a restart rebuilds windows from before the committed offset: no gap, no re
   await setup();
   const n = names();
   await admin.createTopics({ topics: [{ topic: n.topic, numPartitions: 2 }], waitForLeaders: true });
-  const models = mkdtempSync(join(tmpdir(), 'aemon-kafka-model-'));
+  const models = tempDir('aemon-kafka-model-');
   const first = await simulateTo(n.topic, ['--sensors', '3', '--rate', '10', '--duration', '40s', '--seed', '5']);
   const base = { AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies, AEMON_KAFKA_DLQ_TOPIC: n.dlq };
 

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
 import { AemonError } from '../../src/errors.js';
@@ -15,6 +14,7 @@ import type { ModelBundle } from '../../src/pipeline/model.js';
 import { fileSource } from '../../src/sources/file.js';
 import { parseExposition, samplesOf } from '../observability/exposition.js';
 import { selectTestBackend, SMALL, TEST_KERNEL } from '../model/fixtures.js';
+import { tempDir } from '../tempdir.js';
 
 const W = SMALL.windowSize;
 const cfg = parseConfig({ windowing: { size: W }, scoring: { batchSize: 8, maxWaitMs: 0 } });
@@ -51,7 +51,7 @@ async function bundle(tf: Tf, backend: string, seed: number, channels = ['x', 'y
 test('swapModel: later batches score with the new model, the old one is disposed only after the batch in flight, aemon_model_info follows', async () => {
   const { tf, backend } = await selectTestBackend();
   const [a, b] = [await bundle(tf, backend, 1), await bundle(tf, backend, 2)];
-  const dir = mkdtempSync(join(tmpdir(), 'aemon-swap-'));
+  const dir = tempDir('aemon-swap-');
   const lines: string[] = [];
   for (let i = 0; i < 120; i++) {
     for (const sensor of ['a', 'b']) lines.push(JSON.stringify({ sensor, ts: Date.UTC(2026, 0, 1) + i * 1000, values: { x: Math.sin(i / 4), y: Math.cos(i / 5) } }));

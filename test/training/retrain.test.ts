@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { aemon } from '../cli/run.js';
+import { tempDir } from '../tempdir.js';
 
 // Retraining end to end, through the same replay path as live scoring: challengers train in a
 // child process (`aemon train-job`), the gate decides, and the stream has no gap.
@@ -16,7 +16,7 @@ const ENV = {
 };
 
 test('a replay with retraining every 10 minutes of event time: runs in a child process, the gate decides, every reading after the bootstrap is scored, the same output twice', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'aemon-retrain-'));
+  const dir = tempDir('aemon-retrain-');
   const file = join(dir, 'sim.ndjson');
   const sim = await aemon(['simulate', '--sensors', '2', '--duration', '40m', '--seed', '3', '--out', file]);
   assert.equal(sim.code, 0, sim.stderr);

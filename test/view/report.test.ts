@@ -1,7 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Browser } from 'playwright-core';
@@ -10,6 +9,7 @@ import { indexHtml, reportHtml, reportSensor } from '../../src/view/report.js';
 import type { SensorSeries } from '../../src/view/series.js';
 import { aemon, DATASETS } from '../cli/run.js';
 import { launchChromium, problems, screenshot } from './browser.js';
+import { tempDir } from '../tempdir.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -85,7 +85,7 @@ after(async () => {
 });
 
 test('a SKAB replay report in chromium: the labelled anomaly is shaded, detections drawn, no console errors, no network', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'aemon-report-'));
+  const dir = tempDir('aemon-report-');
   const file = join(dir, 'report.html');
   const run = await aemon(['replay', join(DATASETS, 'skab/valve1/1.csv'), '--train-first', '400', '--out', join(dir, 's.csv'), '--report', file]);
   assert.equal(run.code, 0, run.stderr);
@@ -130,7 +130,7 @@ test('a SKAB replay report in chromium: the labelled anomaly is shaded, detectio
 });
 
 test('a 1M-point report opens in chromium in under 2 seconds', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'aemon-report-1m-'));
+  const dir = tempDir('aemon-report-1m-');
   const file = join(dir, 'big.html');
   const n = 1_000_000;
   const t0 = performance.now();

@@ -167,11 +167,25 @@ export const detectionSchema = z
          */
         holdOpen: z.number().int().nonnegative().default(0),
         /**
+         * With `holdOpen`: an anomaly that closes before its hold runs out is learnt after all,
+         * its held windows joining the history when it closes (short bursts are part of a
+         * sensor's ordinary variability); only anomalies that outlast the hold stay out.
+         */
+        learnShort: z.boolean().default(false),
+        /**
          * Alarm only where the window is also above its threshold: the hysteresis runs on the
          * smaller of the likelihood score and the window score (unusual for the sensor now *and*
          * unlike its training data).
          */
         andThreshold: z.boolean().default(false),
+        /**
+         * A window at least this many times its threshold alarms whatever the history says: the
+         * hysteresis runs on the larger of the likelihood score and window score ÷ `orAbove`
+         * (a history that learnt earlier anomalies still sees a far-out one). Within an open
+         * anomaly the floor lasts `holdOpen` windows, like the hold; an anomaly that outlasted
+         * them does not reopen on the floor until the window score drops back under it. 0 = off.
+         */
+        orAbove: z.number().nonnegative().default(0),
       })
       .strict()
       .default({}),

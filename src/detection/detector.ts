@@ -11,6 +11,12 @@ interface SensorState {
   below: number;
   /** Windows decided since the anomaly opened. */
   openFor: number;
+  /**
+   * `likelihood.orAbove` is off until the window score drops back under the floor: set when an
+   * anomaly outlasted `holdOpen`, so a lasting new level far above the threshold (learnt by the
+   * history) does not reopen one anomaly after another.
+   */
+  floorSpent: boolean;
   runStart: number;
   peakScore: number;
   peakShares: Float32Array | null;
@@ -51,15 +57,24 @@ export class AnomalyDetector {
    * What the hysteresis compares with 1: the window score, or with `detection.likelihood` the
    * likelihood score of the sensor's recent scores (the window score while its history warms up).
    * With `likelihood.holdOpen` the first windows of an open anomaly do not join the history;
-   * with `likelihood.andThreshold` the window score caps the likelihood score.
+   * with `likelihood.andThreshold` the window score caps the likelihood score; with
+   * `likelihood.orAbove` the window score ÷ orAbove is its floor.
    */
   private decisionScore(ws: WindowScore, st: SensorState): number {
     if (!this.likelihood) return ws.score;
-    const absorb = !(st.open && st.openFor < this.cfg.likelihood.holdOpen);
+    const { holdOpen } = this.cfg.likelihood;
+    // The hold runs out: what it kept out stays out (a long fault is not learnt from its start).
+    if (st.open && st.openFor === holdOpen) this.likelihood.forget(ws.window.sensor);
+    const absorb = !(st.open && st.openFor < holdOpen);
     const tail = this.likelihood.update(ws.window.sensor, ws.score, absorb);
     if (tail === null) return ws.score;
-    const score = likelihoodScore(tail, this.cfg.likelihood.epsilon);
-    return this.cfg.likelihood.andThreshold ? Math.min(score, ws.score) : score;
+    const { epsilon, andThreshold, orAbove } = this.cfg.likelihood;
+    const score = andThreshold ? Math.min(likelihoodScore(tail, epsilon), ws.score) : likelihoodScore(tail, epsilon);
+    if (orAbove <= 0) return score;
+    if (st.floorSpent && ws.score / orAbove < this.cfg.closeBelow) st.floorSpent = false;
+    // The floor, like the hold, lasts for at most holdOpen windows of an open anomaly.
+    const floor = !st.floorSpent && !(st.open && st.openFor >= holdOpen);
+    return floor ? Math.max(score, ws.score / orAbove) : score;
   }
 
   isOpen(sensor: string): boolean {
@@ -77,7 +92,7 @@ export class AnomalyDetector {
     const { sensor } = ws.window;
     let st = this.states.get(sensor);
     if (!st) {
-      st = { open: false, above: 0, below: 0, openFor: 0, runStart: 0, peakScore: 0, peakShares: null, channels: ws.window.channels, id: '' };
+      st = { open: false, above: 0, below: 0, openFor: 0, floorSpent: false, runStart: 0, peakScore: 0, peakShares: null, channels: ws.window.channels, id: '' };
       this.states.set(sensor, st);
     }
     const events: AnomalyEvent[] = [];
@@ -105,6 +120,7 @@ export class AnomalyDetector {
       st.below = score < this.cfg.closeBelow ? st.below + 1 : 0;
       if (st.below >= this.cfg.closeAfter) {
         events.push(this.event(st, ws, 'closed'));
+        this.closeHold(sensor, st);
         st.open = false;
         st.above = 0;
         st.below = 0;
@@ -113,6 +129,18 @@ export class AnomalyDetector {
       }
     }
     return { anomaly: st.open, events };
+  }
+
+  /**
+   * An anomaly closed while its windows were still held out of the history: with
+   * `likelihood.learnShort` they join it now (a short burst is part of the sensor's ordinary
+   * variability), else they are dropped.
+   */
+  private closeHold(sensor: string, st: SensorState): void {
+    if (!this.likelihood) return;
+    if (st.openFor > this.cfg.likelihood.holdOpen) st.floorSpent = true;
+    if (this.cfg.likelihood.learnShort && st.openFor <= this.cfg.likelihood.holdOpen) this.likelihood.release(sensor);
+    else this.likelihood.forget(sensor);
   }
 
   private trackPeak(st: SensorState, ws: WindowScore): void {

@@ -58,6 +58,8 @@ interface History {
   sumSq: number;
   /** Updates since the sums were last recomputed exactly (bounds floating-point drift). */
   sinceExact: number;
+  /** Short means judged with `absorb` false, in order, until {@link ScoreLikelihood.release} or {@link ScoreLikelihood.forget}. */
+  held: number[];
 }
 
 /** Per-sensor score histories and the likelihood of each new window score. */
@@ -70,11 +72,12 @@ export class ScoreLikelihood {
    * Feeds a sensor's next window score (windows in event-time order). Returns the tail
    * probability of its short mean under the history before it, or `null` while the history
    * has fewer than `warmup` short means. With `absorb` false the short mean is judged but
-   * does not join the history (the recent scores still advance).
+   * does not join the history (the recent scores still advance); it is held until `release`
+   * adds the held means to the history or `forget` drops them.
    */
   update(sensor: string, score: number, absorb = true): number | null {
     const h = this.history(sensor);
-    const { short, window, warmup, minStd } = this.cfg;
+    const { short, warmup, minStd } = this.cfg;
     if (h.recent.length < short) h.recent.push(score);
     else {
       h.recentSum -= h.recent[h.nextRecent]!;
@@ -92,7 +95,27 @@ export class ScoreLikelihood {
       tail = normalTail((shortMean - mean) / std);
     }
 
-    if (!absorb) return tail;
+    if (absorb) this.absorb(h, shortMean);
+    else h.held.push(shortMean);
+    return tail;
+  }
+
+  /** Adds a sensor's held short means to its history, in the order they came. */
+  release(sensor: string): void {
+    const h = this.histories.get(sensor);
+    if (!h) return;
+    for (const m of h.held) this.absorb(h, m);
+    h.held = [];
+  }
+
+  /** Drops a sensor's held short means. */
+  forget(sensor: string): void {
+    const h = this.histories.get(sensor);
+    if (h) h.held = [];
+  }
+
+  private absorb(h: History, shortMean: number): void {
+    const { window } = this.cfg;
     if (h.count < window) {
       h.means[h.count++] = shortMean;
       h.sum += shortMean;
@@ -105,7 +128,6 @@ export class ScoreLikelihood {
       h.sumSq += shortMean * shortMean - old * old;
     }
     if (++h.sinceExact >= window) this.recompute(h);
-    return tail;
   }
 
   private recompute(h: History): void {
@@ -123,7 +145,7 @@ export class ScoreLikelihood {
   private history(sensor: string): History {
     let h = this.histories.get(sensor);
     if (!h) {
-      h = { recent: [], nextRecent: 0, recentSum: 0, means: new Float64Array(this.cfg.window), count: 0, next: 0, sum: 0, sumSq: 0, sinceExact: 0 };
+      h = { recent: [], nextRecent: 0, recentSum: 0, means: new Float64Array(this.cfg.window), count: 0, next: 0, sum: 0, sumSq: 0, sinceExact: 0, held: [] };
       this.histories.set(sensor, h);
     }
     return h;

@@ -51,6 +51,20 @@ test('sensors have separate histories', () => {
   assert.notEqual(l.update('a', 1), null);
 });
 
+test('held short means join the history on release, in order, and never after forget', () => {
+  const l = new ScoreLikelihood(cfg({}));
+  for (const s of [1, 2, 3, 4]) l.update('a', s);
+  l.update('a', 10, false);
+  l.update('a', 20, false);
+  l.release('a');
+  // the history is now 3, 4, 10, 20 (window 4): mean 9.25, variance 45.6875
+  close(l.update('a', 9.25, false)!, 0.5, 1e-7);
+  l.forget('a');
+  l.release('a');
+  // the 9.25 was forgotten: the history is unchanged
+  close(l.update('a', 20)!, normalTail((20 - 9.25) / Math.sqrt(45.6875)), 1e-12);
+});
+
 function ws(end: number, score: number): WindowScore {
   const window: SensorWindow = { kind: 'window', id: `s@${end}`, sensor: 's', group: 'a', channels: ['a'], start: end - 10, end, data: new Float32Array(0), readings: [] };
   return { window, error: score, channelShares: Float32Array.from([1]), threshold: 1, score, modelVersion: 'm-1' };
@@ -126,4 +140,57 @@ test('likelihood.andThreshold alarms only where the window score is also above t
   assert.equal(alone.indexOf(true), 31);
   // with the threshold as well it waits for the jump above 1, and opens on its second window
   assert.equal(both.indexOf(true), 41);
+});
+
+test('likelihood.orAbove opens an anomaly on a window far above its threshold that the history finds ordinary', () => {
+  const base = { openAfter: 2, closeAfter: 3, closeBelow: 0.8 };
+  const lik = { enabled: true, window: 100, short: 1, warmup: 10, minStd: 0.05 };
+  // a history that swings between 0.2 and 3 (a score of 3 is ordinary for it), then a run at 5
+  const scores = [...Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? 0.2 : 3)), ...Array.from({ length: 5 }, () => 5)];
+  const run = (orAbove: number) => {
+    const det = new AnomalyDetector(parseConfig({ detection: { ...base, likelihood: { ...lik, orAbove } } }).detection);
+    return scores.map((s, i) => det.decide(ws(i, s)).anomaly);
+  };
+  // the history's mean is 1.6 and its std 1.4: 5 is z 2.4, a tail of 0.008 (> ε = 0.001)
+  assert.ok(run(0).every((x) => !x));
+  // 5 ÷ 4 > 1 (and 3 ÷ 4 < 1): open on the run's second window
+  assert.equal(run(4).indexOf(true), 61);
+});
+
+test('likelihood.learnShort: an anomaly that closes within holdOpen is learnt, so the same burst again is ordinary', () => {
+  const lik = { enabled: true, window: 200, short: 1, warmup: 10, minStd: 0.05, holdOpen: 50 };
+  const quiet = (n: number) => Array.from({ length: n }, (_, i) => 0.2 + 0.02 * (i % 3));
+  const burst = Array.from({ length: 8 }, () => 0.6);
+  const scores = [...quiet(30), ...burst, ...quiet(30), ...burst, ...quiet(10)];
+  const run = (learnShort: boolean) => {
+    const det = new AnomalyDetector(parseConfig({ detection: { openAfter: 2, closeAfter: 3, closeBelow: 0.8, likelihood: { ...lik, learnShort } } }).detection);
+    return scores.map((s, i) => det.decide(ws(i, s)));
+  };
+  const opened = (out: ReturnType<typeof run>) => out.flatMap((o, i) => o.events.filter((e) => e.kind === 'opened').map(() => i));
+  // both open on the first burst's second window
+  assert.deepEqual(opened(run(false)).slice(0, 1), [31]);
+  assert.deepEqual(opened(run(true)).slice(0, 1), [31]);
+  // held out of the history, the second burst is as unusual as the first; learnt, it is not
+  assert.deepEqual(opened(run(false)), [31, 69]);
+  assert.deepEqual(opened(run(true)), [31]);
+});
+
+test('likelihood.orAbove: the floor lasts holdOpen windows, and a level that outlasted it does not reopen until it drops under the floor', () => {
+  const base = { openAfter: 2, closeAfter: 3, closeBelow: 0.8 };
+  const lik = { enabled: true, window: 20, short: 1, warmup: 10, minStd: 0.05, holdOpen: 30, orAbove: 2 };
+  const quiet = (n: number) => Array.from({ length: n }, (_, i) => 0.2 + 0.02 * (i % 3));
+  // a lasting level at 5 × threshold, back to quiet, then a burst at 5 × threshold
+  const scores = [...quiet(30), ...Array.from({ length: 100 }, () => 5), ...quiet(30), ...Array.from({ length: 5 }, () => 5)];
+  const det = new AnomalyDetector(parseConfig({ detection: { ...base, likelihood: lik } }).detection);
+  const out = scores.map((s, i) => det.decide(ws(i, s)));
+  const opened = out.flatMap((o, i) => o.events.filter((e) => e.kind === 'opened').map(() => i));
+  const closed = out.flatMap((o, i) => o.events.filter((e) => e.kind === 'closed').map(() => i));
+  // one anomaly for the level: open through the hold, closed once the history learnt it, not reopened by the floor
+  assert.equal(opened[0], 31);
+  assert.ok(out.slice(31, 31 + 30).every((o) => o.anomaly));
+  assert.ok(closed[0]! > 31 + 30 && closed[0]! < 130, `closed at ${closed[0]}`);
+  assert.ok(out.slice(closed[0]! + 1, 130).every((o) => !o.anomaly));
+  // back under the floor, it is armed again: the burst opens
+  assert.equal(opened.length, 2);
+  assert.ok(opened[1]! >= 160, `reopened at ${opened[1]}`);
 });

@@ -71,6 +71,13 @@ export const modelSchema = z
      * error only. 0 = off.
      */
     l1: z.number().min(0).default(0),
+    /**
+     * LSTM-VAE: β, the weight of the KL term. The last encoder's state goes through Dense z_mean
+     * and z_log_var; training decodes z = z_mean + exp(½·z_log_var)·ε and adds β × KL to the
+     * reconstruction loss; scoring, validation and thresholds decode z_mean (deterministic).
+     * Trains and scores on the `layers` kernel (`auto` falls back to it). 0 = off.
+     */
+    variational: z.number().min(0).default(0),
     /** LSTM units of the encoder (and decoder) layers. */
     units: positiveInt.default(16),
     /** Encoder (and decoder) LSTM layers. */

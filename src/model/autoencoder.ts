@@ -5,8 +5,8 @@ import { fitAutoencoder } from './fit.js';
 import { chooseKernel } from './fusedModel.js';
 import type { FusedForward, KernelChoice, KernelName, KernelPreference } from './fusedModel.js';
 import type { SimdForward } from './simdModel.js';
-import { applyWithCode, attachDropout, buildLayersModel, checkParams, checkTopology, clearDropoutMasks, invalid } from './layers.js';
-import type { DropoutFunc } from './layers.js';
+import { applyWithCode, attachDropout, buildLayersModel, checkParams, checkTopology, clearDropoutMasks, invalid, isVariational } from './layers.js';
+import type { DropoutFunc, Encoded } from './layers.js';
 import { createRng, nextSeed, STREAM } from './prng.js';
 
 /**
@@ -76,7 +76,7 @@ export class LstmAutoencoder implements Autoencoder {
         model: this.layersModel,
         params: this.params,
         forward: (batch, training) => this.forward(batch, training),
-        forwardWithCode: (batch, training) => this.forwardWithCode(batch, training),
+        forwardWithCode: (batch, training, epsilon) => this.forwardWithCode(batch, training, epsilon),
         resetDropout: () => {
           this.dropoutRng = createRng(this.params.seed, STREAM.dropout);
         },
@@ -182,15 +182,17 @@ export class LstmAutoencoder implements Autoencoder {
   /** Reconstructions of a batch; the fused kernel has no dropout, so training with it stays on layers. Never simd (fit's path). */
   private forward(x: Tensor, training: boolean): Tensor {
     if (this.fused !== undefined && !(training && this.params.dropout > 0)) return this.fused.apply(x, training);
+    // A VAE's layers model has z_log_var as a second output; scoring decodes z_mean alone.
+    if (isVariational(this.params)) return this.tf.tidy(() => applyWithCode(this.layersModel, this.params, x, training).output);
     if (training) return this.layersModel.apply(x, { training: true }) as Tensor;
     // predict would split into batches of 32 unless told the batch size.
     return this.layersModel.predict(x, { batchSize: x.shape[0]! }) as Tensor;
   }
 
-  /** {@link forward} plus the bottleneck code, for the sparse-latent (L1) penalty in training. */
-  private forwardWithCode(x: Tensor, training: boolean): { output: Tensor; code: Tensor } {
+  /** {@link forward} plus the bottleneck code, for the sparse-latent (L1) penalty and the VAE's KL term in training. */
+  private forwardWithCode(x: Tensor, training: boolean, epsilon?: Tensor): Encoded {
     if (this.fused !== undefined && !(training && this.params.dropout > 0)) return this.fused.applyWithCode(x, training);
-    return applyWithCode(this.layersModel, this.params.depth, x, training);
+    return applyWithCode(this.layersModel, this.params, x, training, epsilon);
   }
 
   /** With dropout, inference leaves all-ones masks on the cells; free them with the call. */

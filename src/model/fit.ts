@@ -3,6 +3,8 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { AemonError } from '../errors.js';
 import type { FitOptions, FitReport, ModelHyperParams } from '../pipeline/model.js';
 import type { Tf } from './backend.js';
+import { isVariational } from './layers.js';
+import type { Encoded } from './layers.js';
 import { createRng, nextSeed, shuffleInPlace, STREAM } from './prng.js';
 
 function trainingError(message: string, cause?: unknown): AemonError {
@@ -39,8 +41,11 @@ export interface FitTarget {
   params: Readonly<ModelHyperParams>;
   /** The model's reconstruction of a batch, through whichever kernel it runs on (same variables). */
   forward(x: Tensor, training: boolean): Tensor;
-  /** The same, with the bottleneck code [batch, units]; used when `params.l1` > 0. */
-  forwardWithCode(x: Tensor, training: boolean): { output: Tensor; code: Tensor };
+  /**
+   * The same, with the bottleneck code [batch, units]; used when `params.l1` or
+   * `params.variational` > 0. In a VAE, `epsilon` is the reparameterisation's noise (see applyWithCode).
+   */
+  forwardWithCode(x: Tensor, training: boolean, epsilon?: Tensor): Encoded;
   /** Called before training so that dropout draws restart from the seed. */
   resetDropout(): void;
   clearDropoutMasks(): void;
@@ -61,6 +66,7 @@ export async function fitAutoencoder(target: FitTarget, x: Float32Array, n: numb
   const { windowSize, channels } = params;
   const shuffleRng = createRng(params.seed, STREAM.shuffle);
   const noiseRng = createRng(params.seed, STREAM.noise);
+  const latentRng = createRng(params.seed, STREAM.latent);
   const noise = params.noise ?? 0;
   target.resetDropout();
 
@@ -87,7 +93,9 @@ export async function fitAutoencoder(target: FitTarget, x: Float32Array, n: numb
           const batch = tf.gather(all, tf.tensor1d(idx, 'int32'));
           // Denoising: the model sees a noisy window and is scored on reconstructing the clean one.
           const input = noise > 0 ? tf.add(batch, tf.randomNormal(batch.shape, 0, noise, 'float32', nextSeed(noiseRng))) : batch;
-          const cost = optimizer.minimize(() => trainingLoss(target, batch, input), true, variables);
+          // LSTM-VAE: ε of the reparameterisation, one draw per window and unit.
+          const epsilon = isVariational(params) ? tf.randomNormal([idx.length, params.units], 0, 1, 'float32', nextSeed(latentRng)) : undefined;
+          const cost = optimizer.minimize(() => trainingLoss(target, batch, input, epsilon), true, variables);
           return tf.add(trainSum!, tf.mul(cost!, idx.length));
         });
         trainSum.dispose();
@@ -149,16 +157,26 @@ export async function fitAutoencoder(target: FitTarget, x: Float32Array, n: numb
 
 /**
  * Reconstruction loss, plus with `params.l1` > 0 the sparse-latent penalty l1 × Σ|code| per
- * window averaged over the batch (Keras' L1 activity regulariser; tfjs-layers cannot attach one).
+ * window averaged over the batch (Keras' L1 activity regulariser; tfjs-layers cannot attach one),
+ * plus with `params.variational` = β > 0 the VAE's β × KL (Kingma & Welling 2014; β-VAE).
  * Validation, and so early stopping and thresholds, use the reconstruction loss alone.
  */
-function trainingLoss(target: FitTarget, clean: Tensor, input: Tensor): Scalar {
+function trainingLoss(target: FitTarget, clean: Tensor, input: Tensor, epsilon: Tensor | undefined): Scalar {
   const { tf, params } = target;
   const l1 = params.l1 ?? 0;
-  if (l1 === 0) return reconstructionLoss(tf, params.loss, clean, target.forward(input, true));
-  const { output, code } = target.forwardWithCode(input, true);
-  const penalty = tf.mul(l1, tf.div(tf.sum(tf.abs(code)), code.shape[0]!));
-  return tf.add(reconstructionLoss(tf, params.loss, clean, output), penalty);
+  const beta = params.variational ?? 0;
+  if (l1 === 0 && beta === 0) return reconstructionLoss(tf, params.loss, clean, target.forward(input, true));
+  const { output, code, logVar } = target.forwardWithCode(input, true, epsilon);
+  let loss = reconstructionLoss(tf, params.loss, clean, output);
+  if (l1 > 0) loss = tf.add(loss, tf.mul(l1, tf.div(tf.sum(tf.abs(code)), code.shape[0]!)));
+  if (beta > 0) loss = tf.add(loss, tf.mul(beta, klDivergence(tf, code, logVar!)));
+  return loss;
+}
+
+/** KL(N(z_mean, exp(z_log_var)) ‖ N(0, I)) per window, −½ Σ_units (1 + z_log_var − z_mean² − exp(z_log_var)), averaged over the batch. */
+export function klDivergence(tf: Tf, zMean: Tensor, zLogVar: Tensor): Scalar {
+  const terms = tf.sub(tf.add(1, zLogVar), tf.add(tf.square(zMean), tf.exp(zLogVar)));
+  return tf.div(tf.mul(-0.5, tf.sum(terms)), zMean.shape[0]!);
 }
 
 /** Sum over the held-out windows of their mean loss (0 when there are none), without dropout. */

@@ -59,6 +59,9 @@ function planFor(model: LayersModel): Plan | string {
   const layers = model.layers.filter((l) => l.getClassName() !== 'InputLayer');
   const repeat = layers.findIndex((l) => l.getClassName() === 'RepeatVector');
   const last = layers.at(-1);
+  // model.variational: z_mean and z_log_var sit between the encoder and RepeatVector.
+  const latent = layers.find((l) => l.getClassName() === 'Dense');
+  if (latent !== undefined) return `the model is variational (Dense ${latent.name} between the encoder and RepeatVector)`;
   if (repeat < 1 || last?.getClassName() !== 'TimeDistributed') return 'the model is not LSTMs → RepeatVector → LSTMs → TimeDistributed';
   const encoders: LstmVariables[] = [];
   const decoders: LstmVariables[] = [];

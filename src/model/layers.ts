@@ -25,12 +25,20 @@ export function checkParams(params: ModelHyperParams): void {
   if (params.cell !== undefined && params.cell !== 'lstm' && params.cell !== 'gru') throw invalid(`params.cell must be "lstm" or "gru", got ${String(params.cell)}`);
   if (params.noise !== undefined && !(params.noise >= 0)) throw invalid(`params.noise must be >= 0, got ${params.noise}`);
   if (params.l1 !== undefined && !(params.l1 >= 0)) throw invalid(`params.l1 must be >= 0, got ${params.l1}`);
+  if (params.variational !== undefined && !(params.variational >= 0 && Number.isFinite(params.variational))) {
+    throw invalid(`params.variational must be a finite number >= 0, got ${params.variational}`);
+  }
 }
+
+/** Whether the model is an LSTM-VAE (`model.variational` > 0): z_mean and z_log_var between encoder and decoder. */
+export const isVariational = (params: Pick<ModelHyperParams, 'variational'>): boolean => (params.variational ?? 0) > 0;
 
 /**
  * Encoder LSTMs → RepeatVector → decoder LSTMs → TimeDistributed(Dense). Layer names are fixed
  * (not tfjs' process-wide counters) so the saved topology, and with it the model version,
- * depends only on the params.
+ * depends only on the params. With `model.variational` > 0 (an LSTM-VAE) the last encoder's
+ * state goes through Dense `z_mean` and `z_log_var`; the graph reaches the decoder from z_mean,
+ * and z_log_var is the model's second output so that it is saved and loaded with the rest.
  */
 export function buildLayersModel(tf: Tf, params: ModelHyperParams, dropoutFunc: DropoutFunc): LayersModel {
   // tfjs' unit-forget-bias initialiser leaves four tensors per LSTM behind; the variables survive a tidy.
@@ -59,41 +67,74 @@ function assemble(tf: Tf, params: ModelHyperParams, dropoutFunc: DropoutFunc): L
     };
     return params.cell === 'gru' ? tf.layers.gru(common) : tf.layers.lstm({ ...common, unitForgetBias: true });
   };
+  const dense = (name: string, size: number) =>
+    tf.layers.dense({ units: size, name, kernelInitializer: tf.initializers.glorotUniform({ seed: nextSeed(seeds) }), biasInitializer: 'zeros' });
+  // Made in this order, so the seeds of the plain model's layers do not depend on model.variational.
+  const encoders = Array.from({ length: depth }, (_, i) => lstm(`encoder_${i + 1}`, i + 1 < depth));
+  const decoders = Array.from({ length: depth }, (_, i) => lstm(`decoder_${i + 1}`, true));
+  const output = dense('output_dense', channels);
   const input = tf.input({ shape: [windowSize, channels], name: 'window' });
   let h: SymbolicTensor = input;
-  for (let i = 1; i <= depth; i++) h = lstm(`encoder_${i}`, i < depth).apply(h) as SymbolicTensor;
+  for (const encoder of encoders) h = encoder.apply(h) as SymbolicTensor;
+  let logVar: SymbolicTensor | undefined;
+  if (isVariational(params)) {
+    const state = h;
+    h = dense('z_mean', units).apply(state) as SymbolicTensor;
+    logVar = dense('z_log_var', units).apply(state) as SymbolicTensor;
+  }
   h = tf.layers.repeatVector({ n: windowSize, name: 'repeat' }).apply(h) as SymbolicTensor;
-  for (let i = 1; i <= depth; i++) h = lstm(`decoder_${i}`, true).apply(h) as SymbolicTensor;
-  const dense = tf.layers.dense({
-    units: channels,
-    name: 'output_dense',
-    kernelInitializer: tf.initializers.glorotUniform({ seed: nextSeed(seeds) }),
-    biasInitializer: 'zeros',
-  });
-  const output = tf.layers.timeDistributed({ layer: dense, name: 'reconstruction' }).apply(h) as SymbolicTensor;
-  return tf.model({ inputs: input, outputs: output, name: MODEL_NAME });
+  for (const decoder of decoders) h = decoder.apply(h) as SymbolicTensor;
+  const reconstruction = tf.layers.timeDistributed({ layer: output, name: 'reconstruction' }).apply(h) as SymbolicTensor;
+  return tf.model({ inputs: input, outputs: logVar === undefined ? reconstruction : [reconstruction, logVar], name: MODEL_NAME });
+}
+
+/** A forward pass with the bottleneck: `code` is the last encoder's final state, or z_mean in a VAE (with its `logVar`). */
+export interface Encoded {
+  output: Tensor;
+  code: Tensor;
+  logVar?: Tensor;
 }
 
 /**
- * The layers model run layer by layer, keeping the bottleneck code [batch, units] (the last
- * encoder's final state) beside the reconstruction; the layer names are {@link assemble}'s.
+ * The layers model run layer by layer, keeping the bottleneck code [batch, units] beside the
+ * reconstruction; the layer names are {@link assemble}'s. In a VAE the decoder gets
+ * z = z_mean + exp(½·z_log_var)·`epsilon` when `epsilon` [batch, units] is given (training's
+ * reparameterisation), else z = z_mean (scoring: the same window always gets the same score).
  */
-export function applyWithCode(model: LayersModel, depth: number, x: Tensor, training: boolean): { output: Tensor; code: Tensor } {
+export function applyWithCode(
+  model: LayersModel,
+  params: Pick<ModelHyperParams, 'depth' | 'variational'>,
+  x: Tensor,
+  training: boolean,
+  epsilon?: Tensor,
+): Encoded {
   const run = (name: string, input: Tensor) => model.getLayer(name).apply(input, { training }) as Tensor;
   let h = x;
-  for (let i = 1; i <= depth; i++) h = run(`encoder_${i}`, h);
-  const code = h;
+  for (let i = 1; i <= params.depth; i++) h = run(`encoder_${i}`, h);
+  let code = h;
+  let logVar: Tensor | undefined;
+  if (isVariational(params)) {
+    code = run('z_mean', h);
+    logVar = run('z_log_var', h);
+    h = epsilon === undefined ? code : code.add(logVar.mul(0.5).exp().mul(epsilon));
+  }
   h = run('repeat', h);
-  for (let i = 1; i <= depth; i++) h = run(`decoder_${i}`, h);
-  return { output: run('reconstruction', h), code };
+  for (let i = 1; i <= params.depth; i++) h = run(`decoder_${i}`, h);
+  const output = run('reconstruction', h);
+  return logVar === undefined ? { output, code } : { output, code, logVar };
 }
 
 /** Checks that a loaded model is the autoencoder its metadata describes. */
 export function checkTopology(model: LayersModel, params: ModelHyperParams): void {
   const expected = `[null,${params.windowSize},${params.channels}]`;
-  if (model.inputs.length !== 1 || model.outputs.length !== 1) {
-    throw invalid(`the model must have one input and one output, it has ${model.inputs.length} and ${model.outputs.length}`);
+  // A VAE's second output is z_log_var (see assemble); a plain model has exactly one.
+  const outputs = isVariational(params) ? 2 : 1;
+  if (model.inputs.length !== 1 || model.outputs.length !== outputs) {
+    throw invalid(
+      `the model must have one input and ${outputs === 1 ? 'one output' : 'two outputs (reconstruction, z_log_var)'}, it has ${model.inputs.length} and ${model.outputs.length}`,
+    );
   }
+  if (outputs === 2) checkLatent(model, params);
   const input = JSON.stringify(model.inputs[0]!.shape);
   const output = JSON.stringify(model.outputs[0]!.shape);
   if (input !== expected || output !== expected) {
@@ -108,6 +149,21 @@ export function checkTopology(model: LayersModel, params: ModelHyperParams): voi
     throw invalid(
       `the topology has ${lstms.length} ${cell} layers with units [${units.join(', ')}], but the metadata says depth ${params.depth} and units ${params.units}`,
     );
+  }
+}
+
+/** A VAE's z_mean and z_log_var: linear Dense layers of `units`, z_log_var being the second output. */
+function checkLatent(model: LayersModel, params: ModelHyperParams): void {
+  for (const name of ['z_mean', 'z_log_var']) {
+    const layer = model.layers.find((l) => l.name === name);
+    const config = layer?.getConfig();
+    if (layer?.getClassName() !== 'Dense' || config?.['units'] !== params.units || config['activation'] !== 'linear') {
+      throw invalid(`the topology has no linear Dense layer ${name} of ${params.units} units, but the metadata says variational ${params.variational}`);
+    }
+  }
+  const logVar = JSON.stringify(model.outputs[1]!.shape);
+  if (model.outputs[1]!.sourceLayer.name !== 'z_log_var' || logVar !== `[null,${params.units}]`) {
+    throw invalid(`the model's second output must be z_log_var [null,${params.units}], it is ${model.outputs[1]!.sourceLayer.name} ${logVar}`);
   }
 }
 

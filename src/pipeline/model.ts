@@ -22,6 +22,11 @@ export interface ModelHyperParams {
   noise?: number;
   /** Sparse latent: weight of the L1 penalty on the bottleneck (the last encoder's final state); absent = 0. */
   l1?: number;
+  /**
+   * LSTM-VAE: β, the weight of the KL term in training (z_mean and z_log_var on the bottleneck;
+   * scoring decodes z_mean); absent = 0, a plain autoencoder.
+   */
+  variational?: number;
 }
 
 export interface EpochProgress {

@@ -83,6 +83,7 @@ export async function trainGroup(group: string, channels: readonly string[], dat
     cell: mc.cell,
     noise: mc.noise,
     l1: mc.l1,
+    variational: mc.variational,
   };
   const model = await deps.createModel(params);
   try {

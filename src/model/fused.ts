@@ -110,10 +110,6 @@ export function blockLstm(tf: Tf, node: NodeKernelBackend, seqLen: Tensor, x: Te
   return layer(x, weights.w, weights.b);
 }
 
-/**
- * RepeatVector in time-major form: [batch, units] → [time, batch, units]. tfjs' own tile or
- * broadcastTo back-propagates with one slice and one add per step; this sums once.
- */
 /** BlockLSTM's attributes: no forget bias, no clipping, no peepholes, float32. */
 function blockLstmAttrs(node: NodeKernelBackend): { peephole: OpAttr; dtype: OpAttr; forward: OpAttr[] } {
   const { binding } = node;
@@ -143,6 +139,10 @@ export function blockLstmInference(tf: Tf, node: NodeKernelBackend, seqLen: Tens
   return outputs[6]!;
 }
 
+/**
+ * RepeatVector in time-major form: [batch, units] → [time, batch, units]. tfjs' own tile or
+ * broadcastTo back-propagates with one slice and one add per step; this sums once.
+ */
 export function repeatSteps(tf: Tf, h: Tensor, steps: number): Tensor {
   const repeat = tf.customGrad((...args) => {
     const v = args[0] as Tensor;

@@ -147,6 +147,14 @@ export const detectionSchema = z
     /** Consecutive windows below `closeBelow` × threshold before it closes. */
     closeAfter: positiveInt.default(5),
     closeBelow: z.number().positive().max(1).default(0.8),
+    /**
+     * How a window's channel errors make its error: `mean` (every channel's error counts as it
+     * is, so a channel that is hard to reconstruct outweighs a quiet one), `normalised` (the mean
+     * of each channel's error ÷ its mean error on the calibration windows) or `max` (the largest
+     * such ratio: one channel far off its usual error is enough). Fitted with the threshold, so a
+     * change takes a new model. Anomaly events name channels by these ratios.
+     */
+    channelErrors: z.enum(['mean', 'normalised', 'max']).default('mean'),
     /** Channels named in an anomaly event, by share of the window error. */
     topChannels: positiveInt.default(3),
     /**

@@ -1,11 +1,11 @@
-import { applyScaler } from '../pipeline/calibration.js';
+import { applyScaler, channelParts } from '../pipeline/calibration.js';
 import type { SensorWindow, WindowScore } from '../pipeline/contracts.js';
 import type { ScoringTarget } from '../pipeline/model.js';
 
 /**
  * Scores windows that share one model in a single model call: each window is scaled with its
- * own sensor's scaler, the batch goes through the autoencoder once, and each window's error is
- * divided by its sensor's threshold.
+ * own sensor's scaler, the batch goes through the autoencoder once, and each window's error (its
+ * channels' errors combined as its sensor's calibration says) is divided by its sensor's threshold.
  */
 export async function scoreWithModel(
   items: ReadonlyArray<{ window: SensorWindow; target: ScoringTarget }>,
@@ -16,13 +16,14 @@ export async function scoreWithModel(
   const stride = windowSize * channels;
   const x = new Float32Array(items.length * stride);
   items.forEach(({ window, target }, i) => applyScaler(window.data, target.calibration, x, i * stride));
-  const { errors, channelErrors, lastRows } = await model.score(x, items.length);
+  const batch = await model.score(x, items.length);
+  const { lastRows } = batch;
   return items.map(({ window, target }, i) => {
     const shares = new Float32Array(channels);
+    const error = channelParts(batch, i, channels, target.calibration.channelErrors, shares);
     let total = 0;
-    for (let c = 0; c < channels; c++) total += channelErrors[i * channels + c]!;
-    for (let c = 0; c < channels; c++) shares[c] = total > 0 ? channelErrors[i * channels + c]! / total : 1 / channels;
-    const error = errors[i]!;
+    for (let c = 0; c < channels; c++) total += shares[c]!;
+    for (let c = 0; c < channels; c++) shares[c] = total > 0 ? shares[c]! / total : 1 / channels;
     const { threshold, mean, std } = target.calibration;
     const ws: WindowScore = { window, error, channelShares: shares, threshold, score: error / threshold, modelVersion: metadata.version };
     if (lastRows !== undefined) {

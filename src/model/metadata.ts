@@ -15,6 +15,11 @@ function checkCalibration(value: unknown, channels: number, where: string): asse
   if (!isObject(value) || !isNumberArray(value.mean, channels) || !isNumberArray(value.std, channels) || typeof value.threshold !== 'number') {
     throw invalid(`metadata.json: ${where} must have mean and std of ${channels} numbers and a numeric threshold`);
   }
+  const weighting = value.channelErrors;
+  if (weighting === undefined) return;
+  if (!isObject(weighting) || (weighting.combine !== 'normalised' && weighting.combine !== 'max') || !isNumberArray(weighting.levels, channels) || !(weighting.levels as number[]).every((l) => l > 0)) {
+    throw invalid(`metadata.json: ${where}.channelErrors must have combine "normalised" or "max" and levels of ${channels} positive numbers`);
+  }
 }
 
 function checkParamsShape(value: unknown): asserts value is ModelHyperParams {

@@ -1,3 +1,5 @@
+import type { BatchErrors, ChannelWeighting, SensorCalibration } from './model.js';
+
 /**
  * Per-sensor scaling and threshold arithmetic. Training fits it and scoring applies it, so it is
  * part of the contract between the two (a model folder stores its results): both must do
@@ -59,4 +61,66 @@ export function calibrateThreshold(errors: ArrayLike<number>, q: number, margin:
   const base = quantile(errors, q);
   if (!Number.isFinite(base)) return Number.NaN;
   return Math.max(base * margin, 1e-6);
+}
+
+/**
+ * Per-channel error levels for `detection.channelErrors`: each channel's mean error over the
+ * calibration windows. A channel reconstructed perfectly gets a floor (a thousandth of the
+ * largest level, at least 1e-9) so its ratio stays finite.
+ */
+export function fitChannelWeighting(
+  combine: ChannelWeighting['combine'],
+  channelErrors: ArrayLike<number>,
+  channels: number,
+): ChannelWeighting {
+  const n = Math.floor(channelErrors.length / channels);
+  const sums = new Array<number>(channels).fill(0);
+  for (let i = 0; i < n; i++) for (let c = 0; c < channels; c++) sums[c] = sums[c]! + channelErrors[i * channels + c]!;
+  const means = sums.map((s) => (n > 0 ? s / n : 0));
+  const floor = Math.max(1e-3 * Math.max(...means), 1e-9);
+  return { combine, levels: means.map((m) => Math.max(m, floor)) };
+}
+
+/**
+ * Each channel's part of window `i`'s error, into `out`: its error, or with a weighting its
+ * error ÷ level. Returns the window's error: the parts' mean, or with `max` the largest part.
+ */
+export function channelParts(batch: BatchErrors, i: number, channels: number, weighting: ChannelWeighting | undefined, out: Float32Array): number {
+  if (weighting === undefined) {
+    for (let c = 0; c < channels; c++) out[c] = batch.channelErrors[i * channels + c]!;
+    return batch.errors[i]!;
+  }
+  let total = 0;
+  let max = 0;
+  for (let c = 0; c < channels; c++) {
+    const part = batch.channelErrors[i * channels + c]! / weighting.levels[c]!;
+    out[c] = part;
+    total += part;
+    if (part > max) max = part;
+  }
+  return weighting.combine === 'max' ? max : total / channels;
+}
+
+/** Every window's error under `weighting` (the batch's own errors without one). */
+export function windowErrors(batch: BatchErrors, channels: number, weighting: ChannelWeighting | undefined): Float32Array {
+  if (weighting === undefined) return batch.errors;
+  const n = batch.errors.length;
+  const out = new Float32Array(n);
+  const parts = new Float32Array(channels);
+  for (let i = 0; i < n; i++) out[i] = channelParts(batch, i, channels, weighting, parts);
+  return out;
+}
+
+/**
+ * A sensor's threshold (and channel weighting) from the errors of its calibration windows:
+ * `detection.channelErrors` says how the channel errors combine, then quantile × margin.
+ */
+export function calibrateErrors(
+  batch: BatchErrors,
+  channels: number,
+  detection: { quantile: number; margin: number; channelErrors: 'mean' | ChannelWeighting['combine'] },
+): Pick<SensorCalibration, 'threshold' | 'channelErrors'> {
+  if (detection.channelErrors === 'mean') return { threshold: calibrateThreshold(batch.errors, detection.quantile, detection.margin) };
+  const weighting = fitChannelWeighting(detection.channelErrors, batch.channelErrors, channels);
+  return { threshold: calibrateThreshold(windowErrors(batch, channels, weighting), detection.quantile, detection.margin), channelErrors: weighting };
 }

@@ -93,6 +93,17 @@ export interface SensorCalibration {
   std: number[];
   /** Error above which a window is anomalous. */
   threshold: number;
+  /**
+   * How a window's per-channel errors make its error (`detection.channelErrors`), fitted with the
+   * threshold; absent = their mean. `levels` are the channels' mean errors on the calibration
+   * windows: `normalised` averages error ÷ level over the channels, `max` takes the largest.
+   */
+  channelErrors?: ChannelWeighting;
+}
+
+export interface ChannelWeighting {
+  combine: 'normalised' | 'max';
+  levels: number[];
 }
 
 /** Everything a model folder holds besides topology and weights. */

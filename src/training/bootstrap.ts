@@ -1,6 +1,6 @@
 import { AemonError } from '../errors.js';
 import type { DetectionConfig, ModelConfig, TrainingConfig, WindowingConfig } from '../config/schema.js';
-import { applyScaler, calibrateThreshold, fitScaler } from '../pipeline/calibration.js';
+import { applyScaler, calibrateErrors, fitScaler } from '../pipeline/calibration.js';
 import { trainGroup } from './fit-group.js';
 import type { Reading, SensorWindow } from '../pipeline/contracts.js';
 import type { LabelStore } from './labels.js';
@@ -249,9 +249,8 @@ export class BootstrapTrainer implements ModelProvider {
     const bundle = gs.bundle!;
     if (sb.windows.length === 0) return;
     const scaler = fitScaler(Float32Array.from(sb.rows), gs.channels.length);
-    const { errors } = await bundle.model.score(this.scaledWindows(sb, scaler), sb.windows.length);
-    const { quantile, margin } = this.cfg.detection;
-    sb.calibration = { ...scaler, threshold: calibrateThreshold(errors, quantile, margin) };
+    const batch = await bundle.model.score(this.scaledWindows(sb, scaler), sb.windows.length);
+    sb.calibration = { ...scaler, ...calibrateErrors(batch, gs.channels.length, this.cfg.detection) };
     bundle.metadata.sensors[sb.sensor] = sb.calibration;
     sb.windows = [];
     sb.rows = [];

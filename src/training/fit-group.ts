@@ -1,5 +1,5 @@
 import type { DetectionConfig, ModelConfig, TrainingConfig, WindowingConfig } from '../config/schema.js';
-import { applyScaler, calibrateThreshold, fitScaler } from '../pipeline/calibration.js';
+import { applyScaler, calibrateErrors, fitScaler } from '../pipeline/calibration.js';
 import type { Autoencoder, EpochProgress, ModelBundle, ModelHyperParams, SensorCalibration } from '../pipeline/model.js';
 
 /** What one model group trains on: each sensor's raw readings (for its scaler) and raw windows. */
@@ -17,7 +17,7 @@ export interface SensorTrainingData {
 export interface GroupTrainingConfig {
   model: ModelConfig;
   training: Pick<TrainingConfig, 'maxWindows'>;
-  detection: Pick<DetectionConfig, 'quantile' | 'margin'>;
+  detection: Pick<DetectionConfig, 'quantile' | 'margin' | 'channelErrors'>;
   windowing: Pick<WindowingConfig, 'size'>;
 }
 
@@ -96,12 +96,15 @@ export async function trainGroup(group: string, channels: readonly string[], dat
     });
     const calibrations: Record<string, SensorCalibration> = {};
     const allErrors: number[] = [];
+    const allChannelErrors: number[] = [];
     for (const p of parts) {
       const held = p.nVal > 0 ? p.x.subarray(p.nTrain * stride) : p.x;
-      const { errors } = await model.score(held, p.nVal > 0 ? p.nVal : p.s.windows.length);
-      allErrors.push(...errors);
-      calibrations[p.s.sensor] = { ...p.scaler, threshold: calibrateThreshold(errors, dc.quantile, dc.margin) };
+      const batch = await model.score(held, p.nVal > 0 ? p.nVal : p.s.windows.length);
+      allErrors.push(...batch.errors);
+      allChannelErrors.push(...batch.channelErrors);
+      calibrations[p.s.sensor] = { ...p.scaler, ...calibrateErrors(batch, ch, dc) };
     }
+    const pooled = { errors: Float32Array.from(allErrors), channelErrors: Float32Array.from(allChannelErrors) };
     const allRows = new Float32Array(parts.reduce((s, p) => s + p.s.rows.length, 0));
     let r = 0;
     for (const p of parts) {
@@ -121,7 +124,7 @@ export async function trainGroup(group: string, channels: readonly string[], dat
         trainingWindows: n,
         fit,
         sensors: calibrations,
-        fallback: { ...fitScaler(allRows, ch), threshold: calibrateThreshold(allErrors, dc.quantile, dc.margin) },
+        fallback: { ...fitScaler(allRows, ch), ...calibrateErrors(pooled, ch, dc) },
       },
     };
   } catch (err) {

@@ -1,4 +1,4 @@
-import { applyScaler } from '../pipeline/calibration.js';
+import { applyScaler, channelParts } from '../pipeline/calibration.js';
 import type { ModelBundle, SensorCalibration } from '../pipeline/model.js';
 import type { BufferedWindow } from './buffer.js';
 
@@ -39,10 +39,12 @@ async function alarmRate(bundle: ModelBundle, windows: Windows): Promise<number>
   const stride = windowSize * channels;
   const x = new Float32Array(windows.length * stride);
   windows.forEach((w, i) => applyScaler(w.data, calibrationOf(bundle, w.sensor), x, i * stride));
-  const { errors } = await bundle.model.score(x, windows.length);
+  const batch = await bundle.model.score(x, windows.length);
+  const parts = new Float32Array(channels);
   let alarms = 0;
   windows.forEach((w, i) => {
-    if (errors[i]! >= calibrationOf(bundle, w.sensor).threshold) alarms++;
+    const calibration = calibrationOf(bundle, w.sensor);
+    if (channelParts(batch, i, channels, calibration.channelErrors, parts) >= calibration.threshold) alarms++;
   });
   return alarms / windows.length;
 }

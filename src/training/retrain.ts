@@ -65,11 +65,11 @@ export function splitForGate(snapshot: BufferSnapshot, holdOut: number): { job: 
 
 /**
  * Sensors `successor` has no calibration of keep `predecessor`'s scaler and get the successor's
- * pooled threshold, so they go on scoring without a new bootstrap period.
+ * pooled threshold (and channel weighting), so they go on scoring without a new bootstrap period.
  */
 export function inheritSensors(successor: ModelBundle, predecessor: ModelBundle): void {
   for (const [sensor, c] of Object.entries(predecessor.metadata.sensors)) {
-    successor.metadata.sensors[sensor] ??= { mean: c.mean, std: c.std, threshold: successor.metadata.fallback.threshold };
+    successor.metadata.sensors[sensor] ??= { ...successor.metadata.fallback, mean: c.mean, std: c.std };
   }
 }
 

@@ -51,3 +51,22 @@ test('a model without lastRows leaves the reconstruction unset', async () => {
   const [ws] = await scoreWithModel([{ window, target: target(fakeModel(undefined)) }]);
   assert.equal(ws?.reconstruction, undefined);
 });
+
+test('a calibration with channel levels scores the weighted error and names channels by their ratios', async () => {
+  const model: Autoencoder = {
+    ...fakeModel(undefined),
+    // Window error 0.5 as the mean of channel errors 0.9 and 0.1.
+    score: async (_x: Float32Array, n: number): Promise<BatchErrors> => ({ errors: new Float32Array(n).fill(0.5), channelErrors: Float32Array.of(0.9, 0.1) }),
+  };
+  const t = target(model);
+  // Channel 1 usually reconstructs 20 × better than channel 0: its 0.1 is the bigger surprise.
+  t.calibration = { ...t.calibration, threshold: 1, channelErrors: { combine: 'normalised', levels: [1, 0.05] } };
+  const [ws] = await scoreWithModel([{ window, target: t }]);
+  // Ratios 0.9 and 2 → error (0.9 + 2) / 2 = 1.45; shares 0.9 / 2.9 and 2 / 2.9.
+  assert.ok(Math.abs(ws!.error - 1.45) < 1e-6);
+  assert.ok(Math.abs(ws!.score - 1.45) < 1e-6);
+  assert.ok(Math.abs(ws!.channelShares[1]! - 2 / 2.9) < 1e-6);
+  t.calibration.channelErrors = { combine: 'max', levels: [1, 0.05] };
+  const [wmax] = await scoreWithModel([{ window, target: t }]);
+  assert.ok(Math.abs(wmax!.score - 2) < 1e-6);
+});

@@ -165,6 +165,15 @@ test('metadata that does not fit the topology is AEMON_MODEL_INVALID', async () 
   await assert.rejects(load(units), isCode('AEMON_MODEL_INVALID', /units 9/));
   const names = edit('wrong-names', (m) => (m.channels = ['a']));
   await assert.rejects(load(names), isCode('AEMON_MODEL_INVALID', /channels must list 3/));
+  const levels = edit('bad-levels', (m) => (m.fallback.channelErrors = { combine: 'max', levels: [1, 0] }));
+  await assert.rejects(load(levels), isCode('AEMON_MODEL_INVALID', /fallback\.channelErrors must have combine "normalised" or "max" and levels of 3 positive numbers/));
+  const weighted = edit('weighted', (m) => (m.fallback.channelErrors = { combine: 'normalised', levels: [1, 0.5, 2] }));
+  const loaded = await load(weighted);
+  try {
+    assert.deepEqual(loaded.metadata.fallback.channelErrors, { combine: 'normalised', levels: [1, 0.5, 2] });
+  } finally {
+    loaded.model.dispose();
+  }
   const notJson = copyOfSaved('not-json');
   rewriteWithChecksum(notJson, 'metadata.json', '{"version": ');
   await assert.rejects(load(notJson), isCode('AEMON_MODEL_INVALID', /metadata\.json is not valid JSON/));

@@ -6,6 +6,7 @@ import { loadConfig } from '../config/load.js';
 import { selectBackend } from '../model/backend.js';
 import { benchModel } from '../model/bench.js';
 import type { KernelPreference } from '../model/fusedModel.js';
+import { parsePositiveInt } from './common.js';
 import { benchKafka, type KafkaRow } from './bench-kafka.js';
 import { benchPaced, type PacedRow } from './bench-paced.js';
 import { benchPipeline, benchScrape, type PipelineRow, type ScrapeRow } from './bench-pipeline.js';
@@ -17,6 +18,8 @@ export interface ModelRow {
   channels: number;
   windowsPerSecond: number;
   note?: string;
+  /** windows/s of each round, in round order, when the row was measured in more than one. */
+  samples?: number[];
 }
 
 type Row = ModelRow | PipelineRow | PacedRow | ScrapeRow | KafkaRow | RetrainRow;
@@ -53,12 +56,16 @@ function kerasRows(channels: number, log: (s: string) => void): ModelRow[] {
   }
 }
 
-/** M0 on the backend this process runs on (AEMON_MODEL_BACKEND picks it), every kernel it has. */
-async function modelRows(quick: boolean, log: (s: string) => void): Promise<ModelRow[]> {
+/**
+ * M0 on the backend this process runs on (AEMON_MODEL_BACKEND picks it): every kernel it has, or
+ * with `onlyDefault` the kernel `auto` picks (the one compared with Keras round after round).
+ */
+async function modelRows(quick: boolean, onlyDefault: boolean, log: (s: string) => void): Promise<ModelRow[]> {
   const cfg = loadConfig({ env: process.env });
   const { tf, backend } = await selectBackend(cfg.model.backend);
   // simd runs on any backend; on tensorflow fused is the one auto picks, so simd is left out there.
-  const kernels: KernelPreference[] = backend === 'tensorflow' ? ['fused', 'layers'] : ['simd', 'layers'];
+  const all: KernelPreference[] = backend === 'tensorflow' ? ['fused', 'layers'] : ['simd', 'layers'];
+  const kernels = onlyDefault ? all.slice(0, 1) : all;
   const rows: ModelRow[] = [];
   for (const kernel of kernels) {
     for (const channels of [1, 8]) {
@@ -72,6 +79,42 @@ async function modelRows(quick: boolean, log: (s: string) => void): Promise<Mode
   return rows;
 }
 
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/**
+ * One row per (row, engine, channels) from rows measured in several rounds: windows/s is the
+ * median of the rounds, `samples` keeps each round's figure in order.
+ */
+export function mergeRounds(rounds: ReadonlyArray<readonly ModelRow[]>): ModelRow[] {
+  const merged = new Map<string, ModelRow & { samples: number[] }>();
+  for (const round of rounds) {
+    for (const r of round) {
+      const key = `${r.name}|${r.engine}|${r.channels}`;
+      const m = merged.get(key);
+      if (m) m.samples.push(r.windowsPerSecond);
+      else merged.set(key, { ...r, samples: [r.windowsPerSecond] });
+    }
+  }
+  return [...merged.values()].map(({ samples, ...r }) => (samples.length > 1 ? { ...r, windowsPerSecond: Math.round(median(samples)), samples } : r));
+}
+
+/**
+ * A row's ratio to the Keras row of the same name and channels: with the same number of rounds
+ * on both sides, the median of the round-by-round ratios (each pair measured minutes apart, so
+ * the machine's drift cancels); otherwise the ratio of the two windows/s.
+ */
+export function kerasRatio(row: ModelRow, keras: ModelRow | undefined): number | undefined {
+  if (keras === undefined) return undefined;
+  const a = row.samples;
+  const b = keras.samples;
+  if (a && b && a.length === b.length) return median(a.map((x, i) => x / b[i]!));
+  return row.windowsPerSecond / keras.windowsPerSecond;
+}
+
 function table(headers: string[], rows: Array<Array<string | number>>): string {
   const cells = [headers, ...rows.map((r) => r.map(String))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
@@ -83,11 +126,13 @@ interface BenchFlags {
   json?: string;
   quick?: boolean;
   kafkaBrokers?: string;
+  rounds?: string;
 }
 
 async function bench(flags: BenchFlags): Promise<void> {
   const out = process.stdout;
   const log = (s: string): void => void process.stderr.write(s);
+  const rounds = flags.rounds !== undefined ? parsePositiveInt(flags.rounds, '--rounds') : flags.quick ? 1 : 3;
   const rows: Row[] = [];
   const fleets = flags.quick ? [100, 1000] : [100, 1000, 10_000];
   for (const sensors of fleets) {
@@ -109,18 +154,29 @@ async function bench(flags: BenchFlags): Promise<void> {
   } else {
     log('kafka: not run (pass --kafka-brokers HOST:PORT, or use `npm run bench`, which starts the test broker when .kafka/libs exists)\n');
   }
-  rows.push(...(await modelRows(flags.quick ?? false, log)));
-  for (const channels of [1, 8]) rows.push(...kerasRows(channels, log));
+  // Model rounds, interleaved with the Keras peer: one run of each on this VM varies by ±20 %.
+  const measured: ModelRow[][] = [];
+  for (let round = 0; round < rounds; round++) {
+    if (rounds > 1) log(`model rounds: ${round + 1} of ${rounds}\n`);
+    const aemon = await modelRows(flags.quick ?? false, round > 0, log);
+    const keras = [1, 8].flatMap((channels) => kerasRows(channels, log));
+    measured.push([...aemon, ...keras]);
+  }
+  rows.push(...mergeRounds(measured));
 
   const model = rows.filter((r): r is ModelRow => r.name === 'score-m0' || r.name === 'train-m0');
   if (model.length > 0) {
     out.write('\nModel M0 (window 64, LSTM 32, scoring batch 256, training 2048 windows batch 64)\n');
     const keras = (r: ModelRow): ModelRow | undefined => model.find((k) => k.engine === 'keras' && k.name === r.name && k.channels === r.channels);
-    const ratio = (r: ModelRow): string => {
-      const k = keras(r);
-      return r.engine === 'keras' ? '1.00' : k ? (r.windowsPerSecond / k.windowsPerSecond).toFixed(2) : '—';
-    };
-    out.write(table(['row', 'engine', 'channels', 'windows/s', '× Keras'], model.map((r) => [r.name, r.engine, r.channels, r.windowsPerSecond, ratio(r)])));
+    const ratio = (r: ModelRow): string => (r.engine === 'keras' ? '1.00' : (kerasRatio(r, keras(r))?.toFixed(2) ?? '—'));
+    const several = model.some((r) => r.samples);
+    if (several) out.write('(windows/s: the median of the rounds, each round listed; × Keras: the median of the round-by-round ratios)\n');
+    out.write(
+      table(
+        ['row', 'engine', 'channels', 'windows/s', '× Keras', ...(several ? ['rounds'] : [])],
+        model.map((r) => [r.name, r.engine, r.channels, r.windowsPerSecond, ratio(r), ...(several ? [r.samples?.join(' / ') ?? '—'] : [])]),
+      ),
+    );
   }
   const pipe = rows.filter((r): r is PipelineRow => r.name === 'pipeline' || r.name === 'pipeline-nomodel');
   out.write('\nPipeline: decode → reorder → windows (32, stride 8) → micro-batch → score → decide → metrics, 4 channels, every reading offered at once\n');
@@ -170,6 +226,7 @@ export function registerBench(program: Command): void {
     .description('throughput and latency figures as tables: model M0 (aemon and the Keras peer), the pipeline at 100–10,000 sensors (with M0, without a model, and paced at 10,000 readings/s), a /metrics scrape')
     .option('--json <file>', 'write {"rows": [...]} (model, pipeline and scrape rows)')
     .option('--quick', 'smaller fleets and a shorter paced run, for a run under 3 minutes')
+    .option('--rounds <n>', 'model rounds, interleaved with the Keras peer: the table gives medians (default 3, 1 with --quick; later rounds run only the default kernel)')
     .option('--kafka-brokers <list>', 'also the Kafka row: `aemon run` against a no-op kafkajs consumer on a pre-filled topic of this cluster')
     .action(async (flags: BenchFlags) => bench(flags));
 }

@@ -1,0 +1,40 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { kerasRatio, mergeRounds, type ModelRow } from '../../src/cli/bench.js';
+
+const row = (engine: string, channels: number, windowsPerSecond: number): ModelRow => ({ name: 'score-m0', engine, channels, windowsPerSecond });
+
+test('mergeRounds keeps one row per row, engine and channels: the median of the rounds, each round in order', () => {
+  const merged = mergeRounds([
+    [row('tensorflow-fused', 1, 30_000), row('keras', 1, 20_000), row('tensorflow-layers', 1, 5_000)],
+    [row('tensorflow-fused', 1, 36_000), row('keras', 1, 30_000)],
+    [row('tensorflow-fused', 1, 33_000), row('keras', 1, 24_000)],
+    [row('tensorflow-fused', 1, 31_000), row('keras', 1, 25_000)],
+  ]);
+  assert.equal(merged.length, 3);
+  const fused = merged.find((r) => r.engine === 'tensorflow-fused')!;
+  // Sorted 30, 31, 33, 36 thousand: the median is (31 + 33) / 2.
+  assert.equal(fused.windowsPerSecond, 32_000);
+  assert.deepEqual(fused.samples, [30_000, 36_000, 33_000, 31_000]);
+  // Measured once: as it was, no samples.
+  assert.deepEqual(merged.find((r) => r.engine === 'tensorflow-layers'), row('tensorflow-layers', 1, 5_000));
+});
+
+test('kerasRatio: the median of round-by-round ratios when both sides have the rounds, else the ratio of the rows', () => {
+  const [fused, keras] = mergeRounds([
+    [row('fused', 8, 30_000), row('keras', 8, 20_000)],
+    [row('fused', 8, 36_000), row('keras', 8, 30_000)],
+    [row('fused', 8, 33_000), row('keras', 8, 22_000)],
+  ]);
+  // Ratios 1.5, 1.2, 1.5 → median 1.5.
+  assert.equal(kerasRatio(fused!, keras), 1.5);
+  const [f2, k2] = mergeRounds([
+    [row('fused', 8, 30_000), row('keras', 8, 20_000)],
+    [row('fused', 8, 24_000), row('keras', 8, 30_000)],
+    [row('fused', 8, 33_000), row('keras', 8, 30_000)],
+  ]);
+  // Ratios 1.5, 0.8, 1.1 → 1.1, while the medians give 30 / 30 = 1.
+  assert.ok(Math.abs(kerasRatio(f2!, k2)! - 1.1) < 1e-12);
+  assert.equal(kerasRatio(row('fused', 1, 30_000), row('keras', 1, 24_000)), 1.25);
+  assert.equal(kerasRatio(row('fused', 1, 30_000), undefined), undefined);
+});

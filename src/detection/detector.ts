@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { DetectionConfig } from '../config/schema.js';
 import type { AnomalyEvent, WindowScore } from '../pipeline/contracts.js';
+import { DynamicThresholds } from './dynamic.js';
 import { likelihoodScore, ScoreLikelihood } from './likelihood.js';
 
 interface SensorState {
@@ -48,9 +49,11 @@ export function topChannels(
 export class AnomalyDetector {
   private readonly states = new Map<string, SensorState>();
   private readonly likelihood: ScoreLikelihood | undefined;
+  private readonly dynamic: DynamicThresholds | undefined;
 
   constructor(private readonly cfg: DetectionConfig) {
     this.likelihood = cfg.likelihood.enabled ? new ScoreLikelihood(cfg.likelihood) : undefined;
+    this.dynamic = cfg.dynamic.enabled ? new DynamicThresholds(cfg.dynamic) : undefined;
   }
 
   /**
@@ -58,9 +61,12 @@ export class AnomalyDetector {
    * likelihood score of the sensor's recent scores (the window score while its history warms up).
    * With `likelihood.holdOpen` the first windows of an open anomaly do not join the history;
    * with `likelihood.andThreshold` the window score caps the likelihood score; with
-   * `likelihood.orAbove` the window score ÷ orAbove is its floor.
+   * `likelihood.orAbove` the window score ÷ orAbove is its floor. With `detection.dynamic` it is
+   * the smoothed score ÷ the sensor's dynamic threshold (the first `dynamic.holdOpen` windows of
+   * an open anomaly stay out of its history).
    */
   private decisionScore(ws: WindowScore, st: SensorState): number {
+    if (this.dynamic) return this.dynamic.update(ws.window.sensor, ws.score, !(st.open && st.openFor < this.cfg.dynamic.holdOpen)) ?? ws.score;
     if (!this.likelihood) return ws.score;
     const { holdOpen } = this.cfg.likelihood;
     // The hold runs out: what it kept out stays out (a long fault is not learnt from its start).

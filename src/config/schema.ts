@@ -209,7 +209,7 @@ export const detectionSchema = z
      * score passes z_q, the score an extreme-value (Generalised Pareto) tail fitted on the sensor's
      * own scores puts at probability `risk`, instead of 1; the hysteresis above then runs on
      * (score − t) ÷ (z_q − t), t the initial threshold, and an open anomaly's windows do not feed
-     * the fit. Not with `likelihood`.
+     * the fit. Not with `likelihood` or `dynamic`.
      */
     pot: z
       .object({
@@ -233,11 +233,59 @@ export const detectionSchema = z
       .strict()
       .refine((pot) => pot.risk < 1 - pot.level, { path: ['risk'], message: 'detection.pot.risk must be below 1 − detection.pot.level (z_q lies above the initial threshold t)' })
       .default({}),
+    /**
+     * Nonparametric dynamic thresholds (telemanom, Hundman et al. 2018): decide on the sensor's
+     * EWMA-smoothed window scores against ε = μ + z·σ of its last `window` smoothed scores, the z
+     * chosen by telemanom's criterion; the hysteresis above then runs on smoothed score ÷ ε.
+     * Not with `likelihood` or `pot`.
+     */
+    dynamic: z
+      .object({
+        enabled: z.boolean().default(false),
+        /** Smoothed scores (one per window) in the history. */
+        window: positiveInt.default(4000),
+        /**
+         * EWMA span of the window scores (α = 2 / (span + 1)); 1 = no smoothing, the default: a
+         * window score already averages `windowing.size` overlapping readings.
+         */
+        span: z.number().min(1).default(1),
+        /** Smallest z tried for ε = μ + z·σ. */
+        zMin: z.number().nonnegative().default(2.5),
+        /** Largest z tried (and ε's z when no value of the history reaches any). */
+        zMax: z.number().nonnegative().default(12),
+        /** Step between the z tried. */
+        zStep: z.number().positive().default(0.5),
+        /** Windows between recomputations of a sensor's ε (each costs `window` × the number of z). */
+        every: positiveInt.default(20),
+        /**
+         * Pruning: a smoothed score alarms only if it is also this relative drop above the
+         * history's largest value below ε ((e − max) / e ≥ pruning). 0 = off.
+         */
+        pruning: z.number().min(0).lt(1).default(0.13),
+        /** Smoothed scores a sensor needs before ε decides (score > 1 decides until then). */
+        warmup: positiveInt.default(100),
+        /**
+         * While a sensor's anomaly is open, its windows stay out of its history, for at most this
+         * many windows of the anomaly (then they join it, and a lasting new level closes the
+         * anomaly). 0 = off: they join it at once, as in telemanom, where a fault longer than
+         * about a seventh of the history can no longer reach μ + zMin·σ.
+         */
+        holdOpen: z.number().int().nonnegative().default(400),
+      })
+      .strict()
+      .refine((d) => d.zMin <= d.zMax, { message: 'detection.dynamic.zMin must not exceed zMax', path: ['zMin'] })
+      .default({}),
   })
   .strict()
-  .superRefine((detection, ctx) => {
-    if (detection.pot.enabled && detection.likelihood.enabled) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['pot', 'enabled'], message: 'detection.pot and detection.likelihood each replace score > 1 as the decision; enable one of them' });
+  .superRefine((d, ctx) => {
+    const layers = (['likelihood', 'pot', 'dynamic'] as const).filter((k) => d[k].enabled);
+    if (layers.length > 1) {
+      const [, second] = layers;
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: [second!, 'enabled'],
+        message: `detection.${layers.join(' and detection.')} each replace score > 1 as the decision; enable one of them`,
+      });
     }
   });
 

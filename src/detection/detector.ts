@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { DetectionConfig } from '../config/schema.js';
 import type { AnomalyEvent, WindowScore } from '../pipeline/contracts.js';
+import { DynamicThresholds } from './dynamic.js';
 import { likelihoodScore, ScoreLikelihood } from './likelihood.js';
 import { ScorePot } from './pot.js';
 
@@ -50,10 +51,12 @@ export class AnomalyDetector {
   private readonly states = new Map<string, SensorState>();
   private readonly likelihood: ScoreLikelihood | undefined;
   private readonly pot: ScorePot | undefined;
+  private readonly dynamic: DynamicThresholds | undefined;
 
   constructor(private readonly cfg: DetectionConfig) {
     this.likelihood = cfg.likelihood.enabled ? new ScoreLikelihood(cfg.likelihood) : undefined;
     this.pot = cfg.pot.enabled ? new ScorePot(cfg.pot) : undefined;
+    this.dynamic = cfg.dynamic.enabled ? new DynamicThresholds(cfg.dynamic) : undefined;
   }
 
   /**
@@ -63,9 +66,12 @@ export class AnomalyDetector {
    * with `likelihood.andThreshold` the window score caps the likelihood score; with
    * `likelihood.orAbove` the window score ÷ orAbove is its floor. With `detection.pot`: the
    * POT decision score of the window score, an open anomaly's windows kept out of the fit (for
-   * its first `pot.learnAfter` windows, if set, when the sensor's model starts over).
+   * its first `pot.learnAfter` windows, if set, when the sensor's model starts over). With
+   * `detection.dynamic` it is the smoothed score ÷ the sensor's dynamic threshold (the first
+   * `dynamic.holdOpen` windows of an open anomaly stay out of its history).
    */
   private decisionScore(ws: WindowScore, st: SensorState): number {
+    if (this.dynamic) return this.dynamic.update(ws.window.sensor, ws.score, !(st.open && st.openFor < this.cfg.dynamic.holdOpen)) ?? ws.score;
     if (this.pot) {
       const { learnAfter } = this.cfg.pot;
       // An anomaly open for learnAfter windows is the sensor's new normal: its model starts over.

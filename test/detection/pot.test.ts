@@ -247,7 +247,7 @@ test('pot.learnAfter: after learnAfter open windows the model starts over on the
 });
 
 test('detection.pot and detection.likelihood are exclusive, and risk must be below 1 − level', () => {
-  assert.throws(() => parseConfig({ detection: { pot: { enabled: true }, likelihood: { enabled: true } } }), /detection\.pot and detection\.likelihood/);
+  assert.throws(() => parseConfig({ detection: { pot: { enabled: true }, likelihood: { enabled: true } } }), /detection\.likelihood and detection\.pot each replace score > 1/);
   assert.throws(() => parseConfig({ detection: { pot: { level: 0.99, risk: 0.02 } } }), /risk must be below 1 − detection\.pot\.level/);
   assert.equal(parseConfig({ detection: { pot: { enabled: true } } }).detection.pot.enabled, true);
 });

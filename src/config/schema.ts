@@ -209,7 +209,7 @@ export const detectionSchema = z
      * score passes z_q, the score an extreme-value (Generalised Pareto) tail fitted on the sensor's
      * own scores puts at probability `risk`, instead of 1; the hysteresis above then runs on
      * (score − t) ÷ (z_q − t), t the initial threshold, and an open anomaly's windows do not feed
-     * the fit. Not with `likelihood` or `dynamic`.
+     * the fit. Not with `likelihood`; it decides instead of `dynamic`.
      */
     pot: z
       .object({
@@ -237,11 +237,12 @@ export const detectionSchema = z
      * Nonparametric dynamic thresholds (telemanom, Hundman et al. 2018): decide on the sensor's
      * EWMA-smoothed window scores against ε = μ + z·σ of its last `window` smoothed scores, the z
      * chosen by telemanom's criterion; the hysteresis above then runs on smoothed score ÷ ε.
-     * Not with `likelihood` or `pot`.
+     * The default decision; `likelihood` or `pot`, when enabled, decide instead (set
+     * `dynamic.enabled` false for the plain score > 1).
      */
     dynamic: z
       .object({
-        enabled: z.boolean().default(false),
+        enabled: z.boolean().default(true),
         /** Smoothed scores (one per window) in the history. */
         window: positiveInt.default(4000),
         /**
@@ -278,13 +279,11 @@ export const detectionSchema = z
   })
   .strict()
   .superRefine((d, ctx) => {
-    const layers = (['likelihood', 'pot', 'dynamic'] as const).filter((k) => d[k].enabled);
-    if (layers.length > 1) {
-      const [, second] = layers;
+    if (d.likelihood.enabled && d.pot.enabled) {
       ctx.addIssue({
         code: z.ZodIssueCode.custom,
-        path: [second!, 'enabled'],
-        message: `detection.${layers.join(' and detection.')} each replace score > 1 as the decision; enable one of them`,
+        path: ['pot', 'enabled'],
+        message: 'detection.likelihood and detection.pot each replace score > 1 as the decision; enable one of them',
       });
     }
   });

@@ -56,7 +56,8 @@ export class AnomalyDetector {
   constructor(private readonly cfg: DetectionConfig) {
     this.likelihood = cfg.likelihood.enabled ? new ScoreLikelihood(cfg.likelihood) : undefined;
     this.pot = cfg.pot.enabled ? new ScorePot(cfg.pot) : undefined;
-    this.dynamic = cfg.dynamic.enabled ? new DynamicThresholds(cfg.dynamic) : undefined;
+    // The default decision layer, unless likelihood or pot is enabled.
+    this.dynamic = cfg.dynamic.enabled && !cfg.likelihood.enabled && !cfg.pot.enabled ? new DynamicThresholds(cfg.dynamic) : undefined;
   }
 
   /**

@@ -113,8 +113,11 @@ interface History {
   /** EWMA numerator and denominator (pandas' `ewm(span).mean()`, adjust=True). */
   num: number;
   den: number;
-  /** The last `window` smoothed scores (ring). */
-  values: Float64Array;
+  /**
+   * The last `window` smoothed scores (ring), in single precision: 16 KB per sensor at the
+   * default 4000. It grows by doubling while the history fills, so a new sensor costs little.
+   */
+  values: Float32Array;
   count: number;
   next: number;
   /** ε_effective of the history as last recomputed; `null` until the history warmed up. */
@@ -156,6 +159,12 @@ export class DynamicThresholds {
   }
 
   private absorb(h: History, value: number): void {
+    // Until the ring is full, next === count: the values sit at 0..count-1, in order.
+    if (h.count === h.values.length && h.count < this.cfg.window) {
+      const grown = new Float32Array(Math.min(this.cfg.window, Math.max(64, 2 * h.count)));
+      grown.set(h.values);
+      h.values = grown;
+    }
     h.values[h.next] = value;
     h.next = (h.next + 1) % this.cfg.window;
     if (h.count < this.cfg.window) h.count++;
@@ -173,7 +182,7 @@ export class DynamicThresholds {
   private history(sensor: string): History {
     let h = this.histories.get(sensor);
     if (!h) {
-      h = { num: 0, den: 0, values: new Float64Array(this.cfg.window), count: 0, next: 0, threshold: null, sinceCompute: 0 };
+      h = { num: 0, den: 0, values: new Float32Array(0), count: 0, next: 0, threshold: null, sinceCompute: 0 };
       this.histories.set(sensor, h);
     }
     return h;

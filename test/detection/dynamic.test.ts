@@ -97,6 +97,21 @@ test('ε is recomputed every `every` windows only', () => {
   assert.ok(d.update('a', 15)! < 1);
 });
 
+test('the history grows as it fills, then keeps the last `window` values in time order', () => {
+  const d = new DynamicThresholds(cfg({ window: 100, warmup: 10 }));
+  // Values exact in single precision; a slow cycle so that time order matters for the runs.
+  const values = Array.from({ length: 350 }, (_, i) => 1 + ((i * 7) % 13) / 4 + (i % 50 === 49 ? 6 : 0));
+  const seen: number[] = [];
+  values.forEach((v, i) => {
+    const decision = d.update('a', v);
+    // The reference: the last ≤ 100 values before this one, straight from the array.
+    const history = seen.slice(-100);
+    if (i < 10) assert.equal(decision, null);
+    else close(decision!, v / effectiveThreshold(selectThreshold(history, 2.5, 12, 0.5), 0), 1e-9);
+    seen.push(v);
+  });
+});
+
 test('a window judged with absorb false does not join the history; sensors have separate histories', () => {
   const d = new DynamicThresholds(cfg({}));
   for (const s of alternating(10)) d.update('a', s);
@@ -120,8 +135,8 @@ test('with detection.dynamic a rise under the calibrated threshold that is far o
     const det = new AnomalyDetector(parseConfig({ detection: { ...base, ...detection } }).detection);
     return scores.map((s, i) => det.decide(ws(i, s)).anomaly);
   };
-  assert.ok(run({}).every((x) => !x));
-  assert.equal(run({ dynamic: { enabled: true } }).indexOf(true), 151);
+  assert.ok(run({ dynamic: { enabled: false } }).every((x) => !x));
+  assert.equal(run({}).indexOf(true), 151);
 });
 
 test('before warmup the dynamic detector decides on score > 1 as the plain one does', () => {
@@ -148,8 +163,18 @@ test('dynamic.holdOpen keeps a long fault out of the history for at most holdOpe
   assert.equal(held.at(-1), false);
 });
 
-test('detection.dynamic and detection.likelihood cannot both be enabled; zMin must not exceed zMax', () => {
-  assert.throws(() => parseConfig({ detection: { likelihood: { enabled: true }, dynamic: { enabled: true } } }), /detection\.dynamic\.enabled: .*enable one of them/);
+test('detection.dynamic is the default decision; likelihood or pot, when enabled, decide instead; zMin must not exceed zMax', () => {
   assert.throws(() => parseConfig({ detection: { dynamic: { zMin: 5, zMax: 4 } } }), /zMin must not exceed zMax/);
-  assert.equal(parseConfig({ detection: { dynamic: { enabled: true } } }).detection.dynamic.enabled, true);
+  assert.equal(parseConfig({}).detection.dynamic.enabled, true);
+  // A window score of 0.5 after a warm-up of 1s is far out for the sensor: the dynamic layer
+  // (warmup 10) opens an anomaly on it; the likelihood (still warming up: score > 1) and the
+  // plain threshold (dynamic off) do not.
+  const opened = (detection: object) => {
+    const det = new AnomalyDetector(parseConfig({ detection: { openAfter: 1, dynamic: { warmup: 10 }, ...detection } }).detection);
+    const scores = [...Array.from({ length: 30 }, (_, i) => 0.01 + (i % 2) * 0.01), 0.5];
+    return scores.map((s, i) => det.decide(ws(i, s)).anomaly).at(-1);
+  };
+  assert.equal(opened({}), true);
+  assert.equal(opened({ likelihood: { enabled: true } }), false);
+  assert.equal(opened({ dynamic: { enabled: false, warmup: 10 } }), false);
 });

@@ -220,7 +220,7 @@ test('with detection.pot a burst under the threshold but far beyond the sensorâ€
   const quiet = Array.from({ length: 200 }, () => 0.2 + 0.05 * next());
   const scores = [...quiet, ...Array.from({ length: 10 }, () => 0.6), ...quiet.slice(0, 20)];
   const withPot = new AnomalyDetector(parseConfig({ detection: { ...base, pot: { enabled: true, initial: 100 } } }).detection);
-  const plain = new AnomalyDetector(parseConfig({ detection: base }).detection);
+  const plain = new AnomalyDetector(parseConfig({ detection: { ...base, dynamic: { enabled: false } } }).detection);
   const a = scores.map((s, i) => withPot.decide(ws(i, s)).anomaly);
   const b = scores.map((s, i) => plain.decide(ws(i, s)).anomaly);
   assert.ok(b.every((x) => !x));

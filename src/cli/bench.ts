@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { selectBackend } from '../model/backend.js';
 import { benchModel } from '../model/bench.js';
+import { lstmOpAvailable, setLstmOpOff } from '../model/fused.js';
 import type { KernelPreference } from '../model/fusedModel.js';
 import { parsePositiveInt } from './common.js';
 import { benchKafka, type KafkaRow } from './bench-kafka.js';
@@ -74,6 +75,17 @@ async function modelRows(quick: boolean, onlyDefault: boolean, log: (s: string) 
       const engine = `${backend}-${r.kernel}`;
       rows.push({ name: 'score-m0', engine, channels, windowsPerSecond: Math.round(r.scoreWindowsPerSecond) });
       rows.push({ name: 'train-m0', engine, channels, windowsPerSecond: Math.round(r.trainWindowsPerSecond) });
+      if (r.kernel === 'fused' && !onlyDefault && lstmOpAvailable()) {
+        // The fused kernel scores with aemon's LSTM op when it is built; BlockLSTM alone, for comparison.
+        log(`model M0: ${backend}/fused with BlockLSTM instead of aemon's LSTM op, ${channels} channel(s)…\n`);
+        setLstmOpOff(true);
+        try {
+          const b = await benchModel({ tf, backend, kernel, channels, trainEpochs: 0, ...(quick ? { repeats: 3 } : {}) });
+          rows.push({ name: 'score-m0', engine: `${backend}-fused-blocklstm`, channels, windowsPerSecond: Math.round(b.scoreWindowsPerSecond) });
+        } finally {
+          setLstmOpOff(false);
+        }
+      }
     }
   }
   return rows;
@@ -167,6 +179,7 @@ async function bench(flags: BenchFlags): Promise<void> {
   const model = rows.filter((r): r is ModelRow => r.name === 'score-m0' || r.name === 'train-m0');
   if (model.length > 0) {
     out.write('\nModel M0 (window 64, LSTM 32, scoring batch 256, training 2048 windows batch 64)\n');
+    if (model.some((r) => r.engine.endsWith('-fused-blocklstm'))) out.write("(tensorflow-fused scores with aemon's LSTM op, scripts/lstm-op.sh; tensorflow-fused-blocklstm with TensorFlow's BlockLSTM)\n");
     const keras = (r: ModelRow): ModelRow | undefined => model.find((k) => k.engine === 'keras' && k.name === r.name && k.channels === r.channels);
     const ratio = (r: ModelRow): string => (r.engine === 'keras' ? '1.00' : (kerasRatio(r, keras(r))?.toFixed(2) ?? '—'));
     const several = model.some((r) => r.samples);

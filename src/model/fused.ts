@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type { Tensor } from '@tensorflow/tfjs';
 import type { Tf } from './backend.js';
 
@@ -15,7 +18,7 @@ interface OpAttr {
 
 /** The part of tfjs-node's `NodeJSKernelBackend` used here (it is not in tfjs' public types). */
 export interface NodeKernelBackend {
-  binding: { TF_ATTR_FLOAT: number; TF_ATTR_BOOL: number; TF_ATTR_TYPE: number; TF_FLOAT: number; TF_INT32: number; TF_INT64: number };
+  binding: { TF_ATTR_INT: number; TF_ATTR_FLOAT: number; TF_ATTR_BOOL: number; TF_ATTR_TYPE: number; TF_FLOAT: number; TF_INT32: number; TF_INT64: number };
   executeSingleOutput(name: string, attrs: OpAttr[], inputs: Tensor[]): Tensor;
   executeMultipleOutputs(name: string, attrs: OpAttr[], inputs: Tensor[], outputs: number): Tensor[];
 }
@@ -152,4 +155,60 @@ export function repeatSteps(tf: Tf, h: Tensor, steps: number): Tensor {
     };
   });
   return repeat(h);
+}
+
+/**
+ * Where `scripts/lstm-op.sh` builds aemon's LSTM inference op (src/model/lstmOp.cc): next to the
+ * libtensorflow tfjs-node runs on. Undefined when tfjs-node is not installed.
+ */
+export function lstmOpPath(): string | undefined {
+  try {
+    const pkg = createRequire(import.meta.url).resolve('@tensorflow/tfjs-node/package.json');
+    return join(dirname(pkg), 'deps', 'aemon_lstm_op.node');
+  } catch {
+    return undefined;
+  }
+}
+
+let lstmOp: boolean | undefined;
+let lstmOpOff = false;
+
+/** Scoring with BlockLSTM even where aemon's op is loaded (benches and tests compare the two). */
+export function setLstmOpOff(off: boolean): void {
+  lstmOpOff = off;
+}
+
+/**
+ * Loads aemon's LSTM inference op into this process, once: true when `AemonLstmInference` can run.
+ * False without the built library, with `AEMON_LSTM_OP=0`, or when loading fails (the fused
+ * kernel then scores with BlockLSTM, as before the op existed).
+ */
+export function lstmOpAvailable(): boolean {
+  if (lstmOpOff) return false;
+  if (lstmOp !== undefined) return lstmOp;
+  const path = lstmOpPath();
+  if (process.env.AEMON_LSTM_OP === '0' || path === undefined || !existsSync(path)) return (lstmOp = false);
+  try {
+    // A Node-API module that registers the op with the libtensorflow tfjs-node already loaded.
+    process.dlopen({ exports: {} } as NodeJS.Module, path);
+    lstmOp = true;
+  } catch {
+    lstmOp = false;
+  }
+  return lstmOp;
+}
+
+/**
+ * One LSTM layer for inference with aemon's op (tfjs-layers' weights as they are): x time-major
+ * [time, batch, in] → h [time, batch, units], or [batch, units] with `lastOnly`; with `repeat`,
+ * x is [batch, in], the input at each of `repeat` steps (a decoder's repeated code).
+ */
+export function lstmInference(node: NodeKernelBackend, x: Tensor, weights: LstmWeights, options: { repeat?: number; lastOnly?: boolean } = {}): Tensor {
+  const { binding } = node;
+  const attrs = [
+    { name: 'steps', type: binding.TF_ATTR_INT, value: options.repeat ?? 0 },
+    { name: 'repeat', type: binding.TF_ATTR_BOOL, value: options.repeat !== undefined },
+    { name: 'last_only', type: binding.TF_ATTR_BOOL, value: options.lastOnly ?? false },
+  ];
+  return node.executeMultipleOutputs('AemonLstmInference', attrs, [x, weights.kernel, weights.recurrentKernel, weights.bias], 1)[0]!;
 }

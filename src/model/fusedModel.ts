@@ -1,7 +1,7 @@
 import type { LayersModel, Tensor } from '@tensorflow/tfjs';
 import { AemonError } from '../errors.js';
 import type { Tf } from './backend.js';
-import { blockLstm, blockLstmInference, int64Scalar, nodeKernelBackend, repeatSteps, toBlockWeights } from './fused.js';
+import { blockLstm, blockLstmInference, int64Scalar, lstmInference, lstmOpAvailable, nodeKernelBackend, repeatSteps, toBlockWeights } from './fused.js';
 import type { BlockWeights, NodeKernelBackend } from './fused.js';
 import { SimdForward, simdUnavailable } from './simdModel.js';
 
@@ -143,10 +143,17 @@ export class FusedForward {
       const seqLen = this.seqLen(steps);
       const input = tf.transpose(tf.tensor3d(x.subarray(0, n * steps * channels), [n, steps, channels]), [1, 0, 2]);
       let h: Tensor = input;
-      for (const layer of plan.encoders) h = blockLstmInference(tf, node, seqLen, h, this.cached(layer));
+      if (lstmOpAvailable()) {
+        // aemon's op: only the last encoder's final h, the first decoder's input projection once.
+        plan.encoders.forEach((layer, i) => (h = lstmInference(node, h, readLstm(layer), { lastOnly: i === plan.encoders.length - 1 })));
+        plan.decoders.forEach((layer, i) => (h = lstmInference(node, h, readLstm(layer), i === 0 ? { repeat: steps } : {})));
+      } else {
+        for (const layer of plan.encoders) h = blockLstmInference(tf, node, seqLen, h, this.cached(layer));
+        const code = h.shape[2]!;
+        h = tf.tile(tf.slice(h, [steps - 1, 0, 0], [1, n, code]), [steps, 1, 1]);
+        for (const layer of plan.decoders) h = blockLstmInference(tf, node, seqLen, h, this.cached(layer));
+      }
       const units = h.shape[2]!;
-      h = tf.tile(tf.slice(h, [steps - 1, 0, 0], [1, n, units]), [steps, 1, 1]);
-      for (const layer of plan.decoders) h = blockLstmInference(tf, node, seqLen, h, this.cached(layer));
       const flat = tf.add(tf.matMul(tf.reshape(h, [steps * n, units]), plan.denseKernel.read()), plan.denseBias.read());
       const y = tf.reshape(flat, [steps, n, channels]);
       const diff = loss === 'mse' ? tf.squaredDifference(y, input) : tf.abs(tf.sub(y, input));

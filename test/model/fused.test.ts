@@ -11,7 +11,7 @@ import { createAutoencoder } from '../../src/model/autoencoder.js';
 import type { LstmAutoencoder } from '../../src/model/autoencoder.js';
 import { selectBackend } from '../../src/model/backend.js';
 import type { BackendSelection, Tf } from '../../src/model/backend.js';
-import { blockLstm, int64Scalar, nodeKernelBackend, toBlockWeights } from '../../src/model/fused.js';
+import { blockLstm, int64Scalar, lstmOpAvailable, lstmOpPath, nodeKernelBackend, setLstmOpOff, toBlockWeights } from '../../src/model/fused.js';
 import { chooseKernel } from '../../src/model/fusedModel.js';
 import { exportArtifacts, loadModelFolder, modelVersion, saveModelFolder } from '../../src/model/io.js';
 import { AemonError } from '../../src/errors.js';
@@ -162,6 +162,39 @@ test('scores match between kernels on M0 (1 and 8 channels); auto picks fused on
   }
 });
 
+// aemon's LSTM op (scripts/lstm-op.sh): skipped where it is not built, saying so; CI builds it and
+// sets AEMON_TEST_LSTM_OP=1, so there a missing op fails.
+const opSkip =
+  skip || (process.env.AEMON_TEST_LSTM_OP !== '1' && !(selected instanceof Error) && !lstmOpAvailable())
+    ? skip || `aemon's LSTM op is not built (${lstmOpPath()}; run \`bash scripts/lstm-op.sh\`) or AEMON_LSTM_OP=0 turned it off`
+    : false;
+
+test('aemon\'s LSTM op scores as BlockLSTM does: M0 depth 1 and 2, 1 and 8 channels, random weights, within 1e-4', { skip: opSkip }, async () => {
+  const { tf, backend } = tensorflow();
+  assert.equal(lstmOpAvailable(), true, `aemon's LSTM op did not load from ${lstmOpPath()}`);
+  for (const [channels, depth] of [[1, 1], [8, 1], [8, 2]] as const) {
+    const params = { ...M0, channels, depth };
+    const x = sineWindows(64, params.windowSize, channels, 4);
+    const model = createAutoencoder(tf, backend, params, 'fused') as LstmAutoencoder;
+    try {
+      randomise(tf, model.layersModel, 31);
+      const withOp = await model.score(x, 64);
+      setLstmOpOff(true);
+      const withBlock = await model.score(x, 64);
+      setLstmOpOff(false);
+      for (const key of ['errors', 'channelErrors', 'lastRows'] as const) {
+        const d = await maxRelDiff(tf.tensor(withOp[key]!), tf.tensor(withBlock[key]!));
+        assert.ok(d <= TOL, `${channels} channels, depth ${depth}: ${key} differ by ${d}`);
+      }
+      // Random weights give windows different errors: the comparison is not between constants.
+      assert.ok(Math.max(...withOp.errors) > 1.5 * Math.min(...withOp.errors));
+    } finally {
+      setLstmOpOff(false);
+      model.dispose();
+    }
+  }
+});
+
 test('training on the fused kernel follows the layers kernel; dropout trains on layers', { skip }, async () => {
   const { tf, backend } = tensorflow();
   const n = 120;
@@ -224,7 +257,9 @@ test('the fused kernel leaves no tensors behind (score, reconstruct, fit, dispos
   const x = sineWindows(40, SMALL.windowSize, SMALL.channels, 3);
   const start = tf.memory().numTensors;
   const model = createAutoencoder(tf, backend, SMALL, 'fused');
+  // Warm: scoring (aemon's LSTM op, or BlockLSTM) and reconstructing (BlockLSTM) keep their weights' forms.
   await model.score(x, 40);
+  await model.reconstruct(x, 40);
   const warm = tf.memory().numTensors;
   for (let i = 0; i < 10; i++) await model.score(x, 40);
   await model.reconstruct(x, 40);

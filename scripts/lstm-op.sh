@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds aemon's LSTM inference op (src/model/lstmOp.cc) for the tensorflow backend, next to the
 # libtensorflow that `npm run tfjs-node:from-wheel` staged: node_modules/@tensorflow/tfjs-node/
-# deps/aemon_lstm_op.node. The fused kernel scores with it when it is there (AEMON_LSTM_OP=0 turns
+# deps/aemon_lstm_op.node. The fused kernel scores with it when it is there (AEMON_MODEL_LSTM_OP=false turns
 # it off), and with TensorFlow's BlockLSTM otherwise. Needs g++ and Node's headers (node_api.h);
 # TensorFlow's C++ headers come from the same wheel as the library (cached in .cache/tfjs-node).
 # Idempotent: it rebuilds only when the source or the wheel changed.

@@ -14,6 +14,7 @@ import { AnomalyDetector } from './detection/detector.js';
 import { SensorTracker } from './detection/sensors.js';
 import { detectStage } from './detection/stage.js';
 import { selectBackend, type Tf } from './model/backend.js';
+import { lstmOpAvailable, setLstmOpOff } from './model/fused.js';
 import { createAutoencoder } from './model/autoencoder.js';
 import { checkKernelPreference } from './model/fusedModel.js';
 import { exportArtifacts, loadModelFolder, modelVersion } from './model/io.js';
@@ -112,6 +113,11 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
   const { log } = opts;
   const { tf, backend, note } = await selectBackend(cfg.model.backend);
   log.info({ backend, note }, `tensorflow.js backend: ${backend}${note ? ` (${note})` : ''}`);
+  setLstmOpOff(!cfg.model.lstmOp);
+  if (backend === 'tensorflow' && cfg.model.kernel !== 'layers' && cfg.model.kernel !== 'simd') {
+    const op = lstmOpAvailable();
+    log.info({ lstmOp: op }, op ? "fused kernel scores with aemon's LSTM op" : `fused kernel scores with TensorFlow's BlockLSTM (${cfg.model.lstmOp ? "aemon's LSTM op is not built: npm run lstm-op" : 'model.lstmOp is false'})`);
+  }
   // An explicit `fused` kernel off the tensorflow backend fails here, not at the first training.
   checkKernelPreference(tf, cfg.model.kernel);
 

@@ -64,6 +64,7 @@ function kerasRows(channels: number, log: (s: string) => void): ModelRow[] {
 async function modelRows(quick: boolean, onlyDefault: boolean, log: (s: string) => void): Promise<ModelRow[]> {
   const cfg = loadConfig({ env: process.env });
   const { tf, backend } = await selectBackend(cfg.model.backend);
+  setLstmOpOff(!cfg.model.lstmOp);
   // simd runs on any backend; on tensorflow fused is the one auto picks, so simd is left out there.
   const all: KernelPreference[] = backend === 'tensorflow' ? ['fused', 'layers'] : ['simd', 'layers'];
   const kernels = onlyDefault ? all.slice(0, 1) : all;
@@ -83,7 +84,7 @@ async function modelRows(quick: boolean, onlyDefault: boolean, log: (s: string) 
           const b = await benchModel({ tf, backend, kernel, channels, trainEpochs: 0, ...(quick ? { repeats: 3 } : {}) });
           rows.push({ name: 'score-m0', engine: `${backend}-fused-blocklstm`, channels, windowsPerSecond: Math.round(b.scoreWindowsPerSecond) });
         } finally {
-          setLstmOpOff(false);
+          setLstmOpOff(!cfg.model.lstmOp);
         }
       }
     }

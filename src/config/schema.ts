@@ -59,6 +59,11 @@ export const modelSchema = z
      */
     kernel: z.enum(['auto', 'fused', 'simd', 'layers']).default('auto'),
     /**
+     * The fused kernel scores with aemon's LSTM op where it is built (`npm run lstm-op`); false
+     * keeps it on TensorFlow's BlockLSTM.
+     */
+    lstmOp: z.boolean().default(true),
+    /**
      * Recurrent cell of the encoder and decoder: `gru` trains and scores on the `layers` kernel
      * (`auto` falls back to it; `fused` and `simd` run LSTMs only).
      */

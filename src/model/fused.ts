@@ -173,21 +173,21 @@ export function lstmOpPath(): string | undefined {
 let lstmOp: boolean | undefined;
 let lstmOpOff = false;
 
-/** Scoring with BlockLSTM even where aemon's op is loaded (benches and tests compare the two). */
+/** Scoring with BlockLSTM even where aemon's op is loaded (config `model.lstmOp` false; benches and tests compare the two). */
 export function setLstmOpOff(off: boolean): void {
   lstmOpOff = off;
 }
 
 /**
  * Loads aemon's LSTM inference op into this process, once: true when `AemonLstmInference` can run.
- * False without the built library, with `AEMON_LSTM_OP=0`, or when loading fails (the fused
- * kernel then scores with BlockLSTM, as before the op existed).
+ * False without the built library, after `setLstmOpOff(true)` (`model.lstmOp` false), or when
+ * loading fails (the fused kernel then scores with BlockLSTM, as before the op existed).
  */
 export function lstmOpAvailable(): boolean {
   if (lstmOpOff) return false;
   if (lstmOp !== undefined) return lstmOp;
   const path = lstmOpPath();
-  if (process.env.AEMON_LSTM_OP === '0' || path === undefined || !existsSync(path)) return (lstmOp = false);
+  if (path === undefined || !existsSync(path)) return (lstmOp = false);
   try {
     // A Node-API module that registers the op with the libtensorflow tfjs-node already loaded.
     process.dlopen({ exports: {} } as NodeJS.Module, path);

@@ -7,6 +7,7 @@ import { selectBackend } from '../model/backend.js';
 import { benchModel } from '../model/bench.js';
 import { lstmOpAvailable, setLstmOpOff } from '../model/fused.js';
 import type { KernelPreference } from '../model/fusedModel.js';
+import { quantile } from '../pipeline/calibration.js';
 import { parsePositiveInt } from './common.js';
 import { benchKafka, type KafkaRow } from './bench-kafka.js';
 import { benchPaced, type PacedRow } from './bench-paced.js';
@@ -92,12 +93,6 @@ async function modelRows(quick: boolean, onlyDefault: boolean, log: (s: string) 
   return rows;
 }
 
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-
 /**
  * One row per (row, engine, channels) from rows measured in several rounds: windows/s is the
  * median of the rounds, `samples` keeps each round's figure in order.
@@ -112,7 +107,7 @@ export function mergeRounds(rounds: ReadonlyArray<readonly ModelRow[]>): ModelRo
       else merged.set(key, { ...r, samples: [r.windowsPerSecond] });
     }
   }
-  return [...merged.values()].map(({ samples, ...r }) => (samples.length > 1 ? { ...r, windowsPerSecond: Math.round(median(samples)), samples } : r));
+  return [...merged.values()].map(({ samples, ...r }) => (samples.length > 1 ? { ...r, windowsPerSecond: Math.round(quantile(samples, 0.5)), samples } : r));
 }
 
 /**
@@ -124,7 +119,7 @@ export function kerasRatio(row: ModelRow, keras: ModelRow | undefined): number |
   if (keras === undefined) return undefined;
   const a = row.samples;
   const b = keras.samples;
-  if (a && b && a.length === b.length) return median(a.map((x, i) => x / b[i]!));
+  if (a && b && a.length === b.length) return quantile(a.map((x, i) => x / b[i]!), 0.5);
   return row.windowsPerSecond / keras.windowsPerSecond;
 }
 

@@ -3,15 +3,14 @@
 # libtensorflow that `npm run tfjs-node:from-wheel` staged: node_modules/@tensorflow/tfjs-node/
 # deps/aemon_lstm_op.node. The fused kernel scores with it when it is there (AEMON_MODEL_LSTM_OP=false turns
 # it off), and with TensorFlow's BlockLSTM otherwise. Needs g++ and Node's headers (node_api.h);
-# TensorFlow's C++ headers come from the same wheel as the library (cached in .cache/tfjs-node).
+# TensorFlow's C++ headers come from the wheel the library came from (the one
+# scripts/tfjs-node-from-wheel.sh recorded in deps/.from-wheel, cached in .cache/tfjs-node).
 # Idempotent: it rebuilds only when the source or the wheel changed.
 #
 #   bash scripts/lstm-op.sh [--force]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TF_WHEEL_VERSION=${TF_WHEEL_VERSION:-2.21.0}
-TF_WHEEL_PACKAGE=${TF_WHEEL_PACKAGE:-tensorflow-cpu}
 CACHE=.cache/tfjs-node
 PKG=node_modules/@tensorflow/tfjs-node
 OUT="$PKG/deps/aemon_lstm_op.node"
@@ -21,8 +20,13 @@ SRC=src/model/lstmOp.cc
 say() { printf '== %s\n' "$*" >&2; }
 die() { printf 'lstm-op: %s\n' "$*" >&2; exit 1; }
 
-[ -f "$PKG/deps/lib/libtensorflow_framework.so.2" ] || die "no libtensorflow in $PKG/deps/lib: run npm run tfjs-node:from-wheel first"
-key="$TF_WHEEL_PACKAGE-$TF_WHEEL_VERSION $(sha256sum "$SRC" | cut -c1-16)"
+[ -f "$PKG/deps/lib/libtensorflow_framework.so.2" ] && [ -f "$PKG/deps/.from-wheel" ] ||
+  die "no libtensorflow from a wheel in $PKG/deps: run npm run tfjs-node:from-wheel first"
+# e.g. tensorflow-cpu-2.21.0: the package, then the version after the last dash.
+from_wheel=$(cat "$PKG/deps/.from-wheel")
+TF_WHEEL_PACKAGE=${from_wheel%-*}
+TF_WHEEL_VERSION=${from_wheel##*-}
+key="$from_wheel $(sha256sum "$SRC" | cut -c1-16)"
 if [ "${1:-}" != --force ] && [ -f "$OUT" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$key" ]; then
   say "aemon's LSTM op is built ($OUT)"
   exit 0

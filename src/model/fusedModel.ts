@@ -140,7 +140,6 @@ export class FusedForward {
   scoreTable(x: Float32Array, n: number, steps: number, channels: number, loss: 'mse' | 'mae'): Tensor {
     const { tf, plan, node } = this;
     return tf.tidy(() => {
-      const seqLen = this.seqLen(steps);
       const input = tf.transpose(tf.tensor3d(x.subarray(0, n * steps * channels), [n, steps, channels]), [1, 0, 2]);
       let h: Tensor = input;
       if (lstmOpAvailable()) {
@@ -148,6 +147,7 @@ export class FusedForward {
         plan.encoders.forEach((layer, i) => (h = lstmInference(node, h, readLstm(layer), { lastOnly: i === plan.encoders.length - 1 })));
         plan.decoders.forEach((layer, i) => (h = lstmInference(node, h, readLstm(layer), i === 0 ? { repeat: steps } : {})));
       } else {
+        const seqLen = this.seqLen(steps);
         for (const layer of plan.encoders) h = blockLstmInference(tf, node, seqLen, h, this.cached(layer));
         const code = h.shape[2]!;
         h = tf.tile(tf.slice(h, [steps - 1, 0, 0], [1, n, code]), [steps, 1, 1]);

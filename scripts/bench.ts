@@ -1,5 +1,5 @@
 // `npm run bench`: `aemon bench` with the Kafka row. Uses KAFKA_BROKERS when set; otherwise starts
-// the tests' Apache Kafka broker (test/kafka/broker.ts; jars from `bash .ci/kafka-setup.sh`) for
+// the tests' Apache Kafka broker (test/kafka/broker.ts; jars from `npm run test:setup`) for
 // the run and stops it after. Without the jars, the bench runs without the Kafka row and says so.
 // Arguments are passed on: `npm run bench -- --quick --json bench.json`.
 import { spawn } from 'node:child_process';

@@ -23,7 +23,7 @@ export function requireTool(name: 'prometheus' | 'promtool' | 'docker-compose'):
   if (probe.error !== undefined) {
     throw new Error(
       `${name} is not installed (${(probe.error as NodeJS.ErrnoException).code ?? probe.error.message}): ` +
-        'run `bash .ci/prometheus-setup.sh` (Debian: apt-get install -y prometheus docker-compose)',
+        'run `npm run test:setup` (Debian: apt-get install -y prometheus docker-compose)',
     );
   }
 }

@@ -305,7 +305,7 @@ test('kcat reads back what kafkajs produced', { timeout: 60_000 }, async (t) => 
   await producer.send({ topic, acks: -1, compression: CompressionTypes.GZIP, messages: sent });
 
   const kcat = spawnSync('kcat', ['-b', broker.brokers.join(','), '-C', '-t', topic, '-e', '-o', 'beginning', '-q', '-f', '%k\t%s\n'], { encoding: 'utf8', timeout: 30_000 });
-  if (kcat.error) assert.fail(`kcat could not run (${kcat.error.message}): run bash .ci/kafka-setup.sh`);
+  if (kcat.error) assert.fail(`kcat could not run (${kcat.error.message}): run npm run test:setup`);
   assert.equal(kcat.status, 0, kcat.stderr);
   const lines = kcat.stdout.split('\n').filter(Boolean).sort();
   assert.deepEqual(lines, sent.map((m) => `${m.key}\t${m.value}`).sort());

@@ -1,5 +1,5 @@
 // The real Apache Kafka broker the tests run against (issue 5): Kafka 4.1.1 from .kafka/libs
-// (bash .ci/kafka-setup.sh), single-node KRaft on free loopback ports, in a temp dir.
+// (npm run test:setup), single-node KRaft on free loopback ports, in a temp dir.
 // Env: KAFKA_BROKERS (and KAFKA_SASL_BROKERS) use that cluster instead; KAFKA_HEAP (default 512m);
 // KAFKA_KEEP_LOGS keeps the temp dir after stop(); KAFKA_VERBOSE prints start times; KAFKAJS_LOG
 // makes the kafkajs clients of kafkaFor() log.
@@ -77,7 +77,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
 /** Starts a single-node KRaft broker from .kafka/libs on free loopback ports; resolves once it answers. */
 export async function launchBroker(options: BrokerOptions = {}): Promise<Broker> {
   if (!existsSync(LIBS) || !readdirSync(LIBS).some((f) => /^kafka_2\.13-.*\.jar$/.test(f))) {
-    throw new Error(`Kafka broker jars not found in ${LIBS}: run bash .ci/kafka-setup.sh`);
+    throw new Error(`Kafka broker jars not found in ${LIBS}: run npm run test:setup`);
   }
   const dir = mkdtempSync(join(tmpdir(), 'aemon-broker-'));
   tempDirs.add(dir);
@@ -186,7 +186,7 @@ function serverProperties(dir: string, plain: string, ctrl: string, sasl: string
 
 function java(args: string[], logFile: string): string {
   const r = spawnSync('java', ['-cp', `${LIBS}/*`, ...args], { encoding: 'utf8', timeout: 60_000 });
-  if (r.error) throw new Error(`java ${args[0]} failed: ${r.error.message} (Java 17 is needed: bash .ci/kafka-setup.sh)`);
+  if (r.error) throw new Error(`java ${args[0]} failed: ${r.error.message} (Java 17 is needed: npm run test:setup)`);
   writeFileSync(logFile, `$ java ${args.join(' ')}\n${r.stdout}${r.stderr}\n`, { flag: 'a' });
   if (r.status !== 0) throw new Error(`java ${args.join(' ')} exited ${r.status}:\n${r.stdout}${r.stderr}`);
   return r.stdout;

@@ -8,7 +8,7 @@ export const ARTIFACTS = join(ROOT, 'test-artifacts');
 const DOCS_IMG = join(ROOT, 'docs', 'img');
 
 /**
- * Debian's chromium (`apt-get install -y chromium`, .ci/browser-setup.sh); CHROMIUM_PATH overrides
+ * Debian's chromium (`apt-get install -y chromium`, npm run test:setup); CHROMIUM_PATH overrides
  * (not an AEMON_* name: aemon rejects AEMON_* variables it does not know, and the tests' aemon
  * processes inherit the environment).
  */
@@ -24,7 +24,7 @@ export async function launchChromium(): Promise<Browser> {
   } catch (err) {
     throw new Error(
       `cannot start chromium at ${CHROMIUM}: ${(err as Error).message.split('\n')[0]}\n` +
-        'install it with `apt-get install -y chromium` (see .ci/browser-setup.sh) or set CHROMIUM_PATH to a chromium binary',
+        'install it with `apt-get install -y chromium` (or `npm run test:setup`) or set CHROMIUM_PATH to a chromium binary',
     );
   }
 }

@@ -176,7 +176,15 @@ async function run(flags: RunFlags): Promise<void> {
   try {
     // Idempotent: a send retried after a timeout (the broker had written it) is not written
     // twice, so a DLQ or score record appears once per process run.
-    const outputProducer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
+    // kafkajs retries a send only briefly: the sink retries a retryable failure itself, for as
+    // long as it lasts, and says so (/readyz, aemon_sink_write_retries_total, a log line).
+    const outputProducer = kafka.producer({
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      retry: { initialRetryTime: 300, retries: 3, maxRetryTime: 3_000 },
+    });
     const stats = await engine.run(source.records$, [metricsSink(metrics), view.sink, kafkaSink(outputProducer, kc, { limits, log, health, metrics, ...(fallback ? { fallback } : {}) }), eventLog], abort.signal);
     await source.close();
     log.info({ stats }, `stopped after ${stats.records} records (${stats.windowsScored} windows scored, ${stats.anomaliesOpened} anomalies opened)`);

@@ -5,6 +5,8 @@ import { createHash } from 'node:crypto';
 import { Kafka, logLevel, Partitioners, type Admin } from 'kafkajs';
 import { alive, committedToEnd, createTopics, metric, names, readAll as readTopic, startRun, until } from './aemon.js';
 import { sharedBroker } from './broker.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { KAFKA_DEFAULT_MAX_BYTES, readTopicLimits } from '../../src/sinks/kafka-size.js';
 
 // Records near the dead-letter topic's size limit: wrapped as a DLQ record (headers around the
 // original bytes) they no longer fit, and several of them together never fit one produce request.
@@ -89,3 +91,18 @@ test('records too large for the DLQ topic once wrapped: aemon keeps running, dea
 });
 
 const readAll = (topic: string) => readTopic(kafka, admin, topic);
+
+test("readTopicLimits: a topic's own max.message.bytes, else the broker's message.max.bytes", async () => {
+  await setup();
+  const n = names();
+  await createTopics(admin, [{ topic: n.dlq, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '12345' }] }, { topic: n.scores, numPartitions: 1 }]);
+  const lines: string[] = [];
+  const log = createLogger('warn', { destination: { write: (l: string) => void lines.push(l) } });
+  const limits = await readTopicLimits(admin, [n.dlq, n.scores, `${n.topic}.missing`, ''], log);
+  assert.equal(limits.get(n.dlq), 12345);
+  // Neither the topic nor the broker sets it here: Kafka's default, as the broker reports it.
+  assert.equal(limits.get(n.scores), KAFKA_DEFAULT_MAX_BYTES);
+  assert.equal(limits.get(`${n.topic}.missing`), KAFKA_DEFAULT_MAX_BYTES, 'a topic that cannot be described falls back to the broker');
+  assert.equal(limits.size, 3);
+  assert.ok(lines.some((l) => l.includes(`cannot read max.message.bytes of ${n.topic}.missing`)), lines.join(''));
+});

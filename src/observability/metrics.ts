@@ -29,7 +29,7 @@ export const MODEL_RECORD_RESULTS: readonly ModelRecordResult[] = ['published', 
 const SENSOR_STATES: readonly SensorState[] = ['warming', 'scoring', 'stale'];
 
 /**
- * aemon's metrics (DESIGN.md, "Prometheus metrics"), behind typed calls. Callers observe once per
+ * aemon's metrics (docs/operations.md#metrics), behind typed calls. Callers observe once per
  * window or batch, never per message. Per-sensor series exist for at most `maxSensors` sensors:
  * a newcomer takes the place of the tracked sensor with the lowest latest score if its own score
  * is higher, so the sensors worth looking at stay visible.

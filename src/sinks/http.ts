@@ -50,7 +50,7 @@ function listenHint(code: string | undefined, setting: string): string {
   return '';
 }
 
-/** `GET /metrics`, `/healthz`, `/readyz` (DESIGN.md) on `host:port`, plus any extra routes. */
+/** `GET /metrics`, `/healthz`, `/readyz` (docs/operations.md#http-endpoints) on `host:port`, plus any extra routes. */
 export function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
   const { registry, ready } = options;
   const readyz: RouteHandler = (_req, res) => {

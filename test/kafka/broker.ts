@@ -1,4 +1,4 @@
-// The real Apache Kafka broker the tests run against (issue 5): Kafka 4.1.1 from .kafka/libs
+// The real Apache Kafka broker the tests run against: Kafka 4.1.1 from .kafka/libs
 // (npm run test:setup), single-node KRaft on free loopback ports, in a temp dir.
 // Env: KAFKA_BROKERS (and KAFKA_SASL_BROKERS) use that cluster instead; KAFKA_HEAP (default 512m);
 // KAFKA_KEEP_LOGS keeps the temp dir after stop(); KAFKA_VERBOSE prints start times; KAFKAJS_LOG

@@ -166,8 +166,8 @@ async function replay(input: string | undefined, flags: ReplayFlags): Promise<vo
     const spanMs = cfg.windowing.size * (Number.isFinite(stepMs) ? stepMs : 1000);
     process.stderr.write(falseAlarmSummary(injections, opened, { sensor: rowSensor, ts: rowTs, anomaly: rowFlag }, spanMs, firstPromotion, retrainRuns, cfg.training.intervalMs > 0));
   }
-  if (stats.acked !== stats.records) {
-    throw new AemonError('AEMON_INTERNAL', `${stats.records - stats.acked} records were neither scored nor rejected`, { stage: 'cli' });
+  if (stats.acked !== stats.decoded) {
+    throw new AemonError('AEMON_INTERNAL', `${stats.decoded - stats.acked} readings were neither scored nor rejected`, { stage: 'cli' });
   }
 }
 

@@ -1,9 +1,8 @@
 import type { ReadingConfig } from '../../config/schema.js';
 import type { Decoded, RecordDecoder, Rejection, SourceRecord } from '../../pipeline/contracts.js';
-import { groupKey } from '../decode.js';
 import { preParsed } from './json.js';
 import { ackEach, compileTemplate, fieldAt, pushDecoded, rejectEach, textOf } from './shared.js';
-import { createValidator, describe, isPlainObject, sensorOf, timeIn, truncate, type DecoderOptions } from './validate.js';
+import { createValidator, describe, groupKey, isPlainObject, sensorOf, timeIn, truncate, type DecoderOptions } from './validate.js';
 
 /** A reading being joined: one sensor's channels near one event time, and the records they came in. */
 interface Pending {

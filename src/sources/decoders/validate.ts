@@ -1,12 +1,17 @@
 import type { ReadingConfig, TimeUnit } from '../../config/schema.js';
 import type { Reading, RejectReason, Rejection, SourceRecord } from '../../pipeline/contracts.js';
-import { groupKey, parseTimestamp } from '../decode.js';
+import { parseTimestamp } from './time.js';
 
 export interface DecoderOptions {
   /** Clock for `future_timestamp` (default `Date.now`). */
   now?: () => number;
   /** The channel set a sensor's model fixes; `undefined` = no model yet (the first valid reading fixes it). */
   channelsFor?: (sensor: string) => readonly string[] | undefined;
+}
+
+/** Model group key of a channel set: the sorted channel names joined by `,`. */
+export function groupKey(channels: readonly string[]): string {
+  return [...channels].sort().join(',');
 }
 
 const DETAIL_MAX = 200;

@@ -51,6 +51,12 @@ export interface SourceRecord {
   ack: Ack;
   /** Read again only to rebuild window state after a restart: its outputs were written before. */
   replayOnly?: boolean;
+  /**
+   * Found in the dead-letter topic already (an earlier owner wrote a rejection of it, then did not
+   * commit). Comes with `replayOnly`; a record that holds several readings clears it on the
+   * readings (only its rejection is known to be written) and keeps it on the rejections.
+   */
+  deadLettered?: boolean;
 }
 
 /** A decoded, valid reading. */

@@ -176,3 +176,16 @@ test('narrow: a channel read twice at the same time is a duplicate; a record wit
   assert.deepEqual(valuesRecord(r!), { a: 1, b: 2 });
   assert.throws(() => readingSchema.parse({ format: 'narrow' }), /narrow needs reading.channels/);
 });
+
+test('a message found in the dead-letter topic already: its rejected part is not written again, its readings are scored again', () => {
+  const d = decoder({ format: 'influx' });
+  const p = probe(`pump temp=1 ${T}000000\npump temp=oops\npump temp=2 ${T + 1000}000000`, { replayOnly: true, deadLettered: true });
+  const out = all(d.decode(p.rec));
+  assert.deepEqual(out.map((o) => [isRejection(o) ? o.reason : 'reading', o.replayOnly === true]), [['reading', false], ['bad_record', true], ['reading', false]]);
+  // A one-reading record stays as it was: all of it was written before.
+  const one = all(decoder({}).decode(probe(JSON.stringify({ sensor: 's', ts: T, values: { a: 1 } }), { replayOnly: true, deadLettered: true }).rec));
+  assert.equal(one[0]!.replayOnly, true);
+  // A rebuild's records (replayOnly alone) stay replay-only in every part.
+  const rebuilt = all(d.decode(probe(`pump temp=1 ${T}000000\npump temp=2 ${T + 1000}000000`, { replayOnly: true }).rec));
+  assert.deepEqual(rebuilt.map((o) => o.replayOnly), [true, true]);
+});

@@ -101,9 +101,15 @@ export function ackEach(acks: readonly Ack[]): Ack {
   };
 }
 
-/** `rec` with a part of its content and a share of its ack: one of several readings in it. */
+/**
+ * `rec` with a part of its content and a share of its ack: one of several readings in it. A
+ * record found in the dead-letter topic had one of its parts rejected; its other readings may
+ * not have been written before, so they are scored again (their rejections are not re-written).
+ */
 export function part(rec: SourceRecord, raw: string, ack: Ack): SourceRecord {
-  return { ...rec, raw, ack };
+  const out: SourceRecord = { ...rec, raw, ack };
+  if (rec.deadLettered) delete out.replayOnly;
+  return out;
 }
 
 /** The same rejection for each record of a reading that is rejected as a whole. */

@@ -125,7 +125,7 @@ export function createValidator(cfg: ReadingConfig, unit: TimeUnit, options: Dec
       ack: rec.ack,
     };
     if (rec.key !== undefined) out.key = rec.key;
-    if (rec.replayOnly) out.replayOnly = true;
+    if (rec.replayOnly || rec.deadLettered) out.replayOnly = true;
     if (sensor !== undefined) out.sensor = sensor;
     return out;
   };

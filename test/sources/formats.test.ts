@@ -189,3 +189,16 @@ test('a message found in the dead-letter topic already: its rejected part is not
   const rebuilt = all(d.decode(probe(`pump temp=1 ${T}000000\npump temp=2 ${T + 1000}000000`, { replayOnly: true }).rec));
   assert.deepEqual(rebuilt.map((o) => o.replayOnly), [true, true]);
 });
+
+test('narrow: event time moves on per Kafka partition: a partition read far ahead does not time out the joins of another', () => {
+  const d = decoder({ format: 'narrow', channels: ['a', 'b'], narrow: { waitMs: 1000 } });
+  const at = (partition: number, sensor: string, channel: string, ts: number): SourceRecord =>
+    probe(JSON.stringify({ sensor, ts, channel, value: 1 }), { origin: { source: 'kafka', topic: 't', partition, offset: '0' } }).rec;
+  assert.deepEqual(all(d.decode(at(0, 'slow', 'a', T - 3_600_000))), []);
+  // Partition 1 is an hour ahead (a backlog read unevenly): partition 0's join still waits.
+  assert.equal(readings([...all(d.decode(at(1, 'fast', 'a', T))), ...all(d.decode(at(1, 'fast', 'b', T)))]).length, 1);
+  assert.equal(readings(all(d.decode(at(0, 'slow', 'b', T - 3_600_000)))).length, 1);
+  // Its own partition moving on does time it out.
+  assert.deepEqual(all(d.decode(at(0, 'slow', 'a', T - 3_595_000))), []);
+  rejected(all(d.decode(at(0, 'other', 'a', T - 3_593_999))), 'incomplete', /no b of a,b/);
+});

@@ -14,12 +14,19 @@ interface Pending {
   done: boolean;
 }
 
+/** One input stream's pendings in the order they were opened (expiry looks at the oldest first) and its newest event time. */
+interface Stream {
+  queue: Pending[];
+  head: number;
+  watermark: number;
+}
+
 /**
  * `narrow`: one channel per message (`{"sensor":…,"ts":…,"channel":…,"value":…}`, as OPC UA and
  * MQTT bridges write), joined per sensor by event time into readings of `reading.channels`.
  * Messages of a sensor within `narrow.toleranceMs` of each other join; a reading is emitted once
- * it has every channel. One still missing a channel once the stream's newest event time is
- * `narrow.waitMs` past it (or at the end of the input) is rejected `incomplete`: each of its
+ * it has every channel. One still missing a channel once the newest event time of the stream it
+ * came in (its Kafka partition, its file) is `narrow.waitMs` past it (or at the end of the input) is rejected `incomplete`: each of its
  * messages is dead-lettered, nothing is scored half-empty. The joined reading's ack acks each
  * of its messages, so their offsets are committed only once it is written.
  */
@@ -32,10 +39,16 @@ export function createNarrowDecoder(cfg: ReadingConfig, options: DecoderOptions 
   const wanted = new Set(expected);
   const template = cfg.sensorTemplate === undefined ? undefined : compileTemplate(cfg.sensorTemplate);
   const bySensor = new Map<string, Pending[]>();
-  // Pendings in the order they were opened: expiry looks at the oldest first.
-  let queue: Pending[] = [];
-  let head = 0;
-  let watermark = -Infinity;
+  // Event time moves on per stream (Kafka partition, file): one partition read far ahead of the
+  // others while catching up must not time out the joins of the rest.
+  const streams = new Map<string, Stream>();
+  const streamOf = (rec: SourceRecord): Stream => {
+    const o = rec.origin;
+    const key = o.topic !== undefined ? `${o.topic}/${o.partition ?? ''}` : (o.file ?? o.source);
+    let st = streams.get(key);
+    if (st === undefined) streams.set(key, (st = { queue: [], head: 0, watermark: -Infinity }));
+    return st;
+  };
 
   const joinedRecord = (p: Pending): SourceRecord => {
     const first = p.records[0]!;
@@ -77,18 +90,18 @@ export function createNarrowDecoder(cfg: ReadingConfig, options: DecoderOptions 
     return 'kind' in out ? rejectEach(p.records, out) : [out];
   };
 
-  const expire = (out: Decoded[]): void => {
-    while (head < queue.length) {
-      const p = queue[head]!;
+  const expire = (st: Stream, out: Decoded[]): void => {
+    while (st.head < st.queue.length) {
+      const p = st.queue[st.head]!;
       if (!p.done) {
-        if (p.ts + n.waitMs >= watermark) break;
+        if (p.ts + n.waitMs >= st.watermark) break;
         for (const r of incomplete(p)) out.push(r);
       }
-      head++;
+      st.head++;
     }
-    if (head > 1024 && head * 2 > queue.length) {
-      queue = queue.slice(head);
-      head = 0;
+    if (st.head > 1024 && st.head * 2 > st.queue.length) {
+      st.queue = st.queue.slice(st.head);
+      st.head = 0;
     }
   };
 
@@ -140,18 +153,19 @@ export function createNarrowDecoder(cfg: ReadingConfig, options: DecoderOptions 
       }
       if (p.ts === ts) return v.reject(rec, 'duplicate', `${truncate(channel, 60)} of ${new Date(ts).toISOString()} was read already`, sensor);
     }
+    const st = streamOf(rec);
     if (into === undefined) {
       // No prototype: a channel named `__proto__` is a key like any other.
       into = { sensor, ts, values: Object.create(null) as Record<string, number>, records: [], done: false };
       list.push(into);
-      queue.push(into);
+      st.queue.push(into);
     }
     into.values[channel] = value;
     into.records.push(rec);
     if (ts < into.ts) into.ts = ts;
     if (Object.keys(into.values).length === expected.length) for (const o of complete(into)) out.push(o);
-    if (ts > watermark) watermark = ts;
-    expire(out);
+    if (ts > st.watermark) st.watermark = ts;
+    expire(st, out);
     return out;
   };
 
@@ -164,9 +178,10 @@ export function createNarrowDecoder(cfg: ReadingConfig, options: DecoderOptions 
     },
     flush() {
       const out: Decoded[] = [];
-      for (let i = head; i < queue.length; i++) if (!queue[i]!.done) for (const r of incomplete(queue[i]!)) out.push(r);
-      queue = [];
-      head = 0;
+      for (const st of streams.values()) {
+        for (let i = st.head; i < st.queue.length; i++) if (!st.queue[i]!.done) for (const r of incomplete(st.queue[i]!)) out.push(r);
+      }
+      streams.clear();
       return out;
     },
   };

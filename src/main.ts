@@ -23,11 +23,11 @@ import type { Health } from './observability/health.js';
 import type { Logger } from './observability/logger.js';
 import { createMetrics, type AemonMetrics } from './observability/metrics.js';
 import { eventTimeOnly } from './pipeline/clock.js';
-import type { Reading, Rejection, Sink, SourceRecord } from './pipeline/contracts.js';
+import type { Sink, SourceRecord } from './pipeline/contracts.js';
 import type { EpochProgress, ModelBundle } from './pipeline/model.js';
 import { InFlightGate, runPipeline, WriteBarrier, type RunStats } from './pipeline/runner.js';
 import { startHttpServer, type ExtraRoute, type HttpServer } from './sinks/http.js';
-import { createDecoder } from './sources/decode.js';
+import { createRecordDecoder } from './sources/decoders/select.js';
 import { createLiveView, type LiveViewHandle } from './view/routes.js';
 import { BootstrapTrainer } from './training/bootstrap.js';
 import { writeJob } from './training/job.js';
@@ -221,7 +221,7 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
           },
         )
       : undefined;
-  const decode = createDecoder(cfg.reading, {
+  const decode = createRecordDecoder(cfg.reading, {
     ...(opts.now ? { now: opts.now } : {}),
     channelsFor: (sensor: string) => trainer.modelChannels(sensor),
   });
@@ -266,7 +266,7 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
     run: (records$, sinks, signal) =>
       runPipeline({
         records$,
-        decode: decode as (r: SourceRecord) => Reading | Rejection,
+        decode,
         window,
         detect,
         sinks: retrainer ? [...sinks, retrainer] : sinks,

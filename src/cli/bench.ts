@@ -9,6 +9,7 @@ import { lstmOpAvailable, setLstmOpOff } from '../model/fused.js';
 import type { KernelPreference } from '../model/fusedModel.js';
 import { quantile } from '../pipeline/calibration.js';
 import { parsePositiveInt } from './common.js';
+import { benchDecode, type DecodeRow } from './bench-decode.js';
 import { benchKafka, type KafkaRow } from './bench-kafka.js';
 import { benchPaced, type PacedRow } from './bench-paced.js';
 import { benchPipeline, benchScrape, type PipelineRow, type ScrapeRow } from './bench-pipeline.js';
@@ -24,7 +25,7 @@ export interface ModelRow {
   samples?: number[];
 }
 
-type Row = ModelRow | PipelineRow | PacedRow | ScrapeRow | KafkaRow | RetrainRow;
+type Row = ModelRow | PipelineRow | PacedRow | ScrapeRow | KafkaRow | RetrainRow | DecodeRow;
 
 const KERAS_PEER = fileURLToPath(new URL('../../../shared/bench/keras_m0.py', import.meta.url));
 
@@ -142,6 +143,8 @@ async function bench(flags: BenchFlags): Promise<void> {
   const log = (s: string): void => void process.stderr.write(s);
   const rounds = flags.rounds !== undefined ? parsePositiveInt(flags.rounds, '--rounds') : flags.quick ? 1 : 3;
   const rows: Row[] = [];
+  log('decode: every reading.format…\n');
+  rows.push(...benchDecode(1000, flags.quick ? 10 : 30));
   const fleets = flags.quick ? [100, 1000] : [100, 1000, 10_000];
   for (const sensors of fleets) {
     log(`pipeline: ${sensors} sensors…\n`);
@@ -205,6 +208,9 @@ async function bench(flags: BenchFlags): Promise<void> {
       pacedRows.map((r) => [r.sensors, r.ratePerSecond, r.achievedPerSecond, r.seconds, r.p50WindowSeconds, r.p99WindowSeconds, r.p99ReadingSeconds, r.cpuShare, r.engine]),
     ),
   );
+  const decode = rows.filter((r): r is DecodeRow => r.name === 'decode');
+  out.write('\nDecode alone: the same readings (1000 sensors, 4 channels) in each reading.format, as message bytes, 1000 per decodeMany call (narrow: one message per channel)\n');
+  out.write(table(['format', 'readings', 'messages/s', 'readings/s'], decode.map((r) => [r.format, r.readings, r.messagesPerSecond, r.readingsPerSecond])));
   const scrape = rows.filter((r): r is ScrapeRow => r.name === 'scrape');
   out.write('\n/metrics scrape\n');
   out.write(table(['sensors', 'bytes', 'seconds'], scrape.map((r) => [r.sensors, r.bytes, r.seconds])));

@@ -7,7 +7,8 @@ import type { Injection } from '../sources/simulator.js';
 import { dlqFileSink } from '../sinks/dlq.js';
 import { openMetricsSink } from '../sinks/openmetrics.js';
 import { scoreFileSink } from '../sinks/scores.js';
-import { fileSource } from '../sources/file.js';
+import { fileSource, type FileFormat } from '../sources/file.js';
+import { READING_FORMATS, type ReadingFormat } from '../config/schema.js';
 import { kafkaRangeSource } from '../sources/kafka-range.js';
 import { reportHtml, writeReport } from '../view/report.js';
 import { SeriesCollector } from '../view/series.js';
@@ -20,7 +21,7 @@ import { TrainingProgress } from './progress.js';
 interface ReplayFlags {
   config?: string;
   verbose?: boolean;
-  format?: 'auto' | 'nab' | 'skab' | 'ndjson' | 'csv';
+  format?: string;
   trainFirst?: string;
   model?: string;
   out?: string;
@@ -49,6 +50,16 @@ function rejectionReporter(stream: NodeJS.WritableStream): Sink {
   };
 }
 
+const FILE_LAYOUTS = ['auto', 'nab', 'skab', 'csv', 'ndjson'] as const;
+
+/** `--format`: a file layout, or a `reading.format` whose records are one per line (NDJSON, line protocol). */
+export function replayFormat(name: string | undefined): { file: FileFormat; reading?: ReadingFormat } {
+  if (name === undefined) return { file: 'auto' };
+  if ((FILE_LAYOUTS as readonly string[]).includes(name)) return { file: name as FileFormat };
+  if ((READING_FORMATS as readonly string[]).includes(name)) return { file: name === 'influx' ? 'lines' : 'ndjson', reading: name as ReadingFormat };
+  throw new AemonError('AEMON_USAGE', `--format must be one of ${[...FILE_LAYOUTS, ...READING_FORMATS].join(', ')}; got ${JSON.stringify(name)}`, { stage: 'cli' });
+}
+
 function parseTime(text: string | undefined, flag: string): number {
   const ms = text === undefined ? Number.NaN : Date.parse(text);
   if (!Number.isFinite(ms)) throw new AemonError('AEMON_USAGE', `${flag} needs an ISO-8601 time, got ${JSON.stringify(text ?? '')}`, { stage: 'cli' });
@@ -69,7 +80,9 @@ async function replay(input: string | undefined, flags: ReplayFlags): Promise<vo
   const range = flags.kafkaTopic ? { topic: flags.kafkaTopic, fromMs: parseTime(flags.from, '--from'), toMs: parseTime(flags.to, '--to') } : undefined;
   const trainFirst = flags.trainFirst === undefined ? undefined : parsePositiveInt(flags.trainFirst, '--train-first');
   const injections = flags.labels ? readInjections(flags.labels) : undefined;
+  const format = replayFormat(flags.format);
   const cfg = commandConfig(flags.config, {
+    ...(format.reading ? { reading: { format: format.reading } } : {}),
     training: defined({ bootstrapReadings: trainFirst, intervalMs: flags.retrainEvery === undefined ? undefined : parseDuration(flags.retrainEvery) }),
     model: defined({ dir: flags.model }),
   });
@@ -144,7 +157,7 @@ async function replay(input: string | undefined, flags: ReplayFlags): Promise<vo
   if (collector) sinks.push(collector);
   const records$ = range
     ? kafkaRangeSource({ kafka: createKafka(cfg.kafka, log, '-replay'), ...range, flow: engine.gate })
-    : fileSource(input!, { format: flags.format ?? 'auto', flow: engine.gate });
+    : fileSource(input!, { format: format.file, flow: engine.gate });
   const stats = await engine.run(records$, sinks);
   if (flags.report && collector) {
     const source = range ? `${range.topic} ${flags.from} – ${flags.to}` : input!;
@@ -166,19 +179,19 @@ async function replay(input: string | undefined, flags: ReplayFlags): Promise<vo
     const spanMs = cfg.windowing.size * (Number.isFinite(stepMs) ? stepMs : 1000);
     process.stderr.write(falseAlarmSummary(injections, opened, { sensor: rowSensor, ts: rowTs, anomaly: rowFlag }, spanMs, firstPromotion, retrainRuns, cfg.training.intervalMs > 0));
   }
-  if (stats.acked !== stats.records) {
-    throw new AemonError('AEMON_INTERNAL', `${stats.records - stats.acked} records were neither scored nor rejected`, { stage: 'cli' });
+  if (stats.acked !== stats.decoded) {
+    throw new AemonError('AEMON_INTERNAL', `${stats.decoded - stats.acked} readings were neither scored nor rejected`, { stage: 'cli' });
   }
 }
 
 export function registerReplay(program: Command): void {
   program
     .command('replay')
-    .description('score a historical file or folder (CSV: NAB, SKAB, generic; NDJSON) at full speed, through the live pipeline')
+    .description('score a historical file or folder (CSV: NAB, SKAB, generic; NDJSON; line protocol) at full speed, through the live pipeline')
     .argument('[path]', 'a file or a folder (every .csv, .ndjson, .jsonl under it)')
     .option('-c, --config <file>', 'config file (YAML or JSON)')
     .option('--verbose', 'JSON logs on stderr at the configured level (default: warnings only)')
-    .option('--format <format>', 'auto | nab | skab | csv | ndjson (default auto: by extension and header)')
+    .option('--format <format>', 'auto | nab | skab | csv | ndjson, or a reading.format read one record per line: json | telegraf-json | narrow (NDJSON) | influx (line protocol) (default auto: by extension and header)')
     .option('--train-first <n>', 'train on the first N readings of each sensor; no rows are written for them')
     .option('--model <dir>', 'score with the current models of a registry or model folder (from `aemon train`) instead of training')
     .option('--out <file>', 'scores file: .csv (timestamp,sensor,score,threshold,anomaly,error_<channel>…) or .ndjson; default stdout as CSV')

@@ -8,18 +8,77 @@ import { z } from 'zod';
 const positiveInt = z.number().int().positive();
 const ms = z.number().int().nonnegative();
 
+/** The layouts a record's bytes can have: one decoder each (src/sources/decoders/). */
+export const READING_FORMATS = ['json', 'telegraf-json', 'influx', 'narrow'] as const;
+export type ReadingFormat = (typeof READING_FORMATS)[number];
+export const TIME_UNITS = ['auto', 's', 'ms', 'us', 'ns', 'iso'] as const;
+export type TimeUnit = (typeof TIME_UNITS)[number];
+
 export const readingSchema = z
   .object({
-    /** Field holding the sensor id; the Kafka key (or file name) is used without it. */
+    /**
+     * How a record's bytes are laid out: `json` (one object with sensor, time and an object of
+     * channels), `telegraf-json` (Telegraf's JSON serializer), `influx` (InfluxDB line protocol,
+     * Telegraf's default Kafka output), `narrow` (one channel per message, joined by event time).
+     */
+    format: z.enum(READING_FORMATS).default('json'),
+    /**
+     * A record larger than this (bytes) is rejected before it is parsed (`too_large`). Default
+     * 256 KiB: a quarter of the broker's default `message.max.bytes` (1 MiB), so the dead-letter
+     * record that carries it, with its headers and JSON escaping, still fits one Kafka message.
+     */
+    maxBytes: positiveInt.default(256 * 1024),
+    /** Field (or dotted path) holding the sensor id; the Kafka key (or file name) is used without it. */
     sensorField: z.string().min(1).default('sensor'),
-    /** Field holding the event time: ISO-8601 string or epoch milliseconds. */
+    /** Field (or dotted path) holding the event time: ISO-8601 string or epoch number in `timeUnit`. */
     timeField: z.string().min(1).default('ts'),
-    /** Field holding the object of channel → number. */
+    /** Field (or dotted path) holding the object of channel → number (`json`). */
     valuesField: z.string().min(1).default('values'),
+    /**
+     * Unit of a numeric event time: `s`, `ms`, `us`, `ns`, `iso` (ISO-8601 strings only) or
+     * `auto` (by magnitude). ISO-8601 strings are read in every unit but `iso` accepts nothing
+     * else. Unset: `ms` for `json` and `narrow`, `s` for `telegraf-json`, `ns` for `influx`.
+     */
+    timeUnit: z.enum(TIME_UNITS).optional(),
+    /**
+     * Builds the sensor id from several fields, e.g. `{site}/{line}/{device}` (`json`, `narrow`)
+     * or `{tags.site}/{tags.device}` (`influx`, `telegraf-json`: `name`, `tags.*`, `fields.*`).
+     * Unset: the sensor field (`json`, `narrow`) or `name,k1=v1,…` with the tags in key order.
+     */
+    sensorTemplate: z.string().min(1).optional(),
+    /**
+     * The channels read; empty = every numeric channel. `json`, `influx`, `telegraf-json`:
+     * other channels are left out of the reading. `narrow`: the channel set a joined reading
+     * must have (required), a message of another channel is rejected (`unknown_channel`).
+     */
+    channels: z.array(z.string().min(1)).default([]),
+    /** `json`: a message that is a JSON array holds several readings (each element one). */
+    arrays: z.boolean().default(false),
+    narrow: z
+      .object({
+        /** Field (or dotted path) naming the channel of a one-channel message. */
+        channelField: z.string().min(1).default('channel'),
+        /** Field (or dotted path) holding its value. */
+        valueField: z.string().min(1).default('value'),
+        /** Messages of one sensor at most this far apart (event time) join into one reading. */
+        toleranceMs: ms.default(0),
+        /**
+         * A reading still missing a channel once the stream's event time has moved this far past
+         * it is rejected (`incomplete`), every message of it dead-lettered.
+         */
+        waitMs: ms.default(10_000),
+      })
+      .strict()
+      .default({}),
     /** A reading more than this far ahead of the clock is rejected (`future_timestamp`). */
     maxFutureMs: ms.default(5 * 60_000),
   })
-  .strict();
+  .strict()
+  .superRefine((r, ctx) => {
+    if (r.format === 'narrow' && r.channels.length === 0) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['channels'], message: 'reading.format narrow needs reading.channels: the channels a joined reading must have' });
+    }
+  });
 
 export const windowingSchema = z
   .object({

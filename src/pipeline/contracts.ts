@@ -51,6 +51,12 @@ export interface SourceRecord {
   ack: Ack;
   /** Read again only to rebuild window state after a restart: its outputs were written before. */
   replayOnly?: boolean;
+  /**
+   * Found in the dead-letter topic already (an earlier owner wrote a rejection of it, then did not
+   * commit). Comes with `replayOnly`; a record that holds several readings clears it on the
+   * readings (only its rejection is known to be written) and keeps it on the rejections.
+   */
+  deadLettered?: boolean;
 }
 
 /** A decoded, valid reading. */
@@ -95,6 +101,8 @@ export const REJECT_REASONS = [
   'unknown_channel',
   'duplicate',
   'too_late',
+  'too_large',
+  'incomplete',
 ] as const;
 /** Why a record was rejected: the `reason` label of `aemon_readings_rejected_total`. */
 export type RejectReason = (typeof REJECT_REASONS)[number];
@@ -113,6 +121,24 @@ export interface Rejection {
   seq: number;
   ack: Ack;
   replayOnly?: boolean;
+}
+
+/** What decoding gives for a record: a reading or a rejection. */
+export type Decoded = Reading | Rejection;
+
+/**
+ * Turns source records into readings and rejections, never throwing. One record may give one
+ * output (the common case, returned bare so the hot path allocates no array), several (a message
+ * holding many readings: each carries a share of the record's ack, which fires once all are
+ * acked) or none yet (a decoder joining several records into one reading holds them; the joined
+ * reading's ack acks every record in it). Every record ends in exactly one output's ack.
+ */
+export interface RecordDecoder {
+  decode(record: SourceRecord): Decoded | readonly Decoded[];
+  /** Many records at a time, outputs in order (the batch path). */
+  decodeMany(records: readonly SourceRecord[]): Decoded[];
+  /** End of input: what is still held, as readings or rejections. */
+  flush(): readonly Decoded[];
 }
 
 /** A full window of one sensor, ready to score. */

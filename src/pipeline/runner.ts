@@ -1,5 +1,5 @@
-import { concatMap, defaultIfEmpty, EMPTY, fromEvent, lastValueFrom, map, type Observable, type OperatorFunction, takeUntil, tap } from 'rxjs';
-import type { FlowControl, PipelineOutput, Reading, Rejection, SourceRecord, WindowOutput, Sink, RejectReason } from './contracts.js';
+import { concatMap, defaultIfEmpty, EMPTY, fromEvent, lastValueFrom, Observable, type OperatorFunction, takeUntil, tap } from 'rxjs';
+import type { Decoded, FlowControl, PipelineOutput, Reading, RecordDecoder, Rejection, SourceRecord, WindowOutput, Sink, RejectReason } from './contracts.js';
 
 /**
  * Bounds in-flight records (emitted by a source, not yet acked): a source awaits `ready()`
@@ -68,6 +68,8 @@ export class WriteBarrier {
 
 export interface RunStats {
   records: number;
+  /** Readings and rejections out of decode: more than `records` when messages hold several readings, fewer when a decoder joins them. */
+  decoded: number;
   readings: number;
   scoredRows: number;
   trainingRows: number;
@@ -80,7 +82,8 @@ export interface RunStats {
 
 export interface PipelineParts {
   records$: Observable<SourceRecord>;
-  decode: (record: SourceRecord) => Reading | Rejection;
+  /** A record at a time (one output each), or a {@link RecordDecoder} (any number each). */
+  decode: ((record: SourceRecord) => Reading | Rejection) | RecordDecoder;
   window: OperatorFunction<Reading | Rejection, WindowOutput>;
   detect: OperatorFunction<WindowOutput, PipelineOutput[]>;
   sinks: readonly Sink[];
@@ -95,7 +98,7 @@ export interface PipelineParts {
 }
 
 function emptyStats(): RunStats {
-  return { records: 0, readings: 0, scoredRows: 0, trainingRows: 0, windowsScored: 0, rejected: {}, anomaliesOpened: 0, anomaliesClosed: 0, acked: 0 };
+  return { records: 0, decoded: 0, readings: 0, scoredRows: 0, trainingRows: 0, windowsScored: 0, rejected: {}, anomaliesOpened: 0, anomaliesClosed: 0, acked: 0 };
 }
 
 /**
@@ -141,11 +144,7 @@ export async function runPipeline(parts: PipelineParts): Promise<RunStats> {
   const stats = emptyStats();
   const stop$ = parts.signal ? fromEvent(parts.signal, 'abort') : EMPTY;
   const gate = parts.gate;
-  const { decode } = parts;
-  const counted = (rec: SourceRecord): Reading | Rejection => {
-    stats.records++;
-    return decode(rec);
-  };
+  const decoder: RecordDecoder = typeof parts.decode === 'function' ? oneEach(parts.decode) : parts.decode;
 
   const write = async (outputs: readonly PipelineOutput[]): Promise<void> => {
     try {
@@ -197,7 +196,7 @@ export async function runPipeline(parts: PipelineParts): Promise<RunStats> {
     await lastValueFrom(
       parts.records$.pipe(
         takeUntil(stop$),
-        map(counted),
+        decodeStage(decoder, stats, () => parts.signal?.aborted === true),
         // Readings held inside the windowing stage (reorder buffer, a stride not yet complete)
         // do not count against the in-flight limit: with many sensors they alone could fill it
         // and stall the source for good. They count from when windowing releases them to their ack.
@@ -212,4 +211,48 @@ export async function runPipeline(parts: PipelineParts): Promise<RunStats> {
     for (const sink of parts.sinks) await sink.close();
   }
   return stats;
+}
+
+function oneEach(decode: (record: SourceRecord) => Reading | Rejection): RecordDecoder {
+  return {
+    decode,
+    decodeMany: (records) => records.map(decode),
+    flush: () => [],
+  };
+}
+
+/**
+ * Records → readings and rejections, any number per record. At the end of input the decoder's
+ * held records come out too, except when stopping: a reading a join still waits on is not
+ * dead-lettered by a shutdown; its records stay unacked and are read again on restart.
+ */
+function decodeStage(decoder: RecordDecoder, stats: RunStats, stopping: () => boolean): OperatorFunction<SourceRecord, Decoded> {
+  return (source) =>
+    new Observable<Decoded>((subscriber) =>
+      source.subscribe({
+        next(rec) {
+          stats.records++;
+          const out = decoder.decode(rec);
+          if (!Array.isArray(out)) {
+            stats.decoded++;
+            subscriber.next(out as Decoded);
+            return;
+          }
+          for (const o of out as readonly Decoded[]) {
+            stats.decoded++;
+            subscriber.next(o);
+          }
+        },
+        error: (err: unknown) => subscriber.error(err),
+        complete() {
+          if (!stopping()) {
+            for (const o of decoder.flush()) {
+              stats.decoded++;
+              subscriber.next(o);
+            }
+          }
+          subscriber.complete();
+        },
+      }),
+    );
 }

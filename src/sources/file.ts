@@ -9,7 +9,8 @@ import { csvLayout, csvRow } from './csv.js';
 import type { CsvLayout } from './csv.js';
 import { ackOnce, fromProducer } from './produce.js';
 
-export type FileFormat = 'auto' | 'nab' | 'skab' | 'ndjson' | 'csv';
+/** File layouts; `lines` = one raw record per line with any extension (line protocol). */
+export type FileFormat = 'auto' | 'nab' | 'skab' | 'ndjson' | 'csv' | 'lines';
 
 export interface FileSourceOptions {
   format?: FileFormat;
@@ -26,10 +27,12 @@ export interface DataFile {
   path: string;
   /** Sensor id of its rows when they name none: path relative to the folder given, without extension. */
   sensor: string;
-  kind: 'csv' | 'ndjson';
+  /** `ndjson` and `lines`: each line is one record's raw text, for the decoder to parse. */
+  kind: 'csv' | 'ndjson' | 'lines';
 }
 
 const NDJSON_EXT = new Set(['.ndjson', '.jsonl']);
+const LINES_EXT = new Set(['.lp', '.line', '.influx', '.txt']);
 
 function inputError(message: string, cause?: unknown): AemonError {
   return new AemonError('AEMON_INPUT_READ', message, cause === undefined ? { stage: 'source' } : { stage: 'source', cause });
@@ -38,6 +41,7 @@ function inputError(message: string, cause?: unknown): AemonError {
 function wanted(file: string, format: FileFormat): boolean {
   const ext = extname(file).toLowerCase();
   if (format === 'ndjson') return NDJSON_EXT.has(ext);
+  if (format === 'lines') return LINES_EXT.has(ext);
   return ext === '.csv' || (format === 'auto' && NDJSON_EXT.has(ext));
 }
 
@@ -61,8 +65,11 @@ export async function listDataFiles(path: string, format: FileFormat = 'auto'): 
     const why = code === 'ENOENT' ? 'no such file or folder' : (err as Error).message;
     throw inputError(`cannot read ${path}: ${why}`, err);
   }
-  const kindOf = (file: string): DataFile['kind'] =>
-    format === 'ndjson' || (format === 'auto' && NDJSON_EXT.has(extname(file).toLowerCase())) ? 'ndjson' : 'csv';
+  const kindOf = (file: string): DataFile['kind'] => {
+    const ext = extname(file).toLowerCase();
+    if (format === 'lines') return 'lines';
+    return format === 'ndjson' || (format === 'auto' && NDJSON_EXT.has(ext)) ? 'ndjson' : 'csv';
+  };
   if (!info.isDirectory()) {
     return [{ path, sensor: basename(path, extname(path)), kind: kindOf(path) }];
   }
@@ -80,7 +87,7 @@ export async function listDataFiles(path: string, format: FileFormat = 'auto'): 
     })
     .sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
   if (files.length === 0) {
-    const what = format === 'ndjson' ? '.ndjson or .jsonl' : format === 'auto' ? '.csv, .ndjson or .jsonl' : '.csv';
+    const what = format === 'ndjson' ? '.ndjson or .jsonl' : format === 'lines' ? '.lp, .line, .influx or .txt' : format === 'auto' ? '.csv, .ndjson or .jsonl' : '.csv';
     throw inputError(`no ${what} files under ${path}`);
   }
   return files.map(({ path: p, sensor, kind }) => ({ path: p, sensor, kind }));
@@ -139,7 +146,7 @@ async function plan(path: string, format: FileFormat): Promise<Plan[]> {
     if (format === 'auto' && kind === 'csv' && extname(f.path).toLowerCase() !== '.csv' && head?.text.trimStart().startsWith('{')) {
       kind = 'ndjson';
     }
-    if (kind === 'ndjson' || head === undefined) {
+    if (kind === 'ndjson' || kind === 'lines' || head === undefined) {
       plans.push({ ...f, kind, layout: undefined, headerLine: head === undefined ? Infinity : 0 });
       continue;
     }
@@ -151,8 +158,8 @@ async function plan(path: string, format: FileFormat): Promise<Plan[]> {
 }
 
 /**
- * Replays a file or a folder (CSV: NAB, SKAB or generic; NDJSON) line by line, in order, one
- * record per non-blank line. CSV rows are parsed here; NDJSON lines are left to decode.
+ * Replays a file or a folder (CSV: NAB, SKAB or generic; NDJSON; line protocol) line by line, in
+ * order, one record per non-blank line. CSV rows are parsed here; other lines are left to decode.
  */
 export function fileSource(path: string, options: FileSourceOptions = {}): Observable<SourceRecord> {
   const format = options.format ?? 'auto';

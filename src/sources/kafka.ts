@@ -340,8 +340,12 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
         arrivedAt,
         seq: seq++,
         ack: () => offsets.ack(offset),
-        replayOnly: (p.replayBefore !== undefined && offset < p.replayBefore) || p.deadLettered?.delete(offset) === true,
+        replayOnly: p.replayBefore !== undefined && offset < p.replayBefore,
       };
+      if (p.deadLettered?.delete(offset) === true) {
+        record.replayOnly = true;
+        record.deadLettered = true;
+      }
       subscriberNext?.(record);
       opts.health?.progressed();
       resolveOffset(m.offset);

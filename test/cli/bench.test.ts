@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { kerasRatio, mergeRounds, type ModelRow } from '../../src/cli/bench.js';
+import { benchDecode } from '../../src/cli/bench-decode.js';
 
 const row = (engine: string, channels: number, windowsPerSecond: number): ModelRow => ({ name: 'score-m0', engine, channels, windowsPerSecond });
 
@@ -37,4 +38,16 @@ test('kerasRatio: the median of round-by-round ratios when both sides have the r
   assert.ok(Math.abs(kerasRatio(f2!, k2)! - 1.1) < 1e-12);
   assert.equal(kerasRatio(row('fused', 1, 30_000), row('keras', 1, 24_000)), 1.25);
   assert.equal(kerasRatio(row('fused', 1, 30_000), undefined), undefined);
+});
+
+test('benchDecode: a row per reading.format, every generated record decoded to a reading (none rejected)', () => {
+  const rows = benchDecode(20, 5, 1);
+  assert.deepEqual(rows.map((r) => r.format), ['json', 'telegraf-json', 'influx', 'narrow']);
+  for (const r of rows) {
+    assert.equal(r.readings, 100, r.format);
+    assert.ok(r.messagesPerSecond > 0 && r.readingsPerSecond > 0, JSON.stringify(r));
+  }
+  const narrow = rows.find((r) => r.format === 'narrow')!;
+  // Four one-channel messages per reading.
+  assert.ok(Math.abs(narrow.messagesPerSecond / narrow.readingsPerSecond - 4) < 0.01, JSON.stringify(narrow));
 });

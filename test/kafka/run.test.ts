@@ -82,7 +82,8 @@ test('poison messages land in the DLQ with their reason and origin; the good rea
     { key: 's1', value: JSON.stringify({ sensor: 's1', ts: t0 + 250_500, values: { a: 'NaN', b: 1 } }), reason: 'non_finite' },
     { key: 's1', value: JSON.stringify({ sensor: 's1', values: { a: 1, b: 1 }, ts: 'yesterday' }), reason: 'bad_timestamp' },
     { key: 's1', value: JSON.stringify({ sensor: 's1', ts: t0 + 250_700, values: { a: 1, c: 2 } }), reason: 'missing_channel' },
-    { key: 's1', value: JSON.stringify({ sensor: 's1', ts: t0 + 250_800, values: { a: 1, b: 2, pad: 'x'.repeat(900_000) } }), reason: 'non_finite' },
+    // Over reading.maxBytes (256 KiB): rejected before it is parsed.
+    { key: 's1', value: JSON.stringify({ sensor: 's1', ts: t0 + 250_800, values: { a: 1, b: 2, pad: 'x'.repeat(900_000) } }), reason: 'too_large' },
   ];
   const messages = [];
   for (let i = 0; i < 300; i++) {

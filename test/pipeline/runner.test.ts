@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Observable, map } from 'rxjs';
-import type { PipelineOutput, Reading, Rejection, Sink, SourceRecord, WindowOutput } from '../../src/pipeline/contracts.js';
+import type { PipelineOutput, Reading, RecordDecoder, Rejection, Sink, SourceRecord, WindowOutput } from '../../src/pipeline/contracts.js';
 import { InFlightGate, runPipeline, WriteBarrier } from '../../src/pipeline/runner.js';
 import { channelValues } from './fixtures.js';
 
@@ -204,4 +204,45 @@ test('WriteBarrier: settled waits until every emitted batch is written', async (
   await waiting;
   assert.equal(done, true);
   assert.equal(barrier.settled(), undefined);
+});
+
+test('a RecordDecoder may give several outputs per record or hold records: each output is acked, held ones come out at the end, not on a stop', async () => {
+  const held: SourceRecord[] = [];
+  const reading = (r: SourceRecord, x: number, ack: () => void): Reading => ({ sensor: 's', ts: r.seq * 10 + x, ...channelValues({ x }), origin: r.origin, arrivedAt: 0, seq: r.seq, ack });
+  const decoder: RecordDecoder = {
+    // seq 0: two readings sharing the record's ack; seq 1: held until the end; others: one each.
+    decode: (r) => {
+      if (r.seq === 1) {
+        held.push(r);
+        return [];
+      }
+      if (r.seq !== 0) return reading(r, 0, r.ack);
+      let left = 2;
+      const share = (): void => void (--left === 0 && r.ack());
+      return [reading(r, 0, share), reading(r, 1, share)];
+    },
+    decodeMany: () => [],
+    flush: () => held.splice(0).map((r) => reading(r, 0, r.ack)),
+  };
+  const run = async (signal?: AbortSignal): Promise<{ acks: number[]; stats: Awaited<ReturnType<typeof runPipeline>> }> => {
+    const acks: number[] = [];
+    const records$ = new Observable<SourceRecord>((s) => {
+      for (let i = 0; i < 3; i++) s.next(record(i, acks));
+      if (signal) (signal as AbortSignal & { abortNow?: () => void }).abortNow?.();
+      s.complete();
+    });
+    const stats = await runPipeline({ records$, decode: decoder, window, detect, sinks: [], ...(signal ? { signal } : {}) });
+    return { acks, stats };
+  };
+  const whole = await run();
+  assert.deepEqual([...whole.acks].sort(), [0, 1, 2]);
+  assert.equal(whole.stats.records, 3);
+  assert.equal(whole.stats.decoded, 4);
+  assert.equal(whole.stats.acked, 4);
+  // A stop (the signal aborted) leaves the held record unacked: it is read again after a restart.
+  const ctl = new AbortController();
+  const signal = Object.assign(ctl.signal, { abortNow: () => ctl.abort() });
+  const stopped = await run(signal);
+  assert.ok(!stopped.acks.includes(1), `acked ${stopped.acks.join(',')}`);
+  assert.equal(held.length, 1);
 });

@@ -1,0 +1,67 @@
+import { READING_FORMATS, readingSchema, type ReadingFormat } from '../config/schema.js';
+import type { SourceRecord } from '../pipeline/contracts.js';
+import { quantile } from '../pipeline/calibration.js';
+import { isRejection } from '../sources/decode.js';
+import { createRecordDecoder } from '../sources/decoders/select.js';
+
+export interface DecodeRow {
+  name: 'decode';
+  format: ReadingFormat;
+  /** Messages decoded per second (narrow: four per reading). */
+  messagesPerSecond: number;
+  readingsPerSecond: number;
+  readings: number;
+}
+
+const CHANNELS = ['current', 'pressure', 'temperature', 'vibration'];
+const T0 = Date.UTC(2026, 0, 1);
+
+/** `sensors` × `steps` readings of 4 channels in `format`, as the bytes a Kafka message holds. */
+function messages(format: ReadingFormat, sensors: number, steps: number): Uint8Array[] {
+  const enc = new TextEncoder();
+  const out: Uint8Array[] = [];
+  for (let k = 0; k < steps; k++) {
+    const ts = T0 + k * 1000;
+    for (let s = 0; s < sensors; s++) {
+      const values: Record<string, number> = {};
+      CHANNELS.forEach((c, i) => (values[c] = Math.round((50 + 10 * Math.sin(k / 7 + s + i)) * 1e4) / 1e4));
+      const sensor = `sensor-${s}`;
+      if (format === 'json') out.push(enc.encode(JSON.stringify({ sensor, ts: new Date(ts).toISOString(), values })));
+      else if (format === 'telegraf-json') out.push(enc.encode(JSON.stringify({ fields: values, name: 'plant', tags: { sensor }, timestamp: ts / 1000 })));
+      else if (format === 'influx') out.push(enc.encode(`plant,sensor=${sensor} ${CHANNELS.map((c) => `${c}=${values[c]}`).join(',')} ${ts}000000`));
+      else for (const c of CHANNELS) out.push(enc.encode(JSON.stringify({ sensor, ts: new Date(ts).toISOString(), channel: c, value: values[c] })));
+    }
+  }
+  return out;
+}
+
+/**
+ * Decode alone, per format: the same readings in each format's bytes through its decoder's
+ * batch call (1,000 messages per call), the median of `rounds` passes.
+ */
+export function benchDecode(sensors = 1000, steps = 20, rounds = 3): DecodeRow[] {
+  const rows: DecodeRow[] = [];
+  for (const format of READING_FORMATS) {
+    const raw = messages(format, sensors, steps);
+    const cfg = readingSchema.parse(format === 'narrow' ? { format, channels: CHANNELS } : { format });
+    const rates: number[] = [];
+    let readings = 0;
+    for (let round = 0; round < rounds; round++) {
+      const decoder = createRecordDecoder(cfg, { now: () => T0 + steps * 1000 });
+      const recs: SourceRecord[] = raw.map((bytes, seq) => ({ raw: bytes, origin: { source: 'bench' }, arrivedAt: 0, seq, ack: () => undefined }));
+      readings = 0;
+      const t0 = performance.now();
+      for (let i = 0; i < recs.length; i += 1000) {
+        for (const o of decoder.decodeMany(recs.slice(i, i + 1000))) {
+          if (isRejection(o)) throw new Error(`decode bench: ${format} rejected a generated record: ${o.reason}: ${o.detail}`);
+          readings++;
+        }
+      }
+      for (const o of decoder.flush()) if (isRejection(o)) throw new Error(`decode bench: ${format} left ${o.reason}`);
+      rates.push(raw.length / ((performance.now() - t0) / 1000));
+    }
+    const messagesPerSecond = quantile(rates, 0.5);
+    rows.push({ name: 'decode', format, messagesPerSecond: Math.round(messagesPerSecond), readingsPerSecond: Math.round((messagesPerSecond * readings) / raw.length), readings });
+  }
+  return rows;
+}

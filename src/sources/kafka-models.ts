@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Kafka } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import type { Logger } from '../observability/logger.js';
 
 export interface CompactedFeed {
@@ -28,7 +28,7 @@ export async function followCompacted(opts: {
   await admin.connect();
   let ends: Map<number, number>;
   try {
-    ends = new Map((await admin.fetchTopicOffsets(topic)).filter((p) => Number(p.high) > Number(p.low)).map((p) => [p.partition, Number(p.high)]));
+    ends = new Map((await endOffsets(admin, topic)).filter((p) => Number(p.high) > Number(p.low)).map((p) => [p.partition, Number(p.high)]));
   } finally {
     await admin.disconnect();
   }
@@ -76,4 +76,20 @@ export async function followCompacted(opts: {
       await consumer.disconnect();
     },
   };
+}
+
+/**
+ * The topic's offsets. Right after the topic was created, a broker can still answer "not the
+ * leader" or "unknown topic" for it (kafkajs gives up on the first such answer here): those are
+ * retriable and settle within moments, so they are retried for a while.
+ */
+async function endOffsets(admin: Admin, topic: string): Promise<Array<{ partition: number; high: string; low: string }>> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await admin.fetchTopicOffsets(topic);
+    } catch (err) {
+      if (attempt >= 8 || (err as { retriable?: boolean }).retriable !== true) throw err;
+      await new Promise((r) => setTimeout(r, 250 * attempt));
+    }
+  }
 }

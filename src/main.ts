@@ -91,10 +91,10 @@ export interface Engine {
  * `/metrics`, `/healthz` and `/readyz` (ready once a model is) on `metrics.host:port`, if
  * enabled, plus extra routes (the live view's page, snapshots and event stream).
  */
-export async function serveMetrics(engine: Engine, log: Logger, extraRoutes: readonly ExtraRoute[] = []): Promise<HttpServer | undefined> {
+export async function serveMetrics(engine: Engine, log: Logger, extraRoutes: readonly ExtraRoute[] = [], unready?: () => string | undefined): Promise<HttpServer | undefined> {
   const m = engine.cfg.metrics;
   if (!m.enabled) return undefined;
-  return startHttpServer({ host: m.host, port: m.port, registry: engine.registry, ready: () => engine.trainer.models().length > 0, extraRoutes, log });
+  return startHttpServer({ host: m.host, port: m.port, registry: engine.registry, ready: () => engine.trainer.models().length > 0, ...(unready ? { unready } : {}), extraRoutes, log });
 }
 
 /**

@@ -10,6 +10,7 @@ import { formatEvent } from '../sinks/console.js';
 import { startAdminServer } from '../sinks/admin.js';
 import { kafkaSink } from '../sinks/kafka.js';
 import { metricsSink } from '../sinks/prometheus.js';
+import { installKafkaCodecs } from '../sources/codecs.js';
 import { kafkaSource } from '../sources/kafka.js';
 import { followLabels } from '../sources/kafka-labels.js';
 import { LabelStore, parseLabel } from '../training/labels.js';
@@ -96,8 +97,14 @@ async function run(flags: RunFlags): Promise<void> {
     },
   });
 
+  const codecs = installKafkaCodecs(log);
+  codecs.onFailure((f) => engine.metrics.kafkaDecompressError(f.codec));
+  const stalled = (): string | undefined => {
+    const f = codecs.recentFailure();
+    return f && `a ${f.codec} record batch could not be decompressed ${Math.round((Date.now() - f.at) / 1000)} s ago (${f.message}); its partition waits at it`;
+  };
   const view = liveViewFor(engine);
-  const server = await serveMetrics(engine, log, view.routes);
+  const server = await serveMetrics(engine, log, view.routes, stalled);
   const admin = cfg.admin.enabled
     ? await startAdminServer({
         host: cfg.admin.host,

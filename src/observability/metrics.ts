@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
 import type { Registry } from 'prom-client';
+import { KAFKA_CODECS } from '../config/schema.js';
 import { REJECT_REASONS } from '../pipeline/contracts.js';
 import type { RejectReason, SensorState } from '../pipeline/contracts.js';
 
@@ -70,6 +71,8 @@ export interface AemonMetrics {
   kafkaCommit(): void;
   /** `aemon_kafka_rebalances_total`: group (re)joins of this instance. */
   kafkaRebalance(): void;
+  /** `aemon_kafka_decompress_errors_total`: record batches that could not be decompressed, by codec. */
+  kafkaDecompressError(codec: string): void;
   /** Drops a sensor's series and tracking (e.g. it was evicted as stale). */
   forgetSensor(sensor: string): void;
   /** Sensors that currently have per-sensor series. */
@@ -237,6 +240,13 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
     help: 'Times this instance joined (or re-joined) its consumer group.',
     registers,
   });
+  const kafkaDecompressErrors = new Counter({
+    name: 'aemon_kafka_decompress_errors_total',
+    help: 'Fetched record batches that could not be decompressed (or whose codec is missing), by codec; the partition waits at such a batch.',
+    labelNames: ['codec'] as const,
+    registers,
+  });
+  for (const codec of KAFKA_CODECS) kafkaDecompressErrors.inc({ codec }, 0);
   const seriesDropped = new Gauge({
     name: 'aemon_sensor_series_dropped',
     help: 'Sensors seen whose per-sensor series are not exported because of metrics.maxSensors.',
@@ -391,6 +401,9 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
     },
     kafkaRebalance() {
       kafkaRebalances.inc();
+    },
+    kafkaDecompressError(codec) {
+      kafkaDecompressErrors.inc({ codec });
     },
     forgetKafkaPartition(topic, partition) {
       kafkaLagGauge.remove({ topic, partition: String(partition) });

@@ -22,6 +22,8 @@ export interface HttpServerOptions {
   registry: Registry;
   /** `/readyz` answers 200 while this is true, else 503. */
   ready: () => boolean;
+  /** A reason not to be ready whatever `ready` says (answered in the 503's body), if any. */
+  unready?: () => string | undefined;
   extraRoutes?: readonly ExtraRoute[];
   log?: Logger;
 }
@@ -50,7 +52,13 @@ function listenHint(code: string | undefined, setting: string): string {
 
 /** `GET /metrics`, `/healthz`, `/readyz` (DESIGN.md) on `host:port`, plus any extra routes. */
 export function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
-  const { registry, ready } = options;
+  const { registry, ready, unready } = options;
+  const readyz: RouteHandler = (_req, res) => {
+    const reason = unready?.();
+    if (reason !== undefined) send(res, 503, `not ready: ${reason}\n`);
+    else if (ready()) send(res, 200, 'ready\n');
+    else send(res, 503, 'not ready\n');
+  };
   const builtIn: ExtraRoute[] = [
     {
       method: 'GET',
@@ -61,7 +69,7 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServer>
       },
     },
     { method: 'GET', path: '/healthz', handler: (_req, res) => send(res, 200, 'ok\n') },
-    { method: 'GET', path: '/readyz', handler: (_req, res) => (ready() ? send(res, 200, 'ready\n') : send(res, 503, 'not ready\n')) },
+    { method: 'GET', path: '/readyz', handler: readyz },
   ];
   for (const route of options.extraRoutes ?? []) {
     if (BUILT_IN.includes(route.path)) {

@@ -1,4 +1,5 @@
 import type { IHeaders, Message, Producer, TopicMessages } from 'kafkajs';
+import { compressionType } from '../config/kafka.js';
 import type { KafkaConfig } from '../config/schema.js';
 import { AemonError } from '../errors.js';
 import type { AnomalyEvent, PipelineOutput, Rejection, Sink, WindowScore } from '../pipeline/contracts.js';
@@ -58,11 +59,12 @@ export function dlqMessage(r: Rejection): Message {
 
 /**
  * Writes anomaly events, scored windows (when `scoresTopic` is set) and rejections to Kafka with
- * acks from all in-sync replicas; `write` resolves only when the broker has them, so the runner
+ * acks from all in-sync replicas, compressed with `kafka.compression`; `write` resolves only when the broker has them, so the runner
  * acks (and commits) after that. A failed DLQ write fails the write: nothing is committed past it.
  */
 export function kafkaSink(producer: Producer, cfg: KafkaConfig): Sink {
   let connected: Promise<void> | undefined;
+  const compression = compressionType(cfg.compression);
   return {
     name: 'kafka',
     async write(outputs: readonly PipelineOutput[]) {
@@ -82,7 +84,7 @@ export function kafkaSink(producer: Producer, cfg: KafkaConfig): Sink {
       connected ??= producer.connect();
       try {
         await connected;
-        await producer.sendBatch({ topicMessages, acks: -1 });
+        await producer.sendBatch({ topicMessages, acks: -1, compression });
       } catch (cause) {
         throw new AemonError('AEMON_SINK_WRITE', `kafka write to ${topicMessages.map((t) => t.topic).join(', ')} failed: ${(cause as Error).message}`, {
           stage: 'sink',

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
-import { CompressionCodecs, CompressionTypes } from 'kafkajs';
+import { CompressionTypes } from 'kafkajs';
+import type * as KafkaJs from 'kafkajs';
 import { KAFKA_CODECS, type KafkaCodecName } from '../config/schema.js';
 import { AemonError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
@@ -34,6 +35,8 @@ const TYPES: Record<KafkaCodecName, Exclude<CompressionTypes, CompressionTypes.N
 };
 
 const require = createRequire(import.meta.url);
+// Node's ESM import of kafkajs (CommonJS) does not detect this export; require finds the same module.
+const { CompressionCodecs } = require('kafkajs') as typeof KafkaJs;
 
 /** kafkajs decodes only gzip; the others come from npm packages, loaded synchronously (all CommonJS). */
 const LOADERS: Record<Exclude<KafkaCodecName, 'gzip'>, { pkg: string; load(): KafkaCodec }> = {

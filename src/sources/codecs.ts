@@ -4,7 +4,19 @@ import type * as KafkaJs from 'kafkajs';
 import { KAFKA_CODECS, type KafkaCodecName } from '../config/schema.js';
 import { AemonError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import { zstdCodec, type CodecInput, type KafkaCodec } from './zstd.js';
+import { lz4Codec } from './lz4.js';
+import { zstdCodec } from './zstd.js';
+
+/** What kafkajs hands a codec to compress: an encoder whose `buffer` holds the records. */
+export interface CodecInput {
+  buffer: Buffer;
+}
+
+/** A kafkajs compression codec (the shape `CompressionCodecs[type]()` returns). */
+export interface KafkaCodec {
+  compress(encoder: CodecInput): Promise<Buffer>;
+  decompress(buffer: Buffer): Promise<Buffer>;
+}
 
 /** A record batch that could not be decompressed (or whose codec is missing). */
 export interface DecompressFailure {
@@ -41,13 +53,7 @@ const { CompressionCodecs } = require('kafkajs') as typeof KafkaJs;
 /** kafkajs decodes only gzip; the others come from npm packages, loaded synchronously (all CommonJS). */
 const LOADERS: Record<Exclude<KafkaCodecName, 'gzip'>, { pkg: string; load(): KafkaCodec }> = {
   snappy: { pkg: 'kafkajs-snappy', load: () => (require('kafkajs-snappy') as () => KafkaCodec)() },
-  lz4: {
-    pkg: 'kafkajs-lz4',
-    load: () => {
-      const LZ4Codec = require('kafkajs-lz4') as new () => { codec(): KafkaCodec };
-      return new LZ4Codec().codec();
-    },
-  },
+  lz4: { pkg: 'lz4', load: lz4Codec },
   zstd: { pkg: '@mongodb-js/zstd', load: zstdCodec },
 };
 

@@ -1,15 +1,5 @@
 import { createRequire } from 'node:module';
-
-/** What kafkajs hands a codec to compress: an encoder whose `buffer` holds the records. */
-export interface CodecInput {
-  buffer: Buffer;
-}
-
-/** A kafkajs compression codec (the shape `CompressionCodecs[type]()` returns). */
-export interface KafkaCodec {
-  compress(encoder: CodecInput): Promise<Buffer>;
-  decompress(buffer: Buffer): Promise<Buffer>;
-}
+import type { KafkaCodec } from './codecs.js';
 
 interface ZstdBinding {
   compress(data: Buffer, level?: number): Promise<Buffer>;

@@ -8,6 +8,19 @@ import { parseExposition, sampleValue } from '../observability/exposition.js';
 
 const HOST = '127.0.0.1';
 
+test('/readyz answers 503 with the reason while one is given, whatever ready says', async (t) => {
+  let reason: string | undefined = 'a lz4 record batch could not be decompressed';
+  const server = await startHttpServer({ host: HOST, port: 0, registry: new Registry(), ready: () => true, unready: () => reason });
+  t.after(() => server.close());
+  const held = await fetch(`${server.url}/readyz`);
+  assert.equal(held.status, 503);
+  assert.equal(await held.text(), 'not ready: a lz4 record batch could not be decompressed\n');
+  reason = undefined;
+  const res = await fetch(`${server.url}/readyz`);
+  assert.equal(res.status, 200);
+  assert.equal(await res.text(), 'ready\n');
+});
+
 test('GET /metrics, /healthz and /readyz; other paths 404, other methods 405', async (t) => {
   const registry = new Registry();
   const metrics = createMetrics(registry, { maxSensors: 10 });

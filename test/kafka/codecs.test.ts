@@ -138,6 +138,7 @@ test('a codec aemon lacks holds its partition up without skipping it or stopping
   const lacking = startRun({ ...env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${preload}`.trim() });
   const url = await lacking.url;
   assert.match(lacking.log(), /kafka codec lz4 is not available \(cannot load lz4: Cannot find module 'lz4'/);
+  const started = Date.now();
   await until('a failed lz4 batch counted', async () => (await sample(url, 'aemon_kafka_decompress_errors_total', 'codec="lz4"')) >= 1, 60_000, [lacking]);
   const ready = await readyz(url);
   assert.equal(ready.status, 503);
@@ -146,6 +147,7 @@ test('a codec aemon lacks holds its partition up without skipping it or stopping
   // kafkajs gives the fetch up after its retries and restarts the consumer, which fetches the
   // same batch again: the process stays up through that and keeps trying.
   await until('kafkajs restarted the consumer', async () => lacking.log().includes('kafkajs restarts it'), 180_000, [lacking]);
+  const restartedAfter = Date.now() - started;
   const failedBefore = await sample(url, 'aemon_kafka_decompress_errors_total', 'codec="lz4"');
   await until('the restarted consumer fetched the batch again', async () => (await sample(url, 'aemon_kafka_decompress_errors_total', 'codec="lz4"')) > failedBefore, 60_000, [lacking]);
   assert.equal(lacking.log().includes('KafkaJSNotImplemented'), false, lacking.log().slice(-2000));
@@ -155,7 +157,9 @@ test('a codec aemon lacks holds its partition up without skipping it or stopping
   assert.ok(committed.every((p) => Number(p.offset) < 0), `nothing committed: ${JSON.stringify(committed)}`);
   lacking.kill('SIGTERM');
   const stopped = await lacking.done;
-  assert.notEqual(stopped.code, null, 'it exits on SIGTERM');
+  assert.equal(stopped.code, 0, stopped.log.slice(-2000));
+  const failed = (stopped.log.match(/cannot decompress a lz4 record batch/g) ?? []).length;
+  process.stderr.write(`# without lz4: ${failed} failed fetches of the batch logged, kafkajs restarted the consumer after ${Math.round(restartedAfter / 1000)} s, exit code ${stopped.code} on SIGTERM\n`);
 
   // The same group with the codec: every record, from the batch that was held up on, is read.
   const run = startRun(env);

@@ -1,12 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { CompressionTypes } from 'kafkajs';
 import { compressionType } from '../../src/config/kafka.js';
 import { loadConfig } from '../../src/config/load.js';
 import { KAFKA_CODECS } from '../../src/config/schema.js';
 import { AemonError } from '../../src/errors.js';
+import { aemon, ROOT } from '../cli/run.js';
 import { installKafkaCodecs, type DecompressFailure, type KafkaCodec } from '../../src/sources/codecs.js';
 
 const require = createRequire(import.meta.url);
@@ -102,4 +104,17 @@ test('kafka.compression: none by default, every codec by name or AEMON_KAFKA_COM
   assert.equal(compressionType('none'), CompressionTypes.None);
   assert.equal(compressionType('zstd'), CompressionTypes.ZSTD);
   assert.doesNotThrow(() => codecs.requireForOutput('lz4', 'kafka.compression'));
+});
+
+test('kafka.compression naming a codec that cannot load is one clear start-up error', async () => {
+  const r = await aemon(['simulate', '--kafka-topic', 'never.written', '--duration', '1s'], {
+    env: {
+      NODE_OPTIONS: `--import ${join(ROOT, 'test/kafka/fixtures/without-lz4.mjs')}`,
+      AEMON_KAFKA_COMPRESSION: 'lz4',
+      // Nothing listens here: the error comes before any connection.
+      AEMON_KAFKA_BROKERS: '127.0.0.1:1',
+    },
+  });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /^aemon: AEMON_CONFIG_INVALID: kafka\.compression=lz4: the lz4 codec is not available here \(cannot load lz4: Cannot find module 'lz4'/m);
 });

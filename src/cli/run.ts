@@ -101,7 +101,7 @@ async function run(flags: RunFlags): Promise<void> {
   codecs.onFailure((f) => engine.metrics.kafkaDecompressError(f.codec));
   const stalled = (): string | undefined => {
     const f = codecs.recentFailure();
-    return f && `a ${f.codec} record batch could not be decompressed ${Math.round((Date.now() - f.at) / 1000)} s ago (${f.message}); its partition waits at it`;
+    return f && `a ${f.codec} record batch could not be decompressed ${Math.round((Date.now() - f.at) / 1000)} s ago (${f.message}); consuming from its broker waits at it`;
   };
   const view = liveViewFor(engine);
   const server = await serveMetrics(engine, log, view.routes, stalled);

@@ -242,7 +242,7 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
   });
   const kafkaDecompressErrors = new Counter({
     name: 'aemon_kafka_decompress_errors_total',
-    help: 'Fetched record batches that could not be decompressed (or whose codec is missing), by codec; the partition waits at such a batch.',
+    help: 'Fetched record batches that could not be decompressed (or whose codec is missing), by codec; consuming from its broker waits at such a batch.',
     labelNames: ['codec'] as const,
     registers,
   });

@@ -33,7 +33,7 @@ export interface KafkaCodecs {
   readonly available: ReadonlyMap<KafkaCodecName, true | string>;
   /** Called on every batch that fails to decompress; returns the unsubscribe. */
   onFailure(listener: (f: DecompressFailure) => void): () => void;
-  /** The latest failure of the last `withinMs`, if any: while there is one, a partition is held up. */
+  /** The latest failure of the last `withinMs`, if any: while there is one, consuming is held up. */
   recentFailure(withinMs?: number, now?: number): DecompressFailure | undefined;
   /** Throws a start-up error naming the codec when it cannot compress here. */
   requireForOutput(codec: KafkaCodecName | 'none', setting: string): void;
@@ -72,7 +72,8 @@ let installed: KafkaCodecs | undefined;
  * batch that cannot be decompressed, or a codec whose package failed to load, is an error of
  * aemon's naming the codec, counted, and never kafkajs' `KafkaJSNotImplemented` — which stops
  * the consumer for good. Failing the fetch instead makes kafkajs retry it (and restart the
- * consumer) without moving past the batch: nothing is skipped, nothing past it committed.
+ * consumer) without moving past the batch: nothing is skipped, nothing past it committed. kafkajs
+ * decodes a fetch response whole, so every partition fetched from that broker waits with it.
  */
 export function installKafkaCodecs(log?: Logger): KafkaCodecs {
   if (installed) return installed;
@@ -84,7 +85,7 @@ export function installKafkaCodecs(log?: Logger): KafkaCodecs {
   const fail = (codec: KafkaCodecName, buffer: Buffer, cause: unknown): never => {
     const f: DecompressFailure = { codec, bytes: buffer.length, message: cause instanceof Error ? cause.message : String(cause), at: Date.now() };
     latest.set(codec, f);
-    log?.error({ codec, bytes: f.bytes }, `cannot decompress a ${codec} record batch (${f.bytes} bytes): ${f.message}; its partition waits at this batch and kafkajs fetches it again`);
+    log?.error({ codec, bytes: f.bytes }, `cannot decompress a ${codec} record batch (${f.bytes} bytes): ${f.message}; consuming from its broker waits at this batch while kafkajs fetches it again`);
     for (const l of listeners) l(f);
     throw new AemonError('AEMON_KAFKA', `cannot decompress a ${codec} record batch: ${f.message}`, { stage: 'source', retryable: true, cause });
   };
@@ -102,7 +103,7 @@ export function installKafkaCodecs(log?: Logger): KafkaCodecs {
       }
     }
     available.set(codec, missing ?? true);
-    if (missing !== undefined) log?.error({ codec }, `kafka codec ${codec} is not available (${missing}): records compressed with ${codec} cannot be read, and their partitions wait`);
+    if (missing !== undefined) log?.error({ codec }, `kafka codec ${codec} is not available (${missing}): records compressed with ${codec} cannot be read; consuming waits at the first such batch`);
     const guarded: KafkaCodec = {
       compress: async (encoder: CodecInput) => {
         if (!impl) throw new AemonError('AEMON_KAFKA', `cannot compress with ${codec}: ${missing}`, { stage: 'sink' });

@@ -87,7 +87,10 @@ export function installKafkaCodecs(log?: Logger): KafkaCodecs {
     latest.set(codec, f);
     log?.error({ codec, bytes: f.bytes }, `cannot decompress a ${codec} record batch (${f.bytes} bytes): ${f.message}; consuming from its broker waits at this batch while kafkajs fetches it again`);
     for (const l of listeners) l(f);
-    throw new AemonError('AEMON_KAFKA', `cannot decompress a ${codec} record batch: ${f.message}`, { stage: 'source', retryable: true, cause });
+    // kafkajs restarts a crashed consumer only when the error's innermost cause says `retriable`
+    // (or its retries ran out): so this error is that innermost cause, with the message it had.
+    const err = new AemonError('AEMON_KAFKA', `cannot decompress a ${codec} record batch: ${f.message}`, { stage: 'source', retryable: true });
+    throw Object.assign(err, { retriable: true });
   };
 
   for (const codec of KAFKA_CODECS) {

@@ -28,6 +28,10 @@ after(async () => {
   await admin?.disconnect();
 });
 
+// Off: on a fresh broker, following the models topic right after creating it can meet "not the
+// leader for that topic-partition" and stop the run, which is not what these tests are about.
+const NO_MODELS_TOPIC = '';
+
 const SENSORS = 2;
 const PER_SENSOR = 300;
 const POISON = ['not json {', '{"sensor":"s0","ts":"yesterday","values":{"a":1,"b":2}}'];
@@ -103,6 +107,7 @@ for (const codec of ['gzip', 'snappy', 'lz4', 'zstd'] as const) {
       AEMON_KAFKA_SCORES_TOPIC: n.scores,
       AEMON_KAFKA_DLQ_TOPIC: n.dlq,
       AEMON_KAFKA_COMPRESSION: codec,
+      AEMON_KAFKA_MODELS_TOPIC: NO_MODELS_TOPIC,
     });
     const url = await run.url;
     await until('every record read', async () => (await metric(url, 'aemon_readings_total')) === lines.length, 120_000, [run]);
@@ -133,7 +138,7 @@ test('a codec aemon lacks holds consuming up at its batch without skipping it or
   await admin.createTopics({ topics: [{ topic: n.topic, numPartitions: 1 }], waitForLeaders: true });
   const lines = readingLines();
   kcatProduce(n.topic, 'lz4', lines);
-  const env = { AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies, AEMON_KAFKA_DLQ_TOPIC: n.dlq };
+  const env = { AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies, AEMON_KAFKA_DLQ_TOPIC: n.dlq, AEMON_KAFKA_MODELS_TOPIC: NO_MODELS_TOPIC };
   const preload = `--import ${join(ROOT, 'test/kafka/fixtures/without-lz4.mjs')}`;
   const lacking = startRun({ ...env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${preload}`.trim() });
   const url = await lacking.url;

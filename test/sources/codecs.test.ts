@@ -55,6 +55,8 @@ test('any bytes into a decompressor: decompressed bytes, or an aemon error namin
           } catch (err) {
             assert.ok(err instanceof AemonError, `${codec}: ${String(err)}`);
             assert.equal(err.code, 'AEMON_KAFKA');
+            // What kafkajs looks at to restart a crashed consumer rather than stop it.
+            assert.deepEqual([(err as { retriable?: boolean }).retriable, err.cause], [true, undefined]);
             assert.match(err.message, new RegExp(`^cannot decompress a ${codec} record batch: `));
             assert.equal(seen.length, before + 1);
             assert.deepEqual([seen.at(-1)!.codec, seen.at(-1)!.bytes], [codec, bytes.length]);

@@ -4,6 +4,7 @@ import type { KafkaConfig } from '../config/schema.js';
 import { AemonError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { installKafkaCodecs } from '../sources/codecs.js';
+import { checkTls } from './tls-check.js';
 
 /**
  * A kafkajs client whose own log lines go through aemon's logger (warnings and errors only), with
@@ -35,6 +36,7 @@ export async function prepareTopics(kafka: Kafka, cfg: KafkaConfig, topics: read
     const spec = typeof t === 'string' ? { topic: t } : t;
     if (spec.topic !== '' && !specs.has(spec.topic)) specs.set(spec.topic, spec);
   }
+  await checkTls(cfg);
   const admin = kafka.admin();
   try {
     await admin.connect();

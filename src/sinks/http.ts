@@ -22,8 +22,8 @@ export interface HttpServerOptions {
   registry: Registry;
   /** `/readyz` answers 200 while this is true, else 503. */
   ready: () => boolean;
-  /** A reason not to be ready whatever `ready` says (answered in the 503's body), if any. */
-  unready?: () => string | undefined;
+  /** Why the instance is not ready although `ready` holds (a sink failing, a partition stopped): 503 with these lines. */
+  problems?: () => readonly string[];
   extraRoutes?: readonly ExtraRoute[];
   log?: Logger;
 }
@@ -50,14 +50,14 @@ function listenHint(code: string | undefined, setting: string): string {
   return '';
 }
 
-/** `GET /metrics`, `/healthz`, `/readyz` (DESIGN.md) on `host:port`, plus any extra routes. */
+/** `GET /metrics`, `/healthz`, `/readyz` (docs/operations.md#http-endpoints) on `host:port`, plus any extra routes. */
 export function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
-  const { registry, ready, unready } = options;
+  const { registry, ready } = options;
   const readyz: RouteHandler = (_req, res) => {
-    const reason = unready?.();
-    if (reason !== undefined) send(res, 503, `not ready: ${reason}\n`);
-    else if (ready()) send(res, 200, 'ready\n');
-    else send(res, 503, 'not ready\n');
+    if (!ready()) return send(res, 503, 'not ready\n');
+    const problems = options.problems?.() ?? [];
+    if (problems.length > 0) return send(res, 503, `not ready\n${problems.join('\n')}\n`);
+    send(res, 200, 'ready\n');
   };
   const builtIn: ExtraRoute[] = [
     {

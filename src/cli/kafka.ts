@@ -3,10 +3,16 @@ import { kafkaClientOptions } from '../config/kafka.js';
 import type { KafkaConfig } from '../config/schema.js';
 import { AemonError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
+import { installKafkaCodecs } from '../sources/codecs.js';
 import { checkTls } from './tls-check.js';
 
-/** A kafkajs client whose own log lines go through aemon's logger (warnings and errors only). */
+/**
+ * A kafkajs client whose own log lines go through aemon's logger (warnings and errors only), with
+ * every Kafka codec registered; `kafka.compression` naming a codec that cannot load is a start-up
+ * error.
+ */
 export function createKafka(cfg: KafkaConfig, log: Logger, clientIdSuffix = ''): Kafka {
+  installKafkaCodecs(log).requireForOutput(cfg.compression, 'kafka.compression');
   return new Kafka({
     ...kafkaClientOptions(cfg, clientIdSuffix),
     logLevel: logLevel.WARN,

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { CompressionTypes, Partitioners, type Kafka, type Producer } from 'kafkajs';
+import { compressionType } from '../config/kafka.js';
 import type { KafkaConfig } from '../config/schema.js';
 import type { Engine } from '../main.js';
 import { decodeModelRecord, encodeModelRecord, loadModelRecord, type ModelMessage, type ModelRecord } from '../model/record.js';
@@ -168,6 +169,8 @@ export async function startModelTopic(args: {
   const topic = kc.modelsTopic;
   const producer: Producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
   let connected: Promise<void> | undefined;
+  // A model record is megabytes of JSON numbers: gzip unless another codec is configured.
+  const compression = kc.compression === 'none' ? CompressionTypes.GZIP : compressionType(kc.compression);
   const sync = new ModelSync({
     topic,
     log,
@@ -179,7 +182,7 @@ export async function startModelTopic(args: {
     send: async (message) => {
       connected ??= producer.connect();
       await connected;
-      await producer.send({ topic, messages: [message], acks: -1, compression: CompressionTypes.GZIP });
+      await producer.send({ topic, messages: [message], acks: -1, compression });
     },
     count: (result) => engine.metrics.modelRecord(result),
   });

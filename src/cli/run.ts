@@ -13,6 +13,7 @@ import { readTopicLimits } from '../sinks/kafka-size.js';
 import { openTextWriter } from '../sinks/fileWriter.js';
 import { Health } from '../observability/health.js';
 import { metricsSink } from '../sinks/prometheus.js';
+import { installKafkaCodecs } from '../sources/codecs.js';
 import { kafkaSource } from '../sources/kafka.js';
 import { followLabels } from '../sources/kafka-labels.js';
 import { LabelStore, parseLabel } from '../training/labels.js';
@@ -112,6 +113,12 @@ async function run(flags: RunFlags): Promise<void> {
   log.info({ limits: Object.fromEntries(limits) }, `output topics' max.message.bytes: ${[...limits].map(([t, b]) => `${t} ${b}`).join(', ')}`);
   const health = new Health(kc.stallAfterMs);
   engine.metrics.healthAtScrape(health, ['kafka']);
+  const codecs = installKafkaCodecs(log);
+  codecs.onFailure((f) => engine.metrics.kafkaDecompressError(f.codec));
+  health.watch(() => {
+    const f = codecs.recentFailure();
+    return f && `a ${f.codec} record batch could not be decompressed ${Math.round((Date.now() - f.at) / 1000)} s ago (${f.message}); consuming from its broker waits at it`;
+  });
   const fallback = kc.dlqFallbackFile !== '' ? openTextWriter(kc.dlqFallbackFile, { append: true }) : undefined;
 
   const view = liveViewFor(engine);

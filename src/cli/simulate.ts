@@ -3,6 +3,7 @@ import { createWriteStream, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Partitioners, type Message } from 'kafkajs';
 import { defaultIfEmpty, lastValueFrom, tap } from 'rxjs';
+import { compressionType } from '../config/kafka.js';
 import { simulatorSettings, type Config } from '../config/schema.js';
 import { createLogger } from '../observability/logger.js';
 import { simulatorSource } from '../sources/simulator.js';
@@ -86,6 +87,7 @@ async function toKafka(cfg: Readonly<Config>, topic: string, startMs: number, du
   await prepareTopics(kafka, cfg.kafka, [topic, cfg.kafka.labelsTopic]);
   const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
+  const compression = compressionType(cfg.kafka.compression);
   let batch: Message[] = [];
   let sending: Promise<void> | undefined;
   let n = 0;
@@ -94,7 +96,7 @@ async function toKafka(cfg: Readonly<Config>, topic: string, startMs: number, du
     batch = [];
     const previous = sending ?? Promise.resolve();
     sending = previous.then(async () => {
-      await producer.send({ topic, messages, acks: -1 });
+      await producer.send({ topic, messages, acks: -1, compression });
       n += messages.length;
     });
     return sending;
@@ -121,7 +123,7 @@ async function toKafka(cfg: Readonly<Config>, topic: string, startMs: number, du
       key: inj.sensor,
       value: JSON.stringify({ sensor: inj.sensor, from: new Date(inj.start).toISOString(), to: new Date(inj.end).toISOString(), label: 'anomaly', kind: inj.kind, channels: inj.channels }),
     }));
-    if (labels.length > 0) await producer.send({ topic: cfg.kafka.labelsTopic, messages: labels, acks: -1 });
+    if (labels.length > 0) await producer.send({ topic: cfg.kafka.labelsTopic, messages: labels, acks: -1, compression });
     if (labelsFile) writeFileSync(labelsFile, JSON.stringify(simulator.injections, null, 2) + '\n');
     const span = `${new Date(startMs).toISOString()} … ${new Date(startMs + durationMs).toISOString()}`;
     process.stderr.write(`${n} readings of ${cfg.simulator.sensors} sensors (${span}) → ${topic}; ${labels.length} injected anomalies → ${cfg.kafka.labelsTopic}\n`);

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { KafkaConfig as KafkaJsConfig, SASLOptions } from 'kafkajs';
+import { CompressionTypes, type KafkaConfig as KafkaJsConfig, type SASLOptions } from 'kafkajs';
 import { AemonError } from '../errors.js';
 import type { KafkaConfig } from './schema.js';
 
@@ -43,4 +43,9 @@ export function topicPatterns(topics: readonly string[]): Array<string | RegExp>
       throw new AemonError('AEMON_CONFIG_INVALID', `kafka.topics: ${t} is not a valid regular expression`, { stage: 'config', cause });
     }
   });
+}
+
+/** kafkajs' compression type for `kafka.compression`. */
+export function compressionType(codec: KafkaConfig['compression']): CompressionTypes {
+  return { none: CompressionTypes.None, gzip: CompressionTypes.GZIP, snappy: CompressionTypes.Snappy, lz4: CompressionTypes.LZ4, zstd: CompressionTypes.ZSTD }[codec];
 }

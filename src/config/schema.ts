@@ -429,6 +429,10 @@ const tlsSchema = z
   })
   .strict();
 
+/** Kafka's compression codecs, as kafkajs and aemon name them. */
+export const KAFKA_CODECS = ['gzip', 'snappy', 'lz4', 'zstd'] as const;
+export type KafkaCodecName = (typeof KAFKA_CODECS)[number];
+
 export const kafkaSchema = z
   .object({
     brokers: z.array(z.string().min(1)).min(1).default(['127.0.0.1:9092']),
@@ -449,6 +453,11 @@ export const kafkaSchema = z
      * with the latest. Empty = off.
      */
     modelsTopic: z.string().default('aemon.models'),
+    /**
+     * The codec of every record aemon writes to Kafka (anomalies, scores, dead letters, simulated
+     * readings; promoted models are gzip unless this names another). Topics in any codec are read.
+     */
+    compression: z.enum(['none', ...KAFKA_CODECS]).default('none'),
     sessionTimeoutMs: positiveInt.default(30_000),
     /** How often acked offsets are committed (they are also committed at every batch end). */
     commitIntervalMs: positiveInt.default(1_000),

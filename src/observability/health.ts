@@ -13,6 +13,7 @@ export class Health {
   private readonly failing = new Map<string, string>();
   private readonly stopped = new Map<string, { ref: PartitionRef; reason: string }>();
   private readonly stopListeners: Array<(ref: PartitionRef, reason: string) => void> = [];
+  private readonly checks: Array<() => string | undefined> = [];
   private lastProgress: number;
   private activePartitions = 0;
 
@@ -76,6 +77,11 @@ export class Health {
     return this.now() - this.lastProgress;
   }
 
+  /** A check of a stage's own (e.g. the Kafka codecs): a reason not to be ready, or undefined. */
+  watch(check: () => string | undefined): void {
+    this.checks.push(check);
+  }
+
   /** Why the instance is not ready; empty when it is. */
   problems(): string[] {
     const out: string[] = [];
@@ -84,6 +90,10 @@ export class Health {
     const fetching = this.activePartitions - this.stopped.size;
     const idle = this.sinceProgressMs();
     if (fetching > 0 && idle > this.stallAfterMs) out.push(`consumer stalled: no fetch for ${Math.round(idle / 1000)} s (kafka.stallAfterMs ${this.stallAfterMs})`);
+    for (const check of this.checks) {
+      const reason = check();
+      if (reason !== undefined) out.push(reason);
+    }
     return out;
   }
 }

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
 import type { Registry } from 'prom-client';
+import { KAFKA_CODECS } from '../config/schema.js';
 import { REJECT_REASONS } from '../pipeline/contracts.js';
 import type { RejectReason, SensorState } from '../pipeline/contracts.js';
 import type { Health } from './health.js';
@@ -71,6 +72,8 @@ export interface AemonMetrics {
   kafkaCommit(): void;
   /** `aemon_kafka_rebalances_total`: group (re)joins of this instance. */
   kafkaRebalance(): void;
+  /** `aemon_kafka_decompress_errors_total`: record batches that could not be decompressed, by codec. */
+  kafkaDecompressError(codec: string): void;
   /** `aemon_dlq_truncated_total`: DLQ records whose value was cut to fit the topic's `max.message.bytes`. */
   dlqTruncated(n: number): void;
   /** `aemon_sink_write_retries_total{sink}`: failed writes that are retried. */
@@ -249,6 +252,13 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
     help: 'Times this instance joined (or re-joined) its consumer group.',
     registers,
   });
+  const kafkaDecompressErrors = new Counter({
+    name: 'aemon_kafka_decompress_errors_total',
+    help: 'Fetched record batches that could not be decompressed (or whose codec is missing), by codec; consuming from its broker waits at such a batch.',
+    labelNames: ['codec'] as const,
+    registers,
+  });
+  for (const codec of KAFKA_CODECS) kafkaDecompressErrors.inc({ codec }, 0);
   const dlqTruncatedTotal = new Counter({
     name: 'aemon_dlq_truncated_total',
     help: "Dead-letter records whose value was truncated to fit the DLQ topic's max.message.bytes (headers keep the original size and SHA-256).",
@@ -446,6 +456,9 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
     },
     kafkaRebalance() {
       kafkaRebalances.inc();
+    },
+    kafkaDecompressError(codec) {
+      kafkaDecompressErrors.inc({ codec });
     },
     forgetKafkaPartition(topic, partition) {
       kafkaLagGauge.remove({ topic, partition: String(partition) });

@@ -54,9 +54,9 @@ function listenHint(code: string | undefined, setting: string): string {
 export function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
   const { registry, ready } = options;
   const readyz: RouteHandler = (_req, res) => {
-    if (!ready()) return send(res, 503, 'not ready\n');
+    // The problems are listed before a model is ready too: one can be why none is (nothing read).
     const problems = options.problems?.() ?? [];
-    if (problems.length > 0) return send(res, 503, `not ready\n${problems.join('\n')}\n`);
+    if (!ready() || problems.length > 0) return send(res, 503, `not ready\n${problems.map((p) => `${p}\n`).join('')}`);
     send(res, 200, 'ready\n');
   };
   const builtIn: ExtraRoute[] = [

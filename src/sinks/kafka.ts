@@ -1,4 +1,5 @@
 import type { Message, Producer, TopicMessages } from 'kafkajs';
+import { compressionType } from '../config/kafka.js';
 import type { KafkaConfig } from '../config/schema.js';
 import type { Health } from '../observability/health.js';
 import type { Logger } from '../observability/logger.js';
@@ -53,7 +54,7 @@ const describe = (err: unknown): string => (err instanceof Error ? err.message :
 
 /**
  * Writes anomaly events, scored windows (when `scoresTopic` is set) and rejections to Kafka with
- * acks from all in-sync replicas; `write` resolves only when the broker has them, so the runner
+ * acks from all in-sync replicas, compressed with `kafka.compression`; `write` resolves only when the broker has them, so the runner
  * acks (and commits) after that. Each produce request stays under its topics' `max.message.bytes`;
  * a DLQ record too large alone is truncated (headers kept). A retryable failure is retried with
  * back-off until it succeeds, while commits wait and the health says why. A record a topic
@@ -65,6 +66,8 @@ export function kafkaSink(producer: Producer, cfg: KafkaConfig, opts: KafkaSinkO
   const { log, health, metrics } = opts;
   const backoff = opts.backoff ?? { initialMs: 500, maxMs: 30_000 };
   const budget = (topic: string): number => batchBudget(opts.limits?.get(topic) ?? KAFKA_DEFAULT_MAX_BYTES);
+  // The budget counts uncompressed bytes: compression only makes a request smaller.
+  const compression = compressionType(cfg.compression);
   let closed = false;
 
   /** Sends until it succeeds; returns the error of a failure that is not retryable. */
@@ -77,7 +80,7 @@ export function kafkaSink(producer: Producer, cfg: KafkaConfig, opts: KafkaSinkO
           throw err;
         });
         await connected;
-        await producer.sendBatch({ topicMessages, acks: -1 });
+        await producer.sendBatch({ topicMessages, acks: -1, compression });
         if (attempt > 0) {
           health?.sinkRecovered('kafka');
           log?.info({ attempts: attempt + 1 }, `kafka write to ${topicMessages.map((t) => t.topic).join(', ')} succeeded after ${attempt + 1} attempts; commits go on`);

@@ -40,3 +40,12 @@ test('health: a failing sink, a stopped partition and a stalled consumer are pro
   now += 60_000;
   assert.deepEqual(h.problems(), ['partition sensors[1] stopped: refused']);
 });
+
+test("health: a stage's own check is a problem while it gives a reason", () => {
+  const health = new Health(60_000);
+  let reason: string | undefined = 'a lz4 record batch could not be decompressed';
+  health.watch(() => reason);
+  assert.deepEqual(health.problems(), ['a lz4 record batch could not be decompressed']);
+  reason = undefined;
+  assert.deepEqual(health.problems(), []);
+});

@@ -103,3 +103,11 @@ test('close() ends keep-alive connections and is idempotent', async () => {
   await Promise.all([server.close(), server.close()]);
   await assert.rejects(fetch(`${server.url}/healthz`), TypeError, 'nothing listens any more');
 });
+
+test('/readyz lists the problems before a model is ready too', async (t) => {
+  const server = await startHttpServer({ host: HOST, port: 0, registry: new Registry(), ready: () => false, problems: () => ['a lz4 record batch could not be decompressed'] });
+  t.after(() => server.close());
+  const res = await fetch(`${server.url}/readyz`);
+  assert.equal(res.status, 503);
+  assert.equal(await res.text(), 'not ready\na lz4 record batch could not be decompressed\n');
+});

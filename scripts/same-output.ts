@@ -25,7 +25,8 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'src/cli/index.ts');
-const DATA = resolve(ROOT, process.env.AEMON_DATASETS ?? '../shared/datasets');
+// Beside the checkout (../shared), or beside the folder of worktrees it is one of.
+const DATA = process.env.AEMON_DATASETS ?? ['../shared/datasets', '../../shared/datasets'].map((p) => resolve(ROOT, p)).find((p) => existsSync(p)) ?? resolve(ROOT, '../shared/datasets');
 const SKAB = join(DATA, 'skab');
 const NAB = join(DATA, 'nab/data');
 

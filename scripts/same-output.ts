@@ -32,6 +32,8 @@ const NAB = join(DATA, 'nab/data');
 
 /** Every run: WASM, one thread, few epochs (deterministic: a seed gives bit-identical weights). */
 const BASE = { AEMON_MODEL_BACKEND: 'wasm', AEMON_MODEL_EPOCHS: '2', AEMON_MODEL_UNITS: '8' };
+/** NAB's slower files (hourly) would restart their windows at every reading otherwise. */
+const NAB_GAP = { AEMON_WINDOWING_MAX_GAP_MS: String(2 * 86_400_000) };
 
 type Env = Record<string, string>;
 
@@ -91,12 +93,12 @@ function corpus(decisionKey: boolean): Run[] {
     runs.push({ name: `skab-${slug(f)}-trained`, args: ['replay', join(SKAB, f), '--train-first', '400', '--out', `{out}/skab-${slug(f)}-trained.csv`], outputs: [`skab-${slug(f)}-trained.csv`] });
   }
   for (const f of NAB_FILES) {
-    runs.push({ name: `nab-${slug(f)}-trained`, args: ['replay', join(NAB, f), '--train-first', '300', '--out', `{out}/nab-${slug(f)}-trained.csv`], outputs: [`nab-${slug(f)}-trained.csv`] });
+    runs.push({ name: `nab-${slug(f)}-trained`, args: ['replay', join(NAB, f), '--train-first', '300', '--out', `{out}/nab-${slug(f)}-trained.csv`], env: NAB_GAP, outputs: [`nab-${slug(f)}-trained.csv`] });
   }
   // One model per channel set, trained with a low margin so that the decisions have work to do.
   const lowMargin = { AEMON_DETECTION_MARGIN: '1.1' };
   runs.push({ name: 'train-skab', args: ['train', join(SKAB, 'valve1/0.csv'), '--out', '{work}/models-skab'], env: lowMargin, outputs: [] });
-  runs.push({ name: 'train-nab', args: ['train', join(NAB, 'realAdExchange/exchange-2_cpc_results.csv'), '--out', '{work}/models-nab'], env: lowMargin, outputs: [] });
+  runs.push({ name: 'train-nab', args: ['train', join(NAB, 'realAdExchange/exchange-2_cpc_results.csv'), '--out', '{work}/models-nab'], env: { ...lowMargin, ...NAB_GAP }, outputs: [] });
   for (const d of DECISIONS) {
     const env = decisionKey ? d.key : d.flags;
     for (const f of SKAB_FILES) {
@@ -105,7 +107,7 @@ function corpus(decisionKey: boolean): Run[] {
     }
     for (const f of NAB_FILES) {
       const out = `nab-${slug(f)}-${d.name}.csv`;
-      runs.push({ name: `nab-${slug(f)}-${d.name}`, args: ['replay', join(NAB, f), '--model', '{work}/models-nab', '--out', `{out}/${out}`], env, outputs: [out] });
+      runs.push({ name: `nab-${slug(f)}-${d.name}`, args: ['replay', join(NAB, f), '--model', '{work}/models-nab', '--out', `{out}/${out}`], env: { ...env, ...NAB_GAP }, outputs: [out] });
     }
   }
   // The layers kernel scores too (auto takes simd on WASM).

@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'src/cli/index.ts');
 // Beside the checkout (../shared), or beside the folder of worktrees it is one of.
-const DATA = process.env.AEMON_DATASETS ?? ['../shared/datasets', '../../shared/datasets'].map((p) => resolve(ROOT, p)).find((p) => existsSync(p)) ?? resolve(ROOT, '../shared/datasets');
+const DATA = process.env.SAME_OUTPUT_DATA ?? ['../shared/datasets', '../../shared/datasets'].map((p) => resolve(ROOT, p)).find((p) => existsSync(p)) ?? resolve(ROOT, '../shared/datasets');
 const SKAB = join(DATA, 'skab');
 const NAB = join(DATA, 'nab/data');
 
@@ -182,7 +182,7 @@ async function main(): Promise<void> {
     process.stderr.write('usage: same-output record|check DIR [--decision-key] [--only NAME]\n');
     process.exit(2);
   }
-  for (const p of [SKAB, NAB]) if (!existsSync(p)) throw new Error(`no data set at ${p} (set AEMON_DATASETS)`);
+  for (const p of [SKAB, NAB]) if (!existsSync(p)) throw new Error(`no data set at ${p} (set SAME_OUTPUT_DATA)`);
   const recorded = resolve(dir);
   if (command === 'record') {
     rmSync(recorded, { recursive: true, force: true });

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import type { Observable, SchedulerLike } from 'rxjs';
 import type { Config } from './config/schema.js';
+import { configWarnings } from './config/load.js';
 import { AnomalyDetector } from './detection/detector.js';
 import { SensorTracker } from './detection/sensors.js';
 import { detectStage } from './detection/stage.js';
@@ -111,6 +112,7 @@ const HIGH_WATER = 10_000;
 
 export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): Promise<Engine> {
   const { log } = opts;
+  for (const warning of configWarnings(cfg)) log.warn({ deprecated: true }, warning);
   const { tf, backend, note } = await selectBackend(cfg.model.backend);
   log.info({ backend, note }, `tensorflow.js backend: ${backend}${note ? ` (${note})` : ''}`);
   setLstmOpOff(!cfg.model.lstmOp);

@@ -10,13 +10,14 @@ import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import type { Observable, SchedulerLike } from 'rxjs';
 import type { Config } from './config/schema.js';
+import { configWarnings } from './config/load.js';
 import { AnomalyDetector } from './detection/detector.js';
 import { SensorTracker } from './detection/sensors.js';
 import { detectStage } from './detection/stage.js';
 import { selectBackend, type Tf } from './model/backend.js';
-import { lstmOpAvailable, setLstmOpOff } from './model/fused.js';
+import { lstmOpAvailable } from './model/kernels/blockLstm.js';
 import { createAutoencoder } from './model/autoencoder.js';
-import { checkKernelPreference } from './model/fusedModel.js';
+import { checkKernelPreference } from './model/kernels/select.js';
 import { exportArtifacts, loadModelFolder, modelVersion } from './model/io.js';
 import type { ModelRegistry } from './model/registry.js';
 import type { Health } from './observability/health.js';
@@ -120,9 +121,9 @@ const HIGH_WATER = 10_000;
 
 export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): Promise<Engine> {
   const { log } = opts;
+  for (const warning of configWarnings(cfg)) log.warn({ deprecated: true }, warning);
   const { tf, backend, note } = await selectBackend(cfg.model.backend);
   log.info({ backend, note }, `tensorflow.js backend: ${backend}${note ? ` (${note})` : ''}`);
-  setLstmOpOff(!cfg.model.lstmOp);
   if (backend === 'tensorflow' && cfg.model.kernel !== 'layers' && cfg.model.kernel !== 'simd') {
     const op = lstmOpAvailable();
     log.info({ lstmOp: op }, op ? "fused kernel scores with aemon's LSTM op" : `fused kernel scores with TensorFlow's BlockLSTM (${cfg.model.lstmOp ? "aemon's LSTM op is not built: npm run lstm-op" : 'model.lstmOp is false'})`);
@@ -140,12 +141,12 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
     metrics.modelTrained(Date.parse(bundle.metadata.createdAt) / 1000);
   };
   for (const dir of opts.modelDirs ?? []) {
-    const bundle = await loadModelFolder(dir, tf, backend, cfg.model.kernel);
+    const bundle = await loadModelFolder(dir, tf, backend, cfg.model);
     noteLoaded(bundle, dir);
     loaded.push(bundle);
   }
   if (opts.models) {
-    for (const bundle of await opts.models.loadCurrent(tf, backend, cfg.model.kernel)) {
+    for (const bundle of await opts.models.loadCurrent(tf, backend, cfg.model)) {
       noteLoaded(bundle, opts.models.root);
       loaded.push(bundle);
     }
@@ -155,7 +156,7 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
   const trainer = new BootstrapTrainer(
     { model: cfg.model, training: cfg.training, detection: cfg.detection, windowing: cfg.windowing },
     {
-      createModel: async (params) => createAutoencoder(tf, backend, params, cfg.model.kernel),
+      createModel: async (params) => createAutoencoder(tf, backend, params, cfg.model),
       versionOf: async (model) => {
         const { weights, topology } = await exportArtifacts(model);
         return modelVersion(weights, topology);
@@ -317,7 +318,7 @@ async function trainInChild(job: TrainingJob, cfg: Readonly<Config>, tf: Tf, bac
     });
     if (signal.aborted) throw new Error('retraining stopped: aemon is shutting down');
     if (code !== 0) throw new Error(`the training process exited with ${code}: ${stderr.join('').trim().slice(-1000)}`);
-    return await loadModelFolder(out, tf, backend, cfg.model.kernel);
+    return await loadModelFolder(out, tf, backend, cfg.model);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

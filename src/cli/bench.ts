@@ -5,8 +5,8 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { selectBackend } from '../model/backend.js';
 import { benchModel } from '../model/bench.js';
-import { lstmOpAvailable, setLstmOpOff } from '../model/fused.js';
-import type { KernelPreference } from '../model/fusedModel.js';
+import { lstmOpAvailable } from '../model/kernels/blockLstm.js';
+import type { KernelPreference } from '../model/kernels/kernel.js';
 import { quantile } from '../pipeline/calibration.js';
 import { parsePositiveInt } from './common.js';
 import { benchDecode, type DecodeRow } from './bench-decode.js';
@@ -66,7 +66,6 @@ function kerasRows(channels: number, log: (s: string) => void): ModelRow[] {
 async function modelRows(quick: boolean, onlyDefault: boolean, log: (s: string) => void): Promise<ModelRow[]> {
   const cfg = loadConfig({ env: process.env });
   const { tf, backend } = await selectBackend(cfg.model.backend);
-  setLstmOpOff(!cfg.model.lstmOp);
   // simd runs on any backend; on tensorflow fused is the one auto picks, so simd is left out there.
   const all: KernelPreference[] = backend === 'tensorflow' ? ['fused', 'layers'] : ['simd', 'layers'];
   const kernels = onlyDefault ? all.slice(0, 1) : all;
@@ -74,20 +73,15 @@ async function modelRows(quick: boolean, onlyDefault: boolean, log: (s: string) 
   for (const kernel of kernels) {
     for (const channels of [1, 8]) {
       log(`model M0: ${backend}/${kernel}, ${channels} channel(s)…\n`);
-      const r = await benchModel({ tf, backend, kernel, channels, ...(quick ? { repeats: 3, trainWindows: 512 } : {}) });
+      const r = await benchModel({ tf, backend, kernel: { kernel, lstmOp: cfg.model.lstmOp }, channels, ...(quick ? { repeats: 3, trainWindows: 512 } : {}) });
       const engine = `${backend}-${r.kernel}`;
       rows.push({ name: 'score-m0', engine, channels, windowsPerSecond: Math.round(r.scoreWindowsPerSecond) });
       rows.push({ name: 'train-m0', engine, channels, windowsPerSecond: Math.round(r.trainWindowsPerSecond) });
-      if (r.kernel === 'fused' && !onlyDefault && lstmOpAvailable()) {
+      if (r.kernel === 'fused' && !onlyDefault && cfg.model.lstmOp && lstmOpAvailable()) {
         // The fused kernel scores with aemon's LSTM op when it is built; BlockLSTM alone, for comparison.
         log(`model M0: ${backend}/fused with BlockLSTM instead of aemon's LSTM op, ${channels} channel(s)…\n`);
-        setLstmOpOff(true);
-        try {
-          const b = await benchModel({ tf, backend, kernel, channels, trainEpochs: 0, ...(quick ? { repeats: 3 } : {}) });
-          rows.push({ name: 'score-m0', engine: `${backend}-fused-blocklstm`, channels, windowsPerSecond: Math.round(b.scoreWindowsPerSecond) });
-        } finally {
-          setLstmOpOff(!cfg.model.lstmOp);
-        }
+        const b = await benchModel({ tf, backend, kernel: { kernel, lstmOp: false }, channels, trainEpochs: 0, ...(quick ? { repeats: 3 } : {}) });
+        rows.push({ name: 'score-m0', engine: `${backend}-fused-blocklstm`, channels, windowsPerSecond: Math.round(b.scoreWindowsPerSecond) });
       }
     }
   }

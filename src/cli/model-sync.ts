@@ -177,7 +177,7 @@ export async function startModelTopic(args: {
     publishing: engine.retrainer !== undefined,
     origin: `${hostname()}/${process.pid}`,
     current: (group) => engine.trainer.models().find((b) => b.metadata.group === group),
-    load: (record) => loadModelRecord(record, engine.tf, engine.backend, engine.cfg.model.kernel),
+    load: (record) => loadModelRecord(record, engine.tf, engine.backend, engine.cfg.model),
     adopt: args.adopt,
     send: async (message) => {
       connected ??= producer.connect();

@@ -134,7 +134,7 @@ async function run(flags: RunFlags): Promise<void> {
         ...(registry ? { models: registry } : {}),
         // The rolled-back version is loaded (checksums verified again) and swapped in.
         onRollback: async (entry) => {
-          const bundle = await loadModelFolder(entry.dir, engine.tf, engine.backend, cfg.model.kernel);
+          const bundle = await loadModelFolder(entry.dir, engine.tf, engine.backend, cfg.model);
           engine.swapModel(bundle);
           void models?.sync.publish(bundle);
         },

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { BackendPreference } from '../model/backend.js';
 import { selectBackend } from '../model/backend.js';
 import { createAutoencoder } from '../model/autoencoder.js';
-import type { KernelPreference } from '../model/fusedModel.js';
+import type { KernelPreference } from '../model/kernels/kernel.js';
 import { exportArtifacts, modelVersion, saveModelFolder } from '../model/io.js';
 import { trainGroup } from '../training/fit-group.js';
 import { readJob } from '../training/job.js';

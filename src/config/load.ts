@@ -4,8 +4,10 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { AemonError } from '../errors.js';
 import { configSchema, type Config } from './schema.js';
+import { deprecations } from './deprecated.js';
+import { ENV_PREFIX, envName } from './names.js';
 
-const ENV_PREFIX = 'AEMON_';
+export { envName };
 
 type Leaf = { path: string[]; kind: 'number' | 'boolean' | 'string' | 'array' };
 
@@ -30,10 +32,6 @@ function leaves(schema: z.ZodTypeAny, path: string[] = []): Leaf[] {
   return [{ path, kind: 'string' }];
 }
 
-/** `['windowing','reorder','maxDelayMs']` → `AEMON_WINDOWING_REORDER_MAX_DELAY_MS`. */
-export function envName(path: readonly string[]): string {
-  return ENV_PREFIX + path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_');
-}
 
 /** Every config leaf with its env variable name, for `--help` and docs/configuration.md. */
 export function configLeaves(): Array<{ path: string; env: string; kind: Leaf['kind'] }> {
@@ -118,6 +116,17 @@ function describeIssue(issue: z.ZodIssue, origin: string): string {
   return `${origin}: ${where}: ${issue.message}`;
 }
 
+/** What loading a config had to say besides errors (deprecated keys), by the config it made. */
+const loadWarnings = new WeakMap<object, readonly string[]>();
+
+/**
+ * The warnings loading `cfg` gave: one line per deprecated key it used, naming the key that
+ * replaces it. Whoever holds a logger logs them (the engine does, at start).
+ */
+export function configWarnings(cfg: Readonly<Config>): readonly string[] {
+  return loadWarnings.get(cfg) ?? [];
+}
+
 /** Validates a raw object against the schema: defaults filled, result frozen. */
 export function parseConfig(raw: unknown, origin = 'config'): Readonly<Config> {
   const result = configSchema.safeParse(raw ?? {});
@@ -125,7 +134,10 @@ export function parseConfig(raw: unknown, origin = 'config'): Readonly<Config> {
     const lines = result.error.issues.map((i) => describeIssue(i, origin));
     throw new AemonError('AEMON_CONFIG_INVALID', lines.join('; '), { stage: 'config' });
   }
-  return deepFreeze(result.data);
+  const cfg = deepFreeze(result.data);
+  const warnings = deprecations(raw, origin);
+  if (warnings.length > 0) loadWarnings.set(cfg, Object.freeze(warnings));
+  return cfg;
 }
 
 export function readConfigFile(file: string): Record<string, unknown> {

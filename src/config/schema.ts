@@ -200,8 +200,24 @@ export const scoringSchema = z
   })
   .strict();
 
-export const detectionSchema = z
+/** The decision layers `detection.decision` chooses among (src/detection/: one file each). */
+export const DECISIONS = ['threshold', 'dynamic', 'pot', 'likelihood'] as const;
+export type DecisionName = (typeof DECISIONS)[number];
+
+/** Set only by configs written before `detection.decision`: see {@link resolveDecision}. */
+const deprecatedEnabled = z.boolean().optional();
+
+const detectionObject = z
   .object({
+    /**
+     * What a window is judged above threshold by, before the hysteresis: `threshold` (its score,
+     * error ÷ the calibrated threshold, > 1), `dynamic` (telemanom's dynamic threshold on the
+     * sensor's smoothed scores), `pot` (an extreme-value tail of the sensor's scores) or
+     * `likelihood` (how unusual its recent scores are against its own history). Each one's
+     * settings are in the section of that name. Unset: the older `<layer>.enabled` flags
+     * decide, else `dynamic`.
+     */
+    decision: z.enum(DECISIONS).optional(),
     /** Threshold = this quantile of the held-out normal windows' errors … */
     quantile: z.number().gt(0).max(1).default(0.995),
     /** … times this margin. */
@@ -225,10 +241,12 @@ export const detectionSchema = z
      * Anomaly likelihood: decide on how unusual a sensor's recent scores are against its own score
      * history (Gaussian tail of the mean of the last `short` scores among the last `window` such
      * means) instead of on score > 1; the hysteresis above then runs on ln(tail) / ln(`epsilon`).
+     * Settings of `decision: likelihood`.
      */
     likelihood: z
       .object({
-        enabled: z.boolean().default(false),
+        /** Deprecated: `decision: likelihood`. */
+        enabled: deprecatedEnabled,
         /** Short means (one per window) in the history. */
         window: positiveInt.default(1000),
         /** Window scores averaged into one short mean. */
@@ -273,11 +291,12 @@ export const detectionSchema = z
      * score passes z_q, the score an extreme-value (Generalised Pareto) tail fitted on the sensor's
      * own scores puts at probability `risk`, instead of 1; the hysteresis above then runs on
      * (score − t) ÷ (z_q − t), t the initial threshold, and an open anomaly's windows do not feed
-     * the fit. Not with `likelihood`; it decides instead of `dynamic`.
+     * the fit. Settings of `decision: pot`.
      */
     pot: z
       .object({
-        enabled: z.boolean().default(false),
+        /** Deprecated: `decision: pot`. */
+        enabled: deprecatedEnabled,
         /** Window scores in a sensor's initial batch (after the `depth` drift window); score > 1 decides until it is full. */
         initial: positiveInt.default(100),
         /** The initial threshold t: this quantile of the initial batch; the excesses over t are fitted. */
@@ -301,12 +320,12 @@ export const detectionSchema = z
      * Nonparametric dynamic thresholds (telemanom, Hundman et al. 2018): decide on the sensor's
      * EWMA-smoothed window scores against ε = μ + z·σ of its last `window` smoothed scores, the z
      * chosen by telemanom's criterion; the hysteresis above then runs on smoothed score ÷ ε.
-     * The default decision; `likelihood` or `pot`, when enabled, decide instead (set
-     * `dynamic.enabled` false for the plain score > 1).
+     * Settings of `decision: dynamic`, the default.
      */
     dynamic: z
       .object({
-        enabled: z.boolean().default(true),
+        /** Deprecated: `decision: dynamic` (false: `decision: threshold`). */
+        enabled: deprecatedEnabled,
         /** Smoothed scores (one per window) in the history. */
         window: positiveInt.default(4000),
         /**
@@ -341,16 +360,38 @@ export const detectionSchema = z
       .refine((d) => d.zMin <= d.zMax, { message: 'detection.dynamic.zMin must not exceed zMax', path: ['zMin'] })
       .default({}),
   })
-  .strict()
+  .strict();
+
+function withoutEnabled<T extends { enabled?: boolean | undefined }>(section: T): Omit<T, 'enabled'> {
+  const out: Partial<T> = { ...section };
+  delete out.enabled;
+  return out as Omit<T, 'enabled'>;
+}
+
+/**
+ * `detection.decision`, or for a config without it what its `<layer>.enabled` flags meant:
+ * likelihood or pot when enabled (not both), else dynamic unless `dynamic.enabled` is false,
+ * which left the plain threshold.
+ */
+export function resolveDecision(d: z.infer<typeof detectionObject>): DecisionName {
+  if (d.decision !== undefined) return d.decision;
+  if (d.likelihood.enabled === true) return 'likelihood';
+  if (d.pot.enabled === true) return 'pot';
+  return d.dynamic.enabled === false ? 'threshold' : 'dynamic';
+}
+
+export const detectionSchema = detectionObject
   .superRefine((d, ctx) => {
-    if (d.likelihood.enabled && d.pot.enabled) {
+    if (d.decision === undefined && d.likelihood.enabled === true && d.pot.enabled === true) {
       ctx.addIssue({
         code: z.ZodIssueCode.custom,
         path: ['pot', 'enabled'],
-        message: 'detection.likelihood and detection.pot each replace score > 1 as the decision; enable one of them',
+        message: 'detection.likelihood and detection.pot each replace score > 1 as the decision; choose one with detection.decision',
       });
     }
-  });
+  })
+  // The loaded config says what decides in one place: the flags are gone once read.
+  .transform((d) => ({ ...d, decision: resolveDecision(d), likelihood: withoutEnabled(d.likelihood), pot: withoutEnabled(d.pot), dynamic: withoutEnabled(d.dynamic) }));
 
 export const sensorsSchema = z
   .object({

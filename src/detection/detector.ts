@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { DetectionConfig } from '../config/schema.js';
 import type { AnomalyEvent, WindowScore } from '../pipeline/contracts.js';
-import { DynamicThresholds } from './dynamic.js';
-import { likelihoodScore, ScoreLikelihood } from './likelihood.js';
-import { ScorePot } from './pot.js';
+import { createPolicy } from './policies.js';
+import type { DecisionPolicy } from './policy.js';
 
 interface SensorState {
   open: boolean;
@@ -13,17 +12,21 @@ interface SensorState {
   below: number;
   /** Windows decided since the anomaly opened. */
   openFor: number;
-  /**
-   * `likelihood.orAbove` is off until the window score drops back under the floor: set when an
-   * anomaly outlasted `holdOpen`, so a lasting new level far above the threshold (learnt by the
-   * history) does not reopen one anomaly after another.
-   */
-  floorSpent: boolean;
   runStart: number;
   peakScore: number;
   peakShares: Float32Array | null;
   channels: readonly string[];
   id: string;
+}
+
+/** One window's decision: the hysteresis' state after it, the events it caused, and what it compared. */
+export interface WindowDecision {
+  anomaly: boolean;
+  events: AnomalyEvent[];
+  /** What the hysteresis compared with 1: the decision policy's score (> 1 means above the threshold in force). */
+  decisionScore: number;
+  /** The policy's threshold in force, in error units; `null` for a policy without one (likelihood). */
+  threshold: number | null;
 }
 
 /** Stable event id: the same sensor, start and model give the same id on every replay. */
@@ -45,54 +48,19 @@ export function topChannels(
 /**
  * Hysteresis per sensor: an anomaly opens after `openAfter` consecutive windows above threshold
  * and closes after `closeAfter` consecutive windows below `closeBelow` × threshold, so a score
- * flapping around the threshold opens one event, not many.
+ * flapping around the threshold opens one event, not many. What "above threshold" means is the
+ * decision policy's (`detection.decision`): it turns each window score into the score compared
+ * with 1.
  */
 export class AnomalyDetector {
   private readonly states = new Map<string, SensorState>();
-  private readonly likelihood: ScoreLikelihood | undefined;
-  private readonly pot: ScorePot | undefined;
-  private readonly dynamic: DynamicThresholds | undefined;
+  readonly policy: DecisionPolicy;
 
-  constructor(private readonly cfg: DetectionConfig) {
-    this.likelihood = cfg.likelihood.enabled ? new ScoreLikelihood(cfg.likelihood) : undefined;
-    this.pot = cfg.pot.enabled ? new ScorePot(cfg.pot) : undefined;
-    // The default decision layer, unless likelihood or pot is enabled.
-    this.dynamic = cfg.dynamic.enabled && !cfg.likelihood.enabled && !cfg.pot.enabled ? new DynamicThresholds(cfg.dynamic) : undefined;
-  }
-
-  /**
-   * What the hysteresis compares with 1: the window score, or with `detection.likelihood` the
-   * likelihood score of the sensor's recent scores (the window score while its history warms up).
-   * With `likelihood.holdOpen` the first windows of an open anomaly do not join the history;
-   * with `likelihood.andThreshold` the window score caps the likelihood score; with
-   * `likelihood.orAbove` the window score ÷ orAbove is its floor. With `detection.pot`: the
-   * POT decision score of the window score, an open anomaly's windows kept out of the fit (for
-   * its first `pot.learnAfter` windows, if set, when the sensor's model starts over). With
-   * `detection.dynamic` it is the smoothed score ÷ the sensor's dynamic threshold (the first
-   * `dynamic.holdOpen` windows of an open anomaly stay out of its history).
-   */
-  private decisionScore(ws: WindowScore, st: SensorState): number {
-    if (this.dynamic) return this.dynamic.update(ws.window.sensor, ws.score, !(st.open && st.openFor < this.cfg.dynamic.holdOpen)) ?? ws.score;
-    if (this.pot) {
-      const { learnAfter } = this.cfg.pot;
-      // An anomaly open for learnAfter windows is the sensor's new normal: its model starts over.
-      if (st.open && learnAfter > 0 && st.openFor === learnAfter) this.pot.forget(ws.window.sensor);
-      return this.pot.update(ws.window.sensor, ws.score, !st.open || (learnAfter > 0 && st.openFor >= learnAfter)) ?? ws.score;
-    }
-    if (!this.likelihood) return ws.score;
-    const { holdOpen } = this.cfg.likelihood;
-    // The hold runs out: what it kept out stays out (a long fault is not learnt from its start).
-    if (st.open && st.openFor === holdOpen) this.likelihood.forget(ws.window.sensor);
-    const absorb = !(st.open && st.openFor < holdOpen);
-    const tail = this.likelihood.update(ws.window.sensor, ws.score, absorb);
-    if (tail === null) return ws.score;
-    const { epsilon, andThreshold, orAbove } = this.cfg.likelihood;
-    const score = andThreshold ? Math.min(likelihoodScore(tail, epsilon), ws.score) : likelihoodScore(tail, epsilon);
-    if (orAbove <= 0) return score;
-    if (st.floorSpent && ws.score / orAbove < this.cfg.closeBelow) st.floorSpent = false;
-    // The floor, like the hold, lasts for at most holdOpen windows of an open anomaly.
-    const floor = !st.floorSpent && !(st.open && st.openFor >= holdOpen);
-    return floor ? Math.max(score, ws.score / orAbove) : score;
+  constructor(
+    private readonly cfg: DetectionConfig,
+    policy?: DecisionPolicy,
+  ) {
+    this.policy = policy ?? createPolicy(cfg);
   }
 
   isOpen(sensor: string): boolean {
@@ -106,15 +74,15 @@ export class AnomalyDetector {
   }
 
   /** Decides one window (windows of a sensor must come in event-time order). */
-  decide(ws: WindowScore): { anomaly: boolean; events: AnomalyEvent[] } {
+  decide(ws: WindowScore): WindowDecision {
     const { sensor } = ws.window;
     let st = this.states.get(sensor);
     if (!st) {
-      st = { open: false, above: 0, below: 0, openFor: 0, floorSpent: false, runStart: 0, peakScore: 0, peakShares: null, channels: ws.window.channels, id: '' };
+      st = { open: false, above: 0, below: 0, openFor: 0, runStart: 0, peakScore: 0, peakShares: null, channels: ws.window.channels, id: '' };
       this.states.set(sensor, st);
     }
     const events: AnomalyEvent[] = [];
-    const score = this.decisionScore(ws, st);
+    const { decisionScore: score, threshold } = this.policy.decide(ws, { open: st.open, openFor: st.openFor });
     const isAbove = score > 1;
     if (isAbove || st.open) this.trackPeak(st, ws);
     if (!st.open) {
@@ -138,7 +106,7 @@ export class AnomalyDetector {
       st.below = score < this.cfg.closeBelow ? st.below + 1 : 0;
       if (st.below >= this.cfg.closeAfter) {
         events.push(this.event(st, ws, 'closed'));
-        this.closeHold(sensor, st);
+        this.policy.closed?.(sensor, st.openFor);
         st.open = false;
         st.above = 0;
         st.below = 0;
@@ -146,19 +114,7 @@ export class AnomalyDetector {
         st.peakShares = null;
       }
     }
-    return { anomaly: st.open, events };
-  }
-
-  /**
-   * An anomaly closed while its windows were still held out of the history: with
-   * `likelihood.learnShort` they join it now (a short burst is part of the sensor's ordinary
-   * variability), else they are dropped.
-   */
-  private closeHold(sensor: string, st: SensorState): void {
-    if (!this.likelihood) return;
-    if (st.openFor > this.cfg.likelihood.holdOpen) st.floorSpent = true;
-    if (this.cfg.likelihood.learnShort && st.openFor <= this.cfg.likelihood.holdOpen) this.likelihood.release(sensor);
-    else this.likelihood.forget(sensor);
+    return { anomaly: st.open, events, decisionScore: score, threshold };
   }
 
   private trackPeak(st: SensorState, ws: WindowScore): void {

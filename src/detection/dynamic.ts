@@ -11,6 +11,8 @@
  * Windows kept out of the history (an open anomaly under `holdOpen`) are dropped, never learnt
  * later: adding those of short anomalies back when they closed cost 2.6 NAB points.
  */
+import type { WindowScore } from '../pipeline/contracts.js';
+import { type AnomalyState, type Decision, type DecisionPolicy, windowDecision } from './policy.js';
 
 export interface DynamicConfig {
   /** Smoothed scores in the history. */
@@ -158,6 +160,11 @@ export class DynamicThresholds {
     return decision;
   }
 
+  /** The effective threshold the sensor's last smoothed score was judged against (score units), if it decided. */
+  threshold(sensor: string): number | null {
+    return this.histories.get(sensor)?.threshold ?? null;
+  }
+
   private absorb(h: History, value: number): void {
     // Until the ring is full, next === count: the values sit at 0..count-1, in order.
     if (h.count === h.values.length && h.count < this.cfg.window) {
@@ -186,5 +193,31 @@ export class DynamicThresholds {
       this.histories.set(sensor, h);
     }
     return h;
+  }
+}
+
+export interface DynamicPolicyConfig extends DynamicConfig {
+  /** Windows of an open anomaly kept out of the history, at most (0 = none). */
+  holdOpen: number;
+}
+
+/**
+ * `detection.decision: dynamic`: the smoothed score ÷ the sensor's dynamic threshold; the first
+ * `holdOpen` windows of an open anomaly stay out of its history. The threshold in force, in
+ * error units, is ε_effective × the sensor's calibrated threshold.
+ */
+export class DynamicPolicy implements DecisionPolicy {
+  readonly name = 'dynamic' as const;
+  private readonly thresholds: DynamicThresholds;
+
+  constructor(private readonly cfg: DynamicPolicyConfig) {
+    this.thresholds = new DynamicThresholds(cfg);
+  }
+
+  decide(ws: WindowScore, anomaly: Readonly<AnomalyState>): Decision {
+    const { sensor } = ws.window;
+    const score = this.thresholds.update(sensor, ws.score, !(anomaly.open && anomaly.openFor < this.cfg.holdOpen));
+    if (score === null) return windowDecision(ws);
+    return { decisionScore: score, threshold: this.thresholds.threshold(sensor)! * ws.threshold };
   }
 }

@@ -6,6 +6,8 @@
  * sensor that settled into a new level of error stops alarming once that level is its history.
  * Causal: each window is judged against the history before it, then joins it.
  */
+import type { WindowScore } from '../pipeline/contracts.js';
+import { type AnomalyState, type Decision, type DecisionPolicy, windowDecision } from './policy.js';
 
 export interface LikelihoodConfig {
   /** Short means in the history the current one is compared with. */
@@ -149,5 +151,69 @@ export class ScoreLikelihood {
       this.histories.set(sensor, h);
     }
     return h;
+  }
+}
+
+export interface LikelihoodPolicyConfig extends LikelihoodConfig {
+  /** Windows of an open anomaly kept out of the history, at most (0 = none). */
+  holdOpen: number;
+  /** An anomaly closing within its hold is learnt after all. */
+  learnShort: boolean;
+  /** The window score caps the likelihood score. */
+  andThreshold: boolean;
+  /** The window score ÷ orAbove floors the likelihood score (0 = off). */
+  orAbove: number;
+}
+
+/**
+ * `detection.decision: likelihood`: the likelihood score of the sensor's recent window scores
+ * (the window score while its history warms up). With `holdOpen` the first windows of an open
+ * anomaly do not join the history; with `andThreshold` the window score caps the likelihood
+ * score; with `orAbove` the window score ÷ orAbove is its floor. It has no threshold in error
+ * units: it decides on how unusual the scores are, not on their level.
+ */
+export class LikelihoodPolicy implements DecisionPolicy {
+  readonly name = 'likelihood' as const;
+  private readonly history: ScoreLikelihood;
+  /**
+   * Sensors whose `orAbove` floor is off until the window score drops back under it: an anomaly
+   * outlasted `holdOpen`, so a lasting new level far above the threshold (learnt by the history)
+   * does not reopen one anomaly after another.
+   */
+  private readonly floorSpent = new Set<string>();
+
+  constructor(
+    private readonly cfg: LikelihoodPolicyConfig,
+    /** The hysteresis' `closeBelow`: where a spent floor comes back. */
+    private readonly closeBelow: number,
+  ) {
+    this.history = new ScoreLikelihood(cfg);
+  }
+
+  decide(ws: WindowScore, anomaly: Readonly<AnomalyState>): Decision {
+    const { sensor } = ws.window;
+    const { holdOpen, epsilon, andThreshold, orAbove } = this.cfg;
+    // The hold runs out: what it kept out stays out (a long fault is not learnt from its start).
+    if (anomaly.open && anomaly.openFor === holdOpen) this.history.forget(sensor);
+    const absorb = !(anomaly.open && anomaly.openFor < holdOpen);
+    const tail = this.history.update(sensor, ws.score, absorb);
+    if (tail === null) return windowDecision(ws);
+    const score = andThreshold ? Math.min(likelihoodScore(tail, epsilon), ws.score) : likelihoodScore(tail, epsilon);
+    if (orAbove <= 0) return { decisionScore: score, threshold: null };
+    if (this.floorSpent.has(sensor) && ws.score / orAbove < this.closeBelow) this.floorSpent.delete(sensor);
+    // The floor, like the hold, lasts for at most holdOpen windows of an open anomaly.
+    const floor = !this.floorSpent.has(sensor) && !(anomaly.open && anomaly.openFor >= holdOpen);
+    return { decisionScore: floor ? Math.max(score, ws.score / orAbove) : score, threshold: null };
+  }
+
+  /**
+   * An anomaly closed while its windows were still held out of the history: with `learnShort`
+   * they join it now (a short burst is part of the sensor's ordinary variability), else they are
+   * dropped.
+   */
+  closed(sensor: string, openFor: number): void {
+    if (openFor > this.cfg.holdOpen) this.floorSpent.add(sensor);
+    if (this.cfg.learnShort && openFor <= this.cfg.holdOpen) this.history.release(sensor);
+    else this.history.forget(sensor);
   }
 }

@@ -1,4 +1,6 @@
 import { quantile } from '../pipeline/calibration.js';
+import type { WindowScore } from '../pipeline/contracts.js';
+import { type AnomalyState, type Decision, type DecisionPolicy, windowDecision } from './policy.js';
 
 /**
  * Peaks-over-threshold thresholds from extreme value theory: SPOT and DSPOT (Siffer et al., KDD
@@ -336,5 +338,36 @@ export class ScorePot {
       this.sensors.set(sensor, p);
     }
     return p;
+  }
+}
+
+export interface PotPolicyConfig extends PotConfig {
+  /** Windows after which an open anomaly is the sensor's new normal (its model starts over); 0 = never. */
+  learnAfter: number;
+}
+
+/**
+ * `detection.decision: pot`: the POT decision score of the window score. An open anomaly's
+ * windows stay out of the fit; after `learnAfter` of them (if set) the sensor's model starts
+ * over. The threshold in force, in error units, is (z_q + drift) × the calibrated threshold.
+ */
+export class PotPolicy implements DecisionPolicy {
+  readonly name = 'pot' as const;
+  private readonly pot: ScorePot;
+
+  constructor(private readonly cfg: PotPolicyConfig) {
+    this.pot = new ScorePot(cfg);
+  }
+
+  decide(ws: WindowScore, anomaly: Readonly<AnomalyState>): Decision {
+    const { sensor } = ws.window;
+    const { learnAfter } = this.cfg;
+    // An anomaly open for learnAfter windows is the sensor's new normal: its model starts over.
+    if (anomaly.open && learnAfter > 0 && anomaly.openFor === learnAfter) this.pot.forget(sensor);
+    // z_q and the drift this window is judged by: the update may refit them after judging it.
+    const before = this.pot.state(sensor);
+    const score = this.pot.update(sensor, ws.score, !anomaly.open || (learnAfter > 0 && anomaly.openFor >= learnAfter));
+    if (score === null || before === undefined) return windowDecision(ws);
+    return { decisionScore: score, threshold: (before.z + before.drift) * ws.threshold };
   }
 }

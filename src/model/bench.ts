@@ -2,14 +2,14 @@ import type { ModelHyperParams } from '../pipeline/model.js';
 import type { LstmAutoencoder } from './autoencoder.js';
 import { createAutoencoder } from './autoencoder.js';
 import type { Tf } from './backend.js';
-import type { KernelName, KernelPreference } from './fusedModel.js';
+import type { KernelName, KernelSetting } from './kernels/kernel.js';
 import { createRng } from './prng.js';
 
 export interface BenchModelOptions {
   /** The tfjs namespace and backend from `selectBackend` (one backend per process). */
   tf: Tf;
   backend: string;
-  kernel?: KernelPreference;
+  kernel?: KernelSetting;
   channels: number;
   windowSize?: number;
   units?: number;

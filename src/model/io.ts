@@ -6,7 +6,7 @@ import { AemonError } from '../errors.js';
 import type { Autoencoder, ModelBundle, ModelMetadata } from '../pipeline/model.js';
 import { LstmAutoencoder } from './autoencoder.js';
 import type { Tf } from './backend.js';
-import type { KernelPreference } from './fusedModel.js';
+import type { KernelSetting } from './kernels/kernel.js';
 import { invalid } from './layers.js';
 import { checkMetadataMatches, parseMetadata } from './metadata.js';
 
@@ -157,12 +157,12 @@ async function swapIn(tmp: string, target: string, aside: string): Promise<void>
  * that cannot be read is `AEMON_MODEL_IO`; metadata that does not fit the topology is
  * `AEMON_MODEL_INVALID`. The weights layout is tfjs-layers' whichever `kernel` scores them.
  */
-export async function loadModelFolder(dir: string, tf: Tf, backend: string, kernel: KernelPreference = 'auto'): Promise<ModelBundle> {
+export async function loadModelFolder(dir: string, tf: Tf, backend: string, kernel: KernelSetting = 'auto'): Promise<ModelBundle> {
   return loadModelFiles(await readFolder(dir), dir, tf, backend, kernel);
 }
 
 /** {@link loadModelFolder} of a folder's {@link modelFiles} held in memory; `where` names them in errors. */
-export async function loadModelFiles(files: ReadonlyMap<string, Uint8Array>, where: string, tf: Tf, backend: string, kernel: KernelPreference = 'auto'): Promise<ModelBundle> {
+export async function loadModelFiles(files: ReadonlyMap<string, Uint8Array>, where: string, tf: Tf, backend: string, kernel: KernelSetting = 'auto'): Promise<ModelBundle> {
   const contents = verifiedFiles(files, where);
   const metadata = parseMetadata(text(contents, METADATA_JSON));
   const { topology, weightSpecs, generatedBy } = parseModelJson(text(contents, MODEL_JSON));

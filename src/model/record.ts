@@ -1,7 +1,7 @@
 import { AemonError } from '../errors.js';
 import type { ModelBundle, ModelMetadata } from '../pipeline/model.js';
 import type { Tf } from './backend.js';
-import type { KernelPreference } from './fusedModel.js';
+import type { KernelSetting } from './kernels/kernel.js';
 import { loadModelFiles, modelFiles, verifyModelFiles } from './io.js';
 
 /**
@@ -82,6 +82,6 @@ export function decodeModelRecord(value: Uint8Array, key: string | undefined): M
 }
 
 /** The record's model on this process's backend (checksums verified again on the way). */
-export function loadModelRecord(record: ModelRecord, tf: Tf, backend: string, kernel: KernelPreference): Promise<ModelBundle> {
+export function loadModelRecord(record: ModelRecord, tf: Tf, backend: string, kernel: KernelSetting): Promise<ModelBundle> {
   return loadModelFiles(record.files, `the models topic record of ${record.version} [${record.group}]`, tf, backend, kernel);
 }

@@ -4,7 +4,7 @@ import { AemonError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { ModelBundle, ModelMetadata, ModelPromotion } from '../pipeline/model.js';
 import type { Tf } from './backend.js';
-import type { KernelPreference } from './fusedModel.js';
+import type { KernelSetting } from './kernels/kernel.js';
 import { loadModelFolder, saveModelFolder, tmpSuffix, verifyModelFolder, writeDurably } from './io.js';
 
 /**
@@ -243,7 +243,7 @@ export class ModelRegistry {
    * loaded is an error naming its folder (and the rollback command, when an earlier version
    * exists); models loaded before it are disposed.
    */
-  async loadCurrent(tf: Tf, backend: string, kernel: KernelPreference = 'auto'): Promise<ModelBundle[]> {
+  async loadCurrent(tf: Tf, backend: string, kernel: KernelSetting = 'auto'): Promise<ModelBundle[]> {
     const bundles: ModelBundle[] = [];
     try {
       for (const gs of await this.scan()) {

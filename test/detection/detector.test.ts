@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AnomalyDetector, anomalyId, topChannels } from '../../src/detection/detector.js';
 import { parseConfig } from '../../src/config/load.js';
+import type { DecisionPolicy } from '../../src/detection/policy.js';
 import type { SensorWindow, WindowScore } from '../../src/pipeline/contracts.js';
 
 const detection = parseConfig({ detection: { openAfter: 2, closeAfter: 3, closeBelow: 0.8, topChannels: 2 } }).detection;
@@ -76,4 +77,71 @@ test('top channels are ordered by share at the peak window', () => {
   det.decide(ws('s', 1, 1.5, [0.1, 0.1, 0.8]));
   const { events } = det.decide(ws('s', 2, 3, [0.2, 0.7, 0.1]));
   assert.deepEqual(events[0]!.topChannels.map((c) => c.channel), ['b', 'a']);
+});
+
+/** Seeded uniforms in [0, 1) (a small LCG): the same scores every run. */
+function uniforms(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+}
+
+function noisy(n: number, seed: number): number[] {
+  const next = uniforms(seed);
+  // quiet scores, then a burst well above them and back
+  return Array.from({ length: n }, (_, i) => (i >= n - 60 && i < n - 40 ? 1.2 : 0.2) + 0.1 * next());
+}
+
+test('each decision policy gives the score the hysteresis compared and its threshold in force in error units', () => {
+  const scores = noisy(400, 7);
+  const decide = (detection: object) => {
+    const det = new AnomalyDetector(parseConfig({ detection: { openAfter: 2, closeAfter: 3, ...detection } }).detection);
+    return scores.map((s, i) => ({ window: ws('s', 1000 + i, s), out: det.decide(ws('s', 1000 + i, s)) }));
+  };
+  // threshold: the window score against the calibrated threshold (here 2)
+  for (const { window, out } of decide({ decision: 'threshold' })) {
+    assert.equal(out.decisionScore, window.score);
+    assert.equal(out.threshold, 2);
+  }
+  // dynamic and pot: above 1 exactly when the error is above the threshold they report
+  for (const detection of [{ decision: 'dynamic', dynamic: { warmup: 50, every: 1 } }, { decision: 'pot', pot: { initial: 100 } }]) {
+    const outs = decide(detection);
+    let decided = 0;
+    for (const [i, { window, out }] of outs.entries()) {
+      assert.ok(out.threshold !== null && out.threshold > 0, `${JSON.stringify(detection)} at ${i}`);
+      if (out.threshold === window.threshold) continue; // warming up: the window score decided
+      decided++;
+      assert.equal(out.decisionScore > 1, window.error > out.threshold, `${JSON.stringify(detection)} at ${i}: ${out.decisionScore} vs ${window.error} / ${out.threshold}`);
+    }
+    assert.ok(decided > 200, `${JSON.stringify(detection)}: only ${decided} windows decided by the policy`);
+  }
+  // dynamic without smoothing: the decision score is the error over that threshold
+  for (const { window, out } of decide({ decision: 'dynamic', dynamic: { warmup: 50 } }).slice(60)) {
+    assert.ok(Math.abs(out.decisionScore - window.error / out.threshold!) < 1e-6 * out.decisionScore, `${out.decisionScore} vs ${window.error / out.threshold!}`);
+  }
+  // likelihood: no threshold in error units once its history decides
+  const lik = decide({ decision: 'likelihood', likelihood: { warmup: 50, short: 1 } });
+  assert.equal(lik[10]!.out.threshold, 2);
+  assert.ok(lik.slice(60).every(({ out }) => out.threshold === null));
+});
+
+test('the hysteresis runs on whatever policy it is given', () => {
+  const seen: Array<{ open: boolean; openFor: number }> = [];
+  const closedAfter: number[] = [];
+  // A policy that finds every window from the fourth to the eighth above threshold.
+  const policy: DecisionPolicy = {
+    name: 'threshold',
+    decide: (w, anomaly) => {
+      seen.push({ ...anomaly });
+      return { decisionScore: w.window.end >= 1003 && w.window.end < 1008 ? 5 : 0.1, threshold: 7 };
+    },
+    closed: (_sensor, openFor) => closedAfter.push(openFor),
+  };
+  const det = new AnomalyDetector(detection, policy);
+  const out = Array.from({ length: 14 }, (_, i) => det.decide(ws('s', 1000 + i, 0.5)));
+  assert.deepEqual(out.map((o) => o.anomaly), [false, false, false, false, true, true, true, true, true, true, false, false, false, false]);
+  assert.ok(out.every((o) => o.threshold === 7));
+  assert.deepEqual(closedAfter, [6]);
+  // the policy saw the anomaly's state before each window was decided
+  assert.deepEqual(seen[5], { open: true, openFor: 0 });
+  assert.deepEqual(seen[9], { open: true, openFor: 4 });
 });

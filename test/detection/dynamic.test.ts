@@ -135,12 +135,12 @@ test('with detection.dynamic a rise under the calibrated threshold that is far o
     const det = new AnomalyDetector(parseConfig({ detection: { ...base, ...detection } }).detection);
     return scores.map((s, i) => det.decide(ws(i, s)).anomaly);
   };
-  assert.ok(run({ dynamic: { enabled: false } }).every((x) => !x));
+  assert.ok(run({ decision: 'threshold' }).every((x) => !x));
   assert.equal(run({}).indexOf(true), 151);
 });
 
 test('before warmup the dynamic detector decides on score > 1 as the plain one does', () => {
-  const det = new AnomalyDetector(parseConfig({ detection: { openAfter: 2, closeAfter: 3, dynamic: { enabled: true } } }).detection);
+  const det = new AnomalyDetector(parseConfig({ detection: { openAfter: 2, closeAfter: 3, decision: 'dynamic' } }).detection);
   const out = [0.5, 1.5, 1.5, 0.2].map((s, i) => det.decide(ws(i, s)).anomaly);
   assert.deepEqual(out, [false, false, true, true]);
 });
@@ -149,7 +149,7 @@ test('dynamic.holdOpen keeps a long fault out of the history for at most holdOpe
   const base = { openAfter: 2, closeAfter: 3, closeBelow: 0.8 };
   const scores = [...quiet(150), ...Array.from({ length: 600 }, () => 0.6)];
   const run = (holdOpen: number) => {
-    const det = new AnomalyDetector(parseConfig({ detection: { ...base, dynamic: { enabled: true, holdOpen } } }).detection);
+    const det = new AnomalyDetector(parseConfig({ detection: { ...base, dynamic: { holdOpen } } }).detection);
     return scores.map((s, i) => det.decide(ws(i, s)).anomaly);
   };
   const off = run(0);
@@ -163,9 +163,9 @@ test('dynamic.holdOpen keeps a long fault out of the history for at most holdOpe
   assert.equal(held.at(-1), false);
 });
 
-test('detection.dynamic is the default decision; likelihood or pot, when enabled, decide instead; zMin must not exceed zMax', () => {
+test('dynamic is the default detection.decision; likelihood or threshold decide otherwise; zMin must not exceed zMax', () => {
   assert.throws(() => parseConfig({ detection: { dynamic: { zMin: 5, zMax: 4 } } }), /zMin must not exceed zMax/);
-  assert.equal(parseConfig({}).detection.dynamic.enabled, true);
+  assert.equal(parseConfig({}).detection.decision, 'dynamic');
   // A window score of 0.5 after a warm-up of 1s is far out for the sensor: the dynamic layer
   // (warmup 10) opens an anomaly on it; the likelihood (still warming up: score > 1) and the
   // plain threshold (dynamic off) do not.
@@ -175,6 +175,6 @@ test('detection.dynamic is the default decision; likelihood or pot, when enabled
     return scores.map((s, i) => det.decide(ws(i, s)).anomaly).at(-1);
   };
   assert.equal(opened({}), true);
-  assert.equal(opened({ likelihood: { enabled: true } }), false);
-  assert.equal(opened({ dynamic: { enabled: false, warmup: 10 } }), false);
+  assert.equal(opened({ decision: 'likelihood' }), false);
+  assert.equal(opened({ decision: 'threshold' }), false);
 });

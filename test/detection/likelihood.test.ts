@@ -72,7 +72,7 @@ function ws(end: number, score: number): WindowScore {
 
 test('with detection.likelihood a level shift opens an anomaly that closes once the new level is the history', () => {
   const detection = parseConfig({
-    detection: { openAfter: 2, closeAfter: 3, closeBelow: 0.8, likelihood: { enabled: true, window: 20, short: 1, warmup: 10, minStd: 0.05 } },
+    detection: { openAfter: 2, closeAfter: 3, closeBelow: 0.8, decision: 'likelihood', likelihood: { window: 20, short: 1, warmup: 10, minStd: 0.05 } },
   }).detection;
   const scores = [...Array.from({ length: 30 }, (_, i) => 0.2 + 0.02 * (i % 3)), ...Array.from({ length: 60 }, () => 3)];
   const withL = new AnomalyDetector(detection);
@@ -90,7 +90,7 @@ test('with detection.likelihood a level shift opens an anomaly that closes once 
 });
 
 test('before warmup the likelihood detector decides on score > 1 as the plain one does', () => {
-  const detection = parseConfig({ detection: { openAfter: 2, closeAfter: 3, likelihood: { enabled: true, warmup: 100 } } }).detection;
+  const detection = parseConfig({ detection: { openAfter: 2, closeAfter: 3, decision: 'likelihood', likelihood: { warmup: 100 } } }).detection;
   const det = new AnomalyDetector(detection);
   const out = [0.5, 1.5, 1.5, 0.2].map((s, i) => det.decide(ws(i, s)).anomaly);
   assert.deepEqual(out, [false, false, true, true]);
@@ -107,10 +107,10 @@ test('a score judged with absorb false does not join the history', () => {
 
 test('likelihood.holdOpen keeps a long shift out of the history while the anomaly is open, for at most holdOpen windows', () => {
   const base = { openAfter: 2, closeAfter: 3, closeBelow: 0.8 };
-  const lik = { enabled: true, window: 20, short: 1, warmup: 10, minStd: 0.05 };
+  const lik = { window: 20, short: 1, warmup: 10, minStd: 0.05 };
   const scores = [...Array.from({ length: 30 }, (_, i) => 0.2 + 0.02 * (i % 3)), ...Array.from({ length: 120 }, () => 3)];
   const run = (holdOpen: number) => {
-    const det = new AnomalyDetector(parseConfig({ detection: { ...base, likelihood: { ...lik, holdOpen } } }).detection);
+    const det = new AnomalyDetector(parseConfig({ detection: { ...base, decision: 'likelihood', likelihood: { ...lik, holdOpen } } }).detection);
     return scores.map((s, i) => det.decide(ws(i, s)).anomaly);
   };
   const off = run(0);
@@ -128,11 +128,11 @@ test('likelihood.holdOpen keeps a long shift out of the history while the anomal
 });
 
 test('likelihood.andThreshold alarms only where the window score is also above threshold', () => {
-  const lik = { enabled: true, window: 20, short: 1, warmup: 10, minStd: 0.05 };
+  const lik = { window: 20, short: 1, warmup: 10, minStd: 0.05 };
   // a jump from 0.2 to 0.7: very unusual for the history, but under the threshold (score < 1)
   const scores = [...Array.from({ length: 30 }, (_, i) => 0.2 + 0.02 * (i % 3)), ...Array.from({ length: 10 }, () => 0.7), ...Array.from({ length: 10 }, () => 5)];
   const run = (andThreshold: boolean) => {
-    const det = new AnomalyDetector(parseConfig({ detection: { openAfter: 2, likelihood: { ...lik, andThreshold } } }).detection);
+    const det = new AnomalyDetector(parseConfig({ detection: { openAfter: 2, decision: 'likelihood', likelihood: { ...lik, andThreshold } } }).detection);
     return scores.map((s, i) => det.decide(ws(i, s)).anomaly);
   };
   const alone = run(false);
@@ -144,11 +144,11 @@ test('likelihood.andThreshold alarms only where the window score is also above t
 
 test('likelihood.orAbove opens an anomaly on a window far above its threshold that the history finds ordinary', () => {
   const base = { openAfter: 2, closeAfter: 3, closeBelow: 0.8 };
-  const lik = { enabled: true, window: 100, short: 1, warmup: 10, minStd: 0.05 };
+  const lik = { window: 100, short: 1, warmup: 10, minStd: 0.05 };
   // a history that swings between 0.2 and 3 (a score of 3 is ordinary for it), then a run at 5
   const scores = [...Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? 0.2 : 3)), ...Array.from({ length: 5 }, () => 5)];
   const run = (orAbove: number) => {
-    const det = new AnomalyDetector(parseConfig({ detection: { ...base, likelihood: { ...lik, orAbove } } }).detection);
+    const det = new AnomalyDetector(parseConfig({ detection: { ...base, decision: 'likelihood', likelihood: { ...lik, orAbove } } }).detection);
     return scores.map((s, i) => det.decide(ws(i, s)).anomaly);
   };
   // the history's mean is 1.6 and its std 1.4: 5 is z 2.4, a tail of 0.008 (> ε = 0.001)
@@ -158,12 +158,12 @@ test('likelihood.orAbove opens an anomaly on a window far above its threshold th
 });
 
 test('likelihood.learnShort: an anomaly that closes within holdOpen is learnt, so the same burst again is ordinary', () => {
-  const lik = { enabled: true, window: 200, short: 1, warmup: 10, minStd: 0.05, holdOpen: 50 };
+  const lik = { window: 200, short: 1, warmup: 10, minStd: 0.05, holdOpen: 50 };
   const quiet = (n: number) => Array.from({ length: n }, (_, i) => 0.2 + 0.02 * (i % 3));
   const burst = Array.from({ length: 8 }, () => 0.6);
   const scores = [...quiet(30), ...burst, ...quiet(30), ...burst, ...quiet(10)];
   const run = (learnShort: boolean) => {
-    const det = new AnomalyDetector(parseConfig({ detection: { openAfter: 2, closeAfter: 3, closeBelow: 0.8, likelihood: { ...lik, learnShort } } }).detection);
+    const det = new AnomalyDetector(parseConfig({ detection: { openAfter: 2, closeAfter: 3, closeBelow: 0.8, decision: 'likelihood', likelihood: { ...lik, learnShort } } }).detection);
     return scores.map((s, i) => det.decide(ws(i, s)));
   };
   const opened = (out: ReturnType<typeof run>) => out.flatMap((o, i) => o.events.filter((e) => e.kind === 'opened').map(() => i));
@@ -177,11 +177,11 @@ test('likelihood.learnShort: an anomaly that closes within holdOpen is learnt, s
 
 test('likelihood.orAbove: the floor lasts holdOpen windows, and a level that outlasted it does not reopen until it drops under the floor', () => {
   const base = { openAfter: 2, closeAfter: 3, closeBelow: 0.8 };
-  const lik = { enabled: true, window: 20, short: 1, warmup: 10, minStd: 0.05, holdOpen: 30, orAbove: 2 };
+  const lik = { window: 20, short: 1, warmup: 10, minStd: 0.05, holdOpen: 30, orAbove: 2 };
   const quiet = (n: number) => Array.from({ length: n }, (_, i) => 0.2 + 0.02 * (i % 3));
   // a lasting level at 5 × threshold, back to quiet, then a burst at 5 × threshold
   const scores = [...quiet(30), ...Array.from({ length: 100 }, () => 5), ...quiet(30), ...Array.from({ length: 5 }, () => 5)];
-  const det = new AnomalyDetector(parseConfig({ detection: { ...base, likelihood: lik } }).detection);
+  const det = new AnomalyDetector(parseConfig({ detection: { ...base, decision: 'likelihood', likelihood: lik } }).detection);
   const out = scores.map((s, i) => det.decide(ws(i, s)));
   const opened = out.flatMap((o, i) => o.events.filter((e) => e.kind === 'opened').map(() => i));
   const closed = out.flatMap((o, i) => o.events.filter((e) => e.kind === 'closed').map(() => i));

@@ -210,7 +210,7 @@ function ws(end: number, score: number): WindowScore {
 const base = { openAfter: 2, closeAfter: 3, closeBelow: 0.8 };
 
 test('before its initial batch is full the POT detector decides on score > 1 as the plain one does', () => {
-  const det = new AnomalyDetector(parseConfig({ detection: { ...base, pot: { enabled: true, initial: 100 } } }).detection);
+  const det = new AnomalyDetector(parseConfig({ detection: { ...base, decision: 'pot', pot: { initial: 100 } } }).detection);
   const out = [0.5, 1.5, 1.5, 0.2].map((s, i) => det.decide(ws(i, s)).anomaly);
   assert.deepEqual(out, [false, false, true, true]);
 });
@@ -219,8 +219,8 @@ test('with detection.pot a burst under the threshold but far beyond the sensor�
   const next = uniforms(5);
   const quiet = Array.from({ length: 200 }, () => 0.2 + 0.05 * next());
   const scores = [...quiet, ...Array.from({ length: 10 }, () => 0.6), ...quiet.slice(0, 20)];
-  const withPot = new AnomalyDetector(parseConfig({ detection: { ...base, pot: { enabled: true, initial: 100 } } }).detection);
-  const plain = new AnomalyDetector(parseConfig({ detection: { ...base, dynamic: { enabled: false } } }).detection);
+  const withPot = new AnomalyDetector(parseConfig({ detection: { ...base, decision: 'pot', pot: { initial: 100 } } }).detection);
+  const plain = new AnomalyDetector(parseConfig({ detection: { ...base, decision: 'threshold' } }).detection);
   const a = scores.map((s, i) => withPot.decide(ws(i, s)).anomaly);
   const b = scores.map((s, i) => plain.decide(ws(i, s)).anomaly);
   assert.ok(b.every((x) => !x));
@@ -234,7 +234,7 @@ test('pot.learnAfter: after learnAfter open windows the model starts over on the
   const next = uniforms(9);
   const scores = [...Array.from({ length: 200 }, () => 0.2 + 0.05 * next()), ...Array.from({ length: 400 }, () => 3 + 0.05 * next())];
   const run = (learnAfter: number) => {
-    const det = new AnomalyDetector(parseConfig({ detection: { ...base, pot: { enabled: true, initial: 100, learnAfter } } }).detection);
+    const det = new AnomalyDetector(parseConfig({ detection: { ...base, decision: 'pot', pot: { initial: 100, learnAfter } } }).detection);
     return scores.map((s, i) => det.decide(ws(i, s)).anomaly);
   };
   const never = run(0);
@@ -246,8 +246,7 @@ test('pot.learnAfter: after learnAfter open windows the model starts over on the
   assert.equal(learnt.at(-1), false);
 });
 
-test('detection.pot and detection.likelihood are exclusive, and risk must be below 1 − level', () => {
-  assert.throws(() => parseConfig({ detection: { pot: { enabled: true }, likelihood: { enabled: true } } }), /detection\.likelihood and detection\.pot each replace score > 1/);
+test('pot.risk must be below 1 − level', () => {
   assert.throws(() => parseConfig({ detection: { pot: { level: 0.99, risk: 0.02 } } }), /risk must be below 1 − detection\.pot\.level/);
-  assert.equal(parseConfig({ detection: { pot: { enabled: true } } }).detection.pot.enabled, true);
+  assert.equal(parseConfig({ detection: { decision: 'pot' } }).detection.decision, 'pot');
 });

@@ -2,7 +2,7 @@ import { after, before } from 'node:test';
 import { createAutoencoder } from '../../src/model/autoencoder.js';
 import { selectBackend } from '../../src/model/backend.js';
 import type { BackendPreference, BackendSelection } from '../../src/model/backend.js';
-import type { KernelName, KernelPreference } from '../../src/model/fusedModel.js';
+import type { KernelName, KernelPreference } from '../../src/model/kernels/kernel.js';
 import { createRng } from '../../src/model/prng.js';
 import { exportArtifacts, modelVersion } from '../../src/model/io.js';
 import type { Autoencoder, ModelBundle, ModelHyperParams, ModelMetadata } from '../../src/pipeline/model.js';

@@ -11,8 +11,8 @@ import { createAutoencoder } from '../../src/model/autoencoder.js';
 import type { LstmAutoencoder } from '../../src/model/autoencoder.js';
 import { selectBackend } from '../../src/model/backend.js';
 import type { BackendSelection, Tf } from '../../src/model/backend.js';
-import { blockLstm, int64Scalar, lstmOpAvailable, lstmOpPath, nodeKernelBackend, setLstmOpOff, toBlockWeights } from '../../src/model/fused.js';
-import { chooseKernel } from '../../src/model/fusedModel.js';
+import { blockLstm, int64Scalar, lstmOpAvailable, lstmOpPath, nodeKernelBackend, toBlockWeights } from '../../src/model/kernels/blockLstm.js';
+import { chooseKernel } from '../../src/model/kernels/select.js';
 import { exportArtifacts, loadModelFolder, modelVersion, saveModelFolder } from '../../src/model/io.js';
 import { AemonError } from '../../src/errors.js';
 import type { ModelHyperParams } from '../../src/pipeline/model.js';
@@ -103,9 +103,9 @@ test('the whole autoencoder (M0, depth 1 and 2): fused reconstructions and weigh
     try {
       const layersModel = model.layersModel;
       randomise(tf, layersModel, 21);
-      const choice = chooseKernel(tf, 'fused', layersModel);
-      assert.equal(choice.kernel, 'fused');
-      const fused = choice.kernel === 'fused' ? choice.fused : undefined;
+      const choice = chooseKernel(tf, 'fused', layersModel, model.params);
+      assert.equal(choice.kernel.name, 'fused');
+      const fused = choice.kernel.training;
       const x = tf.randomNormal([12, M0.windowSize, M0.channels], 0, 1, 'float32', 8);
       const viaLayers = () => layersModel.apply(x) as Tensor;
       const viaFused = () => fused!.apply(x, true);
@@ -123,7 +123,7 @@ test('the whole autoencoder (M0, depth 1 and 2): fused reconstructions and weigh
       }
       t.diagnostic(`depth ${depth}: worst relative difference ${worst.toExponential(1)}`);
       tf.dispose([x, gLayers.value, gFused.value, ...Object.values(gLayers.grads), ...Object.values(gFused.grads)]);
-      fused!.dispose();
+      choice.kernel.dispose();
     } finally {
       model.dispose();
     }
@@ -179,9 +179,10 @@ test('aemon\'s LSTM op scores as BlockLSTM does: M0 depth 1 and 2, 1 and 8 chann
     try {
       randomise(tf, model.layersModel, 31);
       const withOp = await model.score(x, 64);
-      setLstmOpOff(true);
-      const withBlock = await model.score(x, 64);
-      setLstmOpOff(false);
+      // The same weights through the fused kernel told not to use the op.
+      const block = chooseKernel(tf, { kernel: 'fused', lstmOp: false }, model.layersModel, model.params).kernel;
+      const withBlock = await block.score(x, 64);
+      block.dispose();
       for (const key of ['errors', 'channelErrors', 'lastRows'] as const) {
         const d = await maxRelDiff(tf.tensor(withOp[key]!), tf.tensor(withBlock[key]!));
         assert.ok(d <= TOL, `${channels} channels, depth ${depth}: ${key} differ by ${d}`);
@@ -189,7 +190,6 @@ test('aemon\'s LSTM op scores as BlockLSTM does: M0 depth 1 and 2, 1 and 8 chann
       // Random weights give windows different errors: the comparison is not between constants.
       assert.ok(Math.max(...withOp.errors) > 1.5 * Math.min(...withOp.errors));
     } finally {
-      setLstmOpOff(false);
       model.dispose();
     }
   }
@@ -281,10 +281,11 @@ test('a model the fused kernel cannot run exactly (hardSigmoid gates) stays on l
     ],
   });
   try {
-    const choice = chooseKernel(tf, 'auto', model);
-    assert.equal(choice.kernel, 'layers');
-    assert.match(choice.kernel === 'layers' ? (choice.note ?? '') : '', /is not a tanh\/sigmoid LSTM/);
-    assert.throws(() => chooseKernel(tf, 'fused', model), (err: unknown) => err instanceof AemonError && err.code === 'AEMON_BACKEND');
+    const params = { ...M0, windowSize: steps, channels, units: 4 };
+    const choice = chooseKernel(tf, 'auto', model, params);
+    assert.equal(choice.kernel.name, 'layers');
+    assert.match(choice.note ?? '', /is not a tanh\/sigmoid LSTM/);
+    assert.throws(() => chooseKernel(tf, 'fused', model, params), (err: unknown) => err instanceof AemonError && err.code === 'AEMON_BACKEND');
   } finally {
     model.dispose();
   }
@@ -295,7 +296,7 @@ async function inChild(backend: string, body: string): Promise<string> {
   const src = (path: string) => JSON.stringify(new URL(`../../src/model/${path}`, import.meta.url).href);
   const code = `import { selectBackend } from ${src('backend.ts')};
 import { createAutoencoder } from ${src('autoencoder.ts')};
-import { checkKernelPreference } from ${src('fusedModel.ts')};
+import { checkKernelPreference } from ${src('kernels/select.ts')};
 const { tf, backend } = await selectBackend(${JSON.stringify(backend)});
 ${body}`;
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {

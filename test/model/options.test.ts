@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { createAutoencoder } from '../../src/model/autoencoder.js';
 import { klDivergence } from '../../src/model/fit.js';
-import { chooseKernel } from '../../src/model/fusedModel.js';
+import { chooseKernel } from '../../src/model/kernels/select.js';
 import { exportArtifacts, loadModelFolder, modelVersion, saveModelFolder } from '../../src/model/io.js';
 import { applyWithCode, checkTopology } from '../../src/model/layers.js';
 import type { LstmAutoencoder } from '../../src/model/autoencoder.js';
@@ -192,9 +192,9 @@ test('a variational model runs on the layers kernel: auto falls back with a note
   const vae = make({ variational: 1 });
   try {
     assert.equal(vae.kernel, 'layers');
-    const choice = chooseKernel(sel.tf, 'auto', vae.layersModel);
-    assert.equal(choice.kernel, 'layers');
-    assert.match((choice as { note?: string }).note ?? '', /variational/);
+    const choice = chooseKernel(sel.tf, 'auto', vae.layersModel, vae.params);
+    assert.equal(choice.kernel.name, 'layers');
+    assert.match(choice.note ?? '', /variational/);
     if (sel.backend === 'tensorflow') assert.match(vae.kernelNote ?? '', /variational/);
   } finally {
     vae.dispose();

@@ -7,7 +7,7 @@ import type { LayersModel, Tensor } from '@tensorflow/tfjs';
 import { createAutoencoder } from '../../src/model/autoencoder.js';
 import type { LstmAutoencoder } from '../../src/model/autoencoder.js';
 import type { BackendSelection } from '../../src/model/backend.js';
-import { chooseKernel } from '../../src/model/fusedModel.js';
+import { chooseKernel } from '../../src/model/kernels/select.js';
 import { exportArtifacts, loadModelFolder, modelVersion, saveModelFolder } from '../../src/model/io.js';
 import { AemonError } from '../../src/errors.js';
 import type { ModelHyperParams } from '../../src/pipeline/model.js';
@@ -202,18 +202,19 @@ test('a model simd cannot run exactly (hardSigmoid gates) stays on layers under 
       tf.layers.timeDistributed({ layer: tf.layers.dense({ units: channels }) }),
     ],
   });
+  const params = { ...base, windowSize: steps, channels, units: 4 };
   try {
     assert.throws(
-      () => chooseKernel(tf, 'simd', model),
+      () => chooseKernel(tf, 'simd', model, params),
       (err: unknown) => err instanceof AemonError && err.code === 'AEMON_BACKEND' && /model\.kernel "simd" cannot run: .*is not a tanh\/sigmoid LSTM/.test(err.message),
     );
     if (backend === 'tensorflow') {
       t.diagnostic('auto picks fused on tensorflow: the auto fallback is fused.test.ts’ to check');
       return;
     }
-    const choice = chooseKernel(tf, 'auto', model);
-    assert.equal(choice.kernel, 'layers');
-    assert.match(choice.kernel === 'layers' ? (choice.note ?? '') : '', /is not a tanh\/sigmoid LSTM/);
+    const choice = chooseKernel(tf, 'auto', model, params);
+    assert.equal(choice.kernel.name, 'layers');
+    assert.match(choice.note ?? '', /is not a tanh\/sigmoid LSTM/);
   } finally {
     model.dispose();
   }

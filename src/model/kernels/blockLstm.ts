@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { Tensor } from '@tensorflow/tfjs';
-import type { Tf } from './backend.js';
+import type { Tf } from '../backend.js';
 
 /**
  * One LSTM layer as a single TensorFlow op: `BlockLSTM` forward and `BlockLSTMGrad` backward, run
@@ -170,21 +170,16 @@ export function lstmOpPath(): string | undefined {
   }
 }
 
+// Whether the op library loaded: a fact about the process (a library loads into it once), not a
+// setting; whether a model scores with it is the fused kernel's `lstmOp` option.
 let lstmOp: boolean | undefined;
-let lstmOpOff = false;
-
-/** Scoring with BlockLSTM even where aemon's op is loaded (config `model.lstmOp` false; benches and tests compare the two). */
-export function setLstmOpOff(off: boolean): void {
-  lstmOpOff = off;
-}
 
 /**
  * Loads aemon's LSTM inference op into this process, once: true when `AemonLstmInference` can run.
- * False without the built library, after `setLstmOpOff(true)` (`model.lstmOp` false), or when
- * loading fails (the fused kernel then scores with BlockLSTM, as before the op existed).
+ * False without the built library, or when loading fails (the fused kernel then scores with
+ * BlockLSTM, as before the op existed).
  */
 export function lstmOpAvailable(): boolean {
-  if (lstmOpOff) return false;
   if (lstmOp !== undefined) return lstmOp;
   const path = lstmOpPath();
   if (path === undefined || !existsSync(path)) return (lstmOp = false);

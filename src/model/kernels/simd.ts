@@ -1,5 +1,8 @@
-import type { Plan } from './fusedModel.js';
-import { LSTM_WASM_BASE64 } from './lstmWasm.js';
+import type { BatchErrors, ModelHyperParams } from '../../pipeline/model.js';
+import { LSTM_WASM_BASE64 } from '../lstmWasm.js';
+import { reconstructionErrors } from './errors.js';
+import type { ScoringKernel } from './kernel.js';
+import type { Plan } from './plan.js';
 
 /**
  * The `simd` scoring kernel (docs/performance.md#scoring-kernels): the autoencoder's inference pass run by a small
@@ -84,7 +87,7 @@ function instance(): Exports {
   return shared;
 }
 
-export class SimdForward {
+class SimdForward {
   private readonly variables: LayerVariable[];
   /** The variables' values, read again when any variable has new data (fit, setWeights, load). */
   private cache: { sources: unknown[]; values: Float32Array[] } | undefined;
@@ -187,6 +190,31 @@ export class SimdForward {
     const dense = put();
     const denseBias = put();
     return { encoders, decoders, dense, denseBias, end: at };
+  }
+}
+
+/** The `simd` kernel (any backend, scoring only): reconstructions in WebAssembly, their errors in JS. */
+export class SimdKernel implements ScoringKernel {
+  readonly name = 'simd' as const;
+  private readonly forward: SimdForward;
+
+  constructor(
+    plan: Plan,
+    private readonly params: Readonly<ModelHyperParams>,
+  ) {
+    this.forward = new SimdForward(plan);
+  }
+
+  async score(x: Float32Array, n: number): Promise<BatchErrors> {
+    return reconstructionErrors(x, await this.reconstruct(x, n), n, this.params);
+  }
+
+  async reconstruct(x: Float32Array, n: number): Promise<Float32Array> {
+    return this.forward.reconstruct(x, n, this.params.windowSize, this.params.channels);
+  }
+
+  dispose(): void {
+    this.forward.dispose();
   }
 }
 

@@ -1,0 +1,54 @@
+import type { LayersModel } from '@tensorflow/tfjs';
+import { AemonError } from '../../errors.js';
+import type { ModelHyperParams } from '../../pipeline/model.js';
+import type { Tf } from '../backend.js';
+import { nodeKernelBackend } from './blockLstm.js';
+import { FusedKernel } from './fused.js';
+import { kernelOptions, type KernelName, type KernelPreference, type KernelSetting, type ScoringKernel } from './kernel.js';
+import { LayersKernel } from './layers.js';
+import { planFor } from './plan.js';
+import { SimdKernel, simdUnavailable } from './simd.js';
+
+export interface KernelChoice {
+  kernel: ScoringKernel;
+  /** Why `auto` fell back to `layers`, when it did. */
+  note?: string;
+}
+
+/**
+ * Picks the kernel for a model: `fused` needs the tensorflow backend and a model of the shape
+ * aemon builds; `simd` the same model shape and WebAssembly SIMD (any backend). `auto` takes
+ * fused on tensorflow, else simd, and falls back to `layers` (with a note) where neither can run.
+ * An explicit kernel that cannot run throws `AEMON_BACKEND`.
+ */
+export function chooseKernel(tf: Tf, setting: KernelSetting, model: LayersModel, params: Readonly<ModelHyperParams>): KernelChoice {
+  const { kernel: preference, lstmOp } = kernelOptions(setting);
+  const layers = (note?: string): KernelChoice => (note === undefined ? { kernel: new LayersKernel(tf, model, params) } : { kernel: new LayersKernel(tf, model, params), note });
+  if (preference === 'layers') return layers();
+  const node = nodeKernelBackend(tf);
+  if (preference === 'simd' || (preference === 'auto' && node === undefined)) {
+    const plan = simdUnavailable() ?? planFor(model);
+    if (typeof plan !== 'string') return { kernel: new SimdKernel(plan, params) };
+    if (preference === 'auto') return layers(plan);
+    throw kernelUnavailable('simd', plan);
+  }
+  const plan = node === undefined ? notTensorflow(tf) : planFor(model);
+  if (typeof plan !== 'string') return { kernel: new FusedKernel(tf, node!, plan, model, params, lstmOp) };
+  if (preference === 'auto') return layers(plan);
+  throw kernelUnavailable('fused', plan);
+}
+
+/** For start-up: an explicit `fused` off tensorflow, or `simd` without WebAssembly SIMD, fails before any model is built. */
+export function checkKernelPreference(tf: Tf, preference: KernelPreference): void {
+  if (preference === 'fused' && nodeKernelBackend(tf) === undefined) throw kernelUnavailable('fused', notTensorflow(tf));
+  const noSimd = simdUnavailable();
+  if (preference === 'simd' && noSimd !== undefined) throw kernelUnavailable('simd', noSimd);
+}
+
+function notTensorflow(tf: Tf): string {
+  return `the backend is "${tf.getBackend()}", not "tensorflow" (tfjs-node)`;
+}
+
+function kernelUnavailable(kernel: KernelName, reason: string): AemonError {
+  return new AemonError('AEMON_BACKEND', `model.kernel "${kernel}" cannot run: ${reason}`, { stage: 'startup' });
+}

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, sep } from 'node:path';
 import * as tfjs from '@tensorflow/tfjs';
 import { AemonError } from '../errors.js';
+import { restoreLegacyUtil } from './legacyUtil.js';
 
 /** The TensorFlow.js namespace, as handed to the model code (tests can pass their own). */
 export type Tf = typeof tfjs;
@@ -85,6 +86,8 @@ async function probeTensorflow(): Promise<Attempt> {
   process.env.TF_NUM_INTRAOP_THREADS ??= '1';
   process.env.TF_NUM_INTEROP_THREADS ??= '1';
   process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+  // tfjs-node 4.22 calls util functions Node 23 removed; they must be back before it loads.
+  restoreLegacyUtil();
   let mod: unknown;
   try {
     mod = await import(TFJS_NODE);
@@ -110,7 +113,20 @@ async function loadTensorflow(): Promise<Attempt> {
   if (!(await attempt.tf.setBackend('tensorflow'))) {
     return { ok: false, reason: 'the tensorflow backend failed to initialise' };
   }
+  // The binding can load and still fail at its first op (a Node version it was not made for):
+  // found now, `auto` falls back to WASM instead of failing at the first training.
+  const failure = firstOpFailure(attempt.tf);
+  if (failure !== undefined) return { ok: false, reason: `tfjs-node loaded, but its first operation failed (${failure})` };
   return attempt;
+}
+
+function firstOpFailure(tf: Tf): string | undefined {
+  try {
+    const sum = tf.tidy(() => tf.add(tf.tensor1d([1, 2]), tf.tensor1d([3, 4])).dataSync());
+    return sum[0] === 4 && sum[1] === 6 ? undefined : `1 + 3, 2 + 4 gave ${Array.from(sum).join(', ')}`;
+  } catch (err) {
+    return firstLine(err);
+  }
 }
 
 async function loadWasm(): Promise<Attempt> {

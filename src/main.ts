@@ -38,6 +38,7 @@ export interface EngineHooks {
   onTrainingStart?(group: string, windows: number, sensors: number): void;
   onEpoch?(group: string, progress: EpochProgress): void;
   onTrained?(bundle: ModelBundle, seconds: number): void;
+  /** A group's first model could not be trained: the run then rejects with an `AEMON_TRAINING` error saying why. */
   onFailed?(group: string, error: unknown): void;
   /** A sensor new to a model got its scaler and threshold (the model's metadata now has it). */
   onSensorCalibrated?(sensor: string, group: string): void;
@@ -165,7 +166,8 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
         hooks.onTrained?.(bundle, seconds);
       },
       onFailed: (group, error) => {
-        log.error({ group, err: error }, `training failed for channels [${group}]: ${(error as Error).message}`);
+        // Not logged as an error here: the run fails with it, and the command prints it once.
+        log.debug({ group, err: error }, `training failed for channels [${group}]: ${(error as Error).message}`);
         metrics.trainingRun('failed');
         hooks.onFailed?.(group, error);
       },

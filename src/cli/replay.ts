@@ -85,6 +85,7 @@ async function replay(input: string | undefined, flags: ReplayFlags): Promise<vo
     ...(cfg.model.dir ? { models: await registryWithModels(cfg.model.dir, cfg.model.keep, log) } : {}),
     hooks: {
       onEpoch: (_group, p) => progress.epoch('training', p),
+      onFailed: () => progress.abandon(),
       onRetrained: (_group, result, seconds, version, why, at) => {
         retrainRuns[result]++;
         if (result === 'promoted') firstPromotion ??= at;

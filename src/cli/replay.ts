@@ -194,7 +194,8 @@ export function registerReplay(program: Command): void {
     .addHelpText(
       'after',
       '\nOne row per reading after the training rows. Rejected lines are reported on stderr with their reason,\n' +
-        'counted in the summary, and the replay goes on (exit code 0).\n\nExample:\n' +
+        'counted in the summary, and the replay goes on (exit code 0). A model that cannot be trained ends the\n' +
+        'replay with AEMON_TRAINING and exit code 1: no rows are written unscored.\n\nExample:\n' +
         '  aemon replay ../shared/datasets/skab/valve1/1.csv --train-first 400 --out s.csv\n' +
         '  aemon replay history/ --model models/ --out scores.csv --openmetrics scores.om\n' +
         '  aemon replay ../shared/datasets/skab/valve1/1.csv --train-first 400 --out s.csv --report report.html\n' +

@@ -1,10 +1,11 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, readFileSync } from 'node:fs';
+import { cpSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel, Partitioners, type Admin } from 'kafkajs';
 import { FAST, metric, names, readAll as readTopic, sharedModel, simulateTo as simulate, startRun, until } from './aemon.js';
 import { aemon } from '../cli/run.js';
+import { installedAemonBin } from '../cli/bin.js';
 import { sharedBroker } from './broker.js';
 import { prepareTopics } from '../../src/cli/kafka.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -32,19 +33,27 @@ const simulateTo = (topic: string, args: string[]) => simulate(brokers, topic, a
 // What `aemon run` does against a real broker: consume as a group, score, publish anomalies and
 // scores, dead-letter bad records, commit only what was written, and rebuild windows on restart.
 
-test('aemon run consumes a topic, publishes anomalies and scores, and commits the end offsets on SIGTERM', async () => {
+test('`aemon run` (the installed command) consumes a topic, publishes anomalies and scores, and on SIGTERM to it drains, commits the end offsets and exits 0', async () => {
   await setup();
   const n = names();
   await admin.createTopics({ topics: [{ topic: n.topic, numPartitions: 3 }], waitForLeaders: true });
   const labelsFile = join(tempDir('aemon-kafka-'), 'labels.json');
   const produced = await simulateTo(n.topic, ['--sensors', '4', '--rate', '20', '--duration', '90s', '--seed', '3', '--labels', labelsFile]);
-  const run = startRun({ AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies, AEMON_KAFKA_SCORES_TOPIC: n.scores, AEMON_KAFKA_DLQ_TOPIC: n.dlq });
+  // The process a user or a supervisor starts: `aemon` from PATH, as a global install links it.
+  const bin = installedAemonBin();
+  const run = startRun({ AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies, AEMON_KAFKA_SCORES_TOPIC: n.scores, AEMON_KAFKA_DLQ_TOPIC: n.dlq }, { bin });
   const url = await run.url;
+  // The pid the supervisor holds is node running aemon's bin itself: the signal reaches aemon.
+  const argv = readFileSync(`/proc/${run.pid}/cmdline`, 'utf8').split('\0');
+  assert.deepEqual(argv.slice(0, 3), ['node', join(bin, 'aemon'), 'run'], 'its #! line exec-ed node in place');
+  assert.match(realpathSync(`/proc/${run.pid}/exe`), /\/node[^/]*$/);
   await until('every reading consumed', async () => (await metric(url, 'aemon_readings_total')) === produced);
   const scored = await metric(url, 'aemon_windows_scored_total');
   run.kill('SIGTERM');
   const { code, log } = await run.done;
   assert.equal(code, 0, log.slice(-2000));
+  assert.match(log, /SIGTERM: draining in-flight readings, committing offsets and leaving the group/);
+  assert.match(log, new RegExp(`stopped after ${produced} records \\(${scored} windows scored`), 'every record read was through the pipeline before it stopped');
 
   const end = await admin.fetchTopicOffsets(n.topic);
   const committed = (await admin.fetchOffsets({ groupId: n.group, topics: [n.topic] }))[0]!.partitions;

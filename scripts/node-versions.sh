@@ -8,6 +8,8 @@
 #   bash scripts/node-versions.sh                       # the unit tests on Node 22 and 24
 #   bash scripts/node-versions.sh 22 -- npm run build   # any command on one line
 #   NODE_LINES="22 24" bash scripts/node-versions.sh -- node --version
+#   bash scripts/node-versions.sh --parallel 22 24      # the lines side by side (one per core),
+#                                                       # each line's output shown when it ends
 #
 # `npm run test:node-versions` is the first form. node_modules is shared with the installed Node:
 # aemon's native addons (tfjs-node, aemon's LSTM op) use Node-API, whose ABI does not change
@@ -19,6 +21,8 @@ CACHE="$ROOT/.cache/node"
 
 die() { echo "node-versions: $*" >&2; exit 1; }
 
+parallel=
+[ "${1:-}" = --parallel ] && parallel=1 && shift
 lines=()
 while [ $# -gt 0 ] && [ "$1" != -- ]; do
   [[ $1 =~ ^[0-9]+(\.[0-9]+){0,2}$ ]] || die "not a Node version: $1 (e.g. 22, or 24.21.0)"
@@ -44,18 +48,49 @@ binary() {
   echo "$bin"
 }
 
-status=0
+# One line: the command with that line's node first on PATH; wall and CPU time at the end.
+run_line() {
+  local line=$1 bin=$2 version
+  version=$("$bin" --version)
+  echo "== node $version: ${cmd[*]}" >&2
+  local TIMEFORMAT="%R s (CPU %U s user, %S s system)"
+  local took
+  if { took=$( { time PATH="$(dirname "$bin"):$PATH" "${cmd[@]}" 1>&3 2>&4; } 2>&1 ); } 3>&1 4>&2; then
+    echo "== node $version: passed in $took" >&2
+  else
+    local rc=$?
+    echo "== node $version: FAILED (exit $rc) after $took" >&2
+    return "$rc"
+  fi
+}
+
+# Binaries first (installing them is npm's job, one at a time), then the runs.
+bins=()
 for line in "${lines[@]}"; do
   bin=$(binary "$line")
   version=$("$bin" --version)
   [[ $version == "v$line" || $version == "v$line."* ]] || die "$bin is $version, not Node $line (remove ${CACHE#"$ROOT"/}/$line to refetch)"
-  echo "== node $version: ${cmd[*]}" >&2
-  start=$(date +%s)
-  if PATH="$(dirname "$bin"):$PATH" "${cmd[@]}"; then
-    echo "== node $version: passed in $(( $(date +%s) - start )) s" >&2
-  else
-    status=$?
-    echo "== node $version: FAILED (exit $status) after $(( $(date +%s) - start )) s" >&2
-  fi
+  bins+=("$bin")
+done
+
+status=0
+if [ -z "$parallel" ]; then
+  for i in "${!lines[@]}"; do
+    run_line "${lines[$i]}" "${bins[$i]}" || status=$?
+  done
+  exit "$status"
+fi
+
+logs=()
+pids=()
+for i in "${!lines[@]}"; do
+  log="$CACHE/${lines[$i]}.log"
+  logs+=("$log")
+  run_line "${lines[$i]}" "${bins[$i]}" >"$log" 2>&1 &
+  pids+=($!)
+done
+for i in "${!lines[@]}"; do
+  wait "${pids[$i]}" || status=$?
+  cat "${logs[$i]}"
 done
 exit "$status"

@@ -78,6 +78,30 @@ test('`aemon run` (the installed command) consumes a topic, publishes anomalies 
   process.stderr.write(`# run: ${produced} readings, ${scored} windows, ${injected.length} injected, ${detected.length} detected, ${opened.length} opened\n`);
 });
 
+test('a model that cannot be trained stops `aemon run` with AEMON_TRAINING and exit 1; the readings after the bootstrap stay uncommitted', async () => {
+  await setup();
+  const n = names();
+  await admin.createTopics({ topics: [{ topic: n.topic, numPartitions: 1 }], waitForLeaders: true });
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  const t0 = Date.UTC(2026, 0, 1);
+  const messages = Array.from({ length: 400 }, (_, i) => ({ key: 's1', value: JSON.stringify({ sensor: 's1', ts: t0 + i * 1000, values: { a: Math.sin(i / 5), b: Math.cos(i / 7) } }) }));
+  for (let i = 0; i < messages.length; i += 100) await producer.send({ topic: n.topic, messages: messages.slice(i, i + 100), acks: -1 });
+  await producer.disconnect();
+  // A learning rate no fit survives: the first model's loss is not finite ("training diverged").
+  const run = startRun({ AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies, AEMON_KAFKA_SCORES_TOPIC: n.scores, AEMON_KAFKA_DLQ_TOPIC: n.dlq, AEMON_MODEL_LEARNING_RATE: '1e30' });
+  await run.url;
+  // It ends by itself: no signal is sent.
+  const { code, log } = await run.done;
+  assert.equal(code, 1, log.slice(-2000));
+  assert.match(log, /^aemon: AEMON_TRAINING: no model could be trained for channels \[a,b\]: training diverged: loss is (NaN|-?Infinity) in epoch \d+$/m);
+  const committed = (await admin.fetchOffsets({ groupId: n.group, topics: [n.topic] }))[0]!.partitions[0]!;
+  // At most the 200 bootstrap readings (learned from, so done with) are committed: none of the
+  // readings that would have been scored, so a restarted aemon with a working config scores them.
+  assert.ok(Number(committed.offset) <= 200, `committed ${committed.offset} of ${messages.length}`);
+  assert.equal((await readAll(n.scores)).length, 0, 'no score was published');
+});
+
 test('poison messages land in the DLQ with their reason and origin; the good readings around them are all scored', async () => {
   await setup();
   const n = names();

@@ -112,8 +112,9 @@ const HIGH_WATER = 10_000;
 
 export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): Promise<Engine> {
   const { log } = opts;
-  const { tf, backend, note } = await selectBackend(cfg.model.backend);
-  log.info({ backend, note }, `tensorflow.js backend: ${backend}${note ? ` (${note})` : ''}`);
+  const { tf, backend, note, degraded } = await selectBackend(cfg.model.backend);
+  // A faster backend that is installed but broken is worth a warning (commands show warnings).
+  (degraded ? log.warn : log.info).call(log, { backend, note }, `tensorflow.js backend: ${backend}${note ? ` (${note})` : ''}`);
   setLstmOpOff(!cfg.model.lstmOp);
   if (backend === 'tensorflow' && cfg.model.kernel !== 'layers' && cfg.model.kernel !== 'simd') {
     const op = lstmOpAvailable();

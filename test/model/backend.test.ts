@@ -32,6 +32,7 @@ test('auto picks tensorflow when tfjs-node is installed, else WASM from node_mod
   } else {
     assert.equal(selection.backend, 'wasm');
     assert.equal(selection.note, 'tfjs-node not installed');
+    assert.equal(selection.degraded, undefined, 'not installed is not broken');
   }
   assert.equal(selection.tf.getBackend(), selection.backend);
   const squared = selection.tf.square(selection.tf.tensor1d([1.5, -2]));
@@ -55,20 +56,20 @@ test('asking for another backend than the chosen one fails instead of switching 
 });
 
 /** Runs selectBackend(preference) in a fresh process, where nothing has been chosen yet (with `nodeArgs` before it). */
-async function selectInChild(preference: string, nodeArgs: string[] = []): Promise<{ backend: string; active: string; note: string | null }> {
+async function selectInChild(preference: string, nodeArgs: string[] = []): Promise<{ backend: string; active: string; note: string | null; degraded: boolean }> {
   const backendModule = new URL('../../src/model/backend.ts', import.meta.url).href;
   const code = `import { selectBackend } from ${JSON.stringify(backendModule)};
 const s = await selectBackend(${JSON.stringify(preference)});
-console.log(JSON.stringify({ backend: s.backend, active: s.tf.getBackend(), note: s.note ?? null }));`;
+console.log(JSON.stringify({ backend: s.backend, active: s.tf.getBackend(), note: s.note ?? null, degraded: s.degraded ?? false }));`;
   const { stdout } = await promisify(execFile)(process.execPath, [...nodeArgs, '--import', 'tsx', '--input-type=module', '-e', code], {
     cwd: fileURLToPath(new URL('../..', import.meta.url)),
   });
-  return JSON.parse(stdout.trim().split('\n').pop()!) as { backend: string; active: string; note: string | null };
+  return JSON.parse(stdout.trim().split('\n').pop()!) as { backend: string; active: string; note: string | null; degraded: boolean };
 }
 
 test('explicit "wasm" and "cpu" preferences are honoured in a fresh process, with no fallback note', async () => {
-  assert.deepEqual(await selectInChild('wasm'), { backend: 'wasm', active: 'wasm', note: null });
-  assert.deepEqual(await selectInChild('cpu'), { backend: 'cpu', active: 'cpu', note: null });
+  assert.deepEqual(await selectInChild('wasm'), { backend: 'wasm', active: 'wasm', note: null, degraded: false });
+  assert.deepEqual(await selectInChild('cpu'), { backend: 'cpu', active: 'cpu', note: null, degraded: false });
 });
 
 test('a tfjs-node that loads but fails its first op is not used: auto falls back to WASM saying why, an explicit "tensorflow" fails', { skip: !tfjsNodeInstalled() && 'tfjs-node is not installed' }, async () => {
@@ -79,6 +80,7 @@ test('a tfjs-node that loads but fails its first op is not used: auto falls back
   assert.equal(auto.backend, 'wasm');
   assert.equal(auto.active, 'wasm');
   assert.equal(auto.note, 'tfjs-node loaded, but its first operation failed (util.isNullOrUndefined is broken)');
+  assert.equal(auto.degraded, true, 'installed but broken: a warning, not the quiet note of a backend not installed');
   await assert.rejects(selectInChild('tensorflow', broken), (err: Error & { stderr?: string }) =>
     /backend "tensorflow" is not available: tfjs-node loaded, but its first operation failed \(util\.isNullOrUndefined is broken\)/.test(err.stderr ?? ''),
   );

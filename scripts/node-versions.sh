@@ -83,8 +83,10 @@ fi
 
 logs=()
 pids=()
+logdir=$(mktemp -d)
+trap 'rm -rf "$logdir"' EXIT
 for i in "${!lines[@]}"; do
-  log="$CACHE/${lines[$i]}.log"
+  log="$logdir/${lines[$i]}.log"
   logs+=("$log")
   run_line "${lines[$i]}" "${bins[$i]}" >"$log" 2>&1 &
   pids+=($!)

@@ -2,7 +2,7 @@
 # Builds @tensorflow/tfjs-node against the libtensorflow inside TensorFlow's pip wheel, for machines
 # where its own install cannot download libtensorflow (firewalls, CI without that host). The wheel
 # (tensorflow-cpu on PyPI) ships the same C API: libtensorflow_cc.so.2 exports every TF_/TFE_
-# function the binding uses. See issue 8.
+# function the binding uses. See docs/performance.md#tfjs-node-without-its-download.
 #
 # Idempotent: a second run that finds a working build only verifies it. Run it again after
 # `npm ci`, which drops tfjs-node (its install script fails here); the wheel stays cached in

@@ -1,6 +1,6 @@
 /**
  * The one list of aemon's error codes. Every thrown error is an {@link AemonError} with one of
- * these; the README's "Errors" section documents each (a test keeps the two in step).
+ * these; docs/operations.md#error-codes documents each (test/docs.test.ts keeps the two in step).
  */
 export const ERROR_CODES = [
   'AEMON_CONFIG_INVALID',

@@ -19,6 +19,7 @@ import { createAutoencoder } from './model/autoencoder.js';
 import { checkKernelPreference } from './model/fusedModel.js';
 import { exportArtifacts, loadModelFolder, modelVersion } from './model/io.js';
 import type { ModelRegistry } from './model/registry.js';
+import type { Health } from './observability/health.js';
 import type { Logger } from './observability/logger.js';
 import { createMetrics, type AemonMetrics } from './observability/metrics.js';
 import { eventTimeOnly } from './pipeline/clock.js';
@@ -89,13 +90,21 @@ export interface Engine {
 }
 
 /**
- * `/metrics`, `/healthz` and `/readyz` (ready once a model is) on `metrics.host:port`, if
- * enabled, plus extra routes (the live view's page, snapshots and event stream).
+ * `/metrics`, `/healthz` and `/readyz` (ready once a model is, and while `health` has no
+ * problem) on `metrics.host:port`, if enabled, plus extra routes (the live view's page, snapshots and event stream).
  */
-export async function serveMetrics(engine: Engine, log: Logger, extraRoutes: readonly ExtraRoute[] = []): Promise<HttpServer | undefined> {
+export async function serveMetrics(engine: Engine, log: Logger, extraRoutes: readonly ExtraRoute[] = [], health?: Health): Promise<HttpServer | undefined> {
   const m = engine.cfg.metrics;
   if (!m.enabled) return undefined;
-  return startHttpServer({ host: m.host, port: m.port, registry: engine.registry, ready: () => engine.trainer.models().length > 0, extraRoutes, log });
+  return startHttpServer({
+    host: m.host,
+    port: m.port,
+    registry: engine.registry,
+    ready: () => engine.trainer.models().length > 0,
+    ...(health ? { problems: () => health.problems() } : {}),
+    extraRoutes,
+    log,
+  });
 }
 
 /**

@@ -5,7 +5,7 @@ import { readingSchema } from '../config/schema.js';
 import { CLI } from '../main.js';
 import { createDecoder, isRejection } from '../sources/decode.js';
 
-/** `aemon run` against a no-op kafkajs consumer on the same pre-filled topic (issue 5's bench row). */
+/** `aemon run` against a no-op kafkajs consumer on the same pre-filled topic (the bench's Kafka row). */
 export interface KafkaRow {
   name: 'kafka';
   sensors: number;

@@ -209,7 +209,7 @@ async function bench(flags: BenchFlags): Promise<void> {
   out.write('\n/metrics scrape\n');
   out.write(table(['sensors', 'bytes', 'seconds'], scrape.map((r) => [r.sensors, r.bytes, r.seconds])));
   const retrain = rows.filter((r): r is RetrainRow => r.name === 'scoring-while-training');
-  out.write('\nScoring while a challenger trains (issue 7): the pipeline alone, then beside `aemon train-job` in a child process\n');
+  out.write('\nScoring while a challenger trains: the pipeline alone, then beside `aemon train-job` in a child process\n');
   out.write(
     table(
       ['sensors', 'training', 'readings/s', 'p50 reading→score s', 'p99 reading→score s', 'backend'],

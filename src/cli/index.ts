@@ -27,7 +27,7 @@ const program = new Command('aemon')
   .addHelpText(
     'after',
     '\nSettings come from a config file (-c), then AEMON_* environment variables (e.g. AEMON_METRICS_PORT=9100),\n' +
-      'then flags. See README.md for every setting.\n',
+      'then flags. See docs/configuration.md for every setting.\n',
   );
 registerRun(program);
 registerTrainJob(program);

@@ -3,6 +3,7 @@ import { kafkaClientOptions } from '../config/kafka.js';
 import type { KafkaConfig } from '../config/schema.js';
 import { AemonError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
+import { checkTls } from './tls-check.js';
 
 /** A kafkajs client whose own log lines go through aemon's logger (warnings and errors only). */
 export function createKafka(cfg: KafkaConfig, log: Logger, clientIdSuffix = ''): Kafka {
@@ -29,6 +30,7 @@ export async function prepareTopics(kafka: Kafka, cfg: KafkaConfig, topics: read
     const spec = typeof t === 'string' ? { topic: t } : t;
     if (spec.topic !== '' && !specs.has(spec.topic)) specs.set(spec.topic, spec);
   }
+  await checkTls(cfg);
   const admin = kafka.admin();
   try {
     await admin.connect();

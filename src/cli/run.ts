@@ -9,6 +9,9 @@ import type { PipelineOutput, Sink } from '../pipeline/contracts.js';
 import { formatEvent } from '../sinks/console.js';
 import { startAdminServer } from '../sinks/admin.js';
 import { kafkaSink } from '../sinks/kafka.js';
+import { readTopicLimits } from '../sinks/kafka-size.js';
+import { openTextWriter } from '../sinks/fileWriter.js';
+import { Health } from '../observability/health.js';
 import { metricsSink } from '../sinks/prometheus.js';
 import { kafkaSource } from '../sources/kafka.js';
 import { followLabels } from '../sources/kafka-labels.js';
@@ -96,8 +99,23 @@ async function run(flags: RunFlags): Promise<void> {
     },
   });
 
+  // Produce requests stay under each output topic's own limit (read once, here).
+  const limitsAdmin = kafka.admin();
+  const limits = await (async () => {
+    try {
+      await limitsAdmin.connect();
+      return await readTopicLimits(limitsAdmin, [kc.anomaliesTopic, kc.dlqTopic, kc.scoresTopic], log);
+    } finally {
+      await limitsAdmin.disconnect().catch(() => undefined);
+    }
+  })();
+  log.info({ limits: Object.fromEntries(limits) }, `output topics' max.message.bytes: ${[...limits].map(([t, b]) => `${t} ${b}`).join(', ')}`);
+  const health = new Health(kc.stallAfterMs);
+  engine.metrics.healthAtScrape(health, ['kafka']);
+  const fallback = kc.dlqFallbackFile !== '' ? openTextWriter(kc.dlqFallbackFile, { append: true }) : undefined;
+
   const view = liveViewFor(engine);
-  const server = await serveMetrics(engine, log, view.routes);
+  const server = await serveMetrics(engine, log, view.routes, health);
   const admin = cfg.admin.enabled
     ? await startAdminServer({
         host: cfg.admin.host,
@@ -129,6 +147,7 @@ async function run(flags: RunFlags): Promise<void> {
     onRevoked: (t, p) => metrics.forgetKafkaPartition(t, p),
     rebuild: { readings: cfg.windowing.size, maxGapMs: cfg.windowing.maxGapMs },
     deadLetters: { topic: kc.dlqTopic },
+    health,
   });
   const eventLog: Sink = {
     name: 'event-log',
@@ -157,8 +176,16 @@ async function run(flags: RunFlags): Promise<void> {
   try {
     // Idempotent: a send retried after a timeout (the broker had written it) is not written
     // twice, so a DLQ or score record appears once per process run.
-    const outputProducer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
-    const stats = await engine.run(source.records$, [metricsSink(metrics), view.sink, kafkaSink(outputProducer, kc), eventLog], abort.signal);
+    // kafkajs retries a send only briefly: the sink retries a retryable failure itself, for as
+    // long as it lasts, and says so (/readyz, aemon_sink_write_retries_total, a log line).
+    const outputProducer = kafka.producer({
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      retry: { initialRetryTime: 300, retries: 3, maxRetryTime: 3_000 },
+    });
+    const stats = await engine.run(source.records$, [metricsSink(metrics), view.sink, kafkaSink(outputProducer, kc, { limits, log, health, metrics, ...(fallback ? { fallback } : {}) }), eventLog], abort.signal);
     await source.close();
     log.info({ stats }, `stopped after ${stats.records} records (${stats.windowsScored} windows scored, ${stats.anomaliesOpened} anomalies opened)`);
   } finally {
@@ -169,6 +196,7 @@ async function run(flags: RunFlags): Promise<void> {
     await engine.trainer.idle();
     await saving;
     await models?.close();
+    await fallback?.close().catch((err: unknown) => log.error({ err }, `cannot close ${kc.dlqFallbackFile}: ${(err as Error).message}`));
     view.close();
     await server?.close();
     await admin?.close();

@@ -35,7 +35,7 @@ export function envName(path: readonly string[]): string {
   return ENV_PREFIX + path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_');
 }
 
-/** Every config leaf with its env variable name, for `--help` and the README. */
+/** Every config leaf with its env variable name, for `--help` and docs/configuration.md. */
 export function configLeaves(): Array<{ path: string; env: string; kind: Leaf['kind'] }> {
   return leaves(configSchema).map((l) => ({ path: l.path.join('.'), env: envName(l.path), kind: l.kind }));
 }

@@ -1,6 +1,6 @@
 import { configLeaves, parseConfig } from './load.js';
 
-/** The README's config reference: every setting, its environment variable and its default. */
+/** The config reference of docs/configuration.md: every setting, its environment variable and its default. */
 export function configReferenceTable(): string {
   const defaults = parseConfig({}) as unknown as Record<string, unknown>;
   const valueAt = (path: string): unknown =>

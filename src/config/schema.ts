@@ -395,6 +395,17 @@ export const kafkaSchema = z
     commitIntervalMs: positiveInt.default(1_000),
     /** On SIGTERM/SIGINT: time to drain in-flight readings and commit before exiting anyway. */
     shutdownTimeoutMs: positiveInt.default(15_000),
+    /**
+     * NDJSON file (appended to) for records an output topic refuses for good (too large, not
+     * authorized, …), with their headers; empty = none: then the partitions those records came
+     * from stop (not the process) and /readyz says so.
+     */
+    dlqFallbackFile: z.string().default(''),
+    /**
+     * /readyz turns not-ready when the consumer has neither fetched nor handed out a record for
+     * this long while it owns partitions (an idle topic still fetches every few seconds).
+     */
+    stallAfterMs: positiveInt.default(60_000),
     sasl: saslSchema.optional(),
     tls: tlsSchema.default({}),
   })

@@ -2,7 +2,7 @@ import { NAB_PROFILES, type NabProfileName } from './nabCorpus.js';
 import type { NabReport } from './nabRun.js';
 import { fixed, formatTable } from './table.js';
 
-/** NAB scoreboard, standard profile, all 58 files (from ../shared/datasets/README.md). */
+/** NAB scoreboard, standard profile, all 58 files (as published with the benchmark, docs/evaluation.md#nab). */
 export const NAB_REFERENCE: ReadonlyArray<{ name: string; standard: number }> = [
   { name: 'ARTime', standard: 74.9 },
   { name: 'Numenta HTM', standard: 70.5 },
@@ -14,7 +14,7 @@ export const NAB_REFERENCE: ReadonlyArray<{ name: string; standard: number }> = 
   { name: 'random', standard: 11.0 },
 ];
 
-/** JSON key of each profile (DESIGN.md). */
+/** JSON key of each profile (docs/evaluation.md#json-output). */
 export const NAB_JSON_KEYS: Record<NabProfileName, string> = {
   standard: 'standard',
   reward_low_FP_rate: 'rewardLowFP',
@@ -75,7 +75,7 @@ export function nabText(report: NabReport): string {
   );
 }
 
-/** `--json`: DESIGN.md's keys (`standard`, `rewardLowFP`, `rewardLowFN`, `files`, `seconds`) and the details. */
+/** `--json`: the keys of docs/evaluation.md#json-output (`standard`, `rewardLowFP`, `rewardLowFN`, `files`, `seconds`) and the details. */
 export function nabJson(report: NabReport, config: unknown): Record<string, unknown> {
   const out: Record<string, unknown> = { benchmark: 'nab' };
   for (const p of NAB_PROFILES) out[NAB_JSON_KEYS[p]] = report.profiles[p].score;

@@ -2,7 +2,7 @@ import type { SkabReport, SkabResult } from './skabRun.js';
 import { SKAB_TRAIN_ROWS } from './skab.js';
 import { fixed, formatTable } from './table.js';
 
-/** SKAB leaderboard rows (all 34 files), from ../shared/datasets/README.md; MSET's FAR from issue 4. */
+/** SKAB leaderboard rows (all 34 files), as published with the benchmark (docs/evaluation.md#skab). */
 export const SKAB_REFERENCE: ReadonlyArray<{ name: string; f1: number; far?: number; mar?: number }> = [
   { name: 'Conv-AE', f1: 0.78, far: 13.6, mar: 28.0 },
   { name: 'MSET', f1: 0.78, far: 39.7 },
@@ -41,7 +41,7 @@ export function skabText(report: SkabReport): string {
   );
 }
 
-/** `--json`: DESIGN.md's keys (`f1`, `far`, `mar`, `files`, `seconds`) and the details. */
+/** `--json`: the keys of docs/evaluation.md#json-output (`f1`, `far`, `mar`, `files`, `seconds`) and the details. */
 export function skabJson(report: SkabReport, config: unknown): Record<string, unknown> {
   const { total } = report;
   return {

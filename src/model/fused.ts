@@ -6,7 +6,7 @@ import type { Tf } from './backend.js';
 
 /**
  * One LSTM layer as a single TensorFlow op: `BlockLSTM` forward and `BlockLSTMGrad` backward, run
- * by name through tfjs-node's backend (issue 8). tfjs-layers runs a handful of small ops per gate
+ * by name through tfjs-node's backend (docs/performance.md#scoring-kernels). tfjs-layers runs a handful of small ops per gate
  * per step instead, which is most of why it trails Keras on the same CPU.
  */
 

@@ -1,5 +1,5 @@
 /*
- * aemon's `simd` scoring kernel (issue 8, part 3): the LSTM autoencoder's inference forward pass
+ * aemon's `simd` scoring kernel (docs/performance.md#scoring-kernels): the LSTM autoencoder's inference forward pass
  * as WebAssembly SIMD, for backends without TensorFlow's BlockLSTM. tfjs-layers runs about twenty
  * tfjs ops per step, and on the wasm backend each slice or split copies its whole input tensor out
  * of the heap; here a step is one loop over a batch row with the weights in cache.

@@ -1,4 +1,4 @@
-// aemon's LSTM inference op for the tensorflow backend (scripts/lstm-op.sh builds it; issue 8).
+// aemon's LSTM inference op for the tensorflow backend (scripts/lstm-op.sh builds it; docs/performance.md#aemons-lstm-op).
 //
 // TensorFlow's BlockLSTM, which the fused kernel otherwise scores with, computes [x_t, h_{t-1}] · W
 // at every step and writes seven [time, batch, units] outputs. For an autoencoder's scoring both

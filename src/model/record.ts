@@ -5,7 +5,7 @@ import type { KernelPreference } from './fusedModel.js';
 import { loadModelFiles, modelFiles, verifyModelFiles } from './io.js';
 
 /**
- * A promoted model as one record of the compacted models topic (issue 7): key = model group,
+ * A promoted model as one record of the compacted models topic (docs/kafka.md#sharing-models-between-instances): key = model group,
  * value = JSON holding the model folder's four files (base64) with `checksums.json` among them,
  * so a follower verifies the bytes exactly as a model folder on disk is verified.
  * ```json

@@ -8,7 +8,7 @@ import type { KernelPreference } from './fusedModel.js';
 import { loadModelFolder, saveModelFolder, tmpSuffix, verifyModelFolder, writeDurably } from './io.js';
 
 /**
- * The model registry (issue 7) over `model.dir`:
+ * The model registry (docs/deployment.md#the-model-registry) over `model.dir`:
  * ```
  * <root>/<group folder>/CURRENT          the current version's id (replaced atomically)
  * <root>/<group folder>/<version>/       a model folder (src/model/io.ts), metadata.promotion set

@@ -2,7 +2,7 @@ import type { Plan } from './fusedModel.js';
 import { LSTM_WASM_BASE64 } from './lstmWasm.js';
 
 /**
- * The `simd` scoring kernel (issue 8, part 3): the autoencoder's inference pass run by a small
+ * The `simd` scoring kernel (docs/performance.md#scoring-kernels): the autoencoder's inference pass run by a small
  * WebAssembly SIMD module (src/model/lstm.c) on the weights of the tfjs-layers model. It does not
  * go through any tfjs backend, so it serves wasm and cpu alike; training stays on tfjs-layers.
  * On the wasm backend tfjs-layers spends most of a scoring call in slices (each one copies its

@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
 import type { Registry } from 'prom-client';
 import { REJECT_REASONS } from '../pipeline/contracts.js';
 import type { RejectReason, SensorState } from '../pipeline/contracts.js';
+import type { Health } from './health.js';
 
 /** One scored window of one sensor, as `aemon_anomaly_score` and its siblings export it. */
 export interface WindowObservation {
@@ -28,7 +29,7 @@ export const MODEL_RECORD_RESULTS: readonly ModelRecordResult[] = ['published', 
 const SENSOR_STATES: readonly SensorState[] = ['warming', 'scoring', 'stale'];
 
 /**
- * aemon's metrics (DESIGN.md, "Prometheus metrics"), behind typed calls. Callers observe once per
+ * aemon's metrics (docs/operations.md#metrics), behind typed calls. Callers observe once per
  * window or batch, never per message. Per-sensor series exist for at most `maxSensors` sensors:
  * a newcomer takes the place of the tracked sensor with the lowest latest score if its own score
  * is higher, so the sensors worth looking at stay visible.
@@ -70,6 +71,17 @@ export interface AemonMetrics {
   kafkaCommit(): void;
   /** `aemon_kafka_rebalances_total`: group (re)joins of this instance. */
   kafkaRebalance(): void;
+  /** `aemon_dlq_truncated_total`: DLQ records whose value was cut to fit the topic's `max.message.bytes`. */
+  dlqTruncated(n: number): void;
+  /** `aemon_sink_write_retries_total{sink}`: failed writes that are retried. */
+  sinkRetry(sink: string): void;
+  /** `aemon_sink_fallback_total{topic}`: records written to `kafka.dlqFallbackFile` because `topic` refused them. */
+  sinkFallback(topic: string, n: number): void;
+  /**
+   * `aemon_sink_failing{sink}` (1 while retrying), `aemon_kafka_partitions_stopped` and
+   * `aemon_kafka_fetch_age_seconds`, read from `health` when scraped.
+   */
+  healthAtScrape(health: Health, sinks: readonly string[]): void;
   /** Drops a sensor's series and tracking (e.g. it was evicted as stale). */
   forgetSensor(sensor: string): void;
   /** Sensors that currently have per-sensor series. */
@@ -237,6 +249,49 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
     help: 'Times this instance joined (or re-joined) its consumer group.',
     registers,
   });
+  const dlqTruncatedTotal = new Counter({
+    name: 'aemon_dlq_truncated_total',
+    help: "Dead-letter records whose value was truncated to fit the DLQ topic's max.message.bytes (headers keep the original size and SHA-256).",
+    registers,
+  });
+  const sinkRetries = new Counter({
+    name: 'aemon_sink_write_retries_total',
+    help: 'Sink writes that failed for a retryable reason and are retried (commits wait meanwhile).',
+    labelNames: ['sink'] as const,
+    registers,
+  });
+  const sinkFallbacks = new Counter({
+    name: 'aemon_sink_fallback_total',
+    help: 'Records a topic refused for good, written to kafka.dlqFallbackFile instead.',
+    labelNames: ['topic'] as const,
+    registers,
+  });
+  let health: { h: Health; sinks: readonly string[] } | undefined;
+  const sinkFailing = new Gauge({
+    name: 'aemon_sink_failing',
+    help: '1 while a sink retries a failed write, else 0.',
+    labelNames: ['sink'] as const,
+    registers,
+    collect() {
+      if (health) for (const sink of health.sinks) sinkFailing.set({ sink }, health.h.isSinkFailing(sink) ? 1 : 0);
+    },
+  });
+  const partitionsStopped = new Gauge({
+    name: 'aemon_kafka_partitions_stopped',
+    help: 'Input partitions stopped because a record derived from them could not be written anywhere.',
+    registers,
+    collect() {
+      if (health) partitionsStopped.set(health.h.stoppedPartitions);
+    },
+  });
+  const fetchAge = new Gauge({
+    name: 'aemon_kafka_fetch_age_seconds',
+    help: 'Seconds since the consumer last fetched or handed out a record.',
+    registers,
+    collect() {
+      if (health) fetchAge.set(health.h.sinceProgressMs() / 1000);
+    },
+  });
   const seriesDropped = new Gauge({
     name: 'aemon_sensor_series_dropped',
     help: 'Sensors seen whose per-sensor series are not exported because of metrics.maxSensors.',
@@ -394,6 +449,19 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
     },
     forgetKafkaPartition(topic, partition) {
       kafkaLagGauge.remove({ topic, partition: String(partition) });
+    },
+    dlqTruncated(n) {
+      dlqTruncatedTotal.inc(n);
+    },
+    sinkRetry(sink) {
+      sinkRetries.inc({ sink });
+    },
+    sinkFallback(topic, n) {
+      sinkFallbacks.inc({ topic }, n);
+    },
+    healthAtScrape(h, sinks) {
+      health = { h, sinks };
+      for (const sink of sinks) sinkRetries.inc({ sink }, 0);
     },
     forgetSensor(sensor) {
       removeSeries(sensor);

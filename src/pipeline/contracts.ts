@@ -209,9 +209,18 @@ export type PipelineOutput =
   | Rejection;
 
 /** A sink writes outputs; the runner acks a reading only after every sink's `write` resolved. */
+/**
+ * What a sink could not write anywhere: the records whose acks must wait (their offsets are then
+ * never committed past them, and the sink has stopped their partitions).
+ */
+export interface SinkResult {
+  held: ReadonlySet<Reading | Rejection>;
+}
+
 export interface Sink {
   readonly name: string;
-  write(outputs: readonly PipelineOutput[]): Promise<void>;
+  /** Resolves once written; with a {@link SinkResult} when some records could not be written. */
+  write(outputs: readonly PipelineOutput[]): Promise<void | SinkResult | undefined>;
   /** Flush and release resources; called once at the end of a run. */
   close(): Promise<void>;
 }

@@ -65,7 +65,7 @@ export interface BatchErrors {
   channelErrors: Float32Array;
   /**
    * Per window and channel, row-major `n × channels`: the reconstruction of the window's last
-   * step (scaled units), for drawing the model's view of the newest reading (issue 9).
+   * step (scaled units), for drawing the model's view of the newest reading (the live view's channel charts).
    */
   lastRows?: Float32Array;
 }

@@ -158,13 +158,21 @@ export async function runPipeline(parts: PipelineParts): Promise<RunStats> {
   const writeOutputs = async (outputs: readonly PipelineOutput[]): Promise<void> => {
     if (outputs.length === 0) return;
     const visible = withoutReplayed(outputs);
-    if (visible.length > 0) for (const sink of parts.sinks) await sink.write(visible);
+    let held: Set<Reading | Rejection> | undefined;
+    if (visible.length > 0) {
+      for (const sink of parts.sinks) {
+        const result = await sink.write(visible);
+        if (result && result.held.size > 0) for (const h of result.held) (held ??= new Set()).add(h);
+      }
+    }
     // The runner is the one place acks are called (each reading and rejection leaves in exactly
     // one output), so it counts them here rather than wrapping every record's ack in a closure.
     let acked = 0;
     for (const out of outputs) {
       if (out.kind === 'rejected') {
         stats.rejected[out.reason] = (stats.rejected[out.reason] ?? 0) + 1;
+        // A held record stays in flight (and its partition's commits wait), never acked.
+        if (held?.has(out)) continue;
         out.ack();
         acked++;
       } else if (out.kind === 'scored') {
@@ -172,9 +180,10 @@ export async function runPipeline(parts: PipelineParts): Promise<RunStats> {
         for (const row of out.rows) {
           if (row.training) stats.trainingRows++;
           else if (row.score !== null) stats.scoredRows++;
+          if (held?.has(row.reading)) continue;
           row.reading.ack();
+          acked++;
         }
-        acked += out.rows.length;
         stats.readings += out.rows.length;
       } else if (out.event.kind === 'opened') stats.anomaliesOpened++;
       else stats.anomaliesClosed++;

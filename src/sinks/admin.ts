@@ -5,7 +5,7 @@ import type { Logger } from '../observability/logger.js';
 import { serveRoutes, type HttpServer } from './http.js';
 
 /**
- * The admin HTTP port (issue 7): operator labels, the model list, rollback and health, all
+ * The admin HTTP port (docs/operations.md#the-admin-port): operator labels, the model list, rollback and health, all
  * behind a bearer token. Its collaborators (the label store, the model registry) belong to other
  * stages, so they come in as the small shapes below; `aemon run` wires the real ones.
  */

@@ -18,10 +18,10 @@ function sinkError(name: string, err: unknown): AemonError {
   return new AemonError('AEMON_SINK_WRITE', `cannot write ${name}: ${detail}`, { stage: 'sink', cause: err });
 }
 
-/** Truncates (or creates) `path`, or writes to stdout for `-`. */
-export function openTextWriter(path: string): TextWriter {
+/** Truncates (or creates) `path` — or appends to it with `append` —, or writes to stdout for `-`. */
+export function openTextWriter(path: string, options: { append?: boolean } = {}): TextWriter {
   if (path === STDOUT) return streamWriter(process.stdout, 'stdout', false);
-  return streamWriter(createWriteStream(path, { flags: 'w', encoding: 'utf8' }), path, true);
+  return streamWriter(createWriteStream(path, { flags: options.append ? 'a' : 'w', encoding: 'utf8' }), path, true);
 }
 
 /**

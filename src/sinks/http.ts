@@ -22,6 +22,8 @@ export interface HttpServerOptions {
   registry: Registry;
   /** `/readyz` answers 200 while this is true, else 503. */
   ready: () => boolean;
+  /** Why the instance is not ready although `ready` holds (a sink failing, a partition stopped): 503 with these lines. */
+  problems?: () => readonly string[];
   extraRoutes?: readonly ExtraRoute[];
   log?: Logger;
 }
@@ -48,9 +50,15 @@ function listenHint(code: string | undefined, setting: string): string {
   return '';
 }
 
-/** `GET /metrics`, `/healthz`, `/readyz` (DESIGN.md) on `host:port`, plus any extra routes. */
+/** `GET /metrics`, `/healthz`, `/readyz` (docs/operations.md#http-endpoints) on `host:port`, plus any extra routes. */
 export function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
   const { registry, ready } = options;
+  const readyz: RouteHandler = (_req, res) => {
+    if (!ready()) return send(res, 503, 'not ready\n');
+    const problems = options.problems?.() ?? [];
+    if (problems.length > 0) return send(res, 503, `not ready\n${problems.join('\n')}\n`);
+    send(res, 200, 'ready\n');
+  };
   const builtIn: ExtraRoute[] = [
     {
       method: 'GET',
@@ -61,7 +69,7 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServer>
       },
     },
     { method: 'GET', path: '/healthz', handler: (_req, res) => send(res, 200, 'ok\n') },
-    { method: 'GET', path: '/readyz', handler: (_req, res) => (ready() ? send(res, 200, 'ready\n') : send(res, 503, 'not ready\n')) },
+    { method: 'GET', path: '/readyz', handler: readyz },
   ];
   for (const route of options.extraRoutes ?? []) {
     if (BUILT_IN.includes(route.path)) {

@@ -1,98 +1,197 @@
-import type { IHeaders, Message, Producer, TopicMessages } from 'kafkajs';
+import type { Message, Producer, TopicMessages } from 'kafkajs';
 import type { KafkaConfig } from '../config/schema.js';
-import { AemonError } from '../errors.js';
-import type { AnomalyEvent, PipelineOutput, Rejection, Sink, WindowScore } from '../pipeline/contracts.js';
-import { roundNumber } from './scores.js';
+import type { Health } from '../observability/health.js';
+import type { Logger } from '../observability/logger.js';
+import type { AemonMetrics } from '../observability/metrics.js';
+import type { PipelineOutput, Reading, Rejection, Sink, SinkResult } from '../pipeline/contracts.js';
+import type { TextWriter } from './fileWriter.js';
+import { anomalyMessage, dlqMessage, scoreMessage } from './kafka-messages.js';
+import { batchBudget, chunkMessages, fitDlqMessage, KAFKA_DEFAULT_MAX_BYTES } from './kafka-size.js';
+import { fallbackLine } from './kafka-fallback.js';
 
-const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
+export { anomalyMessage, dlqMessage, scoreMessage } from './kafka-messages.js';
 
-/** The `aemon.anomalies` record of an event (value JSON; key = sensor). */
-export function anomalyMessage(e: AnomalyEvent): Message {
-  return {
-    key: e.sensor,
-    value: JSON.stringify({
-      id: e.id,
-      kind: e.kind,
-      sensor: e.sensor,
-      group: e.group,
-      start: iso(e.start),
-      end: iso(e.end),
-      peakScore: e.peakScore,
-      topChannels: e.topChannels,
-      modelVersion: e.modelVersion,
-    }),
-    headers: { 'aemon.event': e.kind, 'aemon.id': e.id },
+export interface KafkaSinkOptions {
+  /** Each output topic's `max.message.bytes` (see readTopicLimits); Kafka's default for a topic not in it. */
+  limits?: ReadonlyMap<string, number>;
+  log?: Logger;
+  health?: Health;
+  metrics?: Pick<AemonMetrics, 'dlqTruncated' | 'sinkRetry' | 'sinkFallback'>;
+  /** `kafka.dlqFallbackFile`, opened for appending: where records go that a topic refuses for good. */
+  fallback?: TextWriter;
+  /** Back-off between retries of a retryable failure: doubles from `initialMs` up to `maxMs`. */
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+/** A message and the records whose acks wait for it. */
+interface Out {
+  topic: string;
+  message: Message;
+  holds: Array<Reading | Rejection>;
+}
+
+/**
+ * True unless the broker answered with an error kafkajs marks not retriable (MESSAGE_TOO_LARGE,
+ * RECORD_LIST_TOO_LARGE, INVALID_RECORD, TOPIC_AUTHORIZATION_FAILED, …). kafkajs wraps the
+ * broker's answer (KafkaJSNumberOfRetriesExceeded is itself "not retriable" even when what it
+ * gave up on was a lost connection), so the whole cause chain is looked at.
+ */
+export function retryableWriteError(err: unknown): boolean {
+  const seen = new Set<unknown>();
+  const walk = (e: unknown): boolean => {
+    if (typeof e !== 'object' || e === null || seen.has(e)) return true;
+    seen.add(e);
+    const x = e as { name?: string; type?: unknown; retriable?: unknown; cause?: unknown; originalError?: unknown; errors?: unknown };
+    if (typeof x.type === 'string' && x.retriable === false) return false;
+    if (Array.isArray(x.errors) && !x.errors.every(walk)) return false;
+    return walk(x.cause) && walk(x.originalError);
   };
+  return walk(err);
 }
 
-/** The `aemon.scores` record of a scored window; its id is deterministic (`sensor@endTs`). */
-export function scoreMessage(ws: WindowScore, anomaly: boolean): Message {
-  const channels: Record<string, number> = {};
-  ws.window.channels.forEach((c, i) => (channels[c] = roundNumber(ws.channelShares[i]!)));
-  return {
-    key: ws.window.sensor,
-    value: JSON.stringify({
-      id: ws.window.id,
-      sensor: ws.window.sensor,
-      start: iso(ws.window.start),
-      end: iso(ws.window.end),
-      score: roundNumber(ws.score),
-      error: roundNumber(ws.error),
-      threshold: roundNumber(ws.threshold),
-      anomaly,
-      channels,
-      modelVersion: ws.modelVersion,
-    }),
-  };
-}
-
-/** The `aemon.dlq` record: the original bytes and key, with the reason and origin as headers. */
-export function dlqMessage(r: Rejection): Message {
-  const headers: IHeaders = { 'aemon.reason': r.reason, 'aemon.detail': r.detail.slice(0, 1000) };
-  if (r.origin.topic !== undefined) headers['aemon.source.topic'] = r.origin.topic;
-  if (r.origin.partition !== undefined) headers['aemon.source.partition'] = String(r.origin.partition);
-  if (r.origin.offset !== undefined) headers['aemon.source.offset'] = r.origin.offset;
-  if (r.origin.file !== undefined) headers['aemon.source.file'] = `${r.origin.file}:${r.origin.line ?? ''}`;
-  return { key: r.key ?? r.sensor ?? null, value: typeof r.raw === 'string' ? r.raw : Buffer.from(r.raw), headers };
-}
+const describe = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 /**
  * Writes anomaly events, scored windows (when `scoresTopic` is set) and rejections to Kafka with
  * acks from all in-sync replicas; `write` resolves only when the broker has them, so the runner
- * acks (and commits) after that. A failed DLQ write fails the write: nothing is committed past it.
+ * acks (and commits) after that. Each produce request stays under its topics' `max.message.bytes`;
+ * a DLQ record too large alone is truncated (headers kept). A retryable failure is retried with
+ * back-off until it succeeds, while commits wait and the health says why. A record a topic
+ * refuses for good goes to the fallback file, or else its records are held (never acked) and
+ * their partitions stopped: the process goes on with the others.
  */
-export function kafkaSink(producer: Producer, cfg: KafkaConfig): Sink {
+export function kafkaSink(producer: Producer, cfg: KafkaConfig, opts: KafkaSinkOptions = {}): Sink {
   let connected: Promise<void> | undefined;
-  return {
-    name: 'kafka',
-    async write(outputs: readonly PipelineOutput[]) {
-      const anomalies: Message[] = [];
-      const scores: Message[] = [];
-      const dlq: Message[] = [];
-      for (const o of outputs) {
-        if (o.kind === 'event') anomalies.push(anomalyMessage(o.event));
-        else if (o.kind === 'rejected') dlq.push(dlqMessage(o));
-        else if (o.window && cfg.scoresTopic !== '') scores.push(scoreMessage(o.window, o.rows.at(-1)?.anomaly ?? false));
-      }
-      const topicMessages: TopicMessages[] = [];
-      if (anomalies.length > 0) topicMessages.push({ topic: cfg.anomaliesTopic, messages: anomalies });
-      if (scores.length > 0) topicMessages.push({ topic: cfg.scoresTopic, messages: scores });
-      if (dlq.length > 0) topicMessages.push({ topic: cfg.dlqTopic, messages: dlq });
-      if (topicMessages.length === 0) return;
-      connected ??= producer.connect();
+  const { log, health, metrics } = opts;
+  const backoff = opts.backoff ?? { initialMs: 500, maxMs: 30_000 };
+  const budget = (topic: string): number => batchBudget(opts.limits?.get(topic) ?? KAFKA_DEFAULT_MAX_BYTES);
+  let closed = false;
+
+  /** Sends until it succeeds; returns the error of a failure that is not retryable. */
+  const send = async (topicMessages: TopicMessages[]): Promise<unknown> => {
+    for (let attempt = 0; ; attempt++) {
       try {
+        connected ??= producer.connect().catch((err: unknown) => {
+          // A failed connect is tried again on the next attempt.
+          connected = undefined;
+          throw err;
+        });
         await connected;
         await producer.sendBatch({ topicMessages, acks: -1 });
-      } catch (cause) {
-        throw new AemonError('AEMON_SINK_WRITE', `kafka write to ${topicMessages.map((t) => t.topic).join(', ')} failed: ${(cause as Error).message}`, {
-          stage: 'sink',
-          retryable: true,
-          cause,
-        });
+        if (attempt > 0) {
+          health?.sinkRecovered('kafka');
+          log?.info({ attempts: attempt + 1 }, `kafka write to ${topicMessages.map((t) => t.topic).join(', ')} succeeded after ${attempt + 1} attempts; commits go on`);
+        }
+        return undefined;
+      } catch (err) {
+        if (!retryableWriteError(err) || closed) return err;
+        const wait = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(attempt, 20));
+        const why = `kafka write to ${topicMessages.map((t) => t.topic).join(', ')} failed: ${describe(err)}`;
+        health?.sinkFailing('kafka', why);
+        metrics?.sinkRetry('kafka');
+        log?.warn({ err, attempt: attempt + 1, retryInMs: wait }, `${why}; retrying in ${wait} ms (offsets are not committed past it meanwhile)`);
+        await new Promise((r) => setTimeout(r, wait));
       }
+    }
+  };
+
+  return {
+    name: 'kafka',
+    async write(outputs: readonly PipelineOutput[]): Promise<SinkResult | undefined> {
+      const outs = collect(outputs, cfg);
+      if (outs.length === 0) return undefined;
+      const byTopic = new Map<string, Out[]>();
+      let truncated = 0;
+      for (const o of outs) {
+        if (o.topic === cfg.dlqTopic) {
+          const fit = fitDlqMessage(o.message, budget(o.topic));
+          if (fit.truncated) {
+            truncated++;
+            o.message = fit.message;
+            log?.warn({ origin: o.holds[0]?.origin, size: o.message.headers?.['aemon.original.size'] }, `a dead-letter record is larger than ${o.topic} accepts; its value is truncated (headers keep the original size and SHA-256)`);
+          }
+        }
+        let list = byTopic.get(o.topic);
+        if (!list) byTopic.set(o.topic, (list = []));
+        list.push(o);
+      }
+      if (truncated > 0) metrics?.dlqTruncated(truncated);
+
+      // One produce request per round, holding one size-bounded chunk of each topic.
+      const rounds: Out[][][] = [];
+      for (const [topic, list] of byTopic) {
+        const index = new Map(list.map((o) => [o.message, o] as const));
+        chunkMessages(list.map((o) => o.message), budget(topic)).forEach((chunk, i) => (rounds[i] ??= []).push(chunk.map((m) => index.get(m)!)));
+      }
+      const refused: Array<{ out: Out; err: unknown }> = [];
+      for (const round of rounds) {
+        const err = await send(round.map((chunk) => ({ topic: chunk[0]!.topic, messages: chunk.map((o) => o.message) })));
+        if (err === undefined) continue;
+        // Refused for good: find which records, one by one (those that were written are then
+        // written again, identical; ids are deterministic).
+        for (const out of round.flat()) {
+          const one = await send([{ topic: out.topic, messages: [out.message] }]);
+          if (one !== undefined) refused.push({ out, err: one });
+        }
+      }
+      health?.sinkRecovered('kafka');
+      return refused.length === 0 ? undefined : handleRefused(refused);
     },
     async close() {
+      closed = true;
       if (connected) await producer.disconnect();
     },
   };
+
+  async function handleRefused(refused: Array<{ out: Out; err: unknown }>): Promise<SinkResult | undefined> {
+    const topics = [...new Set(refused.map((r) => r.out.topic))];
+    const cause = describe(refused[0]!.err);
+    if (opts.fallback) {
+      await opts.fallback.write(refused.map(({ out, err }) => fallbackLine(out.topic, out.message, describe(err))).join(''));
+      for (const t of topics) metrics?.sinkFallback(t, refused.filter((r) => r.out.topic === t).length);
+      log?.error({ err: refused[0]!.err, records: refused.length, topics }, `${refused.length} record(s) refused by ${topics.join(', ')} for good (${cause}); written to kafka.dlqFallbackFile ${cfg.dlqFallbackFile}`);
+      return undefined;
+    }
+    const held = new Set<Reading | Rejection>();
+    for (const { out } of refused) for (const h of out.holds) held.add(h);
+    const parts = new Map<string, { topic: string; partition: number }>();
+    for (const h of held) {
+      const { topic, partition } = h.origin;
+      if (topic !== undefined && partition !== undefined) parts.set(`${topic}[${partition}]`, { topic, partition });
+    }
+    const reason = `a record for ${topics.join(', ')} was refused for good: ${cause}`;
+    log?.error(
+      { err: refused[0]!.err, records: refused.length, topics, partitions: [...parts.keys()] },
+      `${reason}; no kafka.dlqFallbackFile is set, so partition(s) ${[...parts.keys()].join(', ') || '(none)'} stop here: their offsets are not committed past it, the other partitions go on; fix the cause (or set kafka.dlqFallbackFile) and restart`,
+    );
+    for (const p of parts.values()) health?.stopPartition(p, reason);
+    return { held };
+  }
+}
+
+/** The messages of a batch of outputs, each with the records whose acks wait for it. */
+function collect(outputs: readonly PipelineOutput[], cfg: KafkaConfig): Out[] {
+  const outs: Out[] = [];
+  const rowsBySensor = new Map<string, Reading[]>();
+  const events: Out[] = [];
+  for (const o of outputs) {
+    if (o.kind === 'rejected') outs.push({ topic: cfg.dlqTopic, message: dlqMessage(o), holds: [o] });
+    else if (o.kind === 'scored') {
+      const readings = o.rows.map((r) => r.reading);
+      const sensor = readings[0]?.sensor;
+      if (sensor !== undefined) {
+        const list = rowsBySensor.get(sensor) ?? [];
+        list.push(...readings);
+        rowsBySensor.set(sensor, list);
+      }
+      if (o.window && cfg.scoresTopic !== '') outs.push({ topic: cfg.scoresTopic, message: scoreMessage(o.window, o.rows.at(-1)?.anomaly ?? false), holds: readings });
+    } else {
+      const out: Out = { topic: cfg.anomaliesTopic, message: anomalyMessage(o.event), holds: [] };
+      events.push(out);
+      outs.push(out);
+    }
+  }
+  // An event comes from its sensor's window in the same batch: those readings wait for it.
+  for (const e of events) e.holds = rowsBySensor.get(e.message.key as string) ?? [];
+  return outs;
 }

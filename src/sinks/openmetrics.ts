@@ -95,7 +95,7 @@ function add(s: SensorRows, row: ScoredReading): void {
   s.error.push(row.error ?? NaN);
   s.threshold.push(row.threshold ?? NaN);
   s.anomaly.push(row.anomaly ? 1 : 0);
-  // A sensor's channel set is fixed (DESIGN.md); a channel that still turns up later gets a column
+  // A sensor's channel set is fixed (docs/kafka.md#a-reading); a channel that still turns up later gets a column
   // whose earlier rows are NaN, which is never written.
   for (const c of row.channels) {
     if (!s.channels.includes(c)) {

@@ -32,7 +32,7 @@ function csvCell(text: string): string {
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
-/** `timestamp,sensor,score,threshold,anomaly,error_<channel>…` (DESIGN.md, replay CSV columns). */
+/** `timestamp,sensor,score,threshold,anomaly,error_<channel>…` (docs/getting-started.md#replay-output). */
 export function csvHeader(channels: readonly string[]): string {
   return ['timestamp', 'sensor', 'score', 'threshold', 'anomaly', ...channels.map((c) => csvCell(`error_${c}`))].join(',') + '\n';
 }
@@ -88,7 +88,7 @@ function unionOfChannels(outputs: readonly PipelineOutput[]): string[] {
 
 /**
  * Writes every {@link ScoredReading} to `path` (CSV or NDJSON by extension, `-` for CSV on
- * stdout), one row per reading in the order given, leaving out training rows (DESIGN.md: "one
+ * stdout), one row per reading in the order given, leaving out training rows (docs/getting-started.md#replay-output: "one
  * row per reading after the training rows"). A CSV header is fixed once written, so pass every
  * channel the run can see (e.g. the union over a replayed folder); without `channels` the header
  * takes the channels of the first rows written, and a later row's other channels are left out.

@@ -2,6 +2,7 @@ import type { Consumer, EachBatchPayload, IHeaders, Kafka } from 'kafkajs';
 import { Observable } from 'rxjs';
 import type { KafkaConfig } from '../config/schema.js';
 import { AemonError } from '../errors.js';
+import type { Health } from '../observability/health.js';
 import type { Logger } from '../observability/logger.js';
 import type { FlowControl, SourceRecord } from '../pipeline/contracts.js';
 import { readRange } from './kafka-range.js';
@@ -33,6 +34,8 @@ export interface KafkaSourceOptions {
    * twice.
    */
   deadLetters?: { topic: string };
+  /** Told of every fetch and record (stall detection); a partition it stops is paused here. */
+  health?: Health;
 }
 
 interface PartitionState {
@@ -298,6 +301,8 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
     const ringSize = opts.rebuild?.readings ?? 0;
     for (const m of batch.messages) {
       if (stopped || !isRunning() || isStale()) break;
+      // Stopped: nothing past an unwritten record can be committed, so nothing more is read.
+      if (opts.health?.isStopped(batch.topic, batch.partition)) break;
       const offset = Number(m.offset);
       if (p.next !== undefined && offset < p.next) {
         p.reread++;
@@ -338,6 +343,7 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
         replayOnly: (p.replayBefore !== undefined && offset < p.replayBefore) || p.deadLettered?.delete(offset) === true,
       };
       subscriberNext?.(record);
+      opts.health?.progressed();
       resolveOffset(m.offset);
     }
     const lag = Number(batch.offsetLag());
@@ -362,7 +368,13 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
       }
       for (const a of assigned) for (const pt of a.partitions) partitionState(a.topic, pt);
       log.info({ assigned }, `joined group ${cfg.groupId}: ${assigned.map((a) => `${a.topic}[${a.partitions.join(',')}]`).join(' ')}`);
+      opts.health?.assigned(assigned.reduce((n, a) => n + a.partitions.length, 0));
       opts.onRebalance?.(assigned);
+    });
+    // A fetch that returned (even empty) is progress: an idle topic is not a stalled consumer.
+    consumer.on(consumer.events.FETCH, () => opts.health?.progressed());
+    opts.health?.onPartitionStopped(({ topic, partition }) => {
+      if (connected) consumer.pause([{ topic, partitions: [partition] }]);
     });
     consumer.on(consumer.events.CRASH, (e) => {
       if (e.payload.restart) {

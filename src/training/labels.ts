@@ -1,4 +1,4 @@
-/** An operator's statement about a sensor's span of event time (DESIGN.md, `aemon.labels`). */
+/** An operator's statement about a sensor's span of event time (docs/kafka.md#operator-labels, `aemon.labels`). */
 export interface Label {
   sensor: string;
   from: number;

@@ -1,5 +1,5 @@
 /**
- * Display downsampling for charts (issue 9): a series of any length becomes at most a few points
+ * Display downsampling for charts (the live view and the HTML reports): a series of any length becomes at most a few points
  * per pixel column, keeping each column's minimum and maximum so spikes stay visible, and keeping
  * missing values (NaN) as gaps.
  */

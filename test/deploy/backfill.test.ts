@@ -7,7 +7,7 @@ import { openMetricsSink } from '../../src/sinks/openmetrics.js';
 import { reading, scoredOutput } from '../sinks/fixtures.js';
 import { requireTool, run, startPrometheus, tempDir } from './tools.js';
 
-// Backfill as the README tells users to do it: replay history with --openmetrics, turn the file into
+// Backfill as docs/deployment.md tells users to do it: replay history with --openmetrics, turn the file into
 // TSDB blocks with promtool, start Prometheus on them, and read the replayed values back at their
 // event times. The data is from 2014, so Prometheus must keep old blocks (retention).
 const RETENTION = ['--storage.tsdb.retention.time=100y'];

@@ -136,6 +136,11 @@ test('Kubernetes manifests fit together: config valid, ports, selectors, probes,
   assert.equal(port.containerPort, cfg.metrics.port);
   assert.equal(container.livenessProbe.httpGet.path, '/healthz');
   assert.equal(container.readinessProbe.httpGet.path, '/readyz');
+  assert.equal(container.livenessProbe.httpGet.port, 'metrics');
+  assert.equal(container.readinessProbe.httpGet.port, 'metrics');
+  // /readyz turns 503 on a failing sink or a stopped partition: Prometheus must go on scraping
+  // such a pod (its metrics say why), so the Service publishes not-ready addresses.
+  assert.equal(service.spec.publishNotReadyAddresses, true);
 
   const labels = deployment.spec.template.metadata.labels;
   assert.deepEqual(deployment.spec.selector.matchLabels, labels);

@@ -88,7 +88,9 @@ test('the alerts carry a severity and a summary/description, and AemonDown waits
     'AemonDown',
     'AemonKafkaLagGrowing',
     'AemonModelStale',
+    'AemonPartitionStopped',
     'AemonScoringStopped',
+    'AemonSinkFailing',
     'AemonWatchdog',
   ]);
   for (const r of rules) {

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
-import type { Admin, Kafka } from 'kafkajs';
+import type { Admin, ITopicConfig, Kafka } from 'kafkajs';
 import { aemon, ROOT } from '../cli/run.js';
 import { tempDir } from '../tempdir.js';
 
@@ -129,6 +129,29 @@ export async function committedToEnd(admin: Admin, groupId: string, topic: strin
   const committed = (await admin.fetchOffsets({ groupId, topics: [topic] }))[0]!.partitions;
   // An empty partition has nothing committed (-1): that is its end.
   return end.every((p) => Math.max(0, Number(committed.find((c) => c.partition === p.partition)?.offset ?? -1)) === Number(p.high));
+}
+
+/**
+ * Creates topics and waits for their leaders; on a broker that has just started, the wait can
+ * answer UNKNOWN_TOPIC_OR_PARTITION for a moment, so that answer is tried again a few times.
+ */
+export async function createTopics(admin: Admin, topics: ITopicConfig[]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const existing = new Set(await admin.listTopics());
+      const missing = topics.filter((t) => !existing.has(t.topic));
+      if (missing.length > 0) await admin.createTopics({ topics: missing, waitForLeaders: true });
+      return;
+    } catch (err) {
+      if (attempt >= 5 || (err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err;
+      await new Promise((r) => setTimeout(r, 500 * attempt));
+    }
+  }
+}
+
+/** `wait`, failing at once (with the log's tail) if the aemon process exits first. */
+export function alive<T>(run: RunningAemon, wait: Promise<T>): Promise<T> {
+  return Promise.race([wait, run.done.then(({ code, log }) => Promise.reject(new Error(`aemon run exited (${code}) while the test waited:\n${log.slice(-3000)}`)))]);
 }
 
 /** Polls a condition until it holds (a wait with a deadline, not a sleep as synchronisation). */

@@ -1,4 +1,4 @@
-// The real Apache Kafka broker the tests run against (issue 5): Kafka 4.1.1 from .kafka/libs
+// The real Apache Kafka broker the tests run against: Kafka 4.1.1 from .kafka/libs
 // (npm run test:setup), single-node KRaft on free loopback ports, in a temp dir.
 // Env: KAFKA_BROKERS (and KAFKA_SASL_BROKERS) use that cluster instead; KAFKA_HEAP (default 512m);
 // KAFKA_KEEP_LOGS keeps the temp dir after stop(); KAFKA_VERBOSE prints start times; KAFKAJS_LOG
@@ -21,6 +21,10 @@ export interface Broker {
   brokers: string[];
   /** SASL_PLAINTEXT (SCRAM-SHA-256, user {@link SCRAM_USER}) bootstrap addresses, when started with `sasl`. */
   saslBrokers?: string[];
+  /** SSL (mutual TLS: a client certificate is required) bootstrap addresses, when started with `tls`. */
+  tlsBrokers?: string[];
+  /** SASL_SSL (SCRAM-SHA-256 over TLS, no client certificate) bootstrap addresses, when started with `tls`. */
+  saslTlsBrokers?: string[];
   /** The broker's own log (empty for an external cluster). */
   logFile: string;
   /** True when this is the KAFKA_BROKERS cluster: stop() does nothing and restart() rejects. */
@@ -28,6 +32,8 @@ export interface Broker {
   stop(): Promise<void>;
   /** Stops and starts the same broker on the same ports and log dir; resolves once it answers again. */
   restart(): Promise<void>;
+  /** Sends the broker process a signal (SIGSTOP freezes it: connections stay open, nothing answers; SIGCONT thaws it). */
+  signal(sig: NodeJS.Signals): void;
 }
 
 export interface BrokerOptions {
@@ -39,6 +45,12 @@ export interface BrokerOptions {
   saslPort?: number;
   /** Extra server.properties entries, e.g. { 'message.max.bytes': '2000000' }. */
   config?: Record<string, string>;
+  /**
+   * Adds an SSL listener (client certificates required) and a SASL_SSL one (SCRAM user
+   * {@link SCRAM_USER}): `keystore` is a PEM file with the broker's private key (PKCS#8, not
+   * encrypted) and certificate chain, `truststore` the PEM of the CA that signs client certificates.
+   */
+  tls?: { keystore: string; truststore: string };
 }
 
 export const SCRAM_USER = { mechanism: 'scram-sha-256', username: 'aemon', password: 'secret' } as const;
@@ -71,6 +83,9 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     external: true,
     stop: async () => {},
     restart: () => Promise.reject(new Error('cannot restart the KAFKA_BROKERS cluster')),
+    signal: () => {
+      throw new Error('cannot signal the KAFKA_BROKERS cluster');
+    },
   };
 }
 
@@ -84,11 +99,12 @@ export async function launchBroker(options: BrokerOptions = {}): Promise<Broker>
   const logFile = join(dir, 'broker.log');
   const props = join(dir, 'server.properties');
   try {
-    const [port, ctrl, saslPort] = await freePorts(3);
+    const [port, ctrl, saslPort, tlsPort, saslTlsPort] = await freePorts(5);
     const plain = `127.0.0.1:${options.port ?? port}`;
     const sasl = options.sasl ? `127.0.0.1:${options.saslPort ?? saslPort}` : undefined;
-    writeFileSync(props, serverProperties(dir, plain, `127.0.0.1:${ctrl}`, sasl, options.config ?? {}));
-    format(props, options.sasl === true, logFile);
+    const tls = options.tls ? { ssl: `127.0.0.1:${tlsPort}`, saslSsl: `127.0.0.1:${saslTlsPort}`, ...options.tls } : undefined;
+    writeFileSync(props, serverProperties(dir, plain, `127.0.0.1:${ctrl}`, sasl, options.config ?? {}, tls));
+    format(props, options.sasl === true || tls !== undefined, logFile);
 
     let child = await launch(props, logFile, plain, sasl);
     const halt = async (): Promise<void> => {
@@ -97,8 +113,12 @@ export async function launchBroker(options: BrokerOptions = {}): Promise<Broker>
     return {
       brokers: [plain],
       ...(sasl ? { saslBrokers: [sasl] } : {}),
+      ...(tls ? { tlsBrokers: [tls.ssl], saslTlsBrokers: [tls.saslSsl] } : {}),
       logFile,
       external: false,
+      signal(sig) {
+        child.kill(sig);
+      },
       async stop() {
         await halt();
         tempDirs.delete(dir);
@@ -152,16 +172,19 @@ export function kafkaFor(broker: Broker, clientId: string, extra: Partial<KafkaC
   });
 }
 
-function serverProperties(dir: string, plain: string, ctrl: string, sasl: string | undefined, extra: Record<string, string>): string {
+type TlsListeners = { ssl: string; saslSsl: string; keystore: string; truststore: string };
+
+function serverProperties(dir: string, plain: string, ctrl: string, sasl: string | undefined, extra: Record<string, string>, tls?: TlsListeners): string {
+  const more = `${sasl ? `,SASL_PLAINTEXT://${sasl}` : ''}${tls ? `,SSL://${tls.ssl},SASL_SSL://${tls.saslSsl}` : ''}`;
   const p: Record<string, string> = {
     'process.roles': 'broker,controller',
     'node.id': '1',
     'controller.quorum.voters': `1@${ctrl}`,
-    listeners: `PLAINTEXT://${plain},CONTROLLER://${ctrl}${sasl ? `,SASL_PLAINTEXT://${sasl}` : ''}`,
-    'advertised.listeners': `PLAINTEXT://${plain}${sasl ? `,SASL_PLAINTEXT://${sasl}` : ''}`,
+    listeners: `PLAINTEXT://${plain},CONTROLLER://${ctrl}${more}`,
+    'advertised.listeners': `PLAINTEXT://${plain}${more}`,
     'controller.listener.names': 'CONTROLLER',
     'inter.broker.listener.name': 'PLAINTEXT',
-    'listener.security.protocol.map': `CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT${sasl ? ',SASL_PLAINTEXT:SASL_PLAINTEXT' : ''}`,
+    'listener.security.protocol.map': `CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT${sasl ? ',SASL_PLAINTEXT:SASL_PLAINTEXT' : ''}${tls ? ',SSL:SSL,SASL_SSL:SASL_SSL' : ''}`,
     'log.dirs': join(dir, 'logs'),
     'offsets.topic.replication.factor': '1',
     // 50 partitions by default: fewer make the first group join (which creates the topic) faster.
@@ -176,9 +199,17 @@ function serverProperties(dir: string, plain: string, ctrl: string, sasl: string
     // check, which showed as random OFFSET_OUT_OF_RANGE resets, lost records and failed rebuilds.
     'log.retention.ms': '-1',
   };
-  if (sasl) {
-    p['sasl.enabled.mechanisms'] = 'SCRAM-SHA-256';
-    p['listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config'] = 'org.apache.kafka.common.security.scram.ScramLoginModule required;';
+  if (sasl || tls) p['sasl.enabled.mechanisms'] = 'SCRAM-SHA-256';
+  if (sasl) p['listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config'] = 'org.apache.kafka.common.security.scram.ScramLoginModule required;';
+  if (tls) {
+    // Kafka reads PEM key stores itself (no keytool step): key and chain in one file.
+    p['ssl.keystore.type'] = 'PEM';
+    p['ssl.keystore.location'] = tls.keystore;
+    p['ssl.truststore.type'] = 'PEM';
+    p['ssl.truststore.location'] = tls.truststore;
+    p['listener.name.ssl.ssl.client.auth'] = 'required';
+    p['listener.name.sasl_ssl.ssl.client.auth'] = 'none';
+    p['listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config'] = 'org.apache.kafka.common.security.scram.ScramLoginModule required;';
   }
   Object.assign(p, extra);
   return Object.entries(p).map(([k, v]) => `${k}=${v}`).join('\n') + '\n';

@@ -5,8 +5,8 @@ import { createMetrics } from '../../src/observability/metrics.js';
 import type { AemonMetrics, WindowObservation } from '../../src/observability/metrics.js';
 import { parseExposition, sampleValue, samplesOf } from './exposition.js';
 
-// DESIGN.md, "Prometheus metrics": name, type, labels, exactly.
-const DESIGN_METRICS: ReadonlyArray<[string, string, string[]]> = [
+// docs/operations.md#metrics: name, type, labels, exactly.
+const DOCUMENTED_METRICS: ReadonlyArray<[string, string, string[]]> = [
   ['aemon_anomaly_score', 'gauge', ['sensor']],
   ['aemon_reconstruction_error', 'gauge', ['sensor']],
   ['aemon_threshold', 'gauge', ['sensor']],
@@ -61,11 +61,11 @@ async function scrape(m: AemonMetrics) {
   return parseExposition(await m.registry.metrics());
 }
 
-test('every metric of DESIGN.md is exported with its type, labels and help, on the registry passed in', async () => {
+test('every metric of docs/operations.md is exported with its type, labels and help, on the registry passed in', async () => {
   const m = createMetrics(new Registry(), { maxSensors: 10 });
   exerciseAll(m);
   const families = await scrape(m);
-  for (const [name, type, labels] of DESIGN_METRICS) {
+  for (const [name, type, labels] of DOCUMENTED_METRICS) {
     const f = families.get(name);
     assert.ok(f, `${name} is exported`);
     assert.equal(f.type, type, `${name} type`);

@@ -63,6 +63,31 @@ test('a failing sink fails the run and leaves its records unacked; sinks are sti
   assert.equal(closed, 1);
 });
 
+test('records a sink reports held are never acked (and stay in flight); the others are acked', async () => {
+  const acks: number[] = [];
+  const gate = new InFlightGate(100);
+  const sink: Sink = {
+    name: 'refusing',
+    write: async (outputs) => {
+      const held = new Set<Reading | Rejection>();
+      for (const o of outputs) {
+        if (o.kind === 'rejected' && o.seq === 3) held.add(o);
+        if (o.kind === 'scored') for (const r of o.rows) if (r.reading.seq === 4) held.add(r.reading);
+      }
+      return { held };
+    },
+    close: async () => {},
+  };
+  const records$ = new Observable<SourceRecord>((s) => {
+    for (let i = 0; i < 6; i++) s.next(record(i, acks));
+    s.complete();
+  });
+  const stats = await runPipeline({ records$, decode, window, detect, sinks: [sink], gate });
+  assert.deepEqual(acks, [0, 1, 2, 5]);
+  assert.equal(stats.acked, 4);
+  assert.equal(gate.size, 2, 'the held records are still in flight');
+});
+
 test('the in-flight gate makes a source wait at the high-water mark and lets it go on after acks', async () => {
   const gate = new InFlightGate(2);
   assert.equal(gate.ready(), undefined);

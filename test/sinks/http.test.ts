@@ -13,7 +13,8 @@ test('GET /metrics, /healthz and /readyz; other paths 404, other methods 405', a
   const metrics = createMetrics(registry, { maxSensors: 10 });
   metrics.windowsScored(7);
   let ready = false;
-  const server = await startHttpServer({ host: HOST, port: 0, registry, ready: () => ready });
+  let problems: string[] = [];
+  const server = await startHttpServer({ host: HOST, port: 0, registry, ready: () => ready, problems: () => problems });
   t.after(() => server.close());
   assert.ok(server.port > 0, 'an ephemeral port was picked');
   assert.equal(server.url, `http://${HOST}:${server.port}`);
@@ -29,6 +30,12 @@ test('GET /metrics, /healthz and /readyz; other paths 404, other methods 405', a
 
   assert.equal((await fetch(`${server.url}/readyz`)).status, 503);
   ready = true;
+  assert.equal((await fetch(`${server.url}/readyz`)).status, 200);
+  problems = ['partition sensors[1] stopped: refused', 'sink kafka failing, retrying: timeout'];
+  const notReady = await fetch(`${server.url}/readyz`);
+  assert.equal(notReady.status, 503);
+  assert.equal(await notReady.text(), `not ready\n${problems.join('\n')}\n`);
+  problems = [];
   assert.equal((await fetch(`${server.url}/readyz`)).status, 200);
 
   const missing = await fetch(`${server.url}/nope`);

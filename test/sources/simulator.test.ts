@@ -46,7 +46,7 @@ test('the same seed gives the same records, another seed different ones', () => 
   assert.ok(a.filter((raw, i) => raw !== c[i]).length > 290);
 });
 
-test('records: raw is the DESIGN JSON of the fields, one per sensor per tick, seq increasing, all decode', () => {
+test('records: raw is the documented reading JSON of the fields, one per sensor per tick, seq increasing, all decode', () => {
   const cfg = sim({ sensors: 3, rateHz: 4 });
   const s = new Simulator(cfg, START);
   const records = run(s, 40);

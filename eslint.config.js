@@ -26,7 +26,7 @@ const stageRules = STAGES.map((stage) => ({
 }));
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'eslint.config.js', 'node_modules/**', '.kafka/**', '.venv/**'] },
+  { ignores: ['dist/**', 'eslint.config.js', 'node_modules/**', '.kafka/**', '.venv/**', '.cache/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

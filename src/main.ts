@@ -40,6 +40,7 @@ export interface EngineHooks {
   onTrainingStart?(group: string, windows: number, sensors: number): void;
   onEpoch?(group: string, progress: EpochProgress): void;
   onTrained?(bundle: ModelBundle, seconds: number): void;
+  /** A group's first model could not be trained: the run then rejects with an `AEMON_TRAINING` error saying why. */
   onFailed?(group: string, error: unknown): void;
   /** A sensor new to a model got its scaler and threshold (the model's metadata now has it). */
   onSensorCalibrated?(sensor: string, group: string): void;
@@ -122,8 +123,9 @@ const HIGH_WATER = 10_000;
 export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): Promise<Engine> {
   const { log } = opts;
   for (const warning of configWarnings(cfg)) log.warn({ deprecated: true }, warning);
-  const { tf, backend, note } = await selectBackend(cfg.model.backend);
-  log.info({ backend, note }, `tensorflow.js backend: ${backend}${note ? ` (${note})` : ''}`);
+  const { tf, backend, note, degraded } = await selectBackend(cfg.model.backend);
+  // A faster backend that is installed but broken is worth a warning (commands show warnings).
+  (degraded ? log.warn : log.info).call(log, { backend, note }, `tensorflow.js backend: ${backend}${note ? ` (${note})` : ''}`);
   if (backend === 'tensorflow' && cfg.model.kernel !== 'layers' && cfg.model.kernel !== 'simd') {
     const op = lstmOpAvailable();
     log.info({ lstmOp: op }, op ? "fused kernel scores with aemon's LSTM op" : `fused kernel scores with TensorFlow's BlockLSTM (${cfg.model.lstmOp ? "aemon's LSTM op is not built: npm run lstm-op" : 'model.lstmOp is false'})`);
@@ -175,7 +177,8 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
         hooks.onTrained?.(bundle, seconds);
       },
       onFailed: (group, error) => {
-        log.error({ group, err: error }, `training failed for channels [${group}]: ${(error as Error).message}`);
+        // Not logged as an error here: the run fails with it, and the command prints it once.
+        log.debug({ group, err: error }, `training failed for channels [${group}]: ${(error as Error).message}`);
         metrics.trainingRun('failed');
         hooks.onFailed?.(group, error);
       },

@@ -131,7 +131,7 @@ async function demo(flags: DemoFlags): Promise<void> {
           `model ${bundle.metadata.version} trained in ${seconds.toFixed(1)} s (${fit?.epochs ?? '?'} epochs${fit?.stoppedEarly ? ', stopped early' : ''}); scoring live`,
         );
       },
-      onFailed: (_group, err) => progress.done(`training failed: ${(err as Error).message}`),
+      onFailed: () => progress.abandon(),
     },
   });
 

@@ -68,20 +68,25 @@ function replayer(
   return async (path, settings, key) => {
     const cfg = commandConfig(flags.config, settings as Record<string, unknown>);
     let trainingSeconds = 0;
-    let failed: string | undefined;
     const engine = await createEngine(cfg, {
       mode: 'replay',
       log: commandLogger(cfg, flags.verbose),
       hooks: {
         ...(bars ? { onEpoch: (_group: string, p: Parameters<TrainingProgress['epoch']>[1]) => bars.progress.epoch(bars.label, p) } : {}),
         onTrained: (_bundle, seconds) => (trainingSeconds += seconds),
-        onFailed: (_group, err) => (failed = (err as Error).message),
+        onFailed: () => bars?.progress.abandon(),
       },
     });
     const rows: ReplayedRow[] = [];
     const collector = report ? new SeriesCollector() : undefined;
     const sinks: Sink[] = [collectingSink(rows), ...(collector ? [collector] : [])];
-    const stats = await engine.run(fileSource(path, { format: benchmark, flow: engine.gate }), sinks);
+    const stats = await engine.run(fileSource(path, { format: benchmark, flow: engine.gate }), sinks).catch((err: unknown) => {
+      // Which file could not be trained on, in the one line the command prints.
+      if (err instanceof AemonError && err.code === 'AEMON_TRAINING') {
+        throw new AemonError(err.code, `${key}: ${err.message}`, { stage: err.stage, cause: err });
+      }
+      throw err;
+    });
     if (report && collector) {
       const series = collector.series();
       const windows = report.labelled.get(key);
@@ -101,7 +106,7 @@ function replayer(
       throw new AemonError('AEMON_INTERNAL', `${path}: ${stats.records - stats.acked} records were neither scored nor rejected`, { stage: 'cli' });
     }
     const rejected = Object.fromEntries(Object.entries(stats.rejected).map(([k, v]) => [k, v ?? 0]));
-    return { rows, rejected, trainingSeconds, backend: engine.backend, ...(failed === undefined ? {} : { failed }) };
+    return { rows, rejected, trainingSeconds, backend: engine.backend };
   };
 }
 

@@ -33,4 +33,9 @@ export class TrainingProgress {
   done(message: string): void {
     this.stream.write((this.stream.isTTY ? '\r\x1b[K' : '') + message + '\n');
   }
+
+  /** Training failed: clears a bar drawn in place, so the command's error line stands alone. */
+  abandon(): void {
+    if (this.stream.isTTY) this.stream.write('\r\x1b[K');
+  }
 }

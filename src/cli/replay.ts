@@ -98,6 +98,7 @@ async function replay(input: string | undefined, flags: ReplayFlags): Promise<vo
     ...(cfg.model.dir ? { models: await registryWithModels(cfg.model.dir, cfg.model.keep, log) } : {}),
     hooks: {
       onEpoch: (_group, p) => progress.epoch('training', p),
+      onFailed: () => progress.abandon(),
       onRetrained: (_group, result, seconds, version, why, at) => {
         retrainRuns[result]++;
         if (result === 'promoted') firstPromotion ??= at;
@@ -206,7 +207,8 @@ export function registerReplay(program: Command): void {
     .addHelpText(
       'after',
       '\nOne row per reading after the training rows. Rejected lines are reported on stderr with their reason,\n' +
-        'counted in the summary, and the replay goes on (exit code 0).\n\nExample:\n' +
+        'counted in the summary, and the replay goes on (exit code 0). A model that cannot be trained ends the\n' +
+        'replay with AEMON_TRAINING and exit code 1: no rows are written unscored.\n\nExample:\n' +
         '  aemon replay ../shared/datasets/skab/valve1/1.csv --train-first 400 --out s.csv\n' +
         '  aemon replay history/ --model models/ --out scores.csv --openmetrics scores.om\n' +
         '  aemon replay ../shared/datasets/skab/valve1/1.csv --train-first 400 --out s.csv --report report.html\n' +

@@ -226,8 +226,11 @@ export function registerRun(program: Command): void {
         'Every instance follows kafka.modelsTopic (aemon.models, compacted) and scores with the latest model published there;\n' +
         'an instance that retrains (training.intervalMs or training.afterWindows) publishes the models it promotes.\n' +
         'Offsets are committed only after every output of a reading (score, anomaly event, DLQ record) is written.\n' +
-        'SIGTERM/SIGINT drain in-flight readings, commit and leave the group within kafka.shutdownTimeoutMs.\n\n' +
-        'Example:\n  AEMON_KAFKA_BROKERS=127.0.0.1:9092 AEMON_KAFKA_TOPICS=demo.sensors npx aemon run\n',
+        'SIGTERM/SIGINT drain in-flight readings, commit and leave the group within kafka.shutdownTimeoutMs.\n' +
+        'A model that cannot be trained stops the service with AEMON_TRAINING and exit code 1.\n' +
+        'Under a supervisor (systemd, Docker, Kubernetes) start the `aemon` command itself (npm install -g aemon, or\n' +
+        'node_modules/.bin/aemon) or `node dist/cli/index.js run`, not npx or npm run: they do not pass SIGTERM on.\n\n' +
+        'Example:\n  AEMON_KAFKA_BROKERS=127.0.0.1:9092 AEMON_KAFKA_TOPICS=demo.sensors aemon run\n',
     )
     .action(async (flags: RunFlags) => run(flags));
 }

@@ -26,6 +26,7 @@ async function train(input: string, flags: TrainFlags): Promise<void> {
     hooks: {
       onTrainingStart: (group, windows, sensors) => process.stderr.write(`training [${group}] on ${windows} windows of ${sensors} sensor(s)\n`),
       onEpoch: (_group, p) => progress.epoch('training', p),
+      onFailed: () => progress.abandon(),
       onTrained: (bundle, seconds) => progress.done(`model ${bundle.metadata.version} trained in ${seconds.toFixed(1)} s`),
     },
   });

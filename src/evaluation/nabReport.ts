@@ -26,7 +26,7 @@ export function nabText(report: NabReport): string {
   const header = ['file', 'records', 'prob.', 'scored', 'windows', 'detected', 'FP records', 'standard', 'low FP', 'low FN'];
   const raw = (p: NabProfileName, s: { profiles: Record<NabProfileName, { score: number }> }): string => fixed(s.profiles[p].score, 2);
   const rows = report.files.map((f) => [
-    f.key + (f.failed ? ' (training failed)' : ''),
+    f.key,
     String(f.records),
     String(f.probation),
     String(f.scored),

@@ -27,7 +27,6 @@ export interface NabFileReport {
   rejected: number;
   /** `windowing.maxGapMs` the file ran with (see {@link maxGapFor}). */
   maxGapMs: number;
-  failed?: string;
   seconds: number;
   trainingSeconds: number;
   /** Each profile's result for this file at the corpus threshold. */
@@ -108,7 +107,6 @@ export async function evaluateNab(opts: NabEvalOptions): Promise<NabReport> {
       maxGapMs: settings.windowing.maxGapMs,
       seconds: (performance.now() - f0) / 1000,
       trainingSeconds: result.trainingSeconds,
-      ...(result.failed === undefined ? {} : { failed: result.failed }),
       ...(opts.out === undefined ? {} : { results: await writeNabResults(opts.out, file, scores) }),
     };
     reports.push(report);
@@ -117,8 +115,7 @@ export async function evaluateNab(opts: NabEvalOptions): Promise<NabReport> {
       total,
       file.key,
       `${n} records (${probation} probationary), ${file.windows.length} window(s), ${nScored} scored, ${anomalous} anomalous` +
-        `${rejected > 0 ? `, ${rejected} rejected` : ''}, ${report.seconds.toFixed(1)} s (training ${result.trainingSeconds.toFixed(1)} s)` +
-        `${result.failed ? ` — training failed: ${result.failed}` : ''}`,
+        `${rejected > 0 ? `, ${rejected} rejected` : ''}, ${report.seconds.toFixed(1)} s (training ${result.trainingSeconds.toFixed(1)} s)`,
     );
   }
 

@@ -20,13 +20,13 @@ export interface ReplayResult {
   trainingSeconds: number;
   /** The TensorFlow.js backend that trained and scored (results can differ slightly between backends). */
   backend: string;
-  /** Why no model could be trained, if so (every row is then unscored). */
-  failed?: string;
 }
 
 /**
  * Replays one file through a fresh engine in replay mode (as `aemon replay` does), with these
- * config settings over the user's config. The CLI wires it; evaluation only calls it.
+ * config settings over the user's config. The CLI wires it; evaluation only calls it. Rejects
+ * (`AEMON_TRAINING`) when the file's model cannot be trained: an evaluation never scores a file
+ * it could not score.
  */
 export type ReplayFile = (path: string, settings: ConfigInput, label: string) => Promise<ReplayResult>;
 

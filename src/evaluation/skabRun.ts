@@ -24,7 +24,6 @@ export interface SkabFileReport extends SkabResult {
   rejected: number;
   /** `windowing.maxGapMs` the file ran with (see {@link maxGapFor}). */
   maxGapMs: number;
-  failed?: string;
   seconds: number;
   trainingSeconds: number;
   /** The same rows with "score > 1" as the prediction (no hysteresis). */
@@ -97,7 +96,6 @@ export async function evaluateSkab(opts: SkabEvalOptions): Promise<SkabReport> {
       unscored,
       rejected,
       maxGapMs: settings.windowing.maxGapMs,
-      ...(replayed.failed === undefined ? {} : { failed: replayed.failed }),
       seconds: (performance.now() - f0) / 1000,
       trainingSeconds: replayed.trainingSeconds,
       ...result(byState),
@@ -109,8 +107,7 @@ export async function evaluateSkab(opts: SkabEvalOptions): Promise<SkabReport> {
       todo.length,
       key,
       `${file.testRows} test rows (${file.anomalousRows} anomalous): F1 ${file.f1.toFixed(3)}, FAR ${file.far.toFixed(1)} %, ` +
-        `MAR ${file.mar.toFixed(1)} %${rejected > 0 ? `, ${rejected} rejected` : ''}, ${file.seconds.toFixed(1)} s` +
-        `${replayed.failed ? ` — training failed: ${replayed.failed}` : ''}`,
+        `MAR ${file.mar.toFixed(1)} %${rejected > 0 ? `, ${rejected} rejected` : ''}, ${file.seconds.toFixed(1)} s`,
     );
   }
 

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, sep } from 'node:path';
 import * as tfjs from '@tensorflow/tfjs';
 import { AemonError } from '../errors.js';
+import { restoreLegacyUtil } from './legacyUtil.js';
 
 /** The TensorFlow.js namespace, as handed to the model code (tests can pass their own). */
 export type Tf = typeof tfjs;
@@ -14,13 +15,15 @@ export interface BackendSelection {
   backend: BackendName;
   /** Why `auto` fell back from a faster backend, e.g. `tfjs-node not installed`. */
   note?: string;
+  /** A faster backend is installed but could not be used (worth a warning, unlike one not installed). */
+  degraded?: boolean;
 }
 
 // In a variable so that tsc does not try to resolve the optional package.
 const TFJS_NODE: string = '@tensorflow/tfjs-node';
 const WASM_FILE = 'tfjs-backend-wasm.wasm';
 
-type Attempt = { ok: true; tf: Tf } | { ok: false; reason: string };
+type Attempt = { ok: true; tf: Tf } | { ok: false; reason: string; notInstalled?: boolean };
 
 let chosen: Promise<BackendSelection> | undefined;
 
@@ -54,24 +57,30 @@ export async function selectBackend(preference: BackendPreference): Promise<Back
 
 async function choose(preference: BackendPreference): Promise<BackendSelection> {
   const notes: string[] = [];
+  let degraded = false;
+  const passOver = (attempt: { reason: string; notInstalled?: boolean }): void => {
+    notes.push(attempt.reason);
+    if (!attempt.notInstalled) degraded = true;
+  };
   if (preference === 'auto' || preference === 'tensorflow') {
     const attempt = await loadTensorflow();
     if (attempt.ok) return { tf: attempt.tf, backend: 'tensorflow' };
     if (preference === 'tensorflow') throw unavailable('tensorflow', attempt.reason);
-    notes.push(attempt.reason);
+    passOver(attempt);
   }
   if (preference === 'auto' || preference === 'wasm') {
     const attempt = await loadWasm();
-    if (attempt.ok) return withNote({ tf: attempt.tf, backend: 'wasm' }, notes);
+    if (attempt.ok) return withNote({ tf: attempt.tf, backend: 'wasm' }, notes, degraded);
     if (preference === 'wasm') throw unavailable('wasm', attempt.reason);
-    notes.push(attempt.reason);
+    passOver(attempt);
   }
   if (!(await tfjs.setBackend('cpu'))) throw unavailable('cpu', 'the cpu backend failed to initialise');
-  return withNote({ tf: tfjs, backend: 'cpu' }, notes);
+  return withNote({ tf: tfjs, backend: 'cpu' }, notes, degraded);
 }
 
-function withNote(selection: BackendSelection, notes: string[]): BackendSelection {
-  return notes.length === 0 ? selection : { ...selection, note: notes.join('; ') };
+function withNote(selection: BackendSelection, notes: string[], degraded: boolean): BackendSelection {
+  if (notes.length === 0) return selection;
+  return { ...selection, note: notes.join('; '), ...(degraded ? { degraded } : {}) };
 }
 
 function unavailable(backend: BackendName, reason: string): AemonError {
@@ -85,13 +94,15 @@ async function probeTensorflow(): Promise<Attempt> {
   process.env.TF_NUM_INTRAOP_THREADS ??= '1';
   process.env.TF_NUM_INTEROP_THREADS ??= '1';
   process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+  // tfjs-node 4.22 calls util functions Node 23 removed; they must be back before it loads.
+  restoreLegacyUtil();
   let mod: unknown;
   try {
     mod = await import(TFJS_NODE);
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
-      return { ok: false, reason: 'tfjs-node not installed' };
+      return { ok: false, reason: 'tfjs-node not installed', notInstalled: true };
     }
     return { ok: false, reason: `tfjs-node failed to load (${firstLine(err)})` };
   }
@@ -110,7 +121,20 @@ async function loadTensorflow(): Promise<Attempt> {
   if (!(await attempt.tf.setBackend('tensorflow'))) {
     return { ok: false, reason: 'the tensorflow backend failed to initialise' };
   }
+  // The binding can load and still fail at its first op (a Node version it was not made for):
+  // found now, `auto` falls back to WASM instead of failing at the first training.
+  const failure = firstOpFailure(attempt.tf);
+  if (failure !== undefined) return { ok: false, reason: `tfjs-node loaded, but its first operation failed (${failure})` };
   return attempt;
+}
+
+function firstOpFailure(tf: Tf): string | undefined {
+  try {
+    const sum = tf.tidy(() => tf.add(tf.tensor1d([1, 2]), tf.tensor1d([3, 4])).dataSync());
+    return sum[0] === 4 && sum[1] === 6 ? undefined : `1 + 3, 2 + 4 gave ${Array.from(sum).join(', ')}`;
+  } catch (err) {
+    return firstLine(err);
+  }
 }
 
 async function loadWasm(): Promise<Attempt> {

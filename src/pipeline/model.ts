@@ -163,7 +163,10 @@ export interface ModelProvider {
   observe(sensor: string, group: string, readings: readonly Reading[], window: SensorWindow | null): number;
   /** The model and calibration to score this sensor with, if ready. */
   target(sensor: string, group: string): ScoringTarget | undefined;
-  /** A promise that settles when training or calibration that this sensor waits on is done. */
+  /**
+   * A promise that settles when training or calibration that this sensor waits on is done; it
+   * rejects when the model could not be trained, which ends the run (nothing to score with).
+   */
   pending(sensor: string, group: string): Promise<void> | undefined;
   /** Every model in use, e.g. for `aemon_model_info`. */
   models(): ModelBundle[];

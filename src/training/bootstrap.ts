@@ -54,6 +54,8 @@ interface GroupState {
   sensors: Map<string, SensorBuffer>;
   bundle?: ModelBundle;
   training?: Promise<void>;
+  /** Why the group's first model could not be trained: every sensor waiting on it fails with this. */
+  failed?: AemonError;
 }
 
 /**
@@ -170,7 +172,13 @@ export class BootstrapTrainer implements ModelProvider {
   pending(sensor: string, group: string): Promise<void> | undefined {
     const gs = this.groups.get(group);
     if (!gs) return undefined;
-    if (!gs.bundle) return gs.training;
+    if (!gs.bundle) {
+      // A group whose training failed has nothing to score with, ever: waiting on it fails,
+      // rather than letting its readings pass unscored (and be acked) as if it were warming.
+      return gs.training?.then(() => {
+        if (gs.failed) throw gs.failed;
+      });
+    }
     return gs.sensors.get(sensor)?.calibrating;
   }
 
@@ -186,7 +194,10 @@ export class BootstrapTrainer implements ModelProvider {
     await Promise.all([...this.groups.values()].flatMap((g) => [...g.sensors.values()].map((s) => s.calibrating)));
   }
 
-  /** Trains every group that has bootstrap data but no model yet (end of a `train` input). */
+  /**
+   * Trains every group that has bootstrap data but no model yet (end of a `train` input);
+   * rejects with the first group's training failure, if one failed.
+   */
   async flush(): Promise<void> {
     for (const gs of this.groups.values()) {
       if (!gs.bundle && !gs.training && [...gs.sensors.values()].some((s) => s.windows.length > 0)) {
@@ -195,6 +206,7 @@ export class BootstrapTrainer implements ModelProvider {
       }
     }
     await this.idle();
+    for (const gs of this.groups.values()) if (gs.failed) throw gs.failed;
   }
 
   private groupState(group: string, readings: readonly Reading[], window: SensorWindow | null): GroupState {
@@ -241,6 +253,8 @@ export class BootstrapTrainer implements ModelProvider {
         if (sb.done && !bundle.metadata.sensors[sb.sensor]) sb.calibrating = this.calibrateSensor(gs, sb);
       }
     } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      gs.failed = new AemonError('AEMON_TRAINING', `no model could be trained for channels [${gs.group}]: ${reason.split('\n', 1)[0]}`, { stage: 'training', cause: err });
       this.deps.onFailed?.(gs.group, err);
     }
   }

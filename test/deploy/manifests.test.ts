@@ -70,7 +70,13 @@ test('docker-compose config accepts the compose file; the stack has its five ser
 
 test('the Dockerfile builds with npm ci from files that exist and runs `aemon run`', () => {
   const dockerfile = readFileSync(join(DEPLOY, 'Dockerfile'), 'utf8');
-  assert.match(dockerfile, /^FROM node:20\S* AS build$/m);
+  // Both stages on one Node line that package.json's engines supports.
+  const lines = [...dockerfile.matchAll(/^FROM node:(\d+)-\S+(?: AS build)?$/gm)].map((m) => Number(m[1]));
+  assert.equal(lines.length, 2, 'a build stage and a runtime stage, both FROM node:<major>-…');
+  assert.equal(lines[0], lines[1], 'the build stage compiles the native addons for the Node line that runs them');
+  const engines = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+  const supported = engines.split('||').map((r) => Number(/^\s*\^(\d+)/.exec(r)?.[1]));
+  assert.ok(supported.includes(lines[0]!), `node:${lines[0]} is not in engines ${engines}`);
   assert.match(dockerfile, /^RUN npm ci\b/m);
   assert.match(dockerfile, /^ENTRYPOINT \["node", "dist\/cli\/index\.js"\]$/m);
   assert.match(dockerfile, /^CMD \["run"\]$/m);

@@ -56,6 +56,8 @@ export async function readAll(kafka: Kafka, admin: Admin, topic: string): Promis
 }
 
 export interface RunningAemon {
+  /** The process spawned: aemon itself (no wrapper in between). */
+  pid: number;
   url: Promise<string>;
   done: Promise<{ code: number | null; log: string }>;
   log(): string;
@@ -69,13 +71,17 @@ after(() => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
 
-/** Starts `aemon run` as a child process; `url` resolves once it serves /metrics. */
-export function startRun(env: Record<string, string>): RunningAemon {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/index.ts'), 'run'], {
-    cwd: ROOT,
-    env: { ...process.env, ...FAST, AEMON_METRICS_PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+/**
+ * Starts `aemon run` as a child process; `url` resolves once it serves /metrics. By default the
+ * TypeScript entry through tsx; with `bin` (see installedAemonBin) the `aemon` command a user
+ * starts, found on PATH.
+ */
+export function startRun(env: Record<string, string>, options: { bin?: string } = {}): RunningAemon {
+  const runEnv = { ...process.env, ...FAST, AEMON_METRICS_PORT: '0', ...env };
+  const child = options.bin
+    ? spawn('aemon', ['run'], { cwd: ROOT, env: { ...runEnv, PATH: `${options.bin}:${process.env.PATH ?? ''}` }, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/index.ts'), 'run'], { cwd: ROOT, env: runEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (child.pid === undefined) throw new Error(`could not start aemon run${options.bin ? ` from ${options.bin}` : ''}`);
   children.add(child);
   child.on('close', () => children.delete(child));
   let log = '';
@@ -90,6 +96,7 @@ export function startRun(env: Record<string, string>): RunningAemon {
   child.stderr.on('data', onData);
   const done = new Promise<{ code: number | null; log: string }>((resolve) => child.on('close', (code) => resolve({ code, log })));
   return {
+    pid: child.pid,
     url: Promise.race([url, done.then((d) => Promise.reject(new Error(`aemon run exited (${d.code}): ${d.log.slice(-2000)}`)))]),
     done,
     log: () => log,

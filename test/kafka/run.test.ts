@@ -1,10 +1,11 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, readFileSync } from 'node:fs';
+import { cpSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel, Partitioners, type Admin } from 'kafkajs';
 import { FAST, metric, names, readAll as readTopic, sharedModel, simulateTo as simulate, startRun, until } from './aemon.js';
 import { aemon } from '../cli/run.js';
+import { installedAemonBin } from '../cli/bin.js';
 import { sharedBroker } from './broker.js';
 import { prepareTopics } from '../../src/cli/kafka.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -32,19 +33,27 @@ const simulateTo = (topic: string, args: string[]) => simulate(brokers, topic, a
 // What `aemon run` does against a real broker: consume as a group, score, publish anomalies and
 // scores, dead-letter bad records, commit only what was written, and rebuild windows on restart.
 
-test('aemon run consumes a topic, publishes anomalies and scores, and commits the end offsets on SIGTERM', async () => {
+test('`aemon run` (the installed command) consumes a topic, publishes anomalies and scores, and on SIGTERM to it drains, commits the end offsets and exits 0', async () => {
   await setup();
   const n = names();
   await admin.createTopics({ topics: [{ topic: n.topic, numPartitions: 3 }], waitForLeaders: true });
   const labelsFile = join(tempDir('aemon-kafka-'), 'labels.json');
   const produced = await simulateTo(n.topic, ['--sensors', '4', '--rate', '20', '--duration', '90s', '--seed', '3', '--labels', labelsFile]);
-  const run = startRun({ AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies, AEMON_KAFKA_SCORES_TOPIC: n.scores, AEMON_KAFKA_DLQ_TOPIC: n.dlq });
+  // The process a user or a supervisor starts: `aemon` from PATH, as a global install links it.
+  const bin = installedAemonBin();
+  const run = startRun({ AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies, AEMON_KAFKA_SCORES_TOPIC: n.scores, AEMON_KAFKA_DLQ_TOPIC: n.dlq }, { bin });
   const url = await run.url;
+  // The pid the supervisor holds is node running aemon's bin itself: the signal reaches aemon.
+  const argv = readFileSync(`/proc/${run.pid}/cmdline`, 'utf8').split('\0');
+  assert.deepEqual(argv.slice(0, 3), ['node', join(bin, 'aemon'), 'run'], 'its #! line exec-ed node in place');
+  assert.match(realpathSync(`/proc/${run.pid}/exe`), /\/node[^/]*$/);
   await until('every reading consumed', async () => (await metric(url, 'aemon_readings_total')) === produced);
   const scored = await metric(url, 'aemon_windows_scored_total');
   run.kill('SIGTERM');
   const { code, log } = await run.done;
   assert.equal(code, 0, log.slice(-2000));
+  assert.match(log, /SIGTERM: draining in-flight readings, committing offsets and leaving the group/);
+  assert.match(log, new RegExp(`stopped after ${produced} records \\(${scored} windows scored`), 'every record read was through the pipeline before it stopped');
 
   const end = await admin.fetchTopicOffsets(n.topic);
   const committed = (await admin.fetchOffsets({ groupId: n.group, topics: [n.topic] }))[0]!.partitions;
@@ -67,6 +76,30 @@ test('aemon run consumes a topic, publishes anomalies and scores, and commits th
   // How many are caught is detection quality (measured by `aemon evaluate`); here: events flow.
   assert.ok(detected.length >= 1, `detected ${detected.length} of ${injected.length} injected anomalies`);
   process.stderr.write(`# run: ${produced} readings, ${scored} windows, ${injected.length} injected, ${detected.length} detected, ${opened.length} opened\n`);
+});
+
+test('a model that cannot be trained stops `aemon run` with AEMON_TRAINING and exit 1; the readings after the bootstrap stay uncommitted', async () => {
+  await setup();
+  const n = names();
+  await admin.createTopics({ topics: [{ topic: n.topic, numPartitions: 1 }], waitForLeaders: true });
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  const t0 = Date.UTC(2026, 0, 1);
+  const messages = Array.from({ length: 400 }, (_, i) => ({ key: 's1', value: JSON.stringify({ sensor: 's1', ts: t0 + i * 1000, values: { a: Math.sin(i / 5), b: Math.cos(i / 7) } }) }));
+  for (let i = 0; i < messages.length; i += 100) await producer.send({ topic: n.topic, messages: messages.slice(i, i + 100), acks: -1 });
+  await producer.disconnect();
+  // A learning rate no fit survives: the first model's loss is not finite ("training diverged").
+  const run = startRun({ AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies, AEMON_KAFKA_SCORES_TOPIC: n.scores, AEMON_KAFKA_DLQ_TOPIC: n.dlq, AEMON_MODEL_LEARNING_RATE: '1e30' });
+  await run.url;
+  // It ends by itself: no signal is sent.
+  const { code, log } = await run.done;
+  assert.equal(code, 1, log.slice(-2000));
+  assert.match(log, /^aemon: AEMON_TRAINING: no model could be trained for channels \[a,b\]: training diverged: loss is (NaN|-?Infinity) in epoch \d+$/m);
+  const committed = (await admin.fetchOffsets({ groupId: n.group, topics: [n.topic] }))[0]!.partitions[0]!;
+  // At most the 200 bootstrap readings (learned from, so done with) are committed: none of the
+  // readings that would have been scored, so a restarted aemon with a working config scores them.
+  assert.ok(Number(committed.offset) <= 200, `committed ${committed.offset} of ${messages.length}`);
+  assert.equal((await readAll(n.scores)).length, 0, 'no score was published');
 });
 
 test('poison messages land in the DLQ with their reason and origin; the good readings around them are all scored', async () => {

@@ -32,6 +32,7 @@ test('auto picks tensorflow when tfjs-node is installed, else WASM from node_mod
   } else {
     assert.equal(selection.backend, 'wasm');
     assert.equal(selection.note, 'tfjs-node not installed');
+    assert.equal(selection.degraded, undefined, 'not installed is not broken');
   }
   assert.equal(selection.tf.getBackend(), selection.backend);
   const squared = selection.tf.square(selection.tf.tensor1d([1.5, -2]));
@@ -54,19 +55,35 @@ test('asking for another backend than the chosen one fails instead of switching 
   }
 });
 
-/** Runs selectBackend(preference) in a fresh process, where nothing has been chosen yet. */
-async function selectInChild(preference: string): Promise<{ backend: string; active: string; note: string | null }> {
+/** Runs selectBackend(preference) in a fresh process, where nothing has been chosen yet (with `nodeArgs` before it). */
+async function selectInChild(preference: string, nodeArgs: string[] = []): Promise<{ backend: string; active: string; note: string | null; degraded: boolean }> {
   const backendModule = new URL('../../src/model/backend.ts', import.meta.url).href;
   const code = `import { selectBackend } from ${JSON.stringify(backendModule)};
 const s = await selectBackend(${JSON.stringify(preference)});
-console.log(JSON.stringify({ backend: s.backend, active: s.tf.getBackend(), note: s.note ?? null }));`;
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+console.log(JSON.stringify({ backend: s.backend, active: s.tf.getBackend(), note: s.note ?? null, degraded: s.degraded ?? false }));`;
+  const { stdout } = await promisify(execFile)(process.execPath, [...nodeArgs, '--import', 'tsx', '--input-type=module', '-e', code], {
     cwd: fileURLToPath(new URL('../..', import.meta.url)),
   });
-  return JSON.parse(stdout.trim().split('\n').pop()!) as { backend: string; active: string; note: string | null };
+  return JSON.parse(stdout.trim().split('\n').pop()!) as { backend: string; active: string; note: string | null; degraded: boolean };
 }
 
 test('explicit "wasm" and "cpu" preferences are honoured in a fresh process, with no fallback note', async () => {
-  assert.deepEqual(await selectInChild('wasm'), { backend: 'wasm', active: 'wasm', note: null });
-  assert.deepEqual(await selectInChild('cpu'), { backend: 'cpu', active: 'cpu', note: null });
+  assert.deepEqual(await selectInChild('wasm'), { backend: 'wasm', active: 'wasm', note: null, degraded: false });
+  assert.deepEqual(await selectInChild('cpu'), { backend: 'cpu', active: 'cpu', note: null, degraded: false });
+});
+
+test('a tfjs-node that loads but fails its first op is not used: auto falls back to WASM saying why, an explicit "tensorflow" fails', { skip: !tfjsNodeInstalled() && 'tfjs-node is not installed' }, async () => {
+  // The failure Node 24 gave tfjs-node 4.22 (a util function it calls is gone), made on purpose:
+  // every tfjs-node op checks its inputs with util.isNullOrUndefined first.
+  const broken = ['--import', `data:text/javascript,${encodeURIComponent("import util from 'node:util'; util.isNullOrUndefined = () => { throw new TypeError('util.isNullOrUndefined is broken'); };")}`];
+  const auto = await selectInChild('auto', broken);
+  assert.equal(auto.backend, 'wasm');
+  assert.equal(auto.active, 'wasm');
+  assert.equal(auto.note, 'tfjs-node loaded, but its first operation failed (util.isNullOrUndefined is broken)');
+  assert.equal(auto.degraded, true, 'installed but broken: a warning, not the quiet note of a backend not installed');
+  await assert.rejects(selectInChild('tensorflow', broken), (err: Error & { stderr?: string }) =>
+    /backend "tensorflow" is not available: tfjs-node loaded, but its first operation failed \(util\.isNullOrUndefined is broken\)/.test(err.stderr ?? ''),
+  );
+  // Without the breakage the same child picks tensorflow: the fallback above was the failure's doing.
+  assert.equal((await selectInChild('auto')).backend, 'tensorflow');
 });

@@ -7,6 +7,7 @@ import type { Reading, SensorWindow } from '../../src/pipeline/contracts.js';
 import { channelValues, valueOf } from '../pipeline/fixtures.js';
 import { BootstrapTrainer } from '../../src/training/bootstrap.js';
 import { LabelStore } from '../../src/training/labels.js';
+import { AemonError } from '../../src/errors.js';
 
 const SIZE = 8;
 const cfg = parseConfig({
@@ -100,4 +101,33 @@ test('windows an operator labelled anomalous are not learned from', async () => 
   await t.idle();
   // Windows touching [20 s, 29 s] (ends 20..36 s) are left out: 17 of the 53 bootstrap windows.
   assert.equal(t.models()[0]!.metadata.trainingWindows, 60 - SIZE + 1 - 17);
+});
+
+test('a group whose model cannot be trained makes its waiting sensors and flush fail with AEMON_TRAINING, once and for good', async () => {
+  const { tf, backend } = await selectBackend('auto');
+  // A learning rate no fit survives: the first epoch's loss is not finite ("training diverged").
+  const diverging = parseConfig({ windowing: { size: SIZE }, training: { bootstrapReadings: 60 }, model: { units: 4, epochs: 3, batchSize: 16, learningRate: 1e30 } });
+  const failed: string[] = [];
+  const t = new BootstrapTrainer(
+    { model: diverging.model, training: diverging.training, detection: diverging.detection, windowing: diverging.windowing },
+    {
+      createModel: async (params) => createAutoencoder(tf, backend, params),
+      versionOf: async () => 'm-test',
+      onTrained: () => assert.fail('nothing can be trained'),
+      onFailed: (group) => failed.push(group),
+    },
+  );
+  feed(t, 'a', 0, 60);
+  const isTrainingError = (err: unknown): boolean =>
+    err instanceof AemonError && err.code === 'AEMON_TRAINING' && /^no model could be trained for channels \[a,b\]: training diverged: loss is /.test(err.message);
+  await assert.rejects(t.pending('a', 'a,b')!, isTrainingError);
+  assert.deepEqual(failed, ['a,b']);
+  assert.equal(t.target('a', 'a,b'), undefined);
+  assert.deepEqual(t.models(), []);
+  // More readings do not start another training, and waiting still fails the same way.
+  feed(t, 'a', 60, 70);
+  await assert.rejects(t.pending('a', 'a,b')!, isTrainingError);
+  await t.idle();
+  await assert.rejects(t.flush(), isTrainingError);
+  assert.deepEqual(failed, ['a,b']);
 });

@@ -53,7 +53,7 @@ const { CompressionCodecs } = require('kafkajs') as typeof KafkaJs;
 /** kafkajs decodes only gzip; the others come from npm packages, loaded synchronously (all CommonJS). */
 const LOADERS: Record<Exclude<KafkaCodecName, 'gzip'>, { pkg: string; load(): KafkaCodec }> = {
   snappy: { pkg: 'kafkajs-snappy', load: () => (require('kafkajs-snappy') as () => KafkaCodec)() },
-  lz4: { pkg: 'lz4', load: lz4Codec },
+  lz4: { pkg: 'lz4-napi', load: lz4Codec },
   zstd: { pkg: '@mongodb-js/zstd', load: zstdCodec },
 };
 

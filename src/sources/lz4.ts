@@ -1,31 +1,22 @@
 import { createRequire } from 'node:module';
-import type { Transform } from 'node:stream';
 import type { KafkaCodec } from './codecs.js';
 
-interface Lz4Binding {
-  createDecoderStream(): Transform;
-  encode(data: Buffer): Buffer;
+interface Lz4Napi {
+  compressFrame(data: Buffer): Promise<Buffer>;
+  decompressFrame(data: Buffer): Promise<Buffer>;
 }
 
 /**
- * An lz4 codec for kafkajs on `lz4` (LZ4 frames, as Kafka writes them; built by node-gyp at
- * install). Not `kafkajs-lz4`: it calls `lz4.decode`, whose decoder stream emits 'error' with no
- * listener on a truncated or foreign frame — an uncaught exception that would end the process.
- * Here the stream's errors reject the promise. Loading throws when the binding cannot load.
+ * An lz4 codec for kafkajs on `lz4-napi` (LZ4 frames, as Kafka writes them). It ships prebuilt
+ * Node-API binaries as npm packages, so it needs no compiler at install and one build loads on
+ * every Node line (a node-gyp addon is tied to the Node version it was built for). A truncated or
+ * foreign frame rejects the promise; nothing is thrown outside it. Loading throws when the
+ * binding for this platform cannot load.
  */
 export function lz4Codec(): KafkaCodec {
-  const lz4 = createRequire(import.meta.url)('lz4') as Lz4Binding;
+  const lz4 = createRequire(import.meta.url)('lz4-napi') as Lz4Napi;
   return {
-    compress: async (encoder) => lz4.encode(encoder.buffer),
-    decompress: (buffer) =>
-      new Promise<Buffer>((resolve, reject) => {
-        const decoder = lz4.createDecoderStream();
-        const chunks: Buffer[] = [];
-        // `on`, not `once`: the decoder can emit more than one error for one input.
-        decoder.on('error', reject);
-        decoder.on('data', (chunk: Buffer) => chunks.push(chunk));
-        decoder.on('end', () => resolve(Buffer.concat(chunks)));
-        decoder.end(buffer);
-      }),
+    compress: async (encoder) => lz4.compressFrame(encoder.buffer),
+    decompress: async (buffer) => lz4.decompressFrame(buffer),
   };
 }

@@ -77,7 +77,9 @@ test("two instances, one trainer: a model promoted by A reaches B through the co
   const promoted = await modelInfoVersion(ua);
   assert.notEqual(promoted, v0, 'A scores with its retrained model');
   assert.match(a.log(), new RegExp(`retraining of \\[[^\\]]+\\] promoted after [\\d.]+ s: model ${promoted}`));
-  await until(`B scoring with A's promoted model ${promoted}`, async () => (await modelInfoVersion(ub)) === promoted, 60_000, [a, b]);
+  // B swaps the model in, then promotes it in its registry: wait for both, then check each.
+  await until(`B scoring with A's promoted model ${promoted}, and it is B's current version`, async () => (await modelInfoVersion(ub)) === promoted && currentIn(join(dir, 'b')) === promoted, 60_000, [a, b]);
+  assert.equal(await modelInfoVersion(ub), promoted);
   assert.equal(currentIn(join(dir, 'b')), promoted);
   assert.match(b.log(), new RegExp(`now scoring \\[[^\\]]+\\] with model ${promoted} published by `));
   assert.equal(await records(ub, 'refused'), 0);
@@ -91,7 +93,7 @@ test("two instances, one trainer: a model promoted by A reaches B through the co
   for (const [to, applied] of [[v0, appliedBefore + 1], [promoted, appliedBefore + 2]] as const) {
     const moved = await fetch(`${adminA}/models/rollback`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: JSON.stringify({ version: to }) });
     assert.equal(moved.status, 200, await moved.clone().text());
-    await until(`B scoring with ${to} after A's rollback`, async () => (await modelInfoVersion(ub)) === to, 60_000, [a, b]);
+    await until(`B scoring with ${to} after A's rollback, and it is B's current version`, async () => (await modelInfoVersion(ub)) === to && currentIn(join(dir, 'b')) === to, 60_000, [a, b]);
     assert.equal(await records(ub, 'applied'), applied);
     assert.equal(currentIn(join(dir, 'b')), to);
   }

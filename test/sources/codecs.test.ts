@@ -118,5 +118,5 @@ test('kafka.compression naming a codec that cannot load is one clear start-up er
     },
   });
   assert.equal(r.code, 2, r.stderr);
-  assert.match(r.stderr, /^aemon: AEMON_CONFIG_INVALID: kafka\.compression=lz4: the lz4 codec is not available here \(cannot load lz4: Cannot find module 'lz4'/m);
+  assert.match(r.stderr, /^aemon: AEMON_CONFIG_INVALID: kafka\.compression=lz4: the lz4 codec is not available here \(cannot load lz4-napi: Cannot find module 'lz4-napi'/m);
 });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { kerasRatio, mergeRounds, type ModelRow } from '../../src/cli/bench.js';
-import { benchDecode } from '../../src/cli/bench-decode.js';
+import { kerasRatio, mergeRounds, type ModelRow } from '../bench/rows.js';
+import { benchDecode } from '../bench/decode.js';
 
 const row = (engine: string, channels: number, windowsPerSecond: number): ModelRow => ({ name: 'score-m0', engine, channels, windowsPerSecond });
 

@@ -1,13 +1,13 @@
-// Renders the tables of docs/performance.md from the committed `aemon bench --json` outputs in
+// Renders the tables of docs/performance.md from the committed `npm run bench -- --json` outputs in
 // docs/data/bench-*.json (`npm run docs:performance`); test/docs.test.ts fails when they differ.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { kerasRatio } from '../src/cli/bench.js';
-import type { ModelRow } from '../src/cli/bench.js';
-import type { PipelineRow, ScrapeRow } from '../src/cli/bench-pipeline.js';
-import type { PacedRow } from '../src/cli/bench-paced.js';
-import type { RetrainRow } from '../src/cli/bench-retrain.js';
-import type { KafkaRow } from '../src/cli/bench-kafka.js';
+import { kerasRatio } from '../bench/rows.js';
+import type { ModelRow } from '../bench/rows.js';
+import type { PipelineRow, ScrapeRow } from '../bench/pipeline.js';
+import type { PacedRow } from '../bench/paced.js';
+import type { RetrainRow } from '../bench/retrain.js';
+import type { KafkaRow } from '../bench/kafka.js';
 import { DOCS, dataFiles, grouped, mdTable, provenance, readData, replaceBlock, runInfo } from './docs/blocks.js';
 
 type Row = ModelRow | PipelineRow | PacedRow | ScrapeRow | RetrainRow | KafkaRow;

@@ -64,6 +64,28 @@ test("every aemon command line in the README and docs names a real command and o
   assert.ok(checked >= 20, `only ${checked} command lines found`);
 });
 
+test('every npm run bench line in the README and docs passes only flags the bench --help lists', async () => {
+  const { stdout: help } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--help'], { cwd: ROOT });
+  assert.match(help, /--quick\b/);
+  const wrong: string[] = [];
+  let checked = 0;
+  for (const page of pages) {
+    const md = readFileSync(new URL(`../${page}`, import.meta.url), 'utf8');
+    for (const block of md.matchAll(/^```sh\n([\s\S]*?)^```/gm)) {
+      for (const raw of block[1]!.split('\n')) {
+        const m = /npm run bench\b((?:\s+[^\s&;|#]+)*)/.exec(raw.replace(/#.*$/, ''));
+        if (!m) continue;
+        checked++;
+        for (const flag of m[1]!.trim().split(/\s+/).filter((w) => w.startsWith('--') && w !== '--')) {
+          if (!new RegExp(`${flag.split('=')[0]}\\b`).test(help)) wrong.push(`${page}: ${raw.trim()}: npm run bench has no ${flag}`);
+        }
+      }
+    }
+  }
+  assert.deepEqual(wrong, []);
+  assert.ok(checked >= 5, `only ${checked} npm run bench lines found`);
+});
+
 test('every npm run script the README and docs name exists', () => {
   const scripts = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> }).scripts;
   const missing: string[] = [];

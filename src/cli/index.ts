@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { AemonError, describeError } from '../errors.js';
-import { registerBench } from './bench.js';
 import { registerDemo } from './demo.js';
 import { registerEvaluate } from './evaluate.js';
 import { registerModels } from './models.js';
@@ -27,7 +26,8 @@ const program = new Command('aemon')
   .addHelpText(
     'after',
     '\nSettings come from a config file (-c), then AEMON_* environment variables (e.g. AEMON_METRICS_PORT=9100),\n' +
-      'then flags. See docs/configuration.md for every setting.\n',
+      'then flags. See docs/configuration.md for every setting.\n' +
+      'Benchmarks are not a command of the package: run `npm run bench` in a checkout of the repository (docs/performance.md).\n',
   );
 registerRun(program);
 registerTrainJob(program);
@@ -37,7 +37,6 @@ registerSimulate(program);
 registerTrain(program);
 registerModels(program);
 registerEvaluate(program);
-registerBench(program);
 
 program.exitOverride();
 

@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
-import { readingSchema } from '../config/schema.js';
-import { CLI } from '../main.js';
-import { createDecoder, isRejection } from '../sources/decode.js';
+import { readingSchema } from '../src/config/schema.js';
+import { CLI } from '../src/main.js';
+import { createDecoder, isRejection } from '../src/sources/decode.js';
 
 /** `aemon run` against a no-op kafkajs consumer on the same pre-filled topic (the bench's Kafka row). */
 export interface KafkaRow {

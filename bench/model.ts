@@ -1,9 +1,12 @@
-import type { ModelHyperParams } from '../pipeline/model.js';
-import type { LstmAutoencoder } from './autoencoder.js';
-import { createAutoencoder } from './autoencoder.js';
-import type { Tf } from './backend.js';
-import type { KernelName, KernelSetting } from './kernels/kernel.js';
-import { createRng } from './prng.js';
+import { loadConfig } from '../src/config/load.js';
+import type { ModelHyperParams } from '../src/pipeline/model.js';
+import type { LstmAutoencoder } from '../src/model/autoencoder.js';
+import { createAutoencoder } from '../src/model/autoencoder.js';
+import { selectBackend, type Tf } from '../src/model/backend.js';
+import { lstmOpAvailable } from '../src/model/kernels/blockLstm.js';
+import type { KernelName, KernelPreference, KernelSetting } from '../src/model/kernels/kernel.js';
+import { createRng } from '../src/model/prng.js';
+import type { ModelRow } from './rows.js';
 
 export interface BenchModelOptions {
   /** The tfjs namespace and backend from `selectBackend` (one backend per process). */
@@ -31,7 +34,7 @@ export interface BenchModelResult {
 
 /**
  * Scoring and training throughput of model M0 (window 64, LSTM(32) → RepeatVector → LSTM(32) →
- * TimeDistributed Dense), measured the way `../shared/bench/keras_m0.py` measures Keras: scoring
+ * TimeDistributed Dense), measured the way the Keras peer (bench/keras.ts) measures Keras: scoring
  * is `repeats` calls on one batch (upload, model, errors, read-back), training is whole epochs of
  * Adam on `trainWindows` random windows after a warm-up epoch. Threads are the backend's: for one
  * thread set TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 before tfjs-node loads.
@@ -78,4 +81,33 @@ export async function benchModel(options: BenchModelOptions): Promise<BenchModel
   } finally {
     model.dispose();
   }
+}
+
+/**
+ * M0 on the backend this process runs on (AEMON_MODEL_BACKEND picks it): every kernel it has, or
+ * with `onlyDefault` the kernel `auto` picks (the one compared with Keras round after round).
+ */
+export async function modelRows(quick: boolean, onlyDefault: boolean, log: (s: string) => void): Promise<ModelRow[]> {
+  const cfg = loadConfig({ env: process.env });
+  const { tf, backend } = await selectBackend(cfg.model.backend);
+  // simd runs on any backend; on tensorflow fused is the one auto picks, so simd is left out there.
+  const all: KernelPreference[] = backend === 'tensorflow' ? ['fused', 'layers'] : ['simd', 'layers'];
+  const kernels = onlyDefault ? all.slice(0, 1) : all;
+  const rows: ModelRow[] = [];
+  for (const kernel of kernels) {
+    for (const channels of [1, 8]) {
+      log(`model M0: ${backend}/${kernel}, ${channels} channel(s)…\n`);
+      const r = await benchModel({ tf, backend, kernel: { kernel, lstmOp: cfg.model.lstmOp }, channels, ...(quick ? { repeats: 3, trainWindows: 512 } : {}) });
+      const engine = `${backend}-${r.kernel}`;
+      rows.push({ name: 'score-m0', engine, channels, windowsPerSecond: Math.round(r.scoreWindowsPerSecond) });
+      rows.push({ name: 'train-m0', engine, channels, windowsPerSecond: Math.round(r.trainWindowsPerSecond) });
+      if (r.kernel === 'fused' && !onlyDefault && cfg.model.lstmOp && lstmOpAvailable()) {
+        // The fused kernel scores with aemon's LSTM op when it is built; BlockLSTM alone, for comparison.
+        log(`model M0: ${backend}/fused with BlockLSTM instead of aemon's LSTM op, ${channels} channel(s)…\n`);
+        const b = await benchModel({ tf, backend, kernel: { kernel, lstmOp: false }, channels, trainEpochs: 0, ...(quick ? { repeats: 3 } : {}) });
+        rows.push({ name: 'score-m0', engine: `${backend}-fused-blocklstm`, channels, windowsPerSecond: Math.round(b.scoreWindowsPerSecond) });
+      }
+    }
+  }
+  return rows;
 }

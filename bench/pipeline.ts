@@ -1,15 +1,15 @@
 import { Observable, type Subscriber } from 'rxjs';
-import { loadConfig, parseConfig } from '../config/load.js';
-import type { Config } from '../config/schema.js';
-import { createEngine, type Engine } from '../main.js';
-import { createAutoencoder } from '../model/autoencoder.js';
-import type { LstmAutoencoder } from '../model/autoencoder.js';
-import { createLogger } from '../observability/logger.js';
-import type { PipelineOutput, Sink, SourceRecord } from '../pipeline/contracts.js';
-import type { Autoencoder, BatchErrors, ModelBundle, ModelHyperParams, SensorCalibration } from '../pipeline/model.js';
-import { quantile } from '../pipeline/calibration.js';
-import type { InFlightGate } from '../pipeline/runner.js';
-import { metricsSink } from '../sinks/prometheus.js';
+import { loadConfig, parseConfig } from '../src/config/load.js';
+import type { Config } from '../src/config/schema.js';
+import { createEngine, type Engine } from '../src/main.js';
+import { createAutoencoder } from '../src/model/autoencoder.js';
+import type { LstmAutoencoder } from '../src/model/autoencoder.js';
+import { createLogger } from '../src/observability/logger.js';
+import type { PipelineOutput, Sink, SourceRecord } from '../src/pipeline/contracts.js';
+import type { Autoencoder, BatchErrors, ModelBundle, ModelHyperParams, SensorCalibration } from '../src/pipeline/model.js';
+import { quantile } from '../src/pipeline/calibration.js';
+import type { InFlightGate } from '../src/pipeline/runner.js';
+import { metricsSink } from '../src/sinks/prometheus.js';
 
 export interface PipelineRow {
   /** `pipeline`: scored by M0; `pipeline-nomodel`: a no-op scorer, so the row is the pipeline alone. */
@@ -192,7 +192,7 @@ export interface ScrapeRow {
 export async function benchScrape(sensors: number): Promise<ScrapeRow> {
   const cfg = parseConfig({ metrics: { maxSensors: sensors } });
   const { Registry } = await import('prom-client');
-  const { createMetrics } = await import('../observability/metrics.js');
+  const { createMetrics } = await import('../src/observability/metrics.js');
   const metrics = createMetrics(new Registry(), { maxSensors: cfg.metrics.maxSensors });
   const observeAll = (score: number): void => {
     for (let s = 0; s < sensors; s++) {

@@ -2,10 +2,10 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig } from '../config/load.js';
-import { CLI } from '../main.js';
-import { writeJob } from '../training/job.js';
-import { benchPipeline } from './bench-pipeline.js';
+import { parseConfig } from '../src/config/load.js';
+import { CLI } from '../src/main.js';
+import { writeJob } from '../src/training/job.js';
+import { benchPipeline } from './pipeline.js';
 
 /** Reading→score latency of the pipeline with and without a retraining running beside it. */
 export interface RetrainRow {

@@ -1,8 +1,8 @@
 import { Observable } from 'rxjs';
-import type { PipelineOutput, Sink, SourceRecord } from '../pipeline/contracts.js';
-import { quantile } from '../pipeline/calibration.js';
-import { metricsSink } from '../sinks/prometheus.js';
-import { benchConfig, benchEngine, benchValues, jsonRecord, type BenchScorer } from './bench-pipeline.js';
+import type { PipelineOutput, Sink, SourceRecord } from '../src/pipeline/contracts.js';
+import { quantile } from '../src/pipeline/calibration.js';
+import { metricsSink } from '../src/sinks/prometheus.js';
+import { benchConfig, benchEngine, benchValues, jsonRecord, type BenchScorer } from './pipeline.js';
 
 export interface PacedRow {
   name: 'pipeline-paced';

@@ -1,8 +1,8 @@
-import { READING_FORMATS, readingSchema, type ReadingFormat } from '../config/schema.js';
-import type { SourceRecord } from '../pipeline/contracts.js';
-import { quantile } from '../pipeline/calibration.js';
-import { isRejection } from '../sources/decode.js';
-import { createRecordDecoder } from '../sources/decoders/select.js';
+import { READING_FORMATS, readingSchema, type ReadingFormat } from '../src/config/schema.js';
+import type { SourceRecord } from '../src/pipeline/contracts.js';
+import { quantile } from '../src/pipeline/calibration.js';
+import { isRejection } from '../src/sources/decode.js';
+import { createRecordDecoder } from '../src/sources/decoders/select.js';
 
 export interface DecodeRow {
   name: 'decode';

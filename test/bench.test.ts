@@ -1,7 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { kerasRatio, mergeRounds, type ModelRow } from '../../src/cli/bench.js';
-import { benchDecode } from '../../src/cli/bench-decode.js';
+import { execFile } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { kerasPeerPath, ROOT } from '../bench/keras.js';
+import { kerasRatio, mergeRounds, type ModelRow } from '../bench/rows.js';
+import { benchDecode } from '../bench/decode.js';
 
 const row = (engine: string, channels: number, windowsPerSecond: number): ModelRow => ({ name: 'score-m0', engine, channels, windowsPerSecond });
 
@@ -50,4 +55,19 @@ test('benchDecode: a row per reading.format, every generated record decoded to a
   const narrow = rows.find((r) => r.format === 'narrow')!;
   // Four one-channel messages per reading.
   assert.ok(Math.abs(narrow.messagesPerSecond / narrow.readingsPerSecond - 4) < 0.01, JSON.stringify(narrow));
+});
+
+test('kerasPeerPath: --keras-peer, then BENCH_KERAS_PEER, then ../shared/bench/keras_m0.py, relative ones from the repository root', () => {
+  assert.equal(ROOT, resolve(fileURLToPath(new URL('..', import.meta.url))));
+  assert.equal(kerasPeerPath(undefined, {}), resolve(ROOT, '..', 'shared/bench/keras_m0.py'));
+  assert.equal(kerasPeerPath(undefined, { BENCH_KERAS_PEER: 'peer/k.py' }), join(ROOT, 'peer/k.py'));
+  assert.equal(kerasPeerPath('/opt/k.py', { BENCH_KERAS_PEER: 'peer/k.py' }), '/opt/k.py');
+});
+
+test('aemon has no bench command and its --help points to npm run bench', async () => {
+  const run = (args: string[]) => promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], { cwd: ROOT });
+  const { stdout } = await run(['--help']);
+  assert.doesNotMatch(stdout, /^ {2}bench\b/m);
+  assert.match(stdout, /npm run bench/);
+  await assert.rejects(run(['bench']), (err: { code?: number; stderr?: string }) => err.code === 2 && /unknown command 'bench'/.test(err.stderr ?? ''));
 });

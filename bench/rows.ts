@@ -1,0 +1,50 @@
+// The rows the bench measures, one type per table, and how rows measured in several rounds merge.
+import { quantile } from '../src/pipeline/calibration.js';
+import type { DecodeRow } from './decode.js';
+import type { KafkaRow } from './kafka.js';
+import type { PacedRow } from './paced.js';
+import type { PipelineRow, ScrapeRow } from './pipeline.js';
+import type { RetrainRow } from './retrain.js';
+
+export interface ModelRow {
+  name: 'score-m0' | 'train-m0';
+  engine: string;
+  channels: number;
+  windowsPerSecond: number;
+  note?: string;
+  /** windows/s of each round, in round order, when the row was measured in more than one. */
+  samples?: number[];
+}
+
+export type Row = ModelRow | PipelineRow | PacedRow | ScrapeRow | KafkaRow | RetrainRow | DecodeRow;
+
+/**
+ * One row per (row, engine, channels) from rows measured in several rounds: windows/s is the
+ * median of the rounds, `samples` keeps each round's figure in order.
+ */
+export function mergeRounds(rounds: ReadonlyArray<readonly ModelRow[]>): ModelRow[] {
+  const merged = new Map<string, ModelRow & { samples: number[] }>();
+  for (const round of rounds) {
+    for (const r of round) {
+      const key = `${r.name}|${r.engine}|${r.channels}`;
+      const m = merged.get(key);
+      if (m) m.samples.push(r.windowsPerSecond);
+      else merged.set(key, { ...r, samples: [r.windowsPerSecond] });
+    }
+  }
+  return [...merged.values()].map(({ samples, ...r }) => (samples.length > 1 ? { ...r, windowsPerSecond: Math.round(quantile(samples, 0.5)), samples } : r));
+}
+
+/**
+ * A row's ratio to the Keras row of the same name and channels: with the same number of rounds
+ * on both sides, the median of the round-by-round ratios (each pair measured minutes apart, so
+ * the machine's drift cancels); otherwise the ratio of the two windows/s.
+ */
+export function kerasRatio(row: ModelRow, keras: ModelRow | undefined): number | undefined {
+  if (keras === undefined) return undefined;
+  const a = row.samples;
+  const b = keras.samples;
+  if (a && b && a.length === b.length) return quantile(a.map((x, i) => x / b[i]!), 0.5);
+  return row.windowsPerSecond / keras.windowsPerSecond;
+}
+

@@ -4,6 +4,7 @@ import { AemonError, describeError } from '../errors.js';
 import { registerBench } from './bench.js';
 import { registerDemo } from './demo.js';
 import { registerEvaluate } from './evaluate.js';
+import { registerInspect } from './inspect.js';
 import { registerModels } from './models.js';
 import { registerReplay } from './replay.js';
 import { registerRun } from './run.js';
@@ -30,6 +31,7 @@ const program = new Command('aemon')
       'then flags. See docs/configuration.md for every setting.\n',
   );
 registerRun(program);
+registerInspect(program);
 registerTrainJob(program);
 registerDemo(program);
 registerReplay(program);

@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { Kafka } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
+import { kafkaClientOptions } from '../config/kafka.js';
 import type { Config, ReadingConfig } from '../config/schema.js';
 import { AemonError } from '../errors.js';
 import type { SourceRecord } from '../pipeline/contracts.js';
+import { installKafkaCodecs } from '../sources/codecs.js';
 import { readRange } from '../sources/kafka-range.js';
 import { commandConfig, commandLogger, parsePositiveInt } from './common.js';
 import { configLines, readCount, suggest, viewRecords, type RecordView, type Suggestion } from './inspect-suggest.js';
@@ -165,7 +167,13 @@ export async function inspect(flags: InspectFlags): Promise<void> {
   let records: SourceRecord[];
   let source: InspectReport['source'];
   if (flags.kafkaTopic !== undefined) {
-    const kafka = createKafka(cfg.kafka, commandLogger(cfg, flags.verbose), '-inspect');
+    const log = commandLogger(cfg, flags.verbose);
+    installKafkaCodecs(log);
+    // A look at a topic waits seconds, not the service's minute of reconnects, and its failure is
+    // the one error line below rather than kafkajs' log of every retry (--verbose shows them).
+    const kafka = flags.verbose
+      ? createKafka(cfg.kafka, log, '-inspect')
+      : new Kafka({ ...kafkaClientOptions(cfg.kafka, '-inspect'), retry: { initialRetryTime: 300, retries: 3, maxRetryTime: 2_000 }, logLevel: logLevel.NOTHING });
     records = await kafkaRecords(kafka, cfg, flags.kafkaTopic, n);
     source = { topic: flags.kafkaTopic };
   } else {

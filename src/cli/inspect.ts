@@ -191,17 +191,24 @@ export async function inspect(flags: InspectFlags): Promise<void> {
 export function registerInspect(program: Command): void {
   program
     .command('inspect')
-    .description(
-      'Shows how aemon would read the first records of a topic or file: for each record its sensor, time and\n' +
-        'channels, or why it is rejected, through the decoder reading.format names. When most are rejected it\n' +
-        'tries the other formats (and a guess at JSON fields) and prints the config lines that read them.\n' +
-        'Reads under a throw-away consumer group and commits nothing: kafka.groupId keeps its offsets.',
+    .description('show how the first records of a topic or file are read (sensor, time, channels, or why rejected) and the config that reads them')
+    .addHelpText(
+      'after',
+      '\nEach record goes through the decoder reading.format names, as in aemon run. When most are rejected, the other\n' +
+        'formats (json, telegraf-json, influx) and a guess at JSON fields (sensor, time and its unit, channels; or one\n' +
+        'channel per message as narrow) are tried on the same records, and the one that reads most is printed as config\n' +
+        'lines, YAML and AEMON_* env. A guess is a suggestion: check it.\n' +
+        'A topic is read under a throw-away consumer group that commits nothing: kafka.groupId keeps its offsets.\n' +
+        'aemon run --dry-run does the same for the first topic of kafka.topics.\n\n' +
+        'Examples:\n' +
+        '  AEMON_KAFKA_BROKERS=127.0.0.1:9092 npx aemon inspect --kafka-topic telegraf -n 5\n' +
+        '  npx aemon inspect --file readings.ndjson --json\n',
     )
     .option('--kafka-topic <topic>', 'topic to read from its beginning, every partition (brokers from kafka.brokers / AEMON_KAFKA_BROKERS)')
     .option('--file <file>', 'a local file instead: NDJSON or line protocol, one record a line')
     .option('-n <count>', 'records to read (default 20)')
     .option('--json', 'print the same as one JSON document, for scripts')
     .option('-c, --config <file>', 'config file (YAML or JSON); every setting also as AEMON_* env, e.g. AEMON_READING_FORMAT')
-    .option('--verbose', 'log at log.level instead of warnings only')
+    .option('--verbose', 'log at log.level, kafkajs retries included (and the service\'s longer reconnect schedule)')
     .action(async (flags: InspectFlags) => inspect(flags));
 }

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { AemonError, describeError } from '../errors.js';
 import { registerDemo } from './demo.js';
 import { registerEvaluate } from './evaluate.js';
+import { registerInspect } from './inspect.js';
 import { registerModels } from './models.js';
 import { registerReplay } from './replay.js';
 import { registerRun } from './run.js';
@@ -30,6 +31,7 @@ const program = new Command('aemon')
       'Benchmarks are not a command of the package: run `npm run bench` in a checkout of the repository (docs/performance.md).\n',
   );
 registerRun(program);
+registerInspect(program);
 registerTrainJob(program);
 registerDemo(program);
 registerReplay(program);

@@ -17,12 +17,24 @@ import { installKafkaCodecs } from '../sources/codecs.js';
 import { kafkaSource } from '../sources/kafka.js';
 import { followLabels } from '../sources/kafka-labels.js';
 import { LabelStore, parseLabel } from '../training/labels.js';
+import { AemonError } from '../errors.js';
 import { commandConfig } from './common.js';
+import { inspect } from './inspect.js';
 import { createKafka, prepareTopics, settleWithin } from './kafka.js';
 import { modelsTopicSpec, startModelTopic, type ModelTopic } from './model-sync.js';
 
 interface RunFlags {
   config?: string;
+  dryRun?: boolean;
+  n?: string;
+}
+
+/** `run --dry-run`: `aemon inspect` on the first input topic the config names (a pattern names none). */
+async function dryRun(flags: RunFlags): Promise<void> {
+  const cfg = commandConfig(flags.config, {});
+  const topic = topicPatterns(cfg.kafka.topics).find((t): t is string => typeof t === 'string');
+  if (topic === undefined) throw new AemonError('AEMON_USAGE', `kafka.topics names only patterns (${cfg.kafka.topics.join(', ')}): use aemon inspect --kafka-topic <topic>`, { stage: 'cli' });
+  await inspect({ ...(flags.config !== undefined ? { config: flags.config } : {}), kafkaTopic: topic, ...(flags.n !== undefined ? { n: flags.n } : {}) });
 }
 
 async function run(flags: RunFlags): Promise<void> {
@@ -217,6 +229,8 @@ export function registerRun(program: Command): void {
     .command('run')
     .description('the service: consume readings from Kafka as a consumer group, score them, publish anomalies, serve /metrics and the live view (/)')
     .option('-c, --config <file>', 'config file (YAML or JSON); every setting also as AEMON_* env, e.g. AEMON_KAFKA_BROKERS')
+    .option('--dry-run', 'consume nothing: show how the first records of the first input topic are read (as aemon inspect --kafka-topic does) and exit')
+    .option('-n <count>', 'with --dry-run: records to read (default 20)')
     .addHelpText(
       'after',
       '\nWithout model.dir, aemon learns from each sensor\'s first training.bootstrapReadings readings (as the demo does).\n' +
@@ -232,5 +246,5 @@ export function registerRun(program: Command): void {
         'node_modules/.bin/aemon) or `node dist/cli/index.js run`, not npx or npm run: they do not pass SIGTERM on.\n\n' +
         'Example:\n  AEMON_KAFKA_BROKERS=127.0.0.1:9092 AEMON_KAFKA_TOPICS=demo.sensors aemon run\n',
     )
-    .action(async (flags: RunFlags) => run(flags));
+    .action(async (flags: RunFlags) => (flags.dryRun ? dryRun(flags) : run(flags)));
 }

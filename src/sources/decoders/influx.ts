@@ -3,7 +3,7 @@ import type { Decoded, RecordDecoder, SourceRecord } from '../../pipeline/contra
 import { preParsed } from './json.js';
 import { isLineError, parseLines } from './lineprotocol.js';
 import { metricReader } from './metric.js';
-import { part, pushDecoded, shareAck, textOf } from './shared.js';
+import { part, decodeEach, shareAck, textOf } from './shared.js';
 import { createValidator, sensorOf, type DecoderOptions } from './validate.js';
 
 /**
@@ -33,11 +33,7 @@ export function createInfluxDecoder(cfg: ReadingConfig, options: DecoderOptions 
 
   return {
     decode,
-    decodeMany(records) {
-      const out: Decoded[] = [];
-      for (const r of records) pushDecoded(out, decode(r));
-      return out;
-    },
+    decodeMany: decodeEach(decode),
     flush: () => [],
   };
 }

@@ -1,6 +1,6 @@
 import type { ReadingConfig } from '../../config/schema.js';
 import type { Decoded, RecordDecoder, SourceRecord } from '../../pipeline/contracts.js';
-import { compileTemplate, fieldAt, part, pushDecoded, shareAck, textOf } from './shared.js';
+import { compileTemplate, fieldAt, part, decodeEach, jsonOrRaw, shareAck, textOf } from './shared.js';
 import { createValidator, isPlainObject, sensorOf, type DecoderOptions, type Validator } from './validate.js';
 
 /** Only the channels of `allow` that `values` has; anything else as it is, for the checks to reject. */
@@ -86,27 +86,14 @@ export function createJsonDecoder(cfg: ReadingConfig, options: DecoderOptions = 
     if (!Array.isArray(doc)) return reading(rec, doc);
     if (doc.length === 0) return v.reject(rec, 'bad_record', 'an empty array: no readings', sensorOf(undefined, rec.key));
     const ack = shareAck(rec.ack, doc.length);
-    return doc.map((el: unknown) => reading(part(rec, elementText(el, rec.raw), ack), el));
+    return doc.map((el: unknown) => reading(part(rec, jsonOrRaw(el, rec.raw), ack), el));
   };
 
   return {
     one,
     decode,
-    decodeMany(records) {
-      const out: Decoded[] = [];
-      for (const r of records) pushDecoded(out, decode(r));
-      return out;
-    },
+    decodeMany: decodeEach(decode),
     flush: () => [],
   };
 }
 
-/** An array element's own JSON, for its dead-letter record; the whole message if it cannot be written. */
-function elementText(el: unknown, raw: string | Uint8Array): string {
-  try {
-    return JSON.stringify(el) ?? 'null';
-  } catch {
-    // Nesting deeper than the stack JSON.stringify recurses on.
-    return typeof raw === 'string' ? raw : Buffer.from(raw).toString('utf8');
-  }
-}

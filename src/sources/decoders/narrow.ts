@@ -1,7 +1,7 @@
 import type { ReadingConfig } from '../../config/schema.js';
 import type { Decoded, RecordDecoder, Rejection, SourceRecord } from '../../pipeline/contracts.js';
 import { preParsed } from './json.js';
-import { ackEach, compileTemplate, fieldAt, pushDecoded, rejectEach, textOf } from './shared.js';
+import { ackEach, compileTemplate, fieldAt, decodeEach, rejectEach, textOf } from './shared.js';
 import { createValidator, describe, groupKey, isPlainObject, sensorOf, timeIn, truncate, type DecoderOptions } from './validate.js';
 
 /** A reading being joined: one sensor's channels near one event time, and the records they came in. */
@@ -171,11 +171,7 @@ export function createNarrowDecoder(cfg: ReadingConfig, options: DecoderOptions 
 
   return {
     decode,
-    decodeMany(records) {
-      const out: Decoded[] = [];
-      for (const r of records) pushDecoded(out, decode(r));
-      return out;
-    },
+    decodeMany: decodeEach(decode),
     flush() {
       const out: Decoded[] = [];
       for (const st of streams.values()) {

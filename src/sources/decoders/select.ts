@@ -3,7 +3,7 @@ import type { Decoded, RecordDecoder, Rejection, SourceRecord } from '../../pipe
 import { createInfluxDecoder } from './influx.js';
 import { createJsonDecoder } from './json.js';
 import { createNarrowDecoder } from './narrow.js';
-import { byteSize, pushDecoded } from './shared.js';
+import { byteSize, decodeEach } from './shared.js';
 import { createTelegrafJsonDecoder } from './telegraf.js';
 import type { DecoderOptions } from './validate.js';
 
@@ -56,11 +56,7 @@ export function createRecordDecoder(cfg: ReadingConfig, options: DecoderOptions 
   };
   return {
     decode,
-    decodeMany(records) {
-      const out: Decoded[] = [];
-      for (const r of records) pushDecoded(out, decode(r));
-      return out;
-    },
+    decodeMany: decodeEach(decode),
     flush: () => inner.flush(),
   };
 }

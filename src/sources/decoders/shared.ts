@@ -129,3 +129,22 @@ export function pushDecoded(into: Decoded[], out: Decoded | readonly Decoded[]):
   if (Array.isArray(out)) for (const o of out as readonly Decoded[]) into.push(o);
   else into.push(out as Decoded);
 }
+
+/** `decodeMany` for a decoder whose `decode` takes one record at a time: every output, in order. */
+export function decodeEach<R>(decode: (rec: R) => Decoded | readonly Decoded[]): (records: Iterable<R>) => Decoded[] {
+  return (records) => {
+    const out: Decoded[] = [];
+    for (const r of records) pushDecoded(out, decode(r));
+    return out;
+  };
+}
+
+/** A value's own JSON, for its dead-letter record; the whole message when it cannot be written. */
+export function jsonOrRaw(value: unknown, raw: string | Uint8Array): string {
+  try {
+    return JSON.stringify(value) ?? 'null';
+  } catch {
+    // Nesting deeper than the stack JSON.stringify recurses on.
+    return typeof raw === 'string' ? raw : Buffer.from(raw).toString('utf8');
+  }
+}

@@ -2,7 +2,7 @@ import type { ReadingConfig } from '../../config/schema.js';
 import type { Decoded, RecordDecoder, SourceRecord } from '../../pipeline/contracts.js';
 import { preParsed } from './json.js';
 import { metricReader, type Metric } from './metric.js';
-import { part, pushDecoded, shareAck, textOf } from './shared.js';
+import { part, decodeEach, jsonOrRaw, shareAck, textOf } from './shared.js';
 import { createValidator, isPlainObject, sensorOf, type DecoderOptions, type Validator } from './validate.js';
 
 /** A Telegraf JSON metric as a {@link Metric}, or why it is not one. */
@@ -51,24 +51,13 @@ export function createTelegrafJsonDecoder(cfg: ReadingConfig, options: DecoderOp
     const metrics = doc.metrics as unknown[];
     if (metrics.length === 0) return v.reject(rec, 'bad_record', 'metrics is an empty array', sensorOf(undefined, rec.key));
     const ack = shareAck(rec.ack, metrics.length);
-    return metrics.map((m) => one(part(rec, safeJson(m, rec.raw), ack), m));
+    return metrics.map((m) => one(part(rec, jsonOrRaw(m, rec.raw), ack), m));
   };
 
   return {
     decode,
-    decodeMany(records) {
-      const out: Decoded[] = [];
-      for (const r of records) pushDecoded(out, decode(r));
-      return out;
-    },
+    decodeMany: decodeEach(decode),
     flush: () => [],
   };
 }
 
-function safeJson(el: unknown, raw: string | Uint8Array): string {
-  try {
-    return JSON.stringify(el) ?? 'null';
-  } catch {
-    return typeof raw === 'string' ? raw : Buffer.from(raw).toString('utf8');
-  }
-}

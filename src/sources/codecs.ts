@@ -5,6 +5,7 @@ import { KAFKA_CODECS, type KafkaCodecName } from '../config/schema.js';
 import { AemonError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { lz4Codec } from './lz4.js';
+import { snappyCodec } from './snappy.js';
 import { zstdCodec } from './zstd.js';
 
 /** What kafkajs hands a codec to compress: an encoder whose `buffer` holds the records. */
@@ -52,7 +53,7 @@ const { CompressionCodecs } = require('kafkajs') as typeof KafkaJs;
 
 /** kafkajs decodes only gzip; the others come from npm packages, loaded synchronously (all CommonJS). */
 const LOADERS: Record<Exclude<KafkaCodecName, 'gzip'>, { pkg: string; load(): KafkaCodec }> = {
-  snappy: { pkg: 'kafkajs-snappy', load: () => (require('kafkajs-snappy') as () => KafkaCodec)() },
+  snappy: { pkg: 'snappy', load: snappyCodec },
   lz4: { pkg: 'lz4-napi', load: lz4Codec },
   zstd: { pkg: '@mongodb-js/zstd', load: zstdCodec },
 };

@@ -76,6 +76,32 @@ test('any bytes into a decompressor: decompressed bytes, or an aemon error namin
   assert.equal(codecs.recentFailure(60_000, last.at + 60_001), undefined, 'a failure is recent for a minute');
 });
 
+// Found by fuzzing: a 290-byte snappy block whose literal length overflows to a negative number,
+// which sent snappyjs (kafkajs-snappy's decoder) into an endless loop that froze the process.
+const SNAPPY_LOOP = Buffer.from(
+    '76fcd21661c9e279232ea0f9ed53072d1a3f277f9159fccdbf1b42ecc716a306603a55b02b72afb34c90fafd24b441dc' +
+    '236996a3b6603593070a2d802fd09fa3dd65f22d3a0454972d5c7762da77baf0e0cd1566a4dc6874cf2bc4d0eb017404' +
+    '5a094ea04ab92fe8a126d0eb192b1dce90e6ae8987d82100bec3373f05252daeab17244d36ae2fe7d6833ffceb476126' +
+    '3c7b987b98a2475c58b9a6de1a1bf3228e2acd3c3daf80b3fe49d654419cbe687e0fc3946b60ecf4f31f5107ec3c3c3d' +
+    'f63564b29306dbe0e3d98ed57fa728c721586dd37558a85cfdba97d145c70a47e21114fe783f34cb68f9b1aa3e917c38' +
+    'fc48e4231f7232f0fa3227a65e6523fa46f653773699c13b09fa253ddfd3008f12985c0af7500ea2c29db99db266567d' +
+    '95b3',
+  'hex',
+);
+
+test('a snappy block that sent the old decoder into an endless loop is rejected, naming the codec', { timeout: 10_000 }, async () => {
+  const decompress = CompressionCodecs[CompressionTypes.Snappy]!().decompress;
+  await assert.rejects(decompress(SNAPPY_LOOP), (err: unknown) => err instanceof AemonError && /^cannot decompress a snappy record batch: /.test(err.message));
+  // The xerial framing (what Java clients wrote) is read too: one block, then the end.
+  const raw = Buffer.from('hello hello hello hello');
+  const block = Buffer.from(await (CompressionCodecs[CompressionTypes.Snappy]!() as unknown as KafkaCodec).compress({ buffer: raw }));
+  const size = Buffer.alloc(4);
+  size.writeUInt32BE(block.length);
+  const xerial = Buffer.concat([Buffer.from([130, 83, 78, 65, 80, 80, 89, 0, 0, 0, 0, 1, 0, 0, 0, 1]), size, block]);
+  assert.deepEqual(await decompress(xerial), raw);
+  await assert.rejects(decompress(xerial.subarray(0, xerial.length - 1)), (err: unknown) => err instanceof AemonError && err.message.includes('snappy'));
+});
+
 test('a compressed batch cut short or with a byte changed: bytes (the original ones when intact), or an aemon error naming the codec', async () => {
   for (const codec of KAFKA_CODECS) {
     const codecOf = () => CompressionCodecs[compressionType(codec)]!() as unknown as KafkaCodec;

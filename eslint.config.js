@@ -41,6 +41,23 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // Type-aware rules: a promise nobody awaits loses its error, and a promise handed to a
+    // callback that expects void (an event handler, setInterval) is never awaited either.
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        {
+          allowForKnownSafeCalls: [
+            { from: 'package', name: ['test', 'it', 'describe', 'suite'], package: 'node:test' },
+          ],
+        },
+      ],
+      '@typescript-eslint/no-misused-promises': 'error',
+    },
+  },
   ...stageRules,
   {
     // The live view's and reports' browser scripts: classic scripts over the inlined uPlot.
@@ -50,13 +67,20 @@ export default tseslint.config(
       globals: { ...globals.browser, uPlot: 'readonly' },
     },
   },
-  { files: ['src/view/browser/live.js', 'src/view/browser/report.js'], languageOptions: { globals: { aemonCharts: 'readonly' } } },
+  {
+    files: ['src/view/browser/live.js', 'src/view/browser/report.js'],
+    languageOptions: { globals: { aemonCharts: 'readonly' } },
+  },
   {
     files: ['src/pipeline/**/*.ts', 'src/config/**/*.ts', 'src/observability/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ regex: `^\\.\\./(${STAGES.join('|')}|cli|main)(/|\\.js|$)`, message: 'contracts never import stages.' }] },
+        {
+          patterns: [
+            { regex: `^\\.\\./(${STAGES.join('|')}|cli|main)(/|\\.js|$)`, message: 'contracts never import stages.' },
+          ],
+        },
       ],
     },
   },

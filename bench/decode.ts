@@ -27,9 +27,17 @@ function messages(format: ReadingFormat, sensors: number, steps: number): Uint8A
       CHANNELS.forEach((c, i) => (values[c] = Math.round((50 + 10 * Math.sin(k / 7 + s + i)) * 1e4) / 1e4));
       const sensor = `sensor-${s}`;
       if (format === 'json') out.push(enc.encode(JSON.stringify({ sensor, ts: new Date(ts).toISOString(), values })));
-      else if (format === 'telegraf-json') out.push(enc.encode(JSON.stringify({ fields: values, name: 'plant', tags: { sensor }, timestamp: ts / 1000 })));
-      else if (format === 'influx') out.push(enc.encode(`plant,sensor=${sensor} ${CHANNELS.map((c) => `${c}=${values[c]}`).join(',')} ${ts}000000`));
-      else for (const c of CHANNELS) out.push(enc.encode(JSON.stringify({ sensor, ts: new Date(ts).toISOString(), channel: c, value: values[c] })));
+      else if (format === 'telegraf-json')
+        out.push(enc.encode(JSON.stringify({ fields: values, name: 'plant', tags: { sensor }, timestamp: ts / 1000 })));
+      else if (format === 'influx')
+        out.push(
+          enc.encode(`plant,sensor=${sensor} ${CHANNELS.map((c) => `${c}=${values[c]}`).join(',')} ${ts}000000`),
+        );
+      else
+        for (const c of CHANNELS)
+          out.push(
+            enc.encode(JSON.stringify({ sensor, ts: new Date(ts).toISOString(), channel: c, value: values[c] })),
+          );
     }
   }
   return out;
@@ -48,12 +56,19 @@ export function benchDecode(sensors = 1000, steps = 20, rounds = 3): DecodeRow[]
     let readings = 0;
     for (let round = 0; round < rounds; round++) {
       const decoder = createRecordDecoder(cfg, { now: () => T0 + steps * 1000 });
-      const recs: SourceRecord[] = raw.map((bytes, seq) => ({ raw: bytes, origin: { source: 'bench' }, arrivedAt: 0, seq, ack: () => undefined }));
+      const recs: SourceRecord[] = raw.map((bytes, seq) => ({
+        raw: bytes,
+        origin: { source: 'bench' },
+        arrivedAt: 0,
+        seq,
+        ack: () => undefined,
+      }));
       readings = 0;
       const t0 = performance.now();
       for (let i = 0; i < recs.length; i += 1000) {
         for (const o of decoder.decodeMany(recs.slice(i, i + 1000))) {
-          if (isRejection(o)) throw new Error(`decode bench: ${format} rejected a generated record: ${o.reason}: ${o.detail}`);
+          if (isRejection(o))
+            throw new Error(`decode bench: ${format} rejected a generated record: ${o.reason}: ${o.detail}`);
           readings++;
         }
       }
@@ -61,7 +76,13 @@ export function benchDecode(sensors = 1000, steps = 20, rounds = 3): DecodeRow[]
       rates.push(raw.length / ((performance.now() - t0) / 1000));
     }
     const messagesPerSecond = quantile(rates, 0.5);
-    rows.push({ name: 'decode', format, messagesPerSecond: Math.round(messagesPerSecond), readingsPerSecond: Math.round((messagesPerSecond * readings) / raw.length), readings });
+    rows.push({
+      name: 'decode',
+      format,
+      messagesPerSecond: Math.round(messagesPerSecond),
+      readingsPerSecond: Math.round((messagesPerSecond * readings) / raw.length),
+      readings,
+    });
   }
   return rows;
 }

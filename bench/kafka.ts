@@ -34,11 +34,26 @@ export interface KafkaBenchOptions {
 }
 
 /** Starts `aemon <args>` as a child process, with this process's node flags (tsx when running from src). */
-function cli(args: string[], env: Record<string, string>, onLine?: (line: string) => void): { done: Promise<number>; kill(): void; last(): string } {
-  const child = spawn(process.execPath, [...process.execArgv, ...(process.env.BENCH_CPU_PROF && args[0] === 'run' ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []), CLI, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+function cli(
+  args: string[],
+  env: Record<string, string>,
+  onLine?: (line: string) => void,
+): { done: Promise<number>; kill(): void; last(): string } {
+  const child = spawn(
+    process.execPath,
+    [
+      ...process.execArgv,
+      ...(process.env.BENCH_CPU_PROF && args[0] === 'run'
+        ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF]
+        : []),
+      CLI,
+      ...args,
+    ],
+    {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let tail = '';
   const recent: string[] = [];
   const feed = (d: Buffer): void => {
@@ -90,11 +105,26 @@ export async function benchKafka(opts: KafkaBenchOptions): Promise<KafkaRow> {
   try {
     await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
     log(`kafka: producing ${sensors} sensors × ${readings} readings to ${topic}…\n`);
-    const sim = cli(['simulate', '--sensors', String(sensors), '--rate', '1', '--duration', `${readings}s`, '--seed', '1', '--kafka-topic', topic], {
-      AEMON_KAFKA_BROKERS: brokers.join(','),
-      AEMON_LOG_LEVEL: 'warn',
-      KAFKAJS_NO_PARTITIONER_WARNING: '1',
-    });
+    const sim = cli(
+      [
+        'simulate',
+        '--sensors',
+        String(sensors),
+        '--rate',
+        '1',
+        '--duration',
+        `${readings}s`,
+        '--seed',
+        '1',
+        '--kafka-topic',
+        topic,
+      ],
+      {
+        AEMON_KAFKA_BROKERS: brokers.join(','),
+        AEMON_LOG_LEVEL: 'warn',
+        KAFKAJS_NO_PARTITIONER_WARNING: '1',
+      },
+    );
     if ((await sim.done) !== 0) throw new Error(`kafka bench: aemon simulate failed:\n${sim.last()}`);
     const total = (await admin.fetchTopicOffsets(topic)).reduce((s, p) => s + Number(p.high), 0);
 
@@ -124,7 +154,14 @@ export async function benchKafka(opts: KafkaBenchOptions): Promise<KafkaRow> {
     let rejected = 0;
     const decodeOnly = await consume('decode-only', (messages) => {
       for (const m of messages) {
-        const out = decode({ raw: m.value ?? new Uint8Array(0), key: m.key?.toString(), origin: { source: 'kafka' }, arrivedAt: 0, seq: 0, ack: () => undefined });
+        const out = decode({
+          raw: m.value ?? new Uint8Array(0),
+          key: m.key?.toString(),
+          origin: { source: 'kafka' },
+          arrivedAt: 0,
+          seq: 0,
+          ack: () => undefined,
+        });
         if (isRejection(out)) rejected++;
       }
     });
@@ -133,26 +170,30 @@ export async function benchKafka(opts: KafkaBenchOptions): Promise<KafkaRow> {
     log(`kafka: aemon run over the same topic…\n`);
     let url: string | undefined;
     let engine = '';
-    const run = cli(['run'], {
-      AEMON_KAFKA_BROKERS: brokers.join(','),
-      AEMON_KAFKA_TOPICS: topic,
-      AEMON_KAFKA_GROUP_ID: `aemon-bench-${id}`,
-      AEMON_KAFKA_ANOMALIES_TOPIC: `${topic}.anomalies`,
-      AEMON_KAFKA_DLQ_TOPIC: `${topic}.dlq`,
-      // Off: the row measures learning from the bootstrap, never a model someone published on the broker.
-      AEMON_KAFKA_MODELS_TOPIC: '',
-      AEMON_METRICS_PORT: '0',
-      AEMON_WINDOWING_SIZE: '32',
-      AEMON_WINDOWING_STRIDE: '8',
-      AEMON_TRAINING_BOOTSTRAP_READINGS: '48',
-      AEMON_MODEL_EPOCHS: '2',
-      AEMON_KAFKA_COMMIT_INTERVAL_MS: '250',
-      AEMON_LOG_LEVEL: 'info',
-      KAFKAJS_NO_PARTITIONER_WARNING: '1',
-    }, (line) => {
-      url ??= /metrics on (http:\/\/[\d.:]+)\/metrics/.exec(line)?.[1];
-      engine ||= /tensorflow\.js backend: (\w+)/.exec(line)?.[1] ?? '';
-    });
+    const run = cli(
+      ['run'],
+      {
+        AEMON_KAFKA_BROKERS: brokers.join(','),
+        AEMON_KAFKA_TOPICS: topic,
+        AEMON_KAFKA_GROUP_ID: `aemon-bench-${id}`,
+        AEMON_KAFKA_ANOMALIES_TOPIC: `${topic}.anomalies`,
+        AEMON_KAFKA_DLQ_TOPIC: `${topic}.dlq`,
+        // Off: the row measures learning from the bootstrap, never a model someone published on the broker.
+        AEMON_KAFKA_MODELS_TOPIC: '',
+        AEMON_METRICS_PORT: '0',
+        AEMON_WINDOWING_SIZE: '32',
+        AEMON_WINDOWING_STRIDE: '8',
+        AEMON_TRAINING_BOOTSTRAP_READINGS: '48',
+        AEMON_MODEL_EPOCHS: '2',
+        AEMON_KAFKA_COMMIT_INTERVAL_MS: '250',
+        AEMON_LOG_LEVEL: 'info',
+        KAFKAJS_NO_PARTITIONER_WARNING: '1',
+      },
+      (line) => {
+        url ??= /metrics on (http:\/\/[\d.:]+)\/metrics/.exec(line)?.[1];
+        engine ||= /tensorflow\.js backend: (\w+)/.exec(line)?.[1] ?? '';
+      },
+    );
     try {
       await poll('aemon run to serve /metrics', async () => url !== undefined, 120_000);
       await poll('the bootstrap model', async () => (await scrape(url!, 'aemon_windows_scored_total')) > 0, 600_000);
@@ -161,7 +202,10 @@ export async function benchKafka(opts: KafkaBenchOptions): Promise<KafkaRow> {
       // live stream's tail), so the clock stops at 80% of what was left, not at the end.
       const group = `aemon-bench-${id}`;
       const committed = async (): Promise<number> =>
-        (await admin.fetchOffsets({ groupId: group, topics: [topic] }))[0]!.partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0);
+        (await admin.fetchOffsets({ groupId: group, topics: [topic] }))[0]!.partitions.reduce(
+          (s, p) => s + Math.max(0, Number(p.offset)),
+          0,
+        );
       const t0 = performance.now();
       const c0 = await committed();
       const target = c0 + 0.8 * (total - c0);

@@ -35,10 +35,15 @@ export function kerasRows(peer: string, channels: number, log: (s: string) => vo
   }
   const py = findPython();
   if (!py) {
-    log('keras peer: not run (no Python with tensorflow; python3 -m venv .venv && .venv/bin/pip install tensorflow-cpu)\n');
+    log(
+      'keras peer: not run (no Python with tensorflow; python3 -m venv .venv && .venv/bin/pip install tensorflow-cpu)\n',
+    );
     return [];
   }
-  const r = spawnSync(py, [peer, '--channels', String(channels), '--threads', '1'], { encoding: 'utf8', timeout: 600_000 });
+  const r = spawnSync(py, [peer, '--channels', String(channels), '--threads', '1'], {
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
   const line = r.stdout.trim().split('\n').at(-1) ?? '';
   try {
     const j = JSON.parse(line) as { engine: string; infer_windows_per_s: number; train_windows_per_s: number };

@@ -21,7 +21,9 @@ if (!help && !args.includes('--kafka-brokers') && !brokers && existsSync(join(RO
 // process.execArgv carries tsx's loader to it.
 const passBrokers = brokers && !args.includes('--kafka-brokers') ? ['--kafka-brokers', brokers] : [];
 const code = await new Promise<number>((done) => {
-  const child = spawn(process.execPath, [...process.execArgv, join(ROOT, 'bench/run.ts'), ...args, ...passBrokers], { stdio: 'inherit' });
+  const child = spawn(process.execPath, [...process.execArgv, join(ROOT, 'bench/run.ts'), ...args, ...passBrokers], {
+    stdio: 'inherit',
+  });
   child.on('close', (c) => done(c ?? 1));
 });
 await broker?.stop();

@@ -71,13 +71,22 @@ export async function benchModel(options: BenchModelOptions): Promise<BenchModel
     if (trainEpochs > 0) {
       const train = random(trainWindows);
       const fit = (epochs: number) =>
-        model.fit(train, trainWindows, { epochs, batchSize: options.trainBatch ?? 64, validationSplit: 0, patience: 1 });
+        model.fit(train, trainWindows, {
+          epochs,
+          batchSize: options.trainBatch ?? 64,
+          validationSplit: 0,
+          patience: 1,
+        });
       await fit(1);
       started = performance.now();
       await fit(trainEpochs);
       trainWindowsPerSecond = (trainWindows * trainEpochs) / ((performance.now() - started) / 1000);
     }
-    return { scoreWindowsPerSecond: Math.round(scoreWindowsPerSecond), trainWindowsPerSecond: Math.round(trainWindowsPerSecond), kernel: model.kernel };
+    return {
+      scoreWindowsPerSecond: Math.round(scoreWindowsPerSecond),
+      trainWindowsPerSecond: Math.round(trainWindowsPerSecond),
+      kernel: model.kernel,
+    };
   } finally {
     model.dispose();
   }
@@ -97,15 +106,33 @@ export async function modelRows(quick: boolean, onlyDefault: boolean, log: (s: s
   for (const kernel of kernels) {
     for (const channels of [1, 8]) {
       log(`model M0: ${backend}/${kernel}, ${channels} channel(s)…\n`);
-      const r = await benchModel({ tf, backend, kernel: { kernel, lstmOp: cfg.model.lstmOp }, channels, ...(quick ? { repeats: 3, trainWindows: 512 } : {}) });
+      const r = await benchModel({
+        tf,
+        backend,
+        kernel: { kernel, lstmOp: cfg.model.lstmOp },
+        channels,
+        ...(quick ? { repeats: 3, trainWindows: 512 } : {}),
+      });
       const engine = `${backend}-${r.kernel}`;
       rows.push({ name: 'score-m0', engine, channels, windowsPerSecond: Math.round(r.scoreWindowsPerSecond) });
       rows.push({ name: 'train-m0', engine, channels, windowsPerSecond: Math.round(r.trainWindowsPerSecond) });
       if (r.kernel === 'fused' && !onlyDefault && cfg.model.lstmOp && lstmOpAvailable()) {
         // The fused kernel scores with aemon's LSTM op when it is built; BlockLSTM alone, for comparison.
         log(`model M0: ${backend}/fused with BlockLSTM instead of aemon's LSTM op, ${channels} channel(s)…\n`);
-        const b = await benchModel({ tf, backend, kernel: { kernel, lstmOp: false }, channels, trainEpochs: 0, ...(quick ? { repeats: 3 } : {}) });
-        rows.push({ name: 'score-m0', engine: `${backend}-fused-blocklstm`, channels, windowsPerSecond: Math.round(b.scoreWindowsPerSecond) });
+        const b = await benchModel({
+          tf,
+          backend,
+          kernel: { kernel, lstmOp: false },
+          channels,
+          trainEpochs: 0,
+          ...(quick ? { repeats: 3 } : {}),
+        });
+        rows.push({
+          name: 'score-m0',
+          engine: `${backend}-fused-blocklstm`,
+          channels,
+          windowsPerSecond: Math.round(b.scoreWindowsPerSecond),
+        });
       }
     }
   }

@@ -66,7 +66,8 @@ export async function benchPaced(sensors: number, seconds: number, scorer: Bench
         written += o.rows.length;
         const last = o.rows[o.rows.length - 1]?.reading;
         if (o.window === null || last === undefined || last.seq < warmReadings) continue;
-        for (const r of o.rows) if (r.reading.seq >= warmReadings) readingLatency[nr++] = (now - r.reading.arrivedAt) / 1000;
+        for (const r of o.rows)
+          if (r.reading.seq >= warmReadings) readingLatency[nr++] = (now - r.reading.arrivedAt) / 1000;
         windowLatency[nw++] = (now - last.arrivedAt) / 1000;
       }
       if (written >= size * sensors) warmedUp();
@@ -93,7 +94,7 @@ export async function benchPaced(sensors: number, seconds: number, scorer: Bench
       await firstWindows;
       const start = Date.now();
       const cpu0 = process.cpuUsage();
-      for (let k = 0; k < total && !stop; ) {
+      for (let k = 0; k < total && !stop;) {
         const due = Math.min(total, Math.floor(((Date.now() - start) * rate) / 1000) + 1);
         for (; k < due && !stop; k++) {
           const wait = gate.ready();

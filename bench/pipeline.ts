@@ -6,7 +6,13 @@ import { createAutoencoder } from '../src/model/autoencoder.js';
 import type { LstmAutoencoder } from '../src/model/autoencoder.js';
 import { createLogger } from '../src/observability/logger.js';
 import type { PipelineOutput, Sink, SourceRecord } from '../src/pipeline/contracts.js';
-import type { Autoencoder, BatchErrors, ModelBundle, ModelHyperParams, SensorCalibration } from '../src/pipeline/model.js';
+import type {
+  Autoencoder,
+  BatchErrors,
+  ModelBundle,
+  ModelHyperParams,
+  SensorCalibration,
+} from '../src/pipeline/model.js';
 import { quantile } from '../src/pipeline/calibration.js';
 import type { InFlightGate } from '../src/pipeline/runner.js';
 import { metricsSink } from '../src/sinks/prometheus.js';
@@ -51,16 +57,36 @@ export function benchConfig(): Readonly<Config> {
   // AEMON_* env applies (e.g. AEMON_MODEL_BACKEND=wasm); the bench's own shape wins over it.
   return loadConfig({
     env: process.env,
-    overrides: { windowing: { size: 32, stride: 8, reorder: { maxDelayMs: 0 } }, scoring: { batchSize: 512, maxWaitMs: 20 }, metrics: { maxSensors: 1000 } },
+    overrides: {
+      windowing: { size: 32, stride: 8, reorder: { maxDelayMs: 0 } },
+      scoring: { batchSize: 512, maxWaitMs: 20 },
+      metrics: { maxSensors: 1000 },
+    },
   });
 }
 
 /** An engine scoring sensors `s0…s{n-1}` (4 channels, identity scalers, threshold 1) with `scorer`. */
-export async function benchEngine(cfg: Readonly<Config>, sensors: number, scorer: BenchScorer): Promise<{ engine: Engine; model: Autoencoder }> {
+export async function benchEngine(
+  cfg: Readonly<Config>,
+  sensors: number,
+  scorer: BenchScorer,
+): Promise<{ engine: Engine; model: Autoencoder }> {
   const log = createLogger('warn');
   const engine0 = await createEngine(cfg, { mode: 'live', log });
-  const params = { windowSize: 32, channels: CHANNELS.length, units: 32, depth: 1, dropout: 0, loss: 'mse' as const, learningRate: 0.001, seed: 1 };
-  const model = scorer === 'lstm' ? createAutoencoder(engine0.tf, engine0.backend, params, cfg.model.kernel) : noopAutoencoder(params);
+  const params = {
+    windowSize: 32,
+    channels: CHANNELS.length,
+    units: 32,
+    depth: 1,
+    dropout: 0,
+    loss: 'mse' as const,
+    learningRate: 0.001,
+    seed: 1,
+  };
+  const model =
+    scorer === 'lstm'
+      ? createAutoencoder(engine0.tf, engine0.backend, params, cfg.model.kernel)
+      : noopAutoencoder(params);
   const calibration: SensorCalibration = { mean: CHANNELS.map(() => 0), std: CHANNELS.map(() => 1), threshold: 1 };
   const bundle: ModelBundle = {
     model,
@@ -87,7 +113,13 @@ export function benchValues(i: number, s: number): Record<string, number> {
 }
 
 /** A Kafka-like record: the JSON bytes of the documented reading (ISO-8601 `ts`), keyed by sensor. */
-export function jsonRecord(sensor: string, ts: number, values: Record<string, number>, seq: number, arrivedAt: number): SourceRecord {
+export function jsonRecord(
+  sensor: string,
+  ts: number,
+  values: Record<string, number>,
+  seq: number,
+  arrivedAt: number,
+): SourceRecord {
   const raw = Buffer.from(JSON.stringify({ sensor, ts: new Date(ts).toISOString(), values }));
   return { raw, key: sensor, origin: { source: 'bench' }, arrivedAt, seq, ack: () => {} };
 }
@@ -133,7 +165,11 @@ function fleet(
  * queueing and waiting for the fleet's next `stride` rounds — see {@link benchPaced} for latency
  * at a real arrival rate.
  */
-export async function benchPipeline(sensors: number, readingsPerSensor: number, scorer: BenchScorer = 'lstm'): Promise<PipelineRow> {
+export async function benchPipeline(
+  sensors: number,
+  readingsPerSensor: number,
+  scorer: BenchScorer = 'lstm',
+): Promise<PipelineRow> {
   const cfg = benchConfig();
   const { engine, model } = await benchEngine(cfg, sensors, scorer);
   const t0 = Date.UTC(2026, 0, 1);
@@ -144,20 +180,37 @@ export async function benchPipeline(sensors: number, readingsPerSensor: number, 
     name: 'latency',
     async write(outputs: readonly PipelineOutput[]) {
       const now = Date.now();
-      for (const o of outputs) if (o.kind === 'scored' && o.window) for (const r of o.rows) latencies[n++] = (now - r.reading.arrivedAt) / 1000;
+      for (const o of outputs)
+        if (o.kind === 'scored' && o.window)
+          for (const r of o.rows) latencies[n++] = (now - r.reading.arrivedAt) / 1000;
     },
     async close() {},
   };
   let record: (i: number, s: number, seq: number) => SourceRecord;
   if (scorer === 'lstm') {
-    record = (i, s, seq) => ({ raw: '', fields: { sensor: `s${s}`, ts: t0 + i * 1000, values: benchValues(i, s) }, origin: { source: 'bench' }, arrivedAt: Date.now(), seq, ack: () => {} });
+    record = (i, s, seq) => ({
+      raw: '',
+      fields: { sensor: `s${s}`, ts: t0 + i * 1000, values: benchValues(i, s) },
+      origin: { source: 'bench' },
+      arrivedAt: Date.now(),
+      seq,
+      ack: () => {},
+    });
   } else {
     const ids = Array.from({ length: sensors }, (_, s) => `s${s}`);
     const bytes = new Array<Buffer>(total);
     for (let i = 0, k = 0; i < readingsPerSensor; i++) {
-      for (let s = 0; s < sensors; s++, k++) bytes[k] = jsonRecord(ids[s]!, t0 + i * 1000, benchValues(i, s), k, 0).raw as Buffer;
+      for (let s = 0; s < sensors; s++, k++)
+        bytes[k] = jsonRecord(ids[s]!, t0 + i * 1000, benchValues(i, s), k, 0).raw as Buffer;
     }
-    record = (_i, s, seq) => ({ raw: bytes[seq]!, key: ids[s]!, origin: { source: 'bench' }, arrivedAt: Date.now(), seq, ack: () => {} });
+    record = (_i, s, seq) => ({
+      raw: bytes[seq]!,
+      key: ids[s]!,
+      origin: { source: 'bench' },
+      arrivedAt: Date.now(),
+      seq,
+      ack: () => {},
+    });
   }
   const records$ = fleet(engine.gate, sensors, readingsPerSensor, record);
   const rss0 = process.memoryUsage().rss;
@@ -196,7 +249,15 @@ export async function benchScrape(sensors: number): Promise<ScrapeRow> {
   const metrics = createMetrics(new Registry(), { maxSensors: cfg.metrics.maxSensors });
   const observeAll = (score: number): void => {
     for (let s = 0; s < sensors; s++) {
-      metrics.observeWindow({ sensor: `sensor-${s}`, score, error: 0.1, threshold: 0.2, anomaly: false, channels: CHANNELS, channelShares: [0.25, 0.25, 0.25, 0.25] });
+      metrics.observeWindow({
+        sensor: `sensor-${s}`,
+        score,
+        error: 0.1,
+        threshold: 0.2,
+        anomaly: false,
+        channels: CHANNELS,
+        channelShares: [0.25, 0.25, 0.25, 0.25],
+      });
     }
   };
   observeAll(0.5);
@@ -205,5 +266,10 @@ export async function benchScrape(sensors: number): Promise<ScrapeRow> {
   observeAll(0.6);
   const t0 = performance.now();
   const text = await metrics.registry.metrics();
-  return { name: 'scrape', sensors, bytes: Buffer.byteLength(text), seconds: Number(((performance.now() - t0) / 1000).toFixed(4)) };
+  return {
+    name: 'scrape',
+    sensors,
+    bytes: Buffer.byteLength(text),
+    seconds: Number(((performance.now() - t0) / 1000).toFixed(4)),
+  };
 }

@@ -23,7 +23,11 @@ export interface RetrainRow {
  * The pipeline bench at `sensors` sensors, once alone and once while a retraining child process
  * trains a challenger (4 channels, 2,000 windows of 32, many epochs, so it outlasts the run).
  */
-export async function benchWhileTraining(sensors: number, readingsPerSensor: number, log: (s: string) => void): Promise<RetrainRow[]> {
+export async function benchWhileTraining(
+  sensors: number,
+  readingsPerSensor: number,
+  log: (s: string) => void,
+): Promise<RetrainRow[]> {
   const row = (r: Awaited<ReturnType<typeof benchPipeline>>, training: RetrainRow['training']): RetrainRow => ({
     name: 'scoring-while-training',
     sensors,
@@ -43,8 +47,16 @@ export async function benchWhileTraining(sensors: number, readingsPerSensor: num
   const windows = Array.from({ length: 2000 }, () => Float32Array.from({ length: 32 * 4 }, rnd));
   const rows = new Float32Array(windows.length * 32 * 4);
   windows.forEach((w, i) => rows.set(w, i * w.length));
-  writeJob(dir, { group: 'a,b,c,d', channels: ['a', 'b', 'c', 'd'], data: [{ sensor: 'bench', rows, windows, first: 0, last: 1 }] }, cfg, cfg.model.backend, cfg.model.kernel);
-  const child = spawn(process.execPath, [...process.execArgv, CLI, 'train-job', dir, '--out', join(dir, 'model')], { stdio: ['ignore', 'pipe', 'ignore'] });
+  writeJob(
+    dir,
+    { group: 'a,b,c,d', channels: ['a', 'b', 'c', 'd'], data: [{ sensor: 'bench', rows, windows, first: 0, last: 1 }] },
+    cfg,
+    cfg.model.backend,
+    cfg.model.kernel,
+  );
+  const child = spawn(process.execPath, [...process.execArgv, CLI, 'train-job', dir, '--out', join(dir, 'model')], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   let exited = false;
   const done = new Promise<void>((resolve) => child.on('close', () => ((exited = true), resolve())));
   try {

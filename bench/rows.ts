@@ -32,7 +32,9 @@ export function mergeRounds(rounds: ReadonlyArray<readonly ModelRow[]>): ModelRo
       else merged.set(key, { ...r, samples: [r.windowsPerSecond] });
     }
   }
-  return [...merged.values()].map(({ samples, ...r }) => (samples.length > 1 ? { ...r, windowsPerSecond: Math.round(quantile(samples, 0.5)), samples } : r));
+  return [...merged.values()].map(({ samples, ...r }) =>
+    samples.length > 1 ? { ...r, windowsPerSecond: Math.round(quantile(samples, 0.5)), samples } : r,
+  );
 }
 
 /**
@@ -44,7 +46,10 @@ export function kerasRatio(row: ModelRow, keras: ModelRow | undefined): number |
   if (keras === undefined) return undefined;
   const a = row.samples;
   const b = keras.samples;
-  if (a && b && a.length === b.length) return quantile(a.map((x, i) => x / b[i]!), 0.5);
+  if (a && b && a.length === b.length)
+    return quantile(
+      a.map((x, i) => x / b[i]!),
+      0.5,
+    );
   return row.windowsPerSecond / keras.windowsPerSecond;
 }
-

@@ -43,10 +43,15 @@ async function bench(flags: BenchFlags): Promise<void> {
   rows.push(await benchScrape(1000));
   rows.push(...(await benchWhileTraining(1000, flags.quick ? 48 : 64, log)));
   if (flags.kafkaBrokers) {
-    const brokers = flags.kafkaBrokers.split(',').map((b) => b.trim()).filter((b) => b !== '');
+    const brokers = flags.kafkaBrokers
+      .split(',')
+      .map((b) => b.trim())
+      .filter((b) => b !== '');
     rows.push(await benchKafka({ brokers, sensors: 500, readings: flags.quick ? 100 : 400, log }));
   } else {
-    log('kafka: not run (pass --kafka-brokers HOST:PORT, or use `npm run bench`, which starts the test broker when .kafka/libs exists)\n');
+    log(
+      'kafka: not run (pass --kafka-brokers HOST:PORT, or use `npm run bench`, which starts the test broker when .kafka/libs exists)\n',
+    );
   }
   // Model rounds, interleaved with the Keras peer: one run of each on this VM varies by ±20 %.
   const measured: ModelRow[][] = [];
@@ -63,11 +68,22 @@ async function bench(flags: BenchFlags): Promise<void> {
 }
 
 await new Command('npm run bench --')
-  .description('throughput and latency figures as tables: model M0 (aemon and the Keras peer), reading decode per format, the pipeline at 100–10,000 sensors (with M0, without a model, and paced at 10,000 readings/s), a /metrics scrape, scoring while a challenger trains, and Kafka')
+  .description(
+    'throughput and latency figures as tables: model M0 (aemon and the Keras peer), reading decode per format, the pipeline at 100–10,000 sensors (with M0, without a model, and paced at 10,000 readings/s), a /metrics scrape, scoring while a challenger trains, and Kafka',
+  )
   .option('--json <file>', 'write {"rows": [...]} (every row of the tables)')
   .option('--quick', 'smaller fleets and a shorter paced run, for a run under 3 minutes')
-  .option('--rounds <n>', 'model rounds, interleaved with the Keras peer: the table gives medians (default 3, 1 with --quick; later rounds run only the default kernel)')
-  .option('--kafka-brokers <list>', 'the Kafka row against this cluster (npm run bench starts the test broker when .kafka/libs exists and KAFKA_BROKERS is unset)')
-  .option('--keras-peer <path>', 'the Keras peer script (default: BENCH_KERAS_PEER, else ../shared/bench/keras_m0.py from the repository root)')
+  .option(
+    '--rounds <n>',
+    'model rounds, interleaved with the Keras peer: the table gives medians (default 3, 1 with --quick; later rounds run only the default kernel)',
+  )
+  .option(
+    '--kafka-brokers <list>',
+    'the Kafka row against this cluster (npm run bench starts the test broker when .kafka/libs exists and KAFKA_BROKERS is unset)',
+  )
+  .option(
+    '--keras-peer <path>',
+    'the Keras peer script (default: BENCH_KERAS_PEER, else ../shared/bench/keras_m0.py from the repository root)',
+  )
   .action(async (flags: BenchFlags) => bench(flags))
   .parseAsync(process.argv);

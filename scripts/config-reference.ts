@@ -9,5 +9,6 @@ const next = page.replace(
   /(<!-- config-reference:start[^\n]*\n)[\s\S]*?(<!-- config-reference:end -->)/,
   (_m, start: string, end: string) => start + configReferenceTable() + '\n' + end,
 );
-if (next === page && !page.includes(configReferenceTable())) throw new Error('docs/configuration.md has no config-reference block');
+if (next === page && !page.includes(configReferenceTable()))
+  throw new Error('docs/configuration.md has no config-reference block');
 writeFileSync(file, next);

@@ -48,7 +48,10 @@ interface NabJson {
     records: number;
     probation: number;
     windows: number;
-    profiles: Record<'standard' | 'rewardLowFP' | 'rewardLowFN', { score: number; detectedWindows: number; windows: number; fp: number }>;
+    profiles: Record<
+      'standard' | 'rewardLowFP' | 'rewardLowFN',
+      { score: number; detectedWindows: number; windows: number; fp: number }
+    >;
   }>;
 }
 
@@ -67,7 +70,18 @@ export function renderSkab(file: string, j: SkabJson): string {
   const perFile = mdTable(
     ['file', 'test rows', 'anomalous', 'TP', 'FP', 'FN', 'TN', 'F1', 'FAR %', 'MAR %'],
     [
-      ...j.perFile.map((f) => [f.key, f.testRows, f.anomalousRows, f.tp, f.fp, f.fn, f.tn, f1(f.f1), pct(f.far), pct(f.mar)]),
+      ...j.perFile.map((f) => [
+        f.key,
+        f.testRows,
+        f.anomalousRows,
+        f.tp,
+        f.fp,
+        f.fn,
+        f.tn,
+        f1(f.f1),
+        pct(f.far),
+        pct(f.mar),
+      ]),
       ['**pooled**', j.testRows, j.anomalousRows, j.tp, j.fp, j.fn, j.tn, f1(j.f1), pct(j.far), pct(j.mar)],
     ],
   );
@@ -79,7 +93,12 @@ export function renderNab(file: string, j: NabJson): string {
   const summary = mdTable(
     ['', 'standard', 'reward low FP', 'reward low FN'],
     [
-      [`**aemon** (${j.files} files)`, `**${j.standard.toFixed(1)}**`, `**${j.rewardLowFP.toFixed(1)}**`, `**${j.rewardLowFN.toFixed(1)}**`],
+      [
+        `**aemon** (${j.files} files)`,
+        `**${j.standard.toFixed(1)}**`,
+        `**${j.rewardLowFP.toFixed(1)}**`,
+        `**${j.rewardLowFN.toFixed(1)}**`,
+      ],
       ...NAB_REFERENCE.map((r) => [`${r.name} (published, 58 files)`, r.standard.toFixed(1), '', '']),
     ],
   );

@@ -15,10 +15,12 @@ function port(name: string): number | undefined {
 }
 
 const started = Date.now();
-const broker = await launchBroker({ sasl: true, port: port('KAFKA_PORT'), saslPort: port('KAFKA_SASL_PORT') }).catch((err: unknown) => {
-  console.error((err as Error).message);
-  process.exit(1);
-});
+const broker = await launchBroker({ sasl: true, port: port('KAFKA_PORT'), saslPort: port('KAFKA_SASL_PORT') }).catch(
+  (err: unknown) => {
+    console.error((err as Error).message);
+    process.exit(1);
+  },
+);
 const [plain] = broker.brokers;
 const [sasl] = broker.saslBrokers ?? [];
 console.log(`Kafka 4.1.1 broker ready in ${((Date.now() - started) / 1000).toFixed(1)} s

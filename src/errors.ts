@@ -25,16 +25,7 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 
 /** The pipeline stage an error comes from; `startup` errors are fatal, the others are not. */
 export type Stage =
-  | 'startup'
-  | 'config'
-  | 'source'
-  | 'decode'
-  | 'window'
-  | 'model'
-  | 'detect'
-  | 'training'
-  | 'sink'
-  | 'cli';
+  'startup' | 'config' | 'source' | 'decode' | 'window' | 'model' | 'detect' | 'training' | 'sink' | 'cli';
 
 export interface AemonErrorOptions {
   stage: Stage;

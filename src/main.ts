@@ -47,7 +47,14 @@ export interface EngineHooks {
   /** A retrained model passed the gate and replaced its group's model. */
   onPromoted?(bundle: ModelBundle): void;
   /** A retraining run ended: promoted, rejected by the gate, or failed (with why). */
-  onRetrained?(group: string, result: 'promoted' | 'rejected' | 'failed', seconds: number, version: string | undefined, why: string, at: number): void;
+  onRetrained?(
+    group: string,
+    result: 'promoted' | 'rejected' | 'failed',
+    seconds: number,
+    version: string | undefined,
+    why: string,
+    at: number,
+  ): void;
 }
 
 export interface EngineOptions {
@@ -94,7 +101,12 @@ export interface Engine {
  * `/metrics`, `/healthz` and `/readyz` (ready once a model is, and while `health` has no
  * problem) on `metrics.host:port`, if enabled, plus extra routes (the live view's page, snapshots and event stream).
  */
-export async function serveMetrics(engine: Engine, log: Logger, extraRoutes: readonly ExtraRoute[] = [], health?: Health): Promise<HttpServer | undefined> {
+export async function serveMetrics(
+  engine: Engine,
+  log: Logger,
+  extraRoutes: readonly ExtraRoute[] = [],
+  health?: Health,
+): Promise<HttpServer | undefined> {
   const m = engine.cfg.metrics;
   if (!m.enabled) return undefined;
   return startHttpServer({
@@ -114,7 +126,11 @@ export async function serveMetrics(engine: Engine, log: Logger, extraRoutes: rea
  */
 export function liveViewFor(engine: Engine): LiveViewHandle {
   const { cfg } = engine;
-  return createLiveView({ backend: engine.backend, maxSensors: cfg.metrics.maxSensors, staleAfterMs: cfg.sensors.staleAfterMs });
+  return createLiveView({
+    backend: engine.backend,
+    maxSensors: cfg.metrics.maxSensors,
+    staleAfterMs: cfg.sensors.staleAfterMs,
+  });
 }
 
 /** In-flight records at most, before sources wait (explicit backpressure). */
@@ -125,10 +141,19 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
   for (const warning of configWarnings(cfg)) log.warn({ deprecated: true }, warning);
   const { tf, backend, note, degraded } = await selectBackend(cfg.model.backend);
   // A faster backend that is installed but broken is worth a warning (commands show warnings).
-  (degraded ? log.warn : log.info).call(log, { backend, note }, `tensorflow.js backend: ${backend}${note ? ` (${note})` : ''}`);
+  (degraded ? log.warn : log.info).call(
+    log,
+    { backend, note },
+    `tensorflow.js backend: ${backend}${note ? ` (${note})` : ''}`,
+  );
   if (backend === 'tensorflow' && cfg.model.kernel !== 'layers' && cfg.model.kernel !== 'simd') {
     const op = lstmOpAvailable();
-    log.info({ lstmOp: op }, op ? "fused kernel scores with aemon's LSTM op" : `fused kernel scores with TensorFlow's BlockLSTM (${cfg.model.lstmOp ? "aemon's LSTM op is not built: npm run lstm-op" : 'model.lstmOp is false'})`);
+    log.info(
+      { lstmOp: op },
+      op
+        ? "fused kernel scores with aemon's LSTM op"
+        : `fused kernel scores with TensorFlow's BlockLSTM (${cfg.model.lstmOp ? "aemon's LSTM op is not built: npm run lstm-op" : 'model.lstmOp is false'})`,
+    );
   }
   // An explicit `fused` kernel off the tensorflow backend fails here, not at the first training.
   checkKernelPreference(tf, cfg.model.kernel);
@@ -138,7 +163,10 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
   const loaded: ModelBundle[] = [...(opts.bundles ?? [])];
   for (const b of loaded) metrics.modelInfo(b.metadata.version, backend);
   const noteLoaded = (bundle: ModelBundle, dir: string): void => {
-    log.info({ dir, version: bundle.metadata.version, group: bundle.metadata.group }, `loaded model ${bundle.metadata.version} from ${dir}`);
+    log.info(
+      { dir, version: bundle.metadata.version, group: bundle.metadata.group },
+      `loaded model ${bundle.metadata.version} from ${dir}`,
+    );
     metrics.modelInfo(bundle.metadata.version, backend);
     metrics.modelTrained(Date.parse(bundle.metadata.createdAt) / 1000);
   };
@@ -164,13 +192,19 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
         return modelVersion(weights, topology);
       },
       onTrainingStart: (group, windows, sensors) => {
-        log.info({ group, windows, sensors }, `training a model for channels [${group}] on ${windows} windows of ${sensors} sensor(s)`);
+        log.info(
+          { group, windows, sensors },
+          `training a model for channels [${group}] on ${windows} windows of ${sensors} sensor(s)`,
+        );
         hooks.onTrainingStart?.(group, windows, sensors);
       },
       onEpoch: (group, p) => hooks.onEpoch?.(group, p),
       onTrained: (bundle, seconds) => {
         const { version, fit, group } = bundle.metadata;
-        log.info({ group, version, seconds, epochs: fit?.epochs, valLoss: fit?.valLoss.at(-1) }, `model ${version} trained in ${seconds.toFixed(1)} s`);
+        log.info(
+          { group, version, seconds, epochs: fit?.epochs, valLoss: fit?.valLoss.at(-1) },
+          `model ${version} trained in ${seconds.toFixed(1)} s`,
+        );
         metrics.modelInfo(version, backend);
         metrics.modelTrained(Date.now() / 1000);
         metrics.trainingRun('promoted', seconds);
@@ -211,15 +245,34 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
               hooks.onPromoted?.(bundle);
             },
             onStart: (group, windows, sensors) => {
-              log.info({ group, windows, sensors }, `retraining channels [${group}] on ${windows} normal windows of ${sensors} sensor(s), in a child process`);
+              log.info(
+                { group, windows, sensors },
+                `retraining channels [${group}] on ${windows} normal windows of ${sensors} sensor(s), in a child process`,
+              );
             },
-            onEpoch: (group, p) => log.debug({ group, epoch: p.epoch, loss: p.loss, valLoss: p.valLoss }, `retraining [${group}]: epoch ${p.epoch}`),
+            onEpoch: (group, p) =>
+              log.debug(
+                { group, epoch: p.epoch, loss: p.loss, valLoss: p.valLoss },
+                `retraining [${group}]: epoch ${p.epoch}`,
+              ),
             onRun: (group, result, seconds, detail) => {
               metrics.trainingRun(result, seconds);
               const what = `retraining of [${group}] ${result} after ${seconds.toFixed(1)} s`;
-              if (result === 'failed') log.error({ group, err: detail.error }, `${what}: ${(detail.error as Error).message}`);
-              else log.info({ group, version: detail.version, gate: detail.gate }, `${what}: model ${detail.version}; ${detail.gate?.reason ?? ''}`);
-              hooks.onRetrained?.(group, result, seconds, detail.version, result === 'failed' ? (detail.error as Error).message : (detail.gate?.reason ?? ''), detail.at);
+              if (result === 'failed')
+                log.error({ group, err: detail.error }, `${what}: ${(detail.error as Error).message}`);
+              else
+                log.info(
+                  { group, version: detail.version, gate: detail.gate },
+                  `${what}: model ${detail.version}; ${detail.gate?.reason ?? ''}`,
+                );
+              hooks.onRetrained?.(
+                group,
+                result,
+                seconds,
+                detail.version,
+                result === 'failed' ? (detail.error as Error).message : (detail.gate?.reason ?? ''),
+                detail.at,
+              );
             },
             onBufferSize: (n) => metrics.normalWindows(n),
           },
@@ -265,7 +318,10 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
       trainer.replace(bundle);
       metrics.modelInfo(bundle.metadata.version, backend);
       metrics.modelTrained(Date.parse(bundle.metadata.createdAt) / 1000);
-      log.info({ group: bundle.metadata.group, version: bundle.metadata.version }, `now scoring [${bundle.metadata.group}] with model ${bundle.metadata.version}`);
+      log.info(
+        { group: bundle.metadata.group, version: bundle.metadata.version },
+        `now scoring [${bundle.metadata.group}] with model ${bundle.metadata.version}`,
+      );
     },
     run: (records$, sinks, signal) =>
       runPipeline({
@@ -282,22 +338,41 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
 }
 
 /** aemon's CLI beside this module (dist/cli/index.js, or src/cli/index.ts under tsx), for child processes. */
-export const CLI = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './cli/index.ts' : './cli/index.js', import.meta.url));
+export const CLI = fileURLToPath(
+  new URL(import.meta.url.endsWith('.ts') ? './cli/index.ts' : './cli/index.js', import.meta.url),
+);
 
 /**
  * Trains a challenger in a child process (`aemon train-job`), so training never holds up the
  * scoring thread: the job goes through a temporary folder, epochs come back as JSON lines, and
  * the model folder it writes is loaded (checksums verified) on this process's backend.
  */
-async function trainInChild(job: TrainingJob, cfg: Readonly<Config>, tf: Tf, backend: string, onEpoch: (p: EpochProgress) => void, signal: AbortSignal): Promise<ModelBundle> {
+async function trainInChild(
+  job: TrainingJob,
+  cfg: Readonly<Config>,
+  tf: Tf,
+  backend: string,
+  onEpoch: (p: EpochProgress) => void,
+  signal: AbortSignal,
+): Promise<ModelBundle> {
   const dir = mkdtempSync(join(tmpdir(), 'aemon-retrain-'));
   try {
-    writeJob(dir, job, { model: cfg.model, training: cfg.training, detection: cfg.detection, windowing: cfg.windowing }, backend, cfg.model.kernel);
+    writeJob(
+      dir,
+      job,
+      { model: cfg.model, training: cfg.training, detection: cfg.detection, windowing: cfg.windowing },
+      backend,
+      cfg.model.kernel,
+    );
     const out = join(dir, 'model');
     const stderr: string[] = [];
     const code = await new Promise<number | null>((resolve, reject) => {
       // The signal (a shutdown) stops the child: it must not outlive the process that started it.
-      const child = spawn(process.execPath, [...process.execArgv, CLI, 'train-job', dir, '--out', out], { stdio: ['ignore', 'pipe', 'pipe'], signal, killSignal: 'SIGKILL' });
+      const child = spawn(process.execPath, [...process.execArgv, CLI, 'train-job', dir, '--out', out], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        signal,
+        killSignal: 'SIGKILL',
+      });
       let buf = '';
       child.stdout.on('data', (d: Buffer) => {
         buf += d.toString();

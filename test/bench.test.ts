@@ -8,7 +8,12 @@ import { kerasPeerPath, ROOT } from '../bench/keras.js';
 import { kerasRatio, mergeRounds, type ModelRow } from '../bench/rows.js';
 import { benchDecode } from '../bench/decode.js';
 
-const row = (engine: string, channels: number, windowsPerSecond: number): ModelRow => ({ name: 'score-m0', engine, channels, windowsPerSecond });
+const row = (engine: string, channels: number, windowsPerSecond: number): ModelRow => ({
+  name: 'score-m0',
+  engine,
+  channels,
+  windowsPerSecond,
+});
 
 test('mergeRounds keeps one row per row, engine and channels: the median of the rounds, each round in order', () => {
   const merged = mergeRounds([
@@ -23,7 +28,10 @@ test('mergeRounds keeps one row per row, engine and channels: the median of the 
   assert.equal(fused.windowsPerSecond, 32_000);
   assert.deepEqual(fused.samples, [30_000, 36_000, 33_000, 31_000]);
   // Measured once: as it was, no samples.
-  assert.deepEqual(merged.find((r) => r.engine === 'tensorflow-layers'), row('tensorflow-layers', 1, 5_000));
+  assert.deepEqual(
+    merged.find((r) => r.engine === 'tensorflow-layers'),
+    row('tensorflow-layers', 1, 5_000),
+  );
 });
 
 test('kerasRatio: the median of round-by-round ratios when both sides have the rounds, else the ratio of the rows', () => {
@@ -47,7 +55,10 @@ test('kerasRatio: the median of round-by-round ratios when both sides have the r
 
 test('benchDecode: a row per reading.format, every generated record decoded to a reading (none rejected)', () => {
   const rows = benchDecode(20, 5, 1);
-  assert.deepEqual(rows.map((r) => r.format), ['json', 'telegraf-json', 'influx', 'narrow']);
+  assert.deepEqual(
+    rows.map((r) => r.format),
+    ['json', 'telegraf-json', 'influx', 'narrow'],
+  );
   for (const r of rows) {
     assert.equal(r.readings, 100, r.format);
     assert.ok(r.messagesPerSecond > 0 && r.readingsPerSecond > 0, JSON.stringify(r));
@@ -65,9 +76,13 @@ test('kerasPeerPath: --keras-peer, then BENCH_KERAS_PEER, then ../shared/bench/k
 });
 
 test('aemon has no bench command and its --help points to npm run bench', async () => {
-  const run = (args: string[]) => promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], { cwd: ROOT });
+  const run = (args: string[]) =>
+    promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], { cwd: ROOT });
   const { stdout } = await run(['--help']);
   assert.doesNotMatch(stdout, /^ {2}bench\b/m);
   assert.match(stdout, /npm run bench/);
-  await assert.rejects(run(['bench']), (err: { code?: number; stderr?: string }) => err.code === 2 && /unknown command 'bench'/.test(err.stderr ?? ''));
+  await assert.rejects(
+    run(['bench']),
+    (err: { code?: number; stderr?: string }) => err.code === 2 && /unknown command 'bench'/.test(err.stderr ?? ''),
+  );
 });

@@ -106,7 +106,9 @@ test('every docs/… path named in src/, test/, scripts/ and deploy/ (runbook_ur
   const broken: string[] = [];
   let named = 0;
   // This file's own broken examples are the exception.
-  for (const file of ['src', 'test', 'scripts', 'deploy'].flatMap(files).filter((f) => f !== join('test', 'docs.test.ts'))) {
+  for (const file of ['src', 'test', 'scripts', 'deploy']
+    .flatMap(files)
+    .filter((f) => f !== join('test', 'docs.test.ts'))) {
     for (const m of read(file).matchAll(/(?<![\w./-])docs\/[\w/-]+\.md(?:#[\w-]+)?/g)) {
       named++;
       const why = brokenLink('README.md', m[0]);
@@ -118,7 +120,11 @@ test('every docs/… path named in src/, test/, scripts/ and deploy/ (runbook_ur
 });
 
 test("every alert rule's runbook_url is its own section of docs/operations.md", () => {
-  const groups = (parse(read('deploy/prometheus/rules.yml')) as { groups: Array<{ rules: Array<{ alert: string; annotations?: Record<string, string> }> }> }).groups;
+  const groups = (
+    parse(read('deploy/prometheus/rules.yml')) as {
+      groups: Array<{ rules: Array<{ alert: string; annotations?: Record<string, string> }> }>;
+    }
+  ).groups;
   const ops = anchors(read('docs/operations.md'));
   for (const rule of groups.flatMap((g) => g.rules)) {
     const url = rule.annotations?.runbook_url;
@@ -154,7 +160,9 @@ test('docs/operations.md documents every error code', () => {
 });
 
 test("docs/configuration.md's reference is the one the schema gives (npm run config-reference)", () => {
-  const block = /<!-- config-reference:start[^\n]*\n([\s\S]*?)\n<!-- config-reference:end -->/.exec(read('docs/configuration.md'));
+  const block = /<!-- config-reference:start[^\n]*\n([\s\S]*?)\n<!-- config-reference:end -->/.exec(
+    read('docs/configuration.md'),
+  );
   assert.ok(block, 'docs/configuration.md has no config-reference block');
   assert.equal(block[1], configReferenceTable());
 });
@@ -172,7 +180,9 @@ test('the generated evaluation and performance tables match their JSON in docs/d
       assert.ok(now !== undefined, `${name} has no generated:${block} block`);
       assert.equal(now, content, `${name}'s generated:${block} block is stale`);
     }
-    const orphans = [...page.matchAll(/<!-- generated:([\w.-]+):start/g)].map((m) => m[1]!).filter((b) => !blocks.has(b));
+    const orphans = [...page.matchAll(/<!-- generated:([\w.-]+):start/g)]
+      .map((m) => m[1]!)
+      .filter((b) => !blocks.has(b));
     assert.deepEqual(orphans, [], `${name} has generated blocks without data`);
   }
 });
@@ -186,7 +196,8 @@ test('docs and code comments carry no issue numbers or branch names', () => {
   const hits: string[] = [];
   for (const file of [...PAGES, ...code]) {
     for (const [i, line] of read(file).split('\n').entries()) {
-      if (/\bissues?\s*#?\d+\b|\bbranch(es)?\b[^\n]*`[\w/-]+`|\(#\d+\)|DESIGN\.md/i.test(line)) hits.push(`${file}:${i + 1}: ${line.trim()}`);
+      if (/\bissues?\s*#?\d+\b|\bbranch(es)?\b[^\n]*`[\w/-]+`|\(#\d+\)|DESIGN\.md/i.test(line))
+        hits.push(`${file}:${i + 1}: ${line.trim()}`);
     }
   }
   assert.deepEqual(hits, []);

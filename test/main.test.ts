@@ -81,9 +81,15 @@ test('a replay trains on the bootstrap, scores every later reading once, rejects
   assert.equal(models.length, 1);
   assert.deepEqual(Object.keys(models[0]!.metadata.sensors).sort(), ['a', 'b']);
 
-  const opened = outputs.flatMap((o) => (o.kind === 'event' && o.event.kind === 'opened' ? [o.event] : [])) as AnomalyEvent[];
+  const opened = outputs.flatMap((o) =>
+    o.kind === 'event' && o.event.kind === 'opened' ? [o.event] : [],
+  ) as AnomalyEvent[];
   const spike = opened.filter((e) => e.sensor === 'b' && e.start >= T0 + 300_000 && e.start <= T0 + 318_000);
-  assert.equal(spike.length, 1, `one anomaly opened on b during the spike, got ${JSON.stringify(opened.map((e) => [e.sensor, e.start - T0]))}`);
+  assert.equal(
+    spike.length,
+    1,
+    `one anomaly opened on b during the spike, got ${JSON.stringify(opened.map((e) => [e.sensor, e.start - T0]))}`,
+  );
   assert.equal(spike[0]!.topChannels[0]!.channel, 'x', 'the spiked channel carries most of the error');
 });
 

@@ -28,23 +28,43 @@ const ALLOWED = [/^dist\//, /^dashboards\/[^/]+\.json$/, /^deploy\//, /^docs\/[^
 const TOP_LEVEL = new Set(['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md']);
 
 test('npm pack lists only what a user needs, and everything aemon run needs', async () => {
-  assert.ok(existsSync(new URL('../dist/cli/index.js', import.meta.url)), 'dist/ is missing: npm ci (or npm run build) builds it');
+  assert.ok(
+    existsSync(new URL('../dist/cli/index.js', import.meta.url)),
+    'dist/ is missing: npm ci (or npm run build) builds it',
+  );
   const files = await packedFiles();
   const stray = files.filter((f) => !TOP_LEVEL.has(f) && !ALLOWED.some((re) => re.test(f)));
   assert.deepEqual(stray, [], 'files npm pack would publish that a user does not need');
-  for (const f of ['dist/cli/index.js', 'README.md', 'LICENSE', 'CHANGELOG.md', 'deploy/docker-compose.yml', 'deploy/prometheus/rules.yml', 'dashboards/aemon-overview.json', 'docs/operations.md']) {
+  for (const f of [
+    'dist/cli/index.js',
+    'README.md',
+    'LICENSE',
+    'CHANGELOG.md',
+    'deploy/docker-compose.yml',
+    'deploy/prometheus/rules.yml',
+    'dashboards/aemon-overview.json',
+    'docs/operations.md',
+  ]) {
     assert.ok(files.includes(f), `${f} is not in the package`);
   }
   assert.ok(files.includes('dist/view/browser/live.js'), 'the live view assets are not in the package');
   // The promtool unit tests of the alert rules (deploy/prometheus/rules.test.yml) ship with the
   // rules, for whoever edits them; no test code of aemon itself does.
-  assert.deepEqual(files.filter((f) => /^(src|test|scripts|bench|\.ci)\/|\.test\.[jt]s$|^dist\/.*\.test\./.test(f)), []);
+  assert.deepEqual(
+    files.filter((f) => /^(src|test|scripts|bench|\.ci)\/|\.test\.[jt]s$|^dist\/.*\.test\./.test(f)),
+    [],
+  );
 
   // Every compiled file comes from a source that exists now: a stale dist/ from an older build
   // (a removed command, a renamed module) would otherwise ship.
   const stale = files
     .filter((f) => f.startsWith('dist/') && !f.startsWith('dist/view/browser/'))
-    .map((f) => f.replace(/^dist\//, 'src/').replace(/\.js(\.map)?$/, '.ts').replace(/\.d\.ts$/, '.ts'))
+    .map((f) =>
+      f
+        .replace(/^dist\//, 'src/')
+        .replace(/\.js(\.map)?$/, '.ts')
+        .replace(/\.d\.ts$/, '.ts'),
+    )
     .filter((src) => !existsSync(new URL(`../${src}`, import.meta.url)));
   assert.deepEqual(stale, [], 'dist/ holds files without a source in src/ (rebuild: rm -rf dist && npm run build)');
 });
@@ -59,7 +79,9 @@ test('the licence is the Apache-2.0 text package.json declares', () => {
 
 /** Every file under `dir`, as absolute paths. */
 function walk(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)],
+  );
 }
 
 /**
@@ -82,11 +104,27 @@ function pathsOutside(file: string, text: string, root: string): string[] {
 test('pathsOutside finds a path that climbs out of the repository and leaves ones inside it alone', () => {
   const root = '/r/aemon';
   const file = '/r/aemon/dist/cli/x.js';
-  assert.deepEqual(pathsOutside(file, "new URL('../../../shared/bench/keras_m0.py', import.meta.url)", root), ['shared/bench/keras_m0.py', '../../../shared/bench/keras_m0.py']);
-  assert.deepEqual(pathsOutside(file, "import { a } from '../config/load.js'; const b = \"../../package.json\"; const c = `./x.js`;", root), []);
+  assert.deepEqual(pathsOutside(file, "new URL('../../../shared/bench/keras_m0.py', import.meta.url)", root), [
+    'shared/bench/keras_m0.py',
+    '../../../shared/bench/keras_m0.py',
+  ]);
+  assert.deepEqual(
+    pathsOutside(
+      file,
+      'import { a } from \'../config/load.js\'; const b = "../../package.json"; const c = `./x.js`;',
+      root,
+    ),
+    [],
+  );
   assert.deepEqual(pathsOutside(file, "readFileSync('../../../etc/x')", root), ['../../../etc/x']);
-  assert.deepEqual(pathsOutside('/r/aemon/dist/cli/x.js.map', JSON.stringify({ sources: ['../../src/cli/x.ts'] }), root), []);
-  assert.deepEqual(pathsOutside('/r/aemon/dist/cli/x.js.map', JSON.stringify({ sources: ['../../../other/x.ts'] }), root), ['../../../other/x.ts']);
+  assert.deepEqual(
+    pathsOutside('/r/aemon/dist/cli/x.js.map', JSON.stringify({ sources: ['../../src/cli/x.ts'] }), root),
+    [],
+  );
+  assert.deepEqual(
+    pathsOutside('/r/aemon/dist/cli/x.js.map', JSON.stringify({ sources: ['../../../other/x.ts'] }), root),
+    ['../../../other/x.ts'],
+  );
 });
 
 test('nothing under dist refers to a path outside the repository', () => {
@@ -94,6 +132,8 @@ test('nothing under dist refers to a path outside the repository', () => {
   assert.ok(existsSync(join(dist, 'cli/index.js')), 'dist/ is missing: npm ci (or npm run build) builds it');
   const files = walk(dist).filter((f) => /\.(js|mjs|cjs|map|json|d\.ts)$/.test(f));
   assert.ok(files.length > 50, `only ${files.length} built files in dist/`);
-  const outside = files.flatMap((f) => pathsOutside(f, readFileSync(f, 'utf8'), ROOT).map((p) => `${relative(ROOT, f)}: ${p}`));
+  const outside = files.flatMap((f) =>
+    pathsOutside(f, readFileSync(f, 'utf8'), ROOT).map((p) => `${relative(ROOT, f)}: ${p}`),
+  );
   assert.deepEqual(outside, []);
 });

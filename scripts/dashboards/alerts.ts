@@ -26,7 +26,8 @@ export function parseRuleFile(text: string): PromRuleGroup[] {
   const doc = parse(text) as { groups?: unknown };
   if (!doc || !Array.isArray(doc.groups)) throw new Error('rule file: no `groups` list');
   for (const g of doc.groups as PromRuleGroup[]) {
-    if (typeof g.name !== 'string' || !Array.isArray(g.rules)) throw new Error('rule file: a group needs `name` and `rules`');
+    if (typeof g.name !== 'string' || !Array.isArray(g.rules))
+      throw new Error('rule file: a group needs `name` and `rules`');
     for (const r of g.rules) {
       if (typeof r.expr !== 'string') throw new Error(`rule file: rule ${r.alert ?? r.record ?? '?'} has no expr`);
     }
@@ -66,7 +67,9 @@ export function grafanaRule(rule: PromRule & { alert: string }): Rule {
     .datasource({ type: '__expr__', uid: '__expr__' })
     .expression('A')
     .conditions([{ evaluator: { type: 'gt', params: [0] } }]);
-  const annotations = Object.fromEntries(Object.entries(rule.annotations ?? {}).map(([k, v]) => [k, grafanaTemplate(v)]));
+  const annotations = Object.fromEntries(
+    Object.entries(rule.annotations ?? {}).map(([k, v]) => [k, grafanaTemplate(v)]),
+  );
   return new RuleBuilder(rule.alert)
     .uid(ruleUid(rule.alert))
     .condition('B')

@@ -1,6 +1,10 @@
 import type { Builder, Dataquery } from '@grafana/grafana-foundation-sdk/cog';
 import type { DataSourceRef } from '@grafana/grafana-foundation-sdk/common';
-import { DatasourceVariableBuilder, ThresholdsConfigBuilder, ThresholdsMode } from '@grafana/grafana-foundation-sdk/dashboard';
+import {
+  DatasourceVariableBuilder,
+  ThresholdsConfigBuilder,
+  ThresholdsMode,
+} from '@grafana/grafana-foundation-sdk/dashboard';
 import type { Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
 import { DataqueryBuilder } from '@grafana/grafana-foundation-sdk/prometheus';
 
@@ -25,7 +29,10 @@ export interface Target {
 
 /** A Prometheus query with refId A (B, C, … for the `index`-th query of a panel). */
 export function target(t: Target, index = 0): Builder<Dataquery> {
-  const q = new DataqueryBuilder().datasource(DS).refId(String.fromCharCode(65 + index)).expr(t.expr);
+  const q = new DataqueryBuilder()
+    .datasource(DS)
+    .refId(String.fromCharCode(65 + index))
+    .expr(t.expr);
   if (t.legend !== undefined) q.legendFormat(t.legend);
   if (t.instant) q.instant();
   else q.range();

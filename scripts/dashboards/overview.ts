@@ -1,6 +1,23 @@
 import { PanelBuilder as BarGauge } from '@grafana/grafana-foundation-sdk/bargauge';
-import { BarGaugeDisplayMode, BigValueColorMode, BigValueGraphMode, BigValueTextMode, GraphThresholdsStyleConfigBuilder, GraphThresholdsStyleMode, ReduceDataOptionsBuilder, VizOrientation } from '@grafana/grafana-foundation-sdk/common';
-import { DashboardBuilder, DashboardLinkBuilder, DashboardLinkType, QueryVariableBuilder, RowBuilder, VariableRefresh, VariableSort } from '@grafana/grafana-foundation-sdk/dashboard';
+import {
+  BarGaugeDisplayMode,
+  BigValueColorMode,
+  BigValueGraphMode,
+  BigValueTextMode,
+  GraphThresholdsStyleConfigBuilder,
+  GraphThresholdsStyleMode,
+  ReduceDataOptionsBuilder,
+  VizOrientation,
+} from '@grafana/grafana-foundation-sdk/common';
+import {
+  DashboardBuilder,
+  DashboardLinkBuilder,
+  DashboardLinkType,
+  QueryVariableBuilder,
+  RowBuilder,
+  VariableRefresh,
+  VariableSort,
+} from '@grafana/grafana-foundation-sdk/dashboard';
 import type { Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
 import { PanelBuilder as Stat } from '@grafana/grafana-foundation-sdk/stat';
 import { PanelBuilder as TimeSeries } from '@grafana/grafana-foundation-sdk/timeseries';
@@ -12,7 +29,12 @@ const I = 'instance=~"$instance"';
 const last = (): ReduceDataOptionsBuilder => new ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false);
 
 function stat(title: string, description: string): Stat {
-  return new Stat().title(title).description(description).datasource(DS).reduceOptions(last()).graphMode(BigValueGraphMode.None);
+  return new Stat()
+    .title(title)
+    .description(description)
+    .datasource(DS)
+    .reduceOptions(last())
+    .graphMode(BigValueGraphMode.None);
 }
 
 function timeseries(title: string, description: string): TimeSeries {
@@ -41,13 +63,22 @@ export function overviewDashboard(): Dashboard {
   const id = idCounter();
   return new DashboardBuilder('aemon — overview')
     .uid('aemon-overview')
-    .description('Sensors, anomaly scores, throughput, latency, Kafka, dead letters and the model of every aemon instance.')
+    .description(
+      'Sensors, anomaly scores, throughput, latency, Kafka, dead letters and the model of every aemon instance.',
+    )
     .tags(TAGS)
     .editable()
     .refresh('30s')
     .time({ from: 'now-6h', to: 'now' })
     .timezone('browser')
-    .link(new DashboardLinkBuilder('aemon dashboards').type(DashboardLinkType.Dashboards).tags(TAGS).asDropdown(true).includeVars(false).keepTime(true))
+    .link(
+      new DashboardLinkBuilder('aemon dashboards')
+        .type(DashboardLinkType.Dashboards)
+        .tags(TAGS)
+        .asDropdown(true)
+        .includeVars(false)
+        .keepTime(true),
+    )
     .withVariable(datasourceVariable())
     .withVariable(
       new QueryVariableBuilder('instance')
@@ -63,35 +94,54 @@ export function overviewDashboard(): Dashboard {
 
     .withRow(new RowBuilder('Fleet').id(id()))
     .withPanel(
-      stat('Sensors by state', 'Sensors tracked, by state: warming (no full window or no model yet), scoring, stale (no reading for sensors.staleAfterMs).')
-        .id(id()).span(8).height(5)
+      stat(
+        'Sensors by state',
+        'Sensors tracked, by state: warming (no full window or no model yet), scoring, stale (no reading for sensors.staleAfterMs).',
+      )
+        .id(id())
+        .span(8)
+        .height(5)
         .textMode(BigValueTextMode.ValueAndName)
         .colorMode(BigValueColorMode.None)
         .withTarget(target({ expr: `sum by (state) (aemon_sensors{${I}})`, legend: '{{state}}' })),
     )
     .withPanel(
       stat('Open anomalies', 'Sensors anomalous right now (after hysteresis).')
-        .id(id()).span(4).height(5)
+        .id(id())
+        .span(4)
+        .height(5)
         .thresholds(steps([1, 'red']))
         .colorMode(BigValueColorMode.Background)
         .withTarget(target({ expr: `sum(aemon_anomaly{${I}})` })),
     )
     .withPanel(
       stat('Anomalies opened', 'Anomaly events opened in the selected time range.')
-        .id(id()).span(4).height(5)
+        .id(id())
+        .span(4)
+        .height(5)
         .thresholds(steps([1, 'orange']))
         .withTarget(target({ expr: `sum(increase(aemon_anomalies_total{${I}}[$__range]))`, instant: true })),
     )
     .withPanel(
       stat('Model version', 'The model each instance scores with, and its TensorFlow.js backend.')
-        .id(id()).span(5).height(5)
+        .id(id())
+        .span(5)
+        .height(5)
         .textMode(BigValueTextMode.Name)
         .colorMode(BigValueColorMode.None)
-        .withTarget(target({ expr: `max by (version, backend) (aemon_model_info{${I}})`, legend: '{{version}} ({{backend}})', instant: true })),
+        .withTarget(
+          target({
+            expr: `max by (version, backend) (aemon_model_info{${I}})`,
+            legend: '{{version}} ({{backend}})',
+            instant: true,
+          }),
+        ),
     )
     .withPanel(
       stat('Model age', 'Time since the model in use was trained (alert AemonModelStale after 7 days).')
-        .id(id()).span(3).height(5)
+        .id(id())
+        .span(3)
+        .height(5)
         .unit('s')
         .thresholds(steps([7 * 86400, 'orange']))
         .withTarget(target({ expr: `time() - max(aemon_model_trained_timestamp_seconds{${I}} > 0)`, instant: true })),
@@ -99,8 +149,13 @@ export function overviewDashboard(): Dashboard {
 
     .withRow(new RowBuilder('Anomaly scores').id(id()))
     .withPanel(
-      timeseries('Anomaly score by sensor (1 = threshold)', "Each sensor's latest window error divided by its own threshold: above the dashed line (1) the window is above threshold.")
-        .id(id()).span(16).height(9)
+      timeseries(
+        'Anomaly score by sensor (1 = threshold)',
+        "Each sensor's latest window error divided by its own threshold: above the dashed line (1) the window is above threshold.",
+      )
+        .id(id())
+        .span(16)
+        .height(9)
         .min(0)
         .thresholds(steps([1, 'red']))
         .thresholdsStyle(new GraphThresholdsStyleConfigBuilder().mode(GraphThresholdsStyleMode.Dashed))
@@ -108,13 +163,24 @@ export function overviewDashboard(): Dashboard {
     )
     .withPanel(
       topList('Top anomalous sensors', 'The ten highest anomaly scores now (error ÷ threshold).')
-        .id(id()).span(8).height(9)
+        .id(id())
+        .span(8)
+        .height(9)
         .thresholds(steps([0.8, 'orange'], [1, 'red']))
-        .targets(targets([{ expr: `topk(10, max by (sensor) (aemon_anomaly_score{${I}}))`, legend: '{{sensor}}', instant: true }])),
+        .targets(
+          targets([
+            { expr: `topk(10, max by (sensor) (aemon_anomaly_score{${I}}))`, legend: '{{sensor}}', instant: true },
+          ]),
+        ),
     )
     .withPanel(
-      topList('Top channels', "Which channels drive the scores: a channel's share of its window's error × the sensor's anomaly score, the ten largest now.")
-        .id(id()).span(12).height(8)
+      topList(
+        'Top channels',
+        "Which channels drive the scores: a channel's share of its window's error × the sensor's anomaly score, the ten largest now.",
+      )
+        .id(id())
+        .span(12)
+        .height(8)
         .thresholds(steps([0.8, 'orange'], [1, 'red']))
         .targets(
           targets([
@@ -128,7 +194,9 @@ export function overviewDashboard(): Dashboard {
     )
     .withPanel(
       timeseries('Open anomalies over time', 'Sensors anomalous (after hysteresis), summed over the chosen instances.')
-        .id(id()).span(12).height(8)
+        .id(id())
+        .span(12)
+        .height(8)
         .min(0)
         .targets(targets([{ expr: `sum(aemon_anomaly{${I}})`, legend: 'open anomalies' }])),
     )
@@ -136,25 +204,37 @@ export function overviewDashboard(): Dashboard {
     .withRow(new RowBuilder('Throughput and latency').id(id()))
     .withPanel(
       timeseries('Throughput', 'Readings received per second, by source, and windows scored per second.')
-        .id(id()).span(8).height(8)
+        .id(id())
+        .span(8)
+        .height(8)
         .unit('short')
         .axisLabel('per second')
         .targets(
           targets([
-            { expr: `sum by (source) (rate(aemon_readings_total{${I}}[$__rate_interval]))`, legend: 'readings ({{source}})' },
+            {
+              expr: `sum by (source) (rate(aemon_readings_total{${I}}[$__rate_interval]))`,
+              legend: 'readings ({{source}})',
+            },
             { expr: `sum(rate(aemon_windows_scored_total{${I}}[$__rate_interval]))`, legend: 'windows scored' },
           ]),
         ),
     )
     .withPanel(
-      timeseries('Event → score latency', "From a reading's arrival to its window being scored (includes micro-batch waits and reordering).")
-        .id(id()).span(8).height(8)
+      timeseries(
+        'Event → score latency',
+        "From a reading's arrival to its window being scored (includes micro-batch waits and reordering).",
+      )
+        .id(id())
+        .span(8)
+        .height(8)
         .unit('s')
         .targets(targets(quantiles('aemon_event_to_score_seconds'))),
     )
     .withPanel(
       timeseries('Scoring batch duration', 'Time to score one micro-batch of windows with the model.')
-        .id(id()).span(8).height(8)
+        .id(id())
+        .span(8)
+        .height(8)
         .unit('s')
         .targets(targets(quantiles('aemon_scoring_batch_seconds'))),
     )
@@ -162,31 +242,55 @@ export function overviewDashboard(): Dashboard {
     .withRow(new RowBuilder('Kafka and dead letters').id(id()))
     .withPanel(
       timeseries('Kafka consumer lag', 'Records behind the end of each topic (alert AemonKafkaLagGrowing).')
-        .id(id()).span(12).height(8)
+        .id(id())
+        .span(12)
+        .height(8)
         .unit('short')
         .min(0)
         .targets(targets([{ expr: `sum by (topic) (aemon_kafka_lag{${I}})`, legend: '{{topic}}' }])),
     )
     .withPanel(
-      timeseries('Dead-letter rate', 'Readings rejected per second, by reason (alert AemonDlqRateHigh above 5 % of readings).')
-        .id(id()).span(12).height(8)
+      timeseries(
+        'Dead-letter rate',
+        'Readings rejected per second, by reason (alert AemonDlqRateHigh above 5 % of readings).',
+      )
+        .id(id())
+        .span(12)
+        .height(8)
         .unit('short')
         .axisLabel('per second')
         .min(0)
-        .targets(targets([{ expr: `sum by (reason) (rate(aemon_readings_rejected_total{${I}}[$__rate_interval]))`, legend: '{{reason}}' }])),
+        .targets(
+          targets([
+            {
+              expr: `sum by (reason) (rate(aemon_readings_rejected_total{${I}}[$__rate_interval]))`,
+              legend: '{{reason}}',
+            },
+          ]),
+        ),
     )
 
     .withRow(new RowBuilder('Model and training').id(id()))
     .withPanel(
       stat('Training runs', 'Training runs in the selected time range, by result.')
-        .id(id()).span(8).height(5)
+        .id(id())
+        .span(8)
+        .height(5)
         .textMode(BigValueTextMode.ValueAndName)
         .colorMode(BigValueColorMode.None)
-        .withTarget(target({ expr: `sum by (result) (increase(aemon_training_runs_total{${I}}[$__range]))`, legend: '{{result}}', instant: true })),
+        .withTarget(
+          target({
+            expr: `sum by (result) (increase(aemon_training_runs_total{${I}}[$__range]))`,
+            legend: '{{result}}',
+            instant: true,
+          }),
+        ),
     )
     .withPanel(
       stat('Mean training time', 'Mean duration of the training runs in the selected time range.')
-        .id(id()).span(8).height(5)
+        .id(id())
+        .span(8)
+        .height(5)
         .unit('s')
         .withTarget(
           target({
@@ -196,8 +300,13 @@ export function overviewDashboard(): Dashboard {
         ),
     )
     .withPanel(
-      stat('Sensors without series', 'Sensors whose per-sensor series are not exported because of metrics.maxSensors (the highest scores keep theirs).')
-        .id(id()).span(8).height(5)
+      stat(
+        'Sensors without series',
+        'Sensors whose per-sensor series are not exported because of metrics.maxSensors (the highest scores keep theirs).',
+      )
+        .id(id())
+        .span(8)
+        .height(5)
         .thresholds(steps([1, 'orange']))
         .withTarget(target({ expr: `sum(aemon_sensor_series_dropped{${I}})` })),
     )

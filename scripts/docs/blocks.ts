@@ -32,7 +32,9 @@ export function readData<T>(file: string): T {
 }
 
 const blockRe = (name: string): RegExp =>
-  new RegExp(`(<!-- generated:${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:start[^\\n]*-->\\n)([\\s\\S]*?)(<!-- generated:${name}:end -->)`);
+  new RegExp(
+    `(<!-- generated:${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:start[^\\n]*-->\\n)([\\s\\S]*?)(<!-- generated:${name}:end -->)`,
+  );
 
 /** The text between a block's markers, or undefined when the page has no such block. */
 export function readBlock(page: string, name: string): string | undefined {
@@ -41,7 +43,8 @@ export function readBlock(page: string, name: string): string | undefined {
 
 /** `page` with the block's content replaced; throws when the page lacks the block's markers. */
 export function replaceBlock(page: string, name: string, content: string): string {
-  if (!blockRe(name).test(page)) throw new Error(`no <!-- generated:${name}:start … --> … <!-- generated:${name}:end --> block`);
+  if (!blockRe(name).test(page))
+    throw new Error(`no <!-- generated:${name}:start … --> … <!-- generated:${name}:end --> block`);
   return page.replace(blockRe(name), (_m, start: string, _old: string, end: string) => start + content + end);
 }
 

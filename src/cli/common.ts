@@ -7,19 +7,23 @@ import { createLogger, type Logger } from '../observability/logger.js';
 export function parseDuration(text: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
   if (!m) throw new AemonError('AEMON_USAGE', `not a duration: "${text}" (try 180s, 3m, 1h)`, { stage: 'cli' });
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h' | 'd'];
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[
+    (m[2] ?? 's') as 'ms' | 's' | 'm' | 'h' | 'd'
+  ];
   return Math.round(Number(m[1]) * unit);
 }
 
 export function parsePositiveInt(text: string, flag: string): number {
   const n = Number(text);
-  if (!Number.isInteger(n) || n <= 0) throw new AemonError('AEMON_USAGE', `${flag} must be a positive integer, got "${text}"`, { stage: 'cli' });
+  if (!Number.isInteger(n) || n <= 0)
+    throw new AemonError('AEMON_USAGE', `${flag} must be a positive integer, got "${text}"`, { stage: 'cli' });
   return n;
 }
 
 export function parseInteger(text: string, flag: string): number {
   const n = Number(text);
-  if (!Number.isInteger(n)) throw new AemonError('AEMON_USAGE', `${flag} must be an integer, got "${text}"`, { stage: 'cli' });
+  if (!Number.isInteger(n))
+    throw new AemonError('AEMON_USAGE', `${flag} must be an integer, got "${text}"`, { stage: 'cli' });
   return n;
 }
 

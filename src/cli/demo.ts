@@ -87,15 +87,19 @@ function retrainEventMs(flags: DemoFlags): number | undefined {
 }
 
 async function demo(flags: DemoFlags): Promise<void> {
-  const cfg = commandConfig(flags.config, {
-    simulator: defined({
-      sensors: flags.sensors === undefined ? undefined : parsePositiveInt(flags.sensors, '--sensors'),
-      seed: flags.seed === undefined ? undefined : parseInteger(flags.seed, '--seed'),
-      speedup: flags.speedup === undefined ? undefined : Number(flags.speedup),
-    }),
-    metrics: defined({ port: flags.port === undefined ? undefined : parseInteger(flags.port, '--port') }),
-    training: defined({ intervalMs: retrainEventMs(flags) }),
-  }, DEMO_DEFAULTS);
+  const cfg = commandConfig(
+    flags.config,
+    {
+      simulator: defined({
+        sensors: flags.sensors === undefined ? undefined : parsePositiveInt(flags.sensors, '--sensors'),
+        seed: flags.seed === undefined ? undefined : parseInteger(flags.seed, '--seed'),
+        speedup: flags.speedup === undefined ? undefined : Number(flags.speedup),
+      }),
+      metrics: defined({ port: flags.port === undefined ? undefined : parseInteger(flags.port, '--port') }),
+      training: defined({ intervalMs: retrainEventMs(flags) }),
+    },
+    DEMO_DEFAULTS,
+  );
   const durationMs = flags.duration === undefined ? undefined : parseDuration(flags.duration);
   const log = createLogger(flags.verbose ? cfg.log.level : 'warn');
   const out = process.stdout;
@@ -116,12 +120,16 @@ async function demo(flags: DemoFlags): Promise<void> {
     now: simNow,
     hooks: {
       onTrainingStart: (group, windows, sensors) =>
-        out.write(`bootstrap done: training the LSTM autoencoder on ${windows} windows of ${sensors} sensors (channels ${group})\n`),
+        out.write(
+          `bootstrap done: training the LSTM autoencoder on ${windows} windows of ${sensors} sensors (channels ${group})\n`,
+        ),
       onEpoch: (_group, p) => progress.epoch('training', p),
       onRetrained: (_group, result, seconds, version, why) => {
         trainingRuns++;
         retrainings[result]++;
-        out.write(`retrained in ${seconds.toFixed(1)} s (a child process; scoring went on): ${result}${version ? ` ${version}` : ''} — ${why}\n`);
+        out.write(
+          `retrained in ${seconds.toFixed(1)} s (a child process; scoring went on): ${result}${version ? ` ${version}` : ''} — ${why}\n`,
+        );
       },
       onTrained: (bundle, seconds) => {
         trainingRuns++;
@@ -162,7 +170,11 @@ async function demo(flags: DemoFlags): Promise<void> {
   const timer = durationMs === undefined ? undefined : setTimeout(stop, durationMs);
   let stats;
   try {
-    stats = await engine.run(records$, [metricsSink(engine.metrics), view.sink, consoleSink(out), dlqLogSink(log), collect], abort.signal);
+    stats = await engine.run(
+      records$,
+      [metricsSink(engine.metrics), view.sink, consoleSink(out), dlqLogSink(log), collect],
+      abort.signal,
+    );
   } finally {
     if (timer) clearTimeout(timer);
     process.removeListener('SIGINT', stop);
@@ -198,7 +210,9 @@ async function demo(flags: DemoFlags): Promise<void> {
       `${summary.injected} anomalies injected, ${summary.detected} detected, ${summary.falseAlarms} false alarms\n`,
   );
   for (const [i, inj] of injections.entries()) {
-    out.write(`  ${detected[i] ? 'detected' : 'missed  '}  ${inj.sensor}  ${inj.kind} on ${inj.channels.join(', ')}  ${new Date(inj.start).toISOString()}\n`);
+    out.write(
+      `  ${detected[i] ? 'detected' : 'missed  '}  ${inj.sensor}  ${inj.kind} on ${inj.channels.join(', ')}  ${new Date(inj.start).toISOString()}\n`,
+    );
   }
   if (flags.summary) writeFileSync(flags.summary, JSON.stringify(summary, null, 2) + '\n');
 }
@@ -206,17 +220,24 @@ async function demo(flags: DemoFlags): Promise<void> {
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('simulated sensors → the full pipeline → console, /metrics and the live view at /, no infrastructure (what `npm start` runs)')
+    .description(
+      'simulated sensors → the full pipeline → console, /metrics and the live view at /, no infrastructure (what `npm start` runs)',
+    )
     .option('-c, --config <file>', 'config file (YAML or JSON)')
     .option('--duration <time>', 'stop after this long, e.g. 180s or 5m (default: until Ctrl-C)')
     .option('--sensors <n>', 'simulated sensors (default 5)')
     .option('--seed <n>', 'simulator seed: the same seed injects the same anomalies (default 1)')
     .option('--speedup <x>', 'event time runs this many times faster than the wall clock (default 20 in the demo)')
-    .option('--port <port>', 'metrics and live-view port (default 9464; 0 picks a free one); open http://127.0.0.1:<port>/')
-    .option('--retrain-every <time>', 'retrain on recent normal data every this long (wall clock, e.g. 60s), promoting a model only if the gate finds it no worse')
+    .option(
+      '--port <port>',
+      'metrics and live-view port (default 9464; 0 picks a free one); open http://127.0.0.1:<port>/',
+    )
+    .option(
+      '--retrain-every <time>',
+      'retrain on recent normal data every this long (wall clock, e.g. 60s), promoting a model only if the gate finds it no worse',
+    )
     .option('--summary <file>', 'write a JSON summary (windowsScored, injected, detected, falseAlarms, backend, …)')
     .option('--verbose', 'JSON logs on stderr at the configured level (default: warnings only)')
     .addHelpText('after', '\nExample:\n  aemon demo --duration 180s --seed 1 --summary demo.json\n')
     .action(async (flags: DemoFlags) => demo(flags));
 }
-

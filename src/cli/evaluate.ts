@@ -72,7 +72,12 @@ function replayer(
       mode: 'replay',
       log: commandLogger(cfg, flags.verbose),
       hooks: {
-        ...(bars ? { onEpoch: (_group: string, p: Parameters<TrainingProgress['epoch']>[1]) => bars.progress.epoch(bars.label, p) } : {}),
+        ...(bars
+          ? {
+              onEpoch: (_group: string, p: Parameters<TrainingProgress['epoch']>[1]) =>
+                bars.progress.epoch(bars.label, p),
+            }
+          : {}),
         onTrained: (_bundle, seconds) => (trainingSeconds += seconds),
         onFailed: () => bars?.progress.abandon(),
       },
@@ -80,13 +85,15 @@ function replayer(
     const rows: ReplayedRow[] = [];
     const collector = report ? new SeriesCollector() : undefined;
     const sinks: Sink[] = [collectingSink(rows), ...(collector ? [collector] : [])];
-    const stats = await engine.run(fileSource(path, { format: benchmark, flow: engine.gate }), sinks).catch((err: unknown) => {
-      // Which file could not be trained on, in the one line the command prints.
-      if (err instanceof AemonError && err.code === 'AEMON_TRAINING') {
-        throw new AemonError(err.code, `${key}: ${err.message}`, { stage: err.stage, cause: err });
-      }
-      throw err;
-    });
+    const stats = await engine
+      .run(fileSource(path, { format: benchmark, flow: engine.gate }), sinks)
+      .catch((err: unknown) => {
+        // Which file could not be trained on, in the one line the command prints.
+        if (err instanceof AemonError && err.code === 'AEMON_TRAINING') {
+          throw new AemonError(err.code, `${key}: ${err.message}`, { stage: err.stage, cause: err });
+        }
+        throw err;
+      });
     if (report && collector) {
       const series = collector.series();
       const windows = report.labelled.get(key);
@@ -103,7 +110,11 @@ function replayer(
     }
     for (const bundle of engine.trainer.models()) bundle.model.dispose();
     if (stats.acked !== stats.records) {
-      throw new AemonError('AEMON_INTERNAL', `${path}: ${stats.records - stats.acked} records were neither scored nor rejected`, { stage: 'cli' });
+      throw new AemonError(
+        'AEMON_INTERNAL',
+        `${path}: ${stats.records - stats.acked} records were neither scored nor rejected`,
+        { stage: 'cli' },
+      );
     }
     const rejected = Object.fromEntries(Object.entries(stats.rejected).map(([k, v]) => [k, v ?? 0]));
     return { rows, rejected, trainingSeconds, backend: engine.backend };
@@ -138,7 +149,10 @@ async function writeJson(path: string, value: unknown): Promise<void> {
   try {
     await writeFile(path, JSON.stringify(value, null, 2) + '\n');
   } catch (err) {
-    throw new AemonError('AEMON_SINK_WRITE', `cannot write ${path}: ${(err as Error).message}`, { stage: 'sink', cause: err });
+    throw new AemonError('AEMON_SINK_WRITE', `cannot write ${path}: ${(err as Error).message}`, {
+      stage: 'sink',
+      cause: err,
+    });
   }
 }
 
@@ -152,23 +166,35 @@ async function evaluate(benchmark: string, flags: EvaluateFlags): Promise<void> 
     throw new AemonError('AEMON_INPUT_READ', `no such folder: ${flags.data}`, { stage: 'cli' });
   }
   if (benchmark === 'skab' && flags.out !== undefined) {
-    throw new AemonError('AEMON_USAGE', '--out writes NAB results files; SKAB has no results layout (use --json)', { stage: 'cli' });
+    throw new AemonError('AEMON_USAGE', '--out writes NAB results files; SKAB has no results layout (use --json)', {
+      stage: 'cli',
+    });
   }
   // Loaded once up front: a bad config fails before the first file, and is recorded with the results.
   const cfg = commandConfig(flags.config, {});
-  if (cfg.model.dir) process.stderr.write(`model.dir (${cfg.model.dir}) is not used: the protocol trains a fresh model per file\n`);
+  if (cfg.model.dir)
+    process.stderr.write(`model.dir (${cfg.model.dir}) is not used: the protocol trains a fresh model per file\n`);
   const bars = process.stderr.isTTY ? { progress: new TrainingProgress(process.stderr), label: '' } : undefined;
   const target = flags.report === undefined ? undefined : await reportTarget(benchmark, flags.report, flags.data);
-  const common = { maxGapMs: cfg.windowing.maxGapMs, replay: replayer(benchmark, flags, bars, target), progress: progressLines(process.stderr, bars) };
+  const common = {
+    maxGapMs: cfg.windowing.maxGapMs,
+    replay: replayer(benchmark, flags, bars, target),
+    progress: progressLines(process.stderr, bars),
+  };
   if (benchmark === 'skab') {
     const report = await evaluateSkab({ dir: flags.data, ...common });
     process.stdout.write(skabText(report));
     if (flags.json) await writeJson(flags.json, skabJson(report, detectorConfig(cfg)));
     if (target) await writeIndex(target, skabIndex(report, target));
   } else {
-    const report = await evaluateNab({ dir: flags.data, ...common, ...(flags.out === undefined ? {} : { out: flags.out }) });
+    const report = await evaluateNab({
+      dir: flags.data,
+      ...common,
+      ...(flags.out === undefined ? {} : { out: flags.out }),
+    });
     process.stdout.write(nabText(report));
-    if (flags.out) process.stderr.write(`NAB results files (timestamp,value,anomaly_score,label) under ${flags.out}/aemon/\n`);
+    if (flags.out)
+      process.stderr.write(`NAB results files (timestamp,value,anomaly_score,label) under ${flags.out}/aemon/\n`);
     if (flags.json) await writeJson(flags.json, nabJson(report, detectorConfig(cfg)));
     if (target) await writeIndex(target, nabIndex(report, target));
   }
@@ -204,7 +230,18 @@ function skabIndex(report: SkabReport, target: ReportTarget): string {
     columns: ['file', 'test rows', 'anomalous', 'TP', 'FP', 'FN', 'TN', 'F1', 'FAR %', 'MAR %'],
     rows: report.files.map((f) => ({
       href: target.pages.get(f.key) ?? null,
-      cells: [f.key, f.testRows, f.anomalousRows, f.tp, f.fp, f.fn, f.tn, f.f1.toFixed(3), f.far.toFixed(1), f.mar.toFixed(1)].map(String),
+      cells: [
+        f.key,
+        f.testRows,
+        f.anomalousRows,
+        f.tp,
+        f.fp,
+        f.fn,
+        f.tn,
+        f.f1.toFixed(3),
+        f.far.toFixed(1),
+        f.mar.toFixed(1),
+      ].map(String),
     })),
   });
 }
@@ -216,7 +253,17 @@ function nabIndex(report: NabReport, target: ReportTarget): string {
     summary:
       `NAB scores: standard ${p.standard.score.toFixed(1)}, reward low FP ${p.reward_low_FP_rate.score.toFixed(1)}, ` +
       `reward low FN ${p.reward_low_FN_rate.score.toFixed(1)}. Backend ${report.backends.join(', ')}.`,
-    columns: ['file', 'records', 'probationary', 'windows', 'scored', 'anomalous', 'standard (raw)', 'low FP (raw)', 'low FN (raw)'],
+    columns: [
+      'file',
+      'records',
+      'probationary',
+      'windows',
+      'scored',
+      'anomalous',
+      'standard (raw)',
+      'low FP (raw)',
+      'low FN (raw)',
+    ],
     rows: report.files.map((f) => ({
       href: target.pages.get(f.key) ?? null,
       cells: [
@@ -237,20 +284,25 @@ function nabIndex(report: NabReport, target: ReportTarget): string {
 export function registerEvaluate(program: Command): void {
   program
     .command('evaluate')
-    .description("run the NAB or SKAB protocol on a data folder through the replay pipeline and print the benchmark's own scores")
+    .description(
+      "run the NAB or SKAB protocol on a data folder through the replay pipeline and print the benchmark's own scores",
+    )
     .argument('<benchmark>', 'nab | skab')
-    .requiredOption('--data <dir>', 'a folder in the benchmark\'s layout (CSV files are found recursively)')
+    .requiredOption('--data <dir>', "a folder in the benchmark's layout (CSV files are found recursively)")
     .option('--out <dir>', "nab: write NAB's results layout, <dir>/aemon/<category>/aemon_<file>.csv")
     .option('--json <file>', 'write the scores as one JSON object')
-    .option('--report <dir>', 'write self-contained HTML: <dir>/index.html (per-file scores) linking to one page per file (signal, score, threshold, detections, labelled windows)')
+    .option(
+      '--report <dir>',
+      'write self-contained HTML: <dir>/index.html (per-file scores) linking to one page per file (signal, score, threshold, detections, labelled windows)',
+    )
     .option('-c, --config <file>', 'config file (YAML or JSON): model.*, windowing.*, detection.* shape the detector')
     .option('--verbose', 'JSON logs on stderr at the configured level (default: warnings only)')
     .addHelpText(
       'after',
       '\nEvery file is replayed through a fresh engine (its own model), causally, as `aemon replay` runs it:\n' +
         '  nab:  trains on the probationary period (first 15 %, at most 750 records); anomaly score = s / (1 + s)\n' +
-        '        of aemon\'s score s; NAB scoring with its three profiles, one threshold per profile over the corpus.\n' +
-        '  skab: trains on the first 400 rows; the rest are scored as anomalous when aemon\'s anomaly state is on;\n' +
+        "        of aemon's score s; NAB scoring with its three profiles, one threshold per profile over the corpus.\n" +
+        "  skab: trains on the first 400 rows; the rest are scored as anomalous when aemon's anomaly state is on;\n" +
         '        F1, FAR %, MAR % pooled over all files; files without an anomaly column are skipped.\n' +
         '\nExamples:\n' +
         '  aemon evaluate skab --data ../shared/datasets/skab --json skab.json --report skab-report/\n' +

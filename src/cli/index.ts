@@ -49,7 +49,9 @@ try {
     process.exitCode = err.exitCode === 0 ? 0 : 2;
   } else {
     process.stderr.write(`aemon: ${describeError(err)}\n`);
-    const usage = err instanceof AemonError && (err.code === 'AEMON_USAGE' || err.code === 'AEMON_CONFIG_INVALID' || err.code === 'AEMON_CONFIG_READ');
+    const usage =
+      err instanceof AemonError &&
+      (err.code === 'AEMON_USAGE' || err.code === 'AEMON_CONFIG_INVALID' || err.code === 'AEMON_CONFIG_READ');
     process.exitCode = usage ? 2 : 1;
   }
 }

@@ -53,7 +53,8 @@ export function withOverrides(current: ReadingConfig, overrides: ReadingOverride
 }
 
 const PLAIN = /^[A-Za-z0-9_./-]+$/;
-const scalar = (v: string | number | boolean): string => (typeof v === 'string' && !PLAIN.test(v) ? JSON.stringify(v) : String(v));
+const scalar = (v: string | number | boolean): string =>
+  typeof v === 'string' && !PLAIN.test(v) ? JSON.stringify(v) : String(v);
 
 /** The YAML lines (under `reading:`) and the `AEMON_READING_*` variables that set `overrides`. */
 export function configLines(overrides: ReadingOverrides): { yaml: string[]; env: string[] } {
@@ -106,18 +107,29 @@ function objects(records: readonly SourceRecord[]): Array<Record<string, unknown
 }
 
 /** The field most of `docs` have that `test` accepts, preferring names `preferred` matches. */
-function pick(docs: ReadonlyArray<Record<string, unknown>>, test: (v: unknown) => boolean, preferred: RegExp, skip: ReadonlySet<string>): string | undefined {
+function pick(
+  docs: ReadonlyArray<Record<string, unknown>>,
+  test: (v: unknown) => boolean,
+  preferred: RegExp,
+  skip: ReadonlySet<string>,
+): string | undefined {
   const counts = new Map<string, number>();
-  for (const d of docs) for (const [k, v] of Object.entries(d)) if (!skip.has(k) && test(v)) counts.set(k, (counts.get(k) ?? 0) + 1);
+  for (const d of docs)
+    for (const [k, v] of Object.entries(d)) if (!skip.has(k) && test(v)) counts.set(k, (counts.get(k) ?? 0) + 1);
   const most = [...counts].filter(([, n]) => n * 2 > docs.length);
   return (most.find(([k]) => preferred.test(k)) ?? most[0])?.[0];
 }
 
 const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-const isTime = (v: unknown): boolean => (isNumber(v) && epochUnit(v) !== undefined) || (typeof v === 'string' && ISO.test(v) && !Number.isNaN(Date.parse(v)));
+const isTime = (v: unknown): boolean =>
+  (isNumber(v) && epochUnit(v) !== undefined) || (typeof v === 'string' && ISO.test(v) && !Number.isNaN(Date.parse(v)));
 const isId = (v: unknown): boolean => typeof v === 'string' && v.trim() !== '' && v.length <= 200 && !isTime(v);
 const isChannels = (v: unknown): boolean =>
-  typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length > 0 && Object.values(v).every(isNumber);
+  typeof v === 'object' &&
+  v !== null &&
+  !Array.isArray(v) &&
+  Object.keys(v).length > 0 &&
+  Object.values(v).every(isNumber);
 
 /**
  * A guess at the `json` (or one-channel-per-message `narrow`) fields of JSON objects: a string
@@ -142,7 +154,11 @@ export function guessJson(records: readonly SourceRecord[]): { overrides: Readin
     const sample = docs.find((d) => d[time] !== undefined)![time];
     const unit = isNumber(sample) ? epochUnit(sample)! : 'iso';
     o.timeUnit = unit;
-    why.push(isNumber(sample) ? `${time} as the time in ${unit} (${sample} by its magnitude)` : `${time} as the time (ISO-8601)`);
+    why.push(
+      isNumber(sample)
+        ? `${time} as the time in ${unit} (${sample} by its magnitude)`
+        : `${time} as the time (ISO-8601)`,
+    );
   }
   if (values !== undefined) {
     o.valuesField = values;
@@ -152,7 +168,11 @@ export function guessJson(records: readonly SourceRecord[]): { overrides: Readin
     const skip = new Set([sensor, time].filter((x): x is string => x !== undefined));
     const channel = pick(docs, isId, /^(channel|tag|metric|field|signal|point|variable|name)$/i, skip);
     const value = pick(docs, isNumber, /^(value|val|v|reading)$/i, new Set([...skip, ...(channel ? [channel] : [])]));
-    if (channel === undefined || value === undefined) return { overrides: o, why: `${why.join(', ')}; no object of numeric channels found (json reads channels from one object, reading.valuesField)` };
+    if (channel === undefined || value === undefined)
+      return {
+        overrides: o,
+        why: `${why.join(', ')}; no object of numeric channels found (json reads channels from one object, reading.valuesField)`,
+      };
     const channels = [...new Set(docs.map((d) => d[channel]).filter((c): c is string => typeof c === 'string'))].sort();
     o.format = 'narrow';
     o.channels = channels;
@@ -189,7 +209,13 @@ export function suggest(current: ReadingConfig, records: readonly SourceRecord[]
     const reads = readCount(views);
     if (reads <= now || (best && reads <= best.reads)) continue;
     const example = views.find((v) => v.readings.length > 0)?.readings[0];
-    best = { overrides: c.overrides, reads, ...configLines(c.overrides), ...(c.guessed ? { guessed: c.guessed } : {}), ...(example ? { example } : {}) };
+    best = {
+      overrides: c.overrides,
+      reads,
+      ...configLines(c.overrides),
+      ...(c.guessed ? { guessed: c.guessed } : {}),
+      ...(example ? { example } : {}),
+    };
   }
   return best;
 }

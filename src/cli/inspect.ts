@@ -36,11 +36,15 @@ async function kafkaRecords(kafka: Kafka, cfg: Readonly<Config>, topic: string, 
   try {
     await admin.connect();
     const topics = await admin.listTopics();
-    if (!topics.includes(topic)) throw new AemonError('AEMON_KAFKA', `topic ${topic} does not exist at ${where}`, { stage: 'cli' });
+    if (!topics.includes(topic))
+      throw new AemonError('AEMON_KAFKA', `topic ${topic} does not exist at ${where}`, { stage: 'cli' });
     for (const p of await admin.fetchTopicOffsets(topic)) available += Number(p.high) - Number(p.low);
   } catch (cause) {
     if (cause instanceof AemonError) throw cause;
-    throw new AemonError('AEMON_KAFKA', `cannot reach Kafka at ${where}: ${(cause as Error).message}`, { stage: 'cli', cause });
+    throw new AemonError('AEMON_KAFKA', `cannot reach Kafka at ${where}: ${(cause as Error).message}`, {
+      stage: 'cli',
+      cause,
+    });
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
@@ -65,7 +69,17 @@ async function kafkaRecords(kafka: Kafka, cfg: Readonly<Config>, topic: string, 
   });
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new AemonError('AEMON_KAFKA', `read ${out.length} of ${want} records of ${topic} in ${READ_TIMEOUT_MS / 1000} s`, { stage: 'cli' })), READ_TIMEOUT_MS);
+    timer = setTimeout(
+      () =>
+        reject(
+          new AemonError(
+            'AEMON_KAFKA',
+            `read ${out.length} of ${want} records of ${topic} in ${READ_TIMEOUT_MS / 1000} s`,
+            { stage: 'cli' },
+          ),
+        ),
+      READ_TIMEOUT_MS,
+    );
   });
   try {
     await Promise.race([enough, read.done.then(finish), timeout]);
@@ -76,7 +90,9 @@ async function kafkaRecords(kafka: Kafka, cfg: Readonly<Config>, topic: string, 
     clearTimeout(timer);
     read.stop();
   }
-  return out.sort((a, b) => a.origin.partition! - b.origin.partition! || Number(a.origin.offset) - Number(b.origin.offset)).map((r, seq) => ({ ...r, seq }));
+  return out
+    .sort((a, b) => a.origin.partition! - b.origin.partition! || Number(a.origin.offset) - Number(b.origin.offset))
+    .map((r, seq) => ({ ...r, seq }));
 }
 
 /** The first `n` non-empty lines of a file (NDJSON or line protocol), one record each. */
@@ -85,14 +101,23 @@ function fileRecords(file: string, n: number): SourceRecord[] {
   try {
     text = readFileSync(file, 'utf8');
   } catch (cause) {
-    throw new AemonError('AEMON_INPUT_READ', `cannot read ${file}: ${(cause as Error).message}`, { stage: 'cli', cause });
+    throw new AemonError('AEMON_INPUT_READ', `cannot read ${file}: ${(cause as Error).message}`, {
+      stage: 'cli',
+      cause,
+    });
   }
   const out: SourceRecord[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length && out.length < n; i++) {
     const line = lines[i]!.replace(/\r$/, '');
     if (line.trim() === '') continue;
-    out.push({ raw: line, origin: { source: 'file', file, line: i + 1 }, arrivedAt: Date.now(), seq: out.length, ack: () => undefined });
+    out.push({
+      raw: line,
+      origin: { source: 'file', file, line: i + 1 },
+      arrivedAt: Date.now(),
+      seq: out.length,
+      ack: () => undefined,
+    });
   }
   return out;
 }
@@ -112,7 +137,11 @@ function rawText(r: SourceRecord): string {
 }
 
 /** How each record maps under `reading`, and (when most are rejected) the config that reads them. */
-export function inspectRecords(reading: ReadingConfig, records: readonly SourceRecord[], source: InspectReport['source']): InspectReport {
+export function inspectRecords(
+  reading: ReadingConfig,
+  records: readonly SourceRecord[],
+  source: InspectReport['source'],
+): InspectReport {
   const views = viewRecords(reading, records);
   const bySeq = new Map(records.map((r) => [r.seq, r]));
   const report: InspectReport = {
@@ -123,7 +152,12 @@ export function inspectRecords(reading: ReadingConfig, records: readonly SourceR
     records: views.map((v) => {
       const r = bySeq.get(v.seq)!;
       const o = r.origin;
-      return { ...(o.partition !== undefined ? { partition: o.partition, offset: o.offset! } : {}), ...(o.line !== undefined ? { line: o.line } : {}), raw: rawText(r), ...v };
+      return {
+        ...(o.partition !== undefined ? { partition: o.partition, offset: o.offset! } : {}),
+        ...(o.line !== undefined ? { line: o.line } : {}),
+        raw: rawText(r),
+        ...v,
+      };
     }),
   };
   const s = suggest(reading, records);
@@ -131,7 +165,10 @@ export function inspectRecords(reading: ReadingConfig, records: readonly SourceR
   return report;
 }
 
-const channelsText = (c: Record<string, number>): string => `{${Object.entries(c).map(([k, v]) => `${k}: ${v}`).join(', ')}}`;
+const channelsText = (c: Record<string, number>): string =>
+  `{${Object.entries(c)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join(', ')}}`;
 
 export function formatReport(rep: InspectReport): string {
   const out: string[] = [];
@@ -139,21 +176,33 @@ export function formatReport(rep: InspectReport): string {
   out.push(`${rep.total} records of ${where}, read with reading.format ${rep.format}:`);
   for (const r of rep.records) {
     out.push(`${r.partition !== undefined ? `p${r.partition}@${r.offset}` : `line ${r.line}`}  ${r.raw}`);
-    for (const x of r.readings) out.push(`  → sensor ${x.sensor}, time ${x.time}, channels ${channelsText(x.channels)}`);
+    for (const x of r.readings)
+      out.push(`  → sensor ${x.sensor}, time ${x.time}, channels ${channelsText(x.channels)}`);
     for (const x of r.rejections) out.push(`  → rejected: ${x.reason} (${x.detail})`);
-    if (r.readings.length === 0 && r.rejections.length === 0) out.push('  → joined into a reading shown above (narrow)');
+    if (r.readings.length === 0 && r.rejections.length === 0)
+      out.push('  → joined into a reading shown above (narrow)');
   }
   out.push('', `reading.format ${rep.format} reads ${rep.read} of ${rep.total} records.`);
   const s = rep.suggestion;
   if (s) {
     out.push(`Suggestion: reading.format ${String(s.overrides.format)} would read ${s.reads} of ${rep.total}.`);
     if (s.guessed) out.push(`(fields guessed from the records: ${s.guessed}; check them)`);
-    if (s.example) out.push(`It reads the first as sensor ${s.example.sensor}, time ${s.example.time}, channels ${channelsText(s.example.channels)}.`);
-    out.push('In the config file:', ...s.yaml.map((l) => `  ${l}`), 'or as environment variables:', ...s.env.map((l) => `  ${l}`));
+    if (s.example)
+      out.push(
+        `It reads the first as sensor ${s.example.sensor}, time ${s.example.time}, channels ${channelsText(s.example.channels)}.`,
+      );
+    out.push(
+      'In the config file:',
+      ...s.yaml.map((l) => `  ${l}`),
+      'or as environment variables:',
+      ...s.env.map((l) => `  ${l}`),
+    );
   } else if (rep.read * 2 < rep.total) {
     out.push('No other format (json, telegraf-json, influx, or guessed json fields) reads more of them.');
   } else {
-    out.push(`The current config reads them (reading.format: ${rep.format}, ${configLines({ format: rep.format }).env.join(' ')}).`);
+    out.push(
+      `The current config reads them (reading.format: ${rep.format}, ${configLines({ format: rep.format }).env.join(' ')}).`,
+    );
   }
   return out.join('\n') + '\n';
 }
@@ -173,7 +222,11 @@ export async function inspect(flags: InspectFlags): Promise<void> {
     // the one error line below rather than kafkajs' log of every retry (--verbose shows them).
     const kafka = flags.verbose
       ? createKafka(cfg.kafka, log, '-inspect')
-      : new Kafka({ ...kafkaClientOptions(cfg.kafka, '-inspect'), retry: { initialRetryTime: 300, retries: 3, maxRetryTime: 2_000 }, logLevel: logLevel.NOTHING });
+      : new Kafka({
+          ...kafkaClientOptions(cfg.kafka, '-inspect'),
+          retry: { initialRetryTime: 300, retries: 3, maxRetryTime: 2_000 },
+          logLevel: logLevel.NOTHING,
+        });
     records = await kafkaRecords(kafka, cfg, flags.kafkaTopic, n);
     source = { topic: flags.kafkaTopic };
   } else {
@@ -191,7 +244,9 @@ export async function inspect(flags: InspectFlags): Promise<void> {
 export function registerInspect(program: Command): void {
   program
     .command('inspect')
-    .description('show how the first records of a topic or file are read (sensor, time, channels, or why rejected) and the config that reads them')
+    .description(
+      'show how the first records of a topic or file are read (sensor, time, channels, or why rejected) and the config that reads them',
+    )
     .addHelpText(
       'after',
       '\nEach record goes through the decoder reading.format names, as in aemon run. When most are rejected, the other\n' +
@@ -204,11 +259,17 @@ export function registerInspect(program: Command): void {
         '  AEMON_KAFKA_BROKERS=127.0.0.1:9092 npx aemon inspect --kafka-topic telegraf -n 5\n' +
         '  npx aemon inspect --file readings.ndjson --json\n',
     )
-    .option('--kafka-topic <topic>', 'topic to read from its beginning, every partition (brokers from kafka.brokers / AEMON_KAFKA_BROKERS)')
+    .option(
+      '--kafka-topic <topic>',
+      'topic to read from its beginning, every partition (brokers from kafka.brokers / AEMON_KAFKA_BROKERS)',
+    )
     .option('--file <file>', 'a local file instead: NDJSON or line protocol, one record a line')
     .option('-n <count>', 'records to read (default 20)')
     .option('--json', 'print the same as one JSON document, for scripts')
-    .option('-c, --config <file>', 'config file (YAML or JSON); every setting also as AEMON_* env, e.g. AEMON_READING_FORMAT')
-    .option('--verbose', 'log at log.level, kafkajs retries included (and the service\'s longer reconnect schedule)')
+    .option(
+      '-c, --config <file>',
+      'config file (YAML or JSON); every setting also as AEMON_* env, e.g. AEMON_READING_FORMAT',
+    )
+    .option('--verbose', "log at log.level, kafkajs retries included (and the service's longer reconnect schedule)")
     .action(async (flags: InspectFlags) => inspect(flags));
 }

@@ -30,7 +30,11 @@ export function createKafka(cfg: KafkaConfig, log: Logger, clientIdSuffix = ''):
  * Connects an admin client once at start-up, so a wrong address or password is one clear error
  * before anything else starts, and creates the output topics aemon writes to when missing.
  */
-export async function prepareTopics(kafka: Kafka, cfg: KafkaConfig, topics: readonly (string | ITopicConfig)[]): Promise<void> {
+export async function prepareTopics(
+  kafka: Kafka,
+  cfg: KafkaConfig,
+  topics: readonly (string | ITopicConfig)[],
+): Promise<void> {
   const specs = new Map<string, ITopicConfig>();
   for (const t of topics) {
     const spec = typeof t === 'string' ? { topic: t } : t;
@@ -57,7 +61,10 @@ export async function prepareTopics(kafka: Kafka, cfg: KafkaConfig, topics: read
   } catch (cause) {
     const err = cause as Error;
     const what = err.name === 'KafkaJSSASLAuthenticationError' ? 'authentication failed' : 'cannot reach Kafka';
-    throw new AemonError('AEMON_KAFKA', `${what} at ${cfg.brokers.join(',')}: ${err.message}`, { stage: 'startup', cause });
+    throw new AemonError('AEMON_KAFKA', `${what} at ${cfg.brokers.join(',')}: ${err.message}`, {
+      stage: 'startup',
+      cause,
+    });
   } finally {
     await admin.disconnect().catch(() => undefined);
   }

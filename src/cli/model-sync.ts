@@ -3,7 +3,13 @@ import { CompressionTypes, Partitioners, type Kafka, type Producer } from 'kafka
 import { compressionType } from '../config/kafka.js';
 import type { KafkaConfig } from '../config/schema.js';
 import type { Engine } from '../main.js';
-import { decodeModelRecord, encodeModelRecord, loadModelRecord, type ModelMessage, type ModelRecord } from '../model/record.js';
+import {
+  decodeModelRecord,
+  encodeModelRecord,
+  loadModelRecord,
+  type ModelMessage,
+  type ModelRecord,
+} from '../model/record.js';
 import type { Logger } from '../observability/logger.js';
 import type { ModelRecordResult } from '../observability/metrics.js';
 import type { ModelBundle } from '../pipeline/model.js';
@@ -15,7 +21,11 @@ import { settleWithin } from './kafka.js';
 export const MODEL_RECORD_MAX_BYTES = 16 * 1024 * 1024;
 
 /** How the models topic is created when missing: compacted (the latest model per group stays), one partition. */
-export function modelsTopicSpec(topic: string): { topic: string; numPartitions: number; configEntries: Array<{ name: string; value: string }> } {
+export function modelsTopicSpec(topic: string): {
+  topic: string;
+  numPartitions: number;
+  configEntries: Array<{ name: string; value: string }>;
+} {
   return {
     topic,
     numPartitions: 1,
@@ -70,13 +80,20 @@ export class ModelSync {
     const next = this.publishing.then(async () => {
       try {
         const message = await encodeModelRecord(bundle, at, opts.origin);
-        if (message.value.byteLength > MODEL_RECORD_MAX_BYTES) throw new Error(`the record is ${message.value.byteLength} bytes, over ${MODEL_RECORD_MAX_BYTES}`);
+        if (message.value.byteLength > MODEL_RECORD_MAX_BYTES)
+          throw new Error(`the record is ${message.value.byteLength} bytes, over ${MODEL_RECORD_MAX_BYTES}`);
         await opts.send(message);
         opts.count('published');
-        opts.log.info({ topic: opts.topic, group, version, bytes: message.value.byteLength }, `published model ${version} [${group}] to ${opts.topic}`);
+        opts.log.info(
+          { topic: opts.topic, group, version, bytes: message.value.byteLength },
+          `published model ${version} [${group}] to ${opts.topic}`,
+        );
       } catch (err) {
         opts.count('publish_failed');
-        opts.log.error({ err, topic: opts.topic, group, version }, `cannot publish model ${version} [${group}] to ${opts.topic}: ${(err as Error).message}`);
+        opts.log.error(
+          { err, topic: opts.topic, group, version },
+          `cannot publish model ${version} [${group}] to ${opts.topic}: ${(err as Error).message}`,
+        );
       }
     });
     this.publishing = next;
@@ -108,14 +125,22 @@ export class ModelSync {
     const { group, version } = record;
     this.onTopic.set(group, version);
     const cur = opts.current(group);
-    const since = this.since.get(group) ?? (opts.publishing && cur?.metadata.promotion ? Date.parse(cur.metadata.promotion.promotedAt) : undefined);
+    const since =
+      this.since.get(group) ??
+      (opts.publishing && cur?.metadata.promotion ? Date.parse(cur.metadata.promotion.promotedAt) : undefined);
     const skip = (why: string): ModelRecordResult => {
       opts.count('skipped');
-      opts.log.info({ topic: opts.topic, group, version, origin: record.origin }, `${opts.topic}: model ${version} [${group}] skipped: ${why}`);
+      opts.log.info(
+        { topic: opts.topic, group, version, origin: record.origin },
+        `${opts.topic}: model ${version} [${group}] skipped: ${why}`,
+      );
       return 'skipped';
     };
     if (cur?.metadata.version === version) return skip('already current');
-    if (since !== undefined && record.publishedAt < since) return skip(`published ${new Date(record.publishedAt).toISOString()}, before the current model ${cur?.metadata.version ?? ''}`);
+    if (since !== undefined && record.publishedAt < since)
+      return skip(
+        `published ${new Date(record.publishedAt).toISOString()}, before the current model ${cur?.metadata.version ?? ''}`,
+      );
     let bundle: ModelBundle;
     try {
       bundle = await opts.load(record);
@@ -131,7 +156,10 @@ export class ModelSync {
     }
     this.since.set(group, record.publishedAt);
     opts.count('applied');
-    opts.log.info({ topic: opts.topic, group, version, origin: record.origin, replaced: cur?.metadata.version }, `${opts.topic}: now scoring [${group}] with model ${version} published by ${record.origin}`);
+    opts.log.info(
+      { topic: opts.topic, group, version, origin: record.origin, replaced: cur?.metadata.version },
+      `${opts.topic}: now scoring [${group}] with model ${version} published by ${record.origin}`,
+    );
     return 'applied';
   }
 
@@ -140,7 +168,10 @@ export class ModelSync {
     opts.count('refused');
     const cur = key === undefined ? undefined : opts.current(key)?.metadata.version;
     const keeps = cur ? `; model ${cur} stays in use` : '';
-    opts.log.error({ topic: opts.topic, key, version, code: (err as { code?: string }).code }, `${opts.topic}: refused a record${version ? ` of model ${version}` : ''} for [${key ?? ''}]: ${(err as Error).message}${keeps}`);
+    opts.log.error(
+      { topic: opts.topic, key, version, code: (err as { code?: string }).code },
+      `${opts.topic}: refused a record${version ? ` of model ${version}` : ''} for [${key ?? ''}]: ${(err as Error).message}${keeps}`,
+    );
     return 'refused';
   }
 }
@@ -167,7 +198,12 @@ export async function startModelTopic(args: {
 }): Promise<ModelTopic> {
   const { kafka, kc, engine, log } = args;
   const topic = kc.modelsTopic;
-  const producer: Producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
+  const producer: Producer = kafka.producer({
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+    idempotent: true,
+    maxInFlightRequests: 1,
+  });
   let connected: Promise<void> | undefined;
   // A model record is megabytes of JSON numbers: gzip unless another codec is configured.
   const compression = kc.compression === 'none' ? CompressionTypes.GZIP : compressionType(kc.compression);
@@ -186,7 +222,13 @@ export async function startModelTopic(args: {
     },
     count: (result) => engine.metrics.modelRecord(result),
   });
-  const feed: CompactedFeed = await followCompacted({ kafka, topic, log, maxBytes: MODEL_RECORD_MAX_BYTES, onRecord: async (raw, key) => void (await sync.receive(raw, key)) });
+  const feed: CompactedFeed = await followCompacted({
+    kafka,
+    topic,
+    log,
+    maxBytes: MODEL_RECORD_MAX_BYTES,
+    onRecord: async (raw, key) => void (await sync.receive(raw, key)),
+  });
   await feed.caughtUp;
   await sync.announce(engine.trainer.models());
   return {

@@ -12,7 +12,11 @@ import { commandConfig } from './common.js';
 export async function registryWithModels(dir: string, keep: number, log?: Logger): Promise<ModelRegistry> {
   const registry = new ModelRegistry({ root: dir, keep, ...(log ? { log } : {}) });
   if ((await registry.groups()).length === 0) {
-    throw new AemonError('AEMON_MODEL_IO', `${dir} holds no model (no model folder, no registry); make one with \`aemon train <data> --out ${dir}\``, { stage: 'startup' });
+    throw new AemonError(
+      'AEMON_MODEL_IO',
+      `${dir} holds no model (no model folder, no registry); make one with \`aemon train <data> --out ${dir}\``,
+      { stage: 'startup' },
+    );
   }
   return registry;
 }
@@ -25,7 +29,9 @@ interface DirFlags {
 function openRegistry(flags: DirFlags): ModelRegistry {
   const cfg = commandConfig(flags.config, flags.dir ? { model: { dir: flags.dir } } : {});
   if (!cfg.model.dir) {
-    throw new AemonError('AEMON_USAGE', 'no model registry: pass --dir DIR or set model.dir (AEMON_MODEL_DIR)', { stage: 'cli' });
+    throw new AemonError('AEMON_USAGE', 'no model registry: pass --dir DIR or set model.dir (AEMON_MODEL_DIR)', {
+      stage: 'cli',
+    });
   }
   return new ModelRegistry({ root: cfg.model.dir, keep: cfg.model.keep });
 }
@@ -77,11 +83,17 @@ async function show(version: string, flags: DirFlags & { group?: string; json?: 
   ];
   if (metadata) {
     const p = metadata.params;
-    lines.push(`model         window ${p.windowSize} × ${p.channels} channels, ${p.units} units × ${p.depth}, loss ${p.loss}, seed ${p.seed}`);
+    lines.push(
+      `model         window ${p.windowSize} × ${p.channels} channels, ${p.units} units × ${p.depth}, loss ${p.loss}, seed ${p.seed}`,
+    );
   }
   if (fit) {
-    lines.push(`fit           ${fit.epochs} epochs (best ${fit.bestEpoch}${fit.stoppedEarly ? ', stopped early' : ''}) in ${fit.seconds.toFixed(1)} s`);
-    lines.push(`loss          ${fit.loss.at(-1)?.toPrecision(4) ?? '—'} (train), ${fit.valLoss.at(-1)?.toPrecision(4) ?? '—'} (validation)`);
+    lines.push(
+      `fit           ${fit.epochs} epochs (best ${fit.bestEpoch}${fit.stoppedEarly ? ', stopped early' : ''}) in ${fit.seconds.toFixed(1)} s`,
+    );
+    lines.push(
+      `loss          ${fit.loss.at(-1)?.toPrecision(4) ?? '—'} (train), ${fit.valLoss.at(-1)?.toPrecision(4) ?? '—'} (validation)`,
+    );
   }
   lines.push(`gate          ${entry.gate === undefined ? '—' : JSON.stringify(entry.gate)}`);
   if (entry.problem) lines.push(`problem       ${entry.problem}`);
@@ -105,7 +117,7 @@ export function registerModels(program: Command): void {
     .addHelpText(
       'after',
       '\nLayout: DIR/<group>/<version>/ (a model folder) and DIR/<group>/CURRENT (the current version).\n' +
-        'A model folder from before the registry (DIR itself or DIR/<group>/) is read as its group\'s current version.\n\n' +
+        "A model folder from before the registry (DIR itself or DIR/<group>/) is read as its group's current version.\n\n" +
         'Examples:\n  aemon models list --dir models/\n  aemon models show m-3f2a9c1b0d --dir models/\n  aemon models rollback --dir models/\n',
     );
   models

@@ -22,7 +22,9 @@ export function progressLine(label: string, p: EpochProgress, width = 24): strin
  * Early stopping may end before the last epoch; `done` finishes the line either way.
  */
 export class TrainingProgress {
-  constructor(private readonly stream: NodeJS.WriteStream | { write(s: string): unknown; isTTY?: boolean } = process.stderr) {}
+  constructor(
+    private readonly stream: NodeJS.WriteStream | { write(s: string): unknown; isTTY?: boolean } = process.stderr,
+  ) {}
 
   epoch(label: string, p: EpochProgress): void {
     const line = progressLine(label, p);

@@ -56,19 +56,29 @@ const FILE_LAYOUTS = ['auto', 'nab', 'skab', 'csv', 'ndjson'] as const;
 export function replayFormat(name: string | undefined): { file: FileFormat; reading?: ReadingFormat } {
   if (name === undefined) return { file: 'auto' };
   if ((FILE_LAYOUTS as readonly string[]).includes(name)) return { file: name as FileFormat };
-  if ((READING_FORMATS as readonly string[]).includes(name)) return { file: name === 'influx' ? 'lines' : 'ndjson', reading: name as ReadingFormat };
-  throw new AemonError('AEMON_USAGE', `--format must be one of ${[...FILE_LAYOUTS, ...READING_FORMATS].join(', ')}; got ${JSON.stringify(name)}`, { stage: 'cli' });
+  if ((READING_FORMATS as readonly string[]).includes(name))
+    return { file: name === 'influx' ? 'lines' : 'ndjson', reading: name as ReadingFormat };
+  throw new AemonError(
+    'AEMON_USAGE',
+    `--format must be one of ${[...FILE_LAYOUTS, ...READING_FORMATS].join(', ')}; got ${JSON.stringify(name)}`,
+    { stage: 'cli' },
+  );
 }
 
 function parseTime(text: string | undefined, flag: string): number {
   const ms = text === undefined ? Number.NaN : Date.parse(text);
-  if (!Number.isFinite(ms)) throw new AemonError('AEMON_USAGE', `${flag} needs an ISO-8601 time, got ${JSON.stringify(text ?? '')}`, { stage: 'cli' });
+  if (!Number.isFinite(ms))
+    throw new AemonError('AEMON_USAGE', `${flag} needs an ISO-8601 time, got ${JSON.stringify(text ?? '')}`, {
+      stage: 'cli',
+    });
   return ms;
 }
 
 async function replay(input: string | undefined, flags: ReplayFlags): Promise<void> {
   if ((input === undefined) === (flags.kafkaTopic === undefined)) {
-    throw new AemonError('AEMON_USAGE', 'give a file or folder, or --kafka-topic with --from and --to (not both)', { stage: 'cli' });
+    throw new AemonError('AEMON_USAGE', 'give a file or folder, or --kafka-topic with --from and --to (not both)', {
+      stage: 'cli',
+    });
   }
   if (input !== undefined) {
     try {
@@ -77,13 +87,18 @@ async function replay(input: string | undefined, flags: ReplayFlags): Promise<vo
       throw new AemonError('AEMON_INPUT_READ', `no such file or folder: ${input}`, { stage: 'cli' });
     }
   }
-  const range = flags.kafkaTopic ? { topic: flags.kafkaTopic, fromMs: parseTime(flags.from, '--from'), toMs: parseTime(flags.to, '--to') } : undefined;
+  const range = flags.kafkaTopic
+    ? { topic: flags.kafkaTopic, fromMs: parseTime(flags.from, '--from'), toMs: parseTime(flags.to, '--to') }
+    : undefined;
   const trainFirst = flags.trainFirst === undefined ? undefined : parsePositiveInt(flags.trainFirst, '--train-first');
   const injections = flags.labels ? readInjections(flags.labels) : undefined;
   const format = replayFormat(flags.format);
   const cfg = commandConfig(flags.config, {
     ...(format.reading ? { reading: { format: format.reading } } : {}),
-    training: defined({ bootstrapReadings: trainFirst, intervalMs: flags.retrainEvery === undefined ? undefined : parseDuration(flags.retrainEvery) }),
+    training: defined({
+      bootstrapReadings: trainFirst,
+      intervalMs: flags.retrainEvery === undefined ? undefined : parseDuration(flags.retrainEvery),
+    }),
     model: defined({ dir: flags.model }),
   });
   const log = commandLogger(cfg, flags.verbose);
@@ -102,11 +117,15 @@ async function replay(input: string | undefined, flags: ReplayFlags): Promise<vo
       onRetrained: (_group, result, seconds, version, why, at) => {
         retrainRuns[result]++;
         if (result === 'promoted') firstPromotion ??= at;
-        process.stderr.write(`retrained at ${new Date(at).toISOString()} in ${seconds.toFixed(1)} s: ${result}${version ? ` ${version}` : ''} — ${why}\n`);
+        process.stderr.write(
+          `retrained at ${new Date(at).toISOString()} in ${seconds.toFixed(1)} s: ${result}${version ? ` ${version}` : ''} — ${why}\n`,
+        );
       },
       onTrained: (bundle, seconds) => {
         trainingSeconds += seconds;
-        progress.done(`model ${bundle.metadata.version} trained in ${seconds.toFixed(1)} s on ${bundle.metadata.trainingWindows} windows`);
+        progress.done(
+          `model ${bundle.metadata.version} trained in ${seconds.toFixed(1)} s on ${bundle.metadata.trainingWindows} windows`,
+        );
       },
     },
   });
@@ -162,7 +181,10 @@ async function replay(input: string | undefined, flags: ReplayFlags): Promise<vo
   const stats = await engine.run(records$, sinks);
   if (flags.report && collector) {
     const source = range ? `${range.topic} ${flags.from} – ${flags.to}` : input!;
-    await writeReport(flags.report, reportHtml(collector.series(), { title: `aemon replay: ${source}`, source, backend: engine.backend }));
+    await writeReport(
+      flags.report,
+      reportHtml(collector.series(), { title: `aemon replay: ${source}`, source, backend: engine.backend }),
+    );
   }
   const seconds = (performance.now() - t0) / 1000;
   const rejected = Object.entries(stats.rejected);
@@ -178,32 +200,70 @@ async function replay(input: string | undefined, flags: ReplayFlags): Promise<vo
   if (injections) {
     // A window's event-time span: an alarm up to one span after a labelled anomaly ended is its detection.
     const spanMs = cfg.windowing.size * (Number.isFinite(stepMs) ? stepMs : 1000);
-    process.stderr.write(falseAlarmSummary(injections, opened, { sensor: rowSensor, ts: rowTs, anomaly: rowFlag }, spanMs, firstPromotion, retrainRuns, cfg.training.intervalMs > 0));
+    process.stderr.write(
+      falseAlarmSummary(
+        injections,
+        opened,
+        { sensor: rowSensor, ts: rowTs, anomaly: rowFlag },
+        spanMs,
+        firstPromotion,
+        retrainRuns,
+        cfg.training.intervalMs > 0,
+      ),
+    );
   }
   if (stats.acked !== stats.decoded) {
-    throw new AemonError('AEMON_INTERNAL', `${stats.decoded - stats.acked} readings were neither scored nor rejected`, { stage: 'cli' });
+    throw new AemonError('AEMON_INTERNAL', `${stats.decoded - stats.acked} readings were neither scored nor rejected`, {
+      stage: 'cli',
+    });
   }
 }
 
 export function registerReplay(program: Command): void {
   program
     .command('replay')
-    .description('score a historical file or folder (CSV: NAB, SKAB, generic; NDJSON; line protocol) at full speed, through the live pipeline')
+    .description(
+      'score a historical file or folder (CSV: NAB, SKAB, generic; NDJSON; line protocol) at full speed, through the live pipeline',
+    )
     .argument('[path]', 'a file or a folder (every .csv, .ndjson, .jsonl under it)')
     .option('-c, --config <file>', 'config file (YAML or JSON)')
     .option('--verbose', 'JSON logs on stderr at the configured level (default: warnings only)')
-    .option('--format <format>', 'auto | nab | skab | csv | ndjson, or a reading.format read one record per line: json | telegraf-json | narrow (NDJSON) | influx (line protocol) (default auto: by extension and header)')
+    .option(
+      '--format <format>',
+      'auto | nab | skab | csv | ndjson, or a reading.format read one record per line: json | telegraf-json | narrow (NDJSON) | influx (line protocol) (default auto: by extension and header)',
+    )
     .option('--train-first <n>', 'train on the first N readings of each sensor; no rows are written for them')
-    .option('--model <dir>', 'score with the current models of a registry or model folder (from `aemon train`) instead of training')
-    .option('--out <file>', 'scores file: .csv (timestamp,sensor,score,threshold,anomaly,error_<channel>…) or .ndjson; default stdout as CSV')
-    .option('--kafka-topic <topic>', 'replay a time range of this topic instead (kafka.* / AEMON_KAFKA_BROKERS); never commits')
+    .option(
+      '--model <dir>',
+      'score with the current models of a registry or model folder (from `aemon train`) instead of training',
+    )
+    .option(
+      '--out <file>',
+      'scores file: .csv (timestamp,sensor,score,threshold,anomaly,error_<channel>…) or .ndjson; default stdout as CSV',
+    )
+    .option(
+      '--kafka-topic <topic>',
+      'replay a time range of this topic instead (kafka.* / AEMON_KAFKA_BROKERS); never commits',
+    )
     .option('--from <time>', 'with --kafka-topic: start of the range (ISO-8601, by record timestamp)')
     .option('--to <time>', 'with --kafka-topic: end of the range, exclusive')
     .option('--dlq <file>', 'write rejected records (with reason and origin) as NDJSON')
-    .option('--labels <file>', 'the injected anomalies `aemon simulate --labels` wrote: print detections and false alarms (before and after the first promoted retraining)')
-    .option('--retrain-every <time>', 'retrain every this much event time (e.g. 1h) on windows scored normal; a challenger replaces the model only if the gate finds it no worse')
-    .option('--report <file>', 'also write a self-contained HTML report: per sensor the signal, score and threshold, detections and labelled anomalies, with zoom')
-    .option('--openmetrics <file>', 'also write the scores with their event times as OpenMetrics, for `promtool tsdb create-blocks-from openmetrics` (backfill)')
+    .option(
+      '--labels <file>',
+      'the injected anomalies `aemon simulate --labels` wrote: print detections and false alarms (before and after the first promoted retraining)',
+    )
+    .option(
+      '--retrain-every <time>',
+      'retrain every this much event time (e.g. 1h) on windows scored normal; a challenger replaces the model only if the gate finds it no worse',
+    )
+    .option(
+      '--report <file>',
+      'also write a self-contained HTML report: per sensor the signal, score and threshold, detections and labelled anomalies, with zoom',
+    )
+    .option(
+      '--openmetrics <file>',
+      'also write the scores with their event times as OpenMetrics, for `promtool tsdb create-blocks-from openmetrics` (backfill)',
+    )
     .addHelpText(
       'after',
       '\nOne row per reading after the training rows. Rejected lines are reported on stderr with their reason,\n' +
@@ -223,14 +283,22 @@ function readInjections(file: string): Injection[] {
   try {
     doc = JSON.parse(readFileSync(file, 'utf8'));
   } catch (cause) {
-    throw new AemonError('AEMON_INPUT_READ', `cannot read labels ${file}: ${(cause as Error).message}`, { stage: 'cli', cause });
+    throw new AemonError('AEMON_INPUT_READ', `cannot read labels ${file}: ${(cause as Error).message}`, {
+      stage: 'cli',
+      cause,
+    });
   }
-  if (!Array.isArray(doc)) throw new AemonError('AEMON_INPUT_READ', `labels ${file}: expected a JSON array of {sensor, start, end}`, { stage: 'cli' });
+  if (!Array.isArray(doc))
+    throw new AemonError('AEMON_INPUT_READ', `labels ${file}: expected a JSON array of {sensor, start, end}`, {
+      stage: 'cli',
+    });
   return doc.map((d: { sensor?: unknown; start?: unknown; end?: unknown }, i) => {
     const start = typeof d.start === 'string' ? Date.parse(d.start) : Number(d.start);
     const end = typeof d.end === 'string' ? Date.parse(d.end) : Number(d.end);
     if (typeof d.sensor !== 'string' || !Number.isFinite(start) || !Number.isFinite(end)) {
-      throw new AemonError('AEMON_INPUT_READ', `labels ${file}: entry ${i} needs sensor, start and end`, { stage: 'cli' });
+      throw new AemonError('AEMON_INPUT_READ', `labels ${file}: entry ${i} needs sensor, start and end`, {
+        stage: 'cli',
+      });
     }
     return { ...(d as Injection), sensor: d.sensor, start, end };
   });
@@ -263,7 +331,9 @@ export function falseAlarmSummary(
   const bySensor = new Map<string, Injection[]>();
   for (const i of inRange) bySensor.set(i.sensor, [...(bySensor.get(i.sensor) ?? []), i]);
   const { detected } = matchEvents(inRange, opened, spanMs);
-  const falseOpened = opened.filter((ev) => !inRange.some((inj) => inj.sensor === ev.sensor && ev.start >= inj.start && ev.start <= inj.end + spanMs)).length;
+  const falseOpened = opened.filter(
+    (ev) => !inRange.some((inj) => inj.sensor === ev.sensor && ev.start >= inj.start && ev.start <= inj.end + spanMs),
+  ).length;
   const q = (lastTs + 1 - firstTs) / 4;
   const normal = { before: 0, after: 0, quarter: [0, 0, 0, 0] };
   const flagged = { before: 0, after: 0, quarter: [0, 0, 0, 0] };
@@ -280,11 +350,15 @@ export function falseAlarmSummary(
     }
   }
   const pct = (f: number, of: number): string => (of > 0 ? `${((100 * f) / of).toFixed(1)} %` : '—');
-  let line = `labels: ${inRange.length} injected anomalies, ${detected.filter(Boolean).length} detected, ${falseOpened} anomalies opened outside them; ` +
+  let line =
+    `labels: ${inRange.length} injected anomalies, ${detected.filter(Boolean).length} detected, ${falseOpened} anomalies opened outside them; ` +
     `false-alarm rate (normal readings in the anomaly state) ${pct(flagged.before + flagged.after, normal.before + normal.after)}`;
   if (retraining) {
     line += `; retraining: ${runs.promoted} promoted, ${runs.rejected} rejected, ${runs.failed} failed`;
-    line += firstPromotion === undefined ? '; no model promoted' : `; before the first promotion ${pct(flagged.before, normal.before)}, after it ${pct(flagged.after, normal.after)}`;
+    line +=
+      firstPromotion === undefined
+        ? '; no model promoted'
+        : `; before the first promotion ${pct(flagged.before, normal.before)}, after it ${pct(flagged.after, normal.after)}`;
   }
   line += `\nfalse-alarm rate by quarter of the replay: ${[0, 1, 2, 3].map((k) => pct(flagged.quarter[k]!, normal.quarter[k]!)).join(', ')}`;
   return `${line}\n`;

@@ -33,8 +33,17 @@ interface RunFlags {
 async function dryRun(flags: RunFlags): Promise<void> {
   const cfg = commandConfig(flags.config, {});
   const topic = topicPatterns(cfg.kafka.topics).find((t): t is string => typeof t === 'string');
-  if (topic === undefined) throw new AemonError('AEMON_USAGE', `kafka.topics names only patterns (${cfg.kafka.topics.join(', ')}): use aemon inspect --kafka-topic <topic>`, { stage: 'cli' });
-  await inspect({ ...(flags.config !== undefined ? { config: flags.config } : {}), kafkaTopic: topic, ...(flags.n !== undefined ? { n: flags.n } : {}) });
+  if (topic === undefined)
+    throw new AemonError(
+      'AEMON_USAGE',
+      `kafka.topics names only patterns (${cfg.kafka.topics.join(', ')}): use aemon inspect --kafka-topic <topic>`,
+      { stage: 'cli' },
+    );
+  await inspect({
+    ...(flags.config !== undefined ? { config: flags.config } : {}),
+    kafkaTopic: topic,
+    ...(flags.n !== undefined ? { n: flags.n } : {}),
+  });
 }
 
 async function run(flags: RunFlags): Promise<void> {
@@ -46,16 +55,26 @@ async function run(flags: RunFlags): Promise<void> {
   // same model), and sensors calibrated later are saved into the current version.
   const registry = cfg.model.dir ? new ModelRegistry({ root: cfg.model.dir, keep: cfg.model.keep, log }) : undefined;
   let saving = Promise.resolve();
-  const persist = (group: string, how: 'promote' | 'update', info: { reason: string; gate?: unknown } = { reason: 'bootstrap' }): Promise<void> => {
+  const persist = (
+    group: string,
+    how: 'promote' | 'update',
+    info: { reason: string; gate?: unknown } = { reason: 'bootstrap' },
+  ): Promise<void> => {
     if (!registry) return saving;
     saving = saving.then(async () => {
       const bundle = engine.trainer.models().find((b) => b.metadata.group === group);
       if (!bundle) return;
       try {
         const entry = how === 'promote' ? await registry.promote(bundle, info) : await registry.update(bundle);
-        log.info({ dir: entry.dir, version: entry.version, sensors: entry.sensors }, `saved model ${entry.version} to ${entry.dir}`);
+        log.info(
+          { dir: entry.dir, version: entry.version, sensors: entry.sensors },
+          `saved model ${entry.version} to ${entry.dir}`,
+        );
       } catch (err) {
-        log.error({ err }, `cannot save model ${bundle.metadata.version} to ${registry.root}: ${(err as Error).message}`);
+        log.error(
+          { err },
+          `cannot save model ${bundle.metadata.version} to ${registry.root}: ${(err as Error).message}`,
+        );
       }
     });
     return saving;
@@ -83,9 +102,18 @@ async function run(flags: RunFlags): Promise<void> {
     },
   });
   const kafka = createKafka(kc, log);
-  await prepareTopics(kafka, kc, [kc.anomaliesTopic, kc.dlqTopic, kc.scoresTopic, kc.labelsTopic, modelsTopicSpec(kc.modelsTopic)]);
+  await prepareTopics(kafka, kc, [
+    kc.anomaliesTopic,
+    kc.dlqTopic,
+    kc.scoresTopic,
+    kc.labelsTopic,
+    modelsTopicSpec(kc.modelsTopic),
+  ]);
   if (kc.modelsTopic !== '') {
-    log.info({ topic: kc.modelsTopic, publishing: engine.retrainer !== undefined }, `following ${kc.modelsTopic} (promoted models)${engine.retrainer ? '; this instance retrains and publishes its promotions' : ''}`);
+    log.info(
+      { topic: kc.modelsTopic, publishing: engine.retrainer !== undefined },
+      `following ${kc.modelsTopic} (promoted models)${engine.retrainer ? '; this instance retrains and publishes its promotions' : ''}`,
+    );
     models = await startModelTopic({
       kafka,
       kc,
@@ -94,7 +122,10 @@ async function run(flags: RunFlags): Promise<void> {
       // A published model is swapped in and promoted into the registry as a local promotion is.
       adopt: async (bundle, record) => {
         engine.swapModel(bundle);
-        await persist(bundle.metadata.group, 'promote', { reason: `published by ${record.origin}`, ...(bundle.metadata.gate ? { gate: bundle.metadata.gate } : {}) });
+        await persist(bundle.metadata.group, 'promote', {
+          reason: `published by ${record.origin}`,
+          ...(bundle.metadata.gate ? { gate: bundle.metadata.gate } : {}),
+        });
       },
     });
   }
@@ -122,14 +153,20 @@ async function run(flags: RunFlags): Promise<void> {
       await limitsAdmin.disconnect().catch(() => undefined);
     }
   })();
-  log.info({ limits: Object.fromEntries(limits) }, `output topics' max.message.bytes: ${[...limits].map(([t, b]) => `${t} ${b}`).join(', ')}`);
+  log.info(
+    { limits: Object.fromEntries(limits) },
+    `output topics' max.message.bytes: ${[...limits].map(([t, b]) => `${t} ${b}`).join(', ')}`,
+  );
   const health = new Health(kc.stallAfterMs);
   engine.metrics.healthAtScrape(health, ['kafka']);
   const codecs = installKafkaCodecs(log);
   codecs.onFailure((f) => engine.metrics.kafkaDecompressError(f.codec));
   health.watch(() => {
     const f = codecs.recentFailure();
-    return f && `a ${f.codec} record batch could not be decompressed ${Math.round((Date.now() - f.at) / 1000)} s ago (${f.message}); consuming from its broker waits at it`;
+    return (
+      f &&
+      `a ${f.codec} record batch could not be decompressed ${Math.round((Date.now() - f.at) / 1000)} s ago (${f.message}); consuming from its broker waits at it`
+    );
   });
   const fallback = kc.dlqFallbackFile !== '' ? openTextWriter(kc.dlqFallbackFile, { append: true }) : undefined;
 
@@ -152,7 +189,11 @@ async function run(flags: RunFlags): Promise<void> {
         },
       })
     : undefined;
-  if (admin) log.info({ url: admin.url }, `admin port on ${admin.url} (bearer token required): POST /labels, GET /models, POST /models/rollback, GET /healthz`);
+  if (admin)
+    log.info(
+      { url: admin.url },
+      `admin port on ${admin.url} (bearer token required): POST /labels, GET /models, POST /models/rollback, GET /healthz`,
+    );
   const { metrics } = engine;
   const source = kafkaSource({
     kafka,
@@ -204,9 +245,21 @@ async function run(flags: RunFlags): Promise<void> {
       maxInFlightRequests: 1,
       retry: { initialRetryTime: 300, retries: 3, maxRetryTime: 3_000 },
     });
-    const stats = await engine.run(source.records$, [metricsSink(metrics), view.sink, kafkaSink(outputProducer, kc, { limits, log, health, metrics, ...(fallback ? { fallback } : {}) }), eventLog], abort.signal);
+    const stats = await engine.run(
+      source.records$,
+      [
+        metricsSink(metrics),
+        view.sink,
+        kafkaSink(outputProducer, kc, { limits, log, health, metrics, ...(fallback ? { fallback } : {}) }),
+        eventLog,
+      ],
+      abort.signal,
+    );
     await source.close();
-    log.info({ stats }, `stopped after ${stats.records} records (${stats.windowsScored} windows scored, ${stats.anomaliesOpened} anomalies opened)`);
+    log.info(
+      { stats },
+      `stopped after ${stats.records} records (${stats.windowsScored} windows scored, ${stats.anomaliesOpened} anomalies opened)`,
+    );
   } finally {
     await source.close().catch(() => undefined);
     // The labels feed holds nothing to flush: a few seconds and no more.
@@ -215,7 +268,9 @@ async function run(flags: RunFlags): Promise<void> {
     await engine.trainer.idle();
     await saving;
     await models?.close();
-    await fallback?.close().catch((err: unknown) => log.error({ err }, `cannot close ${kc.dlqFallbackFile}: ${(err as Error).message}`));
+    await fallback
+      ?.close()
+      .catch((err: unknown) => log.error({ err }, `cannot close ${kc.dlqFallbackFile}: ${(err as Error).message}`));
     view.close();
     await server?.close();
     await admin?.close();
@@ -227,14 +282,22 @@ async function run(flags: RunFlags): Promise<void> {
 export function registerRun(program: Command): void {
   program
     .command('run')
-    .description('the service: consume readings from Kafka as a consumer group, score them, publish anomalies, serve /metrics and the live view (/)')
-    .option('-c, --config <file>', 'config file (YAML or JSON); every setting also as AEMON_* env, e.g. AEMON_KAFKA_BROKERS')
-    .option('--dry-run', 'consume nothing: show how the first records of the first input topic are read (as aemon inspect --kafka-topic does) and exit')
+    .description(
+      'the service: consume readings from Kafka as a consumer group, score them, publish anomalies, serve /metrics and the live view (/)',
+    )
+    .option(
+      '-c, --config <file>',
+      'config file (YAML or JSON); every setting also as AEMON_* env, e.g. AEMON_KAFKA_BROKERS',
+    )
+    .option(
+      '--dry-run',
+      'consume nothing: show how the first records of the first input topic are read (as aemon inspect --kafka-topic does) and exit',
+    )
     .option('-n <count>', 'with --dry-run: records to read (default 20)')
     .addHelpText(
       'after',
-      '\nWithout model.dir, aemon learns from each sensor\'s first training.bootstrapReadings readings (as the demo does).\n' +
-        'With model.dir (a model registry, see `aemon models --help`) it loads each group\'s current version, verifying checksums,\n' +
+      "\nWithout model.dir, aemon learns from each sensor's first training.bootstrapReadings readings (as the demo does).\n" +
+        "With model.dir (a model registry, see `aemon models --help`) it loads each group's current version, verifying checksums,\n" +
         'and promotes the model it learns into it.\n' +
         'admin.enabled with admin.token (AEMON_ADMIN_TOKEN) opens the admin port: POST /labels, GET /models, POST /models/rollback, GET /healthz.\n' +
         'Every instance follows kafka.modelsTopic (aemon.models, compacted) and scores with the latest model published there;\n' +

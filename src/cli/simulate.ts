@@ -52,7 +52,12 @@ async function simulate(flags: SimulateFlags): Promise<void> {
   // A slow consumer (a pipe, a disk) pauses the simulator: it awaits `ready()` between ticks.
   let draining: Promise<void> | undefined;
   const flow = { ready: () => draining };
-  const { records$, simulator } = simulatorSource(sim, { startMs, durationMs, realtime: flags.realtime ?? false, flow });
+  const { records$, simulator } = simulatorSource(sim, {
+    startMs,
+    durationMs,
+    realtime: flags.realtime ?? false,
+    flow,
+  });
   let n = 0;
   await lastValueFrom(
     records$.pipe(
@@ -74,18 +79,30 @@ async function simulate(flags: SimulateFlags): Promise<void> {
     await once(out, 'finish');
   }
   if (flags.labels) writeFileSync(flags.labels, JSON.stringify(simulator.injections, null, 2) + '\n');
-  process.stderr.write(`${n} readings of ${sim.sensors} sensors, ${simulator.injections.length} anomalies injected${flags.labels ? ` (labels in ${flags.labels})` : ''}\n`);
+  process.stderr.write(
+    `${n} readings of ${sim.sensors} sensors, ${simulator.injections.length} anomalies injected${flags.labels ? ` (labels in ${flags.labels})` : ''}\n`,
+  );
 }
 
 /**
  * Produces the readings to a topic (key = sensor, acks from all in-sync replicas, in batches) and
  * the injected anomalies to the labels topic as operator-style labels.
  */
-async function toKafka(cfg: Readonly<Config>, topic: string, startMs: number, durationMs: number, realtime: boolean, labelsFile?: string): Promise<void> {
+async function toKafka(
+  cfg: Readonly<Config>,
+  topic: string,
+  startMs: number,
+  durationMs: number,
+  realtime: boolean,
+  labelsFile?: string,
+): Promise<void> {
   const log = createLogger('warn');
   const kafka = createKafka(cfg.kafka, log, '-simulate');
   await prepareTopics(kafka, cfg.kafka, [topic, cfg.kafka.labelsTopic]);
-  const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+  const producer = kafka.producer({
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
   await producer.connect();
   const compression = compressionType(cfg.kafka.compression);
   let batch: Message[] = [];
@@ -110,7 +127,11 @@ async function toKafka(cfg: Readonly<Config>, topic: string, startMs: number, du
         tap((rec) => {
           const fields = rec.fields as { sensor: string; ts: number };
           // The record timestamp is the event time, so a time-range replay finds it.
-          batch.push({ key: fields.sensor, value: typeof rec.raw === 'string' ? rec.raw : Buffer.from(rec.raw), timestamp: String(fields.ts) });
+          batch.push({
+            key: fields.sensor,
+            value: typeof rec.raw === 'string' ? rec.raw : Buffer.from(rec.raw),
+            timestamp: String(fields.ts),
+          });
           rec.ack();
           if (realtime && batch.length > 0) void send();
         }),
@@ -121,12 +142,22 @@ async function toKafka(cfg: Readonly<Config>, topic: string, startMs: number, du
     await sending;
     const labels = simulator.injections.map((inj) => ({
       key: inj.sensor,
-      value: JSON.stringify({ sensor: inj.sensor, from: new Date(inj.start).toISOString(), to: new Date(inj.end).toISOString(), label: 'anomaly', kind: inj.kind, channels: inj.channels }),
+      value: JSON.stringify({
+        sensor: inj.sensor,
+        from: new Date(inj.start).toISOString(),
+        to: new Date(inj.end).toISOString(),
+        label: 'anomaly',
+        kind: inj.kind,
+        channels: inj.channels,
+      }),
     }));
-    if (labels.length > 0) await producer.send({ topic: cfg.kafka.labelsTopic, messages: labels, acks: -1, compression });
+    if (labels.length > 0)
+      await producer.send({ topic: cfg.kafka.labelsTopic, messages: labels, acks: -1, compression });
     if (labelsFile) writeFileSync(labelsFile, JSON.stringify(simulator.injections, null, 2) + '\n');
     const span = `${new Date(startMs).toISOString()} … ${new Date(startMs + durationMs).toISOString()}`;
-    process.stderr.write(`${n} readings of ${cfg.simulator.sensors} sensors (${span}) → ${topic}; ${labels.length} injected anomalies → ${cfg.kafka.labelsTopic}\n`);
+    process.stderr.write(
+      `${n} readings of ${cfg.simulator.sensors} sensors (${span}) → ${topic}; ${labels.length} injected anomalies → ${cfg.kafka.labelsTopic}\n`,
+    );
   } finally {
     await producer.disconnect();
   }
@@ -143,12 +174,24 @@ export function registerSimulate(program: Command): void {
     .option('--rate <hz>', 'readings per second per sensor, event time (default 1)')
     .option('--duration <time>', 'event time to simulate, e.g. 1h, 90m (default 1h)')
     .option('--seed <n>', 'seed: the same seed gives the same readings and anomalies (default 1)')
-    .option('--start <iso>', 'event time of the first reading (default 2026-01-01T00:00:00Z; with --kafka-topic, the stream ends now, so the broker\'s retention keeps it)')
+    .option(
+      '--start <iso>',
+      "event time of the first reading (default 2026-01-01T00:00:00Z; with --kafka-topic, the stream ends now, so the broker's retention keeps it)",
+    )
     .option('--out <file>', 'write readings here (default stdout)')
     .option('--labels <file>', 'write the injected anomalies (sensor, kind, channels, start, end) as JSON')
-    .option('--kafka-topic <topic>', 'produce to this Kafka topic (key = sensor; kafka.* / AEMON_KAFKA_BROKERS); the injected anomalies go to kafka.labelsTopic')
-    .option('--drift <per-hour>', 'every sensor\'s load drifts this much per hour of event time (e.g. 0.1; the load spans ~0.1–0.9): the plant changes, a frozen model false-alarms')
+    .option(
+      '--kafka-topic <topic>',
+      'produce to this Kafka topic (key = sensor; kafka.* / AEMON_KAFKA_BROKERS); the injected anomalies go to kafka.labelsTopic',
+    )
+    .option(
+      '--drift <per-hour>',
+      "every sensor's load drifts this much per hour of event time (e.g. 0.1; the load spans ~0.1–0.9): the plant changes, a frozen model false-alarms",
+    )
     .option('--realtime', 'pace readings by the wall clock (simulator.speedup times faster)')
-    .addHelpText('after', '\nExample:\n  aemon simulate --sensors 3 --duration 2h --seed 7 --out sim.ndjson --labels sim.labels.json\n  aemon replay sim.ndjson --train-first 600 --out sim.scores.csv\n')
+    .addHelpText(
+      'after',
+      '\nExample:\n  aemon simulate --sensors 3 --duration 2h --seed 7 --out sim.ndjson --labels sim.labels.json\n  aemon replay sim.ndjson --train-first 600 --out sim.scores.csv\n',
+    )
     .action(async (flags: SimulateFlags) => simulate(flags));
 }

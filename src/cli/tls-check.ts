@@ -57,11 +57,23 @@ function handshake(broker: string, options: ConnectionOptions): Promise<void> {
     socket.once('error', (err: NodeJS.ErrnoException) => {
       const code = err.code ?? '';
       if (UNTRUSTED.has(code)) {
-        done(new AemonError('AEMON_KAFKA', `TLS: the certificate of broker ${broker} is not trusted (${err.message}, ${code}): check kafka.tls.ca (AEMON_KAFKA_TLS_CA) names the CA that signed it`, { stage: 'startup', cause: err }));
+        done(
+          new AemonError(
+            'AEMON_KAFKA',
+            `TLS: the certificate of broker ${broker} is not trusted (${err.message}, ${code}): check kafka.tls.ca (AEMON_KAFKA_TLS_CA) names the CA that signed it`,
+            { stage: 'startup', cause: err },
+          ),
+        );
       } else if (/^ERR_SSL_.*ALERT/.test(code)) {
         // OpenSSL's text: "…:ssl3_read_bytes:sslv3 alert bad certificate:…:SSL alert number 42".
         const alert = /alert ([a-z ]+?)(?::|$)/i.exec(err.message)?.[1] ?? code;
-        done(new AemonError('AEMON_KAFKA', `TLS: broker ${broker} refused the connection (TLS alert: ${alert}): check kafka.tls.cert and kafka.tls.key (a client certificate signed by a CA the broker trusts)`, { stage: 'startup', cause: err }));
+        done(
+          new AemonError(
+            'AEMON_KAFKA',
+            `TLS: broker ${broker} refused the connection (TLS alert: ${alert}): check kafka.tls.cert and kafka.tls.key (a client certificate signed by a CA the broker trusts)`,
+            { stage: 'startup', cause: err },
+          ),
+        );
       } else {
         done();
       }

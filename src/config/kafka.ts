@@ -7,7 +7,10 @@ function readPem(path: string, what: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (cause) {
-    throw new AemonError('AEMON_CONFIG_READ', `kafka.tls.${what}: cannot read ${path}: ${(cause as Error).message}`, { stage: 'config', cause });
+    throw new AemonError('AEMON_CONFIG_READ', `kafka.tls.${what}: cannot read ${path}: ${(cause as Error).message}`, {
+      stage: 'config',
+      cause,
+    });
   }
 }
 
@@ -40,12 +43,21 @@ export function topicPatterns(topics: readonly string[]): Array<string | RegExp>
     try {
       return new RegExp(m[1]!, m[2]);
     } catch (cause) {
-      throw new AemonError('AEMON_CONFIG_INVALID', `kafka.topics: ${t} is not a valid regular expression`, { stage: 'config', cause });
+      throw new AemonError('AEMON_CONFIG_INVALID', `kafka.topics: ${t} is not a valid regular expression`, {
+        stage: 'config',
+        cause,
+      });
     }
   });
 }
 
 /** kafkajs' compression type for `kafka.compression`. */
 export function compressionType(codec: KafkaConfig['compression']): CompressionTypes {
-  return { none: CompressionTypes.None, gzip: CompressionTypes.GZIP, snappy: CompressionTypes.Snappy, lz4: CompressionTypes.LZ4, zstd: CompressionTypes.ZSTD }[codec];
+  return {
+    none: CompressionTypes.None,
+    gzip: CompressionTypes.GZIP,
+    snappy: CompressionTypes.Snappy,
+    lz4: CompressionTypes.LZ4,
+    zstd: CompressionTypes.ZSTD,
+  }[codec];
 }

@@ -32,7 +32,6 @@ function leaves(schema: z.ZodTypeAny, path: string[] = []): Leaf[] {
   return [{ path, kind: 'string' }];
 }
 
-
 /** Every config leaf with its env variable name, for `--help` and docs/configuration.md. */
 export function configLeaves(): Array<{ path: string; env: string; kind: Leaf['kind'] }> {
   return leaves(configSchema).map((l) => ({ path: l.path.join('.'), env: envName(l.path), kind: l.kind }));
@@ -43,16 +42,23 @@ function coerce(leaf: Leaf, name: string, raw: string): unknown {
     case 'number': {
       const n = Number(raw);
       if (raw.trim() === '' || !Number.isFinite(n)) {
-        throw new AemonError('AEMON_CONFIG_INVALID', `${name}=${JSON.stringify(raw)} is not a number`, { stage: 'config' });
+        throw new AemonError('AEMON_CONFIG_INVALID', `${name}=${JSON.stringify(raw)} is not a number`, {
+          stage: 'config',
+        });
       }
       return n;
     }
     case 'boolean':
       if (raw === 'true' || raw === '1') return true;
       if (raw === 'false' || raw === '0') return false;
-      throw new AemonError('AEMON_CONFIG_INVALID', `${name}=${JSON.stringify(raw)} is not true or false`, { stage: 'config' });
+      throw new AemonError('AEMON_CONFIG_INVALID', `${name}=${JSON.stringify(raw)} is not true or false`, {
+        stage: 'config',
+      });
     case 'array':
-      return raw.split(',').map((x) => x.trim()).filter((x) => x !== '');
+      return raw
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x !== '');
     case 'string':
       return raw;
   }
@@ -76,7 +82,9 @@ export function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
     if (!name.startsWith(ENV_PREFIX) || raw === undefined) continue;
     const leaf = byName.get(name);
     if (!leaf) {
-      throw new AemonError('AEMON_CONFIG_INVALID', `unknown environment variable ${name} (no such setting)`, { stage: 'config' });
+      throw new AemonError('AEMON_CONFIG_INVALID', `unknown environment variable ${name} (no such setting)`, {
+        stage: 'config',
+      });
     }
     setPath(out, leaf.path, coerce(leaf, name, raw));
   }
@@ -145,17 +153,26 @@ export function readConfigFile(file: string): Record<string, unknown> {
   try {
     text = readFileSync(file, 'utf8');
   } catch (cause) {
-    throw new AemonError('AEMON_CONFIG_READ', `cannot read config file ${file}: ${(cause as Error).message}`, { stage: 'config', cause });
+    throw new AemonError('AEMON_CONFIG_READ', `cannot read config file ${file}: ${(cause as Error).message}`, {
+      stage: 'config',
+      cause,
+    });
   }
   let parsed: unknown;
   try {
     parsed = extname(file).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text);
   } catch (cause) {
-    throw new AemonError('AEMON_CONFIG_INVALID', `${file}: not valid ${extname(file) === '.json' ? 'JSON' : 'YAML'}: ${(cause as Error).message}`, { stage: 'config', cause });
+    throw new AemonError(
+      'AEMON_CONFIG_INVALID',
+      `${file}: not valid ${extname(file) === '.json' ? 'JSON' : 'YAML'}: ${(cause as Error).message}`,
+      { stage: 'config', cause },
+    );
   }
   if (parsed === null || parsed === undefined) return {};
   if (!isPlainObject(parsed)) {
-    throw new AemonError('AEMON_CONFIG_INVALID', `${file}: the top level must be a mapping of sections`, { stage: 'config' });
+    throw new AemonError('AEMON_CONFIG_INVALID', `${file}: the top level must be a mapping of sections`, {
+      stage: 'config',
+    });
   }
   return parsed;
 }

@@ -76,7 +76,11 @@ export const readingSchema = z
   .strict()
   .superRefine((r, ctx) => {
     if (r.format === 'narrow' && r.channels.length === 0) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['channels'], message: 'reading.format narrow needs reading.channels: the channels a joined reading must have' });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['channels'],
+        message: 'reading.format narrow needs reading.channels: the channels a joined reading must have',
+      });
     }
   });
 
@@ -314,7 +318,10 @@ const detectionObject = z
         learnAfter: z.number().int().nonnegative().default(400),
       })
       .strict()
-      .refine((pot) => pot.risk < 1 - pot.level, { path: ['risk'], message: 'detection.pot.risk must be below 1 − detection.pot.level (z_q lies above the initial threshold t)' })
+      .refine((pot) => pot.risk < 1 - pot.level, {
+        path: ['risk'],
+        message: 'detection.pot.risk must be below 1 − detection.pot.level (z_q lies above the initial threshold t)',
+      })
       .default({}),
     /**
      * Nonparametric dynamic thresholds (telemanom, Hundman et al. 2018): decide on the sensor's
@@ -386,12 +393,19 @@ export const detectionSchema = detectionObject
       ctx.addIssue({
         code: z.ZodIssueCode.custom,
         path: ['pot', 'enabled'],
-        message: 'detection.likelihood and detection.pot each replace score > 1 as the decision; choose one with detection.decision',
+        message:
+          'detection.likelihood and detection.pot each replace score > 1 as the decision; choose one with detection.decision',
       });
     }
   })
   // The loaded config says what decides in one place: the flags are gone once read.
-  .transform((d) => ({ ...d, decision: resolveDecision(d), likelihood: withoutEnabled(d.likelihood), pot: withoutEnabled(d.pot), dynamic: withoutEnabled(d.dynamic) }));
+  .transform((d) => ({
+    ...d,
+    decision: resolveDecision(d),
+    likelihood: withoutEnabled(d.likelihood),
+    pot: withoutEnabled(d.pot),
+    dynamic: withoutEnabled(d.dynamic),
+  }));
 
 export const sensorsSchema = z
   .object({
@@ -422,7 +436,12 @@ export const adminSchema = z
   .strict()
   .superRefine((admin, ctx) => {
     if (admin.enabled && admin.token.trim() === '') {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['token'], message: 'admin.enabled needs a bearer token (admin.token or AEMON_ADMIN_TOKEN); the admin port never runs without one' });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['token'],
+        message:
+          'admin.enabled needs a bearer token (admin.token or AEMON_ADMIN_TOKEN); the admin port never runs without one',
+      });
     }
   });
 

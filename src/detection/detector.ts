@@ -78,7 +78,17 @@ export class AnomalyDetector {
     const { sensor } = ws.window;
     let st = this.states.get(sensor);
     if (!st) {
-      st = { open: false, above: 0, below: 0, openFor: 0, runStart: 0, peakScore: 0, peakShares: null, channels: ws.window.channels, id: '' };
+      st = {
+        open: false,
+        above: 0,
+        below: 0,
+        openFor: 0,
+        runStart: 0,
+        peakScore: 0,
+        peakShares: null,
+        channels: ws.window.channels,
+        id: '',
+      };
       this.states.set(sensor, st);
     }
     const events: AnomalyEvent[] = [];

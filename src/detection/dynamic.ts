@@ -49,7 +49,12 @@ export interface DynamicThreshold {
  * error buffer around anomalous values and its "at most 5 sequences" guard are left out: the
  * history here is one sensor's recent past, not a batch judged as a whole.
  */
-export function selectThreshold(values: ArrayLike<number>, zMin: number, zMax: number, zStep: number): DynamicThreshold {
+export function selectThreshold(
+  values: ArrayLike<number>,
+  zMin: number,
+  zMax: number,
+  zStep: number,
+): DynamicThreshold {
   const n = values.length;
   let sum = 0;
   let sumSq = 0;

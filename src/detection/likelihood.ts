@@ -32,7 +32,15 @@ export function normalTail(z: number): number {
   const poly =
     -x * x -
     1.26551223 +
-    t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+    t *
+      (1.00002368 +
+        t *
+          (0.37409196 +
+            t *
+              (0.09678418 +
+                t *
+                  (-0.18628806 +
+                    t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
   const erfc = t * Math.exp(poly);
   return 0.5 * (x >= 0 ? erfc : 2 - erfc);
 }
@@ -147,7 +155,18 @@ export class ScoreLikelihood {
   private history(sensor: string): History {
     let h = this.histories.get(sensor);
     if (!h) {
-      h = { recent: [], nextRecent: 0, recentSum: 0, means: new Float64Array(this.cfg.window), count: 0, next: 0, sum: 0, sumSq: 0, sinceExact: 0, held: [] };
+      h = {
+        recent: [],
+        nextRecent: 0,
+        recentSum: 0,
+        means: new Float64Array(this.cfg.window),
+        count: 0,
+        next: 0,
+        sum: 0,
+        sumSq: 0,
+        sinceExact: 0,
+        held: [],
+      };
       this.histories.set(sensor, h);
     }
     return h;

@@ -143,7 +143,14 @@ export function fitGpd(y: ArrayLike<number>, c: ArrayLike<number> = []): GpdFit 
   if (n < MIN_GPD_EXCESSES || !(max > min)) return profile(y, c, 0).fit;
 
   const half = geometric(EDGE, 0.5, GRID / 2);
-  const thetas = [...half.map((f) => -(1 - f) / max), ...half.slice().reverse().map((f) => -f / max), 0];
+  const thetas = [
+    ...half.map((f) => -(1 - f) / max),
+    ...half
+      .slice()
+      .reverse()
+      .map((f) => -f / max),
+    0,
+  ];
   const upper = Math.min((2 * (mean - min)) / (min * min), 1e8 / mean);
   if (upper > EDGE / mean) thetas.push(...geometric(EDGE / mean, upper, GRID));
 

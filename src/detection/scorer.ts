@@ -25,7 +25,14 @@ export async function scoreWithModel(
     for (let c = 0; c < channels; c++) total += shares[c]!;
     for (let c = 0; c < channels; c++) shares[c] = total > 0 ? shares[c]! / total : 1 / channels;
     const { threshold, mean, std } = target.calibration;
-    const ws: WindowScore = { window, error, channelShares: shares, threshold, score: error / threshold, modelVersion: metadata.version };
+    const ws: WindowScore = {
+      window,
+      error,
+      channelShares: shares,
+      threshold,
+      score: error / threshold,
+      modelVersion: metadata.version,
+    };
     if (lastRows !== undefined) {
       // Back to raw units: the inverse of applyScaler.
       const raw = new Float32Array(channels);

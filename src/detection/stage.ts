@@ -1,6 +1,13 @@
 import { type OperatorFunction, type SchedulerLike, asyncScheduler, concatMap, pipe } from 'rxjs';
 import type { DetectionConfig, ScoringConfig } from '../config/schema.js';
-import type { PipelineOutput, Reading, ScoredReading, SensorWindow, WindowOutput, WindowScore } from '../pipeline/contracts.js';
+import type {
+  PipelineOutput,
+  Reading,
+  ScoredReading,
+  SensorWindow,
+  WindowOutput,
+  WindowScore,
+} from '../pipeline/contracts.js';
 import { joinWhileBusy, microBatch } from '../pipeline/microbatch.js';
 import type { ModelProvider, ScoringTarget } from '../pipeline/model.js';
 import type { AnomalyDetector } from './detector.js';
@@ -32,7 +39,12 @@ type Slot =
   | { kind: 'out'; out: PipelineOutput }
   | { kind: 'score'; window: SensorWindow; target: ScoringTarget; training: number; index: number };
 
-function unscoredRows(readings: readonly Reading[], channels: readonly string[], training: number, anomaly: boolean): ScoredReading[] {
+function unscoredRows(
+  readings: readonly Reading[],
+  channels: readonly string[],
+  training: number,
+  anomaly: boolean,
+): ScoredReading[] {
   return readings.map((reading, i) => ({
     reading,
     score: null,
@@ -61,7 +73,8 @@ function scoredRows(ws: WindowScore, training: number, anomaly: boolean): Scored
       training: i < training,
     };
     // The reconstruction is of the window's last row, which is the last reading it releases.
-    if (i === last && ws.reconstruction !== undefined && reading.ts === ws.window.end) row.reconstruction = Array.from(ws.reconstruction);
+    if (i === last && ws.reconstruction !== undefined && reading.ts === ws.window.end)
+      row.reconstruction = Array.from(ws.reconstruction);
     return row;
   });
 }
@@ -97,7 +110,10 @@ export function detectStage(opts: DetectStageOptions): OperatorFunction<WindowOu
       // A window that releases only readings read again to rebuild state has no output to
       // write: its place in the window history is all that matters, so it is not scored.
       const replayOnly = item.readings.length > 0 && item.readings.every((r) => r.replayOnly);
-      let target = window && !replayOnly && training < window.readings.length ? provider.target(item.sensor, item.group) : undefined;
+      let target =
+        window && !replayOnly && training < window.readings.length
+          ? provider.target(item.sensor, item.group)
+          : undefined;
       if (window && !target && !replayOnly && training < window.readings.length && opts.awaitTraining) {
         const pending = provider.pending(item.sensor, item.group);
         if (pending) {
@@ -137,7 +153,8 @@ export function detectStage(opts: DetectStageOptions): OperatorFunction<WindowOu
   }
 
   // A model replaced during a batch is disposed once the batch settles.
-  const settling = (batch: readonly WindowOutput[]): Promise<PipelineOutput[]> => processBatch(batch).finally(() => provider.batchSettled?.());
+  const settling = (batch: readonly WindowOutput[]): Promise<PipelineOutput[]> =>
+    processBatch(batch).finally(() => provider.batchSettled?.());
   return pipe(
     microBatch<WindowOutput>(opts.scoring.batchSize, opts.scoring.maxWaitMs, scheduler),
     // Replay with retraining scores batch by batch in lockstep with the sinks (the same batches

@@ -3,7 +3,11 @@ import { extname, join, relative, sep } from 'node:path';
 import { AemonError } from '../errors.js';
 
 export function inputError(message: string, cause?: unknown): AemonError {
-  return new AemonError('AEMON_INPUT_READ', message, cause === undefined ? { stage: 'source' } : { stage: 'source', cause });
+  return new AemonError(
+    'AEMON_INPUT_READ',
+    message,
+    cause === undefined ? { stage: 'source' } : { stage: 'source', cause },
+  );
 }
 
 async function walk(dir: string, into: string[]): Promise<void> {
@@ -25,7 +29,9 @@ export async function findCsvFiles(dir: string): Promise<string[]> {
     throw inputError(`cannot list ${dir}: ${(err as Error).message}`, err);
   }
   // Numeric-aware, so valve1/2.csv comes before valve1/10.csv.
-  return found.map((f) => relative(dir, f).split(sep).join('/')).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  return found
+    .map((f) => relative(dir, f).split(sep).join('/'))
+    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
 }
 
 export async function readText(path: string): Promise<string> {
@@ -37,7 +43,9 @@ export async function readText(path: string): Promise<string> {
 }
 
 /** The data lines of a CSV file after its header: 1-based line numbers and the text. */
-export function csvLines(text: string): { header: string; headerLine: number; lines: Array<{ line: number; text: string }> } | undefined {
+export function csvLines(
+  text: string,
+): { header: string; headerLine: number; lines: Array<{ line: number; text: string }> } | undefined {
   const all = text.replace(/^\uFEFF/, '').split(/\r?\n/);
   const h = all.findIndex((l) => l.trim() !== '');
   if (h < 0) return undefined;

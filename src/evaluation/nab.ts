@@ -152,7 +152,7 @@ export function optimiseThreshold(files: readonly NabFile[], cost: CostMatrix): 
   for (const p of sorted) if (p.window >= 0) best.set(p.window, -cost.fnWeight);
   let total = -cost.fnWeight * best.size;
   let result = { threshold: NEVER, raw: total };
-  for (let i = 0; i < sorted.length; ) {
+  for (let i = 0; i < sorted.length;) {
     const t = sorted[i]!.score;
     for (; i < sorted.length && sorted[i]!.score === t; i++) {
       const p = sorted[i]!;

@@ -89,10 +89,12 @@ function resolveWindows(key: string, records: readonly NabRecord[], limits: unkn
     if (!index.has(r.ts)) index.set(r.ts, i);
   });
   const windows = limits.map((w: unknown): [number, number] => {
-    if (!Array.isArray(w) || w.length !== 2) throw inputError(`combined_windows.json: "${key}" has a window that is not [start, end]`);
+    if (!Array.isArray(w) || w.length !== 2)
+      throw inputError(`combined_windows.json: "${key}" has a window that is not [start, end]`);
     const [a, b] = (w as unknown[]).map((t) => {
       const i = index.get(parseTime(String(t)));
-      if (i === undefined) throw inputError(`combined_windows.json: window limit ${String(t)} of "${key}" is no timestamp of the file`);
+      if (i === undefined)
+        throw inputError(`combined_windows.json: window limit ${String(t)} of "${key}" is no timestamp of the file`);
       return i;
     }) as [number, number];
     if (b < a) throw inputError(`combined_windows.json: "${key}" has a window that ends before it starts`);
@@ -113,7 +115,8 @@ function resolveWindows(key: string, records: readonly NabRecord[], limits: unkn
  */
 export async function loadNabCorpus(dir: string): Promise<NabCorpus> {
   const windowsPath = firstExisting([join(dir, 'combined_windows.json'), join(dir, 'labels', 'combined_windows.json')]);
-  if (windowsPath === undefined) throw inputError(`${dir}: no combined_windows.json (NAB layout: data/, combined_windows.json, profiles.json)`);
+  if (windowsPath === undefined)
+    throw inputError(`${dir}: no combined_windows.json (NAB layout: data/, combined_windows.json, profiles.json)`);
   const allWindows = (await readJson(windowsPath)) as Record<string, unknown>;
   const dataDir = existsSync(join(dir, 'data')) ? join(dir, 'data') : dir;
   const files: NabDataFile[] = [];
@@ -137,7 +140,15 @@ export async function loadNabCorpus(dir: string): Promise<NabCorpus> {
 
 /** NAB's results layout: `<out>/aemon/<category>/aemon_<file>.csv`. */
 export function nabResultsPath(out: string, key: string, detector = 'aemon'): string {
-  return join(out, detector, ...posix.dirname(key).split('/').filter((p) => p !== '.'), `${detector}_${posix.basename(key)}`);
+  return join(
+    out,
+    detector,
+    ...posix
+      .dirname(key)
+      .split('/')
+      .filter((p) => p !== '.'),
+    `${detector}_${posix.basename(key)}`,
+  );
 }
 
 /** Writes a file's results as NAB's scorer reads them: `timestamp,value,anomaly_score,label`. */
@@ -152,7 +163,10 @@ export async function writeNabResults(out: string, file: NabDataFile, scores: re
     await mkdir(dirname(path), { recursive: true });
     await writeFile(path, lines.join('\n') + '\n');
   } catch (err) {
-    throw new AemonError('AEMON_SINK_WRITE', `cannot write ${path}: ${(err as Error).message}`, { stage: 'sink', cause: err });
+    throw new AemonError('AEMON_SINK_WRITE', `cannot write ${path}: ${(err as Error).message}`, {
+      stage: 'sink',
+      cause: err,
+    });
   }
   return path;
 }

@@ -23,8 +23,20 @@ export const NAB_JSON_KEYS: Record<NabProfileName, string> = {
 
 /** Per-file raw scores at the corpus thresholds, the normalised totals and the published rows. */
 export function nabText(report: NabReport): string {
-  const header = ['file', 'records', 'prob.', 'scored', 'windows', 'detected', 'FP records', 'standard', 'low FP', 'low FN'];
-  const raw = (p: NabProfileName, s: { profiles: Record<NabProfileName, { score: number }> }): string => fixed(s.profiles[p].score, 2);
+  const header = [
+    'file',
+    'records',
+    'prob.',
+    'scored',
+    'windows',
+    'detected',
+    'FP records',
+    'standard',
+    'low FP',
+    'low FN',
+  ];
+  const raw = (p: NabProfileName, s: { profiles: Record<NabProfileName, { score: number }> }): string =>
+    fixed(s.profiles[p].score, 2);
   const rows = report.files.map((f) => [
     f.key,
     String(f.records),
@@ -52,7 +64,14 @@ export function nabText(report: NabReport): string {
     ['profile', 'threshold', 'raw', 'null (raw)', 'perfect (raw)', 'NAB score'],
     NAB_PROFILES.map((p) => {
       const r = report.profiles[p];
-      return [p, r.threshold > 1 ? 'never' : fixed(r.threshold, 4), fixed(r.raw, 2), fixed(r.nullRaw, 2), fixed(r.perfect, 2), fixed(r.score, 1)];
+      return [
+        p,
+        r.threshold > 1 ? 'never' : fixed(r.threshold, 4),
+        fixed(r.raw, 2),
+        fixed(r.nullRaw, 2),
+        fixed(r.perfect, 2),
+        fixed(r.score, 1),
+      ];
     }),
   );
   const ref = formatTable(
@@ -84,7 +103,8 @@ export function nabJson(report: NabReport, config: unknown): Record<string, unkn
     files: report.files.length,
     seconds: report.seconds,
     backend: report.backends.join(','),
-    anomalyScore: 's / (1 + s) at the reading where an anomaly event opens (s = window error / threshold), 0 elsewhere, in the probationary period and while warming',
+    anomalyScore:
+      's / (1 + s) at the reading where an anomaly event opens (s = window error / threshold), 0 elsewhere, in the probationary period and while warming',
     profiles: Object.fromEntries(NAB_PROFILES.map((p) => [NAB_JSON_KEYS[p], report.profiles[p]])),
     skipped: report.skipped,
     config,

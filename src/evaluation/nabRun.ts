@@ -74,7 +74,13 @@ export async function evaluateNab(opts: NabEvalOptions): Promise<NabReport> {
     const probation = probationaryLength(n);
     const settings = {
       training: { bootstrapReadings: Math.max(1, probation) },
-      windowing: { maxGapMs: maxGapFor(file.records.map((r) => r.ts), probation, opts.maxGapMs) },
+      windowing: {
+        maxGapMs: maxGapFor(
+          file.records.map((r) => r.ts),
+          probation,
+          opts.maxGapMs,
+        ),
+      },
     };
     const result = await opts.replay(file.path, settings, file.key);
     backends.add(result.backend);
@@ -125,7 +131,10 @@ export async function evaluateNab(opts: NabEvalOptions): Promise<NabReport> {
   >;
   const files = reports.map((r, i) => ({
     ...r,
-    profiles: Object.fromEntries(NAB_PROFILES.map((p) => [p, results[p].perFile[i]!])) as Record<NabProfileName, NabFileScore>,
+    profiles: Object.fromEntries(NAB_PROFILES.map((p) => [p, results[p].perFile[i]!])) as Record<
+      NabProfileName,
+      NabFileScore
+    >,
   }));
   const profiles = Object.fromEntries(
     NAB_PROFILES.map((p) => {
@@ -133,5 +142,11 @@ export async function evaluateNab(opts: NabEvalOptions): Promise<NabReport> {
       return [p, { threshold, raw, nullRaw, perfect, score }];
     }),
   ) as NabReport['profiles'];
-  return { files, profiles, skipped: corpus.skipped, backends: [...backends], seconds: (performance.now() - t0) / 1000 };
+  return {
+    files,
+    profiles,
+    skipped: corpus.skipped,
+    backends: [...backends],
+    seconds: (performance.now() - t0) / 1000,
+  };
 }

@@ -18,11 +18,23 @@ const counts = (r: SkabResult): string[] => [String(r.tp), String(r.fp), String(
 /** The per-file table, the pooled total and the published rows beside it. */
 export function skabText(report: SkabReport): string {
   const header = ['file', 'test rows', 'anomalous', 'TP', 'FP', 'FN', 'TN', 'F1', 'FAR %', 'MAR %'];
-  const rows = report.files.map((f) => [f.key, String(f.testRows), String(f.anomalousRows), ...counts(f), ...scores(f)]);
+  const rows = report.files.map((f) => [
+    f.key,
+    String(f.testRows),
+    String(f.anomalousRows),
+    ...counts(f),
+    ...scores(f),
+  ]);
   const t = report.total;
   const footer = [
     ['aemon, pooled (anomaly state)', String(t.testRows), String(t.anomalousRows), ...counts(t), ...scores(t)],
-    ['aemon, pooled (score > 1)', String(t.testRows), String(t.anomalousRows), ...counts(report.scoreAboveOne), ...scores(report.scoreAboveOne)],
+    [
+      'aemon, pooled (score > 1)',
+      String(t.testRows),
+      String(t.anomalousRows),
+      ...counts(report.scoreAboveOne),
+      ...scores(report.scoreAboveOne),
+    ],
   ];
   const ref = formatTable(
     ['published (34 files)', 'F1', 'FAR %', 'MAR %'],

@@ -1,7 +1,17 @@
 import { join } from 'node:path';
 import { findCsvFiles, inputError, maxGapFor, readText } from './files.js';
 import { rowsByLine, type EvalProgress, type ReplayFile } from './replay.js';
-import { addConfusion, binaryScores, count, emptyConfusion, parseSkab, SKAB_TRAIN_ROWS, type BinaryScores, type Confusion, type SkabRow } from './skab.js';
+import {
+  addConfusion,
+  binaryScores,
+  count,
+  emptyConfusion,
+  parseSkab,
+  SKAB_TRAIN_ROWS,
+  type BinaryScores,
+  type Confusion,
+  type SkabRow,
+} from './skab.js';
 
 export interface SkabEvalOptions {
   /** A SKAB-layout folder: `;`-separated CSVs anywhere under it. */
@@ -60,10 +70,12 @@ export async function evaluateSkab(opts: SkabEvalOptions): Promise<SkabReport> {
     const path = join(opts.dir, ...key.split('/'));
     const rows = parseSkab(await readText(path));
     if (typeof rows === 'string') skipped.push({ key, reason: rows });
-    else if (rows.length <= SKAB_TRAIN_ROWS) skipped.push({ key, reason: `only ${rows.length} rows (${SKAB_TRAIN_ROWS} train)` });
+    else if (rows.length <= SKAB_TRAIN_ROWS)
+      skipped.push({ key, reason: `only ${rows.length} rows (${SKAB_TRAIN_ROWS} train)` });
     else todo.push({ key, path, rows });
   }
-  if (todo.length === 0) throw inputError(`${opts.dir}: no SKAB file with labels (an anomaly column) and more than ${SKAB_TRAIN_ROWS} rows`);
+  if (todo.length === 0)
+    throw inputError(`${opts.dir}: no SKAB file with labels (an anomaly column) and more than ${SKAB_TRAIN_ROWS} rows`);
 
   const files: SkabFileReport[] = [];
   const backends = new Set<string>();
@@ -72,7 +84,13 @@ export async function evaluateSkab(opts: SkabEvalOptions): Promise<SkabReport> {
     const f0 = performance.now();
     const settings = {
       training: { bootstrapReadings: SKAB_TRAIN_ROWS },
-      windowing: { maxGapMs: maxGapFor(rows.map((r) => r.ts), SKAB_TRAIN_ROWS, opts.maxGapMs) },
+      windowing: {
+        maxGapMs: maxGapFor(
+          rows.map((r) => r.ts),
+          SKAB_TRAIN_ROWS,
+          opts.maxGapMs,
+        ),
+      },
     };
     const replayed = await opts.replay(path, settings, key);
     backends.add(replayed.backend);
@@ -115,7 +133,11 @@ export async function evaluateSkab(opts: SkabEvalOptions): Promise<SkabReport> {
   const pooledScore = files.reduce<Confusion>((c, f) => addConfusion(c, f.scoreAboveOne), emptyConfusion());
   return {
     files,
-    total: { ...result(pooled), testRows: pooled.tp + pooled.fp + pooled.fn + pooled.tn, anomalousRows: pooled.tp + pooled.fn },
+    total: {
+      ...result(pooled),
+      testRows: pooled.tp + pooled.fp + pooled.fn + pooled.tn,
+      anomalousRows: pooled.tp + pooled.fn,
+    },
     scoreAboveOne: result(pooledScore),
     skipped,
     backends: [...backends],

@@ -5,7 +5,15 @@ import { fitAutoencoder } from './fit.js';
 import type { KernelName, KernelSetting, ScoringKernel } from './kernels/kernel.js';
 import { layersForward } from './kernels/layers.js';
 import { chooseKernel, type KernelChoice } from './kernels/select.js';
-import { applyWithCode, attachDropout, buildLayersModel, checkParams, checkTopology, clearDropoutMasks, invalid } from './layers.js';
+import {
+  applyWithCode,
+  attachDropout,
+  buildLayersModel,
+  checkParams,
+  checkTopology,
+  clearDropoutMasks,
+  invalid,
+} from './layers.js';
 import type { DropoutFunc, Encoded } from './layers.js';
 import { createRng, nextSeed, STREAM } from './prng.js';
 
@@ -30,7 +38,13 @@ export class LstmAutoencoder implements Autoencoder {
   private dropoutRng: () => number;
   private disposed = false;
 
-  private constructor(tf: Tf, backend: string, params: ModelHyperParams, model: LayersModel | undefined, kernel: KernelSetting) {
+  private constructor(
+    tf: Tf,
+    backend: string,
+    params: ModelHyperParams,
+    model: LayersModel | undefined,
+    kernel: KernelSetting,
+  ) {
     checkParams(params);
     this.tf = tf;
     this.backend = backend;
@@ -60,7 +74,13 @@ export class LstmAutoencoder implements Autoencoder {
   }
 
   /** Wraps a loaded model; throws `AEMON_MODEL_INVALID` when it is not the one `params` describe. */
-  static fromLayersModel(tf: Tf, backend: string, params: ModelHyperParams, model: LayersModel, kernel: KernelSetting = 'auto'): LstmAutoencoder {
+  static fromLayersModel(
+    tf: Tf,
+    backend: string,
+    params: ModelHyperParams,
+    model: LayersModel,
+    kernel: KernelSetting = 'auto',
+  ): LstmAutoencoder {
     return new LstmAutoencoder(tf, backend, params, model, kernel);
   }
 
@@ -89,7 +109,8 @@ export class LstmAutoencoder implements Autoencoder {
 
   async score(x: Float32Array, n: number): Promise<BatchErrors> {
     this.checkInput(x, n);
-    if (n === 0) return { errors: new Float32Array(0), channelErrors: new Float32Array(0), lastRows: new Float32Array(0) };
+    if (n === 0)
+      return { errors: new Float32Array(0), channelErrors: new Float32Array(0), lastRows: new Float32Array(0) };
     return this.scorer.score(x, n);
   }
 
@@ -141,6 +162,11 @@ export class LstmAutoencoder implements Autoencoder {
  * A new, seeded LSTM autoencoder on the given tfjs namespace and backend. `kernel` is config
  * `model.kernel`: an explicit `fused` off the tensorflow backend throws `AEMON_BACKEND`.
  */
-export function createAutoencoder(tf: Tf, backend: string, params: ModelHyperParams, kernel: KernelSetting = 'auto'): Autoencoder {
+export function createAutoencoder(
+  tf: Tf,
+  backend: string,
+  params: ModelHyperParams,
+  kernel: KernelSetting = 'auto',
+): Autoencoder {
   return LstmAutoencoder.create(tf, backend, params, kernel);
 }

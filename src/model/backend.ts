@@ -124,7 +124,8 @@ async function loadTensorflow(): Promise<Attempt> {
   // The binding can load and still fail at its first op (a Node version it was not made for):
   // found now, `auto` falls back to WASM instead of failing at the first training.
   const failure = firstOpFailure(attempt.tf);
-  if (failure !== undefined) return { ok: false, reason: `tfjs-node loaded, but its first operation failed (${failure})` };
+  if (failure !== undefined)
+    return { ok: false, reason: `tfjs-node loaded, but its first operation failed (${failure})` };
   return attempt;
 }
 

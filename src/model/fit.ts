@@ -23,7 +23,8 @@ export function reconstructionLoss(tf: Tf, loss: ModelHyperParams['loss'], targe
 
 function checkOptions(n: number, options: FitOptions): void {
   if (!Number.isInteger(n) || n < 1) throw trainingError(`fit needs at least one window, got ${n}`);
-  if (!Number.isInteger(options.epochs) || options.epochs < 1) throw trainingError(`epochs must be a positive integer, got ${options.epochs}`);
+  if (!Number.isInteger(options.epochs) || options.epochs < 1)
+    throw trainingError(`epochs must be a positive integer, got ${options.epochs}`);
   if (!Number.isInteger(options.batchSize) || options.batchSize < 1) {
     throw trainingError(`batchSize must be a positive integer, got ${options.batchSize}`);
   }
@@ -57,7 +58,12 @@ export interface FitTarget {
  * summed on the backend and read back once per epoch. A fresh Adam per call is disposed at the
  * end, so a fit leaves no tensors behind.
  */
-export async function fitAutoencoder(target: FitTarget, x: Float32Array, n: number, options: FitOptions): Promise<FitReport> {
+export async function fitAutoencoder(
+  target: FitTarget,
+  x: Float32Array,
+  n: number,
+  options: FitOptions,
+): Promise<FitReport> {
   checkOptions(n, options);
   const { tf, model, params } = target;
   const started = performance.now();
@@ -92,9 +98,12 @@ export async function fitAutoencoder(target: FitTarget, x: Float32Array, n: numb
         const next = tf.tidy(() => {
           const batch = tf.gather(all, tf.tensor1d(idx, 'int32'));
           // Denoising: the model sees a noisy window and is scored on reconstructing the clean one.
-          const input = noise > 0 ? tf.add(batch, tf.randomNormal(batch.shape, 0, noise, 'float32', nextSeed(noiseRng))) : batch;
+          const input =
+            noise > 0 ? tf.add(batch, tf.randomNormal(batch.shape, 0, noise, 'float32', nextSeed(noiseRng))) : batch;
           // LSTM-VAE: ε of the reparameterisation, one draw per window and unit.
-          const epsilon = isVariational(params) ? tf.randomNormal([idx.length, params.units], 0, 1, 'float32', nextSeed(latentRng)) : undefined;
+          const epsilon = isVariational(params)
+            ? tf.randomNormal([idx.length, params.units], 0, 1, 'float32', nextSeed(latentRng))
+            : undefined;
           const cost = optimizer.minimize(() => trainingLoss(target, batch, input, epsilon), true, variables);
           return tf.add(trainSum!, tf.mul(cost!, idx.length));
         });

@@ -53,7 +53,11 @@ export async function exportArtifacts(model: Autoencoder): Promise<ModelArtifact
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
     },
   });
-  if (captured?.modelTopology === undefined || captured.weightSpecs === undefined || captured.weightData === undefined) {
+  if (
+    captured?.modelTopology === undefined ||
+    captured.weightSpecs === undefined ||
+    captured.weightData === undefined
+  ) {
     throw invalid('tfjs returned incomplete model artifacts');
   }
   return {
@@ -157,12 +161,23 @@ async function swapIn(tmp: string, target: string, aside: string): Promise<void>
  * that cannot be read is `AEMON_MODEL_IO`; metadata that does not fit the topology is
  * `AEMON_MODEL_INVALID`. The weights layout is tfjs-layers' whichever `kernel` scores them.
  */
-export async function loadModelFolder(dir: string, tf: Tf, backend: string, kernel: KernelSetting = 'auto'): Promise<ModelBundle> {
+export async function loadModelFolder(
+  dir: string,
+  tf: Tf,
+  backend: string,
+  kernel: KernelSetting = 'auto',
+): Promise<ModelBundle> {
   return loadModelFiles(await readFolder(dir), dir, tf, backend, kernel);
 }
 
 /** {@link loadModelFolder} of a folder's {@link modelFiles} held in memory; `where` names them in errors. */
-export async function loadModelFiles(files: ReadonlyMap<string, Uint8Array>, where: string, tf: Tf, backend: string, kernel: KernelSetting = 'auto'): Promise<ModelBundle> {
+export async function loadModelFiles(
+  files: ReadonlyMap<string, Uint8Array>,
+  where: string,
+  tf: Tf,
+  backend: string,
+  kernel: KernelSetting = 'auto',
+): Promise<ModelBundle> {
   const contents = verifiedFiles(files, where);
   const metadata = parseMetadata(text(contents, METADATA_JSON));
   const { topology, weightSpecs, generatedBy } = parseModelJson(text(contents, MODEL_JSON));
@@ -171,7 +186,14 @@ export async function loadModelFiles(files: ReadonlyMap<string, Uint8Array>, whe
   let layersModel;
   try {
     layersModel = await tf.loadLayersModel({
-      load: async () => ({ modelTopology: topology, weightSpecs, weightData, format: 'layers-model', generatedBy, convertedBy: null }),
+      load: async () => ({
+        modelTopology: topology,
+        weightSpecs,
+        weightData,
+        format: 'layers-model',
+        generatedBy,
+        convertedBy: null,
+      }),
     });
   } catch (err) {
     throw invalid(`${MODEL_JSON} and ${WEIGHTS_BIN} in ${where} do not make a model: ${(err as Error).message}`, err);
@@ -200,7 +222,8 @@ export function verifyModelFiles(files: ReadonlyMap<string, Uint8Array>, where: 
   return metadata;
 }
 
-const text = (contents: ReadonlyMap<string, Uint8Array>, name: string): string => Buffer.from(contents.get(name)!).toString('utf8');
+const text = (contents: ReadonlyMap<string, Uint8Array>, name: string): string =>
+  Buffer.from(contents.get(name)!).toString('utf8');
 
 /** The model files of a folder (those missing are left out; verifying names them). */
 async function readFolder(dir: string): Promise<Map<string, Uint8Array>> {
@@ -262,15 +285,28 @@ function parseChecksums(bytes: Uint8Array): Record<(typeof CHECKED_FILES)[number
   return files as Record<(typeof CHECKED_FILES)[number], string>;
 }
 
-function parseModelJson(text: string): { topology: object; weightSpecs: io.WeightsManifestEntry[]; generatedBy: string } {
-  let value: { modelTopology?: unknown; weightsManifest?: { paths?: unknown; weights?: unknown }[]; generatedBy?: unknown };
+function parseModelJson(text: string): {
+  topology: object;
+  weightSpecs: io.WeightsManifestEntry[];
+  generatedBy: string;
+} {
+  let value: {
+    modelTopology?: unknown;
+    weightsManifest?: { paths?: unknown; weights?: unknown }[];
+    generatedBy?: unknown;
+  };
   try {
     value = JSON.parse(text) as typeof value;
   } catch (err) {
     throw invalid(`${MODEL_JSON} is not valid JSON`, err);
   }
   const manifest = value?.weightsManifest;
-  if (typeof value?.modelTopology !== 'object' || value.modelTopology === null || !Array.isArray(manifest) || manifest.length !== 1) {
+  if (
+    typeof value?.modelTopology !== 'object' ||
+    value.modelTopology === null ||
+    !Array.isArray(manifest) ||
+    manifest.length !== 1
+  ) {
     throw invalid(`${MODEL_JSON} must hold modelTopology and one weightsManifest group`);
   }
   const group = manifest[0]!;

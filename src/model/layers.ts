@@ -16,14 +16,19 @@ export function invalid(message: string, cause?: unknown): AemonError {
 export function checkParams(params: ModelHyperParams): void {
   const positiveInt = ['windowSize', 'channels', 'units', 'depth'] as const;
   for (const key of positiveInt) {
-    if (!Number.isInteger(params[key]) || params[key] < 1) throw invalid(`params.${key} must be a positive integer, got ${params[key]}`);
+    if (!Number.isInteger(params[key]) || params[key] < 1)
+      throw invalid(`params.${key} must be a positive integer, got ${params[key]}`);
   }
-  if (!(params.dropout >= 0 && params.dropout < 1)) throw invalid(`params.dropout must be in [0, 1), got ${params.dropout}`);
+  if (!(params.dropout >= 0 && params.dropout < 1))
+    throw invalid(`params.dropout must be in [0, 1), got ${params.dropout}`);
   if (!(params.learningRate > 0)) throw invalid(`params.learningRate must be positive, got ${params.learningRate}`);
-  if (params.loss !== 'mse' && params.loss !== 'mae') throw invalid(`params.loss must be "mse" or "mae", got ${String(params.loss)}`);
+  if (params.loss !== 'mse' && params.loss !== 'mae')
+    throw invalid(`params.loss must be "mse" or "mae", got ${String(params.loss)}`);
   if (!Number.isInteger(params.seed)) throw invalid(`params.seed must be an integer, got ${params.seed}`);
-  if (params.cell !== undefined && params.cell !== 'lstm' && params.cell !== 'gru') throw invalid(`params.cell must be "lstm" or "gru", got ${String(params.cell)}`);
-  if (params.noise !== undefined && !(params.noise >= 0)) throw invalid(`params.noise must be >= 0, got ${params.noise}`);
+  if (params.cell !== undefined && params.cell !== 'lstm' && params.cell !== 'gru')
+    throw invalid(`params.cell must be "lstm" or "gru", got ${String(params.cell)}`);
+  if (params.noise !== undefined && !(params.noise >= 0))
+    throw invalid(`params.noise must be >= 0, got ${params.noise}`);
   if (params.l1 !== undefined && !(params.l1 >= 0)) throw invalid(`params.l1 must be >= 0, got ${params.l1}`);
   if (params.variational !== undefined && !(params.variational >= 0 && Number.isFinite(params.variational))) {
     throw invalid(`params.variational must be a finite number >= 0, got ${params.variational}`);
@@ -68,7 +73,12 @@ function assemble(tf: Tf, params: ModelHyperParams, dropoutFunc: DropoutFunc): L
     return params.cell === 'gru' ? tf.layers.gru(common) : tf.layers.lstm({ ...common, unitForgetBias: true });
   };
   const dense = (name: string, size: number) =>
-    tf.layers.dense({ units: size, name, kernelInitializer: tf.initializers.glorotUniform({ seed: nextSeed(seeds) }), biasInitializer: 'zeros' });
+    tf.layers.dense({
+      units: size,
+      name,
+      kernelInitializer: tf.initializers.glorotUniform({ seed: nextSeed(seeds) }),
+      biasInitializer: 'zeros',
+    });
   // Made in this order, so the seeds of the plain model's layers do not depend on model.variational.
   const encoders = Array.from({ length: depth }, (_, i) => lstm(`encoder_${i + 1}`, i + 1 < depth));
   const decoders = Array.from({ length: depth }, (_, i) => lstm(`decoder_${i + 1}`, true));
@@ -84,8 +94,14 @@ function assemble(tf: Tf, params: ModelHyperParams, dropoutFunc: DropoutFunc): L
   }
   h = tf.layers.repeatVector({ n: windowSize, name: 'repeat' }).apply(h) as SymbolicTensor;
   for (const decoder of decoders) h = decoder.apply(h) as SymbolicTensor;
-  const reconstruction = tf.layers.timeDistributed({ layer: output, name: 'reconstruction' }).apply(h) as SymbolicTensor;
-  return tf.model({ inputs: input, outputs: logVar === undefined ? reconstruction : [reconstruction, logVar], name: MODEL_NAME });
+  const reconstruction = tf.layers
+    .timeDistributed({ layer: output, name: 'reconstruction' })
+    .apply(h) as SymbolicTensor;
+  return tf.model({
+    inputs: input,
+    outputs: logVar === undefined ? reconstruction : [reconstruction, logVar],
+    name: MODEL_NAME,
+  });
 }
 
 /** A forward pass with the bottleneck: `code` is the last encoder's final state, or z_mean in a VAE (with its `logVar`). */
@@ -158,12 +174,16 @@ function checkLatent(model: LayersModel, params: ModelHyperParams): void {
     const layer = model.layers.find((l) => l.name === name);
     const config = layer?.getConfig();
     if (layer?.getClassName() !== 'Dense' || config?.['units'] !== params.units || config['activation'] !== 'linear') {
-      throw invalid(`the topology has no linear Dense layer ${name} of ${params.units} units, but the metadata says variational ${params.variational}`);
+      throw invalid(
+        `the topology has no linear Dense layer ${name} of ${params.units} units, but the metadata says variational ${params.variational}`,
+      );
     }
   }
   const logVar = JSON.stringify(model.outputs[1]!.shape);
   if (model.outputs[1]!.sourceLayer.name !== 'z_log_var' || logVar !== `[null,${params.units}]`) {
-    throw invalid(`the model's second output must be z_log_var [null,${params.units}], it is ${model.outputs[1]!.sourceLayer.name} ${logVar}`);
+    throw invalid(
+      `the model's second output must be z_log_var [null,${params.units}], it is ${model.outputs[1]!.sourceLayer.name} ${logVar}`,
+    );
   }
 }
 

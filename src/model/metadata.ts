@@ -8,17 +8,31 @@ function isObject(value: unknown): value is Json {
 }
 
 function isNumberArray(value: unknown, length: number): boolean {
-  return Array.isArray(value) && value.length === length && value.every((v) => typeof v === 'number' && Number.isFinite(v));
+  return (
+    Array.isArray(value) && value.length === length && value.every((v) => typeof v === 'number' && Number.isFinite(v))
+  );
 }
 
 function checkCalibration(value: unknown, channels: number, where: string): asserts value is SensorCalibration {
-  if (!isObject(value) || !isNumberArray(value.mean, channels) || !isNumberArray(value.std, channels) || typeof value.threshold !== 'number') {
+  if (
+    !isObject(value) ||
+    !isNumberArray(value.mean, channels) ||
+    !isNumberArray(value.std, channels) ||
+    typeof value.threshold !== 'number'
+  ) {
     throw invalid(`metadata.json: ${where} must have mean and std of ${channels} numbers and a numeric threshold`);
   }
   const weighting = value.channelErrors;
   if (weighting === undefined) return;
-  if (!isObject(weighting) || (weighting.combine !== 'normalised' && weighting.combine !== 'max') || !isNumberArray(weighting.levels, channels) || !(weighting.levels as number[]).every((l) => l > 0)) {
-    throw invalid(`metadata.json: ${where}.channelErrors must have combine "normalised" or "max" and levels of ${channels} positive numbers`);
+  if (
+    !isObject(weighting) ||
+    (weighting.combine !== 'normalised' && weighting.combine !== 'max') ||
+    !isNumberArray(weighting.levels, channels) ||
+    !(weighting.levels as number[]).every((l) => l > 0)
+  ) {
+    throw invalid(
+      `metadata.json: ${where}.channelErrors must have combine "normalised" or "max" and levels of ${channels} positive numbers`,
+    );
   }
 }
 
@@ -47,11 +61,16 @@ export function parseMetadata(text: string): ModelMetadata {
   }
   checkParamsShape(value.params);
   const channels = value.params.channels;
-  if (!Array.isArray(value.channels) || value.channels.length !== channels || !value.channels.every((c) => typeof c === 'string')) {
+  if (
+    !Array.isArray(value.channels) ||
+    value.channels.length !== channels ||
+    !value.channels.every((c) => typeof c === 'string')
+  ) {
     throw invalid(`metadata.json: channels must list ${channels} channel names (params.channels)`);
   }
   if (!isObject(value.sensors)) throw invalid('metadata.json: sensors must be an object');
-  for (const [sensor, calibration] of Object.entries(value.sensors)) checkCalibration(calibration, channels, `sensors["${sensor}"]`);
+  for (const [sensor, calibration] of Object.entries(value.sensors))
+    checkCalibration(calibration, channels, `sensors["${sensor}"]`);
   checkCalibration(value.fallback, channels, 'fallback');
   return value as unknown as ModelMetadata;
 }
@@ -61,7 +80,9 @@ export function checkMetadataMatches(metadata: ModelMetadata, params: Readonly<M
   const keys = Object.keys(params) as (keyof ModelHyperParams)[];
   const differing = keys.filter((key) => metadata.params[key] !== params[key]);
   if (differing.length > 0) {
-    throw invalid(`metadata params differ from the model's: ${differing.map((k) => `${k} ${metadata.params[k]} ≠ ${params[k]}`).join(', ')}`);
+    throw invalid(
+      `metadata params differ from the model's: ${differing.map((k) => `${k} ${metadata.params[k]} ≠ ${params[k]}`).join(', ')}`,
+    );
   }
   if (metadata.channels.length !== params.channels) {
     throw invalid(`metadata names ${metadata.channels.length} channels, the model has ${params.channels}`);

@@ -38,7 +38,11 @@ function invalidRecord(message: string): AemonError {
   return new AemonError('AEMON_MODEL_INVALID', `models topic record: ${message}`, { stage: 'model' });
 }
 
-export async function encodeModelRecord(bundle: ModelBundle, publishedAt: number, origin: string): Promise<ModelMessage> {
+export async function encodeModelRecord(
+  bundle: ModelBundle,
+  publishedAt: number,
+  origin: string,
+): Promise<ModelMessage> {
   const { group, version } = bundle.metadata;
   const files: Record<string, string> = {};
   for (const [name, bytes] of await modelFiles(bundle)) files[name] = Buffer.from(bytes).toString('base64');
@@ -62,7 +66,8 @@ export function decodeModelRecord(value: Uint8Array, key: string | undefined): M
   } catch {
     throw invalidRecord(`not JSON (${value.byteLength} bytes)`);
   }
-  if (typeof doc !== 'object' || doc === null || doc.format !== MODEL_RECORD_FORMAT) throw invalidRecord(`not an ${MODEL_RECORD_FORMAT} record`);
+  if (typeof doc !== 'object' || doc === null || doc.format !== MODEL_RECORD_FORMAT)
+    throw invalidRecord(`not an ${MODEL_RECORD_FORMAT} record`);
   const { group, version, publishedAt, origin, files } = doc;
   const at = typeof publishedAt === 'string' ? Date.parse(publishedAt) : Number.NaN;
   if (typeof group !== 'string' || typeof version !== 'string' || typeof origin !== 'string' || !Number.isFinite(at)) {
@@ -72,7 +77,12 @@ export function decodeModelRecord(value: Uint8Array, key: string | undefined): M
     throw invalidRecord('files must map file names to base64');
   }
   const where = `the models topic record of ${version} [${group}]`;
-  const bytes = new Map(Object.entries(files as Record<string, string>).map(([name, b64]) => [name, new Uint8Array(Buffer.from(b64, 'base64'))]));
+  const bytes = new Map(
+    Object.entries(files as Record<string, string>).map(([name, b64]) => [
+      name,
+      new Uint8Array(Buffer.from(b64, 'base64')),
+    ]),
+  );
   const metadata = verifyModelFiles(bytes, where);
   if (key !== group) throw invalidRecord(`its key "${key ?? ''}" is not its group [${group}]`);
   if (metadata.group !== group || metadata.version !== version) {
@@ -82,6 +92,17 @@ export function decodeModelRecord(value: Uint8Array, key: string | undefined): M
 }
 
 /** The record's model on this process's backend (checksums verified again on the way). */
-export function loadModelRecord(record: ModelRecord, tf: Tf, backend: string, kernel: KernelSetting): Promise<ModelBundle> {
-  return loadModelFiles(record.files, `the models topic record of ${record.version} [${record.group}]`, tf, backend, kernel);
+export function loadModelRecord(
+  record: ModelRecord,
+  tf: Tf,
+  backend: string,
+  kernel: KernelSetting,
+): Promise<ModelBundle> {
+  return loadModelFiles(
+    record.files,
+    `the models topic record of ${record.version} [${record.group}]`,
+    tf,
+    backend,
+    kernel,
+  );
 }

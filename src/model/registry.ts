@@ -101,7 +101,10 @@ async function exists(path: string): Promise<boolean> {
 async function subfolders(dir: string): Promise<string[]> {
   try {
     const entries = await readdir(dir, { withFileTypes: true });
-    return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+    return entries
+      .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+      .map((e) => e.name)
+      .sort();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw registryError('AEMON_MODEL_IO', `cannot read the model registry ${dir}: ${(err as Error).message}`, err);
@@ -112,7 +115,8 @@ async function subfolders(dir: string): Promise<string[]> {
 async function readVersion(dir: string, id: string): Promise<Version> {
   try {
     const metadata = JSON.parse(await readFile(join(dir, 'metadata.json'), 'utf8')) as ModelMetadata;
-    if (typeof metadata !== 'object' || metadata === null || typeof metadata.group !== 'string') throw new Error('no group in it');
+    if (typeof metadata !== 'object' || metadata === null || typeof metadata.group !== 'string')
+      throw new Error('no group in it');
     return { id, dir, seq: metadata.promotion?.seq ?? 0, group: metadata.group, metadata };
   } catch (err) {
     return { id, dir, seq: 0, problem: `metadata.json cannot be read: ${(err as Error).message}` };
@@ -130,7 +134,8 @@ export class ModelRegistry {
     this.root = resolve(options.root);
     this.keep = options.keep ?? 5;
     this.log = options.log;
-    if (!Number.isInteger(this.keep) || this.keep < 1) throw registryError('AEMON_CONFIG_INVALID', `model.keep must be a positive integer, got ${this.keep}`);
+    if (!Number.isInteger(this.keep) || this.keep < 1)
+      throw registryError('AEMON_CONFIG_INVALID', `model.keep must be a positive integer, got ${this.keep}`);
   }
 
   /** Model groups with at least one version. */
@@ -184,9 +189,16 @@ export class ModelRegistry {
       const gs = await this.importLegacy(await this.groupScan(bundle.metadata.group));
       const v = gs.versions.find((x) => x.id === bundle.metadata.version);
       if (!v && gs.current === undefined) return this.promoteIn(gs, bundle, {});
-      if (!v) throw registryError('AEMON_MODEL_NOT_FOUND', `model ${bundle.metadata.version} is no longer in ${this.root} (pruned); its calibrations were not saved`);
+      if (!v)
+        throw registryError(
+          'AEMON_MODEL_NOT_FOUND',
+          `model ${bundle.metadata.version} is no longer in ${this.root} (pruned); its calibrations were not saved`,
+        );
       const promotion = v.metadata?.promotion;
-      await saveModelFolder(v.dir, { model: bundle.model, metadata: { ...bundle.metadata, ...(promotion ? { promotion } : {}) } });
+      await saveModelFolder(v.dir, {
+        model: bundle.model,
+        metadata: { ...bundle.metadata, ...(promotion ? { promotion } : {}) },
+      });
       const entry = entriesOf(await this.groupScan(bundle.metadata.group)).find((e) => e.version === v.id)!;
       return entry;
     });
@@ -205,7 +217,9 @@ export class ModelRegistry {
         if (scans.length !== 1) {
           throw registryError(
             'AEMON_MODEL_ROLLBACK',
-            scans.length === 0 ? `${this.root} holds no model` : `${this.root} holds ${scans.length} model groups (${scans.map((g) => g.group).join(' | ')}): name one`,
+            scans.length === 0
+              ? `${this.root} holds no model`
+              : `${this.root} holds ${scans.length} model groups (${scans.map((g) => g.group).join(' | ')}): name one`,
           );
         }
         gs = scans[0]!;
@@ -216,24 +230,45 @@ export class ModelRegistry {
       let target: RegistryEntry;
       if (version !== undefined) {
         target = this.find(entries, version);
-        if (target.current) throw registryError('AEMON_MODEL_ROLLBACK', `${target.version} is already the current version of [${gs.group}]`);
+        if (target.current)
+          throw registryError(
+            'AEMON_MODEL_ROLLBACK',
+            `${target.version} is already the current version of [${gs.group}]`,
+          );
       } else {
-        if (!cur) throw registryError('AEMON_MODEL_ROLLBACK', `[${gs.group}] has no current version; name the one to make current`);
+        if (!cur)
+          throw registryError(
+            'AEMON_MODEL_ROLLBACK',
+            `[${gs.group}] has no current version; name the one to make current`,
+          );
         const previous = entries[at + 1];
-        if (!previous) throw registryError('AEMON_MODEL_ROLLBACK', `[${gs.group}] has no version before ${cur.version} to roll back to`);
+        if (!previous)
+          throw registryError(
+            'AEMON_MODEL_ROLLBACK',
+            `[${gs.group}] has no version before ${cur.version} to roll back to`,
+          );
         target = previous;
       }
-      if (target.layout === 'legacy' || gs.folder === undefined) throw registryError('AEMON_MODEL_ROLLBACK', `${target.version} is not in the registry`);
+      if (target.layout === 'legacy' || gs.folder === undefined)
+        throw registryError('AEMON_MODEL_ROLLBACK', `${target.version} is not in the registry`);
       try {
         const metadata = await verifyModelFolder(target.dir);
-        if (metadata.group !== gs.group) throw registryError('AEMON_MODEL_INVALID', `its metadata names group [${metadata.group}]`);
+        if (metadata.group !== gs.group)
+          throw registryError('AEMON_MODEL_INVALID', `its metadata names group [${metadata.group}]`);
       } catch (err) {
         const code = err instanceof AemonError ? err.code : 'AEMON_MODEL_IO';
         const stays = cur ? `; ${cur.version} stays current` : '';
-        throw registryError(code, `refusing to roll [${gs.group}] back to ${target.version}: ${(err as Error).message}${stays}`, err);
+        throw registryError(
+          code,
+          `refusing to roll [${gs.group}] back to ${target.version}: ${(err as Error).message}${stays}`,
+          err,
+        );
       }
       await this.writeCurrent(gs.folder, target.version);
-      this.log?.info({ group: gs.group, from: cur?.version, to: target.version }, `model group [${gs.group}] rolled back to ${target.version}`);
+      this.log?.info(
+        { group: gs.group, from: cur?.version, to: target.version },
+        `model group [${gs.group}] rolled back to ${target.version}`,
+      );
       return { ...target, current: true };
     });
   }
@@ -254,13 +289,20 @@ export class ModelRegistry {
           : '';
         if (!cur) {
           if (gs.current === undefined) continue;
-          throw registryError('AEMON_MODEL_IO', `${join(gs.folder!, CURRENT)} names version "${gs.current}", which is not in ${gs.folder}${hint}`);
+          throw registryError(
+            'AEMON_MODEL_IO',
+            `${join(gs.folder!, CURRENT)} names version "${gs.current}", which is not in ${gs.folder}${hint}`,
+          );
         }
         try {
           bundles.push(await loadModelFolder(cur.dir, tf, backend, kernel));
         } catch (err) {
           const code = err instanceof AemonError ? err.code : 'AEMON_MODEL_IO';
-          throw registryError(code, `the current model of [${gs.group}] (${cur.version} in ${cur.dir}) is refused: ${(err as Error).message}${hint}`, err);
+          throw registryError(
+            code,
+            `the current model of [${gs.group}] (${cur.version} in ${cur.dir}) is refused: ${(err as Error).message}${hint}`,
+            err,
+          );
         }
       }
     } catch (err) {
@@ -276,9 +318,14 @@ export class ModelRegistry {
     return next;
   }
 
-  private async promoteIn(gs: GroupScan, bundle: ModelBundle, info: { gate?: unknown; reason?: string }): Promise<RegistryEntry> {
+  private async promoteIn(
+    gs: GroupScan,
+    bundle: ModelBundle,
+    info: { gate?: unknown; reason?: string },
+  ): Promise<RegistryEntry> {
     const version = bundle.metadata.version;
-    if (!VERSION_ID.test(version)) throw registryError('AEMON_MODEL_INVALID', `"${version}" cannot name a model version folder`);
+    if (!VERSION_ID.test(version))
+      throw registryError('AEMON_MODEL_INVALID', `"${version}" cannot name a model version folder`);
     const folder = gs.folder ?? join(this.root, groupFolderName(gs.group));
     const promotion: ModelPromotion = {
       promotedAt: new Date().toISOString(),
@@ -289,7 +336,10 @@ export class ModelRegistry {
     await saveModelFolder(join(folder, version), { model: bundle.model, metadata: { ...bundle.metadata, promotion } });
     await this.writeCurrent(folder, version);
     const pruned = await this.prune(await this.groupScan(gs.group));
-    this.log?.info({ group: gs.group, version, dir: join(folder, version), pruned }, `model ${version} promoted for [${gs.group}]`);
+    this.log?.info(
+      { group: gs.group, version, dir: join(folder, version), pruned },
+      `model ${version} promoted for [${gs.group}]`,
+    );
     return entriesOf(await this.groupScan(gs.group)).find((e) => e.version === version)!;
   }
 
@@ -312,7 +362,8 @@ export class ModelRegistry {
     const legacy = gs.legacy;
     if (!legacy || gs.current !== undefined) return gs;
     const version = legacy.metadata?.version ?? legacy.id;
-    if (!VERSION_ID.test(version)) throw registryError('AEMON_MODEL_INVALID', `${legacy.dir}: "${version}" cannot name a model version folder`);
+    if (!VERSION_ID.test(version))
+      throw registryError('AEMON_MODEL_INVALID', `${legacy.dir}: "${version}" cannot name a model version folder`);
     const folder = gs.folder ?? join(this.root, groupFolderName(gs.group));
     const target = join(folder, version);
     const tmp = join(folder, `.${version}.tmp-${tmpSuffix()}`);
@@ -323,13 +374,20 @@ export class ModelRegistry {
       await rename(tmp, target);
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
-      throw registryError('AEMON_MODEL_IO', `cannot import the model folder ${legacy.dir} into the registry: ${(err as Error).message}`, err);
+      throw registryError(
+        'AEMON_MODEL_IO',
+        `cannot import the model folder ${legacy.dir} into the registry: ${(err as Error).message}`,
+        err,
+      );
     }
     await this.writeCurrent(folder, version);
     // CURRENT now wins over the old files; removing them is tidying only.
     for (const f of MODEL_FILES) await rm(join(legacy.dir, f), { force: true });
     if (legacy.dir !== this.root && legacy.dir !== folder) await rmdir(legacy.dir).catch(() => undefined);
-    this.log?.info({ group: gs.group, version, from: legacy.dir, to: target }, `imported model ${version} into the registry`);
+    this.log?.info(
+      { group: gs.group, version, from: legacy.dir, to: target },
+      `imported model ${version} into the registry`,
+    );
     return this.groupScan(gs.group);
   }
 
@@ -362,9 +420,13 @@ export class ModelRegistry {
   private find(entries: RegistryEntry[], version: string): RegistryEntry {
     const exact = entries.filter((e) => e.version === version);
     const matches = exact.length > 0 ? exact : entries.filter((e) => e.version.startsWith(version));
-    if (matches.length === 0) throw registryError('AEMON_MODEL_NOT_FOUND', `no model version ${version} in ${this.root}`);
+    if (matches.length === 0)
+      throw registryError('AEMON_MODEL_NOT_FOUND', `no model version ${version} in ${this.root}`);
     if (matches.length > 1) {
-      throw registryError('AEMON_MODEL_NOT_FOUND', `${version} is ambiguous in ${this.root}: ${matches.map((e) => `${e.version} [${e.group}]`).join(', ')}`);
+      throw registryError(
+        'AEMON_MODEL_NOT_FOUND',
+        `${version} is ambiguous in ${this.root}: ${matches.map((e) => `${e.version} [${e.group}]`).join(', ')}`,
+      );
     }
     return matches[0]!;
   }
@@ -380,7 +442,8 @@ export class ModelRegistry {
       const folder = join(this.root, name);
       const versions: Version[] = [];
       for (const child of await subfolders(folder)) {
-        if (await exists(join(folder, child, 'metadata.json'))) versions.push(await readVersion(join(folder, child), child));
+        if (await exists(join(folder, child, 'metadata.json')))
+          versions.push(await readVersion(join(folder, child), child));
       }
       const currentFile = await readFile(join(folder, CURRENT), 'utf8').then(
         (text) => text.trim(),
@@ -437,7 +500,10 @@ function toEntry(v: Version, group: string, current: boolean, layout: RegistryEn
 /** CURRENT, when present, decides; without it a folder from before the registry is current. */
 function entriesOf(gs: GroupScan): RegistryEntry[] {
   if (gs.current === undefined && gs.legacy) {
-    return [toEntry(gs.legacy, gs.group, true, 'legacy'), ...gs.versions.map((v) => toEntry(v, gs.group, false, 'registry'))];
+    return [
+      toEntry(gs.legacy, gs.group, true, 'legacy'),
+      ...gs.versions.map((v) => toEntry(v, gs.group, false, 'registry')),
+    ];
   }
   return gs.versions.map((v) => toEntry(v, gs.group, v.id === gs.current, 'registry'));
 }

@@ -89,7 +89,8 @@ export class Health {
     for (const [k, { reason }] of this.stopped) out.push(`partition ${k} stopped: ${reason}`);
     const fetching = this.activePartitions - this.stopped.size;
     const idle = this.sinceProgressMs();
-    if (fetching > 0 && idle > this.stallAfterMs) out.push(`consumer stalled: no fetch for ${Math.round(idle / 1000)} s (kafka.stallAfterMs ${this.stallAfterMs})`);
+    if (fetching > 0 && idle > this.stallAfterMs)
+      out.push(`consumer stalled: no fetch for ${Math.round(idle / 1000)} s (kafka.stallAfterMs ${this.stallAfterMs})`);
     for (const check of this.checks) {
       const reason = check();
       if (reason !== undefined) out.push(reason);

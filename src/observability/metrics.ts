@@ -13,7 +13,7 @@ export interface WindowObservation {
   error: number;
   threshold: number;
   /** State after hysteresis; when absent `aemon_anomaly` keeps its previous value. */
-  anomaly?: boolean;
+  anomaly?: boolean | undefined;
   channels: readonly string[];
   /** Each channel's share of `error`, in `channels` order. */
   channelShares: ArrayLike<number>;
@@ -26,7 +26,13 @@ export const TRAINING_RESULTS: readonly TrainingResult[] = ['promoted', 'rejecte
 /** What became of a models-topic record: one this instance published, or one it read. */
 export type ModelRecordResult = 'published' | 'publish_failed' | 'applied' | 'skipped' | 'refused';
 
-export const MODEL_RECORD_RESULTS: readonly ModelRecordResult[] = ['published', 'publish_failed', 'applied', 'skipped', 'refused'];
+export const MODEL_RECORD_RESULTS: readonly ModelRecordResult[] = [
+  'published',
+  'publish_failed',
+  'applied',
+  'skipped',
+  'refused',
+];
 const SENSOR_STATES: readonly SensorState[] = ['warming', 'scoring', 'stale'];
 
 /**
@@ -377,7 +383,16 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
       removeSeries(victim.sensor);
       untracked.add(victim.sensor);
     }
-    const t: Tracked = { score, channels: [], value: NaN, error: NaN, threshold: NaN, anomaly: undefined, shares: [], dirty: false };
+    const t: Tracked = {
+      score,
+      channels: [],
+      value: NaN,
+      error: NaN,
+      threshold: NaN,
+      anomaly: undefined,
+      shares: [],
+      dirty: false,
+    };
     tracked.set(sensor, t);
     // Exported from 0, so increase() sees a sensor's first anomaly.
     anomaliesTotal.inc({ sensor }, 0);

@@ -45,7 +45,9 @@ export function applyScaler(
 
 /** The `q` quantile of `values` with linear interpolation between order statistics. */
 export function quantile(values: ArrayLike<number>, q: number): number {
-  const sorted = Array.from(values).filter(Number.isFinite).sort((a, b) => a - b);
+  const sorted = Array.from(values)
+    .filter(Number.isFinite)
+    .sort((a, b) => a - b);
   if (sorted.length === 0) return Number.NaN;
   const pos = (sorted.length - 1) * Math.min(1, Math.max(0, q));
   const lo = Math.floor(pos);
@@ -85,7 +87,13 @@ export function fitChannelWeighting(
  * Each channel's part of window `i`'s error, into `out`: its error, or with a weighting its
  * error ÷ level. Returns the window's error: the parts' mean, or with `max` the largest part.
  */
-export function channelParts(batch: BatchErrors, i: number, channels: number, weighting: ChannelWeighting | undefined, out: Float32Array): number {
+export function channelParts(
+  batch: BatchErrors,
+  i: number,
+  channels: number,
+  weighting: ChannelWeighting | undefined,
+  out: Float32Array,
+): number {
   if (weighting === undefined) {
     for (let c = 0; c < channels; c++) out[c] = batch.channelErrors[i * channels + c]!;
     return batch.errors[i]!;
@@ -102,7 +110,11 @@ export function channelParts(batch: BatchErrors, i: number, channels: number, we
 }
 
 /** Every window's error under `weighting` (the batch's own errors without one). */
-export function windowErrors(batch: BatchErrors, channels: number, weighting: ChannelWeighting | undefined): Float32Array {
+export function windowErrors(
+  batch: BatchErrors,
+  channels: number,
+  weighting: ChannelWeighting | undefined,
+): Float32Array {
   if (weighting === undefined) return batch.errors;
   const n = batch.errors.length;
   const out = new Float32Array(n);
@@ -120,7 +132,11 @@ export function calibrateErrors(
   channels: number,
   detection: { quantile: number; margin: number; channelErrors: 'mean' | ChannelWeighting['combine'] },
 ): Pick<SensorCalibration, 'threshold' | 'channelErrors'> {
-  if (detection.channelErrors === 'mean') return { threshold: calibrateThreshold(batch.errors, detection.quantile, detection.margin) };
+  if (detection.channelErrors === 'mean')
+    return { threshold: calibrateThreshold(batch.errors, detection.quantile, detection.margin) };
   const weighting = fitChannelWeighting(detection.channelErrors, batch.channelErrors, channels);
-  return { threshold: calibrateThreshold(windowErrors(batch, channels, weighting), detection.quantile, detection.margin), channelErrors: weighting };
+  return {
+    threshold: calibrateThreshold(windowErrors(batch, channels, weighting), detection.quantile, detection.margin),
+    channelErrors: weighting,
+  };
 }

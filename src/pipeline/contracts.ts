@@ -34,15 +34,15 @@ export interface SourceRecord {
   /** The original bytes or text, kept for the dead-letter record. */
   raw: string | Uint8Array;
   /** Kafka message key, or the sensor a file stands for: used when the record names no sensor. */
-  key?: string;
+  key?: string | undefined;
   /** Kafka record timestamp (epoch ms): used when the record has no event time. */
-  timestamp?: number;
+  timestamp?: number | undefined;
   /** Set when the source parsed the record itself; then `raw` is not parsed again. */
-  fields?: ParsedFields;
+  fields?: ParsedFields | undefined;
   /** Set when the source already knows the record is bad (e.g. a CSV row with the wrong column count). */
-  invalid?: { reason: RejectReason; detail: string };
+  invalid?: { reason: RejectReason; detail: string } | undefined;
   /** Ground truth where the source has it (simulator, SKAB): 1 = anomalous. Never used to score. */
-  label?: 0 | 1;
+  label?: 0 | 1 | undefined;
   origin: Origin;
   /** Processing time (ms since epoch) the record arrived, for `aemon_event_to_score_seconds`. */
   arrivedAt: number;
@@ -50,13 +50,13 @@ export interface SourceRecord {
   seq: number;
   ack: Ack;
   /** Read again only to rebuild window state after a restart: its outputs were written before. */
-  replayOnly?: boolean;
+  replayOnly?: boolean | undefined;
   /**
    * Found in the dead-letter topic already (an earlier owner wrote a rejection of it, then did not
    * commit). Comes with `replayOnly`; a record that holds several readings clears it on the
    * readings (only its rejection is known to be written) and keeps it on the rejections.
    */
-  deadLettered?: boolean;
+  deadLettered?: boolean | undefined;
 }
 
 /** A decoded, valid reading. */
@@ -71,16 +71,16 @@ export interface Reading {
   channels: readonly string[];
   /** The values in `channels` order, every one finite. */
   values: Float64Array;
-  label?: 0 | 1;
+  label?: 0 | 1 | undefined;
   origin: Origin;
   arrivedAt: number;
   seq: number;
   ack: Ack;
   /** The original bytes and key, so a later rejection (duplicate, too late) can dead-letter them. */
   raw?: string | Uint8Array;
-  key?: string;
+  key?: string | undefined;
   /** Read again only to rebuild window state after a restart: its outputs were written before. */
-  replayOnly?: boolean;
+  replayOnly?: boolean | undefined;
 }
 
 /** A reading's values as a channel → value record (the documented JSON layout). */
@@ -114,13 +114,13 @@ export interface Rejection {
   /** Human-readable detail, e.g. `values.pressure is NaN`. */
   detail: string;
   raw: string | Uint8Array;
-  key?: string;
+  key?: string | undefined;
   sensor?: string;
   origin: Origin;
   arrivedAt: number;
   seq: number;
   ack: Ack;
-  replayOnly?: boolean;
+  replayOnly?: boolean | undefined;
 }
 
 /** What decoding gives for a record: a reading or a rejection. */

@@ -16,9 +16,13 @@ export function microBatch<T>(
   scheduler: SchedulerLike = asyncScheduler,
 ): OperatorFunction<T, T[]> {
   if (!Number.isInteger(maxSize) || maxSize < 1 || !Number.isFinite(maxWaitMs) || maxWaitMs < 0) {
-    throw new AemonError('AEMON_CONFIG_INVALID', `micro-batch needs maxSize >= 1 and maxWaitMs >= 0 (got ${maxSize}, ${maxWaitMs})`, {
-      stage: 'config',
-    });
+    throw new AemonError(
+      'AEMON_CONFIG_INVALID',
+      `micro-batch needs maxSize >= 1 and maxWaitMs >= 0 (got ${maxSize}, ${maxWaitMs})`,
+      {
+        stage: 'config',
+      },
+    );
   }
   return (source) =>
     new Observable<T[]>((subscriber) => {

@@ -1,5 +1,26 @@
-import { concatMap, defaultIfEmpty, EMPTY, fromEvent, lastValueFrom, Observable, type OperatorFunction, takeUntil, tap } from 'rxjs';
-import type { Decoded, FlowControl, PipelineOutput, Reading, RecordDecoder, Rejection, SourceRecord, WindowOutput, Sink, RejectReason } from './contracts.js';
+import {
+  concatMap,
+  defaultIfEmpty,
+  EMPTY,
+  fromEvent,
+  lastValueFrom,
+  Observable,
+  type OperatorFunction,
+  takeUntil,
+  tap,
+} from 'rxjs';
+import type {
+  Decoded,
+  FlowControl,
+  PipelineOutput,
+  Reading,
+  RecordDecoder,
+  Rejection,
+  SourceRecord,
+  WindowOutput,
+  Sink,
+  RejectReason,
+} from './contracts.js';
 
 /**
  * Bounds in-flight records (emitted by a source, not yet acked): a source awaits `ready()`
@@ -98,7 +119,18 @@ export interface PipelineParts {
 }
 
 function emptyStats(): RunStats {
-  return { records: 0, decoded: 0, readings: 0, scoredRows: 0, trainingRows: 0, windowsScored: 0, rejected: {}, anomaliesOpened: 0, anomaliesClosed: 0, acked: 0 };
+  return {
+    records: 0,
+    decoded: 0,
+    readings: 0,
+    scoredRows: 0,
+    trainingRows: 0,
+    windowsScored: 0,
+    rejected: {},
+    anomaliesOpened: 0,
+    anomaliesClosed: 0,
+    acked: 0,
+  };
 }
 
 /**
@@ -226,7 +258,11 @@ function oneEach(decode: (record: SourceRecord) => Reading | Rejection): RecordD
  * held records come out too, except when stopping: a reading a join still waits on is not
  * dead-lettered by a shutdown; its records stay unacked and are read again on restart.
  */
-function decodeStage(decoder: RecordDecoder, stats: RunStats, stopping: () => boolean): OperatorFunction<SourceRecord, Decoded> {
+function decodeStage(
+  decoder: RecordDecoder,
+  stats: RunStats,
+  stopping: () => boolean,
+): OperatorFunction<SourceRecord, Decoded> {
   return (source) =>
     new Observable<Decoded>((subscriber) =>
       source.subscribe({

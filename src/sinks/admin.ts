@@ -69,7 +69,8 @@ class BodyError extends Error {
 
 async function readBody(req: IncomingMessage, limit: number): Promise<string> {
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) throw new BodyError(413, `the body is ${declared} bytes; at most ${limit} are accepted`);
+  if (Number.isFinite(declared) && declared > limit)
+    throw new BodyError(413, `the body is ${declared} bytes; at most ${limit} are accepted`);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -99,7 +100,11 @@ const STATUS_BY_CODE: Partial<Record<string, number>> = {
 export function startAdminServer<L, E extends AdminModelEntry>(options: AdminServerOptions<L, E>): Promise<HttpServer> {
   const { log, labels, models } = options;
   if (options.token.trim() === '') {
-    return Promise.reject(new AemonError('AEMON_CONFIG_INVALID', 'the admin port needs a bearer token (admin.token or AEMON_ADMIN_TOKEN)', { stage: 'startup' }));
+    return Promise.reject(
+      new AemonError('AEMON_CONFIG_INVALID', 'the admin port needs a bearer token (admin.token or AEMON_ADMIN_TOKEN)', {
+        stage: 'startup',
+      }),
+    );
   }
   const expected = digest(options.token.trim());
   const limit = options.maxBodyBytes ?? MiB;
@@ -124,9 +129,11 @@ export function startAdminServer<L, E extends AdminModelEntry>(options: AdminSer
     const parsed: L[] = [];
     records.forEach((record, i) => {
       const where = Array.isArray(doc) ? `labels[${i}]: ` : '';
-      if (typeof record !== 'object' || record === null || Array.isArray(record)) throw new BodyError(400, `${where}a label must be an object {"sensor","from","to","label"}`);
+      if (typeof record !== 'object' || record === null || Array.isArray(record))
+        throw new BodyError(400, `${where}a label must be an object {"sensor","from","to","label"}`);
       const label = options.parseLabel(JSON.stringify(record));
-      if (typeof label === 'object' && label !== null && 'error' in label) throw new BodyError(400, `${where}${label.error}`);
+      if (typeof label === 'object' && label !== null && 'error' in label)
+        throw new BodyError(400, `${where}${label.error}`);
       parsed.push(label as L);
     });
     for (const label of parsed) labels.add(label);
@@ -134,7 +141,8 @@ export function startAdminServer<L, E extends AdminModelEntry>(options: AdminSer
     reply(res, 200, { added: parsed.length });
   });
 
-  const noRegistry = (res: ServerResponse): void => reply(res, 404, { error: 'no model registry: model.dir is not set' });
+  const noRegistry = (res: ServerResponse): void =>
+    reply(res, 404, { error: 'no model registry: model.dir is not set' });
 
   const getModels = handle(async (_req, res) => {
     if (!models) return noRegistry(res);
@@ -145,12 +153,21 @@ export function startAdminServer<L, E extends AdminModelEntry>(options: AdminSer
     const text = await readBody(req, limit);
     if (!models) return noRegistry(res);
     const doc = text.trim() === '' ? {} : parseJson(text);
-    if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new BodyError(400, 'the body must be an object {"group"?, "version"?}');
+    if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+      throw new BodyError(400, 'the body must be an object {"group"?, "version"?}');
     const { group, version, ...rest } = doc as Record<string, unknown>;
     const unknown = Object.keys(rest);
-    if (unknown.length > 0) throw new BodyError(400, `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')}; only "group" and "version"`);
-    for (const [name, value] of [['group', group], ['version', version]] as const) {
-      if (value !== undefined && (typeof value !== 'string' || value === '')) throw new BodyError(400, `"${name}" must be a non-empty string`);
+    if (unknown.length > 0)
+      throw new BodyError(
+        400,
+        `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')}; only "group" and "version"`,
+      );
+    for (const [name, value] of [
+      ['group', group],
+      ['version', version],
+    ] as const) {
+      if (value !== undefined && (typeof value !== 'string' || value === ''))
+        throw new BodyError(400, `"${name}" must be a non-empty string`);
     }
     const prior = await models.list();
     let entry: E;
@@ -173,10 +190,18 @@ export function startAdminServer<L, E extends AdminModelEntry>(options: AdminSer
           (e: unknown) => `; CURRENT could not be moved back to ${before.version}: ${(e as Error).message}`,
         );
       }
-      log?.error({ err, group: entry.group, version: entry.version }, `admin: rollback to ${entry.version} failed in the running engine`);
-      return reply(res, 500, { error: `the running engine could not switch to ${entry.version}: ${(err as Error).message}${restored}` });
+      log?.error(
+        { err, group: entry.group, version: entry.version },
+        `admin: rollback to ${entry.version} failed in the running engine`,
+      );
+      return reply(res, 500, {
+        error: `the running engine could not switch to ${entry.version}: ${(err as Error).message}${restored}`,
+      });
     }
-    log?.info({ group: entry.group, from: before?.version, to: entry.version }, `admin: [${entry.group}] rolled back to ${entry.version}`);
+    log?.info(
+      { group: entry.group, from: before?.version, to: entry.version },
+      `admin: [${entry.group}] rolled back to ${entry.version}`,
+    );
     reply(res, 200, { rolledBack: { group: entry.group, from: before?.version ?? null, to: entry.version }, entry });
   });
 
@@ -187,8 +212,16 @@ export function startAdminServer<L, E extends AdminModelEntry>(options: AdminSer
     ...(log ? { log } : {}),
     guard: (req, res) => {
       if (tokenMatches(req.headers.authorization, expected)) return true;
-      log?.warn({ method: req.method, path: req.url, remote: req.socket.remoteAddress }, 'admin: request without a valid bearer token refused');
-      reply(res, 401, { error: 'a valid bearer token is required (Authorization: Bearer <admin.token>)' }, { 'www-authenticate': 'Bearer realm="aemon"' });
+      log?.warn(
+        { method: req.method, path: req.url, remote: req.socket.remoteAddress },
+        'admin: request without a valid bearer token refused',
+      );
+      reply(
+        res,
+        401,
+        { error: 'a valid bearer token is required (Authorization: Bearer <admin.token>)' },
+        { 'www-authenticate': 'Bearer realm="aemon"' },
+      );
       return false;
     },
     routes: [

@@ -17,7 +17,9 @@ export function deadLetterRecord(r: Rejection): DeadLetterRecord {
   // Bytes may not be UTF-8 (that can be why they were rejected); base64 keeps them exact.
   const binary = typeof r.raw !== 'string';
   const raw =
-    typeof r.raw === 'string' ? r.raw : Buffer.from(r.raw.buffer, r.raw.byteOffset, r.raw.byteLength).toString('base64');
+    typeof r.raw === 'string'
+      ? r.raw
+      : Buffer.from(r.raw.buffer, r.raw.byteOffset, r.raw.byteLength).toString('base64');
   return {
     reason: r.reason,
     detail: r.detail,

@@ -44,7 +44,8 @@ function send(res: ServerResponse, status: number, body: string, headers: Record
 }
 
 function listenHint(code: string | undefined, setting: string): string {
-  if (code === 'EADDRINUSE') return ` (address already in use: another aemon? set ${setting}.port / AEMON_${setting.toUpperCase()}_PORT)`;
+  if (code === 'EADDRINUSE')
+    return ` (address already in use: another aemon? set ${setting}.port / AEMON_${setting.toUpperCase()}_PORT)`;
   if (code === 'EACCES') return ' (permission denied: use a port above 1023)';
   if (code === 'EADDRNOTAVAIL') return ` (no such local address: check ${setting}.host)`;
   return '';
@@ -132,10 +133,14 @@ export function serveRoutes(options: RoutesServerOptions): Promise<HttpServer> {
     const onError = (err: NodeJS.ErrnoException): void => {
       const where = `${host}:${options.port}`;
       reject(
-        new AemonError('AEMON_HTTP', `cannot listen on ${where}: ${err.code ?? err.message}${listenHint(err.code, options.setting)}`, {
-          stage: 'startup',
-          cause: err,
-        }),
+        new AemonError(
+          'AEMON_HTTP',
+          `cannot listen on ${where}: ${err.code ?? err.message}${listenHint(err.code, options.setting)}`,
+          {
+            stage: 'startup',
+            cause: err,
+          },
+        ),
       );
     };
     server.once('error', onError);

@@ -7,7 +7,8 @@ import type { IHeaders, Message } from 'kafkajs';
  * why the topic refused it.
  */
 export function fallbackLine(topic: string, m: Message, error: string): string {
-  const value = m.value === null || m.value === undefined ? null : typeof m.value === 'string' ? Buffer.from(m.value) : m.value;
+  const value =
+    m.value === null || m.value === undefined ? null : typeof m.value === 'string' ? Buffer.from(m.value) : m.value;
   const text = value === null ? null : value.toString('utf8');
   const exact = value === null || Buffer.from(text!, 'utf8').equals(value);
   const headers: Record<string, string> = {};

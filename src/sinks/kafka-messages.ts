@@ -50,7 +50,8 @@ export function scoreMessage(ws: WindowScore, anomaly: boolean): Message {
  * the original's size and SHA-256 (so a record truncated to fit the topic still names it).
  */
 export function dlqMessage(r: Rejection): Message {
-  const raw = typeof r.raw === 'string' ? Buffer.from(r.raw) : Buffer.from(r.raw.buffer, r.raw.byteOffset, r.raw.byteLength);
+  const raw =
+    typeof r.raw === 'string' ? Buffer.from(r.raw) : Buffer.from(r.raw.buffer, r.raw.byteOffset, r.raw.byteLength);
   const headers: IHeaders = { 'aemon.reason': r.reason, 'aemon.detail': r.detail.slice(0, 1000) };
   if (r.origin.topic !== undefined) headers['aemon.source.topic'] = r.origin.topic;
   if (r.origin.partition !== undefined) headers['aemon.source.partition'] = String(r.origin.partition);

@@ -76,7 +76,10 @@ export function fitDlqMessage(m: Message, budget: number): { message: Message; t
   // A key so long that the headers alone do not fit is dropped too (the headers still name the origin).
   if (recordBytes({ key, value: null, headers }) > budget) key = null;
   const room = Math.max(0, budget - recordBytes({ key, value: null, headers }));
-  const value = m.value === null || m.value === undefined ? null : (typeof m.value === 'string' ? Buffer.from(m.value) : m.value).subarray(0, room);
+  const value =
+    m.value === null || m.value === undefined
+      ? null
+      : (typeof m.value === 'string' ? Buffer.from(m.value) : m.value).subarray(0, room);
   return { message: { ...m, key, value, headers }, truncated: true };
 }
 
@@ -84,7 +87,11 @@ export function fitDlqMessage(m: Message, budget: number): { message: Message; t
  * Each topic's `max.message.bytes` from the broker (the broker's `message.max.bytes` when a topic
  * cannot be described, e.g. for want of DescribeConfigs rights; Kafka's default when neither can).
  */
-export async function readTopicLimits(admin: Admin, topics: readonly string[], log: Logger): Promise<Map<string, number>> {
+export async function readTopicLimits(
+  admin: Admin,
+  topics: readonly string[],
+  log: Logger,
+): Promise<Map<string, number>> {
   const limits = new Map<string, number>();
   const wanted = [...new Set(topics.filter((t) => t !== ''))];
   let fallback: number | undefined;
@@ -93,24 +100,42 @@ export async function readTopicLimits(admin: Admin, topics: readonly string[], l
     fallback = KAFKA_DEFAULT_MAX_BYTES;
     try {
       const { brokers } = await admin.describeCluster();
-      const res = await admin.describeConfigs({ resources: brokers.map((b) => ({ type: BROKER_RESOURCE, name: String(b.nodeId), configNames: ['message.max.bytes'] })), includeSynonyms: false });
-      const values = res.resources.flatMap((r) => r.configEntries.filter((e) => e.configName === 'message.max.bytes').map((e) => Number(e.configValue)));
+      const res = await admin.describeConfigs({
+        resources: brokers.map((b) => ({
+          type: BROKER_RESOURCE,
+          name: String(b.nodeId),
+          configNames: ['message.max.bytes'],
+        })),
+        includeSynonyms: false,
+      });
+      const values = res.resources.flatMap((r) =>
+        r.configEntries.filter((e) => e.configName === 'message.max.bytes').map((e) => Number(e.configValue)),
+      );
       const finite = values.filter((v) => Number.isFinite(v) && v > 0);
       if (finite.length > 0) fallback = Math.min(...finite);
     } catch (err) {
-      log.warn({ err }, `cannot read the brokers' message.max.bytes; assuming Kafka's default ${KAFKA_DEFAULT_MAX_BYTES}: ${(err as Error).message}`);
+      log.warn(
+        { err },
+        `cannot read the brokers' message.max.bytes; assuming Kafka's default ${KAFKA_DEFAULT_MAX_BYTES}: ${(err as Error).message}`,
+      );
     }
     return fallback;
   };
   for (const topic of wanted) {
     let limit: number | undefined;
     try {
-      const res = await admin.describeConfigs({ resources: [{ type: TOPIC_RESOURCE, name: topic, configNames: ['max.message.bytes'] }], includeSynonyms: false });
+      const res = await admin.describeConfigs({
+        resources: [{ type: TOPIC_RESOURCE, name: topic, configNames: ['max.message.bytes'] }],
+        includeSynonyms: false,
+      });
       const entry = res.resources[0]?.configEntries.find((e) => e.configName === 'max.message.bytes');
       const v = Number(entry?.configValue);
       if (Number.isFinite(v) && v > 0) limit = v;
     } catch (err) {
-      log.warn({ err, topic }, `cannot read max.message.bytes of ${topic}; using the brokers' message.max.bytes: ${(err as Error).message}`);
+      log.warn(
+        { err, topic },
+        `cannot read max.message.bytes of ${topic}; using the brokers' message.max.bytes: ${(err as Error).message}`,
+      );
     }
     limits.set(topic, limit ?? (await brokerLimit()));
   }

@@ -42,7 +42,14 @@ export function retryableWriteError(err: unknown): boolean {
   const walk = (e: unknown): boolean => {
     if (typeof e !== 'object' || e === null || seen.has(e)) return true;
     seen.add(e);
-    const x = e as { name?: string; type?: unknown; retriable?: unknown; cause?: unknown; originalError?: unknown; errors?: unknown };
+    const x = e as {
+      name?: string;
+      type?: unknown;
+      retriable?: unknown;
+      cause?: unknown;
+      originalError?: unknown;
+      errors?: unknown;
+    };
     if (typeof x.type === 'string' && x.retriable === false) return false;
     if (Array.isArray(x.errors) && !x.errors.every(walk)) return false;
     return walk(x.cause) && walk(x.originalError);
@@ -83,7 +90,10 @@ export function kafkaSink(producer: Producer, cfg: KafkaConfig, opts: KafkaSinkO
         await producer.sendBatch({ topicMessages, acks: -1, compression });
         if (attempt > 0) {
           health?.sinkRecovered('kafka');
-          log?.info({ attempts: attempt + 1 }, `kafka write to ${topicMessages.map((t) => t.topic).join(', ')} succeeded after ${attempt + 1} attempts; commits go on`);
+          log?.info(
+            { attempts: attempt + 1 },
+            `kafka write to ${topicMessages.map((t) => t.topic).join(', ')} succeeded after ${attempt + 1} attempts; commits go on`,
+          );
         }
         return undefined;
       } catch (err) {
@@ -92,7 +102,10 @@ export function kafkaSink(producer: Producer, cfg: KafkaConfig, opts: KafkaSinkO
         const why = `kafka write to ${topicMessages.map((t) => t.topic).join(', ')} failed: ${describe(err)}`;
         health?.sinkFailing('kafka', why);
         metrics?.sinkRetry('kafka');
-        log?.warn({ err, attempt: attempt + 1, retryInMs: wait }, `${why}; retrying in ${wait} ms (offsets are not committed past it meanwhile)`);
+        log?.warn(
+          { err, attempt: attempt + 1, retryInMs: wait },
+          `${why}; retrying in ${wait} ms (offsets are not committed past it meanwhile)`,
+        );
         await new Promise((r) => setTimeout(r, wait));
       }
     }
@@ -111,7 +124,10 @@ export function kafkaSink(producer: Producer, cfg: KafkaConfig, opts: KafkaSinkO
           if (fit.truncated) {
             truncated++;
             o.message = fit.message;
-            log?.warn({ origin: o.holds[0]?.origin, size: o.message.headers?.['aemon.original.size'] }, `a dead-letter record is larger than ${o.topic} accepts; its value is truncated (headers keep the original size and SHA-256)`);
+            log?.warn(
+              { origin: o.holds[0]?.origin, size: o.message.headers?.['aemon.original.size'] },
+              `a dead-letter record is larger than ${o.topic} accepts; its value is truncated (headers keep the original size and SHA-256)`,
+            );
           }
         }
         let list = byTopic.get(o.topic);
@@ -124,11 +140,16 @@ export function kafkaSink(producer: Producer, cfg: KafkaConfig, opts: KafkaSinkO
       const rounds: Out[][][] = [];
       for (const [topic, list] of byTopic) {
         const index = new Map(list.map((o) => [o.message, o] as const));
-        chunkMessages(list.map((o) => o.message), budget(topic)).forEach((chunk, i) => (rounds[i] ??= []).push(chunk.map((m) => index.get(m)!)));
+        chunkMessages(
+          list.map((o) => o.message),
+          budget(topic),
+        ).forEach((chunk, i) => (rounds[i] ??= []).push(chunk.map((m) => index.get(m)!)));
       }
       const refused: Array<{ out: Out; err: unknown }> = [];
       for (const round of rounds) {
-        const err = await send(round.map((chunk) => ({ topic: chunk[0]!.topic, messages: chunk.map((o) => o.message) })));
+        const err = await send(
+          round.map((chunk) => ({ topic: chunk[0]!.topic, messages: chunk.map((o) => o.message) })),
+        );
         if (err === undefined) continue;
         // Refused for good: find which records, one by one (those that were written are then
         // written again, identical; ids are deterministic).
@@ -150,9 +171,14 @@ export function kafkaSink(producer: Producer, cfg: KafkaConfig, opts: KafkaSinkO
     const topics = [...new Set(refused.map((r) => r.out.topic))];
     const cause = describe(refused[0]!.err);
     if (opts.fallback) {
-      await opts.fallback.write(refused.map(({ out, err }) => fallbackLine(out.topic, out.message, describe(err))).join(''));
+      await opts.fallback.write(
+        refused.map(({ out, err }) => fallbackLine(out.topic, out.message, describe(err))).join(''),
+      );
       for (const t of topics) metrics?.sinkFallback(t, refused.filter((r) => r.out.topic === t).length);
-      log?.error({ err: refused[0]!.err, records: refused.length, topics }, `${refused.length} record(s) refused by ${topics.join(', ')} for good (${cause}); written to kafka.dlqFallbackFile ${cfg.dlqFallbackFile}`);
+      log?.error(
+        { err: refused[0]!.err, records: refused.length, topics },
+        `${refused.length} record(s) refused by ${topics.join(', ')} for good (${cause}); written to kafka.dlqFallbackFile ${cfg.dlqFallbackFile}`,
+      );
       return undefined;
     }
     const held = new Set<Reading | Rejection>();
@@ -187,7 +213,12 @@ function collect(outputs: readonly PipelineOutput[], cfg: KafkaConfig): Out[] {
         list.push(...readings);
         rowsBySensor.set(sensor, list);
       }
-      if (o.window && cfg.scoresTopic !== '') outs.push({ topic: cfg.scoresTopic, message: scoreMessage(o.window, o.rows.at(-1)?.anomaly ?? false), holds: readings });
+      if (o.window && cfg.scoresTopic !== '')
+        outs.push({
+          topic: cfg.scoresTopic,
+          message: scoreMessage(o.window, o.rows.at(-1)?.anomaly ?? false),
+          holds: readings,
+        });
     } else {
       const out: Out = { topic: cfg.anomaliesTopic, message: anomalyMessage(o.event), holds: [] };
       events.push(out);

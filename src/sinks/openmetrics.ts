@@ -43,12 +43,19 @@ interface SensorRows {
 
 // HELP texts as in src/observability/metrics.ts (a test keeps them equal).
 const SENSOR_FAMILIES = [
-  ['aemon_anomaly_score', 'Latest window reconstruction error divided by the threshold (>1 means above threshold).', 'score'],
+  [
+    'aemon_anomaly_score',
+    'Latest window reconstruction error divided by the threshold (>1 means above threshold).',
+    'score',
+  ],
   ['aemon_reconstruction_error', 'Latest window reconstruction error, in scaled units.', 'error'],
   ['aemon_threshold', 'Current anomaly threshold of the sensor, in scaled units.', 'threshold'],
   ['aemon_anomaly', 'Whether the sensor is anomalous (1) or not (0), after hysteresis.', 'anomaly'],
 ] as const;
-const CHANNEL_FAMILY = ['aemon_channel_error', "A channel's share of the latest window reconstruction error (shares sum to 1)."] as const;
+const CHANNEL_FAMILY = [
+  'aemon_channel_error',
+  "A channel's share of the latest window reconstruction error (shares sum to 1).",
+] as const;
 
 /** The metric families the file holds, in the order they are written. */
 export const OPENMETRICS_FAMILIES: readonly string[] = [...SENSOR_FAMILIES.map((f) => f[0]), CHANNEL_FAMILY[0]];

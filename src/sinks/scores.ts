@@ -34,7 +34,10 @@ function csvCell(text: string): string {
 
 /** `timestamp,sensor,score,threshold,anomaly,error_<channel>…` (docs/getting-started.md#replay-output). */
 export function csvHeader(channels: readonly string[]): string {
-  return ['timestamp', 'sensor', 'score', 'threshold', 'anomaly', ...channels.map((c) => csvCell(`error_${c}`))].join(',') + '\n';
+  return (
+    ['timestamp', 'sensor', 'score', 'threshold', 'anomaly', ...channels.map((c) => csvCell(`error_${c}`))].join(',') +
+    '\n'
+  );
 }
 
 /** One CSV line; a channel column the row has no share for is left empty. */
@@ -105,7 +108,8 @@ export function scoreFileSink(path: string, channels?: readonly string[]): Sink 
       let text = '';
       if (!headerWritten) {
         // Without channels given, the header waits for the first rows to name them.
-        if (header === undefined && !outputs.some((o) => o.kind === 'scored' && o.rows.some((r) => !r.training))) return;
+        if (header === undefined && !outputs.some((o) => o.kind === 'scored' && o.rows.some((r) => !r.training)))
+          return;
         header ??= unionOfChannels(outputs);
         text += csvHeader(header);
         headerWritten = true;

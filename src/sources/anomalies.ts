@@ -117,7 +117,10 @@ export class ActiveAnomaly {
       switch (kind) {
         case 'spike':
           // Spikes on about a quarter of the readings, always on the first one.
-          out[i] = p.base + p.noise + (this.k === 0 || rng.uniform() < 0.25 ? e.sign * e.magnitude * rng.between(0.8, 1.2) : 0);
+          out[i] =
+            p.base +
+            p.noise +
+            (this.k === 0 || rng.uniform() < 0.25 ? e.sign * e.magnitude * rng.between(0.8, 1.2) : 0);
           break;
         case 'level_shift':
           out[i] = p.base + p.noise + e.sign * e.magnitude;

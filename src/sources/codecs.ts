@@ -84,13 +84,24 @@ export function installKafkaCodecs(log?: Logger): KafkaCodecs {
   const builtinGzip = CompressionCodecs[CompressionTypes.GZIP] as () => KafkaCodec;
 
   const fail = (codec: KafkaCodecName, buffer: Buffer, cause: unknown): never => {
-    const f: DecompressFailure = { codec, bytes: buffer.length, message: cause instanceof Error ? cause.message : String(cause), at: Date.now() };
+    const f: DecompressFailure = {
+      codec,
+      bytes: buffer.length,
+      message: cause instanceof Error ? cause.message : String(cause),
+      at: Date.now(),
+    };
     latest.set(codec, f);
-    log?.error({ codec, bytes: f.bytes }, `cannot decompress a ${codec} record batch (${f.bytes} bytes): ${f.message}; consuming from its broker waits at this batch while kafkajs fetches it again`);
+    log?.error(
+      { codec, bytes: f.bytes },
+      `cannot decompress a ${codec} record batch (${f.bytes} bytes): ${f.message}; consuming from its broker waits at this batch while kafkajs fetches it again`,
+    );
     for (const l of listeners) l(f);
     // kafkajs restarts a crashed consumer only when the error's innermost cause says `retriable`
     // (or its retries ran out): so this error is that innermost cause, with the message it had.
-    const err = new AemonError('AEMON_KAFKA', `cannot decompress a ${codec} record batch: ${f.message}`, { stage: 'source', retryable: true });
+    const err = new AemonError('AEMON_KAFKA', `cannot decompress a ${codec} record batch: ${f.message}`, {
+      stage: 'source',
+      retryable: true,
+    });
     throw Object.assign(err, { retriable: true });
   };
 
@@ -107,7 +118,11 @@ export function installKafkaCodecs(log?: Logger): KafkaCodecs {
       }
     }
     available.set(codec, missing ?? true);
-    if (missing !== undefined) log?.error({ codec }, `kafka codec ${codec} is not available (${missing}): records compressed with ${codec} cannot be read; consuming waits at the first such batch`);
+    if (missing !== undefined)
+      log?.error(
+        { codec },
+        `kafka codec ${codec} is not available (${missing}): records compressed with ${codec} cannot be read; consuming waits at the first such batch`,
+      );
     const guarded: KafkaCodec = {
       compress: async (encoder: CodecInput) => {
         if (!impl) throw new AemonError('AEMON_KAFKA', `cannot compress with ${codec}: ${missing}`, { stage: 'sink' });
@@ -139,7 +154,12 @@ export function installKafkaCodecs(log?: Logger): KafkaCodecs {
     requireForOutput(codec, setting) {
       if (codec === 'none') return;
       const why = available.get(codec);
-      if (why !== true) throw new AemonError('AEMON_CONFIG_INVALID', `${setting}=${codec}: the ${codec} codec is not available here (${why})`, { stage: 'config' });
+      if (why !== true)
+        throw new AemonError(
+          'AEMON_CONFIG_INVALID',
+          `${setting}=${codec}: the ${codec} codec is not available here (${why})`,
+          { stage: 'config' },
+        );
     },
   };
   return installed;

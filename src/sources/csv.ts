@@ -102,7 +102,9 @@ function parseLabel(cell: string | undefined): 0 | 1 | undefined {
 export function csvRow(layout: CsvLayout, line: string): Pick<SourceRecord, 'fields' | 'invalid' | 'label'> {
   const cells = splitCsvLine(line, layout.delimiter);
   if (cells.length !== layout.columns.length) {
-    return { invalid: { reason: 'bad_record', detail: `expected ${layout.columns.length} columns, got ${cells.length}` } };
+    return {
+      invalid: { reason: 'bad_record', detail: `expected ${layout.columns.length} columns, got ${cells.length}` },
+    };
   }
   const values: Record<string, unknown> = {};
   for (const { index, name } of layout.channels) {

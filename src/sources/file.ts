@@ -35,7 +35,11 @@ const NDJSON_EXT = new Set(['.ndjson', '.jsonl']);
 const LINES_EXT = new Set(['.lp', '.line', '.influx', '.txt']);
 
 function inputError(message: string, cause?: unknown): AemonError {
-  return new AemonError('AEMON_INPUT_READ', message, cause === undefined ? { stage: 'source' } : { stage: 'source', cause });
+  return new AemonError(
+    'AEMON_INPUT_READ',
+    message,
+    cause === undefined ? { stage: 'source' } : { stage: 'source', cause },
+  );
 }
 
 function wanted(file: string, format: FileFormat): boolean {
@@ -87,7 +91,14 @@ export async function listDataFiles(path: string, format: FileFormat = 'auto'): 
     })
     .sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
   if (files.length === 0) {
-    const what = format === 'ndjson' ? '.ndjson or .jsonl' : format === 'lines' ? '.lp, .line, .influx or .txt' : format === 'auto' ? '.csv, .ndjson or .jsonl' : '.csv';
+    const what =
+      format === 'ndjson'
+        ? '.ndjson or .jsonl'
+        : format === 'lines'
+          ? '.lp, .line, .influx or .txt'
+          : format === 'auto'
+            ? '.csv, .ndjson or .jsonl'
+            : '.csv';
     throw inputError(`no ${what} files under ${path}`);
   }
   return files.map(({ path: p, sensor, kind }) => ({ path: p, sensor, kind }));
@@ -143,7 +154,12 @@ async function plan(path: string, format: FileFormat): Promise<Plan[]> {
     }
     let kind = f.kind;
     // A single file with another extension: JSON lines start with "{".
-    if (format === 'auto' && kind === 'csv' && extname(f.path).toLowerCase() !== '.csv' && head?.text.trimStart().startsWith('{')) {
+    if (
+      format === 'auto' &&
+      kind === 'csv' &&
+      extname(f.path).toLowerCase() !== '.csv' &&
+      head?.text.trimStart().startsWith('{')
+    ) {
       kind = 'ndjson';
     }
     if (kind === 'ndjson' || kind === 'lines' || head === undefined) {

@@ -21,7 +21,8 @@ export async function followLabels(opts: {
   await consumer.subscribe({ topics: [opts.topic], fromBeginning: true });
   await consumer.run({
     autoCommit: false,
-    eachMessage: async ({ message }) => opts.onRecord(message.value ?? new Uint8Array(0), message.key?.toString('utf8')),
+    eachMessage: async ({ message }) =>
+      opts.onRecord(message.value ?? new Uint8Array(0), message.key?.toString('utf8')),
   });
   return {
     async stop() {

@@ -28,7 +28,11 @@ export async function followCompacted(opts: {
   await admin.connect();
   let ends: Map<number, number>;
   try {
-    ends = new Map((await endOffsets(admin, topic)).filter((p) => Number(p.high) > Number(p.low)).map((p) => [p.partition, Number(p.high)]));
+    ends = new Map(
+      (await endOffsets(admin, topic))
+        .filter((p) => Number(p.high) > Number(p.low))
+        .map((p) => [p.partition, Number(p.high)]),
+    );
   } finally {
     await admin.disconnect();
   }
@@ -47,7 +51,12 @@ export async function followCompacted(opts: {
   let following = ends.size === 0;
   if (following) resolveCaughtUp();
 
-  const consumer = opts.kafka.consumer({ groupId: `aemon-follow-${randomUUID()}`, allowAutoTopicCreation: false, maxBytesPerPartition: opts.maxBytes, maxBytes: opts.maxBytes });
+  const consumer = opts.kafka.consumer({
+    groupId: `aemon-follow-${randomUUID()}`,
+    allowAutoTopicCreation: false,
+    maxBytesPerPartition: opts.maxBytes,
+    maxBytes: opts.maxBytes,
+  });
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
   await consumer.run({
@@ -83,7 +92,10 @@ export async function followCompacted(opts: {
  * leader" or "unknown topic" for it (kafkajs gives up on the first such answer here): those are
  * retriable and settle within moments, so they are retried for a while.
  */
-async function endOffsets(admin: Admin, topic: string): Promise<Array<{ partition: number; high: string; low: string }>> {
+async function endOffsets(
+  admin: Admin,
+  topic: string,
+): Promise<Array<{ partition: number; high: string; low: string }>> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await admin.fetchTopicOffsets(topic);

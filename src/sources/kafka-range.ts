@@ -106,7 +106,13 @@ export function kafkaRangeSource(opts: KafkaRangeOptions): Observable<SourceReco
     });
     read.done.then(
       () => subscriber.complete(),
-      (err: unknown) => subscriber.error(new AemonError('AEMON_KAFKA', `cannot read ${opts.topic}: ${(err as Error).message}`, { stage: 'source', cause: err })),
+      (err: unknown) =>
+        subscriber.error(
+          new AemonError('AEMON_KAFKA', `cannot read ${opts.topic}: ${(err as Error).message}`, {
+            stage: 'source',
+            cause: err,
+          }),
+        ),
     );
     return () => read.stop();
   });

@@ -49,11 +49,11 @@ interface PartitionState {
   setup: Promise<void>;
   ready?: boolean;
   /** Records before this offset are replay-only. */
-  replayBefore?: number;
+  replayBefore?: number | undefined;
   /** The rebuild point to seek to, from inside the first batch (seeking during the join races kafkajs' own offset reset). */
-  seekTo?: number;
+  seekTo?: number | undefined;
   /** The rebuild point sought, while awaiting the seek. */
-  rebuildFrom?: number;
+  rebuildFrom?: number | undefined;
   /** After a seek: batches that do not start before `replayBefore` were fetched before it. */
   awaitingSeek?: boolean;
   /** Batches skipped while awaiting the seek. */
@@ -64,7 +64,7 @@ interface PartitionState {
    * fetch (to the earliest offset, e.g. right after a broker restart); those copies are skipped:
    * the first copy is in flight or done, and its ack covers the offset.
    */
-  next?: number;
+  next?: number | undefined;
   /** Records skipped as already emitted, for the next log line. */
   reread: number;
   /** Offsets at or past the committed one that an earlier owner dead-lettered already. */
@@ -77,7 +77,12 @@ interface PartitionState {
  * `maxGapMs`. Records after the committed offset (still in the reorder buffer or in flight) are
  * read again anyway, so they do not count. Prunes what no future commit can need.
  */
-export function rebuildPoint(state: Pick<PartitionState, 'keys' | 'maxTs'>, committed: number, readings: number, maxGapMs: number): number {
+export function rebuildPoint(
+  state: Pick<PartitionState, 'keys' | 'maxTs'>,
+  committed: number,
+  readings: number,
+  maxGapMs: number,
+): number {
   let from = committed;
   for (const [key, k] of state.keys) {
     if (k.lastTs < state.maxTs - maxGapMs) {
@@ -111,7 +116,9 @@ function commitMetadata(text: string | null | undefined): { rebuildFrom?: unknow
   if (!text) return undefined;
   try {
     const meta: unknown = JSON.parse(text);
-    return typeof meta === 'object' && meta !== null ? (meta as { rebuildFrom?: unknown; dlqSince?: unknown }) : undefined;
+    return typeof meta === 'object' && meta !== null
+      ? (meta as { rebuildFrom?: unknown; dlqSince?: unknown })
+      : undefined;
   } catch {
     return undefined;
   }
@@ -158,7 +165,7 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
       for (const p of partitions.values()) {
         const o = p.offsets.toCommit();
         if (o === undefined) continue;
-        const meta: { rebuildFrom?: number; dlqSince?: number } = {};
+        const meta: { rebuildFrom?: number; dlqSince?: number | undefined } = {};
         if (opts.rebuild) meta.rebuildFrom = rebuildPoint(p, o, opts.rebuild.readings, opts.rebuild.maxGapMs);
         if (opts.deadLetters) meta.dlqSince = p.offsets.inFlightSince;
         const metadata = opts.rebuild || opts.deadLetters ? JSON.stringify(meta) : null;
@@ -166,7 +173,9 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
       }
       if (offsets.length === 0 || !connected) return;
       try {
-        await consumer.commitOffsets(offsets.map(({ topic, partition, offset, metadata }) => ({ topic, partition, offset, metadata })));
+        await consumer.commitOffsets(
+          offsets.map(({ topic, partition, offset, metadata }) => ({ topic, partition, offset, metadata })),
+        );
         for (const { p, o } of offsets) p.offsets.committed(o);
         opts.onCommit?.();
       } catch (err) {
@@ -183,16 +192,19 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
     if (!scan) {
       const found = new Map<string, Set<number>>();
       // A little earlier than `since`, for a topic stamped with the broker's clock (LogAppendTime).
-      const read = readRange({ kafka: opts.kafka, topic: opts.deadLetters!.topic, fromMs: since - 5_000, toMs: Date.now() + 60_000 }, (_partition, m) => {
-        const topic = headerText(m.headers, 'aemon.source.topic');
-        const partition = Number(headerText(m.headers, 'aemon.source.partition'));
-        const offset = Number(headerText(m.headers, 'aemon.source.offset'));
-        if (topic === undefined || !Number.isInteger(partition) || !Number.isInteger(offset)) return;
-        const k = key(topic, partition);
-        let offsets = found.get(k);
-        if (!offsets) found.set(k, (offsets = new Set()));
-        offsets.add(offset);
-      });
+      const read = readRange(
+        { kafka: opts.kafka, topic: opts.deadLetters!.topic, fromMs: since - 5_000, toMs: Date.now() + 60_000 },
+        (_partition, m) => {
+          const topic = headerText(m.headers, 'aemon.source.topic');
+          const partition = Number(headerText(m.headers, 'aemon.source.partition'));
+          const offset = Number(headerText(m.headers, 'aemon.source.offset'));
+          if (topic === undefined || !Number.isInteger(partition) || !Number.isInteger(offset)) return;
+          const k = key(topic, partition);
+          let offsets = found.get(k);
+          if (!offsets) found.set(k, (offsets = new Set()));
+          offsets.add(offset);
+        },
+      );
       // A scan that cannot finish (the topic unreadable, a join that never completes) must not
       // hold the partition up: after a while it is given up, at the risk of a duplicate.
       let timer: NodeJS.Timeout | undefined;
@@ -227,13 +239,21 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
         if (typeof t === 'number' && Number.isFinite(t) && t < since) since = t;
       }
       try {
-        const offsets = [...((await deadLettered(since)).get(key(st.topic, st.partition)) ?? [])].filter((o) => o >= committed);
+        const offsets = [...((await deadLettered(since)).get(key(st.topic, st.partition)) ?? [])].filter(
+          (o) => o >= committed,
+        );
         if (offsets.length > 0) {
           st.deadLettered = new Set(offsets);
-          log.info({ topic: st.topic, partition: st.partition, offsets: offsets.length }, `${st.topic}[${st.partition}]: ${offsets.length} records past the committed offset ${committed} were dead-lettered already; they are not written to ${opts.deadLetters.topic} again`);
+          log.info(
+            { topic: st.topic, partition: st.partition, offsets: offsets.length },
+            `${st.topic}[${st.partition}]: ${offsets.length} records past the committed offset ${committed} were dead-lettered already; they are not written to ${opts.deadLetters.topic} again`,
+          );
         }
       } catch (err) {
-        log.warn({ err }, `cannot read ${opts.deadLetters.topic} for records dead-lettered already; some may be dead-lettered twice: ${(err as Error).message}`);
+        log.warn(
+          { err },
+          `cannot read ${opts.deadLetters.topic} for records dead-lettered already; some may be dead-lettered twice: ${(err as Error).message}`,
+        );
       }
     }
     if (!opts.rebuild) return;
@@ -249,26 +269,49 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
     const k = key(topic, partition);
     let st = partitions.get(k);
     if (!st) {
-      st = { topic, partition, offsets: new PartitionOffsets(), keys: new Map(), maxTs: -Infinity, setup: Promise.resolve(), skipped: 0, reread: 0 };
+      st = {
+        topic,
+        partition,
+        offsets: new PartitionOffsets(),
+        keys: new Map(),
+        maxTs: -Infinity,
+        setup: Promise.resolve(),
+        skipped: 0,
+        reread: 0,
+      };
       const s0 = st;
-      st.setup = setupPartition(st).catch((err: unknown) => {
-        log.warn({ err }, `cannot read the rebuild point of ${topic}[${partition}]; windows start empty: ${(err as Error).message}`);
-        s0.awaitingSeek = false;
-        s0.seekTo = undefined;
-      }).then(() => {
-        s0.ready = true;
-      });
+      st.setup = setupPartition(st)
+        .catch((err: unknown) => {
+          log.warn(
+            { err },
+            `cannot read the rebuild point of ${topic}[${partition}]; windows start empty: ${(err as Error).message}`,
+          );
+          s0.awaitingSeek = false;
+          s0.seekTo = undefined;
+        })
+        .then(() => {
+          s0.ready = true;
+        });
       partitions.set(k, st);
     }
     return st;
   };
 
-  const eachBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> => {
+  const eachBatch = async ({
+    batch,
+    resolveOffset,
+    heartbeat,
+    isRunning,
+    isStale,
+  }: EachBatchPayload): Promise<void> => {
     const p = partitionState(batch.topic, batch.partition);
     // Setting up can read the dead-letter topic (a consumer of its own joins a group): keep
     // heartbeating meanwhile, or a short session would expire.
-    for (let ready = p.ready; !ready; ) {
-      ready = await Promise.race([p.setup.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), heartbeatMs))]);
+    for (let ready = p.ready; !ready;) {
+      ready = await Promise.race([
+        p.setup.then(() => true),
+        new Promise<boolean>((r) => setTimeout(() => r(false), heartbeatMs)),
+      ]);
       if (!ready) {
         await heartbeat();
         if (stopped || !isRunning() || isStale()) return;
@@ -278,23 +321,39 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
       p.rebuildFrom = p.seekTo;
       p.seekTo = undefined;
       p.awaitingSeek = true;
-      log.info({ topic: p.topic, partition: p.partition, from: p.rebuildFrom, committed: p.replayBefore }, `rebuilding windows of ${p.topic}[${p.partition}] from offset ${p.rebuildFrom} (committed ${p.replayBefore})`);
+      log.info(
+        { topic: p.topic, partition: p.partition, from: p.rebuildFrom, committed: p.replayBefore },
+        `rebuilding windows of ${p.topic}[${p.partition}] from offset ${p.rebuildFrom} (committed ${p.replayBefore})`,
+      );
       consumer.seek({ topic: p.topic, partition: p.partition, offset: String(p.rebuildFrom) });
       return;
     }
     if (p.awaitingSeek) {
       const first = batch.messages[0];
-      if (first && p.replayBefore !== undefined && p.rebuildFrom !== undefined && Number(first.offset) >= p.replayBefore && ++p.skipped <= 50) {
+      if (
+        first &&
+        p.replayBefore !== undefined &&
+        p.rebuildFrom !== undefined &&
+        Number(first.offset) >= p.replayBefore &&
+        ++p.skipped <= 50
+      ) {
         // Fetched before the seek took effect, or the seek was lost: kafkajs keeps a seek in the
         // offset manager of the current group generation, and a rebalance right after it (as when
         // another member leaves) starts a new one from the committed offset. Seek again.
-        log.debug({ topic: p.topic, partition: p.partition, first: first.offset, replayBefore: p.replayBefore }, 'a batch from after the rebuild point: seeking again');
+        log.debug(
+          { topic: p.topic, partition: p.partition, first: first.offset, replayBefore: p.replayBefore },
+          'a batch from after the rebuild point: seeking again',
+        );
         consumer.seek({ topic: p.topic, partition: p.partition, offset: String(p.rebuildFrom) });
         return;
       }
       // Either the batch starts at the rebuild point, or kafkajs did not honour the seek 50 times
       // (e.g. it reset an out-of-range fetch): then go on without a rebuild rather than stall.
-      if (p.skipped > 50) log.warn({ topic: p.topic, partition: p.partition }, `rebuild of ${p.topic}[${p.partition}] skipped: the seek was not honoured; windows start empty`);
+      if (p.skipped > 50)
+        log.warn(
+          { topic: p.topic, partition: p.partition },
+          `rebuild of ${p.topic}[${p.partition}] skipped: the seek was not honoured; windows start empty`,
+        );
       p.awaitingSeek = false;
     }
     const offsets = p.offsets;
@@ -315,7 +374,10 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
         if (stopped || !isRunning() || isStale()) return;
       }
       if (p.reread > 0) {
-        log.info({ topic: p.topic, partition: p.partition, skipped: p.reread }, `${p.topic}[${p.partition}]: skipped ${p.reread} records kafkajs fetched again (already read)`);
+        log.info(
+          { topic: p.topic, partition: p.partition, skipped: p.reread },
+          `${p.topic}[${p.partition}]: skipped ${p.reread} records kafkajs fetched again (already read)`,
+        );
         p.reread = 0;
       }
       p.next = offset + 1;
@@ -362,7 +424,10 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
     subscriberNext = (r) => subscriber.next(r);
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       scans = new Map();
-      const assigned = Object.entries(e.payload.memberAssignment).map(([topic, ps]) => ({ topic, partitions: ps as number[] }));
+      const assigned = Object.entries(e.payload.memberAssignment).map(([topic, ps]) => ({
+        topic,
+        partitions: ps as number[],
+      }));
       const keep = new Set(assigned.flatMap((a) => a.partitions.map((pt) => key(a.topic, pt))));
       for (const [k, p] of partitions) {
         if (!keep.has(k)) {
@@ -371,7 +436,10 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
         }
       }
       for (const a of assigned) for (const pt of a.partitions) partitionState(a.topic, pt);
-      log.info({ assigned }, `joined group ${cfg.groupId}: ${assigned.map((a) => `${a.topic}[${a.partitions.join(',')}]`).join(' ')}`);
+      log.info(
+        { assigned },
+        `joined group ${cfg.groupId}: ${assigned.map((a) => `${a.topic}[${a.partitions.join(',')}]`).join(' ')}`,
+      );
       opts.health?.assigned(assigned.reduce((n, a) => n + a.partitions.length, 0));
       opts.onRebalance?.(assigned);
     });
@@ -386,7 +454,10 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
         return;
       }
       subscriber.error(
-        new AemonError('AEMON_KAFKA', `kafka consumer stopped: ${e.payload.error.message}`, { stage: 'source', cause: e.payload.error }),
+        new AemonError('AEMON_KAFKA', `kafka consumer stopped: ${e.payload.error.message}`, {
+          stage: 'source',
+          cause: e.payload.error,
+        }),
       );
     });
     (async () => {
@@ -394,12 +465,20 @@ export function kafkaSource(opts: KafkaSourceOptions): KafkaSource {
       connected = true;
       await consumer.subscribe({ topics: opts.topics, fromBeginning: cfg.fromBeginning });
       commitTimer = setInterval(() => void commit(), cfg.commitIntervalMs);
-      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: 1,
+        eachBatch,
+      });
     })().catch((err: unknown) => {
       subscriber.error(
         err instanceof AemonError
           ? err
-          : new AemonError('AEMON_KAFKA', `cannot consume from ${cfg.brokers.join(',')}: ${(err as Error).message}`, { stage: 'source', cause: err }),
+          : new AemonError('AEMON_KAFKA', `cannot consume from ${cfg.brokers.join(',')}: ${(err as Error).message}`, {
+              stage: 'source',
+              cause: err,
+            }),
       );
     });
     return () => {

@@ -111,7 +111,8 @@ export class Simulator {
           m.nextStart = active.injection.end + this.gapMs(m.anomaly);
         }
       } else {
-        for (let i = 0; i < parts.length; i++) out[i] = (parts[i] as NormalParts).base + (parts[i] as NormalParts).noise;
+        for (let i = 0; i < parts.length; i++)
+          out[i] = (parts[i] as NormalParts).base + (parts[i] as NormalParts).noise;
       }
       const values: Record<string, number> = {};
       m.channels.forEach((c, i) => (values[c.name] = Math.round((out[i] as number) * 1e4) / 1e4));
@@ -140,7 +141,13 @@ export class Simulator {
     const channels = this.channels.map((channel): ChannelModel => {
       const gain = signal.between(5, 50) * (signal.uniform() < 0.25 ? -1 : 1);
       const spread = 0.1 * Math.abs(gain);
-      return { name: channel, offset: signal.between(10, 100), gain, spread, sigma: signal.between(0.15, 0.25) * spread };
+      return {
+        name: channel,
+        offset: signal.between(10, 100),
+        gain,
+        spread,
+        sigma: signal.between(0.15, 0.25) * spread,
+      };
     });
     const m: SensorModel = {
       name,
@@ -170,7 +177,14 @@ export class Simulator {
     const day = (((ts % DAY_MS) + DAY_MS) % DAY_MS) / DAY_MS;
     const x = (2 * Math.PI * (ts - this.startMs)) / 1000 / m.cyclePeriodS + m.cyclePhase;
     const drift = (this.cfg.driftPerHour * (ts - this.startMs)) / 3_600_000;
-    return 0.5 + 0.2 * Math.sin(2 * Math.PI * day + m.dailyPhase) + 0.12 * Math.sin(x) + 0.04 * Math.sin(2 * x) + m.walk + drift;
+    return (
+      0.5 +
+      0.2 * Math.sin(2 * Math.PI * day + m.dailyPhase) +
+      0.12 * Math.sin(x) +
+      0.04 * Math.sin(2 * x) +
+      m.walk +
+      drift
+    );
   }
 
   /** Event time from one anomaly's end to the next start: a floor (so they stay apart) plus an exponential, mean `anomalyEverySeconds`. */
@@ -220,7 +234,10 @@ export function simulatorSource(
   options: SimulatorSourceOptions,
 ): { records$: Observable<SourceRecord>; simulator: Simulator } {
   const endMs = options.durationMs === undefined ? Infinity : options.startMs + options.durationMs;
-  const simulator = new Simulator(cfg, options.startMs, { ...(options.onAck === undefined ? {} : { onAck: options.onAck }), endMs });
+  const simulator = new Simulator(cfg, options.startMs, {
+    ...(options.onAck === undefined ? {} : { onAck: options.onAck }),
+    endMs,
+  });
   const scheduler = options.scheduler ?? asyncScheduler;
   const flow = options.flow;
 
@@ -271,7 +288,9 @@ export function simulatorSource(
   let used = false;
   const records$ = defer(() => {
     if (used) {
-      return throwError(() => new AemonError('AEMON_INTERNAL', 'a simulator source can be subscribed once', { stage: 'source' }));
+      return throwError(
+        () => new AemonError('AEMON_INTERNAL', 'a simulator source can be subscribed once', { stage: 'source' }),
+      );
     }
     used = true;
     return options.realtime ? paced : fast;

@@ -27,10 +27,11 @@ export function snappyCodec(): KafkaCodec {
         return snappy.uncompress(buffer);
       }
       const blocks: Buffer[] = [];
-      for (let at = XERIAL_BLOCKS_AT; at + 4 <= buffer.length; ) {
+      for (let at = XERIAL_BLOCKS_AT; at + 4 <= buffer.length;) {
         const size = buffer.readUInt32BE(at);
         at += 4;
-        if (at + size > buffer.length) throw new Error(`xerial block of ${size} bytes at ${at - 4} runs past the end (${buffer.length} bytes)`);
+        if (at + size > buffer.length)
+          throw new Error(`xerial block of ${size} bytes at ${at - 4} runs past the end (${buffer.length} bytes)`);
         blocks.push(await snappy.uncompress(buffer.subarray(at, at + size)));
         at += size;
       }

@@ -102,7 +102,11 @@ export class BootstrapTrainer implements ModelProvider {
       return;
     }
     if (gs.channels.join(',') !== channels.join(',')) {
-      throw new AemonError('AEMON_MODEL_INVALID', `a model for channels [${channels.join(',')}] cannot replace one for [${gs.channels.join(',')}]`, { stage: 'training' });
+      throw new AemonError(
+        'AEMON_MODEL_INVALID',
+        `a model for channels [${channels.join(',')}] cannot replace one for [${gs.channels.join(',')}]`,
+        { stage: 'training' },
+      );
     }
     const old = gs.bundle;
     gs.bundle = bundle;
@@ -130,7 +134,16 @@ export class BootstrapTrainer implements ModelProvider {
     if (gs.bundle?.metadata.sensors[sensor]) return 0;
     let sb = gs.sensors.get(sensor);
     if (!sb) {
-      sb = { sensor, count: 0, rows: [], windows: [], windowsSeen: 0, first: Number.NaN, last: Number.NaN, done: false };
+      sb = {
+        sensor,
+        count: 0,
+        rows: [],
+        windows: [],
+        windowsSeen: 0,
+        first: Number.NaN,
+        last: Number.NaN,
+        done: false,
+      };
       gs.sensors.set(sensor, sb);
     }
     if (sb.calibration) return 0;
@@ -233,7 +246,13 @@ export class BootstrapTrainer implements ModelProvider {
       const bundle = await trainGroup(
         gs.group,
         gs.channels,
-        sensors.map((sb) => ({ sensor: sb.sensor, rows: Float32Array.from(sb.rows), windows: sb.windows, first: sb.first, last: sb.last })),
+        sensors.map((sb) => ({
+          sensor: sb.sensor,
+          rows: Float32Array.from(sb.rows),
+          windows: sb.windows,
+          first: sb.first,
+          last: sb.last,
+        })),
         this.cfg,
         {
           createModel: this.deps.createModel,
@@ -254,7 +273,11 @@ export class BootstrapTrainer implements ModelProvider {
       }
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
-      gs.failed = new AemonError('AEMON_TRAINING', `no model could be trained for channels [${gs.group}]: ${reason.split('\n', 1)[0]}`, { stage: 'training', cause: err });
+      gs.failed = new AemonError(
+        'AEMON_TRAINING',
+        `no model could be trained for channels [${gs.group}]: ${reason.split('\n', 1)[0]}`,
+        { stage: 'training', cause: err },
+      );
       this.deps.onFailed?.(gs.group, err);
     }
   }

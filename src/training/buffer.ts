@@ -77,10 +77,13 @@ export class NormalBuffer {
     ring.anomalous = anomalous;
     const item: BufferedWindow = { data: window.data, start: window.start, end: window.end };
     if (this.labels?.anomalousWithin(window.sensor, window.start - nb, window.end + nb)) {
-      if (this.labels.anomalousWithin(window.sensor, window.start, window.end)) this.keepAnomalous(g, window.sensor, item);
+      if (this.labels.anomalousWithin(window.sensor, window.start, window.end))
+        this.keepAnomalous(g, window.sensor, item);
       return false;
     }
-    const labelledNormal = this.labels?.labelAt(window.sensor, window.start) === 'normal' && this.labels.labelAt(window.sensor, window.end) === 'normal';
+    const labelledNormal =
+      this.labels?.labelAt(window.sensor, window.start) === 'normal' &&
+      this.labels.labelAt(window.sensor, window.end) === 'normal';
     const auto = !anomalous && score < this.cfg.autoNormalBelow && window.start > ring.lastAnomalyEnd + nb;
     if (!labelledNormal && !auto) return false;
     if (ring.accepted++ % this.cfg.stride !== 0) return false;
@@ -138,7 +141,9 @@ export class NormalBuffer {
     return {
       group,
       channels: g.channels,
-      sensors: [...g.sensors].filter(([, r]) => r.windows.length > 0).map(([sensor, r]) => ({ sensor, windows: this.ordered(r) })),
+      sensors: [...g.sensors]
+        .filter(([, r]) => r.windows.length > 0)
+        .map(([sensor, r]) => ({ sensor, windows: this.ordered(r) })),
       anomalous: [...g.anomalous],
     };
   }

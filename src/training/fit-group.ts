@@ -1,6 +1,12 @@
 import type { DetectionConfig, ModelConfig, TrainingConfig, WindowingConfig } from '../config/schema.js';
 import { applyScaler, calibrateErrors, fitScaler } from '../pipeline/calibration.js';
-import type { Autoencoder, EpochProgress, ModelBundle, ModelHyperParams, SensorCalibration } from '../pipeline/model.js';
+import type {
+  Autoencoder,
+  EpochProgress,
+  ModelBundle,
+  ModelHyperParams,
+  SensorCalibration,
+} from '../pipeline/model.js';
 
 /** What one model group trains on: each sensor's raw readings (for its scaler) and raw windows. */
 export interface SensorTrainingData {
@@ -28,7 +34,11 @@ export interface GroupTrainingDeps {
   onEpoch?(progress: EpochProgress): void;
 }
 
-function scaled(windows: readonly Float32Array[], scaler: { mean: number[]; std: number[] }, stride: number): Float32Array {
+function scaled(
+  windows: readonly Float32Array[],
+  scaler: { mean: number[]; std: number[] },
+  stride: number,
+): Float32Array {
   const x = new Float32Array(windows.length * stride);
   windows.forEach((w, i) => applyScaler(w, scaler, x, i * stride));
   return x;
@@ -40,7 +50,13 @@ function scaled(windows: readonly Float32Array[], scaler: { mean: number[]; std:
  * sensor's held-out windows, and each sensor's threshold calibrated on exactly those. The
  * bootstrap and every retraining (in a child process) go through here.
  */
-export async function trainGroup(group: string, channels: readonly string[], data: readonly SensorTrainingData[], cfg: GroupTrainingConfig, deps: GroupTrainingDeps): Promise<ModelBundle> {
+export async function trainGroup(
+  group: string,
+  channels: readonly string[],
+  data: readonly SensorTrainingData[],
+  cfg: GroupTrainingConfig,
+  deps: GroupTrainingDeps,
+): Promise<ModelBundle> {
   const { model: mc, detection: dc } = cfg;
   const ch = channels.length;
   const stride = cfg.windowing.size * ch;

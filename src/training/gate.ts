@@ -64,17 +64,42 @@ const pct = (x: number): string => `${(100 * x).toFixed(1)} %`;
  * anomalous. The challenger is promoted only if its false-alarm rate is not worse than the
  * champion's and it finds the labelled anomalies at least as well (within the tolerances).
  */
-export async function runGate(champion: ModelBundle, challenger: ModelBundle, normal: Windows, anomalous: Windows, opts: GateOptions): Promise<GateResult> {
+export async function runGate(
+  champion: ModelBundle,
+  challenger: ModelBundle,
+  normal: Windows,
+  anomalous: Windows,
+  opts: GateOptions,
+): Promise<GateResult> {
   const c = await gateScore(champion, normal, anomalous);
   const n = await gateScore(challenger, normal, anomalous);
   const base = { champion: c, challenger: n, normalWindows: normal.length, anomalousWindows: anomalous.length };
   if (normal.length === 0) return { ...base, promoted: false, reason: 'no held-out normal windows to compare on' };
   if (n.falseAlarmRate > c.falseAlarmRate + opts.falseAlarmTolerance) {
-    return { ...base, promoted: false, reason: `more false alarms on held-out normal windows: ${pct(n.falseAlarmRate)} vs ${pct(c.falseAlarmRate)}` };
+    return {
+      ...base,
+      promoted: false,
+      reason: `more false alarms on held-out normal windows: ${pct(n.falseAlarmRate)} vs ${pct(c.falseAlarmRate)}`,
+    };
   }
-  if (n.anomalyRecall !== null && c.anomalyRecall !== null && n.anomalyRecall < c.anomalyRecall - opts.recallTolerance) {
-    return { ...base, promoted: false, reason: `finds fewer labelled anomalies: ${pct(n.anomalyRecall)} vs ${pct(c.anomalyRecall)}` };
+  if (
+    n.anomalyRecall !== null &&
+    c.anomalyRecall !== null &&
+    n.anomalyRecall < c.anomalyRecall - opts.recallTolerance
+  ) {
+    return {
+      ...base,
+      promoted: false,
+      reason: `finds fewer labelled anomalies: ${pct(n.anomalyRecall)} vs ${pct(c.anomalyRecall)}`,
+    };
   }
-  const recall = n.anomalyRecall === null ? 'no labelled anomalies' : `labelled anomalies found ${pct(n.anomalyRecall)} vs ${pct(c.anomalyRecall!)}`;
-  return { ...base, promoted: true, reason: `false alarms ${pct(n.falseAlarmRate)} vs ${pct(c.falseAlarmRate)}; ${recall}` };
+  const recall =
+    n.anomalyRecall === null
+      ? 'no labelled anomalies'
+      : `labelled anomalies found ${pct(n.anomalyRecall)} vs ${pct(c.anomalyRecall!)}`;
+  return {
+    ...base,
+    promoted: true,
+    reason: `false alarms ${pct(n.falseAlarmRate)} vs ${pct(c.falseAlarmRate)}; ${recall}`,
+  };
 }

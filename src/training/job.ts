@@ -17,7 +17,13 @@ interface JobFile {
 }
 
 /** Writes a training job into `dir` for the trainer child process: job.json and the raw values. */
-export function writeJob(dir: string, job: TrainingJob, config: GroupTrainingConfig, backend: string, kernel: string): void {
+export function writeJob(
+  dir: string,
+  job: TrainingJob,
+  config: GroupTrainingConfig,
+  backend: string,
+  kernel: string,
+): void {
   const windowLength = config.windowing.size * job.channels.length;
   const parts: Float32Array[] = [];
   const sensors = job.data.map((d) => {
@@ -31,13 +37,26 @@ export function writeJob(dir: string, job: TrainingJob, config: GroupTrainingCon
     all.set(p, at);
     at += p.length;
   }
-  const file: JobFile = { group: job.group, channels: [...job.channels], config, backend, kernel, windowLength, sensors };
+  const file: JobFile = {
+    group: job.group,
+    channels: [...job.channels],
+    config,
+    backend,
+    kernel,
+    windowLength,
+    sensors,
+  };
   writeFileSync(join(dir, WINDOWS_BIN), Buffer.from(all.buffer, all.byteOffset, all.byteLength));
   writeFileSync(join(dir, JOB_JSON), JSON.stringify(file));
 }
 
 /** Reads what {@link writeJob} wrote. */
-export function readJob(dir: string): { job: TrainingJob; config: GroupTrainingConfig; backend: string; kernel: string } {
+export function readJob(dir: string): {
+  job: TrainingJob;
+  config: GroupTrainingConfig;
+  backend: string;
+  kernel: string;
+} {
   const file = JSON.parse(readFileSync(join(dir, JOB_JSON), 'utf8')) as JobFile;
   const bytes = readFileSync(join(dir, WINDOWS_BIN));
   const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
@@ -53,5 +72,10 @@ export function readJob(dir: string): { job: TrainingJob; config: GroupTrainingC
     return { sensor: s.sensor, rows, windows, first: s.first, last: s.last };
   });
   if (at !== all.length) throw new Error(`training job in ${dir}: ${all.length} values, ${at} described`);
-  return { job: { group: file.group, channels: file.channels, data }, config: file.config, backend: file.backend, kernel: file.kernel };
+  return {
+    job: { group: file.group, channels: file.channels, data },
+    config: file.config,
+    backend: file.backend,
+    kernel: file.kernel,
+  };
 }

@@ -26,7 +26,8 @@ export function parseLabel(raw: string | Uint8Array, key?: string): Label | { er
   if (!sensor) return { error: 'no sensor' };
   const from = time(d.from);
   const to = time(d.to);
-  if (!Number.isFinite(from) || !Number.isFinite(to) || to < from) return { error: 'from/to must be times with from ≤ to' };
+  if (!Number.isFinite(from) || !Number.isFinite(to) || to < from)
+    return { error: 'from/to must be times with from ≤ to' };
   if (d.label !== 'normal' && d.label !== 'anomaly') return { error: 'label must be "normal" or "anomaly"' };
   return { sensor, from, to, label: d.label };
 }

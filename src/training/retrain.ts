@@ -24,7 +24,12 @@ export interface RetrainDeps {
   promote(bundle: ModelBundle): Promise<void>;
   onStart?(group: string, windows: number, sensors: number): void;
   onEpoch?(group: string, p: EpochProgress): void;
-  onRun?(group: string, result: RunResult, seconds: number, detail: { gate?: GateResult; error?: unknown; version?: string; at: number }): void;
+  onRun?(
+    group: string,
+    result: RunResult,
+    seconds: number,
+    detail: { gate?: GateResult; error?: unknown; version?: string; at: number },
+  ): void;
   /** Normal windows buffered, after each write (aemon_normal_windows). */
   onBufferSize?(windows: number): void;
 }
@@ -44,7 +49,10 @@ export interface RetrainOptions {
  * gate, the rest to train on. Interleaved rather than the newest block, so a daily cycle does not
  * put the gate's windows in a phase the challenger never saw.
  */
-export function splitForGate(snapshot: BufferSnapshot, holdOut: number): { job: TrainingJob; gate: Array<BufferedWindow & { sensor: string }> } {
+export function splitForGate(
+  snapshot: BufferSnapshot,
+  holdOut: number,
+): { job: TrainingJob; gate: Array<BufferedWindow & { sensor: string }> } {
   const data: SensorTrainingData[] = [];
   const gate: Array<BufferedWindow & { sensor: string }> = [];
   const every = Math.max(2, Math.round(1 / holdOut));
@@ -94,7 +102,13 @@ export class Retrainer implements Sink {
   ) {
     const t = opts.training;
     this.buffer = new NormalBuffer(
-      { windowsPerSensor: t.bufferWindows, anomalousPerGroup: t.anomalousWindows, autoNormalBelow: t.autoNormalBelow, neighbourhoodMs: t.neighbourhoodMs, stride: t.stride },
+      {
+        windowsPerSensor: t.bufferWindows,
+        anomalousPerGroup: t.anomalousWindows,
+        autoNormalBelow: t.autoNormalBelow,
+        neighbourhoodMs: t.neighbourhoodMs,
+        stride: t.stride,
+      },
       opts.labels,
     );
     // An anomalous label takes what was already buffered near it out of the next training set.
@@ -160,7 +174,11 @@ export class Retrainer implements Sink {
     const { job, gate } = splitForGate(snapshot, this.opts.training.holdOut);
     let challenger: ModelBundle | undefined;
     try {
-      this.deps.onStart?.(group, job.data.reduce((s, d) => s + d.windows.length, 0), job.data.length);
+      this.deps.onStart?.(
+        group,
+        job.data.reduce((s, d) => s + d.windows.length, 0),
+        job.data.length,
+      );
       challenger = await this.deps.train(job, (p) => this.deps.onEpoch?.(group, p), this.stopping.signal);
       if (this.stopping.signal.aborted) {
         challenger.model.dispose();
@@ -168,7 +186,10 @@ export class Retrainer implements Sink {
       }
       inheritSensors(challenger, champion);
       const t = this.opts.training;
-      const verdict = await runGate(champion, challenger, gate, snapshot.anomalous, { falseAlarmTolerance: t.gateFalseAlarmTolerance, recallTolerance: t.gateRecallTolerance });
+      const verdict = await runGate(champion, challenger, gate, snapshot.anomalous, {
+        falseAlarmTolerance: t.gateFalseAlarmTolerance,
+        recallTolerance: t.gateRecallTolerance,
+      });
       challenger.metadata.gate = { ...verdict, champion: { version: champion.metadata.version, ...verdict.champion } };
       if (!verdict.promoted) {
         challenger.model.dispose();

@@ -18,7 +18,11 @@ function read(url: URL | string, what: string): string {
   try {
     return readFileSync(url, 'utf8');
   } catch (err) {
-    throw new AemonError('AEMON_INTERNAL', `cannot read the view's ${what} (${String(url)}): ${(err as Error).message}`, { stage: 'startup', cause: err });
+    throw new AemonError(
+      'AEMON_INTERNAL',
+      `cannot read the view's ${what} (${String(url)}): ${(err as Error).message}`,
+      { stage: 'startup', cause: err },
+    );
   }
 }
 

@@ -19,8 +19,13 @@ const finite = (v: number): boolean => Number.isFinite(v);
  * span, so a gap narrower than a column still breaks the line. Input of at most `2 × columns`
  * points comes back as it is (NaN → null). `x` must be ascending.
  */
-export function minMaxDownsample(x: ArrayLike<number>, ys: ReadonlyArray<ArrayLike<number>>, columns: number): Downsampled {
-  if (!Number.isInteger(columns) || columns < 1) throw new RangeError(`columns must be a positive integer, got ${columns}`);
+export function minMaxDownsample(
+  x: ArrayLike<number>,
+  ys: ReadonlyArray<ArrayLike<number>>,
+  columns: number,
+): Downsampled {
+  if (!Number.isInteger(columns) || columns < 1)
+    throw new RangeError(`columns must be a positive integer, got ${columns}`);
   const n = x.length;
   for (const y of ys) if (y.length !== n) throw new RangeError(`series of ${y.length} values for ${n} x values`);
   if (n <= 2 * columns) {
@@ -49,7 +54,13 @@ export function minMaxDownsample(x: ArrayLike<number>, ys: ReadonlyArray<ArrayLi
   return out;
 }
 
-function emitColumn(x: ArrayLike<number>, ys: ReadonlyArray<ArrayLike<number>>, a: number, b: number, out: Downsampled): void {
+function emitColumn(
+  x: ArrayLike<number>,
+  ys: ReadonlyArray<ArrayLike<number>>,
+  a: number,
+  b: number,
+  out: Downsampled,
+): void {
   const first: Array<number | null> = [];
   const second: Array<number | null> = [];
   const gap: boolean[] = [];

@@ -246,7 +246,14 @@ export class LiveView implements Sink {
     const ring = this.sensors.get(id);
     if (!ring) return undefined;
     const last = ring.last();
-    return { id, state: this.state(ring, last), channels: ring.channels, lastTs: last.ts, score: last.score, spark: ring.spark() };
+    return {
+      id,
+      state: this.state(ring, last),
+      channels: ring.channels,
+      lastTs: last.ts,
+      score: last.score,
+      spark: ring.spark(),
+    };
   }
 
   /** A sensor's detail with every point kept, or with those after `since` (a previous `points.total`). */

@@ -28,7 +28,9 @@ export interface PageParts {
 export function htmlDocument(parts: PageParts): string {
   const a = viewAssets();
   const data =
-    parts.data === undefined ? '' : `<script type="application/json" id="report-data">${inlineScript(JSON.stringify(parts.data))}</script>\n`;
+    parts.data === undefined
+      ? ''
+      : `<script type="application/json" id="report-data">${inlineScript(JSON.stringify(parts.data))}</script>\n`;
   return (
     `<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n` +
     `<meta name="viewport" content="width=device-width, initial-scale=1">\n` +
@@ -37,7 +39,9 @@ export function htmlDocument(parts: PageParts): string {
     (parts.charts === false ? '' : `<style>${a.uplotCss}</style>\n`) +
     `<style>${a.css}</style>\n</head>\n` +
     `<body${parts.bodyAttrs ? ` ${parts.bodyAttrs}` : ''}>\n${parts.body}\n${data}` +
-    (parts.charts === false ? '' : `<script>${inlineScript(a.uplotJs)}</script>\n<script>${inlineScript(a.chartsJs)}</script>\n`) +
+    (parts.charts === false
+      ? ''
+      : `<script>${inlineScript(a.uplotJs)}</script>\n<script>${inlineScript(a.chartsJs)}</script>\n`) +
     parts.scripts.map((s) => `<script>${inlineScript(s)}</script>\n`).join('') +
     `</body>\n</html>\n`
   );

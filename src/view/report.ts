@@ -45,7 +45,11 @@ export interface ReportSensor {
 const compact = (v: number | null): number | null => (v === null ? null : Number(v.toPrecision(6)));
 
 /** A sensor's series downsampled for display, with its spans and detections. */
-export function reportSensor(s: SensorSeries, columns: number, labelled?: ReadonlyArray<readonly [number, number]>): ReportSensor {
+export function reportSensor(
+  s: SensorSeries,
+  columns: number,
+  labelled?: ReadonlyArray<readonly [number, number]>,
+): ReportSensor {
   const n = s.ts.length;
   const hasRecon = s.reconstruction.some((r) => r.some(Number.isFinite));
   const d = minMaxDownsample(s.ts, [s.score, ...s.values, ...(hasRecon ? s.reconstruction : [])], columns);
@@ -141,7 +145,10 @@ export async function writeReport(path: string, html: string): Promise<void> {
     await mkdir(dirname(path), { recursive: true });
     await writeFile(path, html);
   } catch (err) {
-    throw new AemonError('AEMON_SINK_WRITE', `cannot write the report ${path}: ${(err as Error).message}`, { stage: 'sink', cause: err });
+    throw new AemonError('AEMON_SINK_WRITE', `cannot write the report ${path}: ${(err as Error).message}`, {
+      stage: 'sink',
+      cause: err,
+    });
   }
 }
 

@@ -36,7 +36,10 @@ export class SseHub {
   ) {
     this.maxClients = opts.maxClients ?? 64;
     this.timer = setInterval(() => this.flush(), opts.intervalMs ?? 500).unref();
-    this.heartbeat = setInterval(() => this.each((c) => c.res.write(': keep-alive\n\n')), opts.heartbeatMs ?? 15_000).unref();
+    this.heartbeat = setInterval(
+      () => this.each((c) => c.res.write(': keep-alive\n\n')),
+      opts.heartbeatMs ?? 15_000,
+    ).unref();
   }
 
   /** Connected clients. */
@@ -103,7 +106,14 @@ export class SseHub {
       const detail = this.live.sensor(c.sensor, c.since);
       if (!detail) return;
       if (c.since === 0) send(c.res, 'sensor', detail);
-      else send(c.res, 'points', { id: c.sensor, shares: detail.shares, state: detail.state, modelVersion: detail.modelVersion, points: detail.points });
+      else
+        send(c.res, 'points', {
+          id: c.sensor,
+          shares: detail.shares,
+          state: detail.state,
+          modelVersion: detail.modelVersion,
+          points: detail.points,
+        });
       c.since = detail.points.total;
     });
   }

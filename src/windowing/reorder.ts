@@ -86,7 +86,13 @@ export function reorder(
         }
         const last = buf.lastReleasedTs;
         if (last !== undefined && r.ts < last) {
-          subscriber.next(reject(r, 'too_late', `${last - r.ts} ms older than the sensor's last released reading (reorder maxDelayMs ${maxDelayMs})`));
+          subscriber.next(
+            reject(
+              r,
+              'too_late',
+              `${last - r.ts} ms older than the sensor's last released reading (reorder maxDelayMs ${maxDelayMs})`,
+            ),
+          );
           return;
         }
         const { entries } = buf;

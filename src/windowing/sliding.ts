@@ -35,9 +35,13 @@ interface SensorHistory {
 export function slidingWindows(cfg: SlidingConfig): OperatorFunction<Reading | Rejection, WindowOutput> {
   const { size, stride, maxGapMs } = cfg;
   if (!Number.isInteger(size) || size < 1 || !Number.isInteger(stride) || stride < 1) {
-    throw new AemonError('AEMON_CONFIG_INVALID', `windowing size (${size}) and stride (${stride}) must be positive integers`, {
-      stage: 'window',
-    });
+    throw new AemonError(
+      'AEMON_CONFIG_INVALID',
+      `windowing size (${size}) and stride (${stride}) must be positive integers`,
+      {
+        stage: 'window',
+      },
+    );
   }
   return (source) =>
     new Observable<WindowOutput>((subscriber) => {

@@ -28,10 +28,15 @@ function staleSources(dir = join(ROOT, 'src')): string[] {
 export function installedAemonBin(): string {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: { aemon: string } };
   const target = join(ROOT, pkg.bin.aemon);
-  if (!existsSync(target)) throw new Error(`${pkg.bin.aemon} is missing: run \`npm run build\` (npm ci and npm install run it)`);
-  if ((statSync(target).mode & 0o111) === 0) throw new Error(`${pkg.bin.aemon} is not executable: run \`npm run build\``);
+  if (!existsSync(target))
+    throw new Error(`${pkg.bin.aemon} is missing: run \`npm run build\` (npm ci and npm install run it)`);
+  if ((statSync(target).mode & 0o111) === 0)
+    throw new Error(`${pkg.bin.aemon} is not executable: run \`npm run build\``);
   const stale = staleSources();
-  if (stale.length > 0) throw new Error(`dist/ is older than ${stale.slice(0, 3).join(', ')}${stale.length > 3 ? ', …' : ''}: run \`npm run build\``);
+  if (stale.length > 0)
+    throw new Error(
+      `dist/ is older than ${stale.slice(0, 3).join(', ')}${stale.length > 3 ? ', …' : ''}: run \`npm run build\``,
+    );
   const bin = join(tempDir('aemon-bin-'), 'bin');
   mkdirSync(bin);
   symlinkSync(target, join(bin, 'aemon'));

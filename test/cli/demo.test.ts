@@ -40,23 +40,34 @@ test('the demo trains, scores, serves /metrics while it runs, detects an injecte
     AEMON_SIMULATOR_QUIET_SECONDS: '400',
     AEMON_SIMULATOR_ANOMALY_EVERY_SECONDS: '150',
   };
-  const run = aemon(['demo', '--duration', '40s', '--sensors', '3', '--seed', '3', '--port', '0', '--summary', summaryFile], {
-    env,
-    onStdout: (text) => {
-      const m = /metrics: (http:\/\/\S+)\/metrics/.exec(text);
-      if (m) resolveUrl(m[1]!);
+  const run = aemon(
+    ['demo', '--duration', '40s', '--sensors', '3', '--seed', '3', '--port', '0', '--summary', summaryFile],
+    {
+      env,
+      onStdout: (text) => {
+        const m = /metrics: (http:\/\/\S+)\/metrics/.exec(text);
+        if (m) resolveUrl(m[1]!);
+      },
     },
-  });
-  const url = await Promise.race([metricsUrl, run.then((r) => Promise.reject(new Error(`demo exited early: ${r.stderr}`)))]);
+  );
+  const url = await Promise.race([
+    metricsUrl,
+    run.then((r) => Promise.reject(new Error(`demo exited early: ${r.stderr}`))),
+  ]);
 
   const body = await waitFor(
     `${url}/metrics`,
-    (b) => sample(b, 'aemon_windows_scored_total').some((s) => s.value > 0) && sample(b, 'aemon_anomaly_score').length === 3,
+    (b) =>
+      sample(b, 'aemon_windows_scored_total').some((s) => s.value > 0) && sample(b, 'aemon_anomaly_score').length === 3,
     35_000,
   );
-  const scores = sample(body, 'aemon_anomaly_score').map((s) => s.labels).sort();
+  const scores = sample(body, 'aemon_anomaly_score')
+    .map((s) => s.labels)
+    .sort();
   assert.deepEqual(scores, ['{sensor="sensor-1"}', '{sensor="sensor-2"}', '{sensor="sensor-3"}']);
-  assert.ok(sample(body, 'aemon_model_info').some((s) => /backend="(wasm|tensorflow|cpu)"/.test(s.labels) && s.value === 1));
+  assert.ok(
+    sample(body, 'aemon_model_info').some((s) => /backend="(wasm|tensorflow|cpu)"/.test(s.labels) && s.value === 1),
+  );
   assert.equal((await fetch(`${url}/readyz`)).status, 200);
 
   const done = await run;

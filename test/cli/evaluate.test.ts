@@ -25,7 +25,9 @@ test('evaluate skab on two real files (copied to a temp folder): table, JSON and
   assert.match(run.stderr, /^\[2\/2\] valve1\/20\.csv: /m);
   assert.match(run.stdout, /skipped anomaly-free\/anomaly-free\.csv: no anomaly column/);
 
-  const out = JSON.parse(readFileSync(json, 'utf8')) as Record<string, number> & { perFile: Array<Record<string, number>> };
+  const out = JSON.parse(readFileSync(json, 'utf8')) as Record<string, number> & {
+    perFile: Array<Record<string, number>>;
+  };
   for (const key of ['f1', 'far', 'mar', 'files', 'seconds']) assert.equal(typeof out[key], 'number', key);
   assert.equal(out.files, 2);
   assert.ok(out.f1! >= 0 && out.f1! <= 1 && out.far! >= 0 && out.far! <= 100 && out.mar! >= 0 && out.mar! <= 100);
@@ -37,7 +39,10 @@ test('evaluate skab on two real files (copied to a temp folder): table, JSON and
   let test = 0;
   let anomalous = 0;
   for (const f of ['valve1/1.csv', 'valve1/20.csv']) {
-    const rows = readFileSync(join(dir, f), 'utf8').trim().split('\n').slice(1 + 400);
+    const rows = readFileSync(join(dir, f), 'utf8')
+      .trim()
+      .split('\n')
+      .slice(1 + 400);
     test += rows.length;
     anomalous += rows.filter((r) => Number(r.split(';')[9]) === 1).length;
   }
@@ -51,7 +56,12 @@ test('evaluate skab on two real files (copied to a temp folder): table, JSON and
   const pooled = run.stdout.split('\n').find((l) => l.startsWith('aemon, pooled (anomaly state)'));
   assert.ok(pooled, run.stdout);
   const cells = pooled.trim().split(/\s+/).slice(-9);
-  assert.deepEqual(cells, [test, anomalous, out.tp, out.fp, out.fn, out.tn].map(String).concat([out.f1!.toFixed(3), out.far!.toFixed(1), out.mar!.toFixed(1)]));
+  assert.deepEqual(
+    cells,
+    [test, anomalous, out.tp, out.fp, out.fn, out.tn]
+      .map(String)
+      .concat([out.f1!.toFixed(3), out.far!.toFixed(1), out.mar!.toFixed(1)]),
+  );
   assert.match(run.stdout, /^Conv-AE\s+0\.78\s+13\.6\s+28\.0$/m);
 
   // --report: an index with the per-file table linking to one page per file, each with the file's labelled windows.
@@ -75,9 +85,13 @@ test('evaluate nab on a small NAB-layout folder writes NAB’s results layout an
   const t0 = Date.UTC(2014, 3, 1);
   const stamp = (i: number): string => new Date(t0 + i * 300_000).toISOString().replace('T', ' ').slice(0, 19);
   const lines = ['timestamp,value'];
-  for (let i = 0; i < 400; i++) lines.push(`${stamp(i)},${(10 + Math.sin(i / 6) + (i >= 300 && i < 310 ? 8 : 0)).toFixed(3)}`);
+  for (let i = 0; i < 400; i++)
+    lines.push(`${stamp(i)},${(10 + Math.sin(i / 6) + (i >= 300 && i < 310 ? 8 : 0)).toFixed(3)}`);
   writeFileSync(join(dir, 'data', 'synthetic', 'spike.csv'), lines.join('\n') + '\n');
-  writeFileSync(join(dir, 'combined_windows.json'), JSON.stringify({ 'synthetic/spike.csv': [[`${stamp(290)}.000000`, `${stamp(320)}.000000`]] }));
+  writeFileSync(
+    join(dir, 'combined_windows.json'),
+    JSON.stringify({ 'synthetic/spike.csv': [[`${stamp(290)}.000000`, `${stamp(320)}.000000`]] }),
+  );
   const results = join(dir, 'results');
   const json = join(dir, 'nab.json');
 
@@ -88,26 +102,41 @@ test('evaluate nab on a small NAB-layout folder writes NAB’s results layout an
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stderr, /^\[1\/1\] synthetic\/spike\.csv: 400 records \(60 probationary\), 1 window\(s\)/m);
   const out = JSON.parse(readFileSync(json, 'utf8')) as Record<string, number>;
-  for (const key of ['standard', 'rewardLowFP', 'rewardLowFN', 'files', 'seconds']) assert.equal(typeof out[key], 'number', key);
-  for (const key of ['standard', 'rewardLowFP', 'rewardLowFN']) assert.ok(Number.isFinite(out[key]) && out[key]! <= 100, key);
+  for (const key of ['standard', 'rewardLowFP', 'rewardLowFN', 'files', 'seconds'])
+    assert.equal(typeof out[key], 'number', key);
+  for (const key of ['standard', 'rewardLowFP', 'rewardLowFN'])
+    assert.ok(Number.isFinite(out[key]) && out[key]! <= 100, key);
   assert.equal(out.files, 1);
   assert.match(run.stdout, new RegExp(`^aemon \\(this run, 1 files\\)\\s+${out.standard!.toFixed(1)}$`, 'm'));
 
-  const rows = readFileSync(join(results, 'aemon', 'synthetic', 'aemon_spike.csv'), 'utf8').trim().split('\n');
+  const rows = readFileSync(join(results, 'aemon', 'synthetic', 'aemon_spike.csv'), 'utf8')
+    .trim()
+    .split('\n');
   assert.equal(rows[0], 'timestamp,value,anomaly_score,label');
   assert.equal(rows.length, 401);
   const parsed = rows.slice(1).map((r) => r.split(','));
-  assert.ok(parsed.slice(0, 60).every((r) => r[2] === '0'), 'the probationary period scores 0');
+  assert.ok(
+    parsed.slice(0, 60).every((r) => r[2] === '0'),
+    'the probationary period scores 0',
+  );
   assert.ok(parsed.every((r) => Number(r[2]) >= 0 && Number(r[2]) < 1));
   assert.deepEqual(
-    parsed.map((r, i) => [i, r[3]]).filter(([, l]) => l === '1').map(([i]) => i),
+    parsed
+      .map((r, i) => [i, r[3]])
+      .filter(([, l]) => l === '1')
+      .map(([i]) => i),
     Array.from({ length: 31 }, (_, k) => 290 + k),
   );
 
   // --report: NAB's labelled window comes from combined_windows.json (the file has no labels), in epoch ms.
-  assert.match(readFileSync(join(reportDir, 'index.html'), 'utf8'), /<a href="synthetic__spike\.csv\.html">synthetic\/spike\.csv<\/a>/);
+  assert.match(
+    readFileSync(join(reportDir, 'index.html'), 'utf8'),
+    /<a href="synthetic__spike\.csv\.html">synthetic\/spike\.csv<\/a>/,
+  );
   const page = readFileSync(join(reportDir, 'synthetic__spike.csv.html'), 'utf8');
-  const data = JSON.parse(/<script type="application\/json" id="report-data">(.*?)<\/script>/s.exec(page)![1]!) as { sensors: Array<{ labelled: number[][] }> };
+  const data = JSON.parse(/<script type="application\/json" id="report-data">(.*?)<\/script>/s.exec(page)![1]!) as {
+    sensors: Array<{ labelled: number[][] }>;
+  };
   assert.deepEqual(data.sensors[0]!.labelled, [[t0 + 290 * 300_000, t0 + 320 * 300_000]]);
 });
 

@@ -5,14 +5,28 @@ import { parse as parseYaml } from 'yaml';
 import { envOverrides } from '../../src/config/load.js';
 import { readingSchema, type ReadingConfig } from '../../src/config/schema.js';
 import type { SourceRecord } from '../../src/pipeline/contracts.js';
-import { configLines, epochUnit, guessJson, readCount, suggest, viewRecords, withOverrides } from '../../src/cli/inspect-suggest.js';
+import {
+  configLines,
+  epochUnit,
+  guessJson,
+  readCount,
+  suggest,
+  viewRecords,
+  withOverrides,
+} from '../../src/cli/inspect-suggest.js';
 import { formatReport, inspectRecords } from '../../src/cli/inspect.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const defaults = (o: Record<string, unknown> = {}): ReadingConfig => readingSchema.parse(o);
 
 function records(lines: string[]): SourceRecord[] {
-  return lines.map((raw, seq) => ({ raw, origin: { source: 'file', file: 'x', line: seq + 1 }, arrivedAt: 0, seq, ack: () => undefined }));
+  return lines.map((raw, seq) => ({
+    raw,
+    origin: { source: 'file', file: 'x', line: seq + 1 },
+    arrivedAt: 0,
+    seq,
+    ack: () => undefined,
+  }));
 }
 
 /** The reading config the suggestion's YAML lines and, separately, its env lines give. */
@@ -23,9 +37,15 @@ function fromLines(s: { yaml: string[]; env: string[] }): { yaml: ReadingConfig;
 }
 
 const influx = [0, 1, 2, 3].map((i) => `pump,site=a,line=2 temp=${70 + i},rpm=${1400 + i}i ${(T0 + i * 1000) * 1e6}`);
-const telegraf = [0, 1, 2].map((i) => JSON.stringify({ fields: { temp: 70 + i }, name: 'pump', tags: { site: 'a' }, timestamp: T0 / 1000 + i }));
-const flat = [0, 1, 2].map((i) => JSON.stringify({ device: `pump-${i % 2}`, time: T0 / 1000 + i, level: 3, data: { temp: 70 + i, rpm: 1400 } }));
-const narrow = ['temperature', 'rpm', 'temperature', 'rpm'].map((tag, i) => JSON.stringify({ device: 'pump-7', tag, value: 70 + i, ts: T0 + Math.floor(i / 2) * 1000 }));
+const telegraf = [0, 1, 2].map((i) =>
+  JSON.stringify({ fields: { temp: 70 + i }, name: 'pump', tags: { site: 'a' }, timestamp: T0 / 1000 + i }),
+);
+const flat = [0, 1, 2].map((i) =>
+  JSON.stringify({ device: `pump-${i % 2}`, time: T0 / 1000 + i, level: 3, data: { temp: 70 + i, rpm: 1400 } }),
+);
+const narrow = ['temperature', 'rpm', 'temperature', 'rpm'].map((tag, i) =>
+  JSON.stringify({ device: 'pump-7', tag, value: 70 + i, ts: T0 + Math.floor(i / 2) * 1000 }),
+);
 
 test('line protocol is rejected under json and read by the suggested influx format', () => {
   const recs = records(influx);
@@ -36,7 +56,11 @@ test('line protocol is rejected under json and read by the suggested influx form
   assert.deepEqual(s?.overrides, { format: 'influx' });
   assert.equal(s.reads, 4);
   assert.deepEqual(s.env, ['AEMON_READING_FORMAT=influx']);
-  assert.deepEqual(s.example, { sensor: 'pump,line=2,site=a', time: new Date(T0).toISOString(), channels: { rpm: 1400, temp: 70 } });
+  assert.deepEqual(s.example, {
+    sensor: 'pump,line=2,site=a',
+    time: new Date(T0).toISOString(),
+    channels: { rpm: 1400, temp: 70 },
+  });
   const { yaml, env } = fromLines(s);
   assert.equal(yaml.format, 'influx');
   assert.deepEqual(env, yaml);
@@ -52,14 +76,22 @@ test("Telegraf's JSON serializer is recognised as telegraf-json, seconds and all
 test('JSON in other fields: sensor, time (unit by magnitude) and the object of channels are guessed', () => {
   const recs = records(flat);
   const s = suggest(defaults(), recs);
-  assert.deepEqual(s?.overrides, { format: 'json', sensorField: 'device', timeField: 'time', timeUnit: 's', valuesField: 'data' });
+  assert.deepEqual(s?.overrides, {
+    format: 'json',
+    sensorField: 'device',
+    timeField: 'time',
+    timeUnit: 's',
+    valuesField: 'data',
+  });
   assert.equal(s.reads, 3);
   assert.match(s.guessed ?? '', /time as the time in s/);
   const { yaml, env } = fromLines(s);
   assert.deepEqual(env, yaml);
   // The guessed config read through the pipeline's decoder gives the records' own values.
   const views = viewRecords(withOverrides(defaults(), s.overrides), recs);
-  assert.deepEqual(views[2]!.readings, [{ sensor: 'pump-0', time: new Date(T0 + 2000).toISOString(), channels: { rpm: 1400, temp: 72 } }]);
+  assert.deepEqual(views[2]!.readings, [
+    { sensor: 'pump-0', time: new Date(T0 + 2000).toISOString(), channels: { rpm: 1400, temp: 72 } },
+  ]);
 });
 
 test('one channel per message is guessed as narrow with its channel list', () => {
@@ -109,17 +141,35 @@ test('config lines quote what YAML would misread', () => {
 });
 
 test('the guess never throws and its suggestion always parses as config, whatever the records', () => {
-  const doc = fc.dictionary(fc.string({ maxLength: 8 }), fc.oneof(fc.string({ maxLength: 10 }), fc.double(), fc.integer(), fc.constant(T0), fc.dictionary(fc.string({ maxLength: 5 }), fc.double())));
+  const doc = fc.dictionary(
+    fc.string({ maxLength: 8 }),
+    fc.oneof(
+      fc.string({ maxLength: 10 }),
+      fc.double(),
+      fc.integer(),
+      fc.constant(T0),
+      fc.dictionary(fc.string({ maxLength: 5 }), fc.double()),
+    ),
+  );
   fc.assert(
-    fc.property(fc.array(fc.oneof(doc.map((d) => JSON.stringify(d)), fc.string()), { maxLength: 6 }), (lines) => {
-      const recs = records(lines);
-      guessJson(recs);
-      const s = suggest(defaults(), recs);
-      if (s) {
-        assert.ok(s.reads > 0 && s.reads <= lines.length);
-        withOverrides(defaults(), s.overrides);
-      }
-    }),
+    fc.property(
+      fc.array(
+        fc.oneof(
+          doc.map((d) => JSON.stringify(d)),
+          fc.string(),
+        ),
+        { maxLength: 6 },
+      ),
+      (lines) => {
+        const recs = records(lines);
+        guessJson(recs);
+        const s = suggest(defaults(), recs);
+        if (s) {
+          assert.ok(s.reads > 0 && s.reads <= lines.length);
+          withOverrides(defaults(), s.overrides);
+        }
+      },
+    ),
     { numRuns: 300 },
   );
 });

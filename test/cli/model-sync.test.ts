@@ -41,8 +41,14 @@ interface Harness {
 
 async function harness(name: string, first: ModelBundle, publishing: boolean): Promise<Harness> {
   const log = { lines: [] as Array<{ msg: string }> };
-  const logger = createLogger('info', { destination: { write: (s: string) => void log.lines.push(JSON.parse(s) as { msg: string }) } });
-  const engine = await createEngine(parseConfig({ windowing: { size: SMALL.windowSize } }), { mode: 'live', log: logger, bundles: [first] });
+  const logger = createLogger('info', {
+    destination: { write: (s: string) => void log.lines.push(JSON.parse(s) as { msg: string }) },
+  });
+  const engine = await createEngine(parseConfig({ windowing: { size: SMALL.windowSize } }), {
+    mode: 'live',
+    log: logger,
+    bundles: [first],
+  });
   const registry = new ModelRegistry({ root: join(root, name) });
   await registry.promote(first, { reason: 'bootstrap' });
   const sent: ModelMessage[] = [];
@@ -69,7 +75,10 @@ async function harness(name: string, first: ModelBundle, publishing: boolean): P
     lines: log.lines,
     current: () => engine.trainer.models().find((b) => b.metadata.group === GROUP)?.metadata.version,
     currentFile: () => readFileSync(join(registry.root, groupFolderName(GROUP), 'CURRENT'), 'utf8').trim(),
-    counted: async (result) => samplesOf(parseExposition(await engine.registry.metrics()), 'aemon_model_records_total').find((s) => s.labels.result === result)?.value ?? Number.NaN,
+    counted: async (result) =>
+      samplesOf(parseExposition(await engine.registry.metrics()), 'aemon_model_records_total').find(
+        (s) => s.labels.result === result,
+      )?.value ?? Number.NaN,
   };
 }
 
@@ -94,13 +103,22 @@ test('a follower refuses a tampered record and keeps its model; it applies a pub
   assert.equal(h.currentFile(), mine.metadata.version, 'CURRENT is not moved');
   assert.equal(await h.counted('refused'), 1);
   const refusal = h.lines.find((l) => l.msg.includes('refused'))?.msg ?? '';
-  assert.match(refusal, new RegExp(`refused a record for \\[a,b,c\\]: weights\\.bin in the models topic record of ${theirs.metadata.version} \\[a,b,c\\] does not match its checksum .*; model ${mine.metadata.version} stays in use`));
+  assert.match(
+    refusal,
+    new RegExp(
+      `refused a record for \\[a,b,c\\]: weights\\.bin in the models topic record of ${theirs.metadata.version} \\[a,b,c\\] does not match its checksum .*; model ${mine.metadata.version} stays in use`,
+    ),
+  );
 
   assert.equal(await h.sync.receive(published.value, published.key), 'applied');
   assert.equal(h.current(), theirs.metadata.version, 'the engine scores with the published model');
   assert.equal(h.currentFile(), theirs.metadata.version, "it is the registry's current version");
   const scoring = h.engine.trainer.models()[0]!;
-  assert.deepEqual(Object.keys(scoring.metadata.sensors).sort(), ['pump-1', 'pump-2', 'pump-3'], "the follower's own sensors keep scoring");
+  assert.deepEqual(
+    Object.keys(scoring.metadata.sensors).sort(),
+    ['pump-1', 'pump-2', 'pump-3'],
+    "the follower's own sensors keep scoring",
+  );
   assert.equal(scoring.metadata.sensors['pump-1']!.threshold, 2, "with the published model's pooled threshold");
   assert.equal(h.engine.trainer.target('pump-1', GROUP)?.bundle.metadata.version, theirs.metadata.version);
 
@@ -127,10 +145,18 @@ test('a publishing instance publishes its promotions and what the topic lacks at
   const h = await harness('publisher', mine, true);
   const earlier = await model(tf, backend, 5, []);
   const before = await encodeModelRecord(earlier, promotedAt - 60_000, 'other/1');
-  assert.equal(await h.sync.receive(before.value, before.key), 'skipped', 'published before this instance promoted its model');
+  assert.equal(
+    await h.sync.receive(before.value, before.key),
+    'skipped',
+    'published before this instance promoted its model',
+  );
   assert.equal(h.current(), mine.metadata.version);
   await h.sync.announce(h.engine.trainer.models());
-  assert.deepEqual(h.sent.map((m) => m.headers['aemon.model.version']), [mine.metadata.version], 'a model the topic does not end with is published');
+  assert.deepEqual(
+    h.sent.map((m) => m.headers['aemon.model.version']),
+    [mine.metadata.version],
+    'a model the topic does not end with is published',
+  );
   h.sent.length = 0;
 
   const retrained = await model(tf, backend, 6, ['pump-1']);

@@ -42,7 +42,13 @@ test('train --out writes registry versions; models list and show describe them',
   const dir = join(tempDir('aemon-models-'), 'models');
   const [v1, v2] = await trainTwice(dir);
   const entries = await listJson(dir);
-  assert.deepEqual(entries.map((e) => [e.version, e.current]), [[v2, true], [v1, false]]);
+  assert.deepEqual(
+    entries.map((e) => [e.version, e.current]),
+    [
+      [v2, true],
+      [v1, false],
+    ],
+  );
   assert.match(entries[0]!.reason ?? '', /^aemon train .*1\.csv$/);
   assert.ok(entries[0]!.trainingWindows > 0);
 
@@ -50,7 +56,10 @@ test('train --out writes registry versions; models list and show describe them',
   assert.equal(table.code, 0, table.stderr);
   const rows = table.stdout.split('\n');
   assert.match(rows[0]!, /group\s+version\s+created\s+promoted\s+windows\s+data/);
-  assert.match(rows[2]!, new RegExp(`^\\*\\s+Accelerometer1RMS,.*\\s${v2}\\s.*2020-03-09 \\d\\d:\\d\\d:\\d\\d – 2020-03-09`));
+  assert.match(
+    rows[2]!,
+    new RegExp(`^\\*\\s+Accelerometer1RMS,.*\\s${v2}\\s.*2020-03-09 \\d\\d:\\d\\d:\\d\\d – 2020-03-09`),
+  );
   assert.match(rows[3]!, new RegExp(`^\\s+Accelerometer1RMS,.*\\s${v1}\\s`));
 
   const show = await aemon(['models', 'show', v1!.slice(0, 6), '--dir', dir]);
@@ -68,9 +77,17 @@ test('models rollback makes the previous version current, and replay --model sco
   const back = await aemon(['models', 'rollback'], { env: { AEMON_MODEL_DIR: dir } });
   assert.equal(back.code, 0, back.stderr);
   assert.match(back.stdout, new RegExp(`now at ${v1} \\(was ${v2}\\)`));
-  assert.deepEqual((await listJson(dir)).map((e) => [e.version, e.current]), [[v2, false], [v1, true]]);
+  assert.deepEqual(
+    (await listJson(dir)).map((e) => [e.version, e.current]),
+    [
+      [v2, false],
+      [v1, true],
+    ],
+  );
 
-  const replay = await aemon(['replay', SKAB_1, '--model', dir, '--out', join(dir, '..', 'scores.csv')], { env: SMALL });
+  const replay = await aemon(['replay', SKAB_1, '--model', dir, '--out', join(dir, '..', 'scores.csv')], {
+    env: SMALL,
+  });
   assert.equal(replay.code, 0, replay.stderr);
   assert.doesNotMatch(replay.stderr, /training on the first/, 'the registry model is used, nothing is trained');
 
@@ -95,15 +112,30 @@ test('a tampered version: rollback to it is refused and CURRENT stays; a tampere
   flip(v1!);
   const refused = await aemon(['models', 'rollback', '--dir', dir]);
   assert.equal(refused.code, 1);
-  assert.match(refused.stderr, new RegExp(`AEMON_MODEL_CHECKSUM: refusing to roll .* back to ${v1}: weights\\.bin .* does not match its checksum.*${v2} stays current`));
-  assert.deepEqual((await listJson(dir)).map((e) => e.current), [true, false]);
+  assert.match(
+    refused.stderr,
+    new RegExp(
+      `AEMON_MODEL_CHECKSUM: refusing to roll .* back to ${v1}: weights\\.bin .* does not match its checksum.*${v2} stays current`,
+    ),
+  );
+  assert.deepEqual(
+    (await listJson(dir)).map((e) => e.current),
+    [true, false],
+  );
   const show = await aemon(['models', 'show', v1!, '--dir', dir]);
   assert.match(show.stdout, /\nchecksums\s+weights\.bin in .* does not match its checksum/);
 
   flip(v2!);
-  const replay = await aemon(['replay', SKAB_1, '--model', dir, '--out', join(dir, '..', 'scores.csv')], { env: SMALL });
+  const replay = await aemon(['replay', SKAB_1, '--model', dir, '--out', join(dir, '..', 'scores.csv')], {
+    env: SMALL,
+  });
   assert.equal(replay.code, 1);
-  assert.match(replay.stderr, new RegExp(`AEMON_MODEL_CHECKSUM: the current model of \\[.*\\] \\(${v2} in .*\\) is refused: weights\\.bin .*aemon models rollback --dir`));
+  assert.match(
+    replay.stderr,
+    new RegExp(
+      `AEMON_MODEL_CHECKSUM: the current model of \\[.*\\] \\(${v2} in .*\\) is refused: weights\\.bin .*aemon models rollback --dir`,
+    ),
+  );
 });
 
 test('models without a registry is a usage error; --help explains the layout and the commands', async () => {

@@ -6,7 +6,12 @@ import { aemon } from './run.js';
 import { tempDir } from '../tempdir.js';
 
 /** Small settings: the point is the decoders, not the model. */
-const ENV = { AEMON_WINDOWING_SIZE: '16', AEMON_WINDOWING_STRIDE: '4', AEMON_MODEL_EPOCHS: '3', AEMON_MODEL_UNITS: '8' };
+const ENV = {
+  AEMON_WINDOWING_SIZE: '16',
+  AEMON_WINDOWING_STRIDE: '4',
+  AEMON_MODEL_EPOCHS: '3',
+  AEMON_MODEL_UNITS: '8',
+};
 
 interface Sim {
   sensor: string;
@@ -16,18 +21,49 @@ interface Sim {
 
 /** The simulator's readings, each format's way (`json`: nested, seconds, a template, one array per event time). */
 const encoders: Record<string, (r: Sim, i: number, all: Sim[]) => string[]> = {
-  json: (r, i, all) => (i > 0 && all[i - 1]!.ts === r.ts ? [] : [JSON.stringify(all.filter((o) => o.ts === r.ts).map((o) => ({ id: o.sensor.split('-')[1], meta: { t: Date.parse(o.ts) / 1000 }, data: { v: o.values } })))]),
+  json: (r, i, all) =>
+    i > 0 && all[i - 1]!.ts === r.ts
+      ? []
+      : [
+          JSON.stringify(
+            all
+              .filter((o) => o.ts === r.ts)
+              .map((o) => ({
+                id: o.sensor.split('-')[1],
+                meta: { t: Date.parse(o.ts) / 1000 },
+                data: { v: o.values },
+              })),
+          ),
+        ],
   // The measurement alone is the default sensor id of a line with no tags.
-  influx: (r) => [`${r.sensor} ${Object.entries(r.values).map(([k, v]) => `${k}=${v}`).join(',')} ${Date.parse(r.ts)}000000`],
-  'telegraf-json': (r) => [JSON.stringify({ fields: r.values, name: 'sim', tags: { plant: 'p1', sensor: r.sensor }, timestamp: Date.parse(r.ts) / 1000 })],
+  influx: (r) => [
+    `${r.sensor} ${Object.entries(r.values)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',')} ${Date.parse(r.ts)}000000`,
+  ],
+  'telegraf-json': (r) => [
+    JSON.stringify({
+      fields: r.values,
+      name: 'sim',
+      tags: { plant: 'p1', sensor: r.sensor },
+      timestamp: Date.parse(r.ts) / 1000,
+    }),
+  ],
   // Channels in reverse order, so a reading's messages do not arrive in name order.
-  narrow: (r) => Object.entries(r.values).reverse().map(([channel, value]) => JSON.stringify({ sensor: r.sensor, ts: r.ts, channel, value })),
+  narrow: (r) =>
+    Object.entries(r.values)
+      .reverse()
+      .map(([channel, value]) => JSON.stringify({ sensor: r.sensor, ts: r.ts, channel, value })),
 };
 
 /** Malformed records of each format, put in the middle of the good ones, with the reason each must get. */
 const malformed: Record<string, Array<[string, ...string[]]>> = {
   json: [
-    ['[{"id":"9","meta":{"t":1767225605},"data":{"v":{"temperature":"hot"}}},{"meta":{"t":1767225605},"data":{"v":{"temperature":1}}}]', 'non_finite', 'missing_sensor'],
+    [
+      '[{"id":"9","meta":{"t":1767225605},"data":{"v":{"temperature":"hot"}}},{"meta":{"t":1767225605},"data":{"v":{"temperature":1}}}]',
+      'non_finite',
+      'missing_sensor',
+    ],
     ['[]', 'bad_record'],
   ],
   influx: [
@@ -49,7 +85,9 @@ const malformed: Record<string, Array<[string, ...string[]]>> = {
 };
 
 const config: Record<string, object> = {
-  json: { reading: { arrays: true, sensorTemplate: 'sensor-{id}', timeField: 'meta.t', timeUnit: 's', valuesField: 'data.v' } },
+  json: {
+    reading: { arrays: true, sensorTemplate: 'sensor-{id}', timeField: 'meta.t', timeUnit: 's', valuesField: 'data.v' },
+  },
   influx: {},
   'telegraf-json': { reading: { sensorTemplate: '{tags.sensor}' } },
   narrow: { reading: { channels: ['current', 'pressure', 'temperature', 'vibration'], narrow: { waitMs: 3000 } } },
@@ -62,7 +100,10 @@ function scores(file: string): Map<string, number[]> {
   const out = new Map<string, number[]>();
   for (const row of rows) {
     const [ts, sensor, ...cols] = row.split(',');
-    out.set(`${sensor}@${ts}`, cols.map((c) => (c === '' ? Number.NaN : Number(c))));
+    out.set(
+      `${sensor}@${ts}`,
+      cols.map((c) => (c === '' ? Number.NaN : Number(c))),
+    );
   }
   return out;
 }
@@ -79,7 +120,10 @@ test('the simulator stream re-encoded as line protocol, Telegraf JSON and narrow
   const base = await aemon(['replay', sim, '--model', models, '--out', join(dir, 'json.csv')], { env: ENV });
   assert.equal(base.code, 0, base.stderr);
   const want = scores(join(dir, 'json.csv'));
-  const readings = readFileSync(sim, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Sim);
+  const readings = readFileSync(sim, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Sim);
   assert.equal(want.size, readings.length, 'the JSON replay scores every reading');
 
   for (const format of Object.keys(encoders)) {
@@ -94,7 +138,10 @@ test('the simulator stream re-encoded as line protocol, Telegraf JSON and narrow
     writeFileSync(cfgFile, JSON.stringify(config[format]));
     const out = join(dir, `${format}.csv`);
     const dlq = join(dir, `${format}.dlq.ndjson`);
-    const run = await aemon(['replay', file, '--format', format, '-c', cfgFile, '--model', models, '--out', out, '--dlq', dlq], { env: ENV });
+    const run = await aemon(
+      ['replay', file, '--format', format, '-c', cfgFile, '--model', models, '--out', out, '--dlq', dlq],
+      { env: ENV },
+    );
     assert.equal(run.code, 0, `${format}: ${run.stderr}`);
 
     const got = scores(out);
@@ -104,11 +151,23 @@ test('the simulator stream re-encoded as line protocol, Telegraf JSON and narrow
       const other = got.get(key);
       assert.ok(other, `${format}: no score for ${key}`);
       assert.equal(other.length, row.length);
-      row.forEach((v, i) => assert.ok(Number.isNaN(v) ? Number.isNaN(other[i]!) : Math.abs(v - other[i]!) <= 1e-6, `${format} ${key} column ${i}: ${other[i]} vs ${v}`));
+      row.forEach((v, i) =>
+        assert.ok(
+          Number.isNaN(v) ? Number.isNaN(other[i]!) : Math.abs(v - other[i]!) <= 1e-6,
+          `${format} ${key} column ${i}: ${other[i]} vs ${v}`,
+        ),
+      );
       if (Number.isFinite(row[0])) compared++;
     }
     assert.ok(compared > want.size / 2, `${format}: only ${compared} rows had a score to compare`);
-    const dead = readFileSync(dlq, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { reason: string });
-    assert.deepEqual(dead.map((d) => d.reason).sort(), bad.flatMap(([, ...reasons]) => reasons).sort(), `${format}: ${run.stderr}`);
+    const dead = readFileSync(dlq, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { reason: string });
+    assert.deepEqual(
+      dead.map((d) => d.reason).sort(),
+      bad.flatMap(([, ...reasons]) => reasons).sort(),
+      `${format}: ${run.stderr}`,
+    );
   }
 });

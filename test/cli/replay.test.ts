@@ -20,7 +20,10 @@ test('replay of a SKAB file writes one row per reading after the training rows, 
   assert.equal(lines.length - 1, inputRows - 400);
   assert.match(lines[1]!, /^2020-03-09T\d\d:\d\d:\d\d\.000Z,1,[\d.e-]+,[\d.e-]+,[01],/);
   assert.ok(readFileSync(join(dir, 'one.csv')).equals(readFileSync(join(dir, 'two.csv'))), 'the two runs differ');
-  assert.match(one.stderr, new RegExp(`replayed ${inputRows} records .*400 training rows, ${inputRows - 400} rows written`));
+  assert.match(
+    one.stderr,
+    new RegExp(`replayed ${inputRows} records .*400 training rows, ${inputRows - 400} rows written`),
+  );
 });
 
 test('malformed lines are reported with their reason and counted; every good line is scored; exit 0', async () => {
@@ -45,10 +48,22 @@ test('malformed lines are reported with their reason and counted; every good lin
   assert.match(run.stderr, /machine\.csv:125: bad_timestamp: /);
   assert.match(run.stderr, /machine\.csv:126: duplicate: /);
   assert.match(run.stderr, /machine\.csv:127: bad_record: expected 2 columns, got 3/);
-  assert.match(run.stderr, /replayed 205 records .* 100 training rows, 100 rows written \(100 scored\).* 5 rejected \(/);
+  assert.match(
+    run.stderr,
+    /replayed 205 records .* 100 training rows, 100 rows written \(100 scored\).* 5 rejected \(/,
+  );
   assert.equal(readFileSync(out, 'utf8').trim().split('\n').length - 1, 100);
-  const dlq = readFileSync(join(dir, 'dlq.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { reason: string });
-  assert.deepEqual(dlq.map((d) => d.reason).sort(), ['bad_record', 'bad_record', 'bad_timestamp', 'duplicate', 'non_finite']);
+  const dlq = readFileSync(join(dir, 'dlq.ndjson'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { reason: string });
+  assert.deepEqual(dlq.map((d) => d.reason).sort(), [
+    'bad_record',
+    'bad_record',
+    'bad_timestamp',
+    'duplicate',
+    'non_finite',
+  ]);
 });
 
 test('a missing input is one clear line and a non-zero exit; a bad flag is a usage error', async () => {

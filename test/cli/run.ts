@@ -15,7 +15,10 @@ export interface CliRun {
  * Runs `aemon <args>` (the TypeScript entry, through tsx) in a child process. `onStdout` sees
  * output as it arrives, so a test can act on a line (e.g. the metrics URL) while it runs.
  */
-export function aemon(args: string[], options: { env?: Record<string, string>; onStdout?: (text: string) => void } = {}): Promise<CliRun> {
+export function aemon(
+  args: string[],
+  options: { env?: Record<string, string>; onStdout?: (text: string) => void } = {},
+): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
       cwd: ROOT,

@@ -15,7 +15,11 @@ const DIVERGED = /training diverged: loss is (NaN|-?Infinity) in epoch \d+/;
 function readingsFile(dir: string, n: number): string {
   const file = join(dir, 'readings.ndjson');
   const lines = Array.from({ length: n }, (_, i) =>
-    JSON.stringify({ sensor: 'pump-1', ts: 1_700_000_000_000 + i * 1000, values: { a: Math.sin(i / 5), b: Math.cos(i / 7) } }),
+    JSON.stringify({
+      sensor: 'pump-1',
+      ts: 1_700_000_000_000 + i * 1000,
+      values: { a: Math.sin(i / 5), b: Math.cos(i / 7) },
+    }),
   );
   writeFileSync(file, lines.join('\n') + '\n');
   return file;
@@ -39,10 +43,17 @@ test('replay: a model that cannot be trained fails the replay (exit 1, AEMON_TRA
   const dir = tempDir('aemon-trainfail-');
   const input = readingsFile(dir, 300);
   const out = join(dir, 'scores.csv');
-  const run = await aemon(['replay', input, '--train-first', '100', '--out', out], { env: { ...DIVERGING, AEMON_WINDOWING_SIZE: '8' } });
+  const run = await aemon(['replay', input, '--train-first', '100', '--out', out], {
+    env: { ...DIVERGING, AEMON_WINDOWING_SIZE: '8' },
+  });
   assertTrainingError(run, /no model could be trained for channels \[a,b\]: /);
   assert.doesNotMatch(run.stderr, /^replayed /m, 'no summary of a replay that did not happen');
-  const rows = existsSync(out) ? readFileSync(out, 'utf8').trim().split('\n').filter((l) => l !== '') : [];
+  const rows = existsSync(out)
+    ? readFileSync(out, 'utf8')
+        .trim()
+        .split('\n')
+        .filter((l) => l !== '')
+    : [];
   assert.ok(rows.length <= 1, `only a header at most, got ${rows.length} lines`);
   if (rows.length === 1) assert.match(rows[0]!, /^timestamp,sensor,score,threshold,anomaly(,|$)/);
 });
@@ -63,7 +74,10 @@ test('evaluate: a file whose model cannot be trained fails the evaluation, namin
   copyFileSync(join(DATASETS, 'skab/valve1/1.csv'), join(dir, 'valve1/1.csv'));
   const json = join(dir, 'skab.json');
   const run = await aemon(['evaluate', 'skab', '--data', dir, '--json', json], { env: DIVERGING });
-  assertTrainingError(run, /^aemon: AEMON_TRAINING: valve1\/1\.csv: no model could be trained for channels \[Accelerometer1RMS,/);
+  assertTrainingError(
+    run,
+    /^aemon: AEMON_TRAINING: valve1\/1\.csv: no model could be trained for channels \[Accelerometer1RMS,/,
+  );
   assert.ok(!existsSync(json), 'no scores JSON for an evaluation that did not score');
   assert.doesNotMatch(run.stdout, /F1/);
 });
@@ -72,9 +86,12 @@ test('demo: a model that cannot be trained ends the demo (exit 1) instead of run
   const dir = tempDir('aemon-trainfail-');
   const summary = join(dir, 'demo.json');
   // Without the failure this demo would run its whole 120 s and exit 0.
-  const run = await aemon(['demo', '--duration', '120s', '--sensors', '2', '--port', '0', '--speedup', '200', '--summary', summary], {
-    env: { ...DIVERGING, AEMON_TRAINING_BOOTSTRAP_READINGS: '100', AEMON_WINDOWING_SIZE: '8' },
-  });
+  const run = await aemon(
+    ['demo', '--duration', '120s', '--sensors', '2', '--port', '0', '--speedup', '200', '--summary', summary],
+    {
+      env: { ...DIVERGING, AEMON_TRAINING_BOOTSTRAP_READINGS: '100', AEMON_WINDOWING_SIZE: '8' },
+    },
+  );
   assertTrainingError(run, /no model could be trained for channels \[/);
   assert.match(run.stdout, /bootstrap done: training the LSTM autoencoder on \d+ windows of 2 sensors/);
   assert.doesNotMatch(run.stdout, /^summary: /m);

@@ -17,7 +17,10 @@ test('an empty config is valid and filled with defaults that work for the demo',
 test('an unknown key is rejected with a message naming it', () => {
   assert.throws(
     () => parseConfig({ windowing: { size: 8, sise: 9 } }, 'aemon.yaml'),
-    (err: unknown) => err instanceof AemonError && err.code === 'AEMON_CONFIG_INVALID' && /unknown key "windowing\.sise"/.test(err.message),
+    (err: unknown) =>
+      err instanceof AemonError &&
+      err.code === 'AEMON_CONFIG_INVALID' &&
+      /unknown key "windowing\.sise"/.test(err.message),
   );
   assert.throws(() => parseConfig({ windowin: {} }), /unknown key "windowin"/);
 });
@@ -56,7 +59,10 @@ test('an AEMON_ variable that names no setting is an error, and so is a non-numb
 });
 
 test('a config file that cannot be read or parsed gives a clear error', () => {
-  assert.throws(() => loadConfig({ file: '/nonexistent/aemon.yaml', env: {} }), (e: unknown) => e instanceof AemonError && e.code === 'AEMON_CONFIG_READ');
+  assert.throws(
+    () => loadConfig({ file: '/nonexistent/aemon.yaml', env: {} }),
+    (e: unknown) => e instanceof AemonError && e.code === 'AEMON_CONFIG_READ',
+  );
   const dir = tempDir('aemon-cfg-');
   const file = join(dir, 'bad.json');
   writeFileSync(file, '{"metrics": ');
@@ -81,11 +87,15 @@ test('detection.decision chooses one decision layer: dynamic by default, any of 
     assert.equal(loadConfig({ env: { AEMON_DETECTION_DECISION: decision } }).detection.decision, decision);
   }
   assert.deepEqual(envOverrides({ AEMON_DETECTION_DECISION: 'pot' }), { detection: { decision: 'pot' } });
-  assert.throws(() => parseConfig({ detection: { decision: 'spot' } }), (e: unknown) => e instanceof AemonError && /detection\.decision: Invalid enum value/.test(e.message));
+  assert.throws(
+    () => parseConfig({ detection: { decision: 'spot' } }),
+    (e: unknown) => e instanceof AemonError && /detection\.decision: Invalid enum value/.test(e.message),
+  );
   // A config that uses the key alone warns about nothing, and the loaded config has no flags left.
   const cfg = parseConfig({ detection: { decision: 'pot', pot: { initial: 50 } } });
   assert.deepEqual(configWarnings(cfg), []);
-  for (const layer of ['dynamic', 'pot', 'likelihood'] as const) assert.equal('enabled' in cfg.detection[layer], false, layer);
+  for (const layer of ['dynamic', 'pot', 'likelihood'] as const)
+    assert.equal('enabled' in cfg.detection[layer], false, layer);
   assert.equal(cfg.detection.pot.initial, 50);
 });
 
@@ -105,19 +115,38 @@ test('the older <layer>.enabled flags still load, with their old precedence and 
     assert.equal(cfg.detection.decision, decision, JSON.stringify(detection));
     const lines = configWarnings(cfg);
     assert.equal(lines.length, warnings, JSON.stringify(lines));
-    for (const line of lines) assert.match(line, /^aemon\.yaml: detection\.(dynamic|pot|likelihood)\.enabled \(AEMON_DETECTION_\w+_ENABLED\) is deprecated: .*detection\.decision/);
+    for (const line of lines)
+      assert.match(
+        line,
+        /^aemon\.yaml: detection\.(dynamic|pot|likelihood)\.enabled \(AEMON_DETECTION_\w+_ENABLED\) is deprecated: .*detection\.decision/,
+      );
   }
-  assert.match(configWarnings(parseConfig({ detection: { pot: { enabled: true } } }))[0]!, /use detection\.decision: pot \(AEMON_DETECTION_DECISION=pot\)/);
-  assert.match(configWarnings(parseConfig({ detection: { dynamic: { enabled: false } } }))[0]!, /use detection\.decision: threshold/);
+  assert.match(
+    configWarnings(parseConfig({ detection: { pot: { enabled: true } } }))[0]!,
+    /use detection\.decision: pot \(AEMON_DETECTION_DECISION=pot\)/,
+  );
+  assert.match(
+    configWarnings(parseConfig({ detection: { dynamic: { enabled: false } } }))[0]!,
+    /use detection\.decision: threshold/,
+  );
   // From the environment too.
   const fromEnv = loadConfig({ env: { AEMON_DETECTION_LIKELIHOOD_ENABLED: 'true' } });
   assert.equal(fromEnv.detection.decision, 'likelihood');
-  assert.match(configWarnings(fromEnv)[0]!, /detection\.likelihood\.enabled \(AEMON_DETECTION_LIKELIHOOD_ENABLED\) is deprecated/);
+  assert.match(
+    configWarnings(fromEnv)[0]!,
+    /detection\.likelihood\.enabled \(AEMON_DETECTION_LIKELIHOOD_ENABLED\) is deprecated/,
+  );
   // Both replacing layers at once was an error and stays one, pointing at the new key.
-  assert.throws(() => parseConfig({ detection: { pot: { enabled: true }, likelihood: { enabled: true } } }), /detection\.likelihood and detection\.pot each replace score > 1 as the decision; choose one with detection\.decision/);
+  assert.throws(
+    () => parseConfig({ detection: { pot: { enabled: true }, likelihood: { enabled: true } } }),
+    /detection\.likelihood and detection\.pot each replace score > 1 as the decision; choose one with detection\.decision/,
+  );
   // With the key set, the key decides and the flags are said to be ignored.
-  const both = parseConfig({ detection: { decision: 'threshold', pot: { enabled: true }, likelihood: { enabled: true } } });
+  const both = parseConfig({
+    detection: { decision: 'threshold', pot: { enabled: true }, likelihood: { enabled: true } },
+  });
   assert.equal(both.detection.decision, 'threshold');
   assert.equal(configWarnings(both).length, 2);
-  for (const line of configWarnings(both)) assert.match(line, /is deprecated: it is ignored, detection\.decision \(AEMON_DETECTION_DECISION\) is set/);
+  for (const line of configWarnings(both))
+    assert.match(line, /is deprecated: it is ignored, detection\.decision \(AEMON_DETECTION_DECISION\) is set/);
 });

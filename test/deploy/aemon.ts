@@ -32,8 +32,21 @@ export const FAST_DEMO_ENV: Readonly<Record<string, string>> = {
 };
 
 /** Spawns `aemon demo --port 0` and resolves once it printed its metrics URL; stopped when the test ends. */
-export async function startDemo(t: After, options: { sensors?: number; seed?: number; duration?: string } = {}): Promise<RunningDemo> {
-  const args = ['demo', '--port', '0', '--sensors', String(options.sensors ?? 3), '--seed', String(options.seed ?? 3), '--duration', options.duration ?? '120s'];
+export async function startDemo(
+  t: After,
+  options: { sensors?: number; seed?: number; duration?: string } = {},
+): Promise<RunningDemo> {
+  const args = [
+    'demo',
+    '--port',
+    '0',
+    '--sensors',
+    String(options.sensors ?? 3),
+    '--seed',
+    String(options.seed ?? 3),
+    '--duration',
+    options.duration ?? '120s',
+  ];
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...FAST_DEMO_ENV },
@@ -49,7 +62,9 @@ export async function startDemo(t: After, options: { sensors?: number; seed?: nu
     };
     child.stdout.setEncoding('utf8').on('data', onData);
     child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.once('exit', (code) => reject(new Error(`aemon demo exited (code ${code}) before serving /metrics:\n${out}`)));
+    child.once('exit', (code) =>
+      reject(new Error(`aemon demo exited (code ${code}) before serving /metrics:\n${out}`)),
+    );
     child.once('error', reject);
   });
   return { url, target: new URL(url).host, output: () => out, stop: () => stopProcess(child, 20_000) };

@@ -38,7 +38,14 @@ function readCsv(path: string): CsvRow[] {
   const [header, ...lines] = readFileSync(path, 'utf8').trimEnd().split('\n');
   assert.equal(header, 'timestamp,sensor,score,threshold,anomaly,error_value');
   return lines.map((l) => {
-    const [ts, sensor, score, threshold, anomaly, errorValue] = l.split(',') as [string, string, string, string, string, string];
+    const [ts, sensor, score, threshold, anomaly, errorValue] = l.split(',') as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
     return { ts: Date.parse(ts), sensor, score, threshold, anomaly, errorValue };
   });
 }
@@ -49,9 +56,21 @@ test('replay --openmetrics → promtool tsdb create-blocks-from openmetrics → 
   const dir = tempDir(t, 'backfill');
   const input = join(dir, 'machine.csv');
   writeFileSync(input, machineCsv());
-  const replay = await aemon(['replay', input, '--train-first', '100', '--out', join(dir, 'scores.csv'), '--openmetrics', join(dir, 'scores.om')], {
-    env: { AEMON_WINDOWING_SIZE: '16', AEMON_MODEL_EPOCHS: '3' },
-  });
+  const replay = await aemon(
+    [
+      'replay',
+      input,
+      '--train-first',
+      '100',
+      '--out',
+      join(dir, 'scores.csv'),
+      '--openmetrics',
+      join(dir, 'scores.om'),
+    ],
+    {
+      env: { AEMON_WINDOWING_SIZE: '16', AEMON_MODEL_EPOCHS: '3' },
+    },
+  );
   assert.equal(replay.code, 0, replay.stderr);
   assert.match(replay.stderr, /OpenMetrics → .*scores\.om/);
 
@@ -63,7 +82,10 @@ test('replay --openmetrics → promtool tsdb create-blocks-from openmetrics → 
   const blocks = join(dir, 'blocks');
   const created = await run('promtool', ['tsdb', 'create-blocks-from', 'openmetrics', join(dir, 'scores.om'), blocks]);
   assert.equal(created.code, 0, created.stderr + created.stdout);
-  assert.ok(readdirSync(blocks).some((f) => /^[0-9A-Z]{26}$/.test(f)), `no block in ${readdirSync(blocks).join(', ')}`);
+  assert.ok(
+    readdirSync(blocks).some((f) => /^[0-9A-Z]{26}$/.test(f)),
+    `no block in ${readdirSync(blocks).join(', ')}`,
+  );
 
   const prom = await startPrometheus(t, { config: MINIMAL_CONFIG, storage: blocks, args: RETENTION });
   const sensor = rows[0]!.sensor;
@@ -78,7 +100,11 @@ test('replay --openmetrics → promtool tsdb create-blocks-from openmetrics → 
     assert.equal(await one(`aemon_anomaly_score${sel}`, row.ts), Number(row.score), `score at ${at}`);
     assert.equal(await one(`aemon_threshold${sel}`, row.ts), Number(row.threshold), `threshold at ${at}`);
     assert.equal(await one(`aemon_anomaly${sel}`, row.ts), Number(row.anomaly), `anomaly at ${at}`);
-    assert.equal(await one(`aemon_channel_error{sensor="${sensor}",channel="value"}`, row.ts), Number(row.errorValue), `error share at ${at}`);
+    assert.equal(
+      await one(`aemon_channel_error{sensor="${sensor}",channel="value"}`, row.ts),
+      Number(row.errorValue),
+      `error share at ${at}`,
+    );
   }
   // Every scored row is one sample: nothing lost, nothing doubled.
   const span = (rows.at(-1)!.ts - rows[0]!.ts) / 1000 + 1;
@@ -92,7 +118,12 @@ test('promtool accepts what the sink writes for awkward input: escaped labels, i
   const file = join(dir, 'odd.om');
   const odd = 'pump "7"\\north\nline';
   const out = (sensor: string, i: number, score: number) =>
-    scoredOutput([reading(sensor, i, { a: 1, b: 2 })], ['a', 'b'], { score, threshold: 2, shares: [0.25, 0.75], anomaly: score > 1 });
+    scoredOutput([reading(sensor, i, { a: 1, b: 2 })], ['a', 'b'], {
+      score,
+      threshold: 2,
+      shares: [0.25, 0.75],
+      anomaly: score > 1,
+    });
   const sink = openMetricsSink(file);
   await sink.write([out(odd, 30, 1.5), out('plain', 10, 0.1), out(odd, 10, 0.5)]);
   await sink.write([out('plain', 20, 0.2), out(odd, 20, 0.7)]);
@@ -102,7 +133,10 @@ test('promtool accepts what the sink writes for awkward input: escaped labels, i
   const created = await run('promtool', ['tsdb', 'create-blocks-from', 'openmetrics', file, blocks]);
   assert.equal(created.code, 0, created.stderr + created.stdout);
   const prom = await startPrometheus(t, { config: MINIMAL_CONFIG, storage: blocks, args: RETENTION });
-  const series = await prom.api<Array<Record<string, string>>>('series', { 'match[]': 'aemon_anomaly_score', start: '0' });
+  const series = await prom.api<Array<Record<string, string>>>('series', {
+    'match[]': 'aemon_anomaly_score',
+    start: '0',
+  });
   assert.deepEqual(series.map((s) => s.sensor).sort(), [odd, 'plain'].sort());
   const T = reading('x', 20, {}).ts / 1000;
   const at20 = await prom.query(`aemon_anomaly_score{sensor=${JSON.stringify(odd)}}`, T);

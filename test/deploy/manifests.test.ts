@@ -20,7 +20,10 @@ function filesUnder(dir: string, re: RegExp): string[] {
   });
 }
 
-const k8s = (): Doc[] => filesUnder(join(DEPLOY, 'k8s'), /\.ya?ml$/).flatMap((f) => parseAllDocuments(readFileSync(f, 'utf8')).map((d) => d.toJS() as Doc));
+const k8s = (): Doc[] =>
+  filesUnder(join(DEPLOY, 'k8s'), /\.ya?ml$/).flatMap((f) =>
+    parseAllDocuments(readFileSync(f, 'utf8')).map((d) => d.toJS() as Doc),
+  );
 const kind = (docs: Doc[], k: string): Doc => {
   const found = docs.filter((d) => d.kind === k);
   assert.equal(found.length, 1, `expected one ${k} in deploy/k8s`);
@@ -33,7 +36,8 @@ test('every YAML file under deploy/ parses, every dashboard is JSON', () => {
   for (const f of yamls) {
     for (const doc of parseAllDocuments(readFileSync(f, 'utf8'))) assert.deepEqual(doc.errors, [], relative(ROOT, f));
   }
-  for (const f of filesUnder(join(ROOT, 'dashboards'), /\.json$/)) assert.doesNotThrow(() => JSON.parse(readFileSync(f, 'utf8')), relative(ROOT, f));
+  for (const f of filesUnder(join(ROOT, 'dashboards'), /\.json$/))
+    assert.doesNotThrow(() => JSON.parse(readFileSync(f, 'utf8')), relative(ROOT, f));
 });
 
 test('docker-compose config accepts the compose file; the stack has its five services, wired to each other', async () => {
@@ -46,25 +50,40 @@ test('docker-compose config accepts the compose file; the stack has its five ser
 
   // aemon's environment is a valid config (unknown AEMON_* variables would be errors), and it
   // consumes the topic the simulator produces, on the port Prometheus scrapes.
-  const env = Object.fromEntries(Object.entries(aemon!.environment as Record<string, unknown>).map(([k, v]) => [k, String(v)]));
+  const env = Object.fromEntries(
+    Object.entries(aemon!.environment as Record<string, unknown>).map(([k, v]) => [k, String(v)]),
+  );
   const cfg = loadConfig({ env });
   assert.deepEqual(cfg.kafka.brokers, ['kafka:9092']);
   assert.equal(cfg.metrics.host, '0.0.0.0');
   assert.deepEqual(aemon!.command, ['run']);
   assert.match(simulator!.command.join(' '), new RegExp(`simulate --kafka-topic ${cfg.kafka.topics[0]} `));
-  loadConfig({ env: Object.fromEntries(Object.entries(simulator!.environment as Record<string, unknown>).map(([k, v]) => [k, String(v)])) });
+  loadConfig({
+    env: Object.fromEntries(
+      Object.entries(simulator!.environment as Record<string, unknown>).map(([k, v]) => [k, String(v)]),
+    ),
+  });
   const scrape = yamlFile('deploy/prometheus/prometheus.yml') as Doc;
   const aemonJob = (scrape.scrape_configs as Doc[]).find((j) => j.job_name === 'aemon')!;
   assert.deepEqual(aemonJob.static_configs[0].targets, [`aemon:${cfg.metrics.port}`]);
   assert.equal(kafka!.environment.KAFKA_ADVERTISED_LISTENERS, `PLAINTEXT://${cfg.kafka.brokers[0]}`);
 
   // Prometheus gets deploy/prometheus (config + rules); Grafana its provisioning and dashboards/.
-  const mounts = (s: Doc): Array<[string, string]> => (s.volumes as string[]).map((v) => v.split(':').slice(0, 2) as [string, string]);
-  assert.ok(mounts(prometheus!).some(([host, inside]) => host === join(DEPLOY, 'prometheus') && inside === '/etc/prometheus'));
+  const mounts = (s: Doc): Array<[string, string]> =>
+    (s.volumes as string[]).map((v) => v.split(':').slice(0, 2) as [string, string]);
+  assert.ok(
+    mounts(prometheus!).some(([host, inside]) => host === join(DEPLOY, 'prometheus') && inside === '/etc/prometheus'),
+  );
   assert.ok(prometheus!.command.includes('--config.file=/etc/prometheus/prometheus.yml'));
-  assert.ok(mounts(grafana!).some(([host, inside]) => host === join(DEPLOY, 'grafana/provisioning') && inside === '/etc/grafana/provisioning'));
+  assert.ok(
+    mounts(grafana!).some(
+      ([host, inside]) => host === join(DEPLOY, 'grafana/provisioning') && inside === '/etc/grafana/provisioning',
+    ),
+  );
   const provider = (yamlFile('deploy/grafana/provisioning/dashboards/aemon.yml').providers as Doc[])[0]!;
-  assert.ok(mounts(grafana!).some(([host, inside]) => host === join(ROOT, 'dashboards') && inside === provider.options.path));
+  assert.ok(
+    mounts(grafana!).some(([host, inside]) => host === join(ROOT, 'dashboards') && inside === provider.options.path),
+  );
   for (const s of [aemon!, simulator!]) assert.equal(s.build.dockerfile, 'deploy/Dockerfile');
 });
 
@@ -74,16 +93,21 @@ test('the Dockerfile builds with npm ci from files that exist and runs `aemon ru
   const lines = [...dockerfile.matchAll(/^FROM node:(\d+)-\S+(?: AS build)?$/gm)].map((m) => Number(m[1]));
   assert.equal(lines.length, 2, 'a build stage and a runtime stage, both FROM node:<major>-…');
   assert.equal(lines[0], lines[1], 'the build stage compiles the native addons for the Node line that runs them');
-  const engines = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+  const engines = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } })
+    .engines.node;
   const supported = engines.split('||').map((r) => Number(/^\s*\^(\d+)/.exec(r)?.[1]));
   assert.ok(supported.includes(lines[0]!), `node:${lines[0]} is not in engines ${engines}`);
   assert.match(dockerfile, /^RUN npm ci\b/m);
   assert.match(dockerfile, /^ENTRYPOINT \["node", "dist\/cli\/index\.js"\]$/m);
   assert.match(dockerfile, /^CMD \["run"\]$/m);
   for (const m of dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
-    for (const src of m[1]!.split(/\s+/)) assert.ok(existsSync(join(ROOT, src)), `COPY ${src}: no such file in the repository`);
+    for (const src of m[1]!.split(/\s+/))
+      assert.ok(existsSync(join(ROOT, src)), `COPY ${src}: no such file in the repository`);
   }
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string>; scripts: Record<string, string> };
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+    bin: Record<string, string>;
+    scripts: Record<string, string>;
+  };
   assert.equal(`${pkg.bin.aemon}`, 'dist/cli/index.js');
   assert.match(pkg.scripts.prepare ?? '', /build/);
 });
@@ -96,7 +120,9 @@ test('the Kubernetes PrometheusRule carries exactly the groups of rules.yml', ()
 
 test('the Grafana-managed alert rules are the same alerts: names, expressions, for, labels, on the provisioned data source', () => {
   const prom = (yamlFile('deploy/prometheus/rules.yml').groups as Doc[]).flatMap((g) => g.rules as Doc[]);
-  const grafana = (yamlFile('deploy/grafana/provisioning/alerting/aemon.yml').groups as Doc[]).flatMap((g) => g.rules as Doc[]);
+  const grafana = (yamlFile('deploy/grafana/provisioning/alerting/aemon.yml').groups as Doc[]).flatMap(
+    (g) => g.rules as Doc[],
+  );
   assert.deepEqual(grafana.map((r) => r.title).sort(), prom.map((r) => r.alert).sort());
   const ds = (yamlFile('deploy/grafana/provisioning/datasources/prometheus.yml').datasources as Doc[])[0]!;
   assert.equal(ds.type, 'prometheus');
@@ -108,9 +134,16 @@ test('the Grafana-managed alert rules are the same alerts: names, expressions, f
     assert.equal(query.model.expr, p.expr, p.alert);
     assert.equal(g.for, p.for ?? '0s', p.alert);
     assert.deepEqual(g.labels, p.labels, p.alert);
-    assert.ok((g.data as Doc[]).some((d) => d.refId === g.condition), `${p.alert}: condition ${g.condition} is no query`);
+    assert.ok(
+      (g.data as Doc[]).some((d) => d.refId === g.condition),
+      `${p.alert}: condition ${g.condition} is no query`,
+    );
     assert.equal(g.noDataState, 'OK', p.alert);
-    assert.doesNotMatch(JSON.stringify(g.annotations), /\$value\b(?!s)/, `${p.alert}: Prometheus' $value in a Grafana template`);
+    assert.doesNotMatch(
+      JSON.stringify(g.annotations),
+      /\$value\b(?!s)/,
+      `${p.alert}: Prometheus' $value in a Grafana template`,
+    );
   }
 });
 
@@ -129,8 +162,14 @@ test('Kubernetes manifests fit together: config valid, ports, selectors, probes,
   assert.deepEqual(container.args, ['run', '--config', `/etc/aemon/${Object.keys(cm.data)[0]}`]);
   const mount = container.volumeMounts.find((m: Doc) => m.name === 'config');
   assert.equal(mount.mountPath, '/etc/aemon');
-  assert.equal(deployment.spec.template.spec.volumes.find((v: Doc) => v.name === 'config').configMap.name, cm.metadata.name);
-  assert.ok(container.volumeMounts.some((m: Doc) => m.mountPath === cfg.model.dir), 'model.dir is not a mounted volume');
+  assert.equal(
+    deployment.spec.template.spec.volumes.find((v: Doc) => v.name === 'config').configMap.name,
+    cm.metadata.name,
+  );
+  assert.ok(
+    container.volumeMounts.some((m: Doc) => m.mountPath === cfg.model.dir),
+    'model.dir is not a mounted volume',
+  );
 
   const port = container.ports.find((p: Doc) => p.name === 'metrics');
   assert.equal(port.containerPort, cfg.metrics.port);
@@ -146,12 +185,14 @@ test('Kubernetes manifests fit together: config valid, ports, selectors, probes,
   assert.deepEqual(deployment.spec.selector.matchLabels, labels);
   for (const [k, v] of Object.entries(service.spec.selector)) assert.equal(labels[k], v, `service selector ${k}`);
   assert.equal(service.spec.ports[0].targetPort, 'metrics');
-  for (const [k, v] of Object.entries(monitor.spec.selector.matchLabels)) assert.equal(service.metadata.labels[k], v, `servicemonitor selector ${k}`);
+  for (const [k, v] of Object.entries(monitor.spec.selector.matchLabels))
+    assert.equal(service.metadata.labels[k], v, `servicemonitor selector ${k}`);
   assert.equal(monitor.spec.endpoints[0].port, service.spec.ports[0].name);
   // The Operator names the job after the Service; AemonDown selects job="aemon".
   assert.equal(service.metadata.name, 'aemon');
 
   const kustomization = kind(docs, 'Kustomization');
   const listed = new Set(kustomization.resources as string[]);
-  for (const f of readdirSync(join(DEPLOY, 'k8s'))) if (f !== 'kustomization.yaml') assert.ok(listed.has(f), `${f} is not in kustomization.yaml`);
+  for (const f of readdirSync(join(DEPLOY, 'k8s')))
+    if (f !== 'kustomization.yaml') assert.ok(listed.has(f), `${f} is not in kustomization.yaml`);
 });

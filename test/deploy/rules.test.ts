@@ -18,18 +18,26 @@ interface AlertRule {
 }
 
 const rulesText = (): string => readFileSync(RULES, 'utf8');
-const alertRules = (): AlertRule[] => (parse(rulesText()) as { groups: Array<{ rules: AlertRule[] }> }).groups.flatMap((g) => g.rules);
+const alertRules = (): AlertRule[] =>
+  (parse(rulesText()) as { groups: Array<{ rules: AlertRule[] }> }).groups.flatMap((g) => g.rules);
 
 /**
  * The rule file with one rule's text replaced, next to a copy of the unit tests of that alert only
  * (the AemonModelStale tests evaluate a week of rule evaluations: seconds), in a temp folder.
  */
-function mutated(t: Parameters<typeof tempDir>[0], from: string, to: string, alert: string): { rules: string; tests: string } {
+function mutated(
+  t: Parameters<typeof tempDir>[0],
+  from: string,
+  to: string,
+  alert: string,
+): { rules: string; tests: string } {
   const dir = tempDir(t, 'rules');
   const text = rulesText();
   assert.ok(text.includes(from), `rules.yml no longer contains ${JSON.stringify(from)}`);
   writeFileSync(join(dir, 'rules.yml'), text.replace(from, to));
-  const tests = parse(readFileSync(RULE_TESTS, 'utf8')) as { tests: Array<{ alert_rule_test?: Array<{ alertname: string }> }> };
+  const tests = parse(readFileSync(RULE_TESTS, 'utf8')) as {
+    tests: Array<{ alert_rule_test?: Array<{ alertname: string }> }>;
+  };
   tests.tests = tests.tests.filter((x) => x.alert_rule_test?.some((c) => c.alertname === alert));
   writeFileSync(join(dir, 'rules.test.yml'), stringify(tests));
   return { rules: join(dir, 'rules.yml'), tests: join(dir, 'rules.test.yml') };
@@ -52,16 +60,29 @@ test('promtool check rules, test rules and check config pass on deploy/prometheu
 
 test('a broken rule file is rejected, and the unit tests catch a changed rule', async (t) => {
   requireTool('promtool');
-  const broken = mutated(t, 'expr: aemon_anomaly_score and aemon_anomaly == 1', 'expr: aemon_anomaly_score and aemon_anomaly ==', 'AemonAnomaly');
+  const broken = mutated(
+    t,
+    'expr: aemon_anomaly_score and aemon_anomaly == 1',
+    'expr: aemon_anomaly_score and aemon_anomaly ==',
+    'AemonAnomaly',
+  );
   const check = await run('promtool', ['check', 'rules', broken.rules]);
   assert.notEqual(check.code, 0, 'promtool accepted an unparsable expression');
   assert.match(check.stderr + check.stdout, /parse error|unexpected/);
 
   // A rule that fires later, or at another threshold, fails its unit test, by name.
   for (const [from, to, alert] of [
-    ['        for: 1m\n        labels:\n          severity: warning', '        for: 5m\n        labels:\n          severity: warning', 'AemonAnomaly'],
+    [
+      '        for: 1m\n        labels:\n          severity: warning',
+      '        for: 5m\n        labels:\n          severity: warning',
+      'AemonAnomaly',
+    ],
     ['> 0.05', '> 0.5', 'AemonDlqRateHigh'],
-    ['sum without (partition) (aemon_kafka_lag) > 1000', 'sum without (partition) (aemon_kafka_lag) > 100000', 'AemonKafkaLagGrowing'],
+    [
+      'sum without (partition) (aemon_kafka_lag) > 1000',
+      'sum without (partition) (aemon_kafka_lag) > 100000',
+      'AemonKafkaLagGrowing',
+    ],
   ] as const) {
     const changed = mutated(t, from, to, alert);
     const unit = await run('promtool', ['test', 'rules', changed.tests]);
@@ -71,12 +92,23 @@ test('a broken rule file is rejected, and the unit tests catch a changed rule', 
 });
 
 test('every alert has a unit test that sees it firing and one that sees it quiet (the watchdog only fires)', () => {
-  const tests = (parse(readFileSync(RULE_TESTS, 'utf8')) as { tests: Array<{ alert_rule_test?: Array<{ alertname: string; exp_alerts: unknown[] }> }> }).tests;
+  const tests = (
+    parse(readFileSync(RULE_TESTS, 'utf8')) as {
+      tests: Array<{ alert_rule_test?: Array<{ alertname: string; exp_alerts: unknown[] }> }>;
+    }
+  ).tests;
   const cases = tests.flatMap((x) => x.alert_rule_test ?? []);
   for (const rule of alertRules()) {
     const mine = cases.filter((c) => c.alertname === rule.alert);
-    assert.ok(mine.some((c) => c.exp_alerts.length > 0), `${rule.alert}: no test sees it firing`);
-    if (rule.alert !== 'AemonWatchdog') assert.ok(mine.some((c) => c.exp_alerts.length === 0), `${rule.alert}: no test sees it quiet`);
+    assert.ok(
+      mine.some((c) => c.exp_alerts.length > 0),
+      `${rule.alert}: no test sees it firing`,
+    );
+    if (rule.alert !== 'AemonWatchdog')
+      assert.ok(
+        mine.some((c) => c.exp_alerts.length === 0),
+        `${rule.alert}: no test sees it quiet`,
+      );
   }
 });
 

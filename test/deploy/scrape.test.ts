@@ -22,7 +22,7 @@ interface RuleStatus {
 // Panels whose data only exists with Kafka (the demo has none), or only while a sensor is anomalous.
 const MAY_BE_EMPTY = [/aemon_kafka_lag/, /^max by \(sensor\) \(aemon_anomaly\{.*\}\) == 1$/];
 
-test('a real Prometheus scrapes a running demo: the flagged sensor\'s score is queryable, the rules evaluate cleanly, every dashboard query runs', async (t) => {
+test("a real Prometheus scrapes a running demo: the flagged sensor's score is queryable, the rules evaluate cleanly, every dashboard query runs", async (t) => {
   const demo = await startDemo(t);
   const config = [
     'global:',
@@ -49,7 +49,9 @@ test('a real Prometheus scrapes a running demo: the flagged sensor\'s score is q
     nonEmpty('max_over_time(aemon_anomaly{job="aemon"}[5m]) == 1'),
     90_000,
   ).catch((err: Error) => {
-    throw new Error(`${err.message}\ndemo output:\n${demo.output().slice(-3000)}\nprometheus log:\n${prom.log().slice(-2000)}`);
+    throw new Error(
+      `${err.message}\ndemo output:\n${demo.output().slice(-3000)}\nprometheus log:\n${prom.log().slice(-2000)}`,
+    );
   });
   const sensor = flagged[0]!.metric.sensor!;
   assert.match(sensor, /^sensor-\d$/);
@@ -68,11 +70,17 @@ test('a real Prometheus scrapes a running demo: the flagged sensor\'s score is q
     10_000,
   );
   // Every simulated sensor is scored, and the model in use is exported.
-  assert.deepEqual((await prom.query('aemon_anomaly_score')).map((s) => s.metric.sensor).sort(), ['sensor-1', 'sensor-2', 'sensor-3']);
+  assert.deepEqual((await prom.query('aemon_anomaly_score')).map((s) => s.metric.sensor).sort(), [
+    'sensor-1',
+    'sensor-2',
+    'sensor-3',
+  ]);
   assert.equal((await prom.query('aemon_model_info == 1')).length, 1);
 
   // The alert rules ran on real data without errors (no many-to-many matches, no bad types).
-  const alertNames = (parse(readFileSync(RULES, 'utf8')) as { groups: Array<{ rules: Array<{ alert: string }> }> }).groups
+  const alertNames = (
+    parse(readFileSync(RULES, 'utf8')) as { groups: Array<{ rules: Array<{ alert: string }> }> }
+  ).groups
     .flatMap((g) => g.rules.map((r) => r.alert))
     .sort();
   const rules = await waitFor(
@@ -87,7 +95,10 @@ test('a real Prometheus scrapes a running demo: the flagged sensor\'s score is q
   assert.deepEqual(rules.map((r) => r.name).sort(), alertNames);
   for (const r of rules) assert.equal(r.health, 'ok', `${r.name}: ${r.lastError}`);
   const alerts = await prom.api<{ alerts: Array<{ labels: Record<string, string>; state: string }> }>('alerts');
-  assert.ok(alerts.alerts.some((a) => a.labels.alertname === 'AemonWatchdog' && a.state === 'firing'), JSON.stringify(alerts));
+  assert.ok(
+    alerts.alerts.some((a) => a.labels.alertname === 'AemonWatchdog' && a.state === 'firing'),
+    JSON.stringify(alerts),
+  );
   assert.ok(!alerts.alerts.some((a) => a.labels.alertname === 'AemonDown'), 'AemonDown while the target is up');
 
   // Each dashboard query evaluates on this Prometheus, and returns data unless it needs Kafka.
@@ -98,7 +109,8 @@ test('a real Prometheus scrapes a running demo: the flagged sensor\'s score is q
       const expr = substitute(q.expr, vars);
       const result = await prom.query(expr).catch((err: Error) => assert.fail(`${q.where}: ${expr}: ${err.message}`));
       // A series born a scrape ago has one sample, too few for rate() and increase(): give it a few.
-      if (result.length === 0 && !MAY_BE_EMPTY.some((re) => re.test(expr))) await waitFor(`${q.where}: ${expr} to return data`, nonEmpty(expr), 10_000);
+      if (result.length === 0 && !MAY_BE_EMPTY.some((re) => re.test(expr)))
+        await waitFor(`${q.where}: ${expr} to return data`, nonEmpty(expr), 10_000);
     }
   }
   await demo.stop();

@@ -35,7 +35,11 @@ export interface Run {
 }
 
 /** Runs a command to completion; never throws on a non-zero exit (the test asserts on it). */
-export function run(cmd: string, args: readonly string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<Run> {
+export function run(
+  cmd: string,
+  args: readonly string[],
+  options: { cwd?: string; timeoutMs?: number } = {},
+): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd: options.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -70,7 +74,12 @@ export function freePort(): Promise<number> {
 }
 
 /** Polls `probe` until it returns a value (not undefined), or fails after `timeoutMs` saying what it waited for. */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, everyMs = 250): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs: number,
+  everyMs = 250,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -81,7 +90,9 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
       last = err;
     }
     if (Date.now() >= deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : `; last error: ${String(last)}`}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : `; last error: ${String(last)}`}`,
+      );
     }
     await new Promise((r) => setTimeout(r, everyMs));
   }
@@ -154,7 +165,8 @@ export async function startPrometheus(
   const api = async <T>(path: string, params: Record<string, string> = {}): Promise<T> => {
     const res = await fetch(`${url}/api/v1/${path}?${new URLSearchParams(params)}`);
     const body = (await res.json()) as { status: string; data: T; errorType?: string; error?: string };
-    if (body.status !== 'success') throw new Error(`prometheus /api/v1/${path} ${JSON.stringify(params)}: ${body.errorType}: ${body.error}`);
+    if (body.status !== 'success')
+      throw new Error(`prometheus /api/v1/${path} ${JSON.stringify(params)}: ${body.errorType}: ${body.error}`);
     return body.data;
   };
   await Promise.race([
@@ -165,7 +177,10 @@ export async function startPrometheus(
     url,
     api,
     query: async (expr, time) => {
-      const data = await api<{ resultType: string; result: Sample[] }>('query', { query: expr, ...(time === undefined ? {} : { time: String(time) }) });
+      const data = await api<{ resultType: string; result: Sample[] }>('query', {
+        query: expr,
+        ...(time === undefined ? {} : { time: String(time) }),
+      });
       if (data.resultType !== 'vector') throw new Error(`${expr}: expected a vector, got ${data.resultType}`);
       return data.result;
     },

@@ -5,7 +5,9 @@ import { parseConfig } from '../../src/config/load.js';
 import type { DecisionPolicy } from '../../src/detection/policy.js';
 import type { SensorWindow, WindowScore } from '../../src/pipeline/contracts.js';
 
-const detection = parseConfig({ detection: { openAfter: 2, closeAfter: 3, closeBelow: 0.8, topChannels: 2 } }).detection;
+const detection = parseConfig({
+  detection: { openAfter: 2, closeAfter: 3, closeBelow: 0.8, topChannels: 2 },
+}).detection;
 
 function ws(sensor: string, end: number, score: number, shares = [0.7, 0.2, 0.1]): WindowScore {
   const window: SensorWindow = {
@@ -19,7 +21,14 @@ function ws(sensor: string, end: number, score: number, shares = [0.7, 0.2, 0.1]
     data: new Float32Array(0),
     readings: [],
   };
-  return { window, error: score * 2, channelShares: Float32Array.from(shares), threshold: 2, score, modelVersion: 'm-1' };
+  return {
+    window,
+    error: score * 2,
+    channelShares: Float32Array.from(shares),
+    threshold: 2,
+    score,
+    modelVersion: 'm-1',
+  };
 }
 
 function run(scores: number[], sensor = 's1', det = new AnomalyDetector(detection)) {
@@ -28,7 +37,10 @@ function run(scores: number[], sensor = 's1', det = new AnomalyDetector(detectio
 
 test('an anomaly opens after openAfter windows above threshold, starting at the first of them', () => {
   const out = run([0.5, 1.2, 1.5, 1.1]);
-  assert.deepEqual(out.map((o) => o.anomaly), [false, false, true, true]);
+  assert.deepEqual(
+    out.map((o) => o.anomaly),
+    [false, false, true, true],
+  );
   const opened = out.flatMap((o) => o.events);
   assert.equal(opened.length, 1);
   assert.equal(opened[0]!.kind, 'opened');
@@ -45,7 +57,10 @@ test('a single window above threshold opens nothing', () => {
 test('a score flapping around the threshold opens one event, not many', () => {
   const out = run([1.2, 1.3, 0.9, 1.1, 0.85, 1.05, 0.9, 1.2, 0.5, 0.4, 0.3, 0.2]);
   const events = out.flatMap((o) => o.events);
-  assert.deepEqual(events.map((e) => e.kind), ['opened', 'closed']);
+  assert.deepEqual(
+    events.map((e) => e.kind),
+    ['opened', 'closed'],
+  );
   assert.equal(events[1]!.end, 1010);
   assert.equal(events[1]!.id, events[0]!.id);
   assert.equal(events[1]!.peakScore, 1.3);
@@ -76,13 +91,16 @@ test('top channels are ordered by share at the peak window', () => {
   const det = new AnomalyDetector(detection);
   det.decide(ws('s', 1, 1.5, [0.1, 0.1, 0.8]));
   const { events } = det.decide(ws('s', 2, 3, [0.2, 0.7, 0.1]));
-  assert.deepEqual(events[0]!.topChannels.map((c) => c.channel), ['b', 'a']);
+  assert.deepEqual(
+    events[0]!.topChannels.map((c) => c.channel),
+    ['b', 'a'],
+  );
 });
 
 /** Seeded uniforms in [0, 1) (a small LCG): the same scores every run. */
 function uniforms(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
 function noisy(n: number, seed: number): number[] {
@@ -94,7 +112,9 @@ function noisy(n: number, seed: number): number[] {
 test('each decision policy gives the score the hysteresis compared and its threshold in force in error units', () => {
   const scores = noisy(400, 7);
   const decide = (detection: object) => {
-    const det = new AnomalyDetector(parseConfig({ detection: { openAfter: 2, closeAfter: 3, ...detection } }).detection);
+    const det = new AnomalyDetector(
+      parseConfig({ detection: { openAfter: 2, closeAfter: 3, ...detection } }).detection,
+    );
     return scores.map((s, i) => ({ window: ws('s', 1000 + i, s), out: det.decide(ws('s', 1000 + i, s)) }));
   };
   // threshold: the window score against the calibrated threshold (here 2)
@@ -103,20 +123,30 @@ test('each decision policy gives the score the hysteresis compared and its thres
     assert.equal(out.threshold, 2);
   }
   // dynamic and pot: above 1 exactly when the error is above the threshold they report
-  for (const detection of [{ decision: 'dynamic', dynamic: { warmup: 50, every: 1 } }, { decision: 'pot', pot: { initial: 100 } }]) {
+  for (const detection of [
+    { decision: 'dynamic', dynamic: { warmup: 50, every: 1 } },
+    { decision: 'pot', pot: { initial: 100 } },
+  ]) {
     const outs = decide(detection);
     let decided = 0;
     for (const [i, { window, out }] of outs.entries()) {
       assert.ok(out.threshold !== null && out.threshold > 0, `${JSON.stringify(detection)} at ${i}`);
       if (out.threshold === window.threshold) continue; // warming up: the window score decided
       decided++;
-      assert.equal(out.decisionScore > 1, window.error > out.threshold, `${JSON.stringify(detection)} at ${i}: ${out.decisionScore} vs ${window.error} / ${out.threshold}`);
+      assert.equal(
+        out.decisionScore > 1,
+        window.error > out.threshold,
+        `${JSON.stringify(detection)} at ${i}: ${out.decisionScore} vs ${window.error} / ${out.threshold}`,
+      );
     }
     assert.ok(decided > 200, `${JSON.stringify(detection)}: only ${decided} windows decided by the policy`);
   }
   // dynamic without smoothing: the decision score is the error over that threshold
   for (const { window, out } of decide({ decision: 'dynamic', dynamic: { warmup: 50 } }).slice(60)) {
-    assert.ok(Math.abs(out.decisionScore - window.error / out.threshold!) < 1e-6 * out.decisionScore, `${out.decisionScore} vs ${window.error / out.threshold!}`);
+    assert.ok(
+      Math.abs(out.decisionScore - window.error / out.threshold!) < 1e-6 * out.decisionScore,
+      `${out.decisionScore} vs ${window.error / out.threshold!}`,
+    );
   }
   // likelihood: no threshold in error units once its history decides
   const lik = decide({ decision: 'likelihood', likelihood: { warmup: 50, short: 1 } });
@@ -138,7 +168,10 @@ test('the hysteresis runs on whatever policy it is given', () => {
   };
   const det = new AnomalyDetector(detection, policy);
   const out = Array.from({ length: 14 }, (_, i) => det.decide(ws('s', 1000 + i, 0.5)));
-  assert.deepEqual(out.map((o) => o.anomaly), [false, false, false, false, true, true, true, true, true, true, false, false, false, false]);
+  assert.deepEqual(
+    out.map((o) => o.anomaly),
+    [false, false, false, false, true, true, true, true, true, true, false, false, false, false],
+  );
   assert.ok(out.every((o) => o.threshold === 7));
   assert.deepEqual(closedAfter, [6]);
   // the policy saw the anomaly's state before each window was decided

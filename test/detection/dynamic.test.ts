@@ -1,11 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DynamicThresholds, effectiveThreshold, selectThreshold, type DynamicConfig } from '../../src/detection/dynamic.js';
+import {
+  DynamicThresholds,
+  effectiveThreshold,
+  selectThreshold,
+  type DynamicConfig,
+} from '../../src/detection/dynamic.js';
 import { AnomalyDetector } from '../../src/detection/detector.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { SensorWindow, WindowScore } from '../../src/pipeline/contracts.js';
 
-const close = (a: number, b: number, tol: number) => assert.ok(Math.abs(a - b) <= tol, `${a} is not within ${tol} of ${b}`);
+const close = (a: number, b: number, tol: number) =>
+  assert.ok(Math.abs(a - b) <= tol, `${a} is not within ${tol} of ${b}`);
 
 const ones = (n: number) => Array.from({ length: n }, () => 1);
 
@@ -63,12 +69,25 @@ test('pruning: a value must also stand a relative drop of p above the largest no
   close(effectiveThreshold(t, 0.4), 5, 1e-12);
 });
 
-const cfg = (c: Partial<DynamicConfig>): DynamicConfig => ({ window: 100, span: 1, zMin: 2.5, zMax: 12, zStep: 0.5, every: 1, pruning: 0, warmup: 10, ...c });
+const cfg = (c: Partial<DynamicConfig>): DynamicConfig => ({
+  window: 100,
+  span: 1,
+  zMin: 2.5,
+  zMax: 12,
+  zStep: 0.5,
+  every: 1,
+  pruning: 0,
+  warmup: 10,
+  ...c,
+});
 const alternating = (n: number) => Array.from({ length: n }, (_, i) => 1 + (i % 2));
 
 test('null until the history holds `warmup` values, then smoothed score ÷ ε of the history before the window', () => {
   const d = new DynamicThresholds(cfg({}));
-  assert.deepEqual(alternating(10).map((s) => d.update('a', s)), Array.from({ length: 10 }, () => null));
+  assert.deepEqual(
+    alternating(10).map((s) => d.update('a', s)),
+    Array.from({ length: 10 }, () => null),
+  );
   // history 1, 2, … (μ 1.5, σ 0.5): ε = 1.5 + 12 · 0.5 = 7.5, the 30 not yet in it
   close(d.update('a', 30)!, 4, 1e-12);
   // now it is: μ = 45/11, Σx² = 925; only the 30 is above μ + zσ for z ≤ 3, all tie, z = 3 wins
@@ -121,7 +140,17 @@ test('a window judged with absorb false does not join the history; sensors have 
 });
 
 function ws(end: number, score: number): WindowScore {
-  const window: SensorWindow = { kind: 'window', id: `s@${end}`, sensor: 's', group: 'a', channels: ['a'], start: end - 10, end, data: new Float32Array(0), readings: [] };
+  const window: SensorWindow = {
+    kind: 'window',
+    id: `s@${end}`,
+    sensor: 's',
+    group: 'a',
+    channels: ['a'],
+    start: end - 10,
+    end,
+    data: new Float32Array(0),
+    readings: [],
+  };
   return { window, error: score, channelShares: Float32Array.from([1]), threshold: 1, score, modelVersion: 'm-1' };
 }
 
@@ -140,7 +169,9 @@ test('with detection.dynamic a rise under the calibrated threshold that is far o
 });
 
 test('before warmup the dynamic detector decides on score > 1 as the plain one does', () => {
-  const det = new AnomalyDetector(parseConfig({ detection: { openAfter: 2, closeAfter: 3, decision: 'dynamic' } }).detection);
+  const det = new AnomalyDetector(
+    parseConfig({ detection: { openAfter: 2, closeAfter: 3, decision: 'dynamic' } }).detection,
+  );
   const out = [0.5, 1.5, 1.5, 0.2].map((s, i) => det.decide(ws(i, s)).anomaly);
   assert.deepEqual(out, [false, false, true, true]);
 });
@@ -170,7 +201,9 @@ test('dynamic is the default detection.decision; likelihood or threshold decide 
   // (warmup 10) opens an anomaly on it; the likelihood (still warming up: score > 1) and the
   // plain threshold (dynamic off) do not.
   const opened = (detection: object) => {
-    const det = new AnomalyDetector(parseConfig({ detection: { openAfter: 1, dynamic: { warmup: 10 }, ...detection } }).detection);
+    const det = new AnomalyDetector(
+      parseConfig({ detection: { openAfter: 1, dynamic: { warmup: 10 }, ...detection } }).detection,
+    );
     const scores = [...Array.from({ length: 30 }, (_, i) => 0.01 + (i % 2) * 0.01), 0.5];
     return scores.map((s, i) => det.decide(ws(i, s)).anomaly).at(-1);
   };

@@ -5,7 +5,8 @@ import { AnomalyDetector } from '../../src/detection/detector.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { SensorWindow, WindowScore } from '../../src/pipeline/contracts.js';
 
-const close = (a: number, b: number, tol: number) => assert.ok(Math.abs(a - b) <= tol, `${a} is not within ${tol} of ${b}`);
+const close = (a: number, b: number, tol: number) =>
+  assert.ok(Math.abs(a - b) <= tol, `${a} is not within ${tol} of ${b}`);
 
 test('normalTail is the standard normal upper tail', () => {
   close(normalTail(0), 0.5, 1e-7);
@@ -22,11 +23,21 @@ test('likelihoodScore is 0 for an ordinary window, 1 at tail probability ε and 
   assert.ok(Number.isFinite(likelihoodScore(0, 0.001)));
 });
 
-const cfg = (c: Partial<LikelihoodConfig>): LikelihoodConfig => ({ window: 4, short: 1, epsilon: 0.001, warmup: 4, minStd: 1e-9, ...c });
+const cfg = (c: Partial<LikelihoodConfig>): LikelihoodConfig => ({
+  window: 4,
+  short: 1,
+  epsilon: 0.001,
+  warmup: 4,
+  minStd: 1e-9,
+  ...c,
+});
 
 test('each score is judged against the history before it (mean and population std of the short means)', () => {
   const l = new ScoreLikelihood(cfg({}));
-  assert.deepEqual([1, 2, 3, 4].map((s) => l.update('a', s)), [null, null, null, null]);
+  assert.deepEqual(
+    [1, 2, 3, 4].map((s) => l.update('a', s)),
+    [null, null, null, null],
+  );
   // history 1,2,3,4: mean 2.5, variance 1.25
   close(l.update('a', 5)!, normalTail((5 - 2.5) / Math.sqrt(1.25)), 1e-12);
   // the oldest (1) left the history: 2,3,4,5 has mean 3.5
@@ -66,17 +77,38 @@ test('held short means join the history on release, in order, and never after fo
 });
 
 function ws(end: number, score: number): WindowScore {
-  const window: SensorWindow = { kind: 'window', id: `s@${end}`, sensor: 's', group: 'a', channels: ['a'], start: end - 10, end, data: new Float32Array(0), readings: [] };
+  const window: SensorWindow = {
+    kind: 'window',
+    id: `s@${end}`,
+    sensor: 's',
+    group: 'a',
+    channels: ['a'],
+    start: end - 10,
+    end,
+    data: new Float32Array(0),
+    readings: [],
+  };
   return { window, error: score, channelShares: Float32Array.from([1]), threshold: 1, score, modelVersion: 'm-1' };
 }
 
 test('with detection.likelihood a level shift opens an anomaly that closes once the new level is the history', () => {
   const detection = parseConfig({
-    detection: { openAfter: 2, closeAfter: 3, closeBelow: 0.8, decision: 'likelihood', likelihood: { window: 20, short: 1, warmup: 10, minStd: 0.05 } },
+    detection: {
+      openAfter: 2,
+      closeAfter: 3,
+      closeBelow: 0.8,
+      decision: 'likelihood',
+      likelihood: { window: 20, short: 1, warmup: 10, minStd: 0.05 },
+    },
   }).detection;
-  const scores = [...Array.from({ length: 30 }, (_, i) => 0.2 + 0.02 * (i % 3)), ...Array.from({ length: 60 }, () => 3)];
+  const scores = [
+    ...Array.from({ length: 30 }, (_, i) => 0.2 + 0.02 * (i % 3)),
+    ...Array.from({ length: 60 }, () => 3),
+  ];
   const withL = new AnomalyDetector(detection);
-  const plain = new AnomalyDetector(parseConfig({ detection: { openAfter: 2, closeAfter: 3, closeBelow: 0.8 } }).detection);
+  const plain = new AnomalyDetector(
+    parseConfig({ detection: { openAfter: 2, closeAfter: 3, closeBelow: 0.8 } }).detection,
+  );
   const a = scores.map((s, i) => withL.decide(ws(i, s)).anomaly);
   const b = scores.map((s, i) => plain.decide(ws(i, s)).anomaly);
   // both open on the second window of the shift
@@ -90,7 +122,9 @@ test('with detection.likelihood a level shift opens an anomaly that closes once 
 });
 
 test('before warmup the likelihood detector decides on score > 1 as the plain one does', () => {
-  const detection = parseConfig({ detection: { openAfter: 2, closeAfter: 3, decision: 'likelihood', likelihood: { warmup: 100 } } }).detection;
+  const detection = parseConfig({
+    detection: { openAfter: 2, closeAfter: 3, decision: 'likelihood', likelihood: { warmup: 100 } },
+  }).detection;
   const det = new AnomalyDetector(detection);
   const out = [0.5, 1.5, 1.5, 0.2].map((s, i) => det.decide(ws(i, s)).anomaly);
   assert.deepEqual(out, [false, false, true, true]);
@@ -108,9 +142,14 @@ test('a score judged with absorb false does not join the history', () => {
 test('likelihood.holdOpen keeps a long shift out of the history while the anomaly is open, for at most holdOpen windows', () => {
   const base = { openAfter: 2, closeAfter: 3, closeBelow: 0.8 };
   const lik = { window: 20, short: 1, warmup: 10, minStd: 0.05 };
-  const scores = [...Array.from({ length: 30 }, (_, i) => 0.2 + 0.02 * (i % 3)), ...Array.from({ length: 120 }, () => 3)];
+  const scores = [
+    ...Array.from({ length: 30 }, (_, i) => 0.2 + 0.02 * (i % 3)),
+    ...Array.from({ length: 120 }, () => 3),
+  ];
   const run = (holdOpen: number) => {
-    const det = new AnomalyDetector(parseConfig({ detection: { ...base, decision: 'likelihood', likelihood: { ...lik, holdOpen } } }).detection);
+    const det = new AnomalyDetector(
+      parseConfig({ detection: { ...base, decision: 'likelihood', likelihood: { ...lik, holdOpen } } }).detection,
+    );
     return scores.map((s, i) => det.decide(ws(i, s)).anomaly);
   };
   const off = run(0);
@@ -130,9 +169,16 @@ test('likelihood.holdOpen keeps a long shift out of the history while the anomal
 test('likelihood.andThreshold alarms only where the window score is also above threshold', () => {
   const lik = { window: 20, short: 1, warmup: 10, minStd: 0.05 };
   // a jump from 0.2 to 0.7: very unusual for the history, but under the threshold (score < 1)
-  const scores = [...Array.from({ length: 30 }, (_, i) => 0.2 + 0.02 * (i % 3)), ...Array.from({ length: 10 }, () => 0.7), ...Array.from({ length: 10 }, () => 5)];
+  const scores = [
+    ...Array.from({ length: 30 }, (_, i) => 0.2 + 0.02 * (i % 3)),
+    ...Array.from({ length: 10 }, () => 0.7),
+    ...Array.from({ length: 10 }, () => 5),
+  ];
   const run = (andThreshold: boolean) => {
-    const det = new AnomalyDetector(parseConfig({ detection: { openAfter: 2, decision: 'likelihood', likelihood: { ...lik, andThreshold } } }).detection);
+    const det = new AnomalyDetector(
+      parseConfig({ detection: { openAfter: 2, decision: 'likelihood', likelihood: { ...lik, andThreshold } } })
+        .detection,
+    );
     return scores.map((s, i) => det.decide(ws(i, s)).anomaly);
   };
   const alone = run(false);
@@ -146,9 +192,14 @@ test('likelihood.orAbove opens an anomaly on a window far above its threshold th
   const base = { openAfter: 2, closeAfter: 3, closeBelow: 0.8 };
   const lik = { window: 100, short: 1, warmup: 10, minStd: 0.05 };
   // a history that swings between 0.2 and 3 (a score of 3 is ordinary for it), then a run at 5
-  const scores = [...Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? 0.2 : 3)), ...Array.from({ length: 5 }, () => 5)];
+  const scores = [
+    ...Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? 0.2 : 3)),
+    ...Array.from({ length: 5 }, () => 5),
+  ];
   const run = (orAbove: number) => {
-    const det = new AnomalyDetector(parseConfig({ detection: { ...base, decision: 'likelihood', likelihood: { ...lik, orAbove } } }).detection);
+    const det = new AnomalyDetector(
+      parseConfig({ detection: { ...base, decision: 'likelihood', likelihood: { ...lik, orAbove } } }).detection,
+    );
     return scores.map((s, i) => det.decide(ws(i, s)).anomaly);
   };
   // the history's mean is 1.6 and its std 1.4: 5 is z 2.4, a tail of 0.008 (> ε = 0.001)
@@ -163,10 +214,21 @@ test('likelihood.learnShort: an anomaly that closes within holdOpen is learnt, s
   const burst = Array.from({ length: 8 }, () => 0.6);
   const scores = [...quiet(30), ...burst, ...quiet(30), ...burst, ...quiet(10)];
   const run = (learnShort: boolean) => {
-    const det = new AnomalyDetector(parseConfig({ detection: { openAfter: 2, closeAfter: 3, closeBelow: 0.8, decision: 'likelihood', likelihood: { ...lik, learnShort } } }).detection);
+    const det = new AnomalyDetector(
+      parseConfig({
+        detection: {
+          openAfter: 2,
+          closeAfter: 3,
+          closeBelow: 0.8,
+          decision: 'likelihood',
+          likelihood: { ...lik, learnShort },
+        },
+      }).detection,
+    );
     return scores.map((s, i) => det.decide(ws(i, s)));
   };
-  const opened = (out: ReturnType<typeof run>) => out.flatMap((o, i) => o.events.filter((e) => e.kind === 'opened').map(() => i));
+  const opened = (out: ReturnType<typeof run>) =>
+    out.flatMap((o, i) => o.events.filter((e) => e.kind === 'opened').map(() => i));
   // both open on the first burst's second window
   assert.deepEqual(opened(run(false)).slice(0, 1), [31]);
   assert.deepEqual(opened(run(true)).slice(0, 1), [31]);
@@ -180,8 +242,15 @@ test('likelihood.orAbove: the floor lasts holdOpen windows, and a level that out
   const lik = { window: 20, short: 1, warmup: 10, minStd: 0.05, holdOpen: 30, orAbove: 2 };
   const quiet = (n: number) => Array.from({ length: n }, (_, i) => 0.2 + 0.02 * (i % 3));
   // a lasting level at 5 × threshold, back to quiet, then a burst at 5 × threshold
-  const scores = [...quiet(30), ...Array.from({ length: 100 }, () => 5), ...quiet(30), ...Array.from({ length: 5 }, () => 5)];
-  const det = new AnomalyDetector(parseConfig({ detection: { ...base, decision: 'likelihood', likelihood: lik } }).detection);
+  const scores = [
+    ...quiet(30),
+    ...Array.from({ length: 100 }, () => 5),
+    ...quiet(30),
+    ...Array.from({ length: 5 }, () => 5),
+  ];
+  const det = new AnomalyDetector(
+    parseConfig({ detection: { ...base, decision: 'likelihood', likelihood: lik } }).detection,
+  );
   const out = scores.map((s, i) => det.decide(ws(i, s)));
   const opened = out.flatMap((o, i) => o.events.filter((e) => e.kind === 'opened').map(() => i));
   const closed = out.flatMap((o, i) => o.events.filter((e) => e.kind === 'closed').map(() => i));

@@ -1,11 +1,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fitGpd, gpdLogLikelihood, MIN_GPD_EXCESSES, potThreshold, ScorePot, type PotConfig } from '../../src/detection/pot.js';
+import {
+  fitGpd,
+  gpdLogLikelihood,
+  MIN_GPD_EXCESSES,
+  potThreshold,
+  ScorePot,
+  type PotConfig,
+} from '../../src/detection/pot.js';
 import { AnomalyDetector } from '../../src/detection/detector.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { SensorWindow, WindowScore } from '../../src/pipeline/contracts.js';
 
-const close = (a: number, b: number, tol: number) => assert.ok(Math.abs(a - b) <= tol, `${a} is not within ${tol} of ${b}`);
+const close = (a: number, b: number, tol: number) =>
+  assert.ok(Math.abs(a - b) <= tol, `${a} is not within ${tol} of ${b}`);
 
 /** Deterministic uniforms in (0, 1) (Park–Miller). */
 function uniforms(seed: number): () => number {
@@ -63,7 +71,8 @@ test('fitGpd recovers heavy and bounded tails, at a maximum of the likelihood', 
     close(f.sigma, sigma, 0.1 * sigma);
     // no nearby (ξ, σ) is more likely
     const best = gpdLogLikelihood(y, f.xi, f.sigma);
-    for (const dx of [-0.01, 0, 0.01]) for (const ds of [0.99, 1, 1.01]) assert.ok(gpdLogLikelihood(y, f.xi + dx, f.sigma * ds) <= best + 1e-9);
+    for (const dx of [-0.01, 0, 0.01])
+      for (const ds of [0.99, 1, 1.01]) assert.ok(gpdLogLikelihood(y, f.xi + dx, f.sigma * ds) <= best + 1e-9);
   }
 });
 
@@ -203,14 +212,26 @@ test('on i.i.d. scores the alarm rate stays near the risk (censored alarms keep 
 });
 
 function ws(end: number, score: number): WindowScore {
-  const window: SensorWindow = { kind: 'window', id: `s@${end}`, sensor: 's', group: 'a', channels: ['a'], start: end - 10, end, data: new Float32Array(0), readings: [] };
+  const window: SensorWindow = {
+    kind: 'window',
+    id: `s@${end}`,
+    sensor: 's',
+    group: 'a',
+    channels: ['a'],
+    start: end - 10,
+    end,
+    data: new Float32Array(0),
+    readings: [],
+  };
   return { window, error: score, channelShares: Float32Array.from([1]), threshold: 1, score, modelVersion: 'm-1' };
 }
 
 const base = { openAfter: 2, closeAfter: 3, closeBelow: 0.8 };
 
 test('before its initial batch is full the POT detector decides on score > 1 as the plain one does', () => {
-  const det = new AnomalyDetector(parseConfig({ detection: { ...base, decision: 'pot', pot: { initial: 100 } } }).detection);
+  const det = new AnomalyDetector(
+    parseConfig({ detection: { ...base, decision: 'pot', pot: { initial: 100 } } }).detection,
+  );
   const out = [0.5, 1.5, 1.5, 0.2].map((s, i) => det.decide(ws(i, s)).anomaly);
   assert.deepEqual(out, [false, false, true, true]);
 });
@@ -219,7 +240,9 @@ test('with detection.pot a burst under the threshold but far beyond the sensor�
   const next = uniforms(5);
   const quiet = Array.from({ length: 200 }, () => 0.2 + 0.05 * next());
   const scores = [...quiet, ...Array.from({ length: 10 }, () => 0.6), ...quiet.slice(0, 20)];
-  const withPot = new AnomalyDetector(parseConfig({ detection: { ...base, decision: 'pot', pot: { initial: 100 } } }).detection);
+  const withPot = new AnomalyDetector(
+    parseConfig({ detection: { ...base, decision: 'pot', pot: { initial: 100 } } }).detection,
+  );
   const plain = new AnomalyDetector(parseConfig({ detection: { ...base, decision: 'threshold' } }).detection);
   const a = scores.map((s, i) => withPot.decide(ws(i, s)).anomaly);
   const b = scores.map((s, i) => plain.decide(ws(i, s)).anomaly);
@@ -232,9 +255,14 @@ test('with detection.pot a burst under the threshold but far beyond the sensor�
 
 test('pot.learnAfter: after learnAfter open windows the model starts over on the new level, which closes the anomaly', () => {
   const next = uniforms(9);
-  const scores = [...Array.from({ length: 200 }, () => 0.2 + 0.05 * next()), ...Array.from({ length: 400 }, () => 3 + 0.05 * next())];
+  const scores = [
+    ...Array.from({ length: 200 }, () => 0.2 + 0.05 * next()),
+    ...Array.from({ length: 400 }, () => 3 + 0.05 * next()),
+  ];
   const run = (learnAfter: number) => {
-    const det = new AnomalyDetector(parseConfig({ detection: { ...base, decision: 'pot', pot: { initial: 100, learnAfter } } }).detection);
+    const det = new AnomalyDetector(
+      parseConfig({ detection: { ...base, decision: 'pot', pot: { initial: 100, learnAfter } } }).detection,
+    );
     return scores.map((s, i) => det.decide(ws(i, s)).anomaly);
   };
   const never = run(0);
@@ -247,6 +275,9 @@ test('pot.learnAfter: after learnAfter open windows the model starts over on the
 });
 
 test('pot.risk must be below 1 − level', () => {
-  assert.throws(() => parseConfig({ detection: { pot: { level: 0.99, risk: 0.02 } } }), /risk must be below 1 − detection\.pot\.level/);
+  assert.throws(
+    () => parseConfig({ detection: { pot: { level: 0.99, risk: 0.02 } } }),
+    /risk must be below 1 − detection\.pot\.level/,
+  );
   assert.equal(parseConfig({ detection: { decision: 'pot' } }).detection.decision, 'pot');
 });

@@ -4,7 +4,16 @@ import { scoreWithModel } from '../../src/detection/scorer.js';
 import type { SensorWindow } from '../../src/pipeline/contracts.js';
 import type { Autoencoder, BatchErrors, ModelBundle, ScoringTarget } from '../../src/pipeline/model.js';
 
-const PARAMS = { windowSize: 2, channels: 2, units: 4, depth: 1, dropout: 0, loss: 'mse' as const, learningRate: 0.01, seed: 1 };
+const PARAMS = {
+  windowSize: 2,
+  channels: 2,
+  units: 4,
+  depth: 1,
+  dropout: 0,
+  loss: 'mse' as const,
+  learningRate: 0.01,
+  seed: 1,
+};
 
 /** A model that "reconstructs" the last step as scaled values it was told, so the unscaling is checked by hand. */
 function fakeModel(lastRows: Float32Array | undefined): Autoencoder {
@@ -56,7 +65,10 @@ test('a calibration with channel levels scores the weighted error and names chan
   const model: Autoencoder = {
     ...fakeModel(undefined),
     // Window error 0.5 as the mean of channel errors 0.9 and 0.1.
-    score: async (_x: Float32Array, n: number): Promise<BatchErrors> => ({ errors: new Float32Array(n).fill(0.5), channelErrors: Float32Array.of(0.9, 0.1) }),
+    score: async (_x: Float32Array, n: number): Promise<BatchErrors> => ({
+      errors: new Float32Array(n).fill(0.5),
+      channelErrors: Float32Array.of(0.9, 0.1),
+    }),
   };
   const t = target(model);
   // Channel 1 usually reconstructs 20 × better than channel 0: its 0.1 is the bigger surprise.

@@ -1,6 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { optimiseThreshold, probationaryLength, scaledSigmoid, scoreProfile, type CostMatrix, type NabFile } from '../../src/evaluation/nab.js';
+import {
+  optimiseThreshold,
+  probationaryLength,
+  scaledSigmoid,
+  scoreProfile,
+  type CostMatrix,
+  type NabFile,
+} from '../../src/evaluation/nab.js';
 
 const STANDARD: CostMatrix = { tpWeight: 1, fpWeight: 0.11, fnWeight: 1 };
 const LOW_FP: CostMatrix = { tpWeight: 1, fpWeight: 0.22, fnWeight: 1 };

@@ -49,7 +49,10 @@ test('a NAB-layout folder: windows resolved to records, unlabelled files skipped
   );
   assert.deepEqual(c.skipped, [{ key: 'extra/z.csv', reason: 'no entry in combined_windows.json' }]);
   assert.deepEqual(c.profiles.reward_low_FN_rate, { tpWeight: 1, fpWeight: 0.11, fnWeight: 2 });
-  assert.equal(nabResultsPath('/r', 'realTweets/Twitter_volume_AAPL.csv'), join('/r', 'aemon', 'realTweets', 'aemon_Twitter_volume_AAPL.csv'));
+  assert.equal(
+    nabResultsPath('/r', 'realTweets/Twitter_volume_AAPL.csv'),
+    join('/r', 'aemon', 'realTweets', 'aemon_Twitter_volume_AAPL.csv'),
+  );
 });
 
 test('evaluateNab: probationary records train and score 0, one engine per file, NAB results written', async () => {
@@ -79,9 +82,14 @@ test('evaluateNab: probationary records train and score 0, one engine per file, 
     { key: 'cat/y.csv', settings: { training: { bootstrapReadings: 9 }, windowing: { maxGapMs: 36_000_000 } } },
   ]);
   const x = report.files[0]!;
-  assert.deepEqual([x.records, x.probation, x.windows, x.scored, x.anomalous, x.rejected, x.maxGapMs], [100, 15, 1, 82, 1, 1, 3_000_000]);
+  assert.deepEqual(
+    [x.records, x.probation, x.windows, x.scored, x.anomalous, x.rejected, x.maxGapMs],
+    [100, 15, 1, 82, 1, 1, 3_000_000],
+  );
 
-  const lines = readFileSync(join(out, 'aemon', 'cat', 'aemon_x.csv'), 'utf8').trim().split('\n');
+  const lines = readFileSync(join(out, 'aemon', 'cat', 'aemon_x.csv'), 'utf8')
+    .trim()
+    .split('\n');
   assert.equal(lines[0], 'timestamp,value,anomaly_score,label');
   assert.equal(lines.length, 101);
   assert.equal(lines[1], `${stamp(T0)},0.5,0,0`);

@@ -58,8 +58,14 @@ test('evaluateSkab pools the test rows of every file, predicts from the anomaly 
   const dir = tempDir('aemon-skab-');
   mkdirSync(join(dir, 'valve'));
   // 410 rows each: 400 train, 10 test; test rows 405..409 are anomalous.
-  writeFileSync(join(dir, 'valve', 'a.csv'), skabFile(410, (i) => i >= 405));
-  writeFileSync(join(dir, 'valve', 'b.csv'), skabFile(410, (i) => i >= 405));
+  writeFileSync(
+    join(dir, 'valve', 'a.csv'),
+    skabFile(410, (i) => i >= 405),
+  );
+  writeFileSync(
+    join(dir, 'valve', 'b.csv'),
+    skabFile(410, (i) => i >= 405),
+  );
   writeFileSync(join(dir, 'free.csv'), 'datetime;a\n2020-01-01 00:00:00;1\n');
   const seen: Array<{ path: string; settings: unknown }> = [];
   // a: the anomaly state is on for rows 403..409 (2 false alarms, all 5 found); b: never on, but
@@ -70,7 +76,12 @@ test('evaluateSkab pools the test rows of every file, predicts from the anomaly 
     const isA = path.endsWith('a.csv');
     for (let i = 0; i < 410; i++) {
       const on = isA && i >= 403;
-      rows.push({ line: i + 2, training: i < 400, score: i < 400 ? null : !isA && i === 409 ? 2 : on ? 1.5 : 0.5, anomaly: on });
+      rows.push({
+        line: i + 2,
+        training: i < 400,
+        score: i < 400 ? null : !isA && i === 409 ? 2 : on ? 1.5 : 0.5,
+        anomaly: on,
+      });
     }
     return { rows, rejected: {}, trainingSeconds: 0, backend: 'fake' };
   };

@@ -18,10 +18,15 @@ const TOKEN = 'kafka-test-admin-token';
 /** The admin URL `aemon run` logs once its admin port listens. */
 async function adminUrl(run: RunningAemon): Promise<string> {
   let url = '';
-  await until('the admin port', async () => {
-    url = /admin port on (http:\/\/[\d.:]+)/.exec(run.log())?.[1] ?? '';
-    return url !== '';
-  }, 60_000, [run]);
+  await until(
+    'the admin port',
+    async () => {
+      url = /admin port on (http:\/\/[\d.:]+)/.exec(run.log())?.[1] ?? '';
+      return url !== '';
+    },
+    60_000,
+    [run],
+  );
   return url;
 }
 
@@ -38,12 +43,31 @@ test('aemon run with the admin port: labels in, models listed, a rollback switch
   // Two versions of the simulator's model group, trained the way an operator would.
   const dir = tempDir('aemon-kafka-admin-');
   const data = join(dir, 'normal.ndjson');
-  const sim = await aemon(['simulate', '--sensors', '2', '--rate', '10', '--duration', '60s', '--seed', '2', '--start', '2026-01-01T00:00:00Z', '--out', data], { env: FAST });
+  const sim = await aemon(
+    [
+      'simulate',
+      '--sensors',
+      '2',
+      '--rate',
+      '10',
+      '--duration',
+      '60s',
+      '--seed',
+      '2',
+      '--start',
+      '2026-01-01T00:00:00Z',
+      '--out',
+      data,
+    ],
+    { env: FAST },
+  );
   assert.equal(sim.code, 0, sim.stderr);
   const models = join(dir, 'models');
   const versions: string[] = [];
   for (const seed of ['1', '2']) {
-    const r = await aemon(['train', data, '--out', models], { env: { ...FAST, AEMON_MODEL_SEED: seed, AEMON_MODEL_EPOCHS: '1' } });
+    const r = await aemon(['train', data, '--out', models], {
+      env: { ...FAST, AEMON_MODEL_SEED: seed, AEMON_MODEL_EPOCHS: '1' },
+    });
     assert.equal(r.code, 0, r.stderr);
     versions.push(/^saved model (m-[0-9a-f]+)/m.exec(r.stdout)![1]!);
   }
@@ -67,9 +91,23 @@ test('aemon run with the admin port: labels in, models listed, a rollback switch
   assert.equal(await modelInfoVersion(url), v2, 'the current version is loaded');
 
   assert.equal((await fetch(`${adm}/models`)).status, 401);
-  const list = (await (await fetch(`${adm}/models`, { headers: auth })).json()) as Array<{ version: string; current: boolean; dir: string }>;
-  assert.deepEqual(list.map((e) => [e.version, e.current]), [[v2, true], [v1, false]]);
-  const labelled = await fetch(`${adm}/labels`, { method: 'POST', headers: auth, body: '{"sensor":"sim-1","from":0,"to":1000,"label":"normal"}' });
+  const list = (await (await fetch(`${adm}/models`, { headers: auth })).json()) as Array<{
+    version: string;
+    current: boolean;
+    dir: string;
+  }>;
+  assert.deepEqual(
+    list.map((e) => [e.version, e.current]),
+    [
+      [v2, true],
+      [v1, false],
+    ],
+  );
+  const labelled = await fetch(`${adm}/labels`, {
+    method: 'POST',
+    headers: auth,
+    body: '{"sensor":"sim-1","from":0,"to":1000,"label":"normal"}',
+  });
   assert.deepEqual([labelled.status, await labelled.json()], [200, { added: 1 }]);
 
   const back = await fetch(`${adm}/models/rollback`, { method: 'POST', headers: auth, body: '{}' });

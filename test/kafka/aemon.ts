@@ -19,7 +19,13 @@ export const FAST = {
 
 export function names(): { topic: string; group: string; anomalies: string; scores: string; dlq: string } {
   const id = randomUUID().slice(0, 8);
-  return { topic: `sensors.${id}`, group: `aemon.${id}`, anomalies: `anomalies.${id}`, scores: `scores.${id}`, dlq: `dlq.${id}` };
+  return {
+    topic: `sensors.${id}`,
+    group: `aemon.${id}`,
+    anomalies: `anomalies.${id}`,
+    scores: `scores.${id}`,
+    dlq: `dlq.${id}`,
+  };
 }
 
 export interface Msg {
@@ -79,8 +85,16 @@ after(() => {
 export function startRun(env: Record<string, string>, options: { bin?: string } = {}): RunningAemon {
   const runEnv = { ...process.env, ...FAST, AEMON_METRICS_PORT: '0', ...env };
   const child = options.bin
-    ? spawn('aemon', ['run'], { cwd: ROOT, env: { ...runEnv, PATH: `${options.bin}:${process.env.PATH ?? ''}` }, stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/index.ts'), 'run'], { cwd: ROOT, env: runEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    ? spawn('aemon', ['run'], {
+        cwd: ROOT,
+        env: { ...runEnv, PATH: `${options.bin}:${process.env.PATH ?? ''}` },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+    : spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/index.ts'), 'run'], {
+        cwd: ROOT,
+        env: runEnv,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
   if (child.pid === undefined) throw new Error(`could not start aemon run${options.bin ? ` from ${options.bin}` : ''}`);
   children.add(child);
   child.on('close', () => children.delete(child));
@@ -94,10 +108,15 @@ export function startRun(env: Record<string, string>, options: { bin?: string } 
   };
   child.stdout.on('data', onData);
   child.stderr.on('data', onData);
-  const done = new Promise<{ code: number | null; log: string }>((resolve) => child.on('close', (code) => resolve({ code, log })));
+  const done = new Promise<{ code: number | null; log: string }>((resolve) =>
+    child.on('close', (code) => resolve({ code, log })),
+  );
   return {
     pid: child.pid,
-    url: Promise.race([url, done.then((d) => Promise.reject(new Error(`aemon run exited (${d.code}): ${d.log.slice(-2000)}`)))]),
+    url: Promise.race([
+      url,
+      done.then((d) => Promise.reject(new Error(`aemon run exited (${d.code}): ${d.log.slice(-2000)}`))),
+    ]),
     done,
     log: () => log,
     kill: (s) => child.kill(s),
@@ -128,7 +147,9 @@ export async function committedToEnd(admin: Admin, groupId: string, topic: strin
   const end = await admin.fetchTopicOffsets(topic);
   const committed = (await admin.fetchOffsets({ groupId, topics: [topic] }))[0]!.partitions;
   // An empty partition has nothing committed (-1): that is its end.
-  return end.every((p) => Math.max(0, Number(committed.find((c) => c.partition === p.partition)?.offset ?? -1)) === Number(p.high));
+  return end.every(
+    (p) => Math.max(0, Number(committed.find((c) => c.partition === p.partition)?.offset ?? -1)) === Number(p.high),
+  );
 }
 
 /**
@@ -151,17 +172,37 @@ export async function createTopics(admin: Admin, topics: ITopicConfig[]): Promis
 
 /** `wait`, failing at once (with the log's tail) if the aemon process exits first. */
 export function alive<T>(run: RunningAemon, wait: Promise<T>): Promise<T> {
-  return Promise.race([wait, run.done.then(({ code, log }) => Promise.reject(new Error(`aemon run exited (${code}) while the test waited:\n${log.slice(-3000)}`)))]);
+  return Promise.race([
+    wait,
+    run.done.then(({ code, log }) =>
+      Promise.reject(new Error(`aemon run exited (${code}) while the test waited:\n${log.slice(-3000)}`)),
+    ),
+  ]);
 }
 
 /** Polls a condition until it holds (a wait with a deadline, not a sleep as synchronisation). */
-export async function until(what: string, check: () => Promise<boolean>, timeoutMs = 90_000, context?: RunningAemon[]): Promise<void> {
+export async function until(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 90_000,
+  context?: RunningAemon[],
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check().catch(() => false)) return;
     await new Promise((r) => setTimeout(r, 300));
   }
-  const logs = (context ?? []).map((r, i) => `--- aemon ${i + 1} (last lines) ---\n${r.log().split('\n').filter((l) => !l.includes('"level":30') || /rebuilding|joined|stopped|skipped|loaded|trained/.test(l)).slice(-40).join('\n')}`).join('\n');
+  const logs = (context ?? [])
+    .map(
+      (r, i) =>
+        `--- aemon ${i + 1} (last lines) ---\n${r
+          .log()
+          .split('\n')
+          .filter((l) => !l.includes('"level":30') || /rebuilding|joined|stopped|skipped|loaded|trained/.test(l))
+          .slice(-40)
+          .join('\n')}`,
+    )
+    .join('\n');
   throw new Error(`timed out waiting for ${what}${logs ? `\n${logs}` : ''}`);
 }
 
@@ -186,7 +227,9 @@ export async function sharedModel(prefix: string, simulateArgs: string[], folder
 export async function simulateTo(brokers: string, topic: string, args: string[]): Promise<number> {
   // Fixed event times, so ids and scores repeat (the harness broker keeps them: no retention).
   const start = args.includes('--start') ? [] : ['--start', '2026-01-01T00:00:00Z'];
-  const r = await aemon(['simulate', '--kafka-topic', topic, ...start, ...args], { env: { AEMON_KAFKA_BROKERS: brokers, ...FAST } });
+  const r = await aemon(['simulate', '--kafka-topic', topic, ...start, ...args], {
+    env: { AEMON_KAFKA_BROKERS: brokers, ...FAST },
+  });
   assert.equal(r.code, 0, r.stderr);
   const m = /^(\d+) readings/m.exec(r.stderr);
   assert.ok(m, r.stderr);

@@ -6,7 +6,16 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -40,9 +49,9 @@ export interface BrokerOptions {
   /** Adds a SASL_PLAINTEXT listener with SCRAM-SHA-256 user aemon/secret. */
   sasl?: boolean;
   /** Fixed PLAINTEXT port (default: a free one). */
-  port?: number;
+  port?: number | undefined;
   /** Fixed SASL port (default: a free one). */
-  saslPort?: number;
+  saslPort?: number | undefined;
   /** Extra server.properties entries, e.g. { 'message.max.bytes': '2000000' }. */
   config?: Record<string, string>;
   /**
@@ -74,7 +83,11 @@ process.on('exit', () => {
 export async function startBroker(options: BrokerOptions = {}): Promise<Broker> {
   const external = process.env.KAFKA_BROKERS?.trim();
   if (!external) return launchBroker(options);
-  const split = (s: string): string[] => s.split(',').map((b) => b.trim()).filter(Boolean);
+  const split = (s: string): string[] =>
+    s
+      .split(',')
+      .map((b) => b.trim())
+      .filter(Boolean);
   const sasl = process.env.KAFKA_SASL_BROKERS?.trim();
   return {
     brokers: split(external),
@@ -102,7 +115,9 @@ export async function launchBroker(options: BrokerOptions = {}): Promise<Broker>
     const [port, ctrl, saslPort, tlsPort, saslTlsPort] = await freePorts(5);
     const plain = `127.0.0.1:${options.port ?? port}`;
     const sasl = options.sasl ? `127.0.0.1:${options.saslPort ?? saslPort}` : undefined;
-    const tls = options.tls ? { ssl: `127.0.0.1:${tlsPort}`, saslSsl: `127.0.0.1:${saslTlsPort}`, ...options.tls } : undefined;
+    const tls = options.tls
+      ? { ssl: `127.0.0.1:${tlsPort}`, saslSsl: `127.0.0.1:${saslTlsPort}`, ...options.tls }
+      : undefined;
     writeFileSync(props, serverProperties(dir, plain, `127.0.0.1:${ctrl}`, sasl, options.config ?? {}, tls));
     format(props, options.sasl === true || tls !== undefined, logFile);
 
@@ -160,7 +175,11 @@ export async function freshTopic(admin: Admin, partitions = 3): Promise<string> 
  * coordinator is not available" while kafkajs retries), and with retries that outlast a broker restart
  * (about a minute: a restart on a loaded 2-core machine took longer than the 20 s of 12 retries).
  */
-export function kafkaFor(broker: Broker, clientId: string, extra: Partial<KafkaConfig> & { sasl?: SASLOptions } = {}): Kafka {
+export function kafkaFor(
+  broker: Broker,
+  clientId: string,
+  extra: Partial<KafkaConfig> & { sasl?: SASLOptions } = {},
+): Kafka {
   const brokers = extra.sasl ? broker.saslBrokers : broker.brokers;
   if (!brokers) throw new Error('this broker has no SASL listener: start it with { sasl: true }');
   return new Kafka({
@@ -175,7 +194,14 @@ export function kafkaFor(broker: Broker, clientId: string, extra: Partial<KafkaC
 
 type TlsListeners = { ssl: string; saslSsl: string; keystore: string; truststore: string };
 
-function serverProperties(dir: string, plain: string, ctrl: string, sasl: string | undefined, extra: Record<string, string>, tls?: TlsListeners): string {
+function serverProperties(
+  dir: string,
+  plain: string,
+  ctrl: string,
+  sasl: string | undefined,
+  extra: Record<string, string>,
+  tls?: TlsListeners,
+): string {
   const more = `${sasl ? `,SASL_PLAINTEXT://${sasl}` : ''}${tls ? `,SSL://${tls.ssl},SASL_SSL://${tls.saslSsl}` : ''}`;
   const p: Record<string, string> = {
     'process.roles': 'broker,controller',
@@ -201,7 +227,9 @@ function serverProperties(dir: string, plain: string, ctrl: string, sasl: string
     'log.retention.ms': '-1',
   };
   if (sasl || tls) p['sasl.enabled.mechanisms'] = 'SCRAM-SHA-256';
-  if (sasl) p['listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config'] = 'org.apache.kafka.common.security.scram.ScramLoginModule required;';
+  if (sasl)
+    p['listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config'] =
+      'org.apache.kafka.common.security.scram.ScramLoginModule required;';
   if (tls) {
     // Kafka reads PEM key stores itself (no keytool step): key and chain in one file.
     p['ssl.keystore.type'] = 'PEM';
@@ -210,10 +238,15 @@ function serverProperties(dir: string, plain: string, ctrl: string, sasl: string
     p['ssl.truststore.location'] = tls.truststore;
     p['listener.name.ssl.ssl.client.auth'] = 'required';
     p['listener.name.sasl_ssl.ssl.client.auth'] = 'none';
-    p['listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config'] = 'org.apache.kafka.common.security.scram.ScramLoginModule required;';
+    p['listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config'] =
+      'org.apache.kafka.common.security.scram.ScramLoginModule required;';
   }
   Object.assign(p, extra);
-  return Object.entries(p).map(([k, v]) => `${k}=${v}`).join('\n') + '\n';
+  return (
+    Object.entries(p)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n') + '\n'
+  );
 }
 
 function java(args: string[], logFile: string): string {
@@ -227,16 +260,22 @@ function java(args: string[], logFile: string): string {
 function format(props: string, sasl: boolean, logFile: string): void {
   const uuid = /^[A-Za-z0-9_-]{22}/m.exec(java(['kafka.tools.StorageTool', 'random-uuid'], logFile))?.[0];
   if (!uuid) throw new Error(`StorageTool random-uuid printed no cluster id (see ${logFile})`);
-  const scram = sasl ? ['--add-scram', `SCRAM-SHA-256=[name=${SCRAM_USER.username},password=${SCRAM_USER.password}]`] : [];
+  const scram = sasl
+    ? ['--add-scram', `SCRAM-SHA-256=[name=${SCRAM_USER.username},password=${SCRAM_USER.password}]`]
+    : [];
   java(['kafka.tools.StorageTool', 'format', '-t', uuid, '-c', props, ...scram], logFile);
 }
 
 async function launch(props: string, logFile: string, plain: string, sasl: string | undefined): Promise<ChildProcess> {
   const started = Date.now();
   const fd = openSync(logFile, 'a');
-  const child = spawn('java', [`-Xmx${HEAP}`, '-Xms128m', '-Dorg.slf4j.simpleLogger.showDateTime=true', '-cp', `${LIBS}/*`, 'kafka.Kafka', props], {
-    stdio: ['ignore', fd, fd],
-  });
+  const child = spawn(
+    'java',
+    [`-Xmx${HEAP}`, '-Xms128m', '-Dorg.slf4j.simpleLogger.showDateTime=true', '-cp', `${LIBS}/*`, 'kafka.Kafka', props],
+    {
+      stdio: ['ignore', fd, fd],
+    },
+  );
   closeSync(fd);
   // Killed by the exit hook, never waited for by the event loop: a forgotten broker cannot hang a test run.
   child.unref();
@@ -274,7 +313,14 @@ async function waitUntilAnswers(plain: string, sasl: string | undefined, exited:
   void exited.then((why) => (dead = why));
   let last = 'no answer yet';
   const probe = async (brokers: string[], extra: Partial<KafkaConfig>): Promise<void> => {
-    const admin = new Kafka({ clientId: 'broker-probe', brokers, logLevel: logLevel.NOTHING, connectionTimeout: 1_000, retry: { retries: 0 }, ...extra }).admin();
+    const admin = new Kafka({
+      clientId: 'broker-probe',
+      brokers,
+      logLevel: logLevel.NOTHING,
+      connectionTimeout: 1_000,
+      retry: { retries: 0 },
+      ...extra,
+    }).admin();
     try {
       await admin.connect();
       await admin.describeCluster();
@@ -311,11 +357,15 @@ async function kill(child: ChildProcess): Promise<void> {
 async function freePorts(n: number): Promise<number[]> {
   // All servers stay open until every port is picked, so the n ports differ.
   const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((res, rej) => {
-      const s = createServer();
-      s.once('error', rej);
-      s.listen(0, '127.0.0.1', () => res(s));
-    })),
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((res, rej) => {
+          const s = createServer();
+          s.once('error', rej);
+          s.listen(0, '127.0.0.1', () => res(s));
+        }),
+    ),
   );
   const ports = servers.map((s) => (s.address() as AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));

@@ -42,7 +42,9 @@ function readingLines(): string[] {
   const lines: string[] = [];
   for (let i = 0; i < PER_SENSOR; i++) {
     for (let s = 0; s < SENSORS; s++) {
-      lines.push(`s${s}|${JSON.stringify({ sensor: `s${s}`, ts: t0 + i * 1000, values: { a: Math.sin(i / 5 + s), b: Math.cos(i / 7) } })}`);
+      lines.push(
+        `s${s}|${JSON.stringify({ sensor: `s${s}`, ts: t0 + i * 1000, values: { a: Math.sin(i / 5 + s), b: Math.cos(i / 7) } })}`,
+      );
     }
     if (i === 250) lines.push(...POISON.map((p) => `s0|${p}`));
   }
@@ -50,7 +52,11 @@ function readingLines(): string[] {
 }
 
 function kcat(args: string[]): string {
-  const r = spawnSync('kcat', ['-b', brokers, ...args], { encoding: 'utf8', timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
+  const r = spawnSync('kcat', ['-b', brokers, ...args], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
   if (r.error) assert.fail(`kcat could not run (${r.error.message}): run npm run test:setup`);
   assert.equal(r.status, 0, r.stderr);
   return r.stdout;
@@ -73,13 +79,24 @@ function kcatValues(topic: string): string[] {
  * own DumpLogSegments over the topic's log segments (e.g. `['lz4', 'lz4']`).
  */
 function storedCodecs(topic: string): string[] {
-  if (broker.external) assert.fail('the stored codec is read from the broker\'s log files: run against the broker the harness starts (unset KAFKA_BROKERS)');
+  if (broker.external)
+    assert.fail(
+      "the stored codec is read from the broker's log files: run against the broker the harness starts (unset KAFKA_BROKERS)",
+    );
   const logs = join(dirname(broker.logFile), 'logs');
   const files = readdirSync(logs)
     .filter((d) => d.startsWith(`${topic}-`))
-    .flatMap((d) => readdirSync(join(logs, d)).filter((f) => f.endsWith('.log')).map((f) => join(logs, d, f)));
+    .flatMap((d) =>
+      readdirSync(join(logs, d))
+        .filter((f) => f.endsWith('.log'))
+        .map((f) => join(logs, d, f)),
+    );
   assert.ok(files.length > 0, `no log segments of ${topic} in ${logs}`);
-  const r = spawnSync('java', ['-cp', join(ROOT, '.kafka/libs/*'), 'kafka.tools.DumpLogSegments', '--files', files.join(',')], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(
+    'java',
+    ['-cp', join(ROOT, '.kafka/libs/*'), 'kafka.tools.DumpLogSegments', '--files', files.join(',')],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
   assert.equal(r.status, 0, r.stderr);
   return [...r.stdout.matchAll(/compresscodec: (\w+)/g)].map((m) => m[1]!.toLowerCase());
 }
@@ -97,7 +114,10 @@ for (const codec of ['gzip', 'snappy', 'lz4', 'zstd'] as const) {
     const lines = readingLines();
     kcatProduce(n.topic, codec, lines);
     const input = storedCodecs(n.topic);
-    assert.ok(input.length > 0 && input.every((c) => c === codec), `the input topic holds ${codec} batches: ${input.join(',')}`);
+    assert.ok(
+      input.length > 0 && input.every((c) => c === codec),
+      `the input topic holds ${codec} batches: ${input.join(',')}`,
+    );
 
     const run = startRun({
       AEMON_KAFKA_BROKERS: brokers,
@@ -110,9 +130,20 @@ for (const codec of ['gzip', 'snappy', 'lz4', 'zstd'] as const) {
       AEMON_KAFKA_MODELS_TOPIC: NO_MODELS_TOPIC,
     });
     const url = await run.url;
-    await until('every record read', async () => (await metric(url, 'aemon_readings_total')) === lines.length, 120_000, [run]);
+    await until(
+      'every record read',
+      async () => (await metric(url, 'aemon_readings_total')) === lines.length,
+      120_000,
+      [run],
+    );
     const scored = SENSORS * (PER_SENSOR - 200);
-    await until('every window scored and every offset committed', async () => (await metric(url, 'aemon_windows_scored_total')) === scored && (await committedToEnd(admin, n.group, n.topic)), 60_000, [run]);
+    await until(
+      'every window scored and every offset committed',
+      async () =>
+        (await metric(url, 'aemon_windows_scored_total')) === scored && (await committedToEnd(admin, n.group, n.topic)),
+      60_000,
+      [run],
+    );
     assert.equal(await metric(url, 'aemon_readings_rejected_total'), POISON.length);
     assert.equal(await sample(url, 'aemon_kafka_decompress_errors_total', `codec="${codec}"`), 0);
     run.kill('SIGTERM');
@@ -127,7 +158,10 @@ for (const codec of ['gzip', 'snappy', 'lz4', 'zstd'] as const) {
     assert.deepEqual(kcatValues(n.dlq).sort(), [...POISON].sort(), 'the DLQ holds the original bytes');
     for (const topic of [n.scores, n.dlq]) {
       const stored = storedCodecs(topic);
-      assert.ok(stored.length > 0 && stored.every((c) => c === codec), `${topic} is stored as ${codec}: ${stored.join(',')}`);
+      assert.ok(
+        stored.length > 0 && stored.every((c) => c === codec),
+        `${topic} is stored as ${codec}: ${stored.join(',')}`,
+      );
     }
   });
 }
@@ -138,40 +172,69 @@ test('a codec aemon lacks holds consuming up at its batch without skipping it or
   await admin.createTopics({ topics: [{ topic: n.topic, numPartitions: 1 }], waitForLeaders: true });
   const lines = readingLines();
   kcatProduce(n.topic, 'lz4', lines);
-  const env = { AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies, AEMON_KAFKA_DLQ_TOPIC: n.dlq, AEMON_KAFKA_MODELS_TOPIC: NO_MODELS_TOPIC };
+  const env = {
+    AEMON_KAFKA_BROKERS: brokers,
+    AEMON_KAFKA_TOPICS: n.topic,
+    AEMON_KAFKA_GROUP_ID: n.group,
+    AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies,
+    AEMON_KAFKA_DLQ_TOPIC: n.dlq,
+    AEMON_KAFKA_MODELS_TOPIC: NO_MODELS_TOPIC,
+  };
   const preload = `--import ${join(ROOT, 'test/kafka/fixtures/without-lz4.mjs')}`;
   const lacking = startRun({ ...env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${preload}`.trim() });
   const url = await lacking.url;
   assert.match(lacking.log(), /kafka codec lz4 is not available \(cannot load lz4-napi: Cannot find module 'lz4-napi'/);
   const started = Date.now();
-  await until('a failed lz4 batch counted', async () => (await sample(url, 'aemon_kafka_decompress_errors_total', 'codec="lz4"')) >= 1, 60_000, [lacking]);
+  await until(
+    'a failed lz4 batch counted',
+    async () => (await sample(url, 'aemon_kafka_decompress_errors_total', 'codec="lz4"')) >= 1,
+    60_000,
+    [lacking],
+  );
   const ready = await readyz(url);
   assert.equal(ready.status, 503);
-  assert.match(ready.body, /^not ready\n(.*\n)*a lz4 record batch could not be decompressed .*the lz4 codec is not available/);
+  assert.match(
+    ready.body,
+    /^not ready\n(.*\n)*a lz4 record batch could not be decompressed .*the lz4 codec is not available/,
+  );
   assert.match(lacking.log(), /cannot decompress a lz4 record batch \(\d+ bytes\)/);
   // kafkajs gives the fetch up after its retries and restarts the consumer, which fetches the
   // same batch again: the process stays up through that and keeps trying.
-  await until('kafkajs restarted the consumer', async () => lacking.log().includes('kafkajs restarts it'), 180_000, [lacking]);
+  await until('kafkajs restarted the consumer', async () => lacking.log().includes('kafkajs restarts it'), 180_000, [
+    lacking,
+  ]);
   const restartedAfter = Date.now() - started;
   const failedBefore = await sample(url, 'aemon_kafka_decompress_errors_total', 'codec="lz4"');
-  await until('the restarted consumer fetched the batch again', async () => (await sample(url, 'aemon_kafka_decompress_errors_total', 'codec="lz4"')) > failedBefore, 60_000, [lacking]);
+  await until(
+    'the restarted consumer fetched the batch again',
+    async () => (await sample(url, 'aemon_kafka_decompress_errors_total', 'codec="lz4"')) > failedBefore,
+    60_000,
+    [lacking],
+  );
   assert.equal(lacking.log().includes('KafkaJSNotImplemented'), false, lacking.log().slice(-2000));
   // Not skipped: nothing was read past the batch, and nothing committed.
   assert.equal(await metric(url, 'aemon_readings_total'), 0);
   const committed = (await admin.fetchOffsets({ groupId: n.group, topics: [n.topic] }))[0]!.partitions;
-  assert.ok(committed.every((p) => Number(p.offset) < 0), `nothing committed: ${JSON.stringify(committed)}`);
+  assert.ok(
+    committed.every((p) => Number(p.offset) < 0),
+    `nothing committed: ${JSON.stringify(committed)}`,
+  );
   lacking.kill('SIGTERM');
   const stopped = await lacking.done;
   assert.equal(stopped.code, 0, stopped.log.slice(-2000));
   const failed = (stopped.log.match(/cannot decompress a lz4 record batch/g) ?? []).length;
   const crash = stopped.log.split('\n').find((l) => l.includes('kafkajs restarts it'));
   const crashMsg = crash === undefined ? '' : (JSON.parse(crash) as { msg: string }).msg;
-  process.stderr.write(`# without lz4: ${failed} failed fetches of the batch logged, kafkajs restarted the consumer after ${Math.round(restartedAfter / 1000)} s (${crashMsg}), exit code ${stopped.code} on SIGTERM\n`);
+  process.stderr.write(
+    `# without lz4: ${failed} failed fetches of the batch logged, kafkajs restarted the consumer after ${Math.round(restartedAfter / 1000)} s (${crashMsg}), exit code ${stopped.code} on SIGTERM\n`,
+  );
 
   // The same group with the codec: every record, from the batch that was held up on, is read.
   const run = startRun(env);
   const url2 = await run.url;
-  await until('every record read', async () => (await metric(url2, 'aemon_readings_total')) === lines.length, 120_000, [run]);
+  await until('every record read', async () => (await metric(url2, 'aemon_readings_total')) === lines.length, 120_000, [
+    run,
+  ]);
   await until('every offset committed', () => committedToEnd(admin, n.group, n.topic), 60_000, [run]);
   assert.equal((await readyz(url2)).status, 200);
   run.kill('SIGTERM');

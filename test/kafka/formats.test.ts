@@ -27,7 +27,9 @@ after(async () => {
 /** kcat as the independent producer: every `delimiter`-separated message of `file`. */
 function kcat(topic: string, file: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('kcat', ['-P', '-b', brokers, '-t', topic, ...args, '-l', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('kcat', ['-P', '-b', brokers, '-t', topic, ...args, '-l', file], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', (e) => reject(new Error(`kcat could not start: ${e.message}`)));
@@ -47,12 +49,42 @@ test('line protocol produced by kcat, several lines per message, scores as the s
   const lp = names();
   // JSON keyed by sensor over two partitions; line-protocol messages hold every sensor, so one
   // partition keeps each sensor's readings in order.
-  await admin.createTopics({ topics: [{ topic: json.topic, numPartitions: 2 }, { topic: lp.topic, numPartitions: 1 }], waitForLeaders: true });
-  const dir = await sharedModel('aemon-formats-kafka-', ['--sensors', '3', '--rate', '10', '--duration', '30s', '--seed', '5'], ['model-json', 'model-lp']);
+  await admin.createTopics({
+    topics: [
+      { topic: json.topic, numPartitions: 2 },
+      { topic: lp.topic, numPartitions: 1 },
+    ],
+    waitForLeaders: true,
+  });
+  const dir = await sharedModel(
+    'aemon-formats-kafka-',
+    ['--sensors', '3', '--rate', '10', '--duration', '30s', '--seed', '5'],
+    ['model-json', 'model-lp'],
+  );
   const simFile = join(dir, 'stream.ndjson');
-  const sim = await aemon(['simulate', '--sensors', '3', '--rate', '10', '--duration', '30s', '--seed', '5', '--start', '2026-01-01T00:00:30Z', '--out', simFile], { env: FAST });
+  const sim = await aemon(
+    [
+      'simulate',
+      '--sensors',
+      '3',
+      '--rate',
+      '10',
+      '--duration',
+      '30s',
+      '--seed',
+      '5',
+      '--start',
+      '2026-01-01T00:00:30Z',
+      '--out',
+      simFile,
+    ],
+    { env: FAST },
+  );
   assert.equal(sim.code, 0, sim.stderr);
-  const readings = readFileSync(simFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Sim);
+  const readings = readFileSync(simFile, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Sim);
 
   // JSON, keyed by sensor, one reading per message.
   writeFileSync(join(dir, 'json.txt'), readings.map((r) => `${r.sensor}|${JSON.stringify(r)}`).join('\n') + '\n');
@@ -61,7 +93,9 @@ test('line protocol produced by kcat, several lines per message, scores as the s
   // Line protocol: one message per event time holding every sensor's line, as Telegraf batches.
   const byTs = new Map<string, string[]>();
   for (const r of readings) {
-    const line = `plant,sensor=${r.sensor} ${Object.entries(r.values).map(([k, v]) => `${k}=${v}`).join(',')} ${Date.parse(r.ts)}000000`;
+    const line = `plant,sensor=${r.sensor} ${Object.entries(r.values)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',')} ${Date.parse(r.ts)}000000`;
     byTs.set(r.ts, [...(byTs.get(r.ts) ?? []), line]);
   }
   const messages = [...byTs.values()].map((lines) => lines.join('\n'));
@@ -77,20 +111,42 @@ test('line protocol produced by kcat, several lines per message, scores as the s
   const runs: Array<{ n: ReturnType<typeof names>; env: Record<string, string>; outputs: number }> = [
     { n: json, env: { AEMON_MODEL_DIR: join(dir, 'model-json') }, outputs: readings.length },
     // The sensor id from the tags, so both runs name the sensors alike (and find their calibration).
-    { n: lp, env: { AEMON_MODEL_DIR: join(dir, 'model-lp'), AEMON_READING_FORMAT: 'influx', AEMON_READING_SENSOR_TEMPLATE: '{tags.sensor}' }, outputs: readings.length + 4 },
+    {
+      n: lp,
+      env: {
+        AEMON_MODEL_DIR: join(dir, 'model-lp'),
+        AEMON_READING_FORMAT: 'influx',
+        AEMON_READING_SENSOR_TEMPLATE: '{tags.sensor}',
+      },
+      outputs: readings.length + 4,
+    },
   ];
   const scores: Array<Map<string, number>> = [];
   for (const { n, env, outputs } of runs) {
-    const run = startRun({ AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies, AEMON_KAFKA_SCORES_TOPIC: n.scores, AEMON_KAFKA_DLQ_TOPIC: n.dlq, ...env });
+    const run = startRun({
+      AEMON_KAFKA_BROKERS: brokers,
+      AEMON_KAFKA_TOPICS: n.topic,
+      AEMON_KAFKA_GROUP_ID: n.group,
+      AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies,
+      AEMON_KAFKA_SCORES_TOPIC: n.scores,
+      AEMON_KAFKA_DLQ_TOPIC: n.dlq,
+      ...env,
+    });
     const url = await run.url;
-    await until(`${n.topic} consumed`, async () => (await metric(url, 'aemon_readings_total')) === outputs, undefined, [run]);
+    await until(`${n.topic} consumed`, async () => (await metric(url, 'aemon_readings_total')) === outputs, undefined, [
+      run,
+    ]);
     run.kill('SIGTERM');
     assert.equal((await run.done).code, 0);
     assert.ok(await committedToEnd(admin, n.group, n.topic), `${n.topic}: offsets committed to the end`);
-    scores.push(new Map((await readTopic(kafka, admin, n.scores)).map((m) => {
-      const v = JSON.parse(m.value.toString()) as { id: string; score: number };
-      return [v.id, v.score] as const;
-    })));
+    scores.push(
+      new Map(
+        (await readTopic(kafka, admin, n.scores)).map((m) => {
+          const v = JSON.parse(m.value.toString()) as { id: string; score: number };
+          return [v.id, v.score] as const;
+        }),
+      ),
+    );
   }
   const [fromJson, fromLp] = scores as [Map<string, number>, Map<string, number>];
   assert.ok(fromJson.size > readings.length / 2, `only ${fromJson.size} windows scored`);

@@ -24,7 +24,8 @@ after(async () => {
   await admin?.disconnect();
 });
 
-const ids = (msgs: Array<{ value: Buffer }>) => msgs.map((m) => JSON.parse(m.value.toString()) as { id: string; sensor: string; score: number });
+const ids = (msgs: Array<{ value: Buffer }>) =>
+  msgs.map((m) => JSON.parse(m.value.toString()) as { id: string; sensor: string; score: number });
 
 test('SASL/SCRAM: the right password consumes; a wrong one stops start-up with a clear error and never logs the secret', async (t) => {
   await setup();
@@ -34,7 +35,16 @@ test('SASL/SCRAM: the right password consumes; a wrong one stops start-up with a
   }
   const n = names();
   await admin.createTopics({ topics: [{ topic: n.topic, numPartitions: 1 }], waitForLeaders: true });
-  const produced = await simulateTo(broker.brokers.join(','), n.topic, ['--sensors', '1', '--rate', '10', '--duration', '30s', '--seed', '2']);
+  const produced = await simulateTo(broker.brokers.join(','), n.topic, [
+    '--sensors',
+    '1',
+    '--rate',
+    '10',
+    '--duration',
+    '30s',
+    '--seed',
+    '2',
+  ]);
   const sasl = {
     AEMON_KAFKA_BROKERS: broker.saslBrokers.join(','),
     AEMON_KAFKA_TOPICS: n.topic,
@@ -50,7 +60,9 @@ test('SASL/SCRAM: the right password consumes; a wrong one stops start-up with a
   assert.equal(g.code, 0, g.log.slice(-2000));
   assert.ok(!g.log.includes(SCRAM_USER.password + '"'), 'the password appears in the log');
 
-  const bad = await aemon(['run'], { env: { ...FAST, ...sasl, AEMON_KAFKA_SASL_PASSWORD: 'wrong-password', AEMON_METRICS_PORT: '0' } });
+  const bad = await aemon(['run'], {
+    env: { ...FAST, ...sasl, AEMON_KAFKA_SASL_PASSWORD: 'wrong-password', AEMON_METRICS_PORT: '0' },
+  });
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /aemon: AEMON_KAFKA: authentication failed at 127\.0\.0\.1:\d+/);
   assert.ok(!bad.stderr.includes('wrong-password'), 'the password appears in the error');
@@ -63,8 +75,18 @@ test('two instances in one group split the sensors; when one stops, the other ta
   const brokers = broker.brokers.join(',');
   // Both instances score with the same model (as instances sharing a registry would), so the
   // survivor can score the sensors it takes over at once.
-  const dir = await sharedModel('aemon-pair-', ['--sensors', '12', '--rate', '5', '--duration', '60s', '--seed', '4'], ['a', 'b']);
-  const base = { AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies, AEMON_KAFKA_SESSION_TIMEOUT_MS: '10000' };
+  const dir = await sharedModel(
+    'aemon-pair-',
+    ['--sensors', '12', '--rate', '5', '--duration', '60s', '--seed', '4'],
+    ['a', 'b'],
+  );
+  const base = {
+    AEMON_KAFKA_BROKERS: brokers,
+    AEMON_KAFKA_TOPICS: n.topic,
+    AEMON_KAFKA_GROUP_ID: n.group,
+    AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies,
+    AEMON_KAFKA_SESSION_TIMEOUT_MS: '10000',
+  };
   const a = startRun({ ...base, AEMON_KAFKA_SCORES_TOPIC: `${n.scores}.a`, AEMON_MODEL_DIR: join(dir, 'a') });
   const b = startRun({ ...base, AEMON_KAFKA_SCORES_TOPIC: `${n.scores}.b`, AEMON_MODEL_DIR: join(dir, 'b') });
   const [ua, ub] = await Promise.all([a.url, b.url]);
@@ -73,14 +95,34 @@ test('two instances in one group split the sensors; when one stops, the other ta
     const d = await admin.describeGroups([n.group]);
     return d.groups[0]?.state === 'Stable' && d.groups[0].members.length === 2;
   });
-  const first = await simulateTo(brokers, n.topic, ['--sensors', '12', '--rate', '5', '--duration', '60s', '--seed', '4', '--start', '2026-01-01T00:01:00Z']);
-  await until('first part consumed by the pair', async () => (await metric(ua, 'aemon_readings_total')) + (await metric(ub, 'aemon_readings_total')) === first, 90_000, [a, b]);
+  const first = await simulateTo(brokers, n.topic, [
+    '--sensors',
+    '12',
+    '--rate',
+    '5',
+    '--duration',
+    '60s',
+    '--seed',
+    '4',
+    '--start',
+    '2026-01-01T00:01:00Z',
+  ]);
+  await until(
+    'first part consumed by the pair',
+    async () => (await metric(ua, 'aemon_readings_total')) + (await metric(ub, 'aemon_readings_total')) === first,
+    90_000,
+    [a, b],
+  );
   const scoredA = ids(await readAll(kafka, admin, `${n.scores}.a`));
   const scoredB = ids(await readAll(kafka, admin, `${n.scores}.b`));
   const sensorsA = new Set(scoredA.map((s) => s.sensor));
   const sensorsB = new Set(scoredB.map((s) => s.sensor));
   assert.ok(sensorsA.size > 0 && sensorsB.size > 0, `A scored ${sensorsA.size} sensors, B ${sensorsB.size}`);
-  assert.deepEqual([...sensorsA].filter((s) => sensorsB.has(s)), [], 'a sensor was scored by both instances');
+  assert.deepEqual(
+    [...sensorsA].filter((s) => sensorsB.has(s)),
+    [],
+    'a sensor was scored by both instances',
+  );
   assert.equal(sensorsA.size + sensorsB.size, 12);
 
   a.kill('SIGTERM');
@@ -90,10 +132,23 @@ test('two instances in one group split the sensors; when one stops, the other ta
     return d.groups[0]?.state === 'Stable' && d.groups[0].members.length === 1;
   });
   const before = await metric(ub, 'aemon_readings_total');
-  const second = await simulateTo(brokers, n.topic, ['--sensors', '12', '--rate', '5', '--duration', '20s', '--seed', '4', '--start', '2026-01-01T00:02:00Z']);
+  const second = await simulateTo(brokers, n.topic, [
+    '--sensors',
+    '12',
+    '--rate',
+    '5',
+    '--duration',
+    '20s',
+    '--seed',
+    '4',
+    '--start',
+    '2026-01-01T00:02:00Z',
+  ]);
   await until('B committed the end of every partition', () => committedToEnd(admin, n.group, n.topic), 240_000, [b]);
   assert.ok((await metric(ub, 'aemon_readings_total')) >= before + second, 'B read every new record');
-  const laterB = ids(await readAll(kafka, admin, `${n.scores}.b`)).filter((x) => Number(x.id.split('@')[1]) >= Date.UTC(2026, 0, 1, 0, 2));
+  const laterB = ids(await readAll(kafka, admin, `${n.scores}.b`)).filter(
+    (x) => Number(x.id.split('@')[1]) >= Date.UTC(2026, 0, 1, 0, 2),
+  );
   // B took A's sensors over with their windows rebuilt: every new reading of every sensor scored
   // (a window re-emitted after a re-delivery is the same window: same id, same score).
   const byId = new Map<string, number>();
@@ -103,7 +158,12 @@ test('two instances in one group split the sensors; when one stops, the other ta
   }
   const perSensor = new Map<string, number>();
   for (const id of byId.keys()) perSensor.set(id.split('@')[0]!, (perSensor.get(id.split('@')[0]!) ?? 0) + 1);
-  const bLog = b.log().split('\n').filter((l) => /rebuil|joined|skipped|seek|warn|error/i.test(l)).slice(-60).join('\n');
+  const bLog = b
+    .log()
+    .split('\n')
+    .filter((l) => /rebuil|joined|skipped|seek|warn|error/i.test(l))
+    .slice(-60)
+    .join('\n');
   assert.equal(byId.size, second, `windows per sensor: ${JSON.stringify(Object.fromEntries(perSensor))}\n${bLog}`);
   assert.deepEqual(new Set(laterB.map((x) => x.sensor)).size, 12);
   b.kill('SIGTERM');
@@ -120,22 +180,56 @@ test('a broker restart mid-stream: aemon reconnects and goes on, nothing lost', 
     await adm.createTopics({ topics: [{ topic: n.topic, numPartitions: 2 }], waitForLeaders: true });
     await adm.disconnect();
     const brokers = own.brokers.join(',');
-    const first = await simulateTo(brokers, n.topic, ['--sensors', '3', '--rate', '10', '--duration', '40s', '--seed', '6']);
-    const run = startRun({ AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_SCORES_TOPIC: n.scores });
+    const first = await simulateTo(brokers, n.topic, [
+      '--sensors',
+      '3',
+      '--rate',
+      '10',
+      '--duration',
+      '40s',
+      '--seed',
+      '6',
+    ]);
+    const run = startRun({
+      AEMON_KAFKA_BROKERS: brokers,
+      AEMON_KAFKA_TOPICS: n.topic,
+      AEMON_KAFKA_GROUP_ID: n.group,
+      AEMON_KAFKA_SCORES_TOPIC: n.scores,
+    });
     const url = await run.url;
     await until('first part consumed', async () => (await metric(url, 'aemon_readings_total')) === first);
     await own.restart();
-    const second = await simulateTo(brokers, n.topic, ['--sensors', '3', '--rate', '10', '--duration', '20s', '--seed', '6', '--start', '2026-01-01T00:00:40Z']);
+    const second = await simulateTo(brokers, n.topic, [
+      '--sensors',
+      '3',
+      '--rate',
+      '10',
+      '--duration',
+      '20s',
+      '--seed',
+      '6',
+      '--start',
+      '2026-01-01T00:00:40Z',
+    ]);
     const kc = new Kafka({ clientId: 'aemon-test-restart-w', brokers: own.brokers, logLevel: logLevel.NOTHING });
     const watch = kc.admin();
     await watch.connect();
-    await until('every record committed after the restart', () => committedToEnd(watch, n.group, n.topic), 180_000, [run]);
+    await until('every record committed after the restart', () => committedToEnd(watch, n.group, n.topic), 180_000, [
+      run,
+    ]);
     await watch.disconnect();
     assert.ok((await metric(url, 'aemon_readings_total')) >= first + second);
     // kafkajs may fetch records again after the restart (an out-of-range reset to the earliest
     // offset); aemon skips what it read already instead of rejecting every copy as a duplicate.
-    const rejected = (await (await fetch(`${url}/metrics`)).text()).split('\n').filter((l) => l.startsWith('aemon_readings_rejected_total{'));
-    const relevant = run.log().split('\n').filter((l) => /joined|skipped|rebuil|out of range|crash/i.test(l)).slice(-30).join('\n');
+    const rejected = (await (await fetch(`${url}/metrics`)).text())
+      .split('\n')
+      .filter((l) => l.startsWith('aemon_readings_rejected_total{'));
+    const relevant = run
+      .log()
+      .split('\n')
+      .filter((l) => /joined|skipped|rebuil|out of range|crash/i.test(l))
+      .slice(-30)
+      .join('\n');
     assert.equal(await metric(url, 'aemon_readings_rejected_total'), 0, `${rejected.join('\n')}\n${relevant}`);
     run.kill('SIGTERM');
     const done = await run.done;
@@ -149,7 +243,11 @@ test('a broker restart mid-stream: aemon reconnects and goes on, nothing lost', 
       if (byId.has(x.id)) assert.equal(x.score, byId.get(x.id), `window ${x.id} re-emitted with another score`);
       byId.set(x.id, x.score);
     }
-    assert.equal(byId.size, first + second - 3 * 200, 'every reading after the bootstrap scored (re-emissions identical)');
+    assert.equal(
+      byId.size,
+      first + second - 3 * 200,
+      'every reading after the bootstrap scored (re-emissions identical)',
+    );
     await adm2.disconnect();
   } finally {
     await own.stop();
@@ -162,31 +260,79 @@ test('kill -9 mid-stream, then restart: the scores topic holds every window an u
   await admin.createTopics({ topics: [{ topic: n.topic, numPartitions: 2 }], waitForLeaders: true });
   const brokers = broker.brokers.join(',');
   // One model for every run, trained on a simulated file, so scores are comparable.
-  const dir = await sharedModel('aemon-kill-', ['--sensors', '4', '--rate', '10', '--duration', '30s', '--seed', '8'], ['model', 'model-whole']);
+  const dir = await sharedModel(
+    'aemon-kill-',
+    ['--sensors', '4', '--rate', '10', '--duration', '30s', '--seed', '8'],
+    ['model', 'model-whole'],
+  );
 
   // The stream, with a few bad records in it.
-  const produced = await simulateTo(brokers, n.topic, ['--sensors', '4', '--rate', '10', '--duration', '120s', '--seed', '8', '--start', '2026-01-01T00:00:30Z']);
+  const produced = await simulateTo(brokers, n.topic, [
+    '--sensors',
+    '4',
+    '--rate',
+    '10',
+    '--duration',
+    '120s',
+    '--seed',
+    '8',
+    '--start',
+    '2026-01-01T00:00:30Z',
+  ]);
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
-  await producer.send({ topic: n.topic, messages: ['bad 1', 'bad 2', 'bad 3'].map((v) => ({ key: 'sensor-1', value: v })), acks: -1 });
+  await producer.send({
+    topic: n.topic,
+    messages: ['bad 1', 'bad 2', 'bad 3'].map((v) => ({ key: 'sensor-1', value: v })),
+    acks: -1,
+  });
   await producer.disconnect();
   const total = produced + 3;
 
   // A short session, so the group gives the killed member's partitions up quickly.
-  const base = { AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies, AEMON_KAFKA_COMMIT_INTERVAL_MS: '200', AEMON_KAFKA_SESSION_TIMEOUT_MS: '6000' };
-  const r1 = startRun({ ...base, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_SCORES_TOPIC: n.scores, AEMON_KAFKA_DLQ_TOPIC: n.dlq, AEMON_MODEL_DIR: join(dir, 'model') });
+  const base = {
+    AEMON_KAFKA_BROKERS: brokers,
+    AEMON_KAFKA_TOPICS: n.topic,
+    AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies,
+    AEMON_KAFKA_COMMIT_INTERVAL_MS: '200',
+    AEMON_KAFKA_SESSION_TIMEOUT_MS: '6000',
+  };
+  const r1 = startRun({
+    ...base,
+    AEMON_KAFKA_GROUP_ID: n.group,
+    AEMON_KAFKA_SCORES_TOPIC: n.scores,
+    AEMON_KAFKA_DLQ_TOPIC: n.dlq,
+    AEMON_MODEL_DIR: join(dir, 'model'),
+  });
   const u1 = await r1.url;
   await until('about half consumed', async () => (await metric(u1, 'aemon_readings_total')) >= total / 2);
   r1.kill('SIGKILL');
   await r1.done;
-  const r2 = startRun({ ...base, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_SCORES_TOPIC: n.scores, AEMON_KAFKA_DLQ_TOPIC: n.dlq, AEMON_MODEL_DIR: join(dir, 'model') });
+  const r2 = startRun({
+    ...base,
+    AEMON_KAFKA_GROUP_ID: n.group,
+    AEMON_KAFKA_SCORES_TOPIC: n.scores,
+    AEMON_KAFKA_DLQ_TOPIC: n.dlq,
+    AEMON_MODEL_DIR: join(dir, 'model'),
+  });
   const u2 = await r2.url;
-  await until('the rest consumed (committed offsets reach the end offsets)', () => committedToEnd(admin, n.group, n.topic), 180_000, [r2]);
+  await until(
+    'the rest consumed (committed offsets reach the end offsets)',
+    () => committedToEnd(admin, n.group, n.topic),
+    180_000,
+    [r2],
+  );
   assert.ok((await metric(u2, 'aemon_readings_total')) > 0);
   r2.kill('SIGTERM');
   assert.equal((await r2.done).code, 0);
 
-  const whole = startRun({ ...base, AEMON_KAFKA_GROUP_ID: `${n.group}.whole`, AEMON_KAFKA_SCORES_TOPIC: `${n.scores}.whole`, AEMON_KAFKA_DLQ_TOPIC: `${n.dlq}.whole`, AEMON_MODEL_DIR: join(dir, 'model-whole') });
+  const whole = startRun({
+    ...base,
+    AEMON_KAFKA_GROUP_ID: `${n.group}.whole`,
+    AEMON_KAFKA_SCORES_TOPIC: `${n.scores}.whole`,
+    AEMON_KAFKA_DLQ_TOPIC: `${n.dlq}.whole`,
+    AEMON_MODEL_DIR: join(dir, 'model-whole'),
+  });
   const uw = await whole.url;
   await until('the whole stream consumed once', async () => (await metric(uw, 'aemon_readings_total')) === total);
   whole.kill('SIGTERM');
@@ -199,8 +345,16 @@ test('kill -9 mid-stream, then restart: the scores topic holds every window an u
     if (gotIds.has(s.id)) assert.equal(s.score, gotIds.get(s.id), `window ${s.id} re-emitted with another score`);
     gotIds.set(s.id, s.score);
   }
-  assert.equal(expected.size, produced - 4 * 15, 'the uninterrupted run scored every reading with a full window (model loaded)');
-  assert.deepEqual([...expected.keys()].filter((id) => !gotIds.has(id)), [], 'windows lost by the kill');
+  assert.equal(
+    expected.size,
+    produced - 4 * 15,
+    'the uninterrupted run scored every reading with a full window (model loaded)',
+  );
+  assert.deepEqual(
+    [...expected.keys()].filter((id) => !gotIds.has(id)),
+    [],
+    'windows lost by the kill',
+  );
   for (const [id, score] of expected) assert.equal(gotIds.get(id), score, `window ${id}`);
   // Every bad record is dead-lettered once (a record the killed run dead-lettered past its last
   // commit is found in the DLQ by the next owner and not written again; the next test makes sure
@@ -212,13 +366,32 @@ test('kill -9 mid-stream, then restart: the scores topic holds every window an u
 test('a record an earlier owner dead-lettered past its last commit is not dead-lettered again', async () => {
   await setup();
   const n = names();
-  await admin.createTopics({ topics: [{ topic: n.topic, numPartitions: 1 }, { topic: n.dlq, numPartitions: 1 }], waitForLeaders: true });
+  await admin.createTopics({
+    topics: [
+      { topic: n.topic, numPartitions: 1 },
+      { topic: n.dlq, numPartitions: 1 },
+    ],
+    waitForLeaders: true,
+  });
   const brokers = broker.brokers.join(',');
   // Offsets 0–2 are bad records, then a stream of good readings.
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
-  await producer.send({ topic: n.topic, messages: ['bad 0', 'bad 1', 'bad 2'].map((v) => ({ key: 'sensor-1', value: v })), acks: -1 });
-  const produced = await simulateTo(brokers, n.topic, ['--sensors', '1', '--rate', '10', '--duration', '30s', '--seed', '3']);
+  await producer.send({
+    topic: n.topic,
+    messages: ['bad 0', 'bad 1', 'bad 2'].map((v) => ({ key: 'sensor-1', value: v })),
+    acks: -1,
+  });
+  const produced = await simulateTo(brokers, n.topic, [
+    '--sensors',
+    '1',
+    '--rate',
+    '10',
+    '--duration',
+    '30s',
+    '--seed',
+    '3',
+  ]);
 
   // What an owner killed mid-stream leaves behind: offset 1 committed (with the time its oldest
   // in-flight record was read), and offset 1 dead-lettered after that but never committed.
@@ -231,19 +404,38 @@ test('a record an earlier owner dead-lettered past its last commit is not dead-l
   await previous.run({
     autoCommit: false,
     eachBatch: async () => {
-      await previous.commitOffsets([{ topic: n.topic, partition: 0, offset: '1', metadata: JSON.stringify({ dlqSince }) }]);
+      await previous.commitOffsets([
+        { topic: n.topic, partition: 0, offset: '1', metadata: JSON.stringify({ dlqSince }) },
+      ]);
       committed();
     },
   });
   await done;
   await previous.disconnect();
-  const headers = { 'aemon.reason': 'not_json', 'aemon.detail': 'not JSON', 'aemon.source.topic': n.topic, 'aemon.source.partition': '0', 'aemon.source.offset': '1' };
+  const headers = {
+    'aemon.reason': 'not_json',
+    'aemon.detail': 'not JSON',
+    'aemon.source.topic': n.topic,
+    'aemon.source.partition': '0',
+    'aemon.source.offset': '1',
+  };
   await producer.send({ topic: n.dlq, messages: [{ key: 'sensor-1', value: 'bad 1', headers }], acks: -1 });
   await producer.disconnect();
 
-  const run = startRun({ AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies, AEMON_KAFKA_DLQ_TOPIC: n.dlq });
+  const run = startRun({
+    AEMON_KAFKA_BROKERS: brokers,
+    AEMON_KAFKA_TOPICS: n.topic,
+    AEMON_KAFKA_GROUP_ID: n.group,
+    AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies,
+    AEMON_KAFKA_DLQ_TOPIC: n.dlq,
+  });
   const url = await run.url;
-  await until('the topic consumed (committed offsets reach the end offsets)', () => committedToEnd(admin, n.group, n.topic), 90_000, [run]);
+  await until(
+    'the topic consumed (committed offsets reach the end offsets)',
+    () => committedToEnd(admin, n.group, n.topic),
+    90_000,
+    [run],
+  );
   // Offset 1 is read again but counted (and dead-lettered) by its earlier owner, like a record
   // read again to rebuild windows; offset 0 is not read again.
   assert.equal(await metric(url, 'aemon_readings_total'), produced + 1);
@@ -253,5 +445,8 @@ test('a record an earlier owner dead-lettered past its last commit is not dead-l
   assert.equal(r.code, 0, r.log.slice(-2000));
   assert.match(r.log, /1 records past the committed offset 1 were dead-lettered already/);
   const dlq = await readAll(kafka, admin, n.dlq);
-  assert.deepEqual(dlq.map((d) => `${d.value.toString()} @${d.headers['aemon.source.offset']}`), ['bad 1 @1', 'bad 2 @2']);
+  assert.deepEqual(
+    dlq.map((d) => `${d.value.toString()} @${d.headers['aemon.source.offset']}`),
+    ['bad 1 @1', 'bad 2 @2'],
+  );
 });

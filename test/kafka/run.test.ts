@@ -3,7 +3,16 @@ import assert from 'node:assert/strict';
 import { cpSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel, Partitioners, type Admin } from 'kafkajs';
-import { FAST, metric, names, readAll as readTopic, sharedModel, simulateTo as simulate, startRun, until } from './aemon.js';
+import {
+  FAST,
+  metric,
+  names,
+  readAll as readTopic,
+  sharedModel,
+  simulateTo as simulate,
+  startRun,
+  until,
+} from './aemon.js';
 import { aemon } from '../cli/run.js';
 import { installedAemonBin } from '../cli/bin.js';
 import { sharedBroker } from './broker.js';
@@ -38,10 +47,31 @@ test('`aemon run` (the installed command) consumes a topic, publishes anomalies 
   const n = names();
   await admin.createTopics({ topics: [{ topic: n.topic, numPartitions: 3 }], waitForLeaders: true });
   const labelsFile = join(tempDir('aemon-kafka-'), 'labels.json');
-  const produced = await simulateTo(n.topic, ['--sensors', '4', '--rate', '20', '--duration', '90s', '--seed', '3', '--labels', labelsFile]);
+  const produced = await simulateTo(n.topic, [
+    '--sensors',
+    '4',
+    '--rate',
+    '20',
+    '--duration',
+    '90s',
+    '--seed',
+    '3',
+    '--labels',
+    labelsFile,
+  ]);
   // The process a user or a supervisor starts: `aemon` from PATH, as a global install links it.
   const bin = installedAemonBin();
-  const run = startRun({ AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies, AEMON_KAFKA_SCORES_TOPIC: n.scores, AEMON_KAFKA_DLQ_TOPIC: n.dlq }, { bin });
+  const run = startRun(
+    {
+      AEMON_KAFKA_BROKERS: brokers,
+      AEMON_KAFKA_TOPICS: n.topic,
+      AEMON_KAFKA_GROUP_ID: n.group,
+      AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies,
+      AEMON_KAFKA_SCORES_TOPIC: n.scores,
+      AEMON_KAFKA_DLQ_TOPIC: n.dlq,
+    },
+    { bin },
+  );
   const url = await run.url;
   // The pid the supervisor holds is node running aemon's bin itself: the signal reaches aemon.
   const argv = readFileSync(`/proc/${run.pid}/cmdline`, 'utf8').split('\0');
@@ -53,29 +83,53 @@ test('`aemon run` (the installed command) consumes a topic, publishes anomalies 
   const { code, log } = await run.done;
   assert.equal(code, 0, log.slice(-2000));
   assert.match(log, /SIGTERM: draining in-flight readings, committing offsets and leaving the group/);
-  assert.match(log, new RegExp(`stopped after ${produced} records \\(${scored} windows scored`), 'every record read was through the pipeline before it stopped');
+  assert.match(
+    log,
+    new RegExp(`stopped after ${produced} records \\(${scored} windows scored`),
+    'every record read was through the pipeline before it stopped',
+  );
 
   const end = await admin.fetchTopicOffsets(n.topic);
   const committed = (await admin.fetchOffsets({ groupId: n.group, topics: [n.topic] }))[0]!.partitions;
   for (const p of end) {
     const c = committed.find((x) => x.partition === p.partition)!;
-    assert.equal(Number(c.offset) < 0 ? 0 : Number(c.offset), Number(p.high), `partition ${p.partition}: committed ${c.offset}, end ${p.high}`);
+    assert.equal(
+      Number(c.offset) < 0 ? 0 : Number(c.offset),
+      Number(p.high),
+      `partition ${p.partition}: committed ${c.offset}, end ${p.high}`,
+    );
   }
   // Every reading after each sensor's 200-reading bootstrap is scored: one window each.
   assert.equal(scored, produced - 4 * 200);
   const scores = await readAll(n.scores);
   assert.equal(scores.length, scored);
-  assert.equal(new Set(scores.map((s) => (JSON.parse(s.value.toString()) as { id: string }).id)).size, scored, 'window ids are unique');
+  assert.equal(
+    new Set(scores.map((s) => (JSON.parse(s.value.toString()) as { id: string }).id)).size,
+    scored,
+    'window ids are unique',
+  );
 
-  const events = (await readAll(n.anomalies)).map((m) => JSON.parse(m.value.toString()) as { kind: string; sensor: string; start: string });
+  const events = (await readAll(n.anomalies)).map(
+    (m) => JSON.parse(m.value.toString()) as { kind: string; sensor: string; start: string },
+  );
   const opened = events.filter((e) => e.kind === 'opened');
-  const injected = JSON.parse(readFileSync(labelsFile, 'utf8')) as Array<{ sensor: string; start: number; end: number }>;
+  const injected = JSON.parse(readFileSync(labelsFile, 'utf8')) as Array<{
+    sensor: string;
+    start: number;
+    end: number;
+  }>;
   const spanMs = (16 * 1000) / 20;
-  const detected = injected.filter((i) => opened.some((e) => e.sensor === i.sensor && Date.parse(e.start) >= i.start && Date.parse(e.start) <= i.end + spanMs));
+  const detected = injected.filter((i) =>
+    opened.some(
+      (e) => e.sensor === i.sensor && Date.parse(e.start) >= i.start && Date.parse(e.start) <= i.end + spanMs,
+    ),
+  );
   assert.ok(injected.length >= 3, `only ${injected.length} anomalies injected`);
   // How many are caught is detection quality (measured by `aemon evaluate`); here: events flow.
   assert.ok(detected.length >= 1, `detected ${detected.length} of ${injected.length} injected anomalies`);
-  process.stderr.write(`# run: ${produced} readings, ${scored} windows, ${injected.length} injected, ${detected.length} detected, ${opened.length} opened\n`);
+  process.stderr.write(
+    `# run: ${produced} readings, ${scored} windows, ${injected.length} injected, ${detected.length} detected, ${opened.length} opened\n`,
+  );
 });
 
 test('a model that cannot be trained stops `aemon run` with AEMON_TRAINING and exit 1; the readings after the bootstrap stay uncommitted', async () => {
@@ -85,16 +139,31 @@ test('a model that cannot be trained stops `aemon run` with AEMON_TRAINING and e
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   const t0 = Date.UTC(2026, 0, 1);
-  const messages = Array.from({ length: 400 }, (_, i) => ({ key: 's1', value: JSON.stringify({ sensor: 's1', ts: t0 + i * 1000, values: { a: Math.sin(i / 5), b: Math.cos(i / 7) } }) }));
-  for (let i = 0; i < messages.length; i += 100) await producer.send({ topic: n.topic, messages: messages.slice(i, i + 100), acks: -1 });
+  const messages = Array.from({ length: 400 }, (_, i) => ({
+    key: 's1',
+    value: JSON.stringify({ sensor: 's1', ts: t0 + i * 1000, values: { a: Math.sin(i / 5), b: Math.cos(i / 7) } }),
+  }));
+  for (let i = 0; i < messages.length; i += 100)
+    await producer.send({ topic: n.topic, messages: messages.slice(i, i + 100), acks: -1 });
   await producer.disconnect();
   // A learning rate no fit survives: the first model's loss is not finite ("training diverged").
-  const run = startRun({ AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies, AEMON_KAFKA_SCORES_TOPIC: n.scores, AEMON_KAFKA_DLQ_TOPIC: n.dlq, AEMON_MODEL_LEARNING_RATE: '1e30' });
+  const run = startRun({
+    AEMON_KAFKA_BROKERS: brokers,
+    AEMON_KAFKA_TOPICS: n.topic,
+    AEMON_KAFKA_GROUP_ID: n.group,
+    AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies,
+    AEMON_KAFKA_SCORES_TOPIC: n.scores,
+    AEMON_KAFKA_DLQ_TOPIC: n.dlq,
+    AEMON_MODEL_LEARNING_RATE: '1e30',
+  });
   await run.url;
   // It ends by itself: no signal is sent.
   const { code, log } = await run.done;
   assert.equal(code, 1, log.slice(-2000));
-  assert.match(log, /^aemon: AEMON_TRAINING: no model could be trained for channels \[a,b\]: training diverged: loss is (NaN|-?Infinity) in epoch \d+$/m);
+  assert.match(
+    log,
+    /^aemon: AEMON_TRAINING: no model could be trained for channels \[a,b\]: training diverged: loss is (NaN|-?Infinity) in epoch \d+$/m,
+  );
   const committed = (await admin.fetchOffsets({ groupId: n.group, topics: [n.topic] }))[0]!.partitions[0]!;
   // At most the 200 bootstrap readings (learned from, so done with) are committed: none of the
   // readings that would have been scored, so a restarted aemon with a working config scores them.
@@ -109,24 +178,51 @@ test('poison messages land in the DLQ with their reason and origin; the good rea
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   const t0 = Date.UTC(2026, 0, 1);
-  const good = (i: number) => ({ key: 's1', value: JSON.stringify({ sensor: 's1', ts: t0 + i * 1000, values: { a: Math.sin(i / 5), b: Math.cos(i / 7) } }) });
+  const good = (i: number) => ({
+    key: 's1',
+    value: JSON.stringify({ sensor: 's1', ts: t0 + i * 1000, values: { a: Math.sin(i / 5), b: Math.cos(i / 7) } }),
+  });
   const poison = [
     { key: 's1', value: 'not json {', reason: 'not_json' },
-    { key: 's1', value: JSON.stringify({ sensor: 's1', ts: t0 + 250_500, values: { a: 'NaN', b: 1 } }), reason: 'non_finite' },
-    { key: 's1', value: JSON.stringify({ sensor: 's1', values: { a: 1, b: 1 }, ts: 'yesterday' }), reason: 'bad_timestamp' },
-    { key: 's1', value: JSON.stringify({ sensor: 's1', ts: t0 + 250_700, values: { a: 1, c: 2 } }), reason: 'missing_channel' },
+    {
+      key: 's1',
+      value: JSON.stringify({ sensor: 's1', ts: t0 + 250_500, values: { a: 'NaN', b: 1 } }),
+      reason: 'non_finite',
+    },
+    {
+      key: 's1',
+      value: JSON.stringify({ sensor: 's1', values: { a: 1, b: 1 }, ts: 'yesterday' }),
+      reason: 'bad_timestamp',
+    },
+    {
+      key: 's1',
+      value: JSON.stringify({ sensor: 's1', ts: t0 + 250_700, values: { a: 1, c: 2 } }),
+      reason: 'missing_channel',
+    },
     // Over reading.maxBytes (256 KiB): rejected before it is parsed.
-    { key: 's1', value: JSON.stringify({ sensor: 's1', ts: t0 + 250_800, values: { a: 1, b: 2, pad: 'x'.repeat(900_000) } }), reason: 'too_large' },
+    {
+      key: 's1',
+      value: JSON.stringify({ sensor: 's1', ts: t0 + 250_800, values: { a: 1, b: 2, pad: 'x'.repeat(900_000) } }),
+      reason: 'too_large',
+    },
   ];
   const messages = [];
   for (let i = 0; i < 300; i++) {
     messages.push(good(i));
     if (i === 250) messages.push(...poison.map(({ key, value }) => ({ key, value })));
   }
-  for (let i = 0; i < messages.length; i += 50) await producer.send({ topic: n.topic, messages: messages.slice(i, i + 50), acks: -1 });
+  for (let i = 0; i < messages.length; i += 50)
+    await producer.send({ topic: n.topic, messages: messages.slice(i, i + 50), acks: -1 });
   await producer.disconnect();
 
-  const run = startRun({ AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies, AEMON_KAFKA_SCORES_TOPIC: n.scores, AEMON_KAFKA_DLQ_TOPIC: n.dlq });
+  const run = startRun({
+    AEMON_KAFKA_BROKERS: brokers,
+    AEMON_KAFKA_TOPICS: n.topic,
+    AEMON_KAFKA_GROUP_ID: n.group,
+    AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies,
+    AEMON_KAFKA_SCORES_TOPIC: n.scores,
+    AEMON_KAFKA_DLQ_TOPIC: n.dlq,
+  });
   const url = await run.url;
   await until('all records consumed', async () => (await metric(url, 'aemon_readings_total')) === messages.length);
   assert.equal(await metric(url, 'aemon_readings_rejected_total'), poison.length);
@@ -139,7 +235,10 @@ test('poison messages land in the DLQ with their reason and origin; the good rea
   for (const d of dlq) {
     assert.equal(d.key, 's1');
     assert.equal(d.headers['aemon.source.topic'], n.topic);
-    assert.ok(poison.some((p) => p.value === d.value.toString()), 'the DLQ holds the original bytes');
+    assert.ok(
+      poison.some((p) => p.value === d.value.toString()),
+      'the DLQ holds the original bytes',
+    );
   }
   const offsets = dlq.map((d) => Number(d.headers['aemon.source.offset'])).sort((a, b) => a - b);
   assert.deepEqual(offsets, [251, 252, 253, 254, 255]);
@@ -151,36 +250,81 @@ test('a restart rebuilds windows from before the committed offset: no gap, no re
   await admin.createTopics({ topics: [{ topic: n.topic, numPartitions: 2 }], waitForLeaders: true });
   const models = tempDir('aemon-kafka-model-');
   const first = await simulateTo(n.topic, ['--sensors', '3', '--rate', '10', '--duration', '40s', '--seed', '5']);
-  const base = { AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies, AEMON_KAFKA_DLQ_TOPIC: n.dlq };
+  const base = {
+    AEMON_KAFKA_BROKERS: brokers,
+    AEMON_KAFKA_TOPICS: n.topic,
+    AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies,
+    AEMON_KAFKA_DLQ_TOPIC: n.dlq,
+  };
 
   // Run 1 learns the model (saved in model.dir), scores the first part, stops.
-  const r1 = startRun({ ...base, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_SCORES_TOPIC: n.scores, AEMON_MODEL_DIR: join(models, 'a') });
+  const r1 = startRun({
+    ...base,
+    AEMON_KAFKA_GROUP_ID: n.group,
+    AEMON_KAFKA_SCORES_TOPIC: n.scores,
+    AEMON_MODEL_DIR: join(models, 'a'),
+  });
   const u1 = await r1.url;
   await until('first part consumed', async () => (await metric(u1, 'aemon_readings_total')) === first, undefined, [r1]);
   r1.kill('SIGTERM');
   assert.equal((await r1.done).code, 0);
   cpSync(join(models, 'a'), join(models, 'b'), { recursive: true });
 
-  const second = await simulateTo(n.topic, ['--sensors', '3', '--rate', '10', '--duration', '20s', '--seed', '5', '--start', '2026-01-01T00:00:40Z']);
+  const second = await simulateTo(n.topic, [
+    '--sensors',
+    '3',
+    '--rate',
+    '10',
+    '--duration',
+    '20s',
+    '--seed',
+    '5',
+    '--start',
+    '2026-01-01T00:00:40Z',
+  ]);
   // Run 2 (same group) resumes: it must score every new reading at once, with windows rebuilt.
-  const r2 = startRun({ ...base, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_SCORES_TOPIC: n.scores, AEMON_MODEL_DIR: join(models, 'a') });
+  const r2 = startRun({
+    ...base,
+    AEMON_KAFKA_GROUP_ID: n.group,
+    AEMON_KAFKA_SCORES_TOPIC: n.scores,
+    AEMON_MODEL_DIR: join(models, 'a'),
+  });
   const u2 = await r2.url;
-  await until('second part consumed', async () => (await metric(u2, 'aemon_readings_total')) === second, undefined, [r2]);
-  assert.equal(await metric(u2, 'aemon_windows_scored_total'), second, 'every new reading scored: windows were rebuilt, not restarted');
+  await until('second part consumed', async () => (await metric(u2, 'aemon_readings_total')) === second, undefined, [
+    r2,
+  ]);
+  assert.equal(
+    await metric(u2, 'aemon_windows_scored_total'),
+    second,
+    'every new reading scored: windows were rebuilt, not restarted',
+  );
   r2.kill('SIGTERM');
   assert.equal((await r2.done).code, 0);
 
   // Run 3: one uninterrupted pass over everything with the same model, another group.
-  const r3 = startRun({ ...base, AEMON_KAFKA_GROUP_ID: `${n.group}.whole`, AEMON_KAFKA_SCORES_TOPIC: `${n.scores}.whole`, AEMON_MODEL_DIR: join(models, 'b') });
+  const r3 = startRun({
+    ...base,
+    AEMON_KAFKA_GROUP_ID: `${n.group}.whole`,
+    AEMON_KAFKA_SCORES_TOPIC: `${n.scores}.whole`,
+    AEMON_MODEL_DIR: join(models, 'b'),
+  });
   const u3 = await r3.url;
-  await until('whole topic consumed', async () => (await metric(u3, 'aemon_readings_total')) === first + second, undefined, [r3]);
+  await until(
+    'whole topic consumed',
+    async () => (await metric(u3, 'aemon_readings_total')) === first + second,
+    undefined,
+    [r3],
+  );
   r3.kill('SIGTERM');
   assert.equal((await r3.done).code, 0);
 
-  const byId = (msgs: Array<{ value: Buffer }>) => new Map(msgs.map((m) => {
-    const v = JSON.parse(m.value.toString()) as { id: string; score: number };
-    return [v.id, v.score] as const;
-  }));
+  const byId = (msgs: Array<{ value: Buffer }>) =>
+    new Map(
+      msgs.map((m) => {
+        const v = JSON.parse(m.value.toString()) as { id: string; score: number };
+        return [v.id, v.score] as const;
+      }),
+    );
   const interrupted = await readAll(n.scores);
   const whole = byId(await readAll(`${n.scores}.whole`));
   const split = byId(interrupted);
@@ -200,9 +344,18 @@ test('instances starting together all find or create the same output topics (non
   const cfg = { ...parseConfig({}).kafka, brokers: brokers.split(',') };
   const topics = [n.anomalies, n.dlq, n.scores];
   const results = await Promise.allSettled(
-    Array.from({ length: 4 }, (_, i) => prepareTopics(new Kafka({ clientId: `aemon-test-prepare-${i}`, brokers: cfg.brokers, logLevel: logLevel.NOTHING }), cfg, topics)),
+    Array.from({ length: 4 }, (_, i) =>
+      prepareTopics(
+        new Kafka({ clientId: `aemon-test-prepare-${i}`, brokers: cfg.brokers, logLevel: logLevel.NOTHING }),
+        cfg,
+        topics,
+      ),
+    ),
   );
-  assert.deepEqual(results.map((r) => (r.status === 'rejected' ? String(r.reason) : 'ok')), ['ok', 'ok', 'ok', 'ok']);
+  assert.deepEqual(
+    results.map((r) => (r.status === 'rejected' ? String(r.reason) : 'ok')),
+    ['ok', 'ok', 'ok', 'ok'],
+  );
   const existing = new Set(await admin.listTopics());
   for (const t of topics) assert.ok(existing.has(t), `${t} exists`);
 });
@@ -212,28 +365,77 @@ test('a replay of a time range of the topic gives the same window scores as the 
   const n = names();
   await admin.createTopics({ topics: [{ topic: n.topic, numPartitions: 2 }], waitForLeaders: true });
   // One model for both, trained on a simulated file, so the scores are comparable.
-  const dir = await sharedModel('aemon-range-', ['--sensors', '3', '--rate', '10', '--duration', '30s', '--seed', '9'], ['model', 'model-replay']);
-  const produced = await simulateTo(n.topic, ['--sensors', '3', '--rate', '10', '--duration', '60s', '--seed', '9', '--start', '2026-01-01T00:00:30Z']);
-  const run = startRun({ AEMON_KAFKA_BROKERS: brokers, AEMON_KAFKA_TOPICS: n.topic, AEMON_KAFKA_GROUP_ID: n.group, AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies, AEMON_KAFKA_SCORES_TOPIC: n.scores, AEMON_MODEL_DIR: join(dir, 'model') });
+  const dir = await sharedModel(
+    'aemon-range-',
+    ['--sensors', '3', '--rate', '10', '--duration', '30s', '--seed', '9'],
+    ['model', 'model-replay'],
+  );
+  const produced = await simulateTo(n.topic, [
+    '--sensors',
+    '3',
+    '--rate',
+    '10',
+    '--duration',
+    '60s',
+    '--seed',
+    '9',
+    '--start',
+    '2026-01-01T00:00:30Z',
+  ]);
+  const run = startRun({
+    AEMON_KAFKA_BROKERS: brokers,
+    AEMON_KAFKA_TOPICS: n.topic,
+    AEMON_KAFKA_GROUP_ID: n.group,
+    AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies,
+    AEMON_KAFKA_SCORES_TOPIC: n.scores,
+    AEMON_MODEL_DIR: join(dir, 'model'),
+  });
   const url = await run.url;
-  await until('the topic consumed', async () => (await metric(url, 'aemon_readings_total')) === produced, undefined, [run]);
+  await until('the topic consumed', async () => (await metric(url, 'aemon_readings_total')) === produced, undefined, [
+    run,
+  ]);
   run.kill('SIGTERM');
   assert.equal((await run.done).code, 0);
-  const live = new Map((await readAll(n.scores)).map((m) => {
-    const v = JSON.parse(m.value.toString()) as { id: string; score: number };
-    return [v.id, v.score] as const;
-  }));
+  const live = new Map(
+    (await readAll(n.scores)).map((m) => {
+      const v = JSON.parse(m.value.toString()) as { id: string; score: number };
+      return [v.id, v.score] as const;
+    }),
+  );
 
   const out = join(dir, 'range.ndjson');
-  const replay = await aemon(['replay', '--kafka-topic', n.topic, '--from', '2026-01-01T00:00:50Z', '--to', '2026-01-01T00:01:10Z', '--model', join(dir, 'model-replay'), '--out', out], { env: { ...FAST, AEMON_KAFKA_BROKERS: brokers } });
+  const replay = await aemon(
+    [
+      'replay',
+      '--kafka-topic',
+      n.topic,
+      '--from',
+      '2026-01-01T00:00:50Z',
+      '--to',
+      '2026-01-01T00:01:10Z',
+      '--model',
+      join(dir, 'model-replay'),
+      '--out',
+      out,
+    ],
+    { env: { ...FAST, AEMON_KAFKA_BROKERS: brokers } },
+  );
   assert.equal(replay.code, 0, replay.stderr);
-  const rows = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { ts: string | number; sensor: string; score: number | null; windowId: string | null });
+  const rows = readFileSync(out, 'utf8')
+    .trim()
+    .split('\n')
+    .map(
+      (l) => JSON.parse(l) as { ts: string | number; sensor: string; score: number | null; windowId: string | null },
+    );
   assert.equal(rows.length, 3 * 10 * 20, 'every reading of the range, once');
   const scored = rows.filter((r) => r.score !== null);
   // A replay of a range starts with empty windows: the first size - 1 readings per sensor warm up.
   assert.equal(scored.length, rows.length - 3 * 15);
   for (const r of scored) {
     assert.ok(live.has(r.windowId!), `window ${r.windowId} was scored live`);
-    assert.ok(Math.abs(live.get(r.windowId!)! - r.score!) <= 1e-6 * Math.max(1, Math.abs(r.score!)), `window ${r.windowId}: live ${live.get(r.windowId!)}, replay ${r.score}`);
+    assert.ok(
+      Math.abs(live.get(r.windowId!)! - r.score!) <= 1e-6 * Math.max(1, Math.abs(r.score!)),
+      `window ${r.windowId}: live ${live.get(r.windowId!)}, replay ${r.score}`,
+    );
   }
 });

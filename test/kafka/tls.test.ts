@@ -27,14 +27,26 @@ after(async () => {
 });
 
 function assertNoSecrets(log: string): void {
-  for (const line of [...keyMaterial(certs.clientKey), ...keyMaterial(certs.brokerKeystore)]) assert.ok(!log.includes(line), 'a line of a private key reached the log');
+  for (const line of [...keyMaterial(certs.clientKey), ...keyMaterial(certs.brokerKeystore)])
+    assert.ok(!log.includes(line), 'a line of a private key reached the log');
   assert.ok(!log.includes('PRIVATE KEY'), 'a PEM key reached the log');
-  assert.ok(!log.includes(`"${SCRAM_USER.password}"`) && !log.includes(`password=${SCRAM_USER.password}`), 'the SASL password reached the log');
+  assert.ok(
+    !log.includes(`"${SCRAM_USER.password}"`) && !log.includes(`password=${SCRAM_USER.password}`),
+    'the SASL password reached the log',
+  );
 }
 
 async function consumes(run: RunningAemon, produced: number): Promise<string> {
   const url = await run.url;
-  await alive(run, until('every reading consumed over TLS', async () => (await metric(url, 'aemon_readings_total')) === produced, 90_000, [run]));
+  await alive(
+    run,
+    until(
+      'every reading consumed over TLS',
+      async () => (await metric(url, 'aemon_readings_total')) === produced,
+      90_000,
+      [run],
+    ),
+  );
   run.kill('SIGTERM');
   const { code, log } = await run.done;
   assert.equal(code, 0, log.slice(-2000));
@@ -44,7 +56,16 @@ async function consumes(run: RunningAemon, produced: number): Promise<string> {
 test('mutual TLS: aemon run with the CA, a client certificate and its key consumes the topic; no key material in its log', async () => {
   const n = names();
   await admin.createTopics({ topics: [{ topic: n.topic, numPartitions: 2 }], waitForLeaders: true });
-  const produced = await simulateTo(broker.brokers.join(','), n.topic, ['--sensors', '2', '--rate', '10', '--duration', '25s', '--seed', '4']);
+  const produced = await simulateTo(broker.brokers.join(','), n.topic, [
+    '--sensors',
+    '2',
+    '--rate',
+    '10',
+    '--duration',
+    '25s',
+    '--seed',
+    '4',
+  ]);
   const run = startRun({
     AEMON_KAFKA_BROKERS: broker.tlsBrokers!.join(','),
     AEMON_KAFKA_TLS_ENABLED: 'true',
@@ -63,7 +84,16 @@ test('mutual TLS: aemon run with the CA, a client certificate and its key consum
 test('SASL (SCRAM-SHA-256) over TLS: aemon run with the CA and the user consumes the topic; the password is never logged', async () => {
   const n = names();
   await admin.createTopics({ topics: [{ topic: n.topic, numPartitions: 1 }], waitForLeaders: true });
-  const produced = await simulateTo(broker.brokers.join(','), n.topic, ['--sensors', '1', '--rate', '10', '--duration', '25s', '--seed', '6']);
+  const produced = await simulateTo(broker.brokers.join(','), n.topic, [
+    '--sensors',
+    '1',
+    '--rate',
+    '10',
+    '--duration',
+    '25s',
+    '--seed',
+    '6',
+  ]);
   const run = startRun({
     AEMON_KAFKA_BROKERS: broker.saslTlsBrokers!.join(','),
     AEMON_KAFKA_TLS_ENABLED: 'true',
@@ -106,7 +136,10 @@ test('a wrong CA is refused at start-up: exit non-zero at once, one clear line n
     assert.notEqual(r.code, 0);
     const fatal = fatalLines(r.stderr);
     assert.equal(fatal.length, 1, r.stderr.slice(-2000));
-    assert.match(fatal[0]!, /^aemon: AEMON_KAFKA: TLS: the certificate of broker 127\.0\.0\.1:\d+ is not trusted \(.+\): check kafka\.tls\.ca/);
+    assert.match(
+      fatal[0]!,
+      /^aemon: AEMON_KAFKA: TLS: the certificate of broker 127\.0\.0\.1:\d+ is not trusted \(.+\): check kafka\.tls\.ca/,
+    );
     assert.ok(Date.now() - started < 30_000, `refused after ${Date.now() - started} ms`);
     assertNoSecrets(r.stdout + r.stderr);
   }
@@ -114,11 +147,21 @@ test('a wrong CA is refused at start-up: exit non-zero at once, one clear line n
 
 test('mutual TLS without a client certificate is refused at start-up with one clear line', async () => {
   const r = await aemon(['run'], {
-    env: { ...FAST, AEMON_METRICS_PORT: '0', AEMON_KAFKA_BROKERS: broker.tlsBrokers!.join(','), AEMON_KAFKA_TLS_ENABLED: 'true', AEMON_KAFKA_TLS_CA: certs.ca, AEMON_KAFKA_TOPICS: names().topic },
+    env: {
+      ...FAST,
+      AEMON_METRICS_PORT: '0',
+      AEMON_KAFKA_BROKERS: broker.tlsBrokers!.join(','),
+      AEMON_KAFKA_TLS_ENABLED: 'true',
+      AEMON_KAFKA_TLS_CA: certs.ca,
+      AEMON_KAFKA_TOPICS: names().topic,
+    },
   });
   assert.notEqual(r.code, 0);
   const fatal = fatalLines(r.stderr);
   assert.equal(fatal.length, 1, r.stderr.slice(-2000));
-  assert.match(fatal[0]!, /^aemon: AEMON_KAFKA: TLS: broker 127\.0\.0\.1:\d+ refused the connection \(TLS alert: [a-z ]+\): check kafka\.tls\.cert and kafka\.tls\.key/);
+  assert.match(
+    fatal[0]!,
+    /^aemon: AEMON_KAFKA: TLS: broker 127\.0\.0\.1:\d+ refused the connection \(TLS alert: [a-z ]+\): check kafka\.tls\.cert and kafka\.tls\.key/,
+  );
   process.stderr.write(`# without a client certificate: ${fatal[0]}\n`);
 });

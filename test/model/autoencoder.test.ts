@@ -19,7 +19,8 @@ const fresh = sineWindows(40, W, C, 2);
 const OPTIONS: FitOptions = { epochs: 25, batchSize: 32, validationSplit: 0.2, patience: 3 };
 
 const isCode = (code: string) => (err: unknown) => err instanceof AemonError && err.code === code;
-const make = (params: Partial<ModelHyperParams> = {}) => createAutoencoder(sel.tf, sel.backend, { ...SMALL, ...params }, TEST_KERNEL);
+const make = (params: Partial<ModelHyperParams> = {}) =>
+  createAutoencoder(sel.tf, sel.backend, { ...SMALL, ...params }, TEST_KERNEL);
 
 test('the topology is encoder LSTMs → RepeatVector → decoder LSTMs → TimeDistributed(Dense), with sigmoid gates', (t) => {
   const model = make({ depth: 2 }) as LstmAutoencoder;
@@ -33,7 +34,11 @@ test('the topology is encoder LSTMs → RepeatVector → decoder LSTMs → TimeD
     );
     const lstms = layers.filter(([cls]) => cls === 'LSTM').map(([, config]) => config);
     assert.deepEqual(
-      lstms.map((c) => [c['units'], c['return_sequences'] ?? c['returnSequences'], c['recurrent_activation'] ?? c['recurrentActivation']]),
+      lstms.map((c) => [
+        c['units'],
+        c['return_sequences'] ?? c['returnSequences'],
+        c['recurrent_activation'] ?? c['recurrentActivation'],
+      ]),
       [
         [8, true, 'sigmoid'],
         [8, false, 'sigmoid'],
@@ -67,7 +72,10 @@ test('fit learns the normal pattern; spiked windows score far higher, in the spi
     const normal = await model.score(fresh, 40);
     const spiked = await model.score(withSpikes(fresh, W, C, 1, 1.5), 40);
     const worstNormal = Math.max(...normal.errors);
-    assert.ok(Math.min(...spiked.errors) > 5 * worstNormal, `normal ≤ ${worstNormal}, spiked ≥ ${Math.min(...spiked.errors)}`);
+    assert.ok(
+      Math.min(...spiked.errors) > 5 * worstNormal,
+      `normal ≤ ${worstNormal}, spiked ≥ ${Math.min(...spiked.errors)}`,
+    );
     for (let i = 0; i < 40; i++) {
       const channels = Array.from(spiked.channelErrors.subarray(i * C, (i + 1) * C));
       assert.equal(channels.indexOf(Math.max(...channels)), 1, `window ${i}: ${channels}`);
@@ -143,9 +151,19 @@ test('early stopping restores the best epoch’s weights', async () => {
 test('without validation windows there is no early stopping and the last epoch is kept', async () => {
   const model = make();
   try {
-    const report = await model.fit(train.subarray(0, 20 * W * C), 20, { epochs: 2, batchSize: 8, validationSplit: 0, patience: 1 });
+    const report = await model.fit(train.subarray(0, 20 * W * C), 20, {
+      epochs: 2,
+      batchSize: 8,
+      validationSplit: 0,
+      patience: 1,
+    });
     assert.deepEqual([report.epochs, report.bestEpoch, report.valLoss, report.stoppedEarly], [2, 2, [], false]);
-    const two = await model.fit(train.subarray(0, 2 * W * C), 2, { epochs: 1, batchSize: 8, validationSplit: 0.01, patience: 1 });
+    const two = await model.fit(train.subarray(0, 2 * W * C), 2, {
+      epochs: 1,
+      batchSize: 8,
+      validationSplit: 0.01,
+      patience: 1,
+    });
     assert.equal(two.valLoss.length, 1, 'two windows still hold one out');
   } finally {
     model.dispose();
@@ -158,7 +176,10 @@ test('inputs of the wrong size, bad params and bad fit options are rejected', as
   const model = make();
   try {
     const short = fresh.subarray(0, 3 * W * C - 1);
-    await assert.rejects(model.score(short, 3), (err: unknown) => isCode('AEMON_MODEL_INVALID')(err) && /got 143/.test((err as Error).message));
+    await assert.rejects(
+      model.score(short, 3),
+      (err: unknown) => isCode('AEMON_MODEL_INVALID')(err) && /got 143/.test((err as Error).message),
+    );
     await assert.rejects(model.reconstruct(short, 3), isCode('AEMON_MODEL_INVALID'));
     await assert.rejects(model.fit(short, 3, OPTIONS), isCode('AEMON_MODEL_INVALID'));
     await assert.rejects(model.fit(fresh, 40, { ...OPTIONS, epochs: 0 }), isCode('AEMON_TRAINING'));
@@ -202,7 +223,10 @@ test("score's lastRows are the reconstruction of each window's last step (what t
     for (let i = 0; i < 40; i++) {
       for (let c = 0; c < C; c++) {
         const want = full[(i * W + W - 1) * C + c]!;
-        assert.ok(Math.abs(lastRows[i * C + c]! - want) < 1e-5, `window ${i} channel ${c}: ${lastRows[i * C + c]} vs ${want}`);
+        assert.ok(
+          Math.abs(lastRows[i * C + c]! - want) < 1e-5,
+          `window ${i} channel ${c}: ${lastRows[i * C + c]} vs ${want}`,
+        );
       }
     }
   } finally {

@@ -18,7 +18,8 @@ export const TEST_KERNEL = oneOf('AEMON_TEST_KERNEL', ['auto', 'fused', 'simd', 
 function oneOf<T extends string>(name: string, values: readonly T[], fallback: T): T {
   const value = process.env[name];
   if (value === undefined || value === '') return fallback;
-  if (!(values as readonly string[]).includes(value)) throw new Error(`${name} must be one of ${values.join(', ')}, got "${value}"`);
+  if (!(values as readonly string[]).includes(value))
+    throw new Error(`${name} must be one of ${values.join(', ')}, got "${value}"`);
   return value as T;
 }
 
@@ -56,7 +57,8 @@ export function sineWindows(n: number, windowSize: number, channels: number, see
     for (let t = 0; t < windowSize; t++) {
       for (let c = 0; c < channels; c++) {
         const period = 8 + 4 * c;
-        x[(i * windowSize + t) * channels + c] = 0.8 * Math.sin(phase + (2 * Math.PI * t) / period) + 0.05 * (rng() - 0.5);
+        x[(i * windowSize + t) * channels + c] =
+          0.8 * Math.sin(phase + (2 * Math.PI * t) / period) + 0.05 * (rng() - 0.5);
       }
     }
   }
@@ -64,7 +66,13 @@ export function sineWindows(n: number, windowSize: number, channels: number, see
 }
 
 /** A copy of `x` with a spike of `size` in `channel` over two steps in the middle of each window. */
-export function withSpikes(x: Float32Array, windowSize: number, channels: number, channel: number, size: number): Float32Array {
+export function withSpikes(
+  x: Float32Array,
+  windowSize: number,
+  channels: number,
+  channel: number,
+  size: number,
+): Float32Array {
   const out = x.slice();
   const n = x.length / (windowSize * channels);
   const mid = Math.floor(windowSize / 2);
@@ -113,7 +121,11 @@ export async function bundleFor(model: Autoencoder, metadata: Partial<ModelMetad
  * a test file's top level: it selects the backend before the file's tests and disposes every
  * model made after them.
  */
-export function untrainedBundles(): { readonly tf: BackendSelection['tf']; readonly backend: string; bundle(seed: number, metadata?: Partial<ModelMetadata>): Promise<ModelBundle> } {
+export function untrainedBundles(): {
+  readonly tf: BackendSelection['tf'];
+  readonly backend: string;
+  bundle(seed: number, metadata?: Partial<ModelMetadata>): Promise<ModelBundle>;
+} {
   let sel: BackendSelection | undefined;
   const made: ModelBundle[] = [];
   before(async () => {

@@ -11,7 +11,14 @@ import { createAutoencoder } from '../../src/model/autoencoder.js';
 import type { LstmAutoencoder } from '../../src/model/autoencoder.js';
 import { selectBackend } from '../../src/model/backend.js';
 import type { BackendSelection, Tf } from '../../src/model/backend.js';
-import { blockLstm, int64Scalar, lstmOpAvailable, lstmOpPath, nodeKernelBackend, toBlockWeights } from '../../src/model/kernels/blockLstm.js';
+import {
+  blockLstm,
+  int64Scalar,
+  lstmOpAvailable,
+  lstmOpPath,
+  nodeKernelBackend,
+  toBlockWeights,
+} from '../../src/model/kernels/blockLstm.js';
 import { chooseKernel } from '../../src/model/kernels/select.js';
 import { exportArtifacts, loadModelFolder, modelVersion, saveModelFolder } from '../../src/model/io.js';
 import { AemonError } from '../../src/errors.js';
@@ -57,78 +64,124 @@ function randomise(tf: Tf, model: LayersModel, seed: number): void {
   tf.dispose(weights);
 }
 
-const M0: ModelHyperParams = { windowSize: 64, channels: 8, units: 32, depth: 1, dropout: 0, loss: 'mse', learningRate: 0.001, seed: 3 };
+const M0: ModelHyperParams = {
+  windowSize: 64,
+  channels: 8,
+  units: 32,
+  depth: 1,
+  dropout: 0,
+  loss: 'mse',
+  learningRate: 0.001,
+  seed: 3,
+};
 
-test('one BlockLSTM layer matches tfjs-layers’ LSTM: outputs and all gradients within 1e-4, random weights', { skip }, async (t) => {
-  const { tf } = tensorflow();
-  const node = nodeKernelBackend(tf)!;
-  const [batch, steps, inputs, units] = [5, 9, 3, 6];
-  const layer = tf.layers.lstm({ units, returnSequences: true, recurrentActivation: 'sigmoid', inputShape: [steps, inputs] });
-  const model = tf.sequential({ layers: [layer] });
-  randomise(tf, model, 11);
-  const x = tf.variable(tf.randomNormal([batch, steps, inputs], 0, 1, 'float32', 5));
-  const probe = tf.randomNormal([batch, steps, units], 0, 1, 'float32', 6);
-  const seqLen = int64Scalar(tf, node, steps);
-  const [kernel, recurrentKernel, bias] = layer.trainableWeights.map((w) => w.read() as Variable) as [Variable, Variable, Variable];
-  const vars = [x, kernel, recurrentKernel, bias];
-  try {
-    const viaLayers = () => layer.apply(x) as Tensor;
-    const viaFused = () => tf.transpose(blockLstm(tf, node, seqLen, tf.transpose(x, [1, 0, 2]), toBlockWeights(tf, { kernel, recurrentKernel, bias })), [1, 0, 2]);
-    const [outLayers, outFused] = [viaLayers(), viaFused()];
-    const outDiff = await maxRelDiff(outFused, outLayers);
-    assert.ok(outDiff <= TOL, `outputs differ by ${outDiff}`);
-    // A loss that weights every step and unit differently, so each output's gradient matters.
-    const loss = (f: () => Tensor) => () => tf.sum(tf.mul(f(), probe)) as Scalar;
-    const gLayers = tf.variableGrads(loss(viaLayers), vars);
-    const gFused = tf.variableGrads(loss(viaFused), vars);
-    const diffs = [outDiff];
-    for (const v of vars) {
-      const d = await maxRelDiff(gFused.grads[v.name]!, gLayers.grads[v.name]!);
-      assert.ok(d <= TOL, `gradient of ${v.name} differs by ${d}`);
-      diffs.push(d);
-    }
-    t.diagnostic(`worst relative difference: ${Math.max(...diffs).toExponential(1)}`);
-    assert.ok(Math.abs(gFused.value.dataSync()[0]! - gLayers.value.dataSync()[0]!) <= TOL * Math.abs(gLayers.value.dataSync()[0]!));
-    tf.dispose([outLayers, outFused, gLayers.value, gFused.value, ...Object.values(gLayers.grads), ...Object.values(gFused.grads)]);
-  } finally {
-    tf.dispose([x, probe, seqLen]);
-    model.dispose();
-  }
-});
-
-test('the whole autoencoder (M0, depth 1 and 2): fused reconstructions and weight gradients match layers within 1e-4', { skip }, async (t) => {
-  const { tf, backend } = tensorflow();
-  for (const depth of [1, 2]) {
-    const model = createAutoencoder(tf, backend, { ...M0, depth, units: 16 }, 'layers') as LstmAutoencoder;
+test(
+  'one BlockLSTM layer matches tfjs-layers’ LSTM: outputs and all gradients within 1e-4, random weights',
+  { skip },
+  async (t) => {
+    const { tf } = tensorflow();
+    const node = nodeKernelBackend(tf)!;
+    const [batch, steps, inputs, units] = [5, 9, 3, 6];
+    const layer = tf.layers.lstm({
+      units,
+      returnSequences: true,
+      recurrentActivation: 'sigmoid',
+      inputShape: [steps, inputs],
+    });
+    const model = tf.sequential({ layers: [layer] });
+    randomise(tf, model, 11);
+    const x = tf.variable(tf.randomNormal([batch, steps, inputs], 0, 1, 'float32', 5));
+    const probe = tf.randomNormal([batch, steps, units], 0, 1, 'float32', 6);
+    const seqLen = int64Scalar(tf, node, steps);
+    const [kernel, recurrentKernel, bias] = layer.trainableWeights.map((w) => w.read() as Variable) as [
+      Variable,
+      Variable,
+      Variable,
+    ];
+    const vars = [x, kernel, recurrentKernel, bias];
     try {
-      const layersModel = model.layersModel;
-      randomise(tf, layersModel, 21);
-      const choice = chooseKernel(tf, 'fused', layersModel, model.params);
-      assert.equal(choice.kernel.name, 'fused');
-      const fused = choice.kernel.training;
-      const x = tf.randomNormal([12, M0.windowSize, M0.channels], 0, 1, 'float32', 8);
-      const viaLayers = () => layersModel.apply(x) as Tensor;
-      const viaFused = () => fused!.apply(x, true);
-      const d = await maxRelDiff(viaFused(), viaLayers());
-      assert.ok(d <= TOL, `depth ${depth}: reconstructions differ by ${d}`);
-      const vars = layersModel.trainableWeights.map((w) => w.read() as Variable);
-      const mse = (f: () => Tensor) => () => tf.mean(tf.squaredDifference(f(), x)) as Scalar;
-      const gLayers = tf.variableGrads(mse(viaLayers), vars);
-      const gFused = tf.variableGrads(mse(viaFused), vars);
-      let worst = d;
+      const viaLayers = () => layer.apply(x) as Tensor;
+      const viaFused = () =>
+        tf.transpose(
+          blockLstm(
+            tf,
+            node,
+            seqLen,
+            tf.transpose(x, [1, 0, 2]),
+            toBlockWeights(tf, { kernel, recurrentKernel, bias }),
+          ),
+          [1, 0, 2],
+        );
+      const [outLayers, outFused] = [viaLayers(), viaFused()];
+      const outDiff = await maxRelDiff(outFused, outLayers);
+      assert.ok(outDiff <= TOL, `outputs differ by ${outDiff}`);
+      // A loss that weights every step and unit differently, so each output's gradient matters.
+      const loss = (f: () => Tensor) => () => tf.sum(tf.mul(f(), probe)) as Scalar;
+      const gLayers = tf.variableGrads(loss(viaLayers), vars);
+      const gFused = tf.variableGrads(loss(viaFused), vars);
+      const diffs = [outDiff];
       for (const v of vars) {
-        const g = await maxRelDiff(gFused.grads[v.name]!, gLayers.grads[v.name]!);
-        assert.ok(g <= TOL, `depth ${depth}: gradient of ${v.name} differs by ${g}`);
-        worst = Math.max(worst, g);
+        const d = await maxRelDiff(gFused.grads[v.name]!, gLayers.grads[v.name]!);
+        assert.ok(d <= TOL, `gradient of ${v.name} differs by ${d}`);
+        diffs.push(d);
       }
-      t.diagnostic(`depth ${depth}: worst relative difference ${worst.toExponential(1)}`);
-      tf.dispose([x, gLayers.value, gFused.value, ...Object.values(gLayers.grads), ...Object.values(gFused.grads)]);
-      choice.kernel.dispose();
+      t.diagnostic(`worst relative difference: ${Math.max(...diffs).toExponential(1)}`);
+      assert.ok(
+        Math.abs(gFused.value.dataSync()[0]! - gLayers.value.dataSync()[0]!) <=
+          TOL * Math.abs(gLayers.value.dataSync()[0]!),
+      );
+      tf.dispose([
+        outLayers,
+        outFused,
+        gLayers.value,
+        gFused.value,
+        ...Object.values(gLayers.grads),
+        ...Object.values(gFused.grads),
+      ]);
     } finally {
+      tf.dispose([x, probe, seqLen]);
       model.dispose();
     }
-  }
-});
+  },
+);
+
+test(
+  'the whole autoencoder (M0, depth 1 and 2): fused reconstructions and weight gradients match layers within 1e-4',
+  { skip },
+  async (t) => {
+    const { tf, backend } = tensorflow();
+    for (const depth of [1, 2]) {
+      const model = createAutoencoder(tf, backend, { ...M0, depth, units: 16 }, 'layers') as LstmAutoencoder;
+      try {
+        const layersModel = model.layersModel;
+        randomise(tf, layersModel, 21);
+        const choice = chooseKernel(tf, 'fused', layersModel, model.params);
+        assert.equal(choice.kernel.name, 'fused');
+        const fused = choice.kernel.training;
+        const x = tf.randomNormal([12, M0.windowSize, M0.channels], 0, 1, 'float32', 8);
+        const viaLayers = () => layersModel.apply(x) as Tensor;
+        const viaFused = () => fused!.apply(x, true);
+        const d = await maxRelDiff(viaFused(), viaLayers());
+        assert.ok(d <= TOL, `depth ${depth}: reconstructions differ by ${d}`);
+        const vars = layersModel.trainableWeights.map((w) => w.read() as Variable);
+        const mse = (f: () => Tensor) => () => tf.mean(tf.squaredDifference(f(), x)) as Scalar;
+        const gLayers = tf.variableGrads(mse(viaLayers), vars);
+        const gFused = tf.variableGrads(mse(viaFused), vars);
+        let worst = d;
+        for (const v of vars) {
+          const g = await maxRelDiff(gFused.grads[v.name]!, gLayers.grads[v.name]!);
+          assert.ok(g <= TOL, `depth ${depth}: gradient of ${v.name} differs by ${g}`);
+          worst = Math.max(worst, g);
+        }
+        t.diagnostic(`depth ${depth}: worst relative difference ${worst.toExponential(1)}`);
+        tf.dispose([x, gLayers.value, gFused.value, ...Object.values(gLayers.grads), ...Object.values(gFused.grads)]);
+        choice.kernel.dispose();
+      } finally {
+        model.dispose();
+      }
+    }
+  },
+);
 
 test('scores match between kernels on M0 (1 and 8 channels); auto picks fused on tensorflow', { skip }, async () => {
   const { tf, backend } = tensorflow();
@@ -152,7 +205,11 @@ test('scores match between kernels on M0 (1 and 8 channels); auto picks fused on
       assert.ok((await maxRelDiff(tf.tensor(ra), tf.tensor(rb))) <= TOL);
       // lastRows is the last step: the one before it would not match.
       const { windowSize } = params;
-      const step = (r: Float32Array, t: number) => Float32Array.from({ length: 64 * channels }, (_, k) => r[(Math.floor(k / channels) * windowSize + t) * channels + (k % channels)]!);
+      const step = (r: Float32Array, t: number) =>
+        Float32Array.from(
+          { length: 64 * channels },
+          (_, k) => r[(Math.floor(k / channels) * windowSize + t) * channels + (k % channels)]!,
+        );
       assert.ok((await maxRelDiff(tf.tensor(a.lastRows!), tf.tensor(step(rb, windowSize - 1)))) <= TOL);
       assert.ok((await maxRelDiff(tf.tensor(a.lastRows!), tf.tensor(step(rb, windowSize - 2)))) > TOL);
     } finally {
@@ -169,31 +226,39 @@ const opSkip =
     ? skip || `aemon's LSTM op is not built (${lstmOpPath()}; run \`bash scripts/lstm-op.sh\`)`
     : false;
 
-test('aemon\'s LSTM op scores as BlockLSTM does: M0 depth 1 and 2, 1 and 8 channels, random weights, within 1e-4', { skip: opSkip }, async () => {
-  const { tf, backend } = tensorflow();
-  assert.equal(lstmOpAvailable(), true, `aemon's LSTM op did not load from ${lstmOpPath()}`);
-  for (const [channels, depth] of [[1, 1], [8, 1], [8, 2]] as const) {
-    const params = { ...M0, channels, depth };
-    const x = sineWindows(64, params.windowSize, channels, 4);
-    const model = createAutoencoder(tf, backend, params, 'fused') as LstmAutoencoder;
-    try {
-      randomise(tf, model.layersModel, 31);
-      const withOp = await model.score(x, 64);
-      // The same weights through the fused kernel told not to use the op.
-      const block = chooseKernel(tf, { kernel: 'fused', lstmOp: false }, model.layersModel, model.params).kernel;
-      const withBlock = await block.score(x, 64);
-      block.dispose();
-      for (const key of ['errors', 'channelErrors', 'lastRows'] as const) {
-        const d = await maxRelDiff(tf.tensor(withOp[key]!), tf.tensor(withBlock[key]!));
-        assert.ok(d <= TOL, `${channels} channels, depth ${depth}: ${key} differ by ${d}`);
+test(
+  "aemon's LSTM op scores as BlockLSTM does: M0 depth 1 and 2, 1 and 8 channels, random weights, within 1e-4",
+  { skip: opSkip },
+  async () => {
+    const { tf, backend } = tensorflow();
+    assert.equal(lstmOpAvailable(), true, `aemon's LSTM op did not load from ${lstmOpPath()}`);
+    for (const [channels, depth] of [
+      [1, 1],
+      [8, 1],
+      [8, 2],
+    ] as const) {
+      const params = { ...M0, channels, depth };
+      const x = sineWindows(64, params.windowSize, channels, 4);
+      const model = createAutoencoder(tf, backend, params, 'fused') as LstmAutoencoder;
+      try {
+        randomise(tf, model.layersModel, 31);
+        const withOp = await model.score(x, 64);
+        // The same weights through the fused kernel told not to use the op.
+        const block = chooseKernel(tf, { kernel: 'fused', lstmOp: false }, model.layersModel, model.params).kernel;
+        const withBlock = await block.score(x, 64);
+        block.dispose();
+        for (const key of ['errors', 'channelErrors', 'lastRows'] as const) {
+          const d = await maxRelDiff(tf.tensor(withOp[key]!), tf.tensor(withBlock[key]!));
+          assert.ok(d <= TOL, `${channels} channels, depth ${depth}: ${key} differ by ${d}`);
+        }
+        // Random weights give windows different errors: the comparison is not between constants.
+        assert.ok(Math.max(...withOp.errors) > 1.5 * Math.min(...withOp.errors));
+      } finally {
+        model.dispose();
       }
-      // Random weights give windows different errors: the comparison is not between constants.
-      assert.ok(Math.max(...withOp.errors) > 1.5 * Math.min(...withOp.errors));
-    } finally {
-      model.dispose();
     }
-  }
-});
+  },
+);
 
 test('training on the fused kernel follows the layers kernel; dropout trains on layers', { skip }, async () => {
   const { tf, backend } = tensorflow();
@@ -205,8 +270,14 @@ test('training on the fused kernel follows the layers kernel; dropout trains on 
   try {
     const [a, b] = [await fused.fit(x, n, options), await layers.fit(x, n, options)];
     for (let i = 0; i < 3; i++) {
-      assert.ok(Math.abs(a.loss[i]! - b.loss[i]!) <= 1e-3 * b.loss[i]!, `epoch ${i + 1}: loss ${a.loss[i]} vs ${b.loss[i]}`);
-      assert.ok(Math.abs(a.valLoss[i]! - b.valLoss[i]!) <= 1e-3 * b.valLoss[i]!, `epoch ${i + 1}: val loss ${a.valLoss[i]} vs ${b.valLoss[i]}`);
+      assert.ok(
+        Math.abs(a.loss[i]! - b.loss[i]!) <= 1e-3 * b.loss[i]!,
+        `epoch ${i + 1}: loss ${a.loss[i]} vs ${b.loss[i]}`,
+      );
+      assert.ok(
+        Math.abs(a.valLoss[i]! - b.valLoss[i]!) <= 1e-3 * b.valLoss[i]!,
+        `epoch ${i + 1}: val loss ${a.valLoss[i]} vs ${b.valLoss[i]}`,
+      );
     }
     assert.ok(a.loss[2]! < a.loss[0]!);
   } finally {
@@ -269,27 +340,34 @@ test('the fused kernel leaves no tensors behind (score, reconstruct, fit, dispos
   assert.equal(tf.memory().numTensors, start);
 });
 
-test('a model the fused kernel cannot run exactly (hardSigmoid gates) stays on layers under auto, and fused refuses it', { skip }, () => {
-  const { tf } = tensorflow();
-  const [steps, channels] = [6, 2];
-  const model = tf.sequential({
-    layers: [
-      tf.layers.lstm({ units: 4, inputShape: [steps, channels], recurrentActivation: 'hardSigmoid' }),
-      tf.layers.repeatVector({ n: steps }),
-      tf.layers.lstm({ units: 4, returnSequences: true, recurrentActivation: 'sigmoid' }),
-      tf.layers.timeDistributed({ layer: tf.layers.dense({ units: channels }) }),
-    ],
-  });
-  try {
-    const params = { ...M0, windowSize: steps, channels, units: 4 };
-    const choice = chooseKernel(tf, 'auto', model, params);
-    assert.equal(choice.kernel.name, 'layers');
-    assert.match(choice.note ?? '', /is not a tanh\/sigmoid LSTM/);
-    assert.throws(() => chooseKernel(tf, 'fused', model, params), (err: unknown) => err instanceof AemonError && err.code === 'AEMON_BACKEND');
-  } finally {
-    model.dispose();
-  }
-});
+test(
+  'a model the fused kernel cannot run exactly (hardSigmoid gates) stays on layers under auto, and fused refuses it',
+  { skip },
+  () => {
+    const { tf } = tensorflow();
+    const [steps, channels] = [6, 2];
+    const model = tf.sequential({
+      layers: [
+        tf.layers.lstm({ units: 4, inputShape: [steps, channels], recurrentActivation: 'hardSigmoid' }),
+        tf.layers.repeatVector({ n: steps }),
+        tf.layers.lstm({ units: 4, returnSequences: true, recurrentActivation: 'sigmoid' }),
+        tf.layers.timeDistributed({ layer: tf.layers.dense({ units: channels }) }),
+      ],
+    });
+    try {
+      const params = { ...M0, windowSize: steps, channels, units: 4 };
+      const choice = chooseKernel(tf, 'auto', model, params);
+      assert.equal(choice.kernel.name, 'layers');
+      assert.match(choice.note ?? '', /is not a tanh\/sigmoid LSTM/);
+      assert.throws(
+        () => chooseKernel(tf, 'fused', model, params),
+        (err: unknown) => err instanceof AemonError && err.code === 'AEMON_BACKEND',
+      );
+    } finally {
+      model.dispose();
+    }
+  },
+);
 
 /** Runs code in a fresh process on `backend`, where nothing has been chosen yet; returns its last line. */
 async function inChild(backend: string, body: string): Promise<string> {
@@ -299,9 +377,13 @@ import { createAutoencoder } from ${src('autoencoder.ts')};
 import { checkKernelPreference } from ${src('kernels/select.ts')};
 const { tf, backend } = await selectBackend(${JSON.stringify(backend)});
 ${body}`;
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
-    cwd: fileURLToPath(new URL('../..', import.meta.url)),
-  });
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--import', 'tsx', '--input-type=module', '-e', code],
+    {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+    },
+  );
   return stdout.trim().split('\n').pop()!;
 }
 
@@ -317,7 +399,13 @@ const fine = ['auto', 'simd', 'layers'].map((k) => describe(() => checkKernelPre
 console.log(JSON.stringify({ kernels, error, early, fine, tensors: tf.memory().numTensors }));`,
   );
   type Described = [string, string, string] | null;
-  const { kernels, error, early, fine, tensors } = JSON.parse(line) as { kernels: string[]; error: Described; early: Described; fine: Described[]; tensors: number };
+  const { kernels, error, early, fine, tensors } = JSON.parse(line) as {
+    kernels: string[];
+    error: Described;
+    early: Described;
+    fine: Described[];
+    tensors: number;
+  };
   assert.deepEqual(kernels, ['simd', 'layers']);
   for (const e of [error, early]) {
     assert.deepEqual(e?.slice(0, 2), ['AEMON_BACKEND', 'startup']);

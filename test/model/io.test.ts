@@ -77,7 +77,10 @@ test('a model folder holds model.json, weights.bin, pretty metadata.json and sha
   assert.equal(modelJson.format, 'layers-model');
   assert.deepEqual(modelJson.weightsManifest[0].paths, ['weights.bin']);
   assert.equal(modelJson.modelTopology.class_name, 'Model');
-  const bytes = modelJson.weightsManifest[0].weights.reduce((sum: number, w: { shape: number[] }) => sum + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
+  const bytes = modelJson.weightsManifest[0].weights.reduce(
+    (sum: number, w: { shape: number[] }) => sum + 4 * w.shape.reduce((a, b) => a * b, 1),
+    0,
+  );
   assert.equal(readFileSync(join(saved, 'weights.bin')).length, bytes);
   const metadataText = readFileSync(join(saved, 'metadata.json'), 'utf8');
   assert.match(metadataText, /^\{\n {2}"version": "m-[0-9a-f]{10}",\n/);
@@ -85,9 +88,17 @@ test('a model folder holds model.json, weights.bin, pretty metadata.json and sha
   const checksums = JSON.parse(readFileSync(join(saved, 'checksums.json'), 'utf8'));
   assert.equal(checksums.algorithm, 'sha256');
   for (const file of ['model.json', 'weights.bin', 'metadata.json']) {
-    assert.equal(checksums.files[file], createHash('sha256').update(readFileSync(join(saved, file))).digest('hex'));
+    assert.equal(
+      checksums.files[file],
+      createHash('sha256')
+        .update(readFileSync(join(saved, file)))
+        .digest('hex'),
+    );
   }
-  assert.deepEqual(readdirSync(root).filter((f) => f.includes('.tmp-') || f.includes('.old-')), []);
+  assert.deepEqual(
+    readdirSync(root).filter((f) => f.includes('.tmp-') || f.includes('.old-')),
+    [],
+  );
 });
 
 test('load gives back the same metadata, the same version and bit-identical scores', async () => {
@@ -166,7 +177,13 @@ test('metadata that does not fit the topology is AEMON_MODEL_INVALID', async () 
   const names = edit('wrong-names', (m) => (m.channels = ['a']));
   await assert.rejects(load(names), isCode('AEMON_MODEL_INVALID', /channels must list 3/));
   const levels = edit('bad-levels', (m) => (m.fallback.channelErrors = { combine: 'max', levels: [1, 0] }));
-  await assert.rejects(load(levels), isCode('AEMON_MODEL_INVALID', /fallback\.channelErrors must have combine "normalised" or "max" and levels of 3 positive numbers/));
+  await assert.rejects(
+    load(levels),
+    isCode(
+      'AEMON_MODEL_INVALID',
+      /fallback\.channelErrors must have combine "normalised" or "max" and levels of 3 positive numbers/,
+    ),
+  );
   const weighted = edit('weighted', (m) => (m.fallback.channelErrors = { combine: 'normalised', levels: [1, 0.5, 2] }));
   const loaded = await load(weighted);
   try {
@@ -180,7 +197,10 @@ test('metadata that does not fit the topology is AEMON_MODEL_INVALID', async () 
 });
 
 test('a folder that cannot be read is AEMON_MODEL_IO', async () => {
-  await assert.rejects(loadModelFolder(join(root, 'nowhere'), sel.tf, sel.backend), isCode('AEMON_MODEL_IO', /nowhere/));
+  await assert.rejects(
+    loadModelFolder(join(root, 'nowhere'), sel.tf, sel.backend),
+    isCode('AEMON_MODEL_IO', /nowhere/),
+  );
   const file = join(root, 'a-file');
   writeFileSync(file, 'not a folder');
   await assert.rejects(loadModelFolder(file, sel.tf, sel.backend), isCode('AEMON_MODEL_IO', /is not a folder/));
@@ -201,13 +221,19 @@ test('saving over an existing folder replaces it whole and leaves nothing beside
   } finally {
     other.model.dispose();
   }
-  assert.deepEqual(readdirSync(root).filter((f) => f.includes('.tmp-') || f.includes('.old-')), []);
+  assert.deepEqual(
+    readdirSync(root).filter((f) => f.includes('.tmp-') || f.includes('.old-')),
+    [],
+  );
 });
 
 test('saving metadata that does not describe the model is refused before anything is written', async () => {
   const dir = join(root, 'refused');
   const metadata = { ...bundle.metadata, params: { ...bundle.metadata.params, windowSize: 8 } };
-  await assert.rejects(saveModelFolder(dir, { model: bundle.model, metadata }), isCode('AEMON_MODEL_INVALID', /windowSize 8 ≠ 16/));
+  await assert.rejects(
+    saveModelFolder(dir, { model: bundle.model, metadata }),
+    isCode('AEMON_MODEL_INVALID', /windowSize 8 ≠ 16/),
+  );
   assert.equal(readdirSync(root).includes('refused'), false);
 });
 

@@ -37,7 +37,25 @@ test('only what is missing is added: a function already there is kept as it is',
 test("the added checks answer as Node 20's util did", () => {
   const checks = {} as Checks;
   restoreLegacyUtil(checks);
-  const values: unknown[] = [null, undefined, 0, Number.NaN, '', 'x', true, Symbol('s'), [], {}, () => 1, new Date(0), /r/, new Error('e'), new TypeError('t'), Buffer.from('b'), new Uint8Array(1)];
+  const values: unknown[] = [
+    null,
+    undefined,
+    0,
+    Number.NaN,
+    '',
+    'x',
+    true,
+    Symbol('s'),
+    [],
+    {},
+    () => 1,
+    new Date(0),
+    /r/,
+    new Error('e'),
+    new TypeError('t'),
+    Buffer.from('b'),
+    new Uint8Array(1),
+  ];
   const expected: Checks = {
     isArray: (v) => Array.isArray(v),
     isBoolean: (v) => v === true || v === false,

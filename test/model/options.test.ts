@@ -89,7 +89,10 @@ test('model.l1 is a config option, 0 by default, and never negative', () => {
   assert.equal(parseConfig({}).model.l1, 0);
   assert.equal(parseConfig({ model: { l1: 0.001 } }).model.l1, 0.001);
   assert.throws(() => parseConfig({ model: { l1: -0.1 } }));
-  assert.throws(() => make({ l1: -1 }), (err: unknown) => err instanceof AemonError && err.code === 'AEMON_MODEL_INVALID');
+  assert.throws(
+    () => make({ l1: -1 }),
+    (err: unknown) => err instanceof AemonError && err.code === 'AEMON_MODEL_INVALID',
+  );
 });
 
 /** Σ|code| per window, averaged over the training windows: the L1 size of the bottleneck. */
@@ -118,7 +121,10 @@ for (const kernel of ['auto', 'layers'] as const) {
     const plain = await fitWith(0);
     const sparse = await fitWith(0.05);
     // The first epoch starts from the same weights: the penalty alone makes its loss higher.
-    assert.ok(sparse.report.loss[0]! > plain.report.loss[0]!, `loss ${sparse.report.loss[0]} with l1 vs ${plain.report.loss[0]} without`);
+    assert.ok(
+      sparse.report.loss[0]! > plain.report.loss[0]!,
+      `loss ${sparse.report.loss[0]} with l1 vs ${plain.report.loss[0]} without`,
+    );
     assert.ok(sparse.code < 0.5 * plain.code, `Σ|code| ${sparse.code} with l1 vs ${plain.code} without`);
     // Validation is reconstruction only: it stays the same order as without the penalty.
     assert.ok(sparse.report.valLoss.at(-1)! < 2 * plain.report.valLoss[0]!);
@@ -130,12 +136,14 @@ test('model.variational (β of an LSTM-VAE) is a config option, 0 by default, se
   assert.equal(parseConfig(envOverrides({ AEMON_MODEL_VARIATIONAL: '0.1' })).model.variational, 0.1);
   assert.throws(
     () => parseConfig({ model: { variational: -1 } }),
-    (err: unknown) => err instanceof AemonError && err.code === 'AEMON_CONFIG_INVALID' && err.message.includes('model.variational'),
+    (err: unknown) =>
+      err instanceof AemonError && err.code === 'AEMON_CONFIG_INVALID' && err.message.includes('model.variational'),
   );
   for (const variational of [-1, Number.NaN, Infinity]) {
     assert.throws(
       () => make({ variational }),
-      (err: unknown) => err instanceof AemonError && err.code === 'AEMON_MODEL_INVALID' && err.message.includes('params.variational'),
+      (err: unknown) =>
+        err instanceof AemonError && err.code === 'AEMON_MODEL_INVALID' && err.message.includes('params.variational'),
     );
   }
 });
@@ -204,7 +212,9 @@ test('a variational model runs on the layers kernel: auto falls back with a note
       () => make({ variational: 1 }, kernel),
       // Off tensorflow, fused is refused for the backend before the model is looked at.
       (err: unknown) =>
-        err instanceof AemonError && err.code === 'AEMON_BACKEND' && (kernel === 'fused' && sel.backend !== 'tensorflow' ? true : /variational/.test(err.message)),
+        err instanceof AemonError &&
+        err.code === 'AEMON_BACKEND' &&
+        (kernel === 'fused' && sel.backend !== 'tensorflow' ? true : /variational/.test(err.message)),
       kernel,
     );
   }
@@ -224,7 +234,10 @@ test('a variational model learns, scores the same windows identically, and saves
     assert.equal(tf.memory().numTensors, tensors, 'fit and score leave no tensors behind');
     // Validation is reconstruction with z = z_mean: the best epoch's value is the score of those windows, below the untrained one.
     const held = mean((await model.score(heldOut, 24)).errors);
-    assert.ok(Math.abs(held - report.valLoss[report.bestEpoch - 1]!) < 1e-5, `${held} vs ${report.valLoss[report.bestEpoch - 1]}`);
+    assert.ok(
+      Math.abs(held - report.valLoss[report.bestEpoch - 1]!) < 1e-5,
+      `${held} vs ${report.valLoss[report.bestEpoch - 1]}`,
+    );
     assert.ok(held < before, `held-out error ${held} after training vs ${before} before`);
     assert.deepEqual((await model.score(train, 120)).errors, first.errors);
 
@@ -233,7 +246,8 @@ test('a variational model learns, scores the same windows identically, and saves
     loaded = (await loadModelFolder(dir, tf, sel.backend)).model;
     assert.equal(loaded.params.variational, 0.01);
     assert.equal(await versionOf(loaded), bundle.metadata.version);
-    const logVar = (m: Autoencoder) => (m as LstmAutoencoder).layersModel.getLayer('z_log_var').getWeights()[0]!.dataSync();
+    const logVar = (m: Autoencoder) =>
+      (m as LstmAutoencoder).layersModel.getLayer('z_log_var').getWeights()[0]!.dataSync();
     assert.deepEqual(logVar(loaded), logVar(model));
     assert.deepEqual((await loaded.score(train, 120)).errors, first.errors);
   } finally {
@@ -270,5 +284,8 @@ test('the KL term pulls the bottleneck towards N(0, I), and training repeats exa
   assert.deepEqual(again.errors, strong.errors);
   assert.ok(strong.kl < 0.5 * weak.kl, `KL ${strong.kl} with β 1 vs ${weak.kl} with β 1e-4`);
   // The first epoch starts from the same weights and ε: β × KL alone makes its loss higher.
-  assert.ok(strong.report.loss[0]! > weak.report.loss[0]!, `loss ${strong.report.loss[0]} with β 1 vs ${weak.report.loss[0]} with β 1e-4`);
+  assert.ok(
+    strong.report.loss[0]! > weak.report.loss[0]!,
+    `loss ${strong.report.loss[0]} with β 1 vs ${weak.report.loss[0]} with β 1e-4`,
+  );
 });

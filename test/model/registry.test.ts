@@ -18,11 +18,18 @@ after(() => {
 
 /** An untrained model of `group` with a day's data range. */
 const bundle = (seed: number, group = 'a,b,c'): Promise<ModelBundle> =>
-  models.bundle(seed, { group, channels: group.split(','), dataFrom: '2026-01-01T00:00:00.000Z', dataTo: '2026-01-02T00:00:00.000Z' });
+  models.bundle(seed, {
+    group,
+    channels: group.split(','),
+    dataFrom: '2026-01-01T00:00:00.000Z',
+    dataTo: '2026-01-02T00:00:00.000Z',
+  });
 
 const fresh = (name: string, keep = 5): ModelRegistry => new ModelRegistry({ root: join(root, name), keep });
-const currentFile = (reg: ModelRegistry, group = 'a,b,c'): string => readFileSync(join(reg.root, groupFolderName(group), 'CURRENT'), 'utf8').trim();
-const isError = (code: string, pattern: RegExp) => (err: unknown) => err instanceof AemonError && err.code === code && pattern.test(err.message);
+const currentFile = (reg: ModelRegistry, group = 'a,b,c'): string =>
+  readFileSync(join(reg.root, groupFolderName(group), 'CURRENT'), 'utf8').trim();
+const isError = (code: string, pattern: RegExp) => (err: unknown) =>
+  err instanceof AemonError && err.code === code && pattern.test(err.message);
 
 /** Flips bytes in the middle of a file, as a bad disk or a tamperer would. */
 function tamper(file: string): void {
@@ -41,8 +48,14 @@ test('promote writes <group>/<version>/ and CURRENT; keep=2 prunes the oldest; l
   assert.equal(e3.current, true);
   assert.equal(currentFile(reg), b3.metadata.version);
   const list = await reg.list();
-  assert.deepEqual(list.map((e) => e.version), [b3.metadata.version, b2.metadata.version]);
-  assert.deepEqual(list.map((e) => e.current), [true, false]);
+  assert.deepEqual(
+    list.map((e) => e.version),
+    [b3.metadata.version, b2.metadata.version],
+  );
+  assert.deepEqual(
+    list.map((e) => e.current),
+    [true, false],
+  );
   assert.equal(existsSync(join(reg.root, 'a_b_c', b1.metadata.version)), false, 'the oldest version is pruned');
   const e2 = list[1]!;
   assert.deepEqual(e2.gate, { valLoss: 0.1, passed: true });
@@ -59,11 +72,17 @@ test('pruning never removes the current version or the one before it, even with 
   const [b1, b2, b3] = [await bundle(4), await bundle(5), await bundle(6)];
   await reg.promote(b1);
   await reg.promote(b2);
-  assert.deepEqual((await reg.list()).map((e) => e.version), [b2.metadata.version, b1.metadata.version]);
+  assert.deepEqual(
+    (await reg.list()).map((e) => e.version),
+    [b2.metadata.version, b1.metadata.version],
+  );
   await reg.rollback('a,b,c');
   await reg.promote(b3);
   // b3 current, b2 the one before it in the registry's order; b1 goes.
-  assert.deepEqual((await reg.list()).map((e) => e.version), [b3.metadata.version, b2.metadata.version]);
+  assert.deepEqual(
+    (await reg.list()).map((e) => e.version),
+    [b3.metadata.version, b2.metadata.version],
+  );
 });
 
 test('rollback moves CURRENT to the previous version and loadCurrent returns it', async () => {
@@ -76,7 +95,10 @@ test('rollback moves CURRENT to the previous version and loadCurrent returns it'
   assert.equal(currentFile(reg), b1.metadata.version);
   const loaded = await reg.loadCurrent(models.tf, models.backend, TEST_KERNEL);
   try {
-    assert.deepEqual(loaded.map((b) => b.metadata.version), [b1.metadata.version]);
+    assert.deepEqual(
+      loaded.map((b) => b.metadata.version),
+      [b1.metadata.version],
+    );
   } finally {
     for (const b of loaded) b.model.dispose();
   }
@@ -84,7 +106,10 @@ test('rollback moves CURRENT to the previous version and loadCurrent returns it'
   // Forward again by naming the version (a unique prefix is enough).
   const forward = await reg.rollback('a,b,c', b2.metadata.version.slice(0, 7));
   assert.equal(forward.version, b2.metadata.version);
-  await assert.rejects(reg.rollback('a,b,c', b2.metadata.version), isError('AEMON_MODEL_ROLLBACK', /already the current/));
+  await assert.rejects(
+    reg.rollback('a,b,c', b2.metadata.version),
+    isError('AEMON_MODEL_ROLLBACK', /already the current/),
+  );
   await assert.rejects(reg.rollback('a,b,c', 'm-nope'), isError('AEMON_MODEL_NOT_FOUND', /no model version m-nope/));
   await assert.rejects(reg.rollback('x,y'), isError('AEMON_MODEL_NOT_FOUND', /no model group \[x,y\]/));
 });
@@ -95,7 +120,13 @@ test('a tampered version is refused: rollback to it leaves CURRENT as it was; lo
   await reg.promote(b1);
   await reg.promote(b2);
   tamper(join(reg.root, 'a_b_c', b1.metadata.version, 'weights.bin'));
-  await assert.rejects(reg.rollback(), isError('AEMON_MODEL_CHECKSUM', new RegExp(`weights\\.bin .* does not match its checksum.*${b2.metadata.version} stays current`)));
+  await assert.rejects(
+    reg.rollback(),
+    isError(
+      'AEMON_MODEL_CHECKSUM',
+      new RegExp(`weights\\.bin .* does not match its checksum.*${b2.metadata.version} stays current`),
+    ),
+  );
   assert.equal(currentFile(reg), b2.metadata.version, 'CURRENT unchanged');
   assert.match((await reg.inspect(b1.metadata.version)).checksum, /weights\.bin .* does not match its checksum/);
   assert.equal((await reg.inspect(b2.metadata.version)).checksum, 'ok');
@@ -103,7 +134,12 @@ test('a tampered version is refused: rollback to it leaves CURRENT as it was; lo
   tamper(join(reg.root, 'a_b_c', b2.metadata.version, 'weights.bin'));
   await assert.rejects(
     reg.loadCurrent(models.tf, models.backend, TEST_KERNEL),
-    isError('AEMON_MODEL_CHECKSUM', new RegExp(`current model of \\[a,b,c\\] \\(${b2.metadata.version} in .*\\) is refused: .*aemon models rollback --dir`)),
+    isError(
+      'AEMON_MODEL_CHECKSUM',
+      new RegExp(
+        `current model of \\[a,b,c\\] \\(${b2.metadata.version} in .*\\) is refused: .*aemon models rollback --dir`,
+      ),
+    ),
   );
 });
 
@@ -114,10 +150,16 @@ test('a truncated current version is refused on load, and rollback to a good one
   await reg.promote(b2);
   const weights = join(reg.root, 'a_b_c', b2.metadata.version, 'weights.bin');
   truncateSync(weights, Math.floor(readFileSync(weights).length / 2));
-  await assert.rejects(reg.loadCurrent(models.tf, models.backend, TEST_KERNEL), isError('AEMON_MODEL_CHECKSUM', /altered or truncated/));
+  await assert.rejects(
+    reg.loadCurrent(models.tf, models.backend, TEST_KERNEL),
+    isError('AEMON_MODEL_CHECKSUM', /altered or truncated/),
+  );
   await reg.rollback();
   const loaded = await reg.loadCurrent(models.tf, models.backend, TEST_KERNEL);
-  assert.deepEqual(loaded.map((b) => b.metadata.version), [b1.metadata.version]);
+  assert.deepEqual(
+    loaded.map((b) => b.metadata.version),
+    [b1.metadata.version],
+  );
   for (const b of loaded) b.model.dispose();
 });
 
@@ -153,19 +195,31 @@ test('a model folder at the root (the layout before the registry) is the current
   const [old, next] = [await bundle(14), await bundle(15)];
   await saveModelFolder(reg.root, old);
   const before = await reg.list();
-  assert.deepEqual(before.map((e) => [e.version, e.current, e.layout, e.dir]), [[old.metadata.version, true, 'legacy', reg.root]]);
+  assert.deepEqual(
+    before.map((e) => [e.version, e.current, e.layout, e.dir]),
+    [[old.metadata.version, true, 'legacy', reg.root]],
+  );
   const loaded = await reg.loadCurrent(models.tf, models.backend, TEST_KERNEL);
-  assert.deepEqual(loaded.map((b) => b.metadata.version), [old.metadata.version]);
+  assert.deepEqual(
+    loaded.map((b) => b.metadata.version),
+    [old.metadata.version],
+  );
   for (const b of loaded) b.model.dispose();
 
   await reg.promote(next);
   assert.equal(existsSync(join(reg.root, 'metadata.json')), false, 'the old files moved into the registry');
-  assert.deepEqual(readdirSync(join(reg.root, 'a_b_c')).sort(), ['CURRENT', next.metadata.version, old.metadata.version].sort());
+  assert.deepEqual(
+    readdirSync(join(reg.root, 'a_b_c')).sort(),
+    ['CURRENT', next.metadata.version, old.metadata.version].sort(),
+  );
   const after = await reg.list();
-  assert.deepEqual(after.map((e) => [e.version, e.current, e.layout]), [
-    [next.metadata.version, true, 'registry'],
-    [old.metadata.version, false, 'registry'],
-  ]);
+  assert.deepEqual(
+    after.map((e) => [e.version, e.current, e.layout]),
+    [
+      [next.metadata.version, true, 'registry'],
+      [old.metadata.version, false, 'registry'],
+    ],
+  );
   assert.equal((await reg.rollback()).version, old.metadata.version, 'the imported model can be rolled back to');
 });
 
@@ -176,15 +230,25 @@ test('group subfolders holding model folders (aemon train with several channel s
   await saveModelFolder(join(reg.root, groupFolderName('x,y,z')), g2);
   assert.deepEqual(await reg.groups(), ['a,b,c', 'x,y,z']);
   const loaded = await reg.loadCurrent(models.tf, models.backend, TEST_KERNEL);
-  assert.deepEqual(loaded.map((b) => b.metadata.group), ['a,b,c', 'x,y,z']);
+  assert.deepEqual(
+    loaded.map((b) => b.metadata.group),
+    ['a,b,c', 'x,y,z'],
+  );
   for (const b of loaded) b.model.dispose();
   await assert.rejects(reg.rollback(), isError('AEMON_MODEL_ROLLBACK', /2 model groups/));
 
   const g3 = await bundle(18, 'x,y,z');
   await reg.promote(g3);
   assert.equal(existsSync(join(reg.root, 'x_y_z', 'metadata.json')), false);
-  assert.deepEqual((await reg.list('x,y,z')).map((e) => e.version), [g3.metadata.version, g2.metadata.version]);
-  assert.deepEqual((await reg.list('a,b,c')).map((e) => e.layout), ['legacy'], 'the other group is untouched');
+  assert.deepEqual(
+    (await reg.list('x,y,z')).map((e) => e.version),
+    [g3.metadata.version, g2.metadata.version],
+  );
+  assert.deepEqual(
+    (await reg.list('a,b,c')).map((e) => e.layout),
+    ['legacy'],
+    'the other group is untouched',
+  );
 });
 
 test('an empty or missing root lists nothing and loads nothing', async () => {

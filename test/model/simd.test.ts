@@ -46,7 +46,16 @@ function uniform(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, () => 2 * rng() - 1);
 }
 
-const base: ModelHyperParams = { windowSize: 24, channels: 1, units: 32, depth: 1, dropout: 0, loss: 'mse', learningRate: 0.01, seed: 5 };
+const base: ModelHyperParams = {
+  windowSize: 24,
+  channels: 1,
+  units: 32,
+  depth: 1,
+  dropout: 0,
+  loss: 'mse',
+  learningRate: 0.01,
+  seed: 5,
+};
 
 test("simd reconstructions equal tfjs-layers' predict within 1e-4: 1 and 8 channels, depth 1 and 2, batch 1, 37 and 300", async (t) => {
   const { tf, backend } = sel;
@@ -65,7 +74,12 @@ test("simd reconstructions equal tfjs-layers' predict within 1e-4: 1 and 8 chann
       randomise(model.layersModel, 31 + 10 * k);
       for (const n of [1, 37, 300]) {
         const x = uniform(n * params.windowSize * params.channels, n + k);
-        const expected = tf.tidy(() => model.layersModel.predict(tf.tensor3d(x, [n, params.windowSize, params.channels]), { batchSize: n }) as Tensor);
+        const expected = tf.tidy(
+          () =>
+            model.layersModel.predict(tf.tensor3d(x, [n, params.windowSize, params.channels]), {
+              batchSize: n,
+            }) as Tensor,
+        );
         const want = await expected.data();
         expected.dispose();
         const got = await model.reconstruct(x, n);
@@ -95,7 +109,11 @@ test('simd scores equal the layers kernel’s (errors and per-channel errors, ms
       assert.ok(maxRelDiff(a.lastRows!, b.lastRows!) <= TOL, `${loss}: reconstructed last rows`);
       // Scores that did not all come out equal (e.g. all zero) would pass the comparison trivially.
       assert.ok(new Set(a.errors).size > 40 && Math.min(...a.errors) > 0);
-      assert.deepEqual(await simd.score(new Float32Array(0), 0), { errors: new Float32Array(0), channelErrors: new Float32Array(0), lastRows: new Float32Array(0) });
+      assert.deepEqual(await simd.score(new Float32Array(0), 0), {
+        errors: new Float32Array(0),
+        channelErrors: new Float32Array(0),
+        lastRows: new Float32Array(0),
+      });
     } finally {
       simd.dispose();
       layers.dispose();
@@ -206,7 +224,10 @@ test('a model simd cannot run exactly (hardSigmoid gates) stays on layers under 
   try {
     assert.throws(
       () => chooseKernel(tf, 'simd', model, params),
-      (err: unknown) => err instanceof AemonError && err.code === 'AEMON_BACKEND' && /model\.kernel "simd" cannot run: .*is not a tanh\/sigmoid LSTM/.test(err.message),
+      (err: unknown) =>
+        err instanceof AemonError &&
+        err.code === 'AEMON_BACKEND' &&
+        /model\.kernel "simd" cannot run: .*is not a tanh\/sigmoid LSTM/.test(err.message),
     );
     if (backend === 'tensorflow') {
       t.diagnostic('auto picks fused on tensorflow: the auto fallback is fused.test.ts’ to check');

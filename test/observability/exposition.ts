@@ -35,8 +35,8 @@ export function parseExposition(text: string): Map<string, Family> {
     const meta = /^# (HELP|TYPE) (\S+) ?(.*)$/.exec(line);
     if (meta) {
       const f = family(meta[2] as string);
-      if (meta[1] === 'HELP') f.help = meta[3];
-      else f.type = meta[3];
+      if (meta[1] === 'HELP') f.help = meta[3] ?? '';
+      else f.type = meta[3] ?? '';
       continue;
     }
     if (line.startsWith('#')) continue;
@@ -45,15 +45,20 @@ export function parseExposition(text: string): Map<string, Family> {
     const name = m[1] as string;
     const labels: Record<string, string> = {};
     for (const [, k, v] of (m[2] ?? '').matchAll(LABEL)) labels[k as string] = unescape(v as string);
-    const base =
-      families.has(name) ? name : (SUFFIXES.map((s) => (name.endsWith(s) ? name.slice(0, -s.length) : '')).find((b) => families.has(b)) ?? name);
+    const base = families.has(name)
+      ? name
+      : (SUFFIXES.map((s) => (name.endsWith(s) ? name.slice(0, -s.length) : '')).find((b) => families.has(b)) ?? name);
     family(base).samples.push({ name, labels, value: Number(m[3]) });
   }
   return families;
 }
 
 /** The value of the one sample of `name` whose labels include `labels`; undefined if none. */
-export function sampleValue(families: Map<string, Family>, name: string, labels: Record<string, string> = {}): number | undefined {
+export function sampleValue(
+  families: Map<string, Family>,
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
   for (const f of families.values()) {
     for (const s of f.samples) {
       if (s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)) return s.value;

@@ -56,7 +56,13 @@ test('an AemonError is logged with its code and stage', () => {
 test('by default logs go to stderr, leaving stdout to data', async () => {
   const logger = fileURLToPath(new URL('../../src/observability/logger.ts', import.meta.url));
   const code = `import { createLogger } from ${JSON.stringify(logger)}; createLogger('info').info('to stderr'); console.log('data');`;
-  const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code]);
+  const { stdout, stderr } = await promisify(execFile)(process.execPath, [
+    '--import',
+    'tsx',
+    '--input-type=module',
+    '-e',
+    code,
+  ]);
   assert.equal(stdout, 'data\n');
   assert.equal(JSON.parse(stderr).msg, 'to stderr');
 });

@@ -72,11 +72,21 @@ test('every metric of docs/operations.md is exported with its type, labels and h
     assert.ok(f.help !== undefined && f.help.length > 10, `${name} has a help text`);
     assert.ok(f.samples.length > 0, `${name} has samples`);
     for (const s of f.samples) {
-      assert.deepEqual(Object.keys(s.labels).filter((k) => k !== 'le').sort(), labels, `${name} labels`);
+      assert.deepEqual(
+        Object.keys(s.labels)
+          .filter((k) => k !== 'le')
+          .sort(),
+        labels,
+        `${name} labels`,
+      );
     }
   }
   assert.ok(families.has('process_cpu_user_seconds_total'), "Node's default metrics are there too");
-  assert.equal(globalRegistry.getSingleMetric('aemon_windows_scored_total'), undefined, 'the global registry is untouched');
+  assert.equal(
+    globalRegistry.getSingleMetric('aemon_windows_scored_total'),
+    undefined,
+    'the global registry is untouched',
+  );
 
   assert.equal(sampleValue(families, 'aemon_anomaly_score', { sensor: 'pump-1' }), 1.5);
   assert.equal(sampleValue(families, 'aemon_reconstruction_error', { sensor: 'pump-1' }), 0.75);
@@ -133,7 +143,14 @@ test('with maxSensors 2, a third sensor replaces the lowest-scoring one only whe
   m.observeWindow(win('c', 2.0));
   assert.deepEqual(m.trackedSensors().sort(), ['b', 'c'], 'c now outranks a, the lowest');
   families = await scrape(m);
-  for (const name of ['aemon_anomaly_score', 'aemon_reconstruction_error', 'aemon_threshold', 'aemon_anomaly', 'aemon_anomalies_total', 'aemon_channel_error']) {
+  for (const name of [
+    'aemon_anomaly_score',
+    'aemon_reconstruction_error',
+    'aemon_threshold',
+    'aemon_anomaly',
+    'aemon_anomalies_total',
+    'aemon_channel_error',
+  ]) {
     assert.ok(!samplesOf(families, name).some((s) => s.labels.sensor === 'a'), `a's ${name} series is gone`);
   }
   assert.equal(samplesOf(families, 'aemon_channel_error').length, 4, 'two channels for each of b and c');
@@ -159,7 +176,9 @@ test('a sensor whose channels change loses the old channel series', async () => 
   const m = createMetrics(new Registry(), { maxSensors: 5 });
   m.observeWindow(win('a', 1));
   m.observeWindow(win('a', 1, { channels: ['pressure', 'flow'], channelShares: [0.5, 0.5] }));
-  const channels = samplesOf(await scrape(m), 'aemon_channel_error').map((s) => s.labels.channel).sort();
+  const channels = samplesOf(await scrape(m), 'aemon_channel_error')
+    .map((s) => s.labels.channel)
+    .sort();
   assert.deepEqual(channels, ['flow', 'pressure']);
 });
 

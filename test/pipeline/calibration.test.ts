@@ -48,7 +48,7 @@ test('calibrateThreshold is quantile × margin with a floor', () => {
 // Two windows, two channels: channel 0 errors 2 and 4 (mean 3), channel 1 errors 0.1 and 0.3 (mean 0.2).
 const BATCH = { errors: Float32Array.of(1.05, 2.15), channelErrors: Float32Array.of(2, 0.1, 4, 0.3) };
 
-test('fitChannelWeighting takes each channel\'s mean error, floored at a thousandth of the largest', () => {
+test("fitChannelWeighting takes each channel's mean error, floored at a thousandth of the largest", () => {
   const w = fitChannelWeighting('normalised', BATCH.channelErrors, 2);
   assert.equal(w.combine, 'normalised');
   assert.ok(Math.abs(w.levels[0]! - 3) < 1e-6 && Math.abs(w.levels[1]! - 0.2) < 1e-6);
@@ -74,7 +74,9 @@ test('channelParts divides by the levels; normalised averages the ratios, max ta
 
 test('calibrateErrors fits the weighting, then the threshold on the weighted errors', () => {
   const detection = { quantile: 1, margin: 2 };
-  assert.deepEqual(calibrateErrors(BATCH, 2, { ...detection, channelErrors: 'mean' }), { threshold: calibrateThreshold(BATCH.errors, 1, 2) });
+  assert.deepEqual(calibrateErrors(BATCH, 2, { ...detection, channelErrors: 'mean' }), {
+    threshold: calibrateThreshold(BATCH.errors, 1, 2),
+  });
   // Levels 3 and 0.2; ratios (2/3, 0.5) and (4/3, 1.5); max per window 2/3 and 1.5 → quantile 1 = 1.5, × 2 = 3.
   const max = calibrateErrors(BATCH, 2, { ...detection, channelErrors: 'max' });
   assert.ok(Math.abs(max.threshold - 3) < 1e-5);

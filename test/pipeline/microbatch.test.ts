@@ -34,7 +34,10 @@ function counting(inner: SchedulerLike): { scheduler: SchedulerLike; scheduled()
 test('a full batch goes out at once; the remainder is flushed on complete', () => {
   const ts = virtualTime();
   ts.run(({ cold, expectObservable }) => {
-    expectObservable(cold('abcde|').pipe(microBatch(3, 10, ts))).toBe('--x--(y|)', { x: ['a', 'b', 'c'], y: ['d', 'e'] });
+    expectObservable(cold('abcde|').pipe(microBatch(3, 10, ts))).toBe('--x--(y|)', {
+      x: ['a', 'b', 'c'],
+      y: ['d', 'e'],
+    });
   });
 });
 
@@ -43,7 +46,10 @@ test('a batch goes out maxWaitMs after its first item, and no timer runs while i
   const timers = counting(ts);
   ts.run(({ cold, expectObservable }) => {
     const src = cold('a 2ms b 9ms c 20ms |');
-    expectObservable(src.pipe(microBatch(10, 5, timers.scheduler))).toBe('5ms x 12ms y 15ms |', { x: ['a', 'b'], y: ['c'] });
+    expectObservable(src.pipe(microBatch(10, 5, timers.scheduler))).toBe('5ms x 12ms y 15ms |', {
+      x: ['a', 'b'],
+      y: ['c'],
+    });
   });
   assert.equal(timers.scheduled(), 2, 'one timer per batch: none for b (batch open) and none while empty');
 });
@@ -61,7 +67,10 @@ test('a batch that fills up cancels its timer', () => {
 test('maxWaitMs 0 makes one batch per synchronous burst, never an empty one', () => {
   const ts = virtualTime();
   ts.run(({ cold, expectObservable }) => {
-    expectObservable(cold('(abc) 3ms d|').pipe(microBatch(10, 0, ts))).toBe('x 7ms y|', { x: ['a', 'b', 'c'], y: ['d'] });
+    expectObservable(cold('(abc) 3ms d|').pipe(microBatch(10, 0, ts))).toBe('x 7ms y|', {
+      x: ['a', 'b', 'c'],
+      y: ['d'],
+    });
     expectObservable(cold('--|').pipe(microBatch(10, 0, ts))).toBe('--|');
   });
 });
@@ -78,9 +87,18 @@ test('errors propagate, dropping the open batch; unsubscribing cancels the timer
 });
 
 test('a batch size below 1 or a negative or infinite wait is a config error', () => {
-  assert.throws(() => microBatch(0, 10), (e: unknown) => e instanceof AemonError && e.code === 'AEMON_CONFIG_INVALID');
-  assert.throws(() => microBatch(4, -1), (e: unknown) => e instanceof AemonError && e.code === 'AEMON_CONFIG_INVALID');
-  assert.throws(() => microBatch(4, Infinity), (e: unknown) => e instanceof AemonError && e.code === 'AEMON_CONFIG_INVALID');
+  assert.throws(
+    () => microBatch(0, 10),
+    (e: unknown) => e instanceof AemonError && e.code === 'AEMON_CONFIG_INVALID',
+  );
+  assert.throws(
+    () => microBatch(4, -1),
+    (e: unknown) => e instanceof AemonError && e.code === 'AEMON_CONFIG_INVALID',
+  );
+  assert.throws(
+    () => microBatch(4, Infinity),
+    (e: unknown) => e instanceof AemonError && e.code === 'AEMON_CONFIG_INVALID',
+  );
   assert.doesNotThrow(() => microBatch(1, 0));
 });
 

@@ -1,7 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Observable, map } from 'rxjs';
-import type { PipelineOutput, Reading, RecordDecoder, Rejection, Sink, SourceRecord, WindowOutput } from '../../src/pipeline/contracts.js';
+import type {
+  PipelineOutput,
+  Reading,
+  RecordDecoder,
+  Rejection,
+  Sink,
+  SourceRecord,
+  WindowOutput,
+} from '../../src/pipeline/contracts.js';
 import { InFlightGate, runPipeline, WriteBarrier } from '../../src/pipeline/runner.js';
 import { channelValues } from './fixtures.js';
 
@@ -12,12 +20,47 @@ function record(seq: number, acks: number[]): SourceRecord {
 /** Decode: even seqs become readings, odd ones rejections; every reading goes out unscored. */
 const decode = (r: SourceRecord): Reading | Rejection =>
   r.seq % 2 === 0
-    ? { sensor: 's', ts: r.seq, ...channelValues({ x: r.seq }), origin: r.origin, arrivedAt: r.arrivedAt, seq: r.seq, ack: r.ack }
-    : { kind: 'rejected', reason: 'not_json', detail: 'odd', raw: r.raw, origin: r.origin, arrivedAt: r.arrivedAt, seq: r.seq, ack: r.ack };
-const window = map((x: Reading | Rejection): WindowOutput => ('kind' in x ? x : { kind: 'warming', sensor: x.sensor, group: 'x', readings: [x] }));
+    ? {
+        sensor: 's',
+        ts: r.seq,
+        ...channelValues({ x: r.seq }),
+        origin: r.origin,
+        arrivedAt: r.arrivedAt,
+        seq: r.seq,
+        ack: r.ack,
+      }
+    : {
+        kind: 'rejected',
+        reason: 'not_json',
+        detail: 'odd',
+        raw: r.raw,
+        origin: r.origin,
+        arrivedAt: r.arrivedAt,
+        seq: r.seq,
+        ack: r.ack,
+      };
+const window = map((x: Reading | Rejection): WindowOutput =>
+  'kind' in x ? x : { kind: 'warming', sensor: x.sensor, group: 'x', readings: [x] },
+);
 const detect = map((w: WindowOutput): PipelineOutput[] =>
   w.kind === 'warming'
-    ? [{ kind: 'scored', window: null, rows: w.readings.map((reading) => ({ reading, score: null, error: null, threshold: null, anomaly: false, channels: ['x'], channelShares: null, windowId: null, training: false })) }]
+    ? [
+        {
+          kind: 'scored',
+          window: null,
+          rows: w.readings.map((reading) => ({
+            reading,
+            score: null,
+            error: null,
+            threshold: null,
+            anomaly: false,
+            channels: ['x'],
+            channelShares: null,
+            windowId: null,
+            training: false,
+          })),
+        },
+      ]
     : w.kind === 'rejected'
       ? [w]
       : [],
@@ -133,9 +176,34 @@ test('outputs of records read again to rebuild windows are not written, but stil
     const r = decode(record(seq, acks)) as Reading;
     return { ...r, ...(replayOnly ? { replayOnly: true } : {}) };
   };
-  const row = (reading: Reading) => ({ reading, score: 1, error: 1, threshold: 1, anomaly: true, channels: ['x'], channelShares: null, windowId: 'w', training: false });
-  const event = { kind: 'event' as const, event: { id: 'a', kind: 'opened' as const, sensor: 's', group: 'x', start: 0, peakScore: 2, topChannels: [], modelVersion: 'm' } };
-  const rej = (seq: number, replayOnly: boolean): Rejection => ({ ...(decode(record(seq, acks)) as Rejection), ...(replayOnly ? { replayOnly: true } : {}) });
+  const row = (reading: Reading) => ({
+    reading,
+    score: 1,
+    error: 1,
+    threshold: 1,
+    anomaly: true,
+    channels: ['x'],
+    channelShares: null,
+    windowId: 'w',
+    training: false,
+  });
+  const event = {
+    kind: 'event' as const,
+    event: {
+      id: 'a',
+      kind: 'opened' as const,
+      sensor: 's',
+      group: 'x',
+      start: 0,
+      peakScore: 2,
+      topChannels: [],
+      modelVersion: 'm',
+    },
+  };
+  const rej = (seq: number, replayOnly: boolean): Rejection => ({
+    ...(decode(record(seq, acks)) as Rejection),
+    ...(replayOnly ? { replayOnly: true } : {}),
+  });
   const outputs: PipelineOutput[] = [
     { kind: 'scored', window: null, rows: [row(mk(0, true))] },
     event,
@@ -147,7 +215,10 @@ test('outputs of records read again to rebuild windows are not written, but stil
   const visible = withoutReplayed(outputs);
   assert.equal(visible.length, 3);
   assert.equal(visible[0]!.kind, 'scored');
-  assert.deepEqual((visible[0] as { rows: ReadonlyArray<{ reading: Reading }> }).rows.map((r) => r.reading.seq), [4]);
+  assert.deepEqual(
+    (visible[0] as { rows: ReadonlyArray<{ reading: Reading }> }).rows.map((r) => r.reading.seq),
+    [4],
+  );
   assert.equal(visible[1], event);
   assert.equal((visible[2] as Rejection).seq, 3);
   const plain = outputs.slice(5);
@@ -208,7 +279,15 @@ test('WriteBarrier: settled waits until every emitted batch is written', async (
 
 test('a RecordDecoder may give several outputs per record or hold records: each output is acked, held ones come out at the end, not on a stop', async () => {
   const held: SourceRecord[] = [];
-  const reading = (r: SourceRecord, x: number, ack: () => void): Reading => ({ sensor: 's', ts: r.seq * 10 + x, ...channelValues({ x }), origin: r.origin, arrivedAt: 0, seq: r.seq, ack });
+  const reading = (r: SourceRecord, x: number, ack: () => void): Reading => ({
+    sensor: 's',
+    ts: r.seq * 10 + x,
+    ...channelValues({ x }),
+    origin: r.origin,
+    arrivedAt: 0,
+    seq: r.seq,
+    ack,
+  });
   const decoder: RecordDecoder = {
     // seq 0: two readings sharing the record's ack; seq 1: held until the end; others: one each.
     decode: (r) => {
@@ -224,14 +303,23 @@ test('a RecordDecoder may give several outputs per record or hold records: each 
     decodeMany: () => [],
     flush: () => held.splice(0).map((r) => reading(r, 0, r.ack)),
   };
-  const run = async (signal?: AbortSignal): Promise<{ acks: number[]; stats: Awaited<ReturnType<typeof runPipeline>> }> => {
+  const run = async (
+    signal?: AbortSignal,
+  ): Promise<{ acks: number[]; stats: Awaited<ReturnType<typeof runPipeline>> }> => {
     const acks: number[] = [];
     const records$ = new Observable<SourceRecord>((s) => {
       for (let i = 0; i < 3; i++) s.next(record(i, acks));
       if (signal) (signal as AbortSignal & { abortNow?: () => void }).abortNow?.();
       s.complete();
     });
-    const stats = await runPipeline({ records$, decode: decoder, window, detect, sinks: [], ...(signal ? { signal } : {}) });
+    const stats = await runPipeline({
+      records$,
+      decode: decoder,
+      window,
+      detect,
+      sinks: [],
+      ...(signal ? { signal } : {}),
+    });
     return { acks, stats };
   };
   const whole = await run();

@@ -30,7 +30,11 @@ interface Started {
   swapped: RegistryEntry[];
 }
 
-async function start(t: { after(fn: () => unknown): void }, name: string, opts: { failSwap?: boolean; maxBodyBytes?: number } = {}): Promise<Started> {
+async function start(
+  t: { after(fn: () => unknown): void },
+  name: string,
+  opts: { failSwap?: boolean; maxBodyBytes?: number } = {},
+): Promise<Started> {
   const labels = new LabelStore();
   const registry = new ModelRegistry({ root: join(root, name), keep: 5 });
   const swapped: RegistryEntry[] = [];
@@ -52,7 +56,8 @@ async function start(t: { after(fn: () => unknown): void }, name: string, opts: 
 }
 
 const auth = { authorization: `Bearer ${TOKEN}` };
-const post = (url: string, body: string, headers: Record<string, string> = auth): Promise<Response> => fetch(url, { method: 'POST', body, headers });
+const post = (url: string, body: string, headers: Record<string, string> = auth): Promise<Response> =>
+  fetch(url, { method: 'POST', body, headers });
 const currentFile = (reg: ModelRegistry): string => readFileSync(join(reg.root, 'a_b_c', 'CURRENT'), 'utf8').trim();
 
 test('every route answers 401 with WWW-Authenticate without the right bearer token', async (t) => {
@@ -81,15 +86,21 @@ test('every route answers 401 with WWW-Authenticate without the right bearer tok
 
 test('POST /labels adds one label or an array into the LabelStore; bad bodies are 400 with the reason and add nothing', async (t) => {
   const { server, labels } = await start(t, 'labels', { maxBodyBytes: 300 });
-  const one = await post(`${server.url}/labels`, '{"sensor":"pump-7","from":"2026-01-01T00:00:00Z","to":"2026-01-01T01:00:00Z","label":"anomaly"}');
+  const one = await post(
+    `${server.url}/labels`,
+    '{"sensor":"pump-7","from":"2026-01-01T00:00:00Z","to":"2026-01-01T01:00:00Z","label":"anomaly"}',
+  );
   assert.equal(one.status, 200);
   assert.deepEqual(await one.json(), { added: 1 });
   assert.equal(labels.labelAt('pump-7', Date.parse('2026-01-01T00:30:00Z')), 'anomaly');
 
-  const two = await post(`${server.url}/labels`, JSON.stringify([
-    { sensor: 'a', from: 1000, to: 2000, label: 'normal' },
-    { sensor: 'b', from: 1000, to: 2000, label: 'anomaly' },
-  ]));
+  const two = await post(
+    `${server.url}/labels`,
+    JSON.stringify([
+      { sensor: 'a', from: 1000, to: 2000, label: 'normal' },
+      { sensor: 'b', from: 1000, to: 2000, label: 'anomaly' },
+    ]),
+  );
   assert.deepEqual([two.status, await two.json()], [200, { added: 2 }]);
   assert.equal(labels.size, 3);
   assert.equal(labels.labelAt('a', 1500), 'normal');
@@ -99,7 +110,11 @@ test('POST /labels adds one label or an array into the LabelStore; bad bodies ar
     ['[]', 400, /^no labels/],
     ['"pump"', 400, /a label must be an object/],
     ['{"sensor":"a","from":2,"to":1,"label":"normal"}', 400, /from\/to must be times with from ≤ to/],
-    ['[{"sensor":"a","from":1,"to":2,"label":"normal"},{"sensor":"b","from":1,"to":2,"label":"odd"}]', 400, /^labels\[1\]: label must be "normal" or "anomaly"/],
+    [
+      '[{"sensor":"a","from":1,"to":2,"label":"normal"},{"sensor":"b","from":1,"to":2,"label":"odd"}]',
+      400,
+      /^labels\[1\]: label must be "normal" or "anomaly"/,
+    ],
     ['{"from":1,"to":2,"label":"normal"}', 400, /no sensor/],
     [JSON.stringify([{ sensor: 'x'.repeat(400), from: 1, to: 2, label: 'normal' }]), 413, /at most 300 are accepted/],
   ];
@@ -120,13 +135,26 @@ test('GET /models lists the registry; POST /models/rollback moves CURRENT and sw
   const list = await fetch(`${server.url}/models`, { headers: auth });
   assert.equal(list.status, 200);
   const entries = (await list.json()) as RegistryEntry[];
-  assert.deepEqual(entries.map((e) => [e.version, e.current]), [[b2.metadata.version, true], [b1.metadata.version, false]]);
+  assert.deepEqual(
+    entries.map((e) => [e.version, e.current]),
+    [
+      [b2.metadata.version, true],
+      [b1.metadata.version, false],
+    ],
+  );
 
   const back = await post(`${server.url}/models/rollback`, '');
   assert.equal(back.status, 200);
-  assert.deepEqual(((await back.json()) as { rolledBack: unknown }).rolledBack, { group: 'a,b,c', from: b2.metadata.version, to: b1.metadata.version });
+  assert.deepEqual(((await back.json()) as { rolledBack: unknown }).rolledBack, {
+    group: 'a,b,c',
+    from: b2.metadata.version,
+    to: b1.metadata.version,
+  });
   assert.equal(currentFile(registry), b1.metadata.version);
-  assert.deepEqual(swapped.map((e) => e.version), [b1.metadata.version]);
+  assert.deepEqual(
+    swapped.map((e) => e.version),
+    [b1.metadata.version],
+  );
 
   const answers: Array<[string, number, RegExp]> = [
     ['{}', 409, /has no version before/],
@@ -146,7 +174,10 @@ test('GET /models lists the registry; POST /models/rollback moves CURRENT and sw
   assert.equal(currentFile(registry), b1.metadata.version);
   assert.equal(swapped.length, 1, 'refused rollbacks swap nothing');
 
-  const forward = await post(`${server.url}/models/rollback`, JSON.stringify({ group: 'a,b,c', version: b2.metadata.version }));
+  const forward = await post(
+    `${server.url}/models/rollback`,
+    JSON.stringify({ group: 'a,b,c', version: b2.metadata.version }),
+  );
   assert.equal(forward.status, 200);
   assert.equal(currentFile(registry), b2.metadata.version);
 });
@@ -164,7 +195,10 @@ test('rollback to a tampered version is 409 and keeps CURRENT; an engine that ca
   assert.equal(res.status, 409);
   const body = (await res.json()) as { error: string; code: string };
   assert.equal(body.code, 'AEMON_MODEL_CHECKSUM');
-  assert.match(body.error, new RegExp(`weights\\.bin .* does not match its checksum.*${b2.metadata.version} stays current`));
+  assert.match(
+    body.error,
+    new RegExp(`weights\\.bin .* does not match its checksum.*${b2.metadata.version} stays current`),
+  );
   assert.equal(currentFile(registry), b2.metadata.version);
   assert.equal(swapped.length, 0);
 
@@ -173,7 +207,12 @@ test('rollback to a tampered version is 409 and keeps CURRENT; an engine that ca
   await failing.registry.promote(b3);
   const refused = await post(`${failing.server.url}/models/rollback`, '{}');
   assert.equal(refused.status, 500);
-  assert.match(((await refused.json()) as { error: string }).error, new RegExp(`could not switch to ${b2.metadata.version}: the engine said no; CURRENT is back at ${b3.metadata.version}`));
+  assert.match(
+    ((await refused.json()) as { error: string }).error,
+    new RegExp(
+      `could not switch to ${b2.metadata.version}: the engine said no; CURRENT is back at ${b3.metadata.version}`,
+    ),
+  );
   assert.equal(currentFile(failing.registry), b3.metadata.version);
 });
 
@@ -181,12 +220,23 @@ test('the admin port never runs without a token: config, env and start-up refuse
   assert.equal(parseConfig({}).admin.enabled, false, 'off by default');
   assert.throws(
     () => parseConfig({ admin: { enabled: true } }),
-    (err: unknown) => err instanceof AemonError && err.code === 'AEMON_CONFIG_INVALID' && /admin\.token: admin\.enabled needs a bearer token/.test(err.message),
+    (err: unknown) =>
+      err instanceof AemonError &&
+      err.code === 'AEMON_CONFIG_INVALID' &&
+      /admin\.token: admin\.enabled needs a bearer token/.test(err.message),
   );
-  const fromEnv = parseConfig(envOverrides({ AEMON_ADMIN_ENABLED: 'true', AEMON_ADMIN_TOKEN: TOKEN, AEMON_ADMIN_PORT: '9999' }));
+  const fromEnv = parseConfig(
+    envOverrides({ AEMON_ADMIN_ENABLED: 'true', AEMON_ADMIN_TOKEN: TOKEN, AEMON_ADMIN_PORT: '9999' }),
+  );
   assert.deepEqual({ ...fromEnv.admin }, { enabled: true, host: '127.0.0.1', port: 9999, token: TOKEN });
   await assert.rejects(
-    startAdminServer({ host: '127.0.0.1', port: 0, token: ' ', parseLabel: (raw: string) => parseLabel(raw), labels: { add: (_l: Label) => {} } }),
+    startAdminServer({
+      host: '127.0.0.1',
+      port: 0,
+      token: ' ',
+      parseLabel: (raw: string) => parseLabel(raw),
+      labels: { add: (_l: Label) => {} },
+    }),
     (err: unknown) => err instanceof AemonError && err.code === 'AEMON_CONFIG_INVALID',
   );
   const run = await aemon(['run'], { env: { AEMON_ADMIN_ENABLED: 'true', AEMON_ADMIN_TOKEN: '' } });
@@ -195,7 +245,13 @@ test('the admin port never runs without a token: config, env and start-up refuse
 });
 
 test('without a registry the /models routes answer 404 with the reason', async (t) => {
-  const server = await startAdminServer({ host: '127.0.0.1', port: 0, token: TOKEN, parseLabel: (raw: string) => parseLabel(raw), labels: new LabelStore() });
+  const server = await startAdminServer({
+    host: '127.0.0.1',
+    port: 0,
+    token: TOKEN,
+    parseLabel: (raw: string) => parseLabel(raw),
+    labels: new LabelStore(),
+  });
   t.after(() => server.close());
   const res = await fetch(`${server.url}/models`, { headers: auth });
   assert.equal(res.status, 404);

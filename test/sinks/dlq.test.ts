@@ -31,8 +31,15 @@ test('one NDJSON line per rejection, raw text as is and bytes as base64 with a f
     raw: '{"sensor": "a", "values": ',
   });
   const binary = JSON.parse(lines[1] as string);
-  assert.deepEqual({ ...binary, raw: undefined }, { reason: 'non_finite', detail: 'bad: non_finite', sensor: 'pump-7', origin, rawBase64: true, raw: undefined });
-  assert.deepEqual([...Buffer.from(binary.raw, 'base64')], [0xff, 0xfe, 0x7b], 'exactly the bytes of the view, not its whole buffer');
+  assert.deepEqual(
+    { ...binary, raw: undefined },
+    { reason: 'non_finite', detail: 'bad: non_finite', sensor: 'pump-7', origin, rawBase64: true, raw: undefined },
+  );
+  assert.deepEqual(
+    [...Buffer.from(binary.raw, 'base64')],
+    [0xff, 0xfe, 0x7b],
+    'exactly the bytes of the view, not its whole buffer',
+  );
 });
 
 test('the log dead-letter sink warns once per rejection, without the raw bytes', async () => {
@@ -40,9 +47,12 @@ test('the log dead-letter sink warns once per rejection, without the raw bytes',
   const log = createLogger('info', { destination: { write: (s: string) => void lines.push(JSON.parse(s)) } });
   const sink = dlqLogSink(log);
   await sink.write([rejection('secret-ish payload', 'bad_record'), rejection('x', 'too_late')]);
-  assert.deepEqual(lines.map((l) => [l.level, l.reason, l.msg]), [
-    [40, 'bad_record', 'reading rejected'],
-    [40, 'too_late', 'reading rejected'],
-  ]);
+  assert.deepEqual(
+    lines.map((l) => [l.level, l.reason, l.msg]),
+    [
+      [40, 'bad_record', 'reading rejected'],
+      [40, 'too_late', 'reading rejected'],
+    ],
+  );
   assert.ok(!JSON.stringify(lines).includes('secret-ish payload'));
 });

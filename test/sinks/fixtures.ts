@@ -5,11 +5,29 @@ export const T0 = Date.UTC(2026, 10, 27, 10, 0, 0);
 const noop = (): void => {};
 
 export function reading(sensor: string, i: number, values: Record<string, number>, arrivedAt = T0 + i * 1000): Reading {
-  return { sensor, ts: T0 + i * 1000, ...channelValues(values), origin: { source: 'file', file: 'in.csv', line: i + 2 }, arrivedAt, seq: i, ack: noop };
+  return {
+    sensor,
+    ts: T0 + i * 1000,
+    ...channelValues(values),
+    origin: { source: 'file', file: 'in.csv', line: i + 2 },
+    arrivedAt,
+    seq: i,
+    ack: noop,
+  };
 }
 
 export function warming(r: Reading, channels: readonly string[]): ScoredReading {
-  return { reading: r, score: null, error: null, threshold: null, anomaly: false, channels, channelShares: null, windowId: null, training: false };
+  return {
+    reading: r,
+    score: null,
+    error: null,
+    threshold: null,
+    anomaly: false,
+    channels,
+    channelShares: null,
+    windowId: null,
+    training: false,
+  };
 }
 
 export function scoredOutput(
@@ -55,7 +73,11 @@ export function scoredOutput(
   };
 }
 
-export function rejection(raw: string | Uint8Array, reason: Rejection['reason'] = 'not_json', sensor?: string): Rejection {
+export function rejection(
+  raw: string | Uint8Array,
+  reason: Rejection['reason'] = 'not_json',
+  sensor?: string,
+): Rejection {
   return {
     kind: 'rejected',
     reason,
@@ -77,7 +99,12 @@ export function sampleOutputs(): PipelineOutput[] {
   return [
     { kind: 'scored', window: null, rows: [warming(reading('a', 0, pt), PT)] },
     rejection('nope'),
-    scoredOutput([reading('a', 1, pt), reading('a', 2, pt)], PT, { score: 1.23456789, threshold: 0.0123, shares: [0.1, 0.9], anomaly: true }),
+    scoredOutput([reading('a', 1, pt), reading('a', 2, pt)], PT, {
+      score: 1.23456789,
+      threshold: 0.0123,
+      shares: [0.1, 0.9],
+      anomaly: true,
+    }),
     scoredOutput([reading('b,1', 3, { rpm: 7 })], ['rpm'], { score: 0.5, threshold: 2, shares: [1], anomaly: false }),
   ];
 }

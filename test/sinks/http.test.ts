@@ -105,7 +105,13 @@ test('close() ends keep-alive connections and is idempotent', async () => {
 });
 
 test('/readyz lists the problems before a model is ready too', async (t) => {
-  const server = await startHttpServer({ host: HOST, port: 0, registry: new Registry(), ready: () => false, problems: () => ['a lz4 record batch could not be decompressed'] });
+  const server = await startHttpServer({
+    host: HOST,
+    port: 0,
+    registry: new Registry(),
+    ready: () => false,
+    problems: () => ['a lz4 record batch could not be decompressed'],
+  });
   t.after(() => server.close());
   const res = await fetch(`${server.url}/readyz`);
   assert.equal(res.status, 503);

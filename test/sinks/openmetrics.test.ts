@@ -7,7 +7,13 @@ import { Registry } from 'prom-client';
 import { AemonError } from '../../src/errors.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import type { PipelineOutput } from '../../src/pipeline/contracts.js';
-import { OPENMETRICS_FAMILIES, omLabelValue, omNumber, omTimestamp, openMetricsSink } from '../../src/sinks/openmetrics.js';
+import {
+  OPENMETRICS_FAMILIES,
+  omLabelValue,
+  omNumber,
+  omTimestamp,
+  openMetricsSink,
+} from '../../src/sinks/openmetrics.js';
 import { T0, reading, sampleOutputs, scoredOutput, warming } from './fixtures.js';
 
 function tempDir(t: { after(fn: () => void): void }): string {
@@ -76,12 +82,22 @@ test('sensors interleaved and out of order come out grouped by family and series
   const families = lines.filter((l) => !l.startsWith('#')).map((l) => l.slice(0, l.indexOf('{')));
   const blocks = families.filter((f, i) => i === 0 || families[i - 1] !== f);
   assert.deepEqual(blocks, OPENMETRICS_FAMILIES);
-  assert.deepEqual(lines.filter((l) => l.startsWith('# TYPE')).map((l) => l.split(' ')[2]), OPENMETRICS_FAMILIES);
+  assert.deepEqual(
+    lines.filter((l) => l.startsWith('# TYPE')).map((l) => l.split(' ')[2]),
+    OPENMETRICS_FAMILIES,
+  );
   assert.equal(lines.at(-1), '# EOF');
 });
 
 test('training rows are left out; label values are escaped; NaN and infinities are spelled the OpenMetrics way', async (t) => {
-  const train = { ...warming(reading('t', 0, { x: 1 }), ['x']), score: 2, error: 2, threshold: 1, channelShares: Float32Array.of(1), training: true };
+  const train = {
+    ...warming(reading('t', 0, { x: 1 }), ['x']),
+    score: 2,
+    error: 2,
+    threshold: 1,
+    channelShares: Float32Array.of(1),
+    training: true,
+  };
   const odd = 'line "one"\\two\nthree';
   const om = await writeAll(join(tempDir(t), 'out.om'), [
     [
@@ -112,10 +128,15 @@ test('the HELP texts are those of the live metrics', async () => {
 
 test('an empty run is a valid file; an unwritable path fails with AEMON_SINK_WRITE at the first write', async (t) => {
   const dir = tempDir(t);
-  const empty = await writeAll(join(dir, 'empty.om'), [[warming(reading('a', 0, { x: 1 }), ['x'])].map((r) => ({ kind: 'scored', rows: [r], window: null }) as PipelineOutput)]);
+  const empty = await writeAll(join(dir, 'empty.om'), [
+    [warming(reading('a', 0, { x: 1 }), ['x'])].map(
+      (r) => ({ kind: 'scored', rows: [r], window: null }) as PipelineOutput,
+    ),
+  ]);
   assert.equal(empty, OPENMETRICS_FAMILIES.map(head).join('') + '# EOF\n');
   const sink = openMetricsSink(join(dir, 'missing', 'out.om'));
-  const isSinkWrite = (err: unknown): boolean => err instanceof AemonError && err.code === 'AEMON_SINK_WRITE' && /missing/.test(err.message);
+  const isSinkWrite = (err: unknown): boolean =>
+    err instanceof AemonError && err.code === 'AEMON_SINK_WRITE' && /missing/.test(err.message);
   await assert.rejects(sink.write(sampleOutputs()), isSinkWrite);
   await assert.rejects(sink.close(), isSinkWrite);
 });

@@ -14,13 +14,40 @@ const v = { pressure: 1, temperature: 2 };
 function batch(): PipelineOutput[] {
   return [
     { kind: 'scored', window: null, rows: [warming(reading('a', 0, v), CH)] },
-    scoredOutput([reading('a', 1, v), reading('a', 2, v)], CH, { score: 1.5, threshold: 0.2, shares: [0.25, 0.75], anomaly: true }),
+    scoredOutput([reading('a', 1, v), reading('a', 2, v)], CH, {
+      score: 1.5,
+      threshold: 0.2,
+      shares: [0.25, 0.75],
+      anomaly: true,
+    }),
     scoredOutput([reading('b', 3, v)], CH, { score: 0.5, threshold: 0.4, shares: [0.5, 0.5], anomaly: false }),
     {
       kind: 'event',
-      event: { id: 'e1', kind: 'opened', sensor: 'a', group: 'pressure,temperature', start: T0, peakScore: 1.5, topChannels: [], modelVersion: 'v1' },
+      event: {
+        id: 'e1',
+        kind: 'opened',
+        sensor: 'a',
+        group: 'pressure,temperature',
+        start: T0,
+        peakScore: 1.5,
+        topChannels: [],
+        modelVersion: 'v1',
+      },
     },
-    { kind: 'event', event: { id: 'e1', kind: 'closed', sensor: 'a', group: 'x', start: T0, end: T0, peakScore: 1.5, topChannels: [], modelVersion: 'v1' } },
+    {
+      kind: 'event',
+      event: {
+        id: 'e1',
+        kind: 'closed',
+        sensor: 'a',
+        group: 'x',
+        start: T0,
+        end: T0,
+        peakScore: 1.5,
+        topChannels: [],
+        modelVersion: 'v1',
+      },
+    },
     rejection('{', 'not_json'),
     rejection('{}', 'missing_sensor'),
     rejection('{"x', 'not_json'),
@@ -30,7 +57,10 @@ function batch(): PipelineOutput[] {
 test('a batch of outputs updates the metrics once per window and once per batch for counters', async () => {
   const calls: Array<[string, unknown]> = [];
   const spy = new Proxy({} as AemonMetrics, {
-    get: (_t, method: string) => (arg: unknown, ...rest: unknown[]) => calls.push([method, rest.length > 0 ? [arg, ...rest] : arg]),
+    get:
+      (_t, method: string) =>
+      (arg: unknown, ...rest: unknown[]) =>
+        calls.push([method, rest.length > 0 ? [arg, ...rest] : arg]),
   });
   const now = T0 + 10_000;
   await metricsSink(spy, () => now).write(batch());
@@ -41,8 +71,18 @@ test('a batch of outputs updates the metrics once per window and once per batch 
     [true, false],
     "the window's hysteresis state comes from its rows",
   );
-  assert.deepEqual(named('readingsIn'), [['file', 4], ['kafka', 3]], 'every reading once, a rejection too');
-  assert.deepEqual(named('rejected'), [['not_json', 2], ['missing_sensor', 1]]);
+  assert.deepEqual(
+    named('readingsIn'),
+    [
+      ['file', 4],
+      ['kafka', 3],
+    ],
+    'every reading once, a rejection too',
+  );
+  assert.deepEqual(named('rejected'), [
+    ['not_json', 2],
+    ['missing_sensor', 1],
+  ]);
   assert.deepEqual(named('windowsScored'), [2]);
   assert.deepEqual(named('eventToScore'), [[9, 8, 7]], 'now − arrival of each released reading, in seconds');
   assert.deepEqual(named('anomalyOpened'), ['a'], 'closed events are not counted');

@@ -31,7 +31,15 @@ const EXPECTED_CSV = [
 ].join('\n');
 
 const EXPECTED_NDJSON = [
-  { ts: '2026-11-27T10:00:00.000Z', sensor: 'a', score: null, threshold: null, anomaly: false, errors: null, windowId: null },
+  {
+    ts: '2026-11-27T10:00:00.000Z',
+    sensor: 'a',
+    score: null,
+    threshold: null,
+    anomaly: false,
+    errors: null,
+    windowId: null,
+  },
   ...[1, 2].map((i) => ({
     ts: `2026-11-27T10:00:0${i}.000Z`,
     sensor: 'a',
@@ -41,7 +49,15 @@ const EXPECTED_NDJSON = [
     errors: { pressure: 0.1, temperature: 0.9 },
     windowId: `a@${T0 + 2000}`,
   })),
-  { ts: '2026-11-27T10:00:03.000Z', sensor: 'b,1', score: 0.5, threshold: 2, anomaly: false, errors: { rpm: 1 }, windowId: `b,1@${T0 + 3000}` },
+  {
+    ts: '2026-11-27T10:00:03.000Z',
+    sensor: 'b,1',
+    score: 0.5,
+    threshold: 2,
+    anomaly: false,
+    errors: { rpm: 1 },
+    windowId: `b,1@${T0 + 3000}`,
+  },
 ]
   .map((o) => JSON.stringify(o) + '\n')
   .join('');
@@ -70,7 +86,11 @@ test('the same input gives byte-identical files, however it is batched', async (
   for (const ext of ['csv', 'ndjson']) {
     const channels = ['pressure', 'temperature', 'rpm'];
     await writeAll(join(dir, `one.${ext}`), [outputs()], channels);
-    await writeAll(join(dir, `two.${ext}`), outputs().map((o) => [o]), channels);
+    await writeAll(
+      join(dir, `two.${ext}`),
+      outputs().map((o) => [o]),
+      channels,
+    );
     assert.ok(readFileSync(join(dir, `one.${ext}`)).equals(readFileSync(join(dir, `two.${ext}`))), ext);
   }
 });
@@ -78,7 +98,10 @@ test('the same input gives byte-identical files, however it is batched', async (
 test('CSV without a channel list takes the channels of the first rows; an empty run still has a header', async (t) => {
   const dir = tempDir(t);
   const csv = await writeAll(join(dir, 'late.csv'), [[rejection('x')], outputs()]);
-  assert.equal(csv.split('\n')[0], 'timestamp,sensor,score,threshold,anomaly,error_pressure,error_temperature,error_rpm');
+  assert.equal(
+    csv.split('\n')[0],
+    'timestamp,sensor,score,threshold,anomaly,error_pressure,error_temperature,error_rpm',
+  );
   assert.equal(csv.split('\n')[4], '2026-11-27T10:00:03.000Z,"b,1",0.5,2,0,,,1');
   assert.equal(await writeAll(join(dir, 'empty.csv'), [], ['x']), 'timestamp,sensor,score,threshold,anomaly,error_x\n');
   assert.equal(await writeAll(join(dir, 'none.csv'), [[rejection('x')]]), 'timestamp,sensor,score,threshold,anomaly\n');
@@ -95,9 +118,13 @@ test('many rows at once go through the stream (backpressure) and all arrive', as
 
 test('an unknown extension is a usage error; a failed write is AEMON_SINK_WRITE', async (t) => {
   const dir = tempDir(t);
-  assert.throws(() => scoreFileSink(join(dir, 'scores.txt')), (err: unknown) => err instanceof AemonError && err.code === 'AEMON_USAGE');
+  assert.throws(
+    () => scoreFileSink(join(dir, 'scores.txt')),
+    (err: unknown) => err instanceof AemonError && err.code === 'AEMON_USAGE',
+  );
   const sink = scoreFileSink(join(dir, 'missing', 'scores.csv'), ['pressure']);
-  const isSinkWrite = (err: unknown) => err instanceof AemonError && err.code === 'AEMON_SINK_WRITE' && /missing/.test(err.message);
+  const isSinkWrite = (err: unknown) =>
+    err instanceof AemonError && err.code === 'AEMON_SINK_WRITE' && /missing/.test(err.message);
   await assert.rejects(sink.write(outputs()), isSinkWrite);
   await assert.rejects(sink.close(), isSinkWrite);
 });
@@ -118,6 +145,12 @@ test('"-" writes CSV to stdout and leaves stdout open', async () => {
     await sink.write(sampleOutputs());
     await sink.close();
     process.stdout.write('after close\\n');`;
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code]);
+  const { stdout } = await promisify(execFile)(process.execPath, [
+    '--import',
+    'tsx',
+    '--input-type=module',
+    '-e',
+    code,
+  ]);
   assert.equal(stdout, EXPECTED_CSV + 'after close\n');
 });

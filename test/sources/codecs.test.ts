@@ -13,25 +13,63 @@ import { installKafkaCodecs, type DecompressFailure, type KafkaCodec } from '../
 
 const require = createRequire(import.meta.url);
 // kafkajs' own record batch encoder and decoder, which call the codec registry.
-const { RecordBatch } = require('kafkajs/src/protocol/recordBatch/v0') as { RecordBatch: (args: { compression: number; records: unknown[]; lastOffsetDelta: number }) => Promise<{ buffer: Buffer }> };
-const Record = require('kafkajs/src/protocol/recordBatch/record/v0') as (args: { offsetDelta: number; key: Buffer; value: Buffer; headers?: object }) => unknown;
-const decodeBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder') as (decoder: unknown) => Promise<{ records: Array<{ key: Buffer; value: Buffer; offset: string }> }>;
+const { RecordBatch } = require('kafkajs/src/protocol/recordBatch/v0') as {
+  RecordBatch: (args: {
+    compression: number;
+    records: unknown[];
+    lastOffsetDelta: number;
+  }) => Promise<{ buffer: Buffer }>;
+};
+const Record = require('kafkajs/src/protocol/recordBatch/record/v0') as (args: {
+  offsetDelta: number;
+  key: Buffer;
+  value: Buffer;
+  headers?: object;
+}) => unknown;
+const decodeBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder') as (
+  decoder: unknown,
+) => Promise<{ records: Array<{ key: Buffer; value: Buffer; offset: string }> }>;
 const Decoder = require('kafkajs/src/protocol/decoder') as new (buffer: Buffer) => unknown;
-const { CompressionCodecs } = require('kafkajs') as { CompressionCodecs: Record<number, () => { decompress(b: Buffer): Promise<Buffer> }> };
+const { CompressionCodecs } = require('kafkajs') as {
+  CompressionCodecs: Record<number, () => { decompress(b: Buffer): Promise<Buffer> }>;
+};
 
 const codecs = installKafkaCodecs();
 
 test('every Kafka codec is available here and round-trips a record batch through kafkajs', async () => {
   for (const codec of KAFKA_CODECS) {
     assert.equal(codecs.available.get(codec), true, `${codec}: ${codecs.available.get(codec)}`);
-    const values = Array.from({ length: 50 }, (_, i) => JSON.stringify({ sensor: `s${i % 3}`, ts: 1_700_000_000_000 + i, values: { a: i / 7, b: -i } }));
-    const records = values.map((v, i) => Record({ offsetDelta: i, key: Buffer.from(`s${i % 3}`), value: Buffer.from(v) }));
-    const encoded = await RecordBatch({ compression: compressionType(codec), records, lastOffsetDelta: records.length - 1 });
-    const plain = await RecordBatch({ compression: CompressionTypes.None, records, lastOffsetDelta: records.length - 1 });
-    assert.ok(encoded.buffer.length < plain.buffer.length / 2, `${codec} compresses (${encoded.buffer.length} vs ${plain.buffer.length} bytes)`);
+    const values = Array.from({ length: 50 }, (_, i) =>
+      JSON.stringify({ sensor: `s${i % 3}`, ts: 1_700_000_000_000 + i, values: { a: i / 7, b: -i } }),
+    );
+    const records = values.map((v, i) =>
+      Record({ offsetDelta: i, key: Buffer.from(`s${i % 3}`), value: Buffer.from(v) }),
+    );
+    const encoded = await RecordBatch({
+      compression: compressionType(codec),
+      records,
+      lastOffsetDelta: records.length - 1,
+    });
+    const plain = await RecordBatch({
+      compression: CompressionTypes.None,
+      records,
+      lastOffsetDelta: records.length - 1,
+    });
+    assert.ok(
+      encoded.buffer.length < plain.buffer.length / 2,
+      `${codec} compresses (${encoded.buffer.length} vs ${plain.buffer.length} bytes)`,
+    );
     const decoded = await decodeBatch(new Decoder(encoded.buffer));
-    assert.deepEqual(decoded.records.map((r) => r.value.toString()), values, codec);
-    assert.deepEqual(decoded.records.map((r) => r.offset), values.map((_, i) => String(i)), codec);
+    assert.deepEqual(
+      decoded.records.map((r) => r.value.toString()),
+      values,
+      codec,
+    );
+    assert.deepEqual(
+      decoded.records.map((r) => r.offset),
+      values.map((_, i) => String(i)),
+      codec,
+    );
   }
 });
 
@@ -66,7 +104,10 @@ test('any bytes into a decompressor: decompressed bytes, or an aemon error namin
       );
       // Garbage that is certainly not a frame of this codec fails, and is the recent failure.
       const garbage = Buffer.from('this is not a compressed record batch, not at all'.repeat(3));
-      await assert.rejects(decompress(garbage), (err: unknown) => err instanceof AemonError && err.message.includes(codec));
+      await assert.rejects(
+        decompress(garbage),
+        (err: unknown) => err instanceof AemonError && err.message.includes(codec),
+      );
       assert.equal(codecs.recentFailure()?.codec, codec);
     }
   } finally {
@@ -79,7 +120,7 @@ test('any bytes into a decompressor: decompressed bytes, or an aemon error namin
 // Found by fuzzing: a 290-byte snappy block whose literal length overflows to a negative number,
 // which sent snappyjs (kafkajs-snappy's decoder) into an endless loop that froze the process.
 const SNAPPY_LOOP = Buffer.from(
-    '76fcd21661c9e279232ea0f9ed53072d1a3f277f9159fccdbf1b42ecc716a306603a55b02b72afb34c90fafd24b441dc' +
+  '76fcd21661c9e279232ea0f9ed53072d1a3f277f9159fccdbf1b42ecc716a306603a55b02b72afb34c90fafd24b441dc' +
     '236996a3b6603593070a2d802fd09fa3dd65f22d3a0454972d5c7762da77baf0e0cd1566a4dc6874cf2bc4d0eb017404' +
     '5a094ea04ab92fe8a126d0eb192b1dce90e6ae8987d82100bec3373f05252daeab17244d36ae2fe7d6833ffceb476126' +
     '3c7b987b98a2475c58b9a6de1a1bf3228e2acd3c3daf80b3fe49d654419cbe687e0fc3946b60ecf4f31f5107ec3c3c3d' +
@@ -89,37 +130,58 @@ const SNAPPY_LOOP = Buffer.from(
   'hex',
 );
 
-test('a snappy block that sent the old decoder into an endless loop is rejected, naming the codec', { timeout: 10_000 }, async () => {
-  const decompress = CompressionCodecs[CompressionTypes.Snappy]!().decompress;
-  await assert.rejects(decompress(SNAPPY_LOOP), (err: unknown) => err instanceof AemonError && /^cannot decompress a snappy record batch: /.test(err.message));
-  // The xerial framing (what Java clients wrote) is read too: one block, then the end.
-  const raw = Buffer.from('hello hello hello hello');
-  const block = Buffer.from(await (CompressionCodecs[CompressionTypes.Snappy]!() as unknown as KafkaCodec).compress({ buffer: raw }));
-  const size = Buffer.alloc(4);
-  size.writeUInt32BE(block.length);
-  const xerial = Buffer.concat([Buffer.from([130, 83, 78, 65, 80, 80, 89, 0, 0, 0, 0, 1, 0, 0, 0, 1]), size, block]);
-  assert.deepEqual(await decompress(xerial), raw);
-  await assert.rejects(decompress(xerial.subarray(0, xerial.length - 1)), (err: unknown) => err instanceof AemonError && err.message.includes('snappy'));
-});
+test(
+  'a snappy block that sent the old decoder into an endless loop is rejected, naming the codec',
+  { timeout: 10_000 },
+  async () => {
+    const decompress = CompressionCodecs[CompressionTypes.Snappy]!().decompress;
+    await assert.rejects(
+      decompress(SNAPPY_LOOP),
+      (err: unknown) => err instanceof AemonError && /^cannot decompress a snappy record batch: /.test(err.message),
+    );
+    // The xerial framing (what Java clients wrote) is read too: one block, then the end.
+    const raw = Buffer.from('hello hello hello hello');
+    const block = Buffer.from(
+      await (CompressionCodecs[CompressionTypes.Snappy]!() as unknown as KafkaCodec).compress({ buffer: raw }),
+    );
+    const size = Buffer.alloc(4);
+    size.writeUInt32BE(block.length);
+    const xerial = Buffer.concat([Buffer.from([130, 83, 78, 65, 80, 80, 89, 0, 0, 0, 0, 1, 0, 0, 0, 1]), size, block]);
+    assert.deepEqual(await decompress(xerial), raw);
+    await assert.rejects(
+      decompress(xerial.subarray(0, xerial.length - 1)),
+      (err: unknown) => err instanceof AemonError && err.message.includes('snappy'),
+    );
+  },
+);
 
 test('a compressed batch cut short or with a byte changed: bytes (the original ones when intact), or an aemon error naming the codec', async () => {
   for (const codec of KAFKA_CODECS) {
     const codecOf = () => CompressionCodecs[compressionType(codec)]!() as unknown as KafkaCodec;
     await fc.assert(
-      fc.asyncProperty(fc.string({ minLength: 1, maxLength: 2000 }), fc.nat(), fc.option(fc.nat(255)), async (text, at, flip) => {
-        const original = Buffer.from(text.repeat(3));
-        const compressed = Buffer.from(await codecOf().compress({ buffer: original }));
-        const i = at % compressed.length;
-        const damaged = flip === null ? compressed.subarray(0, i) : Buffer.from(compressed).fill(flip, i, i + 1);
-        try {
-          const out = await codecOf().decompress(damaged);
-          // A change a codec without a checksum cannot see gives other bytes, never an exception.
-          assert.ok(Buffer.isBuffer(out));
-          if (damaged.equals(compressed)) assert.ok(out.equals(original), `${codec}: the intact batch decompresses to the original`);
-        } catch (err) {
-          assert.ok(err instanceof AemonError && err.message.startsWith(`cannot decompress a ${codec} record batch: `), `${codec}: ${String(err)}`);
-        }
-      }),
+      fc.asyncProperty(
+        fc.string({ minLength: 1, maxLength: 2000 }),
+        fc.nat(),
+        fc.option(fc.nat(255)),
+        async (text, at, flip) => {
+          const original = Buffer.from(text.repeat(3));
+          const compressed = Buffer.from(await codecOf().compress({ buffer: original }));
+          const i = at % compressed.length;
+          const damaged = flip === null ? compressed.subarray(0, i) : Buffer.from(compressed).fill(flip, i, i + 1);
+          try {
+            const out = await codecOf().decompress(damaged);
+            // A change a codec without a checksum cannot see gives other bytes, never an exception.
+            assert.ok(Buffer.isBuffer(out));
+            if (damaged.equals(compressed))
+              assert.ok(out.equals(original), `${codec}: the intact batch decompresses to the original`);
+          } catch (err) {
+            assert.ok(
+              err instanceof AemonError && err.message.startsWith(`cannot decompress a ${codec} record batch: `),
+              `${codec}: ${String(err)}`,
+            );
+          }
+        },
+      ),
       { numRuns: 150 },
     );
   }
@@ -127,7 +189,8 @@ test('a compressed batch cut short or with a byte changed: bytes (the original o
 
 test('kafka.compression: none by default, every codec by name or AEMON_KAFKA_COMPRESSION, nothing else', () => {
   assert.equal(loadConfig({ env: {} }).kafka.compression, 'none');
-  for (const codec of KAFKA_CODECS) assert.equal(loadConfig({ env: { AEMON_KAFKA_COMPRESSION: codec } }).kafka.compression, codec);
+  for (const codec of KAFKA_CODECS)
+    assert.equal(loadConfig({ env: { AEMON_KAFKA_COMPRESSION: codec } }).kafka.compression, codec);
   assert.throws(() => loadConfig({ env: { AEMON_KAFKA_COMPRESSION: 'brotli' } }), /kafka\.compression/);
   assert.equal(compressionType('none'), CompressionTypes.None);
   assert.equal(compressionType('zstd'), CompressionTypes.ZSTD);
@@ -144,5 +207,8 @@ test('kafka.compression naming a codec that cannot load is one clear start-up er
     },
   });
   assert.equal(r.code, 2, r.stderr);
-  assert.match(r.stderr, /^aemon: AEMON_CONFIG_INVALID: kafka\.compression=lz4: the lz4 codec is not available here \(cannot load lz4-napi: Cannot find module 'lz4-napi'/m);
+  assert.match(
+    r.stderr,
+    /^aemon: AEMON_CONFIG_INVALID: kafka\.compression=lz4: the lz4 codec is not available here \(cannot load lz4-napi: Cannot find module 'lz4-napi'/m,
+  );
 });

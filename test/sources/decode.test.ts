@@ -39,7 +39,13 @@ const good = { sensor: 'pump-7', ts: '2026-11-27T10:00:00.000Z', values: { tempe
 
 test('a good reading decodes with sorted, frozen values and carries the record metadata', () => {
   const myAck = (): void => {};
-  const r = json(good, { label: 1, arrivedAt: 123, seq: 77, ack: myAck, origin: { source: 'kafka', topic: 't', partition: 2, offset: '9' } });
+  const r = json(good, {
+    label: 1,
+    arrivedAt: 123,
+    seq: 77,
+    ack: myAck,
+    origin: { source: 'kafka', topic: 't', partition: 2, offset: '9' },
+  });
   const out = expectReading(decoder()(r));
   assert.equal(out.sensor, 'pump-7');
   assert.equal(out.ts, NOW);
@@ -77,7 +83,10 @@ test('bad_record: JSON that is not an object, values not an object or empty, and
   expectRejected(decoder()(json({ ...good, values: 5 })), 'bad_record', /values is a number/);
   expectRejected(decoder()(json({ sensor: 'a', ts: NOW })), 'bad_record', /values is missing/);
   expectRejected(decoder()(json({ ...good, values: {} })), 'bad_record', /no channels/);
-  const flagged = rec('a,b,c', { key: 'valve1/1', invalid: { reason: 'bad_record', detail: 'expected 2 columns, got 3' } });
+  const flagged = rec('a,b,c', {
+    key: 'valve1/1',
+    invalid: { reason: 'bad_record', detail: 'expected 2 columns, got 3' },
+  });
   const out = expectRejected(decoder()(flagged), 'bad_record', /^expected 2 columns, got 3$/);
   assert.equal(out.sensor, 'valve1/1');
   assert.equal(out.seq, flagged.seq);
@@ -102,7 +111,18 @@ test('timestamps: ISO with zone or offset, NAB/SKAB space form as UTC, epoch ms 
   assert.equal(parseTimestamp('2026-11-27'), Date.UTC(2026, 10, 27));
   assert.equal(parseTimestamp(1_700_000_000_000), 1_700_000_000_000);
   assert.equal(parseTimestamp('1700000000000'), 1_700_000_000_000);
-  for (const bad of ['yesterday', '2014-02-30 00:00:00', '2014-13-01', '2014-02-14 25:00:00', '14/02/2014', '', 'NaN', true, null, {}]) {
+  for (const bad of [
+    'yesterday',
+    '2014-02-30 00:00:00',
+    '2014-13-01',
+    '2014-02-14 25:00:00',
+    '14/02/2014',
+    '',
+    'NaN',
+    true,
+    null,
+    {},
+  ]) {
     assert.equal(parseTimestamp(bad), undefined, `accepted ${JSON.stringify(bad)}`);
   }
   assert.equal(parseTimestamp(Infinity), undefined);
@@ -113,8 +133,21 @@ test('timestamps: ISO with zone or offset, NAB/SKAB space form as UTC, epoch ms 
     assert.equal(parseTimestamp(iso.replace(/\.\d{3}Z$/, 'Z')), Math.floor(t / 1000) * 1000, iso);
   }
   assert.equal(parseTimestamp('2016-02-29T12:00:00.000Z'), Date.UTC(2016, 1, 29, 12));
-  assert.equal(parseTimestamp('0050-01-02T00:00:00.000Z'), Date.parse('0050-01-02T00:00:00.000Z'), 'a year before 100 is not 1950');
-  for (const bad of ['2015-02-29T12:00:00.000Z', '2100-02-29T00:00:00Z', '2014-04-31T00:00:00.000Z', '2014-00-10T00:00:00.000Z', '2014-01-10T24:00:00.000Z', '2014-01-10T10:60:00.000Z', '2014-01-10T10:00:60Z', '2014-01-1xT10:00:00.000Z']) {
+  assert.equal(
+    parseTimestamp('0050-01-02T00:00:00.000Z'),
+    Date.parse('0050-01-02T00:00:00.000Z'),
+    'a year before 100 is not 1950',
+  );
+  for (const bad of [
+    '2015-02-29T12:00:00.000Z',
+    '2100-02-29T00:00:00Z',
+    '2014-04-31T00:00:00.000Z',
+    '2014-00-10T00:00:00.000Z',
+    '2014-01-10T24:00:00.000Z',
+    '2014-01-10T10:60:00.000Z',
+    '2014-01-10T10:00:60Z',
+    '2014-01-1xT10:00:00.000Z',
+  ]) {
     assert.equal(parseTimestamp(bad), undefined, `accepted ${bad}`);
   }
 
@@ -144,12 +177,21 @@ test('future_timestamp: beyond now + maxFutureMs, the limit itself is accepted',
 
 test('non_finite: NaN, Infinity, null, text and numeric strings, naming the channel', () => {
   const d = decoder();
-  const fields = (values: Record<string, unknown>): SourceRecord => rec('x', { fields: { sensor: 's', ts: NOW, values } });
+  const fields = (values: Record<string, unknown>): SourceRecord =>
+    rec('x', { fields: { sensor: 's', ts: NOW, values } });
   expectRejected(d(fields({ temperature: 1, pressure: NaN })), 'non_finite', /^values\.pressure is NaN$/);
   expectRejected(d(fields({ a: -Infinity })), 'non_finite', /^values\.a is -Infinity$/);
   expectRejected(d(fields({ x: 'abc' })), 'non_finite', /^values\.x is "abc", not a finite number$/);
-  expectRejected(d(json({ ...good, values: { temperature: null, pressure: 1 } })), 'non_finite', /values\.temperature is null/);
-  expectRejected(d(json({ ...good, values: { temperature: '71.2', pressure: 1 } })), 'non_finite', /values\.temperature is "71\.2"/);
+  expectRejected(
+    d(json({ ...good, values: { temperature: null, pressure: 1 } })),
+    'non_finite',
+    /values\.temperature is null/,
+  );
+  expectRejected(
+    d(json({ ...good, values: { temperature: '71.2', pressure: 1 } })),
+    'non_finite',
+    /values\.temperature is "71\.2"/,
+  );
   expectRejected(d(json({ ...good, values: { temperature: { v: 1 }, pressure: 1 } })), 'non_finite', /an object/);
 });
 

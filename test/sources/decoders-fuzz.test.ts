@@ -12,14 +12,38 @@ const ODD_KEYS = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnPr
 
 const FORMATS: Record<string, Record<string, unknown>> = {
   json: {},
-  'json (paths, template, arrays, allow-list, auto time)': { arrays: true, sensorTemplate: '{site}/{device}', valuesField: 'values.motor', timeUnit: 'auto', channels: ['a', 'b', '__proto__'] },
+  'json (paths, template, arrays, allow-list, auto time)': {
+    arrays: true,
+    sensorTemplate: '{site}/{device}',
+    valuesField: 'values.motor',
+    timeUnit: 'auto',
+    channels: ['a', 'b', '__proto__'],
+  },
   'telegraf-json': { format: 'telegraf-json' },
   influx: { format: 'influx' },
-  'influx (template, allow-list)': { format: 'influx', sensorTemplate: '{measurement}/{tags.constructor}', channels: ['a', 'constructor'] },
+  'influx (template, allow-list)': {
+    format: 'influx',
+    sensorTemplate: '{measurement}/{tags.constructor}',
+    channels: ['a', 'constructor'],
+  },
   narrow: { format: 'narrow', channels: ['a', '__proto__'], narrow: { toleranceMs: 10, waitMs: 100 } },
 };
 
-const oddKey = fc.constantFrom(...ODD_KEYS, 'a', 'b', 'sensor', 'ts', 'values', 'fields', 'tags', 'name', 'timestamp', 'channel', 'value', 'metrics');
+const oddKey = fc.constantFrom(
+  ...ODD_KEYS,
+  'a',
+  'b',
+  'sensor',
+  'ts',
+  'values',
+  'fields',
+  'tags',
+  'name',
+  'timestamp',
+  'channel',
+  'value',
+  'metrics',
+);
 const leaf = fc.oneof(
   fc.double(),
   fc.integer(),
@@ -39,8 +63,16 @@ const nearValid = fc.record({
   sensor: fc.oneof(fc.constantFrom('s1', 's2'), leaf),
   device: fc.oneof(fc.constant('d'), leaf),
   site: fc.constant('x'),
-  ts: fc.oneof(fc.integer({ min: NOW - 10_000, max: NOW }), fc.integer({ min: NOW - 10_000, max: NOW }).map((t) => t / 1000), leaf),
-  values: fc.oneof(fc.dictionary(oddKey, leaf, { maxKeys: 4 }), fc.record({ motor: fc.dictionary(oddKey, leaf, { maxKeys: 4 }) }), leaf),
+  ts: fc.oneof(
+    fc.integer({ min: NOW - 10_000, max: NOW }),
+    fc.integer({ min: NOW - 10_000, max: NOW }).map((t) => t / 1000),
+    leaf,
+  ),
+  values: fc.oneof(
+    fc.dictionary(oddKey, leaf, { maxKeys: 4 }),
+    fc.record({ motor: fc.dictionary(oddKey, leaf, { maxKeys: 4 }) }),
+    leaf,
+  ),
   name: fc.oneof(fc.constant('cpu'), leaf),
   tags: fc.oneof(fc.dictionary(oddKey, fc.oneof(fc.string(), leaf), { maxKeys: 3 }), leaf),
   fields: fc.oneof(fc.dictionary(oddKey, leaf, { maxKeys: 4 }), leaf),
@@ -51,25 +83,50 @@ const nearValid = fc.record({
 
 /** One-channel messages of a few sensors and times, so joins complete, time out and collide. */
 const narrowMessage = fc
-  .record({ sensor: fc.constantFrom('s1', 's1', 's2'), ts: fc.integer({ min: 0, max: 4 }).map((d) => NOW - 5000 + d * 5), channel: fc.constantFrom('a', '__proto__', 'b'), value: fc.oneof(fc.double({ min: -1e6, max: 1e6, noNaN: true }), leaf) })
+  .record({
+    sensor: fc.constantFrom('s1', 's1', 's2'),
+    ts: fc.integer({ min: 0, max: 4 }).map((d) => NOW - 5000 + d * 5),
+    channel: fc.constantFrom('a', '__proto__', 'b'),
+    value: fc.oneof(fc.double({ min: -1e6, max: 1e6, noNaN: true }), leaf),
+  })
   .map((m) => JSON.stringify(m));
 
 const lineProtocol = fc
   .array(
-    fc.tuple(
-      fc.constantFrom('cpu', 'm\\,x', '#c', '', 'a b'),
-      fc.array(fc.tuple(fc.oneof(fc.constant('constructor'), oddKey), fc.constantFrom('v', 'a\\ b', '', '=')), { maxLength: 3 }),
-      // The fields: often one the allow-list names.
-      fc.array(fc.tuple(fc.oneof(fc.constantFrom('a', 'constructor'), oddKey), fc.constantFrom('1', '1i', '-2u', 'T', 'false', '"s"', '"un', '1e400', 'NaN', 'x')), { maxLength: 3 }),
-      fc.option(fc.constantFrom(`${NOW}000000`, '-1', '99999999999999999999999', '1.5', 'x'), { nil: undefined }),
-    ).map(([m, tags, fields, ts]) => `${m}${tags.map(([k, v]) => `,${k}=${v}`).join('')} ${fields.map(([k, v]) => `${k}=${v}`).join(',')}${ts === undefined ? '' : ` ${ts}`}`),
+    fc
+      .tuple(
+        fc.constantFrom('cpu', 'm\\,x', '#c', '', 'a b'),
+        fc.array(fc.tuple(fc.oneof(fc.constant('constructor'), oddKey), fc.constantFrom('v', 'a\\ b', '', '=')), {
+          maxLength: 3,
+        }),
+        // The fields: often one the allow-list names.
+        fc.array(
+          fc.tuple(
+            fc.oneof(fc.constantFrom('a', 'constructor'), oddKey),
+            fc.constantFrom('1', '1i', '-2u', 'T', 'false', '"s"', '"un', '1e400', 'NaN', 'x'),
+          ),
+          { maxLength: 3 },
+        ),
+        fc.option(fc.constantFrom(`${NOW}000000`, '-1', '99999999999999999999999', '1.5', 'x'), { nil: undefined }),
+      )
+      .map(
+        ([m, tags, fields, ts]) =>
+          `${m}${tags.map(([k, v]) => `,${k}=${v}`).join('')} ${fields.map(([k, v]) => `${k}=${v}`).join(',')}${ts === undefined ? '' : ` ${ts}`}`,
+      ),
     { minLength: 1, maxLength: 4 },
   )
   .map((lines) => lines.join('\n'));
 
-const deep = fc.integer({ min: 1, max: 60_000 }).chain((n) =>
-  fc.constantFrom('['.repeat(n) + ']'.repeat(n), '{"a":'.repeat(n) + '1' + '}'.repeat(n), `{"values":${'{"x":'.repeat(n)}1${'}'.repeat(n)}}`, `[${'['.repeat(n)}${']'.repeat(n)}]`),
-);
+const deep = fc
+  .integer({ min: 1, max: 60_000 })
+  .chain((n) =>
+    fc.constantFrom(
+      '['.repeat(n) + ']'.repeat(n),
+      '{"a":'.repeat(n) + '1' + '}'.repeat(n),
+      `{"values":${'{"x":'.repeat(n)}1${'}'.repeat(n)}}`,
+      `[${'['.repeat(n)}${']'.repeat(n)}]`,
+    ),
+  );
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 const bom = (s: string): Uint8Array => new Uint8Array([0xef, 0xbb, 0xbf, ...utf8(s)]);
 const input: fc.Arbitrary<string | Uint8Array> = fc.oneof(
@@ -87,14 +144,30 @@ const input: fc.Arbitrary<string | Uint8Array> = fc.oneof(
   }),
   lineProtocol,
   // Near-valid lines, so the property sees readings as well as rejections.
-  fc.tuple(fc.constantFrom('cpu', 'disk'), fc.constantFrom('', ',constructor=v', ',constructor=v,site=x'), fc.constantFrom('a', 'constructor', 'b'), leaf).map(([m, t, k, v]) => `${m}${t} ${k}=${typeof v === 'number' ? v : JSON.stringify(v)}`),
+  fc
+    .tuple(
+      fc.constantFrom('cpu', 'disk'),
+      fc.constantFrom('', ',constructor=v', ',constructor=v,site=x'),
+      fc.constantFrom('a', 'constructor', 'b'),
+      leaf,
+    )
+    .map(([m, t, k, v]) => `${m}${t} ${k}=${typeof v === 'number' ? v : JSON.stringify(v)}`),
   narrowMessage,
   narrowMessage,
   narrowMessage,
   narrowMessage,
   lineProtocol.map(utf8),
   lineProtocol.map(bom),
-  fc.constantFrom('{"sensor":"s","ts":1e400,"values":{"a":1e400}}', '{"__proto__":{"sensor":"x"},"constructor":1}', '\ud800', '\ufeff', '', ' ', 'null', '123456789012345678901234567890'),
+  fc.constantFrom(
+    '{"sensor":"s","ts":1e400,"values":{"a":1e400}}',
+    '{"__proto__":{"sensor":"x"},"constructor":1}',
+    '\ud800',
+    '\ufeff',
+    '',
+    ' ',
+    'null',
+    '123456789012345678901234567890',
+  ),
   deep,
 );
 
@@ -118,29 +191,38 @@ for (const [label, input$] of Object.entries(FORMATS)) {
     let outputs = 0;
     let read = 0;
     fc.assert(
-      fc.property(fc.array(fc.tuple(input, fc.option(fc.constantFrom('key', ' ', '__proto__'), { nil: undefined })), { minLength: 1, maxLength: 8 }), (batch) => {
-        const cfg = readingSchema.parse(input$) as ReadingConfig;
-        const d = createRecordDecoder(cfg, { now: () => NOW });
-        const acks: number[] = batch.map(() => 0);
-        const recs: SourceRecord[] = batch.map(([raw, key], i) => ({
-          raw,
-          ...(key === undefined ? {} : { key }),
-          timestamp: NOW - 1000,
-          origin: { source: 'fuzz' },
-          arrivedAt: NOW,
-          seq: i,
-          ack: () => acks[i]!++,
-        }));
-        const out = [...d.decodeMany(recs), ...d.flush()];
-        records += recs.length;
-        outputs += out.length;
-        for (const o of out) {
-          checkShape(o);
-          if (!isRejection(o)) read++;
-          o.ack();
-        }
-        assert.deepEqual(acks, batch.map(() => 1));
-      }),
+      fc.property(
+        fc.array(fc.tuple(input, fc.option(fc.constantFrom('key', ' ', '__proto__'), { nil: undefined })), {
+          minLength: 1,
+          maxLength: 8,
+        }),
+        (batch) => {
+          const cfg = readingSchema.parse(input$) as ReadingConfig;
+          const d = createRecordDecoder(cfg, { now: () => NOW });
+          const acks: number[] = batch.map(() => 0);
+          const recs: SourceRecord[] = batch.map(([raw, key], i) => ({
+            raw,
+            ...(key === undefined ? {} : { key }),
+            timestamp: NOW - 1000,
+            origin: { source: 'fuzz' },
+            arrivedAt: NOW,
+            seq: i,
+            ack: () => acks[i]!++,
+          }));
+          const out = [...d.decodeMany(recs), ...d.flush()];
+          records += recs.length;
+          outputs += out.length;
+          for (const o of out) {
+            checkShape(o);
+            if (!isRejection(o)) read++;
+            o.ack();
+          }
+          assert.deepEqual(
+            acks,
+            batch.map(() => 1),
+          );
+        },
+      ),
       { numRuns: RUNS },
     );
     t.diagnostic(`${RUNS} runs, ${records} records, ${outputs} outputs, ${read} readings`);

@@ -7,7 +7,13 @@ import { fileURLToPath } from 'node:url';
 import { firstValueFrom, lastValueFrom, take, toArray } from 'rxjs';
 import { readingSchema } from '../../src/config/schema.js';
 import { AemonError } from '../../src/errors.js';
-import { valuesRecord, type FlowControl, type Reading, type Rejection, type SourceRecord } from '../../src/pipeline/contracts.js';
+import {
+  valuesRecord,
+  type FlowControl,
+  type Reading,
+  type Rejection,
+  type SourceRecord,
+} from '../../src/pipeline/contracts.js';
 import { valueOf } from '../pipeline/fixtures.js';
 import { createDecoder, isRejection } from '../../src/sources/decode.js';
 import { fileSource, listDataFiles } from '../../src/sources/file.js';
@@ -51,7 +57,16 @@ test('SKAB valve1/1.csv: one record per row, 8 channels, labels from the anomaly
   assert.equal(records.length, rows.length);
   assert.equal(records.length, 1145);
   const out = readings(decodeAll(records));
-  const channels = ['Accelerometer1RMS', 'Accelerometer2RMS', 'Current', 'Pressure', 'Temperature', 'Thermocouple', 'Voltage', 'Volume Flow RateRMS'];
+  const channels = [
+    'Accelerometer1RMS',
+    'Accelerometer2RMS',
+    'Current',
+    'Pressure',
+    'Temperature',
+    'Thermocouple',
+    'Voltage',
+    'Volume Flow RateRMS',
+  ];
   let anomalous = 0;
   out.forEach((r, i) => {
     const [line, cells] = rows[i] as [number, string[]];
@@ -78,22 +93,37 @@ test('NAB: timestamp,value rows read as UTC with one channel and no label, auto 
   assert.deepEqual(out[0] && valuesRecord(out[0]), { value: 0.132 });
   assert.ok(out.every((r) => r.label === undefined));
   assert.equal((await read(NAB_FILE, { format: 'nab' })).length, records.length);
-  await assert.rejects(read(NAB_FILE, { format: 'skab' }), (err) => isInputError(err) && /SKAB header/.test((err as Error).message));
-  await assert.rejects(read(SKAB_FILE, { format: 'nab' }), (err) => isInputError(err) && /NAB header/.test((err as Error).message));
+  await assert.rejects(
+    read(NAB_FILE, { format: 'skab' }),
+    (err) => isInputError(err) && /SKAB header/.test((err as Error).message),
+  );
+  await assert.rejects(
+    read(SKAB_FILE, { format: 'nab' }),
+    (err) => isInputError(err) && /NAB header/.test((err as Error).message),
+  );
 });
 
 test('a benchmark folder lists its files sorted by relative path, sensor ids without extension', async () => {
   const skab = await listDataFiles(join(DATA, 'skab'));
   assert.equal(skab.length, 21);
-  assert.deepEqual(skab.slice(0, 4).map((f) => f.sensor), ['anomaly-free/anomaly-free', 'valve1/0', 'valve1/1', 'valve1/10']);
+  assert.deepEqual(
+    skab.slice(0, 4).map((f) => f.sensor),
+    ['anomaly-free/anomaly-free', 'valve1/0', 'valve1/1', 'valve1/10'],
+  );
   assert.equal(skab.at(-1)?.sensor, 'valve2/3');
   assert.ok(skab.every((f) => f.kind === 'csv'));
   const records = await read(join(DATA, 'skab/valve2'), { format: 'skab' });
   const keys = [...new Set(records.map((r) => r.key))];
   assert.deepEqual(keys, ['0', '1', '2', '3']);
-  assert.ok(records.every((r, i) => r.seq === i), 'seq runs on across files');
+  assert.ok(
+    records.every((r, i) => r.seq === i),
+    'seq runs on across files',
+  );
   const perFile = ['0', '1', '2', '3'].map((k) => plainRows(join(DATA, `skab/valve2/${k}.csv`), ';').length);
-  assert.deepEqual(keys.map((k) => records.filter((r) => r.key === k).length), perFile);
+  assert.deepEqual(
+    keys.map((k) => records.filter((r) => r.key === k).length),
+    perFile,
+  );
 });
 
 test('folder discovery: csv, ndjson and jsonl recursively in relative-path order; other and hidden files skipped', async (t) => {
@@ -102,20 +132,44 @@ test('folder discovery: csv, ndjson and jsonl recursively in relative-path order
   mkdirSync(join(dir, 'b'));
   mkdirSync(join(dir, '.cache'));
   writeFileSync(join(dir, 'c.csv'), 'time,x\n2020-01-01T00:00:00Z,1\n');
-  writeFileSync(join(dir, 'b/x.csv'), 'sensor;datetime;x;label\nS9;2020-01-01 00:00:01;2;1\n;2020-01-01 00:00:02;3;0\n');
+  writeFileSync(
+    join(dir, 'b/x.csv'),
+    'sensor;datetime;x;label\nS9;2020-01-01 00:00:01;2;1\n;2020-01-01 00:00:02;3;0\n',
+  );
   writeFileSync(join(dir, 'a.ndjson'), '{"ts":1,"values":{"x":1}}\n');
   writeFileSync(join(dir, 'a/z.jsonl'), '{"sensor":"named","ts":2,"values":{"x":2}}\n');
   writeFileSync(join(dir, 'notes.txt'), 'not data\n');
   writeFileSync(join(dir, '.cache/old.csv'), 'time,x\n1,1\n');
   const records = await read(dir);
-  assert.deepEqual(records.map((r) => r.key), ['a', 'a/z', 'b/x', 'b/x', 'c']);
+  assert.deepEqual(
+    records.map((r) => r.key),
+    ['a', 'a/z', 'b/x', 'b/x', 'c'],
+  );
   const out = readings(decodeAll(records));
-  assert.deepEqual(out.map((r) => r.sensor), ['a', 'named', 'S9', 'b/x', 'c']);
-  assert.deepEqual(out.map((r) => r.label), [undefined, undefined, 1, 0, undefined]);
-  assert.deepEqual(out.map((r) => r.origin.file), ['a.ndjson', 'a/z.jsonl', 'b/x.csv', 'b/x.csv', 'c.csv'].map((f) => join(dir, f)));
-  assert.deepEqual(records.map((r) => r.fields === undefined), [true, true, false, false, false]);
-  assert.deepEqual((await read(dir, { format: 'ndjson' })).map((r) => r.key), ['a', 'a/z']);
-  assert.deepEqual((await read(dir, { format: 'csv' })).map((r) => r.key), ['b/x', 'b/x', 'c']);
+  assert.deepEqual(
+    out.map((r) => r.sensor),
+    ['a', 'named', 'S9', 'b/x', 'c'],
+  );
+  assert.deepEqual(
+    out.map((r) => r.label),
+    [undefined, undefined, 1, 0, undefined],
+  );
+  assert.deepEqual(
+    out.map((r) => r.origin.file),
+    ['a.ndjson', 'a/z.jsonl', 'b/x.csv', 'b/x.csv', 'c.csv'].map((f) => join(dir, f)),
+  );
+  assert.deepEqual(
+    records.map((r) => r.fields === undefined),
+    [true, true, false, false, false],
+  );
+  assert.deepEqual(
+    (await read(dir, { format: 'ndjson' })).map((r) => r.key),
+    ['a', 'a/z'],
+  );
+  assert.deepEqual(
+    (await read(dir, { format: 'csv' })).map((r) => r.key),
+    ['b/x', 'b/x', 'c'],
+  );
 });
 
 test('malformed CSV rows become the right rejections; every good row decodes', async (t) => {
@@ -135,10 +189,15 @@ test('malformed CSV rows become the right rejections; every good row decodes', a
   ];
   writeFileSync(file, lines.join('\r\n') + '\r\n');
   const records = await read(file);
-  assert.deepEqual(records.map((r) => r.origin.line), [2, 3, 4, 6, 7, 8, 9, 11]);
+  assert.deepEqual(
+    records.map((r) => r.origin.line),
+    [2, 3, 4, 6, 7, 8, 9, 11],
+  );
   assert.equal(records[0]?.raw, lines[1]);
   const out = decodeAll(records);
-  const summary = out.map((o) => (isRejection(o) ? `${o.reason}: ${o.detail}` : `ok ${valueOf(o, 'temp')} ${valueOf(o, 'pres')}`));
+  const summary = out.map((o) =>
+    isRejection(o) ? `${o.reason}: ${o.detail}` : `ok ${valueOf(o, 'temp')} ${valueOf(o, 'pres')}`,
+  );
   assert.deepEqual(summary, [
     'ok 1.5 2',
     'bad_record: expected 4 columns, got 5',
@@ -149,7 +208,10 @@ test('malformed CSV rows become the right rejections; every good row decodes', a
     'ok -300 4',
     'ok 7 8',
   ]);
-  assert.ok(out.every((o) => !('values' in o) || o.channels.join() === 'pres,temp'), 'changepoint is not a channel');
+  assert.ok(
+    out.every((o) => !('values' in o) || o.channels.join() === 'pres,temp'),
+    'changepoint is not a channel',
+  );
   const rejected = out.filter(isRejection);
   assert.ok(rejected.every((r) => r.sensor === 'plant' && r.key === 'plant' && r.origin.file === file));
 });
@@ -173,9 +235,20 @@ test('malformed NDJSON lines become the right rejections; every good line decode
   const out = decodeAll(records);
   assert.deepEqual(
     out.map((o) => (isRejection(o) ? o.reason : `ok ${o.sensor} ${o.ts}`)),
-    ['ok p 1577836800000', 'not_json', 'bad_record', 'non_finite', 'ok pump-1 1577836803000', 'unknown_channel', 'bad_timestamp'],
+    [
+      'ok p 1577836800000',
+      'not_json',
+      'bad_record',
+      'non_finite',
+      'ok pump-1 1577836803000',
+      'unknown_channel',
+      'bad_timestamp',
+    ],
   );
-  assert.deepEqual(out.map((o) => o.origin.line), [1, 2, 3, 5, 6, 7, 8]);
+  assert.deepEqual(
+    out.map((o) => o.origin.line),
+    [1, 2, 3, 5, 6, 7, 8],
+  );
 });
 
 test('a file with another extension is sniffed: JSON lines or CSV', async (t) => {
@@ -188,9 +261,15 @@ test('a file with another extension is sniffed: JSON lines or CSV', async (t) =>
 
 test('missing paths, folders without data files and unreadable headers fail with AEMON_INPUT_READ', async (t) => {
   const dir = tempDir(t);
-  await assert.rejects(read(join(dir, 'nope')), (err) => isInputError(err) && /nope: no such file or folder/.test((err as Error).message));
+  await assert.rejects(
+    read(join(dir, 'nope')),
+    (err) => isInputError(err) && /nope: no such file or folder/.test((err as Error).message),
+  );
   writeFileSync(join(dir, 'readme.md'), '# nothing\n');
-  await assert.rejects(read(dir), (err) => isInputError(err) && /no \.csv, \.ndjson or \.jsonl files under/.test((err as Error).message));
+  await assert.rejects(
+    read(dir),
+    (err) => isInputError(err) && /no \.csv, \.ndjson or \.jsonl files under/.test((err as Error).message),
+  );
   writeFileSync(join(dir, 'a.csv'), 'time,x\n1,2\n');
   writeFileSync(join(dir, 'b.csv'), 'when,x\n1,2\n');
   let emitted = 0;
@@ -228,7 +307,10 @@ test('flow control is awaited before each record; acks reach onAck once; arrived
   );
   assert.equal(records.length, 20);
   assert.equal(calls, 20);
-  assert.deepEqual(records.map((r) => r.arrivedAt), Array.from({ length: 20 }, (_, i) => 100 + i));
+  assert.deepEqual(
+    records.map((r) => r.arrivedAt),
+    Array.from({ length: 20 }, (_, i) => 100 + i),
+  );
   records.forEach((r) => (r.ack(), r.ack()));
   assert.equal(acks, 20);
 });
@@ -239,7 +321,10 @@ test('unsubscribing stops reading', async (t) => {
   let calls = 0;
   const flow: FlowControl = { ready: () => (calls++, undefined) };
   const first = await firstValueFrom(fileSource(file, { flow }).pipe(take(3), toArray()));
-  assert.deepEqual(first.map((r) => r.origin.line), [2, 3, 4]);
+  assert.deepEqual(
+    first.map((r) => r.origin.line),
+    [2, 3, 4],
+  );
   await new Promise((resolve) => setImmediate(resolve));
   assert.equal(calls, 3);
 });

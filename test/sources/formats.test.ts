@@ -1,7 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readingSchema, type ReadingConfig } from '../../src/config/schema.js';
-import { valuesRecord, type Decoded, type Reading, type Rejection, type SourceRecord } from '../../src/pipeline/contracts.js';
+import {
+  valuesRecord,
+  type Decoded,
+  type Reading,
+  type Rejection,
+  type SourceRecord,
+} from '../../src/pipeline/contracts.js';
 import { isRejection } from '../../src/sources/decode.js';
 import { createRecordDecoder } from '../../src/sources/decoders/select.js';
 
@@ -41,7 +47,11 @@ function rejected(out: readonly Decoded[], reason: Rejection['reason'], detail?:
 test('reading.maxBytes: a larger record is rejected too_large before it is parsed; at the limit it is read', () => {
   const d = decoder({ maxBytes: 100 });
   const big = probe('x'.repeat(101));
-  const [r] = rejected(all(d.decode(big.rec)), 'too_large', /101 bytes, more than reading.maxBytes \(100\); not parsed/);
+  const [r] = rejected(
+    all(d.decode(big.rec)),
+    'too_large',
+    /101 bytes, more than reading.maxBytes \(100\); not parsed/,
+  );
   assert.equal(r!.raw, big.rec.raw);
   // Multi-byte characters count as their UTF-8 bytes.
   rejected(all(d.decode(probe('é'.repeat(51)).rec)), 'too_large', /102 bytes/);
@@ -53,37 +63,87 @@ test('reading.maxBytes: a larger record is rejected too_large before it is parse
 });
 
 test('json: dotted paths, a sensor template, a time unit and a channel allow-list', () => {
-  const d = decoder({ sensorTemplate: '{site}/{meta.line}/{device}', timeField: 'meta.t', timeUnit: 's', valuesField: 'values.motor', channels: ['temp', 'rpm'] });
-  const doc = { site: 'lyon', device: 'pump-7', meta: { line: 3, t: T / 1000 }, values: { motor: { temp: 71.5, rpm: 1450, status: 'ok' } } };
+  const d = decoder({
+    sensorTemplate: '{site}/{meta.line}/{device}',
+    timeField: 'meta.t',
+    timeUnit: 's',
+    valuesField: 'values.motor',
+    channels: ['temp', 'rpm'],
+  });
+  const doc = {
+    site: 'lyon',
+    device: 'pump-7',
+    meta: { line: 3, t: T / 1000 },
+    values: { motor: { temp: 71.5, rpm: 1450, status: 'ok' } },
+  };
   const [r] = readings(all(d.decode(probe(JSON.stringify(doc)).rec)));
   assert.equal(r!.sensor, 'lyon/3/pump-7');
   assert.equal(r!.ts, T);
   assert.deepEqual(valuesRecord(r!), { rpm: 1450, temp: 71.5 });
-  rejected(all(d.decode(probe(JSON.stringify({ ...doc, device: undefined })).rec)), 'missing_sensor', /no device field for the sensor template/);
-  rejected(all(d.decode(probe(JSON.stringify({ ...doc, values: { motor: { temp: 'hot', rpm: 1 } } })).rec)), 'non_finite', /motor\.temp is "hot"/);
+  rejected(
+    all(d.decode(probe(JSON.stringify({ ...doc, device: undefined })).rec)),
+    'missing_sensor',
+    /no device field for the sensor template/,
+  );
+  rejected(
+    all(d.decode(probe(JSON.stringify({ ...doc, values: { motor: { temp: 'hot', rpm: 1 } } })).rec)),
+    'non_finite',
+    /motor\.temp is "hot"/,
+  );
   // A key with a dot in it is still read as that key first, as before paths existed.
   const flat = decoder({ valuesField: 'v.x' });
-  assert.deepEqual(valuesRecord(readings(all(flat.decode(probe(JSON.stringify({ sensor: 's', ts: T, 'v.x': { a: 1 } })).rec)))[0]!), { a: 1 });
+  assert.deepEqual(
+    valuesRecord(readings(all(flat.decode(probe(JSON.stringify({ sensor: 's', ts: T, 'v.x': { a: 1 } })).rec)))[0]!),
+    { a: 1 },
+  );
 });
 
 test('json time units: s, ms, us, ns, iso and auto read the same instant; iso refuses numbers', () => {
-  const at = (unit: string, ts: unknown): Decoded => all(decoder({ timeUnit: unit }).decode(probe(JSON.stringify({ sensor: 's', ts, values: { a: 1 } })).rec))[0]!;
+  const at = (unit: string, ts: unknown): Decoded =>
+    all(decoder({ timeUnit: unit }).decode(probe(JSON.stringify({ sensor: 's', ts, values: { a: 1 } })).rec))[0]!;
   const iso = new Date(T).toISOString();
-  for (const [unit, ts] of [['s', T / 1000], ['ms', T], ['us', T * 1000], ['ns', `${T}000000`], ['iso', iso], ['s', iso], ['auto', T / 1000], ['auto', T], ['auto', T * 1000], ['auto', T * 1e6]] as const) {
+  for (const [unit, ts] of [
+    ['s', T / 1000],
+    ['ms', T],
+    ['us', T * 1000],
+    ['ns', `${T}000000`],
+    ['iso', iso],
+    ['s', iso],
+    ['auto', T / 1000],
+    ['auto', T],
+    ['auto', T * 1000],
+    ['auto', T * 1e6],
+  ] as const) {
     const r = at(unit, ts);
     if (isRejection(r)) assert.fail(`${unit} ${ts}: ${r.detail}`);
     assert.equal(r.ts, T, `${unit} ${ts}`);
   }
   const bad = at('iso', T);
-  assert.ok(isRejection(bad) && bad.reason === 'bad_timestamp' && /not an ISO-8601 date$/.test(bad.detail), JSON.stringify(bad));
+  assert.ok(
+    isRejection(bad) && bad.reason === 'bad_timestamp' && /not an ISO-8601 date$/.test(bad.detail),
+    JSON.stringify(bad),
+  );
 });
 
 test('json arrays: one message of several readings; the record is acked once, after the last of them', () => {
   const d = decoder({ arrays: true });
-  const p = probe(JSON.stringify([{ sensor: 'a', ts: T, values: { x: 1 } }, { sensor: 'b', ts: T, values: { x: 'bad' } }, { sensor: 'c', ts: T, values: { x: 3 } }]));
+  const p = probe(
+    JSON.stringify([
+      { sensor: 'a', ts: T, values: { x: 1 } },
+      { sensor: 'b', ts: T, values: { x: 'bad' } },
+      { sensor: 'c', ts: T, values: { x: 3 } },
+    ]),
+  );
   const out = all(d.decode(p.rec));
-  assert.deepEqual(out.map((o) => (isRejection(o) ? o.reason : o.sensor)), ['a', 'non_finite', 'c']);
-  assert.equal((out[1] as Rejection).raw, JSON.stringify({ sensor: 'b', ts: T, values: { x: 'bad' } }), 'the DLQ gets the bad element, not the whole message');
+  assert.deepEqual(
+    out.map((o) => (isRejection(o) ? o.reason : o.sensor)),
+    ['a', 'non_finite', 'c'],
+  );
+  assert.equal(
+    (out[1] as Rejection).raw,
+    JSON.stringify({ sensor: 'b', ts: T, values: { x: 'bad' } }),
+    'the DLQ gets the bad element, not the whole message',
+  );
   out[0]!.ack();
   out[2]!.ack();
   assert.equal(p.acks, 0);
@@ -97,31 +157,48 @@ test('json arrays: one message of several readings; the record is acked once, af
 
 test('telegraf-json: sensor id name,k=v in tag-key order (the name alone without tags), seconds, booleans as 0/1, strings left out', () => {
   const d = decoder({ format: 'telegraf-json' });
-  const m = { fields: { usage_idle: 98.5, up: true, note: 'fine' }, name: 'cpu', tags: { host: 'a', cpu: 'cpu0' }, timestamp: T / 1000 };
+  const m = {
+    fields: { usage_idle: 98.5, up: true, note: 'fine' },
+    name: 'cpu',
+    tags: { host: 'a', cpu: 'cpu0' },
+    timestamp: T / 1000,
+  };
   const [r] = readings(all(d.decode(probe(JSON.stringify(m)).rec)));
   assert.equal(r!.sensor, 'cpu,cpu=cpu0,host=a');
   assert.equal(r!.ts, T);
   assert.deepEqual(valuesRecord(r!), { up: 1, usage_idle: 98.5 });
   assert.equal(readings(all(d.decode(probe(JSON.stringify({ ...m, tags: {} })).rec)))[0]!.sensor, 'cpu');
-  const batch = all(d.decode(probe(JSON.stringify({ metrics: [m, { ...m, fields: 'x' }, { ...m, tags: { host: 'b' } }] })).rec));
-  assert.deepEqual(batch.map((o) => (isRejection(o) ? o.reason : o.sensor)), ['cpu,cpu=cpu0,host=a', 'bad_record', 'cpu,host=b']);
+  const batch = all(
+    d.decode(probe(JSON.stringify({ metrics: [m, { ...m, fields: 'x' }, { ...m, tags: { host: 'b' } }] })).rec),
+  );
+  assert.deepEqual(
+    batch.map((o) => (isRejection(o) ? o.reason : o.sensor)),
+    ['cpu,cpu=cpu0,host=a', 'bad_record', 'cpu,host=b'],
+  );
   const tmpl = decoder({ format: 'telegraf-json', sensorTemplate: '{tags.host}/{name}', channels: ['usage_idle'] });
   const [t] = readings(all(tmpl.decode(probe(JSON.stringify(m)).rec)));
   assert.equal(t!.sensor, 'a/cpu');
   assert.deepEqual(valuesRecord(t!), { usage_idle: 98.5 });
-  rejected(all(d.decode(probe('{"name":"cpu","fields":{"note":"x"},"timestamp":1}').rec)), 'bad_record', /fields has no channels/);
+  rejected(
+    all(d.decode(probe('{"name":"cpu","fields":{"note":"x"},"timestamp":1}').rec)),
+    'bad_record',
+    /fields has no channels/,
+  );
 });
 
 test('influx: several lines per message, ns timestamps by default, a bad line dead-lettered alone with its own text', () => {
   const d = decoder({ format: 'influx' });
-  const text = [`pump,site=lyon,device=p7 temp=71.5,rpm=1450i,on=T ${T}000000`, 'pump,site=lyon temp=oops', `pump temp=70 ${T}000000`].join('\n');
+  const text = [
+    `pump,site=lyon,device=p7 temp=71.5,rpm=1450i,on=T ${T}000000`,
+    'pump,site=lyon temp=oops',
+    `pump temp=70 ${T}000000`,
+  ].join('\n');
   const p = probe(text);
   const out = all(d.decode(p.rec));
-  assert.deepEqual(out.map((o) => (isRejection(o) ? `${o.reason}: ${o.raw}` : `${o.sensor} ${o.ts}`)), [
-    `pump,device=p7,site=lyon ${T}`,
-    'bad_record: pump,site=lyon temp=oops',
-    `pump ${T}`,
-  ]);
+  assert.deepEqual(
+    out.map((o) => (isRejection(o) ? `${o.reason}: ${o.raw}` : `${o.sensor} ${o.ts}`)),
+    [`pump,device=p7,site=lyon ${T}`, 'bad_record: pump,site=lyon temp=oops', `pump ${T}`],
+  );
   assert.deepEqual(valuesRecord(out[0] as Reading), { on: 1, rpm: 1450, temp: 71.5 });
   for (const o of out) o.ack();
   assert.equal(p.acks, 1);
@@ -133,9 +210,10 @@ test('influx: several lines per message, ns timestamps by default, a bad line de
   rejected(all(d.decode(probe('\n# only a comment\n').rec)), 'bad_record', /no line-protocol lines/);
 });
 
-test('narrow: a sensor\'s channels join into one reading by event time; its records are acked only with it', () => {
+test("narrow: a sensor's channels join into one reading by event time; its records are acked only with it", () => {
   const d = decoder({ format: 'narrow', channels: ['temp', 'pres'], narrow: { toleranceMs: 50, waitMs: 1000 } });
-  const msg = (sensor: string, channel: string, value: unknown, ts: number): Probe => probe(JSON.stringify({ sensor, ts, channel, value }));
+  const msg = (sensor: string, channel: string, value: unknown, ts: number): Probe =>
+    probe(JSON.stringify({ sensor, ts, channel, value }));
   const a = msg('p7', 'temp', 71.5, T);
   const b = msg('p8', 'temp', 60, T);
   const c = msg('p7', 'pres', 3.1, T + 20);
@@ -165,7 +243,12 @@ test('narrow: a sensor\'s channels join into one reading by event time; its reco
 });
 
 test('narrow: a channel read twice at the same time is a duplicate; a record with no sensor, channel or time is rejected alone', () => {
-  const d = decoder({ format: 'narrow', channels: ['a', 'b'], narrow: { channelField: 'tag', valueField: 'v' }, sensorField: 'device' });
+  const d = decoder({
+    format: 'narrow',
+    channels: ['a', 'b'],
+    narrow: { channelField: 'tag', valueField: 'v' },
+    sensorField: 'device',
+  });
   const m = (o: object): SourceRecord => probe(JSON.stringify(o)).rec;
   assert.deepEqual(all(d.decode(m({ device: 'd', ts: T, tag: 'a', v: 1 }))), []);
   rejected(all(d.decode(m({ device: 'd', ts: T, tag: 'a', v: 2 }))), 'duplicate');
@@ -179,21 +262,42 @@ test('narrow: a channel read twice at the same time is a duplicate; a record wit
 
 test('a message found in the dead-letter topic already: its rejected part is not written again, its readings are scored again', () => {
   const d = decoder({ format: 'influx' });
-  const p = probe(`pump temp=1 ${T}000000\npump temp=oops\npump temp=2 ${T + 1000}000000`, { replayOnly: true, deadLettered: true });
+  const p = probe(`pump temp=1 ${T}000000\npump temp=oops\npump temp=2 ${T + 1000}000000`, {
+    replayOnly: true,
+    deadLettered: true,
+  });
   const out = all(d.decode(p.rec));
-  assert.deepEqual(out.map((o) => [isRejection(o) ? o.reason : 'reading', o.replayOnly === true]), [['reading', false], ['bad_record', true], ['reading', false]]);
+  assert.deepEqual(
+    out.map((o) => [isRejection(o) ? o.reason : 'reading', o.replayOnly === true]),
+    [
+      ['reading', false],
+      ['bad_record', true],
+      ['reading', false],
+    ],
+  );
   // A one-reading record stays as it was: all of it was written before.
-  const one = all(decoder({}).decode(probe(JSON.stringify({ sensor: 's', ts: T, values: { a: 1 } }), { replayOnly: true, deadLettered: true }).rec));
+  const one = all(
+    decoder({}).decode(
+      probe(JSON.stringify({ sensor: 's', ts: T, values: { a: 1 } }), { replayOnly: true, deadLettered: true }).rec,
+    ),
+  );
   assert.equal(one[0]!.replayOnly, true);
   // A rebuild's records (replayOnly alone) stay replay-only in every part.
-  const rebuilt = all(d.decode(probe(`pump temp=1 ${T}000000\npump temp=2 ${T + 1000}000000`, { replayOnly: true }).rec));
-  assert.deepEqual(rebuilt.map((o) => o.replayOnly), [true, true]);
+  const rebuilt = all(
+    d.decode(probe(`pump temp=1 ${T}000000\npump temp=2 ${T + 1000}000000`, { replayOnly: true }).rec),
+  );
+  assert.deepEqual(
+    rebuilt.map((o) => o.replayOnly),
+    [true, true],
+  );
 });
 
 test('narrow: event time moves on per Kafka partition: a partition read far ahead does not time out the joins of another', () => {
   const d = decoder({ format: 'narrow', channels: ['a', 'b'], narrow: { waitMs: 1000 } });
   const at = (partition: number, sensor: string, channel: string, ts: number): SourceRecord =>
-    probe(JSON.stringify({ sensor, ts, channel, value: 1 }), { origin: { source: 'kafka', topic: 't', partition, offset: '0' } }).rec;
+    probe(JSON.stringify({ sensor, ts, channel, value: 1 }), {
+      origin: { source: 'kafka', topic: 't', partition, offset: '0' },
+    }).rec;
   assert.deepEqual(all(d.decode(at(0, 'slow', 'a', T - 3_600_000))), []);
   // Partition 1 is an hour ahead (a backlog read unevenly): partition 0's join still waits.
   assert.equal(readings([...all(d.decode(at(1, 'fast', 'a', T))), ...all(d.decode(at(1, 'fast', 'b', T)))]).length, 1);

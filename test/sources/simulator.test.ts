@@ -76,7 +76,9 @@ test('channels follow one shared load: they are strongly correlated over a machi
   const corr = (x: number[], y: number[]): number => {
     const mx = x.reduce((p, q) => p + q) / x.length;
     const my = y.reduce((p, q) => p + q) / y.length;
-    let sxy = 0, sxx = 0, syy = 0;
+    let sxy = 0,
+      sxx = 0,
+      syy = 0;
     x.forEach((xi, i) => {
       sxy += (xi - mx) * ((y[i] as number) - my);
       sxx += (xi - mx) ** 2;
@@ -84,7 +86,11 @@ test('channels follow one shared load: they are strongly correlated over a machi
     });
     return sxy / Math.sqrt(sxx * syy);
   };
-  for (const [x, y] of [['a', 'b'], ['b', 'c'], ['a', 'c']] as const) {
+  for (const [x, y] of [
+    ['a', 'b'],
+    ['b', 'c'],
+    ['a', 'c'],
+  ] as const) {
     assert.ok(Math.abs(corr(col(x), col(y))) > 0.8, `${x}~${y}: ${corr(col(x), col(y))}`);
   }
 });
@@ -98,7 +104,10 @@ test('over a long run: every kind occurs, labels match injections, none in the q
   assert.deepEqual(new Set(inj.map((i) => i.kind)), new Set(ANOMALY_KINDS));
   for (const i of inj) {
     assert.ok(i.start >= START + cfg.quietSeconds * 1000, `injection at ${i.start - START} ms in the quiet period`);
-    assert.ok(i.end - i.start >= 0.75 * 20_000 - 1000 && i.end - i.start <= 1.25 * 20_000 + 1000, `lasts ${i.end - i.start} ms`);
+    assert.ok(
+      i.end - i.start >= 0.75 * 20_000 - 1000 && i.end - i.start <= 1.25 * 20_000 + 1000,
+      `lasts ${i.end - i.start} ms`,
+    );
     assert.ok(i.channels.length >= 1 && i.channels.every((c) => cfg.channels.includes(c)));
     assert.deepEqual([...i.channels].sort(), i.channels);
     if (i.kind === 'decorrelation') assert.equal(i.channels.length, 1);
@@ -108,7 +117,10 @@ test('over a long run: every kind occurs, labels match injections, none in the q
     const mine = inj.filter((i) => i.sensor === name);
     for (let k = 1; k < mine.length; k++) gaps.push((mine[k] as Injection).start - (mine[k - 1] as Injection).end);
   }
-  assert.ok(gaps.every((g) => g >= 20_000), 'anomalies stay apart');
+  assert.ok(
+    gaps.every((g) => g >= 20_000),
+    'anomalies stay apart',
+  );
   const meanGap = gaps.reduce((a, b) => a + b) / gaps.length;
   assert.ok(Math.abs(meanGap - 60_000) < 6_000, `mean gap ${meanGap} ms`);
   let labelled = 0;
@@ -166,14 +178,23 @@ test('a decorrelation oscillates with a period set in readings: at 20 Hz it is t
   // The time scales derived from the rate (quiet period, spacing, length) are in readings, so the
   // same seed injects the same anomalies at the same ticks at both rates, with the same noise.
   const stream = (rateHz: number): { s: Simulator; records: SourceRecord[] } => {
-    const cfg = simulatorSettings({ simulator: simulatorSchema.parse({ sensors: 4, rateHz, seed: 5 }), training: trainingSchema.parse({}) });
+    const cfg = simulatorSettings({
+      simulator: simulatorSchema.parse({ sensors: 4, rateHz, seed: 5 }),
+      training: trainingSchema.parse({}),
+    });
     const s = new Simulator(cfg, START);
     return { s, records: run(s, 6000) };
   };
   const slow = stream(1);
   const fast = stream(20);
-  const ticksOf = (s: Simulator, i: Injection): [number, number] => [Math.round((i.start - START) / s.intervalMs), Math.round((i.end - START) / s.intervalMs)];
-  assert.deepEqual(fast.s.injections.map((i) => [i.sensor, i.kind, i.channels, ...ticksOf(fast.s, i)]), slow.s.injections.map((i) => [i.sensor, i.kind, i.channels, ...ticksOf(slow.s, i)]));
+  const ticksOf = (s: Simulator, i: Injection): [number, number] => [
+    Math.round((i.start - START) / s.intervalMs),
+    Math.round((i.end - START) / s.intervalMs),
+  ];
+  assert.deepEqual(
+    fast.s.injections.map((i) => [i.sensor, i.kind, i.channels, ...ticksOf(fast.s, i)]),
+    slow.s.injections.map((i) => [i.sensor, i.kind, i.channels, ...ticksOf(slow.s, i)]),
+  );
   const decorrelations = slow.s.injections.filter((i) => i.kind === 'decorrelation');
   assert.ok(decorrelations.length >= 2, `${decorrelations.length} decorrelations`);
   const sensors = slow.s.sensors.length;
@@ -190,7 +211,9 @@ test('a decorrelation oscillates with a period set in readings: at 20 Hz it is t
     };
     const a = path(slow.records);
     const b = path(fast.records);
-    b.forEach((x, t) => assert.ok(Math.abs(x - (a[t] as number)) < 3e-4, `injection ${k}, reading ${t}: ${x} at 20 Hz, ${a[t]} at 1 Hz`));
+    b.forEach((x, t) =>
+      assert.ok(Math.abs(x - (a[t] as number)) < 3e-4, `injection ${k}, reading ${t}: ${x} at 20 Hz, ${a[t]} at 1 Hz`),
+    );
     // Within a period (20–60 readings) it swings from one crest to the other.
     const swing = Math.max(...a.slice(0, 60)) - Math.min(...a.slice(0, 60));
     assert.ok(swing > 3 * Math.max(...a.slice(0, 3).map(Math.abs)), `injection ${k}: swing ${swing}`);
@@ -198,16 +221,26 @@ test('a decorrelation oscillates with a period set in readings: at 20 Hz it is t
 });
 
 test('simulatorSource with a duration starts no anomaly the end of the stream would cut short', async () => {
-  const cfg = simulatorSettings({ simulator: simulatorSchema.parse({ sensors: 6, rateHz: 20, seed: 3 }), training: trainingSchema.parse({}) });
+  const cfg = simulatorSettings({
+    simulator: simulatorSchema.parse({ sensors: 6, rateHz: 20, seed: 3 }),
+    training: trainingSchema.parse({}),
+  });
   const durationMs = 120_000;
   const { records$, simulator } = simulatorSource(cfg, { startMs: START, durationMs, realtime: false });
   const records = await firstValueFrom(records$.pipe(toArray()));
   const lastTs = records.at(-1)?.fields?.ts as number;
   assert.ok(simulator.injections.length > 5);
-  for (const i of simulator.injections) assert.ok(i.end <= START + durationMs, `${i.sensor} ${i.kind} ends ${i.end - START - durationMs} ms after the stream`);
+  for (const i of simulator.injections)
+    assert.ok(
+      i.end <= START + durationMs,
+      `${i.sensor} ${i.kind} ends ${i.end - START - durationMs} ms after the stream`,
+    );
   // Every labelled reading was emitted: an injection's readings are start <= ts < end.
   const labelled = records.reduce((n, r) => n + (r.label ?? 0), 0);
-  assert.equal(labelled, simulator.injections.reduce((n, i) => n + (i.end - i.start) / simulator.intervalMs, 0));
+  assert.equal(
+    labelled,
+    simulator.injections.reduce((n, i) => n + (i.end - i.start) / simulator.intervalMs, 0),
+  );
   assert.ok(lastTs < START + durationMs);
   // The same stream without an end injects the same anomalies up to there, and at least one more
   // that runs past it.
@@ -220,7 +253,10 @@ test('simulatorSource with a duration starts no anomaly the end of the stream wo
 
 test('simulatorSource, not realtime: runs for durationMs of event time, acks reach onAck once each', async () => {
   let acks = 0;
-  const clock = { now: () => 1234, schedule: () => assert.fail('not realtime: nothing is scheduled') } as unknown as SchedulerLike;
+  const clock = {
+    now: () => 1234,
+    schedule: () => assert.fail('not realtime: nothing is scheduled'),
+  } as unknown as SchedulerLike;
   const { records$, simulator } = simulatorSource(sim({ sensors: 3, rateHz: 2 }), {
     startMs: START,
     durationMs: 10_000,
@@ -297,10 +333,14 @@ test('simulatorSource, realtime: one tick per interval / speedup of virtual time
     });
   });
   assert.deepEqual(seen, [
-    [0, 'sensor-1', 0], [0, 'sensor-2', 0],
-    [50, 'sensor-1', 500], [50, 'sensor-2', 500],
-    [100, 'sensor-1', 1000], [100, 'sensor-2', 1000],
-    [150, 'sensor-1', 1500], [150, 'sensor-2', 1500],
+    [0, 'sensor-1', 0],
+    [0, 'sensor-2', 0],
+    [50, 'sensor-1', 500],
+    [50, 'sensor-2', 500],
+    [100, 'sensor-1', 1000],
+    [100, 'sensor-2', 1000],
+    [150, 'sensor-1', 1500],
+    [150, 'sensor-2', 1500],
   ]);
   assert.equal(completedAt, 150);
 });
@@ -309,7 +349,11 @@ test('simulatorSource, realtime: unsubscribing stops the ticks', () => {
   const ts = new TestScheduler(assert.deepEqual);
   const times: number[] = [];
   ts.run(() => {
-    const { records$ } = simulatorSource(sim({ sensors: 1, rateHz: 1, speedup: 1 }), { startMs: START, realtime: true, scheduler: ts });
+    const { records$ } = simulatorSource(sim({ sensors: 1, rateHz: 1, speedup: 1 }), {
+      startMs: START,
+      realtime: true,
+      scheduler: ts,
+    });
     const sub = records$.subscribe((r) => times.push(r.arrivedAt));
     ts.schedule(() => sub.unsubscribe(), 2_500);
   });

@@ -17,7 +17,15 @@ const cfg = parseConfig({
 });
 
 function reading(sensor: string, i: number): Reading {
-  return { sensor, ts: i * 1000, ...channelValues({ a: Math.sin(i / 3), b: Math.cos(i / 4) }), origin: { source: 'test' }, arrivedAt: 0, seq: i, ack: () => {} };
+  return {
+    sensor,
+    ts: i * 1000,
+    ...channelValues({ a: Math.sin(i / 3), b: Math.cos(i / 4) }),
+    origin: { source: 'test' },
+    arrivedAt: 0,
+    seq: i,
+    ack: () => {},
+  };
 }
 
 /** Feeds readings 0..n-1 of a sensor the way the windowing stage releases them (stride 1). */
@@ -33,7 +41,17 @@ function feed(trainer: BootstrapTrainer, sensor: string, from: number, to: numbe
     if (history.length === SIZE) {
       const data = new Float32Array(SIZE * 2);
       history.forEach((h, k) => data.set([valueOf(h, 'a')!, valueOf(h, 'b')!], k * 2));
-      window = { kind: 'window', id: `${sensor}@${r.ts}`, sensor, group: 'a,b', channels: ['a', 'b'], start: history[0]!.ts, end: r.ts, data, readings: [r] };
+      window = {
+        kind: 'window',
+        id: `${sensor}@${r.ts}`,
+        sensor,
+        group: 'a,b',
+        channels: ['a', 'b'],
+        start: history[0]!.ts,
+        end: r.ts,
+        data,
+        readings: [r],
+      };
     }
     training.push(trainer.observe(sensor, 'a,b', [r], window));
   }
@@ -106,10 +124,19 @@ test('windows an operator labelled anomalous are not learned from', async () => 
 test('a group whose model cannot be trained makes its waiting sensors and flush fail with AEMON_TRAINING, once and for good', async () => {
   const { tf, backend } = await selectBackend('auto');
   // A learning rate no fit survives: the first epoch's loss is not finite ("training diverged").
-  const diverging = parseConfig({ windowing: { size: SIZE }, training: { bootstrapReadings: 60 }, model: { units: 4, epochs: 3, batchSize: 16, learningRate: 1e30 } });
+  const diverging = parseConfig({
+    windowing: { size: SIZE },
+    training: { bootstrapReadings: 60 },
+    model: { units: 4, epochs: 3, batchSize: 16, learningRate: 1e30 },
+  });
   const failed: string[] = [];
   const t = new BootstrapTrainer(
-    { model: diverging.model, training: diverging.training, detection: diverging.detection, windowing: diverging.windowing },
+    {
+      model: diverging.model,
+      training: diverging.training,
+      detection: diverging.detection,
+      windowing: diverging.windowing,
+    },
     {
       createModel: async (params) => createAutoencoder(tf, backend, params),
       versionOf: async () => 'm-test',
@@ -119,7 +146,9 @@ test('a group whose model cannot be trained makes its waiting sensors and flush 
   );
   feed(t, 'a', 0, 60);
   const isTrainingError = (err: unknown): boolean =>
-    err instanceof AemonError && err.code === 'AEMON_TRAINING' && /^no model could be trained for channels \[a,b\]: training diverged: loss is /.test(err.message);
+    err instanceof AemonError &&
+    err.code === 'AEMON_TRAINING' &&
+    /^no model could be trained for channels \[a,b\]: training diverged: loss is /.test(err.message);
   await assert.rejects(t.pending('a', 'a,b')!, isTrainingError);
   assert.deepEqual(failed, ['a,b']);
   assert.equal(t.target('a', 'a,b'), undefined);

@@ -9,17 +9,35 @@ const CFG = { windowsPerSensor: 4, anomalousPerGroup: 2, autoNormalBelow: 0.5, n
 /** A 2-row window of one channel ending at `end` seconds, its values = end (to tell windows apart). */
 function win(sensor: string, end: number): SensorWindow {
   const ts = end * 1000;
-  return { kind: 'window', id: `${sensor}@${ts}`, sensor, group: 'x', channels: ['x'], start: ts - 1000, end: ts, data: Float32Array.from([end, end]), readings: [] };
+  return {
+    kind: 'window',
+    id: `${sensor}@${ts}`,
+    sensor,
+    group: 'x',
+    channels: ['x'],
+    start: ts - 1000,
+    end: ts,
+    data: Float32Array.from([end, end]),
+    readings: [],
+  };
 }
 
-const ends = (b: NormalBuffer, sensor = 's'): number[] => b.snapshot('x')?.sensors.find((s) => s.sensor === sensor)?.windows.map((w) => w.end / 1000) ?? [];
+const ends = (b: NormalBuffer, sensor = 's'): number[] =>
+  b
+    .snapshot('x')
+    ?.sensors.find((s) => s.sensor === sensor)
+    ?.windows.map((w) => w.end / 1000) ?? [];
 
 test('only windows well below threshold and away from an anomaly go in; the newest are kept', () => {
   const b = new NormalBuffer(CFG);
   assert.equal(b.offer(win('s', 1), 0.2, false), true);
   assert.equal(b.offer(win('s', 2), 0.7, false), false, 'score above autoNormalBelow');
   assert.equal(b.offer(win('s', 3), 0.1, true), false, 'the sensor is anomalous');
-  assert.equal(b.offer(win('s', 8), 0.1, false), false, 'the anomaly ends with this window (8 s): within the neighbourhood');
+  assert.equal(
+    b.offer(win('s', 8), 0.1, false),
+    false,
+    'the anomaly ends with this window (8 s): within the neighbourhood',
+  );
   assert.equal(b.offer(win('s', 19), 0.1, false), false, 'starts at 18 s: not yet past 8 s + 10 s');
   assert.equal(b.offer(win('s', 20), 0.1, false), true, 'past the neighbourhood');
   for (const end of [21, 22, 23, 24]) b.offer(win('s', end), 0.1, false);
@@ -36,10 +54,14 @@ test('labels decide: an anomalous span (and its neighbourhood) never goes in, an
   assert.deepEqual(ends(b), [10]);
   assert.equal(b.offer(win('s', 35), 0.01, false), false, 'near the labelled span');
   assert.equal(b.offer(win('s', 31), 3, true), false);
-  assert.deepEqual(b.snapshot('x')!.anomalous.map((w) => w.end / 1000), [31], 'the labelled window is kept for the gate');
+  assert.deepEqual(
+    b.snapshot('x')!.anomalous.map((w) => w.end / 1000),
+    [31],
+    'the labelled window is kept for the gate',
+  );
 });
 
-test('an operator\'s normal label takes a window in even above the automatic bound', () => {
+test("an operator's normal label takes a window in even above the automatic bound", () => {
   const labels = new LabelStore();
   labels.add({ sensor: 's', from: 0, to: 100_000, label: 'normal' });
   const b = new NormalBuffer(CFG, labels);

@@ -9,10 +9,13 @@ import { runGate } from '../../src/training/gate.js';
 import { TEST_BACKEND } from '../model/fixtures.js';
 
 const SIZE = 8;
-const cfg = parseConfig({ windowing: { size: SIZE }, model: { units: 8, epochs: 25, batchSize: 16, patience: 25, learningRate: 0.02 } });
+const cfg = parseConfig({
+  windowing: { size: SIZE },
+  model: { units: 8, epochs: 25, batchSize: 16, patience: 25, learningRate: 0.02 },
+});
 const sel = await selectBackend(TEST_BACKEND);
 let seed = 7;
-const rand = (): number => ((seed = (seed * 16807) % 2147483647) / 2147483647) - 0.5;
+const rand = (): number => (seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5;
 
 /** One channel: a slow sine with a little noise (normal), or the same with large spikes (anomalous). */
 function windows(n: number, from: number, kind: 'normal' | 'anomalous'): Float32Array[] {
@@ -38,7 +41,8 @@ async function train(ws: Float32Array[]): Promise<ModelBundle> {
   });
 }
 
-const asGate = (ws: Float32Array[]) => ws.map((d, i) => ({ data: d, start: i * 1000, end: i * 1000 + 7000, sensor: 's' }));
+const asGate = (ws: Float32Array[]) =>
+  ws.map((d, i) => ({ data: d, start: i * 1000, end: i * 1000 + 7000, sensor: 's' }));
 
 test('the gate rejects a challenger that learned the anomalies as normal, and promotes one trained on normal data', async () => {
   const champion = await train(windows(160, 0, 'normal'));

@@ -12,7 +12,10 @@ test('label records parse with ISO or epoch times, the key as sensor fallback, a
   assert.equal((parseLabel('{"from":1,"to":2,"label":"normal"}', 'k') as { sensor: string }).sensor, 'k');
   assert.match((parseLabel('nope') as { error: string }).error, /^not JSON/);
   assert.match((parseLabel('{"sensor":"a","from":5,"to":1,"label":"normal"}') as { error: string }).error, /from ≤ to/);
-  assert.match((parseLabel('{"sensor":"a","from":1,"to":2,"label":"weird"}') as { error: string }).error, /label must be/);
+  assert.match(
+    (parseLabel('{"sensor":"a","from":1,"to":2,"label":"weird"}') as { error: string }).error,
+    /label must be/,
+  );
 });
 
 test('the most recent label covering a time wins', () => {

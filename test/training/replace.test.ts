@@ -19,7 +19,12 @@ import { tempDir } from '../tempdir.js';
 const W = SMALL.windowSize;
 const cfg = parseConfig({ windowing: { size: W }, scoring: { batchSize: 8, maxWaitMs: 0 } });
 
-async function bundle(tf: Tf, backend: string, seed: number, channels = ['x', 'y']): Promise<ModelBundle & { disposed: () => boolean }> {
+async function bundle(
+  tf: Tf,
+  backend: string,
+  seed: number,
+  channels = ['x', 'y'],
+): Promise<ModelBundle & { disposed: () => boolean }> {
   const model = createAutoencoder(tf, backend, { ...SMALL, channels: channels.length, seed }, TEST_KERNEL);
   let disposed = false;
   const dispose = model.dispose.bind(model);
@@ -54,7 +59,14 @@ test('swapModel: later batches score with the new model, the old one is disposed
   const dir = tempDir('aemon-swap-');
   const lines: string[] = [];
   for (let i = 0; i < 120; i++) {
-    for (const sensor of ['a', 'b']) lines.push(JSON.stringify({ sensor, ts: Date.UTC(2026, 0, 1) + i * 1000, values: { x: Math.sin(i / 4), y: Math.cos(i / 5) } }));
+    for (const sensor of ['a', 'b'])
+      lines.push(
+        JSON.stringify({
+          sensor,
+          ts: Date.UTC(2026, 0, 1) + i * 1000,
+          values: { x: Math.sin(i / 4), y: Math.cos(i / 5) },
+        }),
+      );
   }
   writeFileSync(join(dir, 'stream.ndjson'), lines.join('\n') + '\n');
 
@@ -80,13 +92,25 @@ test('swapModel: later batches score with the new model, the old one is disposed
   const firstB = versions.indexOf(b.metadata.version);
   assert.ok(firstB >= 40, `the new model scores after the swap (first at ${firstB})`);
   assert.ok(versions.slice(0, firstB).every((v) => v === a.metadata.version));
-  assert.ok(versions.slice(firstB).every((v) => v === b.metadata.version), 'no window goes back to the old model');
-  assert.deepEqual(engine.trainer.models().map((m) => m.metadata.version), [b.metadata.version]);
+  assert.ok(
+    versions.slice(firstB).every((v) => v === b.metadata.version),
+    'no window goes back to the old model',
+  );
+  assert.deepEqual(
+    engine.trainer.models().map((m) => m.metadata.version),
+    [b.metadata.version],
+  );
   const info = samplesOf(parseExposition(await engine.registry.metrics()), 'aemon_model_info');
-  assert.deepEqual(info.map((s) => s.labels.version), [b.metadata.version]);
+  assert.deepEqual(
+    info.map((s) => s.labels.version),
+    [b.metadata.version],
+  );
 
   const other = await bundle(tf, backend, 3, ['p', 'q', 'r']);
   other.metadata.group = 'x,y';
-  assert.throws(() => engine.trainer.replace(other), (err: unknown) => err instanceof AemonError && err.code === 'AEMON_MODEL_INVALID');
+  assert.throws(
+    () => engine.trainer.replace(other),
+    (err: unknown) => err instanceof AemonError && err.code === 'AEMON_MODEL_INVALID',
+  );
   for (const m of [b, other]) m.model.dispose();
 });

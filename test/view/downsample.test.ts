@@ -64,9 +64,15 @@ test('bad column counts and mismatched series are refused', () => {
 test('flaggedSpans joins consecutive flagged points into [first x, last x] spans', () => {
   const x = [10, 20, 30, 40, 50, 60];
   const f = [0, 1, 1, 0, 1, 1];
-  assert.deepEqual(flaggedSpans(x, (i) => f[i] === 1), [
-    [20, 30],
-    [50, 60],
-  ]);
-  assert.deepEqual(flaggedSpans(x, () => false), []);
+  assert.deepEqual(
+    flaggedSpans(x, (i) => f[i] === 1),
+    [
+      [20, 30],
+      [50, 60],
+    ],
+  );
+  assert.deepEqual(
+    flaggedSpans(x, () => false),
+    [],
+  );
 });

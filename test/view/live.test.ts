@@ -24,11 +24,28 @@ after(async () => {
 
 /** Starts a real `aemon demo` on a free port; resolves with the live view's URL once it is served. */
 function startDemo(): Promise<{ url: string; log: () => string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/index.ts'), 'demo', '--duration', '120s', '--sensors', '3', '--seed', '3', '--port', '0'], {
-    cwd: ROOT,
-    env: { ...process.env, ...ENV },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(ROOT, 'src/cli/index.ts'),
+      'demo',
+      '--duration',
+      '120s',
+      '--sensors',
+      '3',
+      '--seed',
+      '3',
+      '--port',
+      '0',
+    ],
+    {
+      cwd: ROOT,
+      env: { ...process.env, ...ENV },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   demo = child;
   let out = '';
   return new Promise((resolve, reject) => {
@@ -52,8 +69,13 @@ test('the live view on a running demo: sensor list, keyboard selection, a sensor
   // The fleet: three sensors, and (once the model is trained) scoring with sparklines.
   // (Page code as strings: this project compiles without the DOM types, and tsx's helpers do not exist in the page.)
   await until('three sensors listed', async () => (await page.locator('#fleet button.sensor').count()) === 3, 30_000);
-  await page.waitForSelector('#fleet button.sensor[data-state="scoring"], #fleet button.sensor[data-state="anomalous"]', { timeout: 90_000 });
-  const ids = await Promise.all((await page.locator('#fleet button.sensor').all()).map((b) => b.getAttribute('data-id')));
+  await page.waitForSelector(
+    '#fleet button.sensor[data-state="scoring"], #fleet button.sensor[data-state="anomalous"]',
+    { timeout: 90_000 },
+  );
+  const ids = await Promise.all(
+    (await page.locator('#fleet button.sensor').all()).map((b) => b.getAttribute('data-id')),
+  );
   assert.deepEqual(ids, ['sensor-1', 'sensor-2', 'sensor-3']);
   assert.match((await page.textContent('#backend')) ?? '', /backend (wasm|tensorflow|cpu) · model m-/);
   assert.equal(await page.textContent('#conn'), 'live');
@@ -73,13 +95,19 @@ test('the live view on a running demo: sensor list, keyboard selection, a sensor
   assert.match((await page.textContent('#detail-meta')) ?? '', /model m-\w+ · backend (wasm|tensorflow|cpu)/);
 
   // New points arrive by the event stream, with no reload: the chart's data grows within seconds.
-  const before = await page.evaluate(`(() => { const d = window.aemonLive.detail(); return { total: d.total, last: d.ts[d.ts.length - 1], drawn: window.aemonLive.charts()[1].data[0].length }; })()`) as { total: number; last: number; drawn: number };
-  await until('new points of sensor-2', async () => Number(await page.getAttribute('#detail', 'data-total')) > before.total + 2, 10_000);
-  const later = await page.evaluate(`(() => {
+  const before = (await page.evaluate(
+    `(() => { const d = window.aemonLive.detail(); return { total: d.total, last: d.ts[d.ts.length - 1], drawn: window.aemonLive.charts()[1].data[0].length }; })()`,
+  )) as { total: number; last: number; drawn: number };
+  await until(
+    'new points of sensor-2',
+    async () => Number(await page.getAttribute('#detail', 'data-total')) > before.total + 2,
+    10_000,
+  );
+  const later = (await page.evaluate(`(() => {
     const d = window.aemonLive.detail();
     const u = window.aemonLive.charts()[1];
     return { total: d.total, last: d.ts[d.ts.length - 1], drawnLast: u.data[0][u.data[0].length - 1], recon: u.data[2].filter((v) => v !== null).length };
-  })()`) as { total: number; last: number; drawnLast: number; recon: number };
+  })()`)) as { total: number; last: number; drawnLast: number; recon: number };
   assert.ok(later.last > before.last, 'newer readings arrived');
   assert.equal(later.drawnLast, later.last, 'the chart draws the newest reading');
   assert.ok(later.recon > 0, "the model's reconstruction is drawn over the channel");
@@ -88,7 +116,10 @@ test('the live view on a running demo: sensor list, keyboard selection, a sensor
 
   // The page's own JSON endpoints say the same, and nothing on the page went wrong.
   const fleet = (await (await fetch(`${url}api/fleet`)).json()) as { sensors: Array<{ id: string }> };
-  assert.deepEqual(fleet.sensors.map((s) => s.id), ['sensor-1', 'sensor-2', 'sensor-3']);
+  assert.deepEqual(
+    fleet.sensors.map((s) => s.id),
+    ['sensor-1', 'sensor-2', 'sensor-3'],
+  );
   assert.equal((await fetch(`${url}api/sensor?id=nope`)).status, 404);
   assert.deepEqual(seen, [], log());
   await page.close();

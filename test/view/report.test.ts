@@ -29,7 +29,16 @@ function series(n: number, la: number, lb: number, da: number, db: number, chann
     anomaly[i] = i >= da && i < db ? 1 : 0;
     label[i] = i >= la && i < lb ? 1 : 0;
   }
-  const event: AnomalyEvent = { id: 'e1', kind: 'opened', sensor: 's', group: 'a,b', start: ts[da]!, peakScore: 2.1, topChannels: [{ channel: 'a', share: 0.7 }], modelVersion: 'm-1' };
+  const event: AnomalyEvent = {
+    id: 'e1',
+    kind: 'opened',
+    sensor: 's',
+    group: 'a,b',
+    start: ts[da]!,
+    peakScore: 2.1,
+    topChannels: [{ channel: 'a', share: 0.7 }],
+    modelVersion: 'm-1',
+  };
   return {
     id: 's',
     channels,
@@ -66,12 +75,19 @@ test('report and index HTML load nothing from anywhere: no external script, styl
   for (const html of pages) {
     assert.doesNotMatch(html, /<script[^>]*\ssrc\s*=/i, 'no <script src>');
     assert.doesNotMatch(html, /<link\b/i, 'no <link>');
-    assert.doesNotMatch(html, /\b(src|href|action|poster|data)\s*=\s*["']?\s*(https?:)?\/\//i, 'no attribute pointing off the page');
+    assert.doesNotMatch(
+      html,
+      /\b(src|href|action|poster|data)\s*=\s*["']?\s*(https?:)?\/\//i,
+      'no attribute pointing off the page',
+    );
     assert.doesNotMatch(html, /url\(\s*["']?\s*(https?:)?\/\//i, 'no CSS url() off the page');
     assert.doesNotMatch(html, /@import/i);
     // The only http(s) URL is the licence banner comment of the inlined uPlot.
     const urls = [...html.matchAll(/https?:\/\/[^\s"'<>)]*/g)].map((m) => m[0]);
-    assert.ok(urls.every((u) => u === 'https://github.com/leeoniya/uPlot'), `unexpected URLs: ${urls.join(', ')}`);
+    assert.ok(
+      urls.every((u) => u === 'https://github.com/leeoniya/uPlot'),
+      `unexpected URLs: ${urls.join(', ')}`,
+    );
     assert.match(html, /Content-Security-Policy" content="default-src 'none';[^"]*connect-src 'none'/);
   }
 });
@@ -87,7 +103,16 @@ after(async () => {
 test('a SKAB replay report in chromium: the labelled anomaly is shaded, detections drawn, no console errors, no network', async (t) => {
   const dir = tempDir('aemon-report-');
   const file = join(dir, 'report.html');
-  const run = await aemon(['replay', join(DATASETS, 'skab/valve1/1.csv'), '--train-first', '400', '--out', join(dir, 's.csv'), '--report', file]);
+  const run = await aemon([
+    'replay',
+    join(DATASETS, 'skab/valve1/1.csv'),
+    '--train-first',
+    '400',
+    '--out',
+    join(dir, 's.csv'),
+    '--report',
+    file,
+  ]);
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stderr, /report → .*report\.html/);
   t.diagnostic(`report.html: ${statSync(file).size} bytes`);
@@ -125,7 +150,11 @@ test('a SKAB replay report in chromium: the labelled anomaly is shaded, detectio
 
   await screenshot(page, 'report.png');
   assert.deepEqual(seen, []);
-  assert.deepEqual(requests.filter((u) => !u.startsWith('file:') && !u.startsWith('data:')), [], 'the report loads nothing from the network');
+  assert.deepEqual(
+    requests.filter((u) => !u.startsWith('file:') && !u.startsWith('data:')),
+    [],
+    'the report loads nothing from the network',
+  );
   await page.close();
 });
 
@@ -134,7 +163,11 @@ test('a 1M-point report opens in chromium in under 2 seconds', async (t) => {
   const file = join(dir, 'big.html');
   const n = 1_000_000;
   const t0 = performance.now();
-  const html = reportHtml([series(n, 600_000, 610_000, 605_000, 612_000, ['a', 'b', 'c'])], { title: '1M', source: 'synthetic', backend: 'wasm' });
+  const html = reportHtml([series(n, 600_000, 610_000, 605_000, 612_000, ['a', 'b', 'c'])], {
+    title: '1M',
+    source: 'synthetic',
+    backend: 'wasm',
+  });
   const buildMs = performance.now() - t0;
   writeFileSync(file, html);
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
@@ -144,7 +177,9 @@ test('a 1M-point report opens in chromium in under 2 seconds', async (t) => {
   await page.waitForSelector('body[data-ready="true"]', { timeout: 10_000 });
   const openMs = Date.now() - start;
   const renderMs = (await page.evaluate('window.aemonReport.renderMs')) as number;
-  t.diagnostic(`1M points × 3 channels: report ${html.length} bytes, built in ${buildMs.toFixed(0)} ms, opened in ${openMs} ms (charts drawn in ${renderMs.toFixed(0)} ms)`);
+  t.diagnostic(
+    `1M points × 3 channels: report ${html.length} bytes, built in ${buildMs.toFixed(0)} ms, opened in ${openMs} ms (charts drawn in ${renderMs.toFixed(0)} ms)`,
+  );
   assert.ok(openMs < 2000, `opening took ${openMs} ms`);
   assert.ok(html.length < 2_000_000, `report of ${html.length} bytes`);
   assert.deepEqual(seen, []);

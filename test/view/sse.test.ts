@@ -6,7 +6,11 @@ import { createLiveView } from '../../src/view/routes.js';
 import { reading, scoredOutput } from '../sinks/fixtures.js';
 
 /** Reads an SSE stream's frames (event name and parsed data) as they come. */
-async function readFrames(res: Response, frames: Array<{ event: string; data: unknown }>, signal: AbortSignal): Promise<void> {
+async function readFrames(
+  res: Response,
+  frames: Array<{ event: string; data: unknown }>,
+  signal: AbortSignal,
+): Promise<void> {
   const reader = res.body!.getReader();
   const decoder = new TextDecoder();
   let buf = '';
@@ -30,8 +34,20 @@ async function readFrames(res: Response, frames: Array<{ event: string; data: un
 }
 
 test('1,000 sensors written to between flushes give each client one fleet-delta and one points message, not a storm', async (t) => {
-  const view = createLiveView({ backend: 'cpu', maxSensors: 2000, staleAfterMs: 60_000, capacity: 50, intervalMs: 3_600_000 });
-  const server = await startHttpServer({ host: '127.0.0.1', port: 0, registry: new Registry(), ready: () => true, extraRoutes: view.routes });
+  const view = createLiveView({
+    backend: 'cpu',
+    maxSensors: 2000,
+    staleAfterMs: 60_000,
+    capacity: 50,
+    intervalMs: 3_600_000,
+  });
+  const server = await startHttpServer({
+    host: '127.0.0.1',
+    port: 0,
+    registry: new Registry(),
+    ready: () => true,
+    extraRoutes: view.routes,
+  });
   const abort = new AbortController();
   t.after(async () => {
     abort.abort();
@@ -42,7 +58,15 @@ test('1,000 sensors written to between flushes give each client one fleet-delta 
   let i = 0;
   const writeAll = async (): Promise<void> => {
     const outputs = [];
-    for (let s = 0; s < 1000; s++) outputs.push(scoredOutput([reading(`s${String(s).padStart(4, '0')}`, i, { x: s, y: 1 })], ['x', 'y'], { score: 0.5, threshold: 2, shares: [0.5, 0.5], anomaly: false }));
+    for (let s = 0; s < 1000; s++)
+      outputs.push(
+        scoredOutput([reading(`s${String(s).padStart(4, '0')}`, i, { x: s, y: 1 })], ['x', 'y'], {
+          score: 0.5,
+          threshold: 2,
+          shares: [0.5, 0.5],
+          anomaly: false,
+        }),
+      );
     i++;
     await view.sink.write(outputs);
   };
@@ -61,14 +85,20 @@ test('1,000 sensors written to between flushes give each client one fleet-delta 
     }
   };
   await deadline('fleet and sensor snapshots', () => frames.length >= 2);
-  assert.deepEqual(frames.map((f) => f.event), ['fleet', 'sensor']);
+  assert.deepEqual(
+    frames.map((f) => f.event),
+    ['fleet', 'sensor'],
+  );
   assert.equal((frames[0]!.data as { sensors: unknown[] }).sensors.length, 1000);
 
   // Three rounds of 1,000 sensors each, then one flush (the timer's job; its interval is an hour here).
   for (let k = 0; k < 3; k++) await writeAll();
   view.flush();
   await deadline('the flush', () => frames.length >= 4);
-  assert.deepEqual(frames.slice(2).map((f) => f.event), ['fleet-delta', 'points']);
+  assert.deepEqual(
+    frames.slice(2).map((f) => f.event),
+    ['fleet-delta', 'points'],
+  );
   const delta = frames[2]!.data as { sensors: Array<{ id: string }> };
   assert.equal(delta.sensors.length, 1000, 'each changed sensor once, however often it was written');
   const points = frames[3]!.data as { id: string; points: { ts: number[]; values: number[][]; total: number } };

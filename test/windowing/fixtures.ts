@@ -8,7 +8,15 @@ let nextSeq = 0;
 
 /** A valid reading; each has its own `ack`, so identity checks can tell them apart. */
 export function reading(sensor: string, ts: number, values: Record<string, number> = { x: ts }): Reading {
-  return { sensor, ts, ...channelValues(values), origin: { source: 'test' }, arrivedAt: 0, seq: nextSeq++, ack: () => {} };
+  return {
+    sensor,
+    ts,
+    ...channelValues(values),
+    origin: { source: 'test' },
+    arrivedAt: 0,
+    seq: nextSeq++,
+    ack: () => {},
+  };
 }
 
 /** The rejection reorder is expected to make of `r`. */
@@ -28,7 +36,16 @@ export function rejectionOf(r: Reading, reason: RejectReason, detail: string): R
 
 /** An upstream (decode) rejection. */
 export function upstreamRejection(seq: number): Rejection {
-  return { kind: 'rejected', reason: 'not_json', detail: 'x', raw: '{', origin: { source: 'test' }, arrivedAt: 0, seq, ack: () => {} };
+  return {
+    kind: 'rejected',
+    reason: 'not_json',
+    detail: 'x',
+    raw: '{',
+    origin: { source: 'test' },
+    arrivedAt: 0,
+    seq,
+    ack: () => {},
+  };
 }
 
 export function virtualTime(): TestScheduler {

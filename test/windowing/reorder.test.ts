@@ -38,9 +38,23 @@ test('readings are released in event-time order once the newest is maxDelayMs ah
   const r2500 = reading('s', 2500);
   const r6000 = reading('s', 6000);
   ts.run(({ cold, expectObservable }) => {
-    const src = cold('a 9ms b 9ms c 9ms d 9ms e 9ms f 9ms |', { a: r1000, b: r3000, c: r2000, d: r4000, e: r2500, f: r6000 });
+    const src = cold('a 9ms b 9ms c 9ms d 9ms e 9ms f 9ms |', {
+      a: r1000,
+      b: r3000,
+      c: r2000,
+      d: r4000,
+      e: r2500,
+      f: r6000,
+    });
     const out = src.pipe(reorder({ maxDelayMs: 2000, capacity: 16 }, timers.scheduler));
-    expectObservable(out).toBe('10ms a 19ms c 19ms (ebd) 5ms (f|)', { a: r1000, c: r2000, e: r2500, b: r3000, d: r4000, f: r6000 });
+    expectObservable(out).toBe('10ms a 19ms c 19ms (ebd) 5ms (f|)', {
+      a: r1000,
+      c: r2000,
+      e: r2500,
+      b: r3000,
+      d: r4000,
+      f: r6000,
+    });
   });
   assert.equal(timers.maxLive(), 1, 'one timer for the one sensor, however many readings it holds');
   assert.equal(timers.live(), 0, 'no timer outlives the completed stream');
@@ -64,8 +78,16 @@ test('a reading equal to a buffered or the last released ts is a duplicate; one 
       c,
       x: rejectionOf(dupBuffered, 'duplicate', 'sensor s already has a reading at 1970-01-01T00:00:01.500Z'),
       y: rejectionOf(dupReleased, 'duplicate', 'sensor s already has a reading at 1970-01-01T00:00:01.000Z'),
-      z: rejectionOf(late, 'too_late', "100 ms older than the sensor's last released reading (reorder maxDelayMs 1000)"),
-      w: rejectionOf(justLate, 'too_late', "1 ms older than the sensor's last released reading (reorder maxDelayMs 1000)"),
+      z: rejectionOf(
+        late,
+        'too_late',
+        "100 ms older than the sensor's last released reading (reorder maxDelayMs 1000)",
+      ),
+      w: rejectionOf(
+        justLate,
+        'too_late',
+        "1 ms older than the sensor's last released reading (reorder maxDelayMs 1000)",
+      ),
     });
   });
 });
@@ -86,7 +108,11 @@ test('a sensor over capacity releases its oldest reading, and later readings bef
       c,
       d,
       o: other,
-      l: rejectionOf(late, 'too_late', "500 ms older than the sensor's last released reading (reorder maxDelayMs 60000)"),
+      l: rejectionOf(
+        late,
+        'too_late',
+        "500 ms older than the sensor's last released reading (reorder maxDelayMs 60000)",
+      ),
     });
   });
 });
@@ -125,7 +151,13 @@ test('on complete every held reading is released in ts order, sensors in first-s
   const x = upstreamRejection(99);
   ts.run(({ cold, expectObservable }) => {
     const src = cold('atxbc|', { a: s3, t: t100, x, b: s2, c: t50 });
-    expectObservable(src.pipe(reorder({ maxDelayMs: 5000, capacity: 16 }, ts))).toBe('--x--(abcd|)', { x, a: s2, b: s3, c: t50, d: t100 });
+    expectObservable(src.pipe(reorder({ maxDelayMs: 5000, capacity: 16 }, ts))).toBe('--x--(abcd|)', {
+      x,
+      a: s2,
+      b: s3,
+      c: t50,
+      d: t100,
+    });
   });
 });
 
@@ -136,8 +168,15 @@ test('errors propagate, and unsubscribing or erroring cancels the timers', () =>
   const a = reading('s', 1000);
   const b = reading('t', 1000);
   ts.run(({ cold, expectObservable }) => {
-    expectObservable(cold('ab#', { a, b }, err).pipe(reorder({ maxDelayMs: 100, capacity: 4 }, timers.scheduler))).toBe('--#', {}, err);
-    expectObservable(cold('ab', { a, b }).pipe(reorder({ maxDelayMs: 100, capacity: 4 }, timers.scheduler)), '^ 20ms !').toBe('');
+    expectObservable(cold('ab#', { a, b }, err).pipe(reorder({ maxDelayMs: 100, capacity: 4 }, timers.scheduler))).toBe(
+      '--#',
+      {},
+      err,
+    );
+    expectObservable(
+      cold('ab', { a, b }).pipe(reorder({ maxDelayMs: 100, capacity: 4 }, timers.scheduler)),
+      '^ 20ms !',
+    ).toBe('');
   });
   assert.equal(timers.total(), 4, 'each subscription armed one timer per sensor');
   assert.equal(timers.fired(), 0, 'error and unsubscribe cancelled the timers due at frame 100');
@@ -187,12 +226,16 @@ test('property: disorder within maxDelayMs is undone exactly; over capacity, ord
       const r = byAck.get(o.ack)!;
       assert.ok(r !== undefined && !seen.has(r), `seed ${seed}: each input leaves once`);
       seen.add(r);
-      if ('kind' in o) assert.ok(o.reason === 'duplicate' || (!roomy && o.reason === 'too_late'), `seed ${seed}: ${o.reason}`);
+      if ('kind' in o)
+        assert.ok(o.reason === 'duplicate' || (!roomy && o.reason === 'too_late'), `seed ${seed}: ${o.reason}`);
     }
     assert.equal(seen.size, inputs.length, `seed ${seed}: nothing is lost`);
     for (const sensor of sensors) {
       const released = out.filter((o): o is Reading => !('kind' in o) && o.sensor === sensor);
-      assert.ok(released.every((r, i) => i === 0 || released[i - 1]!.ts < r.ts), `seed ${seed}: ${sensor} in ts order`);
+      assert.ok(
+        released.every((r, i) => i === 0 || released[i - 1]!.ts < r.ts),
+        `seed ${seed}: ${sensor} in ts order`,
+      );
       if (roomy) assert.deepEqual(released, sorted.get(sensor), `seed ${seed}: ${sensor} fully reordered`);
     }
     if (roomy) {

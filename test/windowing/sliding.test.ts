@@ -10,7 +10,9 @@ type Cfg = { size: number; stride: number; maxGapMs: number };
 
 function run(inputs: ReadonlyArray<Reading | Rejection>, cfg: Cfg): WindowOutput[] {
   let out: WindowOutput[] = [];
-  from(inputs).pipe(slidingWindows(cfg), toArray()).subscribe((v) => (out = v));
+  from(inputs)
+    .pipe(slidingWindows(cfg), toArray())
+    .subscribe((v) => (out = v));
   return out;
 }
 
@@ -30,7 +32,9 @@ function win(sensor: string, rows: readonly Reading[], readings: readonly Readin
 }
 
 test('a window holds size rows of raw values, oldest first, columns in sorted channel order', () => {
-  const [r1, r2, r3, r4] = [1000, 2000, 3000, 4000].map((ts, i) => reading('p', ts, { temp: 10 + i, amp: 0.5 * i, flow: 2 - i }));
+  const [r1, r2, r3, r4] = [1000, 2000, 3000, 4000].map((ts, i) =>
+    reading('p', ts, { temp: 10 + i, amp: 0.5 * i, flow: 2 - i }),
+  );
   const out = run([r1!, r2!, r3!, r4!], { size: 3, stride: 1, maxGapMs: 60_000 });
   assert.deepEqual(out, [
     { kind: 'warming', sensor: 'p', group: 'amp,flow,temp', readings: [r1] },
@@ -109,7 +113,10 @@ test('errors propagate without flushing', () => {
   const b = reading('s', 200);
   const seen: WindowOutput[] = [];
   let error: unknown;
-  concat(from([a, b]), throwError(() => new Error('boom')))
+  concat(
+    from([a, b]),
+    throwError(() => new Error('boom')),
+  )
     .pipe(slidingWindows({ size: 3, stride: 2, maxGapMs: 1000 }))
     .subscribe({ next: (v) => seen.push(v), error: (e: unknown) => (error = e) });
   assert.equal((error as Error).message, 'boom');
@@ -125,7 +132,10 @@ test('errors propagate without flushing', () => {
  * every stride-th after it closes a window; readings after the last window leave when the
  * segment ends.
  */
-function expected(inputs: ReadonlyArray<Reading | Rejection>, cfg: Cfg): { perInput: WindowOutput[][]; atComplete: WindowOutput[] } {
+function expected(
+  inputs: ReadonlyArray<Reading | Rejection>,
+  cfg: Cfg,
+): { perInput: WindowOutput[][]; atComplete: WindowOutput[] } {
   const { size, stride, maxGapMs } = cfg;
   const groupOf = (r: Reading): string => [...r.channels].sort().join(',');
   const segs = new Map<string, Reading[]>();
@@ -153,10 +163,13 @@ function expected(inputs: ReadonlyArray<Reading | Rejection>, cfg: Cfg): { perIn
     const i = seg.length - 1;
     if (i < size - 1) outs.push(warm(seg, [item]));
     else if (i === size - 1) outs.push(win(item.sensor, seg.slice(i - size + 1), [item], groupOf(item).split(',')));
-    else if ((i - (size - 1)) % stride === 0) outs.push(win(item.sensor, seg.slice(i - size + 1), seg.slice(i - stride + 1), groupOf(item).split(',')));
+    else if ((i - (size - 1)) % stride === 0)
+      outs.push(win(item.sensor, seg.slice(i - size + 1), seg.slice(i - stride + 1), groupOf(item).split(',')));
     return outs;
   });
-  const atComplete = [...segs.values()].filter((seg) => trailing(seg).length > 0).map((seg) => warm(seg, trailing(seg)));
+  const atComplete = [...segs.values()]
+    .filter((seg) => trailing(seg).length > 0)
+    .map((seg) => warm(seg, trailing(seg)));
   return { perInput, atComplete };
 }
 
@@ -206,7 +219,10 @@ test('property: on random interleaved sensors every reading leaves exactly once,
       for (const r of items) seen.set(r, (seen.get(r) ?? 0) + 1);
     }
     assert.equal(seen.size, inputs.length, `seed ${seed}: every input appears in some output`);
-    assert.ok([...seen.values()].every((n) => n === 1), `seed ${seed}: no input appears twice`);
+    assert.ok(
+      [...seen.values()].every((n) => n === 1),
+      `seed ${seed}: no input appears twice`,
+    );
     for (const o of all) {
       if (o.kind === 'window') assert.equal(o.data.length, cfg.size * o.channels.length, `seed ${seed}: window shape`);
     }

@@ -32,7 +32,11 @@ test('readings are reordered in event time before windowing; both stages pass re
       w: { kind: 'warming', sensor: 's', group: 'v', readings: [a] },
       p: window([a, b]),
       q: window([b, c]),
-      l: rejectionOf(late, 'too_late', "1000 ms older than the sensor's last released reading (reorder maxDelayMs 1000)"),
+      l: rejectionOf(
+        late,
+        'too_late',
+        "1000 ms older than the sensor's last released reading (reorder maxDelayMs 1000)",
+      ),
       r: window([c, d]),
     });
   });

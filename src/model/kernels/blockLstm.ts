@@ -18,7 +18,15 @@ interface OpAttr {
 
 /** The part of tfjs-node's `NodeJSKernelBackend` used here (it is not in tfjs' public types). */
 export interface NodeKernelBackend {
-  binding: { TF_ATTR_INT: number; TF_ATTR_FLOAT: number; TF_ATTR_BOOL: number; TF_ATTR_TYPE: number; TF_FLOAT: number; TF_INT32: number; TF_INT64: number };
+  binding: {
+    TF_ATTR_INT: number;
+    TF_ATTR_FLOAT: number;
+    TF_ATTR_BOOL: number;
+    TF_ATTR_TYPE: number;
+    TF_FLOAT: number;
+    TF_INT32: number;
+    TF_INT64: number;
+  };
   executeSingleOutput(name: string, attrs: OpAttr[], inputs: Tensor[]): Tensor;
   executeMultipleOutputs(name: string, attrs: OpAttr[], inputs: Tensor[], outputs: number): Tensor[];
 }
@@ -27,7 +35,10 @@ export interface NodeKernelBackend {
 export function nodeKernelBackend(tf: Tf): NodeKernelBackend | undefined {
   if (tf.getBackend() !== 'tensorflow') return undefined;
   const backend = tf.backend() as unknown as Partial<NodeKernelBackend>;
-  const ok = typeof backend.executeMultipleOutputs === 'function' && typeof backend.executeSingleOutput === 'function' && backend.binding !== undefined;
+  const ok =
+    typeof backend.executeMultipleOutputs === 'function' &&
+    typeof backend.executeSingleOutput === 'function' &&
+    backend.binding !== undefined;
   return ok ? (backend as NodeKernelBackend) : undefined;
 }
 
@@ -133,11 +144,22 @@ function blockLstmAttrs(node: NodeKernelBackend): { peephole: OpAttr; dtype: OpA
  * {@link blockLstm} for inference: the op alone, without the gradient wrapper, keeping only h
  * (BlockLSTM's other six outputs are what its gradient needs).
  */
-export function blockLstmInference(tf: Tf, node: NodeKernelBackend, seqLen: Tensor, x: Tensor, weights: BlockWeights): Tensor {
+export function blockLstmInference(
+  tf: Tf,
+  node: NodeKernelBackend,
+  seqLen: Tensor,
+  x: Tensor,
+  weights: BlockWeights,
+): Tensor {
   const units = weights.b.shape[0]! / 4;
   const state = tf.zeros([x.shape[1]!, units]);
   const noPeephole = tf.zeros([units]);
-  const outputs = node.executeMultipleOutputs('BlockLSTM', blockLstmAttrs(node).forward, [seqLen, x, state, state, weights.w, noPeephole, noPeephole, noPeephole, weights.b], 7);
+  const outputs = node.executeMultipleOutputs(
+    'BlockLSTM',
+    blockLstmAttrs(node).forward,
+    [seqLen, x, state, state, weights.w, noPeephole, noPeephole, noPeephole, weights.b],
+    7,
+  );
   tf.dispose([state, noPeephole, ...outputs.slice(0, 6)]);
   return outputs[6]!;
 }
@@ -198,12 +220,22 @@ export function lstmOpAvailable(): boolean {
  * [time, batch, in] → h [time, batch, units], or [batch, units] with `lastOnly`; with `repeat`,
  * x is [batch, in], the input at each of `repeat` steps (a decoder's repeated code).
  */
-export function lstmInference(node: NodeKernelBackend, x: Tensor, weights: LstmWeights, options: { repeat?: number; lastOnly?: boolean } = {}): Tensor {
+export function lstmInference(
+  node: NodeKernelBackend,
+  x: Tensor,
+  weights: LstmWeights,
+  options: { repeat?: number; lastOnly?: boolean } = {},
+): Tensor {
   const { binding } = node;
   const attrs = [
     { name: 'steps', type: binding.TF_ATTR_INT, value: options.repeat ?? 0 },
     { name: 'repeat', type: binding.TF_ATTR_BOOL, value: options.repeat !== undefined },
     { name: 'last_only', type: binding.TF_ATTR_BOOL, value: options.lastOnly ?? false },
   ];
-  return node.executeMultipleOutputs('AemonLstmInference', attrs, [x, weights.kernel, weights.recurrentKernel, weights.bias], 1)[0]!;
+  return node.executeMultipleOutputs(
+    'AemonLstmInference',
+    attrs,
+    [x, weights.kernel, weights.recurrentKernel, weights.bias],
+    1,
+  )[0]!;
 }

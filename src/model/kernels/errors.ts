@@ -28,7 +28,12 @@ export async function tableErrors(table: Tensor, n: number, channels: number): P
 }
 
 /** The same errors from reconstructions in hand (in JS): per channel the mean over steps, then their mean. */
-export function reconstructionErrors(x: Float32Array, output: Float32Array, n: number, params: Pick<ModelHyperParams, 'windowSize' | 'channels' | 'loss'>): BatchErrors {
+export function reconstructionErrors(
+  x: Float32Array,
+  output: Float32Array,
+  n: number,
+  params: Pick<ModelHyperParams, 'windowSize' | 'channels' | 'loss'>,
+): BatchErrors {
   const { windowSize, channels, loss } = params;
   const errors = new Float32Array(n);
   const channelErrors = new Float32Array(n * channels);

@@ -1,7 +1,15 @@
 import type { LayersModel, Tensor } from '@tensorflow/tfjs';
 import type { BatchErrors, ModelHyperParams } from '../../pipeline/model.js';
 import type { Tf } from '../backend.js';
-import { blockLstm, blockLstmInference, int64Scalar, lstmInference, lstmOpAvailable, repeatSteps, toBlockWeights } from './blockLstm.js';
+import {
+  blockLstm,
+  blockLstmInference,
+  int64Scalar,
+  lstmInference,
+  lstmOpAvailable,
+  repeatSteps,
+  toBlockWeights,
+} from './blockLstm.js';
 import type { BlockWeights, NodeKernelBackend } from './blockLstm.js';
 import { tableErrors } from './errors.js';
 import type { ScoringKernel, TrainingForward } from './kernel.js';
@@ -71,8 +79,12 @@ class FusedForward implements TrainingForward {
       let h: Tensor = input;
       if (this.lstmOp && lstmOpAvailable()) {
         // aemon's op: only the last encoder's final h, the first decoder's input projection once.
-        plan.encoders.forEach((layer, i) => (h = lstmInference(node, h, readLstm(layer), { lastOnly: i === plan.encoders.length - 1 })));
-        plan.decoders.forEach((layer, i) => (h = lstmInference(node, h, readLstm(layer), i === 0 ? { repeat: steps } : {})));
+        plan.encoders.forEach(
+          (layer, i) => (h = lstmInference(node, h, readLstm(layer), { lastOnly: i === plan.encoders.length - 1 })),
+        );
+        plan.decoders.forEach(
+          (layer, i) => (h = lstmInference(node, h, readLstm(layer), i === 0 ? { repeat: steps } : {})),
+        );
       } else {
         const seqLen = this.seqLen(steps);
         for (const layer of plan.encoders) h = blockLstmInference(tf, node, seqLen, h, this.cached(layer));

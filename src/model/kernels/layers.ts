@@ -6,7 +6,13 @@ import { tableErrors } from './errors.js';
 import type { ScoringKernel } from './kernel.js';
 
 /** tfjs-layers' own forward pass: what trains every model, and scores where no other kernel can. */
-export function layersForward(tf: Tf, model: LayersModel, params: Readonly<ModelHyperParams>, x: Tensor, training: boolean): Tensor {
+export function layersForward(
+  tf: Tf,
+  model: LayersModel,
+  params: Readonly<ModelHyperParams>,
+  x: Tensor,
+  training: boolean,
+): Tensor {
   // A VAE's layers model has z_log_var as a second output; scoring decodes z_mean alone.
   if (isVariational(params)) return tf.tidy(() => applyWithCode(model, params, x, training).output);
   if (training) return model.apply(x, { training: true }) as Tensor;
@@ -47,7 +53,9 @@ export class LayersKernel implements ScoringKernel {
 
   async reconstruct(x: Float32Array, n: number): Promise<Float32Array> {
     const { tf, params } = this;
-    const output = tf.tidy(() => layersForward(tf, this.model, params, tf.tensor3d(x, [n, params.windowSize, params.channels]), false));
+    const output = tf.tidy(() =>
+      layersForward(tf, this.model, params, tf.tensor3d(x, [n, params.windowSize, params.channels]), false),
+    );
     dropMasks(tf, this.model, params);
     try {
       return (await output.data()) as Float32Array;

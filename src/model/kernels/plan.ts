@@ -55,23 +55,33 @@ export function planFor(model: LayersModel): Plan | string {
   const last = layers.at(-1);
   // model.variational: z_mean and z_log_var sit between the encoder and RepeatVector.
   const latent = layers.find((l) => l.getClassName() === 'Dense');
-  if (latent !== undefined) return `the model is variational (Dense ${latent.name} between the encoder and RepeatVector)`;
-  if (repeat < 1 || last?.getClassName() !== 'TimeDistributed') return 'the model is not LSTMs → RepeatVector → LSTMs → TimeDistributed';
+  if (latent !== undefined)
+    return `the model is variational (Dense ${latent.name} between the encoder and RepeatVector)`;
+  if (repeat < 1 || last?.getClassName() !== 'TimeDistributed')
+    return 'the model is not LSTMs → RepeatVector → LSTMs → TimeDistributed';
   const encoders: LstmVariables[] = [];
   const decoders: LstmVariables[] = [];
   for (const [i, layer] of layers.slice(0, -1).entries()) {
     if (i === repeat) continue;
     if (layer.getClassName() !== 'LSTM') return `layer ${layer.name} is a ${layer.getClassName()}, not an LSTM`;
     const returnSequences = layer.getConfig()['returnSequences'] === true;
-    if (returnSequences !== (i !== repeat - 1)) return `LSTM layer ${layer.name} has returnSequences ${returnSequences}`;
+    if (returnSequences !== (i !== repeat - 1))
+      return `LSTM layer ${layer.name} has returnSequences ${returnSequences}`;
     const vars = lstmVariables(layer);
     if (typeof vars === 'string') return vars;
     (i < repeat ? encoders : decoders).push(vars);
   }
-  const dense = (last.getConfig()['layer'] as { className?: string; config?: Record<string, unknown> } | undefined) ?? {};
+  const dense =
+    (last.getConfig()['layer'] as { className?: string; config?: Record<string, unknown> } | undefined) ?? {};
   const denseKernel = weightNamed(last, 'kernel');
   const denseBias = weightNamed(last, 'bias');
-  if (dense.className !== 'Dense' || dense.config?.['activation'] !== 'linear' || !denseKernel || !denseBias || decoders.length === 0) {
+  if (
+    dense.className !== 'Dense' ||
+    dense.config?.['activation'] !== 'linear' ||
+    !denseKernel ||
+    !denseBias ||
+    decoders.length === 0
+  ) {
     return 'the output is not TimeDistributed(Dense) with a linear activation and a bias';
   }
   return { encoders, decoders, denseKernel, denseBias };

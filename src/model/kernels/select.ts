@@ -4,7 +4,13 @@ import type { ModelHyperParams } from '../../pipeline/model.js';
 import type { Tf } from '../backend.js';
 import { nodeKernelBackend } from './blockLstm.js';
 import { FusedKernel } from './fused.js';
-import { kernelOptions, type KernelName, type KernelPreference, type KernelSetting, type ScoringKernel } from './kernel.js';
+import {
+  kernelOptions,
+  type KernelName,
+  type KernelPreference,
+  type KernelSetting,
+  type ScoringKernel,
+} from './kernel.js';
 import { LayersKernel } from './layers.js';
 import { planFor } from './plan.js';
 import { SimdKernel, simdUnavailable } from './simd.js';
@@ -21,9 +27,17 @@ export interface KernelChoice {
  * fused on tensorflow, else simd, and falls back to `layers` (with a note) where neither can run.
  * An explicit kernel that cannot run throws `AEMON_BACKEND`.
  */
-export function chooseKernel(tf: Tf, setting: KernelSetting, model: LayersModel, params: Readonly<ModelHyperParams>): KernelChoice {
+export function chooseKernel(
+  tf: Tf,
+  setting: KernelSetting,
+  model: LayersModel,
+  params: Readonly<ModelHyperParams>,
+): KernelChoice {
   const { kernel: preference, lstmOp } = kernelOptions(setting);
-  const layers = (note?: string): KernelChoice => (note === undefined ? { kernel: new LayersKernel(tf, model, params) } : { kernel: new LayersKernel(tf, model, params), note });
+  const layers = (note?: string): KernelChoice =>
+    note === undefined
+      ? { kernel: new LayersKernel(tf, model, params) }
+      : { kernel: new LayersKernel(tf, model, params), note };
   if (preference === 'layers') return layers();
   const node = nodeKernelBackend(tf);
   if (preference === 'simd' || (preference === 'auto' && node === undefined)) {
@@ -40,7 +54,8 @@ export function chooseKernel(tf: Tf, setting: KernelSetting, model: LayersModel,
 
 /** For start-up: an explicit `fused` off tensorflow, or `simd` without WebAssembly SIMD, fails before any model is built. */
 export function checkKernelPreference(tf: Tf, preference: KernelPreference): void {
-  if (preference === 'fused' && nodeKernelBackend(tf) === undefined) throw kernelUnavailable('fused', notTensorflow(tf));
+  if (preference === 'fused' && nodeKernelBackend(tf) === undefined)
+    throw kernelUnavailable('fused', notTensorflow(tf));
   const noSimd = simdUnavailable();
   if (preference === 'simd' && noSimd !== undefined) throw kernelUnavailable('simd', noSimd);
 }

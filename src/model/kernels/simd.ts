@@ -27,7 +27,18 @@ interface Exports {
   memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
   __heap_base: { readonly value: number };
   project(input: number, rows: number, inDim: number, w: number, bias: number, out: number, outDim: number): void;
-  lstm(xp: number, seqStride: number, stepStride: number, recurrent: number, units: number, batch: number, steps: number, out: number, allSteps: number, scratch: number): void;
+  lstm(
+    xp: number,
+    seqStride: number,
+    stepStride: number,
+    recurrent: number,
+    units: number,
+    batch: number,
+    steps: number,
+    out: number,
+    allSteps: number,
+    scratch: number,
+  ): void;
 }
 
 let compiled: WasmModule | null | undefined;
@@ -106,7 +117,10 @@ class SimdForward {
     const per = steps * channels;
     for (let start = 0; start < n; start += CHUNK) {
       const rows = Math.min(CHUNK, n - start);
-      out.set(this.chunk(wasm, weights, x.subarray(start * per, (start + rows) * per), rows, steps, channels), start * per);
+      out.set(
+        this.chunk(wasm, weights, x.subarray(start * per, (start + rows) * per), rows, steps, channels),
+        start * per,
+      );
     }
     return out;
   }

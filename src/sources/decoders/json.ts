@@ -13,7 +13,8 @@ export function allowed(values: unknown, allow: ReadonlySet<string> | undefined)
 
 /** Checks of records a source already parsed (CSV rows, the simulator) or marked invalid. */
 export function preParsed(v: Validator, cfg: ReadingConfig, rec: SourceRecord): Decoded | undefined {
-  if (rec.invalid !== undefined) return v.reject(rec, rec.invalid.reason, rec.invalid.detail, sensorOf(rec.fields?.sensor, rec.key));
+  if (rec.invalid !== undefined)
+    return v.reject(rec, rec.invalid.reason, rec.invalid.detail, sensorOf(rec.fields?.sensor, rec.key));
   if (rec.fields === undefined) return undefined;
   const f = rec.fields;
   return v.check(rec, {
@@ -31,7 +32,10 @@ export function preParsed(v: Validator, cfg: ReadingConfig, rec: SourceRecord): 
  * names may be dotted paths, the sensor id a template of several fields, the channels an
  * allow-list, and (with `reading.arrays`) a message a JSON array of such objects.
  */
-export function createJsonDecoder(cfg: ReadingConfig, options: DecoderOptions = {}): RecordDecoder & { one(rec: SourceRecord): Decoded } {
+export function createJsonDecoder(
+  cfg: ReadingConfig,
+  options: DecoderOptions = {},
+): RecordDecoder & { one(rec: SourceRecord): Decoded } {
   const v = createValidator(cfg, cfg.timeUnit ?? 'ms', options);
   const template = cfg.sensorTemplate === undefined ? undefined : compileTemplate(cfg.sensorTemplate);
   const allow = cfg.channels.length > 0 ? new Set(cfg.channels) : undefined;
@@ -84,7 +88,8 @@ export function createJsonDecoder(cfg: ReadingConfig, options: DecoderOptions = 
     if ('kind' in (p as object)) return p as Decoded;
     const doc = (p as { doc: unknown }).doc;
     if (!Array.isArray(doc)) return reading(rec, doc);
-    if (doc.length === 0) return v.reject(rec, 'bad_record', 'an empty array: no readings', sensorOf(undefined, rec.key));
+    if (doc.length === 0)
+      return v.reject(rec, 'bad_record', 'an empty array: no readings', sensorOf(undefined, rec.key));
     const ack = shareAck(rec.ack, doc.length);
     return doc.map((el: unknown) => reading(part(rec, jsonOrRaw(el, rec.raw), ack), el));
   };
@@ -96,4 +101,3 @@ export function createJsonDecoder(cfg: ReadingConfig, options: DecoderOptions = 
     flush: () => [],
   };
 }
-

@@ -132,7 +132,11 @@ class LineParser {
 
   private atEnd(): boolean {
     const c = this.text.charCodeAt(this.i);
-    return Number.isNaN(c) || c === NL || (c === CR && (this.text.charCodeAt(this.i + 1) === NL || this.i + 1 >= this.text.length));
+    return (
+      Number.isNaN(c) ||
+      c === NL ||
+      (c === CR && (this.text.charCodeAt(this.i + 1) === NL || this.i + 1 >= this.text.length))
+    );
   }
 
   point(): Point {
@@ -212,7 +216,9 @@ class LineParser {
     if (TRUE.has(raw)) return true;
     if (FALSE.has(raw)) return false;
     this.i = from;
-    return this.fail(`field ${JSON.stringify(key)} has value ${JSON.stringify(raw.slice(0, 40))}, not a number, boolean or string`);
+    return this.fail(
+      `field ${JSON.stringify(key)} has value ${JSON.stringify(raw.slice(0, 40))}, not a number, boolean or string`,
+    );
   }
 }
 

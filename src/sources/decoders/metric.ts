@@ -38,7 +38,8 @@ function lookup(m: Metric, path: string): unknown {
  * checks reject them), then the checks every format shares.
  */
 export function metricReader(cfg: ReadingConfig, v: Validator): (rec: SourceRecord, m: Metric) => Decoded {
-  const template: Template | undefined = cfg.sensorTemplate === undefined ? undefined : compileTemplate(cfg.sensorTemplate);
+  const template: Template | undefined =
+    cfg.sensorTemplate === undefined ? undefined : compileTemplate(cfg.sensorTemplate);
   const allow = cfg.channels.length > 0 ? new Set(cfg.channels) : undefined;
   return (rec, m) => {
     let sensor: string | undefined;

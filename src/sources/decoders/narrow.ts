@@ -2,7 +2,16 @@ import type { ReadingConfig } from '../../config/schema.js';
 import type { Decoded, RecordDecoder, Rejection, SourceRecord } from '../../pipeline/contracts.js';
 import { preParsed } from './json.js';
 import { ackEach, compileTemplate, fieldAt, decodeEach, rejectEach, textOf } from './shared.js';
-import { createValidator, describe, groupKey, isPlainObject, sensorOf, timeIn, truncate, type DecoderOptions } from './validate.js';
+import {
+  createValidator,
+  describe,
+  groupKey,
+  isPlainObject,
+  sensorOf,
+  timeIn,
+  truncate,
+  type DecoderOptions,
+} from './validate.js';
 
 /** A reading being joined: one sensor's channels near one event time, and the records they came in. */
 interface Pending {
@@ -80,13 +89,25 @@ export function createNarrowDecoder(cfg: ReadingConfig, options: DecoderOptions 
     remove(p);
     const missing = expected.filter((c) => !Object.hasOwn(p.values, c));
     const at = new Date(p.ts).toISOString();
-    const r = v.reject(joinedRecord(p), 'incomplete', `no ${missing.join(', ')} of ${groupKey(expected)} for ${at} within narrow.waitMs (${n.waitMs} ms of event time)`, p.sensor);
+    const r = v.reject(
+      joinedRecord(p),
+      'incomplete',
+      `no ${missing.join(', ')} of ${groupKey(expected)} for ${at} within narrow.waitMs (${n.waitMs} ms of event time)`,
+      p.sensor,
+    );
     return rejectEach(p.records, r);
   };
 
   const complete = (p: Pending): Decoded[] => {
     remove(p);
-    const out = v.check(joinedRecord(p), { sensor: p.sensor, noSensor: '', ts: p.ts, timeName: cfg.timeField, values: p.values, valuesName: 'channels' });
+    const out = v.check(joinedRecord(p), {
+      sensor: p.sensor,
+      noSensor: '',
+      ts: p.ts,
+      timeName: cfg.timeField,
+      values: p.values,
+      valuesName: 'channels',
+    });
     return 'kind' in out ? rejectEach(p.records, out) : [out];
   };
 
@@ -117,27 +138,51 @@ export function createNarrowDecoder(cfg: ReadingConfig, options: DecoderOptions 
     } catch (err) {
       return v.reject(rec, 'not_json', (err as Error).message, keySensor);
     }
-    if (!isPlainObject(doc)) return v.reject(rec, 'bad_record', `expected a JSON object, got ${doc === null ? 'null' : Array.isArray(doc) ? 'an array' : `a ${typeof doc}`}`, keySensor);
+    if (!isPlainObject(doc))
+      return v.reject(
+        rec,
+        'bad_record',
+        `expected a JSON object, got ${doc === null ? 'null' : Array.isArray(doc) ? 'an array' : `a ${typeof doc}`}`,
+        keySensor,
+      );
 
     let sensor: string | undefined;
     if (template === undefined) sensor = sensorOf(fieldAt(doc, cfg.sensorField), rec.key);
     else {
       const id = template.render((path) => fieldAt(doc, path));
-      if (typeof id !== 'string') return v.reject(rec, 'missing_sensor', `no ${id.missing} field for the sensor template ${cfg.sensorTemplate}`);
+      if (typeof id !== 'string')
+        return v.reject(rec, 'missing_sensor', `no ${id.missing} field for the sensor template ${cfg.sensorTemplate}`);
       sensor = id;
     }
     if (sensor === undefined) return v.reject(rec, 'missing_sensor', `no ${cfg.sensorField} field and no key`);
     const ch = fieldAt(doc, n.channelField);
-    const channel = typeof ch === 'string' && ch !== '' ? ch : typeof ch === 'number' && Number.isFinite(ch) ? String(ch) : undefined;
-    if (channel === undefined) return v.reject(rec, 'bad_record', `${n.channelField} is ${ch === undefined ? 'missing' : 'not a channel name'}`, sensor);
-    if (!wanted.has(channel)) return v.reject(rec, 'unknown_channel', `unknown ${truncate(channel, 60)}, expected ${groupKey(expected)}`, sensor);
+    const channel =
+      typeof ch === 'string' && ch !== '' ? ch : typeof ch === 'number' && Number.isFinite(ch) ? String(ch) : undefined;
+    if (channel === undefined)
+      return v.reject(
+        rec,
+        'bad_record',
+        `${n.channelField} is ${ch === undefined ? 'missing' : 'not a channel name'}`,
+        sensor,
+      );
+    if (!wanted.has(channel))
+      return v.reject(
+        rec,
+        'unknown_channel',
+        `unknown ${truncate(channel, 60)}, expected ${groupKey(expected)}`,
+        sensor,
+      );
     const raw = fieldAt(doc, n.valueField);
     const value = typeof raw === 'boolean' ? (raw ? 1 : 0) : raw;
-    if (typeof value !== 'number' || !Number.isFinite(value)) return v.reject(rec, 'non_finite', `${n.valueField} of ${truncate(channel, 60)} is ${describe(value)}`, sensor);
+    if (typeof value !== 'number' || !Number.isFinite(value))
+      return v.reject(rec, 'non_finite', `${n.valueField} of ${truncate(channel, 60)} is ${describe(value)}`, sensor);
     const t = fieldAt(doc, cfg.timeField);
     const ts = t === undefined || t === null ? rec.timestamp : timeIn(t, unit);
     if (ts === undefined) {
-      const shown = t === undefined || t === null ? 'missing and there is no record timestamp' : `${truncate(typeof t === 'string' ? JSON.stringify(t) : String(t), 60)}, not a time in ${unit}`;
+      const shown =
+        t === undefined || t === null
+          ? 'missing and there is no record timestamp'
+          : `${truncate(typeof t === 'string' ? JSON.stringify(t) : String(t), 60)}, not a time in ${unit}`;
       return v.reject(rec, 'bad_timestamp', `${cfg.timeField} is ${shown}`, sensor);
     }
 
@@ -151,7 +196,13 @@ export function createNarrowDecoder(cfg: ReadingConfig, options: DecoderOptions 
         into = p;
         break;
       }
-      if (p.ts === ts) return v.reject(rec, 'duplicate', `${truncate(channel, 60)} of ${new Date(ts).toISOString()} was read already`, sensor);
+      if (p.ts === ts)
+        return v.reject(
+          rec,
+          'duplicate',
+          `${truncate(channel, 60)} of ${new Date(ts).toISOString()} was read already`,
+          sensor,
+        );
     }
     const st = streamOf(rec);
     if (into === undefined) {
@@ -175,7 +226,8 @@ export function createNarrowDecoder(cfg: ReadingConfig, options: DecoderOptions 
     flush() {
       const out: Decoded[] = [];
       for (const st of streams.values()) {
-        for (let i = st.head; i < st.queue.length; i++) if (!st.queue[i]!.done) for (const r of incomplete(st.queue[i]!)) out.push(r);
+        for (let i = st.head; i < st.queue.length; i++)
+          if (!st.queue[i]!.done) for (const r of incomplete(st.queue[i]!)) out.push(r);
       }
       streams.clear();
       return out;

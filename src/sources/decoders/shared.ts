@@ -33,7 +33,8 @@ export function fieldAt(doc: Record<string, unknown>, name: string): unknown {
   if (v !== undefined || !name.includes('.')) return v;
   let node: unknown = doc;
   for (const part of name.split('.')) {
-    if (typeof node !== 'object' || node === null || Array.isArray(node) || !Object.hasOwn(node, part)) return undefined;
+    if (typeof node !== 'object' || node === null || Array.isArray(node) || !Object.hasOwn(node, part))
+      return undefined;
     node = (node as Record<string, unknown>)[part];
   }
   return node;
@@ -115,7 +116,14 @@ export function part(rec: SourceRecord, raw: string, ack: Ack): SourceRecord {
 /** The same rejection for each record of a reading that is rejected as a whole. */
 export function rejectEach(records: readonly SourceRecord[], r: Rejection): Rejection[] {
   return records.map((rec) => {
-    const out: Rejection = { ...r, raw: rec.raw, origin: rec.origin, arrivedAt: rec.arrivedAt, seq: rec.seq, ack: rec.ack };
+    const out: Rejection = {
+      ...r,
+      raw: rec.raw,
+      origin: rec.origin,
+      arrivedAt: rec.arrivedAt,
+      seq: rec.seq,
+      ack: rec.ack,
+    };
     if (rec.key !== undefined) out.key = rec.key;
     else delete out.key;
     if (rec.replayOnly) out.replayOnly = true;

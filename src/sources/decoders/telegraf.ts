@@ -7,7 +7,8 @@ import { createValidator, isPlainObject, sensorOf, type DecoderOptions, type Val
 
 /** A Telegraf JSON metric as a {@link Metric}, or why it is not one. */
 function metricOf(doc: unknown): Metric | string {
-  if (!isPlainObject(doc)) return `expected a Telegraf JSON metric object, got ${doc === null ? 'null' : Array.isArray(doc) ? 'an array' : `a ${typeof doc}`}`;
+  if (!isPlainObject(doc))
+    return `expected a Telegraf JSON metric object, got ${doc === null ? 'null' : Array.isArray(doc) ? 'an array' : `a ${typeof doc}`}`;
   const { name, tags, fields, timestamp } = doc;
   if (typeof name !== 'string' || name === '') return 'name is missing or not a string';
   if (tags !== undefined && !isPlainObject(tags)) return 'tags is not an object';
@@ -49,7 +50,8 @@ export function createTelegrafJsonDecoder(cfg: ReadingConfig, options: DecoderOp
     }
     if (!isPlainObject(doc) || !Array.isArray(doc.metrics)) return one(rec, doc);
     const metrics = doc.metrics as unknown[];
-    if (metrics.length === 0) return v.reject(rec, 'bad_record', 'metrics is an empty array', sensorOf(undefined, rec.key));
+    if (metrics.length === 0)
+      return v.reject(rec, 'bad_record', 'metrics is an empty array', sensorOf(undefined, rec.key));
     const ack = shareAck(rec.ack, metrics.length);
     return metrics.map((m) => one(part(rec, jsonOrRaw(m, rec.raw), ack), m));
   };
@@ -60,4 +62,3 @@ export function createTelegrafJsonDecoder(cfg: ReadingConfig, options: DecoderOp
     flush: () => [],
   };
 }
-

@@ -54,7 +54,14 @@ function digitsAt(s: string, at: number, n: number): number {
 function canonicalIso(s: string): number | undefined {
   const n = s.length;
   if (n !== 24 && n !== 20) return undefined;
-  if (s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(10) !== 84 || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return undefined;
+  if (
+    s.charCodeAt(4) !== 45 ||
+    s.charCodeAt(7) !== 45 ||
+    s.charCodeAt(10) !== 84 ||
+    s.charCodeAt(13) !== 58 ||
+    s.charCodeAt(16) !== 58
+  )
+    return undefined;
   if (s.charCodeAt(n - 1) !== 90 || (n === 24 && s.charCodeAt(19) !== 46)) return undefined;
   const year = digitsAt(s, 0, 4);
   const month = digitsAt(s, 5, 2);
@@ -63,7 +70,20 @@ function canonicalIso(s: string): number | undefined {
   const mi = digitsAt(s, 14, 2);
   const sec = digitsAt(s, 17, 2);
   const ms = n === 24 ? digitsAt(s, 20, 3) : 0;
-  if (year < 100 || month < 1 || month > 12 || day < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59 || ms < 0) return undefined;
+  if (
+    year < 100 ||
+    month < 1 ||
+    month > 12 ||
+    day < 1 ||
+    h < 0 ||
+    h > 23 ||
+    mi < 0 ||
+    mi > 59 ||
+    sec < 0 ||
+    sec > 59 ||
+    ms < 0
+  )
+    return undefined;
   const leap = month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
   if (day > DAYS_IN_MONTH[month - 1]! + (leap ? 1 : 0)) return undefined;
   return Date.UTC(year, month - 1, day, h, mi, sec, ms);

@@ -64,7 +64,11 @@ export function timeIn(value: unknown, unit: TimeUnit): number | undefined {
 }
 
 function unitName(unit: TimeUnit): string {
-  return unit === 'iso' ? 'an ISO-8601 date' : unit === 'auto' ? 'an ISO-8601 date or epoch number' : `an ISO-8601 date or epoch ${unit}`;
+  return unit === 'iso'
+    ? 'an ISO-8601 date'
+    : unit === 'auto'
+      ? 'an ISO-8601 date or epoch number'
+      : `an ISO-8601 date or epoch ${unit}`;
 }
 
 /**
@@ -190,11 +194,17 @@ export function createValidator(cfg: ReadingConfig, unit: TimeUnit, options: Dec
     let ts: number | undefined;
     if (c.ts === undefined || c.ts === null) {
       ts = rec.timestamp;
-      if (ts === undefined) return reject(rec, 'bad_timestamp', `no ${c.timeName} field and no record timestamp`, sensor);
+      if (ts === undefined)
+        return reject(rec, 'bad_timestamp', `no ${c.timeName} field and no record timestamp`, sensor);
     } else {
       ts = timeIn(c.ts, unit);
       if (ts === undefined) {
-        const shown = typeof c.ts === 'string' ? JSON.stringify(c.ts) : typeof c.ts === 'number' ? String(c.ts) : `a ${typeof c.ts}`;
+        const shown =
+          typeof c.ts === 'string'
+            ? JSON.stringify(c.ts)
+            : typeof c.ts === 'number'
+              ? String(c.ts)
+              : `a ${typeof c.ts}`;
         const as = unit === 'ms' ? 'an ISO-8601 date or epoch ms' : unitName(unit);
         return reject(rec, 'bad_timestamp', `${c.timeName} is ${truncate(shown, 60)}, not ${as}`, sensor);
       }
@@ -202,12 +212,24 @@ export function createValidator(cfg: ReadingConfig, unit: TimeUnit, options: Dec
     const clock = now();
     if (ts > clock + cfg.maxFutureMs) {
       const at = new Date(ts).toISOString();
-      return reject(rec, 'future_timestamp', `${at} is ${ts - clock} ms ahead of the clock (max ${cfg.maxFutureMs})`, sensor);
+      return reject(
+        rec,
+        'future_timestamp',
+        `${at} is ${ts - clock} ms ahead of the clock (max ${cfg.maxFutureMs})`,
+        sensor,
+      );
     }
 
     const given = c.values;
     if (!isPlainObject(given)) {
-      const got = given === undefined ? 'missing' : given === null ? 'null' : Array.isArray(given) ? 'an array' : `a ${typeof given}`;
+      const got =
+        given === undefined
+          ? 'missing'
+          : given === null
+            ? 'null'
+            : Array.isArray(given)
+              ? 'an array'
+              : `a ${typeof given}`;
       return reject(rec, 'bad_record', `${c.valuesName} is ${got}, expected an object of channel → number`, sensor);
     }
     const model = channelsFor?.(sensor);

@@ -27,7 +27,13 @@ const aemonCharts = (() => {
   }
 
   const local = new Intl.DateTimeFormat(undefined, {
-    year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+    hour12: false,
   });
 
   /** "2026-11-27 11:00:00 (10:00:00.000Z)": the viewer's zone, then UTC. */
@@ -60,7 +66,8 @@ const aemonCharts = (() => {
                 const left = Math.max(bbox.left, Math.min(x0, x1));
                 const right = Math.min(bbox.left + bbox.width, Math.max(x0, x1));
                 // At least a pixel wide, so a one-reading span still shows.
-                if (right >= bbox.left && left <= bbox.left + bbox.width) ctx.fillRect(left, bbox.top, Math.max(right - left, devicePixelRatio), bbox.height);
+                if (right >= bbox.left && left <= bbox.left + bbox.width)
+                  ctx.fillRect(left, bbox.top, Math.max(right - left, devicePixelRatio), bbox.height);
               }
             }
             ctx.restore();

@@ -58,7 +58,10 @@
       { type: 'button', class: 'sensor', 'data-id': s.id, 'aria-pressed': String(s.id === selected) },
       el('span', { class: 'name', text: s.id }),
       el('span', { class: `badge ${s.state}`, text: s.state }),
-      el('span', { class: 'muted score', text: s.score == null ? 'no score yet' : `score ${formatValue(s.score, 2)} (threshold 1)` }),
+      el('span', {
+        class: 'muted score',
+        text: s.score == null ? 'no score yet' : `score ${formatValue(s.score, 2)} (threshold 1)`,
+      }),
       el('span'),
       el('canvas', { 'aria-hidden': 'true' }),
     );
@@ -89,7 +92,8 @@
     const counts = {};
     for (const s of fleet.values()) counts[s.state] = (counts[s.state] || 0) + 1;
     const parts = Object.entries(counts).map(([k, n]) => `${n} ${k}`);
-    $('fleet-count').textContent = `${fleet.size} sensors${parts.length ? `: ${parts.join(', ')}` : ''}${untracked ? ` (+${untracked} not tracked)` : ''}`;
+    $('fleet-count').textContent =
+      `${fleet.size} sensors${parts.length ? `: ${parts.join(', ')}` : ''}${untracked ? ` (+${untracked} not tracked)` : ''}`;
   }
 
   // Arrow keys move between sensors; Home/End jump; Enter/Space select (native buttons).
@@ -109,7 +113,12 @@
     const btn = el('button', { type: 'button', text: e.sensor });
     btn.addEventListener('click', () => select(e.sensor));
     const when = e.kind === 'closed' ? `${formatTime(e.start)} – ${formatTime(e.end)}` : `since ${formatTime(e.start)}`;
-    return el('li', {}, btn, ` ${e.kind === 'opened' ? 'open' : 'closed'} · peak score ${formatValue(e.peakScore, 2)} · ${when}${top ? ` · top: ${top}` : ''}`);
+    return el(
+      'li',
+      {},
+      btn,
+      ` ${e.kind === 'opened' ? 'open' : 'closed'} · peak score ${formatValue(e.peakScore, 2)} · ${when}${top ? ` · top: ${top}` : ''}`,
+    );
   }
 
   function addEvents(events) {
@@ -155,7 +164,13 @@
         const pct = Math.round(detail.shares[i] * 100);
         const bar = el('span');
         bar.style.width = `${pct}%`;
-        return el('li', {}, el('span', { text: c }), el('span', { class: 'bar', role: 'img', 'aria-label': `${pct} %` }, bar), el('span', { text: `${pct} %` }));
+        return el(
+          'li',
+          {},
+          el('span', { text: c }),
+          el('span', { class: 'bar', role: 'img', 'aria-label': `${pct} %` }, bar),
+          el('span', { text: `${pct} %` }),
+        );
       }),
     );
   }
@@ -211,7 +226,10 @@
   }
 
   function chartData() {
-    return [[detail.ts, detail.score], ...detail.channels.map((_c, i) => [detail.ts, detail.values[i], detail.reconstruction[i]])];
+    return [
+      [detail.ts, detail.score],
+      ...detail.channels.map((_c, i) => [detail.ts, detail.values[i], detail.reconstruction[i]]),
+    ];
   }
 
   function onSensor(d) {
@@ -248,7 +266,8 @@
     if (id === selected && source) return;
     selected = id;
     history.replaceState(null, '', `#sensor=${encodeURIComponent(id)}`);
-    for (const b of document.querySelectorAll('button.sensor')) b.setAttribute('aria-pressed', String(b.dataset.id === id));
+    for (const b of document.querySelectorAll('button.sensor'))
+      b.setAttribute('aria-pressed', String(b.dataset.id === id));
     $('detail-title').textContent = id;
     $('detail-meta').textContent = 'loading…';
     connect();

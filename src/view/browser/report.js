@@ -67,14 +67,33 @@
         series.push({ label: `${c} reconstruction`, color: t.recon, dash: [5, 3] });
         data.push(s.reconstruction[i]);
       }
-      charts.push(timeChart(cb, { title: c, yLabel: 'raw units', height: 140, series, data, spans: layers, markers: starts, zoom, sync: `f${index}` }));
+      charts.push(
+        timeChart(cb, {
+          title: c,
+          yLabel: 'raw units',
+          height: 140,
+          series,
+          data,
+          spans: layers,
+          markers: starts,
+          zoom,
+          sync: `f${index}`,
+        }),
+      );
     });
     all.push(...charts);
-    drawn.push({ id: s.id, charts: charts.length, labelled: s.labelled.length, detected: s.detected.length, events: s.events.length });
+    drawn.push({
+      id: s.id,
+      charts: charts.length,
+      labelled: s.labelled.length,
+      detected: s.detected.length,
+      events: s.events.length,
+    });
   }
 
   const t0 = performance.now();
-  document.getElementById('generated').textContent = `${report.source} · generated ${formatTime(report.generated)} · backend ${report.backend}`;
+  document.getElementById('generated').textContent =
+    `${report.source} · generated ${formatTime(report.generated)} · backend ${report.backend}`;
   report.sensors.forEach(section);
   fitWidth(() => all);
   matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => location.reload());

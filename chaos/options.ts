@@ -24,9 +24,9 @@ export interface ChaosOptions {
 }
 
 export const USAGE = `npm run chaos -- [options]
-  --quick            every fault scenario shortened (75 s each) and a 2-minute soak: under 10 minutes
-  --soak <time>      soak length, e.g. 60m (default 5m, 2m with --quick; 0 = none)
-  --duration <time>  feed and faults per scenario (default 5m, 75s with --quick)
+  --quick            every fault scenario shortened (60 s each, the control 30 s) and a 90 s soak: under 10 minutes
+  --soak <time>      soak length, e.g. 60m (default 5m, 90s with --quick; 0 = none)
+  --duration <time>  feed and faults per scenario (default 5m, 60s with --quick; the control runs half as long)
   --sensors <n>      soak sensors at 1 Hz (default 10000)
   --only <list>      scenarios to run, comma-separated: ${SCENARIOS.join(', ')}, or none
   --exactly-once     run every aemon with AEMON_KAFKA_EXACTLY_ONCE=true; then no duplicate may appear
@@ -78,8 +78,8 @@ export function parseOptions(argv: readonly string[]): ChaosOptions {
       o.scenarios = list === 'none' ? [] : list.split(',').map((s) => scenario(s.trim()));
     } else throw new Error(`unknown option ${a}\n${USAGE}`);
   }
-  o.scenarioMs = scenarioMs ?? (o.quick ? 75_000 : 5 * 60_000);
-  if (o.soakMs < 0) o.soakMs = o.quick ? 2 * 60_000 : 5 * 60_000;
+  o.scenarioMs = scenarioMs ?? (o.quick ? 60_000 : 5 * 60_000);
+  if (o.soakMs < 0) o.soakMs = o.quick ? 90_000 : 5 * 60_000;
   // A minute apart in a real soak; a shorter soak still gets enough points for a slope.
   o.soakSampleMs = Math.min(60_000, Math.max(10_000, Math.floor(o.soakMs / 8)));
   return o;

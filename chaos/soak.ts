@@ -111,6 +111,7 @@ export async function runSoak(
     })();
   }, o.sampleMs);
   await Promise.race([feeding, proc.exited]);
+  const seconds = (Date.now() - t0) / 1000;
   clearInterval(timer);
   const exited = !proc.alive();
   const last = await scrape(url);
@@ -121,7 +122,6 @@ export async function runSoak(
   const half = samples.slice(Math.floor(samples.length / 2));
   const rssPoints = half.filter((s) => s.rssMB !== null).map((s) => [s.minute, s.rssMB!] as const);
   const p99s = samples.map((s) => s.p99Seconds).filter((x): x is number => x !== null);
-  const seconds = (Date.now() - t0) / 1000;
   const readings = last === undefined ? 0 : (metricSum(last, 'aemon_readings_total') ?? 0);
   return {
     sensors: o.sensors,

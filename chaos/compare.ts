@@ -88,7 +88,8 @@ export interface RunOutputs {
 }
 
 export interface OutputComparison {
-  scores: StreamComparison;
+  /** Scores, plus how many of the windows that differ differ in more than the decision (`anomaly`). */
+  scores: StreamComparison & { differsBeyondDecision: number };
   dlq: StreamComparison;
   anomalies: StreamComparison;
   /** Sums over the three streams. */
@@ -100,7 +101,11 @@ export interface OutputComparison {
 }
 
 export function compareOutputs(reference: RunOutputs, run: RunOutputs): OutputComparison {
-  const scores = compareStream(reference.scores, run.scores);
+  const scores = {
+    ...compareStream(reference.scores, run.scores),
+    differsBeyondDecision: compareStream(reference.scores.map(withoutDecision), run.scores.map(withoutDecision))
+      .differs,
+  };
   const dlq = compareStream(reference.dlq, run.dlq);
   const anomalies = compareStream(reference.anomalies, run.anomalies);
   const all = [scores, dlq, anomalies];
@@ -116,6 +121,20 @@ export function compareOutputs(reference: RunOutputs, run: RunOutputs): OutputCo
     divergentDuplicates: sum('divergentDuplicates'),
     differs: sum('differs'),
   };
+}
+
+/**
+ * A score record without its `anomaly` flag: that flag is the hysteresis state's, which carries
+ * history, while the rest is a function of the window and the model alone.
+ */
+function withoutDecision(r: OutputRecord): OutputRecord {
+  try {
+    const parsed = JSON.parse(r.value) as Record<string, unknown>;
+    delete parsed.anomaly;
+    return { id: r.id, value: JSON.stringify(parsed) };
+  } catch {
+    return r;
+  }
 }
 
 /**

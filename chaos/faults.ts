@@ -13,6 +13,11 @@ export interface FaultControl {
   startInstance(): AemonProcess;
   events: FaultEvent[];
   restarts: number;
+  /**
+   * Resolves once the group is Stable with `members` members (a dead member is only evicted after
+   * the session timeout), or after a minute; a fault counts as over only then.
+   */
+  settled(members: number): Promise<void>;
   random(): number;
   log(line: string): void;
 }
@@ -77,6 +82,7 @@ export function aemonKills(minS: number, maxS: number): FaultInjector {
       await victim.exited;
       ctl.log(`${victim.name} SIGKILL`);
       await replace(ctl, 0);
+      await ctl.settled(ctl.instances.length);
       ctl.restarts++;
       ctl.events.push({ what: 'aemon', at, until: Date.now() });
     }
@@ -98,10 +104,12 @@ export function groupChurn(size: number, everyS: number): FaultInjector {
         await victim.exited;
         ctl.instances.splice(ctl.instances.indexOf(victim), 1);
         ctl.log(`${victim.name} SIGKILL (${running.length - 1} left)`);
+        await ctl.settled(running.length - 1);
         ctl.events.push({ what: 'member killed', at, until: Date.now() });
       } else {
         ctl.instances.push(ctl.startInstance());
         await ctl.instances[ctl.instances.length - 1]!.url.catch(() => {});
+        await ctl.settled(running.length + 1);
         ctl.log(`member started (${running.length + 1} running)`);
         ctl.events.push({ what: 'member started', at, until: Date.now() });
       }
@@ -129,6 +137,7 @@ export function stall(stallMs: number): FaultInjector {
     await wait(stallMs);
     victim.signal('SIGCONT');
     ctl.log(`${victim.name} SIGCONT`);
+    await ctl.settled(ctl.instances.length);
     ctl.restarts++;
     ctl.events.push({ what: 'stall', at, until: Date.now() });
   };

@@ -57,8 +57,17 @@ export class Feeder {
     return this.o.sensors * this.o.rateHz;
   }
 
-  /** Feeds for `durationMs` of wall time (event time advances with it); resolves once all is sent. */
-  async run(durationMs: number): Promise<void> {
+  /** Readings generated (sent or not). */
+  get offered(): number {
+    return this.ticks * this.o.sensors;
+  }
+
+  /**
+   * Feeds for `durationMs` of wall time (event time advances with it); resolves once all is sent,
+   * or with `drain: false` at once, dropping what the broker has not taken yet (a soak that falls
+   * behind ends on time).
+   */
+  async run(durationMs: number, { drain = true }: { drain?: boolean } = {}): Promise<void> {
     const t0 = Date.now();
     const due = Math.floor((durationMs / 1000) * this.o.rateHz);
     await new Promise<void>((resolve) => {
@@ -75,7 +84,8 @@ export class Feeder {
         Math.max(20, 1000 / this.o.rateHz),
       );
     });
-    while (this.queue.length > 0 || this.sending) {
+    if (!drain) this.stopped = true;
+    while ((this.queue.length > 0 && !this.stopped) || this.sending) {
       this.kick();
       await this.sending;
     }
@@ -108,7 +118,7 @@ export class Feeder {
   }
 
   private async drain(): Promise<void> {
-    while (this.queue.length > 0) {
+    while (this.queue.length > 0 && !this.stopped) {
       const messages = this.queue.slice(0, BATCH);
       try {
         this.producer ??= this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });

@@ -137,11 +137,9 @@ let soak: SoakResult | undefined;
 let failure: Error | undefined;
 try {
   for (const name of opts.scenarios) {
-    log(
-      `scenario ${name}: ${opts.scenarioMs / 1000} s of feed (${opts.sensors} sensors × ${opts.rateHz} Hz) and faults`,
-    );
     // The control only has to show that a live run and the fault-free run agree: half as long.
     const durationMs = name === 'control' ? opts.scenarioMs / 2 : opts.scenarioMs;
+    log(`scenario ${name}: ${durationMs / 1000} s of feed (${opts.sensors} sensors × ${opts.rateHz} Hz) and faults`);
     const r = await runScenario(ctx, { name, durationMs, ...plans[name] });
     scenarios.push(r);
     log(

@@ -111,6 +111,36 @@ async function createInput(ctx: SuiteContext, topic: string): Promise<void> {
   }
 }
 
+const SETTLE_TIMEOUT_MS = 60_000;
+
+async function groupSettled(ctx: SuiteContext, group: string, members: number): Promise<void> {
+  const admin = new Kafka({
+    clientId: 'chaos-group',
+    brokers: ctx.broker.brokers,
+    logLevel: logLevel.NOTHING,
+    requestTimeout: 3_000,
+    retry: { retries: 0 },
+  }).admin();
+  const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+  try {
+    await admin.connect();
+    while (Date.now() < deadline) {
+      const g = await Promise.race([
+        admin.describeGroups([group]),
+        new Promise<undefined>((r) => setTimeout(() => r(undefined), 3_000)),
+      ]).catch(() => undefined);
+      const d = g?.groups[0];
+      if (d?.state === 'Stable' && d.members.length === members) return;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    ctx.log(`  group ${group} not Stable with ${members} members within ${SETTLE_TIMEOUT_MS / 1000} s`);
+  } catch (err) {
+    ctx.log(`  cannot describe group ${group}: ${(err as Error).message}`);
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}
+
 /** Waits until the group has committed the end of the topic, polling (bounded by `timeoutMs`). */
 async function drained(watch: LagWatch, timeoutMs: number, instances: () => AemonProcess[]): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
@@ -140,6 +170,7 @@ export async function runScenario(ctx: SuiteContext, spec: ScenarioSpec): Promis
     events: [],
     restarts: 0,
     random: ctx.random,
+    settled: (members) => groupSettled(ctx, `${input}.group`, members),
     log: (line) => ctx.log(`  ${spec.name} +${((Date.now() - started) / 1000).toFixed(0)} s: ${line}`),
   };
   await Promise.all(ctl.instances.map((p) => p.url));

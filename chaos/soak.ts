@@ -25,6 +25,8 @@ export interface SoakResult {
   sensors: number;
   rateHz: number;
   minutes: number;
+  /** Readings the simulator generated, and the ones the broker took (a feed that falls behind drops the rest). */
+  offered: number;
   readingsIn: number;
   /** Readings aemon took in per second, over the whole soak. */
   readingsPerSecond: number;
@@ -83,7 +85,7 @@ export async function runSoak(
     badEvery: 0,
   });
   const t0 = Date.now();
-  const feeding = feeder.run(o.durationMs);
+  const feeding = feeder.run(o.durationMs, { drain: false });
   const samples: SoakSample[] = [];
   let previous = new Map<number, number>();
   const timer = setInterval(() => {
@@ -127,6 +129,7 @@ export async function runSoak(
     sensors: o.sensors,
     rateHz: 1,
     minutes: round(o.durationMs / 60_000, 1) ?? 0,
+    offered: feeder.offered,
     readingsIn: feeder.sent,
     readingsPerSecond: Math.round(readings / seconds),
     samples,

@@ -50,12 +50,24 @@ export function soakTable(s: SoakResult): string {
     s.samples.map((x) => [x.minute, dash(x.rssMB), dash(x.heapMB), dash(x.lag), dash(x.p99Seconds), dash(x.readings)]),
   );
   const summary = table(
-    ['sensors', 'rate Hz', 'minutes', 'readings/s', 'max lag', 'max p99 s', 'RSS slope, last half (MB/min)'],
+    [
+      'sensors',
+      'rate Hz',
+      'minutes',
+      'offered',
+      'into Kafka',
+      'aemon readings/s',
+      'max lag',
+      'max p99 s',
+      'RSS slope, last half (MB/min)',
+    ],
     [
       [
         s.sensors,
         s.rateHz,
         s.minutes,
+        s.offered,
+        s.readingsIn,
         s.readingsPerSecond,
         s.maxLag,
         dash(s.maxP99Seconds),

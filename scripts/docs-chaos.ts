@@ -49,6 +49,35 @@ export function renderChaos(file: string, data: ChaosJson): string {
         ),
     );
   }
+  const detailed = data.scenarios.filter((s) => s.detail !== undefined);
+  if (detailed.length > 0) {
+    parts.push(
+      '\nWhere the differences are:\n\n' +
+        mdTable(
+          [
+            'scenario',
+            'windows missing',
+            'windows differing in the decision only',
+            'windows differing beyond it',
+            'anomaly events missing',
+            'anomaly events extra',
+            'dead letters missing',
+          ],
+          detailed.map((s) => {
+            const d = s.detail!;
+            return [
+              s.name,
+              d.scores.missing,
+              d.scores.differs - d.scores.differsBeyondDecision,
+              d.scores.differsBeyondDecision,
+              d.anomalies.missing,
+              d.anomalies.extra,
+              d.dlq.missing,
+            ];
+          }),
+        ),
+    );
+  }
   const soak = data.soak;
   if (soak) {
     parts.push(

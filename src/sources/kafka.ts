@@ -4,7 +4,7 @@ import type { KafkaConfig } from '../config/schema.js';
 import { AemonError } from '../errors.js';
 import type { Health } from '../observability/health.js';
 import type { Logger } from '../observability/logger.js';
-import type { FlowControl, SourceRecord } from '../pipeline/contracts.js';
+import type { FlowControl, PartitionCommit, SourceRecord, TransactionalCommit } from '../pipeline/contracts.js';
 import { DeadLetterScans, partitionKey } from './kafka-dlq-scan.js';
 import type { PartitionSetup } from './kafka-partition.js';
 import { commitMetadata, PartitionTracker, rebuildPoint } from './kafka-partition.js';
@@ -37,6 +37,11 @@ export interface KafkaSourceOptions {
   deadLetters?: { topic: string };
   /** Told of every fetch and record (stall detection); a partition it stops is paused here. */
   health?: Health;
+  /**
+   * Commits offsets through a sink's transaction (exactly-once) instead of the consumer: the
+   * outputs written for the records before them become visible with them.
+   */
+  transactional?: TransactionalCommit;
 }
 
 export interface KafkaSource {
@@ -75,6 +80,7 @@ class GroupSource {
   private committing: Promise<void> = Promise.resolve();
   private readonly heartbeatMs: number;
   private subscriberNext: ((r: SourceRecord) => void) | undefined;
+  private fail: ((err: AemonError) => void) | undefined;
 
   constructor(private readonly opts: KafkaSourceOptions) {
     const { cfg } = opts;
@@ -94,7 +100,8 @@ class GroupSource {
     this.scans = opts.deadLetters ? new DeadLetterScans(opts.kafka, opts.deadLetters.topic, this.log) : undefined;
     this.records$ = new Observable<SourceRecord>((subscriber) => {
       this.subscriberNext = (r) => subscriber.next(r);
-      this.listen((err) => subscriber.error(err));
+      this.fail = (err) => subscriber.error(err);
+      this.listen(this.fail);
       this.start().catch((err: unknown) => {
         subscriber.error(
           err instanceof AemonError
@@ -126,16 +133,27 @@ class GroupSource {
       const metadata = rebuild || deadLetters ? JSON.stringify(meta) : null;
       offsets.push({ topic: p.topic, partition: p.partition, offset: String(o), metadata, p, o });
     }
-    if (offsets.length === 0 || !this.connected) return;
+    if (!this.connected || (offsets.length === 0 && !this.opts.transactional)) return;
+    const commits: PartitionCommit[] = offsets.map(({ topic, partition, offset, metadata }) => ({
+      topic,
+      partition,
+      offset,
+      metadata,
+    }));
     try {
-      await this.consumer.commitOffsets(
-        offsets.map(({ topic, partition, offset, metadata }) => ({ topic, partition, offset, metadata })),
-      );
+      if (this.opts.transactional) await this.opts.transactional.commit(this.cfg.groupId, commits);
+      else await this.consumer.commitOffsets(commits);
       for (const { p, o } of offsets) p.offsets.committed(o);
-      this.opts.onCommit?.();
+      if (offsets.length > 0) this.opts.onCommit?.();
     } catch (err) {
-      // A commit can fail during a rebalance; the next one (or the new owner) covers it.
-      this.log.warn({ err }, `offset commit failed: ${(err as Error).message}`);
+      if (err instanceof AemonError && !err.retryable) {
+        this.fail?.(err);
+        return;
+      }
+      // A commit can fail during a rebalance; the next one (or the new owner) covers it. A failed
+      // transaction said why itself.
+      if (this.opts.transactional) this.log.debug({ err }, `transactional commit failed: ${(err as Error).message}`);
+      else this.log.warn({ err }, `offset commit failed: ${(err as Error).message}`);
     }
   }
 
@@ -269,6 +287,7 @@ class GroupSource {
     for (const [k, p] of this.partitions) {
       if (!keep.has(k)) {
         this.partitions.delete(k);
+        this.opts.transactional?.forget(p.topic, p.partition);
         this.opts.onRevoked?.(p.topic, p.partition);
       }
     }

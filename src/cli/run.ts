@@ -6,7 +6,7 @@ import { createEngine, liveViewFor, serveMetrics } from '../main.js';
 import { createLogger } from '../observability/logger.js';
 import type { PipelineOutput, Sink } from '../pipeline/contracts.js';
 import { formatEvent } from '../sinks/console.js';
-import { startAdminServer } from '../sinks/admin.js';
+import { startAdminServer } from '../admin/server.js';
 import { readTopicLimits } from '../sinks/kafka-size.js';
 import { openTextWriter } from '../sinks/fileWriter.js';
 import { Health } from '../observability/health.js';
@@ -19,7 +19,7 @@ import { AemonError } from '../errors.js';
 import { commandConfig } from './common.js';
 import { inspect } from './inspect.js';
 import { createKafka, outputSink, prepareTopics, settleWithin } from './kafka.js';
-import { modelsTopicSpec, startModelTopic, type ModelTopic } from './model-sync.js';
+import { modelsTopicSpec, startModelTopic, type ModelTopic } from './model-topic.js';
 
 interface RunFlags {
   config?: string;

@@ -80,6 +80,8 @@ export interface AemonMetrics {
   kafkaRebalance(): void;
   /** `aemon_kafka_decompress_errors_total`: record batches that could not be decompressed, by codec. */
   kafkaDecompressError(codec: string): void;
+  /** `aemon_schema_registry_errors_total`: schema lookups that failed and are retried (registry down, 5xx, 401/403). */
+  schemaRegistryError(): void;
   /** `aemon_dlq_truncated_total`: DLQ records whose value was cut to fit the topic's `max.message.bytes`. */
   dlqTruncated(n: number): void;
   /** `aemon_sink_write_retries_total{sink}`: failed writes that are retried. */
@@ -265,6 +267,11 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
     registers,
   });
   for (const codec of KAFKA_CODECS) kafkaDecompressErrors.inc({ codec }, 0);
+  const schemaRegistryErrors = new Counter({
+    name: 'aemon_schema_registry_errors_total',
+    help: 'Schema lookups that failed and are retried (the registry cannot be reached, answered 5xx, or refused the credentials); the records of that schema wait meanwhile.',
+    registers,
+  });
   const dlqTruncatedTotal = new Counter({
     name: 'aemon_dlq_truncated_total',
     help: "Dead-letter records whose value was truncated to fit the DLQ topic's max.message.bytes (headers keep the original size and SHA-256).",
@@ -474,6 +481,9 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
     },
     kafkaDecompressError(codec) {
       kafkaDecompressErrors.inc({ codec });
+    },
+    schemaRegistryError() {
+      schemaRegistryErrors.inc();
     },
     forgetKafkaPartition(topic, partition) {
       kafkaLagGauge.remove({ topic, partition: String(partition) });

@@ -12,7 +12,7 @@ export interface RegistryOptions {
   registry?: SchemaRegistryClient;
   /** Told of each failed lookup that will be retried (the registry is down or refused the credentials). */
   onRegistryRetry?: (err: Error, attempt: number, delayMs: number) => void;
-  /** Waits between retries (default: an unref'd timer, so a retry loop never keeps the process up). */
+  /** Waits between retries (default: a timer; records wait on it, so it keeps the process up). */
   sleep?: (ms: number) => Promise<void>;
 }
 
@@ -20,9 +20,9 @@ type Entry = { parser: Parser } | { failed: string } | { pending: Promise<void> 
 
 const FIRST_BACKOFF_MS = 250;
 
-const unrefSleep = (ms: number): Promise<void> =>
+const timer = (ms: number): Promise<void> =>
   new Promise((resolve) => {
-    setTimeout(resolve, ms).unref();
+    setTimeout(resolve, ms);
   });
 
 const bytesOf = (raw: string | Uint8Array): Uint8Array => (typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw);
@@ -44,7 +44,7 @@ export function createRegistryDecoder(
 ): RecordDecoder {
   const { validator: v, reading } = createJsonMapper(cfg, options);
   const registry = options.registry ?? createRegistryClient(cfg.schemaRegistry);
-  const sleep = options.sleep ?? unrefSleep;
+  const sleep = options.sleep ?? timer;
   const maxBackoff = cfg.schemaRegistry.maxBackoffMs;
   const cache = new Map<number, Entry>();
 

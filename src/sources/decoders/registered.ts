@@ -12,6 +12,11 @@ export interface RegistryOptions {
   registry?: SchemaRegistryClient;
   /** Told of each failed lookup that will be retried (the registry is down or refused the credentials). */
   onRegistryRetry?: (err: Error, attempt: number, delayMs: number) => void;
+  /**
+   * Gives up after this many failed lookups of one id, its records then rejected
+   * (`schema_unavailable`): for `aemon inspect`, which must answer. Unset: retries for as long as it takes.
+   */
+  maxAttempts?: number;
   /** Waits between retries (default: a timer; records wait on it, so it keeps the process up). */
   sleep?: (ms: number) => Promise<void>;
 }
@@ -62,6 +67,10 @@ export function createRegistryDecoder(
       } catch (err) {
         if (err instanceof RegistryError && err.permanent) {
           cache.set(id, { failed: err.message });
+          return;
+        }
+        if (options.maxAttempts !== undefined && attempt >= options.maxAttempts) {
+          cache.set(id, { failed: `${(err as Error).message} (gave up after ${attempt} tries)` });
           return;
         }
         options.onRegistryRetry?.(err as Error, attempt, delay);

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { createServer, type AddressInfo } from 'node:net';
 import assert from 'node:assert/strict';
 import avro from 'avsc';
 import fc from 'fast-check';
@@ -246,8 +247,15 @@ test('a registry that is down is retried with backoff until it answers: no recor
 });
 
 test('the HTTP client: a registry that cannot be reached is a retriable error; a missing CA file is a config error', async () => {
+  // A port that was free a moment ago: nothing listens there, so the connection is refused.
+  const port = await new Promise<number>((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as AddressInfo).port;
+      srv.close(() => resolve(p));
+    });
+  });
   const client = createRegistryClient(
-    readingSchema.parse({ schemaRegistry: { url: 'http://127.0.0.1:9' } }).schemaRegistry,
+    readingSchema.parse({ schemaRegistry: { url: `http://127.0.0.1:${port}`, timeoutMs: 2000 } }).schemaRegistry,
   );
   await assert.rejects(
     client.schema(1),

@@ -15,7 +15,7 @@ import { RegistryError, type RegistrySchema, type SchemaRegistryClient } from '.
 import { frame } from '../../src/sources/decoders/wire.js';
 import { selectTestBackend, SMALL, TEST_KERNEL } from '../model/fixtures.js';
 
-// No Schema Registry server can be started here (see docs/kafka.md): the schemas come from a
+// No Schema Registry server can be started by the harness yet: the schemas come from a
 // lookup that answers as a registry does, and the records are encoded and framed by avsc and
 // protobufjs, the libraries producers use.
 const T0 = Date.UTC(2026, 0, 1);

@@ -27,7 +27,7 @@ async function bench(flags: BenchFlags): Promise<void> {
   const rounds = flags.rounds !== undefined ? parsePositiveInt(flags.rounds, '--rounds') : flags.quick ? 1 : 3;
   const rows: Row[] = [];
   log('decode: every reading.format…\n');
-  rows.push(...benchDecode(1000, flags.quick ? 10 : 30));
+  rows.push(...(await benchDecode(1000, flags.quick ? 10 : 30)));
   const fleets = flags.quick ? [100, 1000] : [100, 1000, 10_000];
   for (const sensors of fleets) {
     log(`pipeline: ${sensors} sensors…\n`);

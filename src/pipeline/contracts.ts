@@ -103,6 +103,9 @@ export const REJECT_REASONS = [
   'too_late',
   'too_large',
   'incomplete',
+  'bad_wire_format',
+  'schema_unavailable',
+  'schema_mismatch',
 ] as const;
 /** Why a record was rejected: the `reason` label of `aemon_readings_rejected_total`. */
 export type RejectReason = (typeof REJECT_REASONS)[number];
@@ -139,6 +142,13 @@ export interface RecordDecoder {
   decodeMany(records: readonly SourceRecord[]): Decoded[];
   /** End of input: what is still held, as readings or rejections. */
   flush(): readonly Decoded[];
+  /**
+   * For a decoder that must fetch something before it can decode a record (its schema, from a
+   * registry): a promise that settles once `decode(record)` can run, `undefined` when it can now
+   * (no promise on the hot path). Never rejects: the decoder retries what is retriable itself.
+   * The runner holds this record and every one after it until then, so order is kept.
+   */
+  prepare?(record: SourceRecord): Promise<void> | undefined;
 }
 
 /** A full window of one sensor, ready to score. */

@@ -15,6 +15,36 @@
 static inline float sigmoid1(float x) { return wasm_f32x4_extract_lane(sigmoid4(splat(x)), 0); }
 static inline float tanh1(float x) { return wasm_f32x4_extract_lane(tanh4(splat(x)), 0); }
 
+static inline v128_t fma4(v128_t acc, v128_t a, v128_t b) { return wasm_f32x4_add(acc, wasm_f32x4_mul(a, b)); }
+
+/*
+ * y = init + x · w for one row x [inDim], w [inDim, outDim] (init 0 when null): 32 columns at a
+ * time so that the accumulators stay in registers, as in lstm.c.
+ */
+static inline void vec_mat(const float *init, const float *x, int inDim, const float *w, int outDim, float *y) {
+  int j = 0;
+  for (; j + 32 <= outDim; j += 32) {
+    v128_t a[8];
+    for (int q = 0; q < 8; q++) a[q] = init ? wasm_v128_load(init + j + 4 * q) : splat(0.0f);
+    for (int k = 0; k < inDim; k++) {
+      const v128_t xk = splat(x[k]);
+      const float *row = w + k * outDim + j;
+      for (int q = 0; q < 8; q++) a[q] = fma4(a[q], xk, wasm_v128_load(row + 4 * q));
+    }
+    for (int q = 0; q < 8; q++) wasm_v128_store(y + j + 4 * q, a[q]);
+  }
+  for (; j + 4 <= outDim; j += 4) {
+    v128_t a = init ? wasm_v128_load(init + j) : splat(0.0f);
+    for (int k = 0; k < inDim; k++) a = fma4(a, splat(x[k]), wasm_v128_load(w + k * outDim + j));
+    wasm_v128_store(y + j, a);
+  }
+  for (; j < outDim; j++) {
+    float a = init ? init[j] : 0.0f;
+    for (int k = 0; k < inDim; k++) a += x[k] * w[k * outDim + j];
+    y[j] = a;
+  }
+}
+
 /*
  * One LSTM layer from zero state, as lstm() in lstm.c, keeping per step and sequence the
  * activated gates [4u] (i, f, c~, o), the cell c [u], tanh c [u] and h [u].
@@ -28,15 +58,10 @@ void lstm_train(const float *xp, int seqStride, int stepStride, const float *rec
       const int at = b * steps + t;
       const float *x = xp + b * seqStride + t * stepStride;
       float *z = gates + at * g;
-      for (int j = 0; j < g; j += 4) wasm_v128_store(z + j, wasm_v128_load(x + j));
       if (t > 0) {
-        const float *h = hs + (at - 1) * units;
-        for (int k = 0; k < units; k++) {
-          const v128_t hk = splat(h[k]);
-          const float *row = recurrent + k * g;
-          for (int j = 0; j < g; j += 4)
-            wasm_v128_store(z + j, wasm_f32x4_add(wasm_v128_load(z + j), wasm_f32x4_mul(hk, wasm_v128_load(row + j))));
-        }
+        vec_mat(x, hs + (at - 1) * units, units, recurrent, g, z);
+      } else {
+        for (int j = 0; j < g; j += 4) wasm_v128_store(z + j, wasm_v128_load(x + j));
       }
       const float *cPrev = t > 0 ? cs + (at - 1) * units : 0;
       float *c = cs + at * units, *tc = tcs + at * units, *h = hs + at * units;
@@ -76,15 +101,18 @@ void lstm_train(const float *xp, int seqStride, int stepStride, const float *rec
 /*
  * The gradients of an LSTM layer's pre-activations, dz [batch, steps, 4u], from the gradient of
  * its output: every step's h when dhAllSteps (dh [batch, steps, u]), else only the last step's
- * (dh [batch, u], an encoder that returns its final state). scratch: 2 × round_up(u, 4) floats.
+ * (dh [batch, u], an encoder that returns its final state). recurrentT is the recurrent kernel
+ * transposed, [4u, u], so that dh_prev = dz · recurrentT runs along rows like the forward pass.
+ * scratch: 2 × round_up(u, 4) floats.
  */
 EXPORT("lstm_backward")
 void lstm_backward(const float *dh, int dhAllSteps, const float *gates, const float *cs, const float *tcs,
-                   const float *recurrent, int units, int batch, int steps, float *dz, float *scratch) {
+                   const float *recurrentT, int units, int batch, int steps, float *dz, float *scratch) {
   const int g = 4 * units;
   const int padded = (units + 3) & ~3;
   float *dhNext = scratch;
   float *dcNext = scratch + padded;
+  const v128_t one = splat(1.0f);
   for (int b = 0; b < batch; b++) {
     for (int k = 0; k < padded; k++) dhNext[k] = dcNext[k] = 0.0f;
     for (int t = steps - 1; t >= 0; t--) {
@@ -94,7 +122,27 @@ void lstm_backward(const float *dh, int dhAllSteps, const float *gates, const fl
       const float *cPrev = t > 0 ? cs + (at - 1) * units : 0;
       const float *dhOut = dhAllSteps ? dh + at * units : (t == steps - 1 ? dh + b * units : 0);
       float *d = dz + at * g;
-      for (int j = 0; j < units; j++) {
+      int j = 0;
+      for (; j + 4 <= units; j += 4) {
+        const v128_t in = wasm_v128_load(gt + j), forget = wasm_v128_load(gt + units + j);
+        const v128_t cell = wasm_v128_load(gt + 2 * units + j), out = wasm_v128_load(gt + 3 * units + j);
+        const v128_t tanhC = wasm_v128_load(tc + j);
+        v128_t dhj = wasm_v128_load(dhNext + j);
+        if (dhOut) dhj = wasm_f32x4_add(dhj, wasm_v128_load(dhOut + j));
+        const v128_t dc = fma4(wasm_v128_load(dcNext + j), wasm_f32x4_mul(dhj, out),
+                               wasm_f32x4_sub(one, wasm_f32x4_mul(tanhC, tanhC)));
+        wasm_v128_store(d + j, wasm_f32x4_mul(wasm_f32x4_mul(dc, cell), wasm_f32x4_mul(in, wasm_f32x4_sub(one, in))));
+        const v128_t df = cPrev ? wasm_f32x4_mul(wasm_f32x4_mul(dc, wasm_v128_load(cPrev + j)),
+                                                 wasm_f32x4_mul(forget, wasm_f32x4_sub(one, forget)))
+                                : splat(0.0f);
+        wasm_v128_store(d + units + j, df);
+        wasm_v128_store(d + 2 * units + j,
+                        wasm_f32x4_mul(wasm_f32x4_mul(dc, in), wasm_f32x4_sub(one, wasm_f32x4_mul(cell, cell))));
+        wasm_v128_store(d + 3 * units + j,
+                        wasm_f32x4_mul(wasm_f32x4_mul(dhj, tanhC), wasm_f32x4_mul(out, wasm_f32x4_sub(one, out))));
+        wasm_v128_store(dcNext + j, wasm_f32x4_mul(dc, forget));
+      }
+      for (; j < units; j++) {
         const float in = gt[j], forget = gt[units + j], cell = gt[2 * units + j], out = gt[3 * units + j];
         const float dhj = dhNext[j] + (dhOut ? dhOut[j] : 0.0f);
         const float dc = dcNext[j] + dhj * out * (1.0f - tc[j] * tc[j]);
@@ -104,32 +152,58 @@ void lstm_backward(const float *dh, int dhAllSteps, const float *gates, const fl
         d[3 * units + j] = dhj * tc[j] * out * (1.0f - out);
         dcNext[j] = dc * forget;
       }
-      if (t == 0) continue;
-      /* dh_prev[k] = sum_j R[k, j] dz[j]: a dot product along R's rows. */
-      for (int k = 0; k < units; k++) {
-        const float *row = recurrent + k * g;
-        v128_t acc = splat(0.0f);
-        for (int j = 0; j < g; j += 4) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(row + j), wasm_v128_load(d + j)));
-        dhNext[k] = wasm_f32x4_extract_lane(acc, 0) + wasm_f32x4_extract_lane(acc, 1) +
-                    wasm_f32x4_extract_lane(acc, 2) + wasm_f32x4_extract_lane(acc, 3);
-      }
+      if (t > 0) vec_mat(0, d, g, recurrentT, units, dhNext);
     }
   }
 }
 
-/* out[k, j] += sum_r a[r, k] · b[r, j]: a weight gradient, input rows against output-gradient rows. */
+/*
+ * out[k, j] += sum_r a[r, k] · b[r, j]: a weight gradient, input rows against output-gradient
+ * rows. Tiles of 2 rows of out by 16 columns keep their 8 accumulators in registers over all r.
+ */
 EXPORT("grad_at_b")
 void grad_at_b(const float *a, int rows, int aDim, int aStride, const float *b, int bDim, int bStride, float *out) {
-  for (int r = 0; r < rows; r++) {
-    const float *ar = a + r * aStride;
-    const float *br = b + r * bStride;
-    for (int k = 0; k < aDim; k++) {
-      const float ak = ar[k];
-      float *o = out + k * bDim;
-      int j = 0;
-      for (; j + 4 <= bDim; j += 4)
-        wasm_v128_store(o + j, wasm_f32x4_add(wasm_v128_load(o + j), wasm_f32x4_mul(splat(ak), wasm_v128_load(br + j))));
-      for (; j < bDim; j++) o[j] += ak * br[j];
+  int k = 0;
+  for (; k + 2 <= aDim; k += 2) {
+    float *o0 = out + k * bDim, *o1 = o0 + bDim;
+    int j = 0;
+    for (; j + 16 <= bDim; j += 16) {
+      v128_t p[4], q[4];
+      for (int v = 0; v < 4; v++) {
+        p[v] = wasm_v128_load(o0 + j + 4 * v);
+        q[v] = wasm_v128_load(o1 + j + 4 * v);
+      }
+      for (int r = 0; r < rows; r++) {
+        const float *br = b + r * bStride + j;
+        const v128_t a0 = splat(a[r * aStride + k]), a1 = splat(a[r * aStride + k + 1]);
+        for (int v = 0; v < 4; v++) {
+          const v128_t bv = wasm_v128_load(br + 4 * v);
+          p[v] = fma4(p[v], a0, bv);
+          q[v] = fma4(q[v], a1, bv);
+        }
+      }
+      for (int v = 0; v < 4; v++) {
+        wasm_v128_store(o0 + j + 4 * v, p[v]);
+        wasm_v128_store(o1 + j + 4 * v, q[v]);
+      }
+    }
+    for (; j < bDim; j++) {
+      float p = o0[j], q = o1[j];
+      for (int r = 0; r < rows; r++) {
+        const float bv = b[r * bStride + j];
+        p += a[r * aStride + k] * bv;
+        q += a[r * aStride + k + 1] * bv;
+      }
+      o0[j] = p;
+      o1[j] = q;
+    }
+  }
+  for (; k < aDim; k++) {
+    float *o = out + k * bDim;
+    for (int r = 0; r < rows; r++) {
+      const float ak = a[r * aStride + k];
+      const float *br = b + r * bStride;
+      for (int j = 0; j < bDim; j++) o[j] += ak * br[j];
     }
   }
 }
@@ -154,16 +228,15 @@ void sum_steps(const float *a, int batch, int steps, int dim, float *out) {
   }
 }
 
-/* out[r, k] = sum_j a[r, j] · w[k, j] (w [m, n]): the gradient of a projection's input. */
+/* out[r, k] = sum_j a[r, j] · wT[j, k] (wT [n, m], a weight matrix transposed): the gradient of a projection's input. */
 EXPORT("a_bt")
-void a_bt(const float *a, int rows, int n, const float *w, int m, float *out) {
-  for (int r = 0; r < rows; r++) {
-    const float *ar = a + r * n;
-    for (int k = 0; k < m; k++) {
-      const float *wk = w + k * n;
-      float acc = 0.0f;
-      for (int j = 0; j < n; j++) acc += ar[j] * wk[j];
-      out[r * m + k] = acc;
-    }
-  }
+void a_bt(const float *a, int rows, int n, const float *wT, int m, float *out) {
+  for (int r = 0; r < rows; r++) vec_mat(0, a + r * n, n, wT, m, out + r * m);
+}
+
+/* out [cols, rows] = in [rows, cols] transposed. */
+EXPORT("transpose")
+void transpose(const float *in, int rows, int cols, float *out) {
+  for (int r = 0; r < rows; r++)
+    for (int c = 0; c < cols; c++) out[c * rows + r] = in[r * cols + c];
 }

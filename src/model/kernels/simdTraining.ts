@@ -29,6 +29,8 @@ interface LayerBuffers {
 interface Layout {
   batch: number;
   weights: number[];
+  /** The weight matrices transposed, for the backward pass (biases' slots unused). */
+  transposed: number[];
   grads: number[];
   gradsEnd: number;
   x: number;
@@ -139,6 +141,7 @@ export class SimdTraining implements TrainingForward {
       return p;
     };
     const weights = this.sizes.map((n) => take(n));
+    const transposed = this.sizes.map((n) => take(n));
     const grads = this.sizes.map((n) => take(n));
     const gradsEnd = at;
     const maxUnits = Math.max(...this.shapes.map((s) => s.units));
@@ -155,6 +158,7 @@ export class SimdTraining implements TrainingForward {
     const l: Layout = {
       batch,
       weights,
+      transposed,
       grads,
       gradsEnd,
       x: take(rows * channels),
@@ -236,13 +240,19 @@ export class SimdTraining implements TrainingForward {
     for (let b = 0; b < batch; b++) {
       mem.set(dyPacked.subarray(b * (per + u), b * (per + u) + per), l.dy / 4 + b * per);
     }
-    const w = (layer: number, part: number) => l.weights[3 * layer + part]!;
-    const gr = (layer: number, part: number) => l.grads[3 * layer + part]!;
     const dense = 3 * this.shapes.length;
+    // Each layer's kernel and recurrent kernel, and the dense kernel, transposed.
+    [...l.encoders, ...l.decoders].forEach((layer, i) => {
+      wasm.transpose(l.weights[3 * i]!, layer.inDim, 4 * layer.units, l.transposed[3 * i]!);
+      wasm.transpose(l.weights[3 * i + 1]!, layer.units, 4 * layer.units, l.transposed[3 * i + 1]!);
+    });
     const top = l.decoders.at(-1)!;
+    wasm.transpose(l.weights[dense]!, top.units, channels, l.transposed[dense]!);
+    const w = (layer: number, part: number) => l.transposed[3 * layer + part]!;
+    const gr = (layer: number, part: number) => l.grads[3 * layer + part]!;
     wasm.grad_at_b(top.hs, rows, top.units, top.units, l.dy, channels, channels, l.grads[dense]!);
     wasm.sum_steps(l.dy, 1, rows, channels, l.grads[dense + 1]!);
-    wasm.a_bt(l.dy, rows, channels, l.weights[dense]!, top.units, l.dh);
+    wasm.a_bt(l.dy, rows, channels, l.transposed[dense]!, top.units, l.dh);
     /** One layer's weight gradients from its dz, given its input rows (`from`, or the code for the first decoder). */
     const layerGrads = (buf: LayerBuffers, at: number) => {
       const g = 4 * buf.units;

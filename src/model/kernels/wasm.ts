@@ -52,7 +52,7 @@ export interface LstmExports {
     gates: number,
     cs: number,
     tcs: number,
-    recurrent: number,
+    recurrentT: number,
     units: number,
     batch: number,
     steps: number,
@@ -71,7 +71,8 @@ export interface LstmExports {
   ): void;
   recurrent_grad(hs: number, dz: number, units: number, batch: number, steps: number, out: number): void;
   sum_steps(a: number, batch: number, steps: number, dim: number, out: number): void;
-  a_bt(a: number, rows: number, n: number, w: number, m: number, out: number): void;
+  a_bt(a: number, rows: number, n: number, wT: number, m: number, out: number): void;
+  transpose(input: number, rows: number, cols: number, out: number): void;
 }
 
 let compiled: WasmModule | null | undefined;

@@ -120,6 +120,49 @@ test("simd training gradients equal tfjs-layers' (tf.variableGrads) within 1e-4 
   }
 });
 
+test('two simd passes in one loss (the second reuses the memory the first kept) still give tfjs-layers’ gradients', () => {
+  const { tf, backend } = sel;
+  const params = { ...base, channels: 2, units: 8 };
+  const model = createAutoencoder(tf, backend, params, 'layers') as LstmAutoencoder;
+  const layersModel = model.layersModel;
+  const simd = chooseKernel(tf, 'simd', layersModel, params).kernel;
+  try {
+    randomise(layersModel, 90);
+    const shape = [6, params.windowSize, params.channels] as [number, number, number];
+    const n = 6 * params.windowSize * params.channels;
+    const [x1, x2] = [tf.tensor3d(uniform(n, 91), shape), tf.tensor3d(uniform(n, 92), shape)];
+    const zero = tf.zeros([6, params.units]);
+    // The target of the first pass is the second pass's output: both passes reach the loss.
+    const twice = (forward: (v: Tensor) => Encoded) => (v: Tensor) => {
+      const first = forward(v);
+      const second = forward(x2);
+      return { output: tf.sub(first.output, tf.mul(0.5, second.output)), code: tf.add(first.code, second.code) };
+    };
+    const want = gradients(
+      layersModel,
+      twice((v) => applyWithCode(layersModel, params, v, true)),
+      x1,
+      x2,
+      zero,
+    );
+    const got = gradients(
+      layersModel,
+      twice((v) => simd.training!.applyWithCode(v, true)),
+      x1,
+      x2,
+      zero,
+    );
+    tf.dispose([x1, x2, zero]);
+    for (const [name, g] of want.grads) {
+      const d = maxRelDiff(got.grads.get(name)!, g);
+      assert.ok(d <= 1e-4, `${name}: gradients differ by ${d} (relative)`);
+    }
+  } finally {
+    simd.dispose();
+    model.dispose();
+  }
+});
+
 test('a few epochs on simd reduce the loss as tfjs-layers training does, and the trained model saves and loads into the scoring kernels', async (t) => {
   const { tf, backend } = sel;
   const n = 120;

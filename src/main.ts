@@ -17,7 +17,7 @@ import { detectStage } from './detection/stage.js';
 import { selectBackend, type Tf } from './model/backend.js';
 import { lstmOpAvailable } from './model/kernels/blockLstm.js';
 import { createAutoencoder } from './model/autoencoder.js';
-import { checkKernelPreference } from './model/kernels/select.js';
+import { checkKernelPreference, simdTrainingNote } from './model/kernels/select.js';
 import { exportArtifacts, loadModelFolder, modelVersion } from './model/io.js';
 import type { ModelRegistry } from './model/registry.js';
 import type { Health } from './observability/health.js';
@@ -160,6 +160,7 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
   }
   // An explicit `fused` kernel off the tensorflow backend fails here, not at the first training.
   checkKernelPreference(tf, cfg.model.kernel);
+  if (backend !== 'tensorflow') log.debug({ kernel: cfg.model.kernel }, simdTrainingNote(cfg.model));
 
   const registry = new Registry();
   const metrics = createMetrics(registry, { maxSensors: cfg.metrics.maxSensors });

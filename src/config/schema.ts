@@ -164,8 +164,8 @@ export const modelSchema = z
     /** TensorFlow.js backend: `auto` tries tensorflow (tfjs-node), then wasm, then cpu. */
     backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
     /**
-     * LSTM kernel: `fused` runs TensorFlow's BlockLSTM (tensorflow backend only), `simd` scores in
-     * WebAssembly SIMD (any backend; training on layers), `layers` tfjs-layers' LSTM; `auto` picks
+     * LSTM kernel: `fused` runs TensorFlow's BlockLSTM (tensorflow backend only), `simd` scores and
+     * trains in WebAssembly SIMD (any backend; see simdTraining), `layers` tfjs-layers' LSTM; `auto` picks
      * fused on tensorflow, else simd, where it can.
      */
     kernel: z.enum(['auto', 'fused', 'simd', 'layers']).default('auto'),
@@ -174,6 +174,12 @@ export const modelSchema = z
      * keeps it on TensorFlow's BlockLSTM.
      */
     lstmOp: z.boolean().default(true),
+    /**
+     * Off the tensorflow backend the simd kernel trains too (forward and backward passes in
+     * WebAssembly SIMD, tfjs' Adam); false keeps training on tfjs-layers, scoring on simd.
+     * Dropout, GRU and variational models train on tfjs-layers either way.
+     */
+    simdTraining: z.boolean().default(true),
     /**
      * Recurrent cell of the encoder and decoder: `gru` trains and scores on the `layers` kernel
      * (`auto` falls back to it; `fused` and `simd` run LSTMs only).

@@ -252,6 +252,7 @@ export async function benchScrape(sensors: number): Promise<ScrapeRow> {
       metrics.observeWindow({
         sensor: `sensor-${s}`,
         score,
+        rawScore: score,
         error: 0.1,
         threshold: 0.2,
         anomaly: false,

@@ -23,8 +23,16 @@ async function packedFiles(): Promise<string[]> {
 }
 
 // A user needs the built service, its docs and licence, and the deployment examples; never the
-// sources, tests, scripts, CI or benchmark tooling (bench/).
-const ALLOWED = [/^dist\//, /^dashboards\/[^/]+\.json$/, /^deploy\//, /^docs\/[^/]+\.md$/, /^docs\/img\/[^/]+\.png$/];
+// sources, tests, scripts, CI or benchmark tooling (bench/). The JSON Schemas of the records
+// aemon writes are part of its contract.
+const ALLOWED = [
+  /^dist\//,
+  /^dashboards\/[^/]+\.json$/,
+  /^schemas\/[^/]+\.json$/,
+  /^deploy\//,
+  /^docs\/[^/]+\.md$/,
+  /^docs\/img\/[^/]+\.png$/,
+];
 const TOP_LEVEL = new Set(['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md']);
 
 test('npm pack lists only what a user needs, and everything aemon run needs', async () => {

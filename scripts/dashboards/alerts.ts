@@ -67,16 +67,17 @@ export function grafanaRule(rule: PromRule & { alert: string }): Rule {
     .datasource({ type: '__expr__', uid: '__expr__' })
     .expression('A')
     .conditions([{ evaluator: { type: 'gt', params: [0] } }]);
-  const annotations = Object.fromEntries(
-    Object.entries(rule.annotations ?? {}).map(([k, v]) => [k, grafanaTemplate(v)]),
-  );
+  // Labels are templates too (AemonAnomaly's severity comes from its value).
+  const templated = (texts: Record<string, string> | undefined): Record<string, string> =>
+    Object.fromEntries(Object.entries(texts ?? {}).map(([k, v]) => [k, grafanaTemplate(v)]));
+  const annotations = templated(rule.annotations);
   return new RuleBuilder(rule.alert)
     .uid(ruleUid(rule.alert))
     .condition('B')
     .withQuery(new QueryBuilder('A').datasourceUid(PROVISIONED_DS_UID).relativeTimeRange({ from: 600, to: 0 }).model(a))
     .withQuery(new QueryBuilder('B').datasourceUid('__expr__').relativeTimeRange({ from: 0, to: 0 }).model(b))
     .forDuration(rule.for ?? '0s')
-    .labels(rule.labels ?? {})
+    .labels(templated(rule.labels))
     .annotations(annotations)
     .noDataState('OK')
     .execErrState('Error')

@@ -151,7 +151,7 @@ export function overviewDashboard(): Dashboard {
     .withPanel(
       timeseries(
         'Anomaly score by sensor (1 = threshold)',
-        "Each sensor's latest window error divided by its own threshold: above the dashed line (1) the window is above threshold.",
+        "Each sensor's latest score, what its decision (detection.decision) compares with 1: above the dashed line the window is above the threshold in force.",
       )
         .id(id())
         .span(16)
@@ -162,7 +162,7 @@ export function overviewDashboard(): Dashboard {
         .targets(targets([{ expr: `aemon_anomaly_score{${I}}`, legend: '{{sensor}}' }])),
     )
     .withPanel(
-      topList('Top anomalous sensors', 'The ten highest anomaly scores now (error ÷ threshold).')
+      topList('Top anomalous sensors', 'The ten highest anomaly scores now (above 1: above the threshold in force).')
         .id(id())
         .span(8)
         .height(9)

@@ -109,7 +109,10 @@ export function sensorDashboard(): Dashboard {
           .withTarget(target({ expr: `max(aemon_anomaly{${S}})` })),
       )
       .withPanel(
-        stat('Anomaly score', 'Latest window error ÷ threshold: above 1 the window is above threshold.')
+        stat(
+          'Anomaly score',
+          'Latest score, what the decision compares with 1: above 1 the window is above the threshold in force.',
+        )
           .id(id())
           .span(6)
           .height(5)
@@ -118,7 +121,10 @@ export function sensorDashboard(): Dashboard {
           .withTarget(target({ expr: `max(aemon_anomaly_score{${S}})` })),
       )
       .withPanel(
-        stat('Threshold', "The sensor's own error threshold (scaled units), calibrated on its normal data.")
+        stat(
+          'Threshold',
+          "The threshold in force on the sensor's window error (scaled units); none under decision likelihood.",
+        )
           .id(id())
           .span(6)
           .height(5)
@@ -138,7 +144,7 @@ export function sensorDashboard(): Dashboard {
       .withPanel(
         timeseries(
           'Anomaly score vs threshold',
-          'Window error ÷ threshold; the dashed line is the threshold (1). Red regions are anomalies.',
+          "The decision's score; the dashed line is the threshold in force (1). Red regions are anomalies.",
         )
           .id(id())
           .span(24)

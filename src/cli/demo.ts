@@ -38,6 +38,10 @@ export interface DemoSummary {
   injected: number;
   detected: number;
   falseAlarms: number;
+  /** False alarms per hour of scored event time per sensor (from the first scored window on). */
+  falseEventsPerSensorHour: number | null;
+  /** False alarms that opened before the first injected anomaly. */
+  falseAlarmsBeforeFirstInjection: number;
   anomaliesOpened: number;
   injections: Array<Injection & { detected: boolean }>;
 }
@@ -51,9 +55,11 @@ export function matchEvents(
   injections: readonly Injection[],
   opened: readonly AnomalyEvent[],
   windowSpanMs: number,
-): { detected: boolean[]; falseAlarms: number } {
+): { detected: boolean[]; falseAlarms: number; falseBeforeFirst: number } {
   const detected = injections.map(() => false);
+  const firstInjection = Math.min(...injections.map((inj) => inj.start));
   let falseAlarms = 0;
+  let falseBeforeFirst = 0;
   for (const ev of opened) {
     let hit = false;
     injections.forEach((inj, i) => {
@@ -63,8 +69,9 @@ export function matchEvents(
       }
     });
     if (!hit) falseAlarms++;
+    if (!hit && ev.start < firstInjection) falseBeforeFirst++;
   }
-  return { detected, falseAlarms };
+  return { detected, falseAlarms, falseBeforeFirst };
 }
 
 /**
@@ -147,10 +154,20 @@ async function demo(flags: DemoFlags): Promise<void> {
   const server = await serveMetrics(engine, log, view.routes);
 
   const opened: AnomalyEvent[] = [];
+  // Event time scored, per sensor: from its first scored window to its last.
+  const scoredSpan = new Map<string, { from: number; to: number }>();
   const collect: Sink = {
     name: 'demo-summary',
     async write(outputs: readonly PipelineOutput[]) {
-      for (const o of outputs) if (o.kind === 'event' && o.event.kind === 'opened') opened.push(o.event);
+      for (const o of outputs) {
+        if (o.kind === 'event' && o.event.kind === 'opened') opened.push(o.event);
+        else if (o.kind === 'scored' && o.window !== null) {
+          const { sensor, end } = o.window.window;
+          const span = scoredSpan.get(sensor);
+          if (span === undefined) scoredSpan.set(sensor, { from: end, to: end });
+          else span.to = end;
+        }
+      }
     },
     async close() {},
   };
@@ -186,7 +203,9 @@ async function demo(flags: DemoFlags): Promise<void> {
 
   const spanMs = (cfg.windowing.size * 1000) / sim.rateHz;
   const injections = simulator.injections;
-  const { detected, falseAlarms } = matchEvents(injections, opened, spanMs);
+  const { detected, falseAlarms, falseBeforeFirst } = matchEvents(injections, opened, spanMs);
+  let sensorHours = 0;
+  for (const { from, to } of scoredSpan.values()) sensorHours += (to - from) / 3_600_000;
   const bundle = engine.trainer.models()[0];
   const summary: DemoSummary = {
     durationSeconds: Number(((Date.now() - wallStart) / 1000).toFixed(1)),
@@ -202,12 +221,17 @@ async function demo(flags: DemoFlags): Promise<void> {
     injected: injections.length,
     detected: detected.filter(Boolean).length,
     falseAlarms,
+    falseEventsPerSensorHour: sensorHours > 0 ? Number((falseAlarms / sensorHours).toFixed(3)) : null,
+    falseAlarmsBeforeFirstInjection: falseBeforeFirst,
     anomaliesOpened: stats.anomaliesOpened,
     injections: injections.map((inj, i) => ({ ...inj, detected: detected[i]! })),
   };
   out.write(
     `\nsummary: ${summary.readings} readings, ${summary.windowsScored} windows scored, ` +
-      `${summary.injected} anomalies injected, ${summary.detected} detected, ${summary.falseAlarms} false alarms\n`,
+      `${summary.injected} anomalies injected, ${summary.detected} detected, ${summary.falseAlarms} false alarms` +
+      (summary.falseEventsPerSensorHour === null
+        ? '\n'
+        : ` (${summary.falseEventsPerSensorHour} per sensor-hour of event time, ${falseBeforeFirst} before the first injected anomaly)\n`),
   );
   for (const [i, inj] of injections.entries()) {
     out.write(

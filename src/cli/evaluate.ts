@@ -47,7 +47,13 @@ function collectingSink(rows: ReplayedRow[]): Sink {
       for (const o of outputs) {
         if (o.kind !== 'scored') continue;
         for (const r of o.rows) {
-          rows.push({ line: r.reading.origin.line ?? -1, training: r.training, score: r.score, anomaly: r.anomaly });
+          rows.push({
+            line: r.reading.origin.line ?? -1,
+            training: r.training,
+            score: r.score,
+            rawScore: r.rawScore,
+            anomaly: r.anomaly,
+          });
         }
       }
     },

@@ -296,6 +296,22 @@ const detectionObject = z
     /** Channels named in an anomaly event, by share of the window error. */
     topChannels: positiveInt.default(3),
     /**
+     * Severity bands on the score (the decision's, > 1 above the threshold): an anomaly is
+     * `minor` above 1, `major` from `major`, `critical` from `critical`. Events, score records and
+     * `aemon_anomaly_severity` (which the alert rules turn into their `severity` label) carry it.
+     */
+    severity: z
+      .object({
+        major: z.number().gt(1).default(2),
+        critical: z.number().gt(1).default(4),
+      })
+      .strict()
+      .refine((s) => s.major <= s.critical, {
+        path: ['critical'],
+        message: 'detection.severity.critical must not be below major',
+      })
+      .default({}),
+    /**
      * Anomaly likelihood: decide on how unusual a sensor's recent scores are against its own score
      * history (Gaussian tail of the mean of the last `short` scores among the last `window` such
      * means) instead of on score > 1; the hysteresis above then runs on ln(tail) / ln(`epsilon`).

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { DetectionConfig } from '../config/schema.js';
-import type { AnomalyEvent, WindowScore } from '../pipeline/contracts.js';
+import type { AnomalyEvent, ChannelExplanation, Severity, WindowScore, WindowVerdict } from '../pipeline/contracts.js';
+import { explainChannels, severityOf } from './explain.js';
 import { createPolicy } from './policies.js';
 import type { DecisionPolicy } from './policy.js';
 
@@ -13,9 +14,9 @@ interface SensorState {
   /** Windows decided since the anomaly opened. */
   openFor: number;
   runStart: number;
+  /** The highest decision score since the run above threshold began, and its window's channels. */
   peakScore: number;
-  peakShares: Float32Array | null;
-  channels: readonly string[];
+  peakChannels: readonly ChannelExplanation[] | null;
   id: string;
 }
 
@@ -27,6 +28,10 @@ export interface WindowDecision {
   decisionScore: number;
   /** The policy's threshold in force, in error units; `null` for a policy without one (likelihood). */
   threshold: number | null;
+  /** The window's verdict: its score, threshold, severity and explained top channels. */
+  verdict: WindowVerdict;
+  /** The open anomaly's severity (its peak's band) after this window; `null` when none is open. */
+  severity: Severity | null;
 }
 
 /** Stable event id: the same sensor, start and model give the same id on every replay. */
@@ -85,16 +90,16 @@ export class AnomalyDetector {
         openFor: 0,
         runStart: 0,
         peakScore: 0,
-        peakShares: null,
-        channels: ws.window.channels,
+        peakChannels: null,
         id: '',
       };
       this.states.set(sensor, st);
     }
     const events: AnomalyEvent[] = [];
     const { decisionScore: score, threshold } = this.policy.decide(ws, { open: st.open, openFor: st.openFor });
+    const verdict = this.verdict(ws, score, threshold);
     const isAbove = score > 1;
-    if (isAbove || st.open) this.trackPeak(st, ws);
+    if (isAbove || st.open) this.trackPeak(st, verdict);
     if (!st.open) {
       if (isAbove) {
         if (st.above === 0) st.runStart = ws.window.end;
@@ -109,7 +114,7 @@ export class AnomalyDetector {
       } else {
         st.above = 0;
         st.peakScore = 0;
-        st.peakShares = null;
+        st.peakChannels = null;
       }
     } else {
       st.openFor++;
@@ -121,21 +126,34 @@ export class AnomalyDetector {
         st.above = 0;
         st.below = 0;
         st.peakScore = 0;
-        st.peakShares = null;
+        st.peakChannels = null;
       }
     }
-    return { anomaly: st.open, events, decisionScore: score, threshold };
+    const severity = st.open ? severityOf(st.peakScore, this.cfg.severity) : null;
+    return { anomaly: st.open, events, decisionScore: score, threshold, verdict, severity };
   }
 
-  private trackPeak(st: SensorState, ws: WindowScore): void {
-    if (st.peakShares === null || ws.score > st.peakScore) {
-      st.peakScore = ws.score;
-      st.peakShares = ws.channelShares;
-      st.channels = ws.window.channels;
+  /** The window as users see it: the decision's score and threshold, its band, its channels explained. */
+  private verdict(ws: WindowScore, score: number, threshold: number | null): WindowVerdict {
+    return {
+      score,
+      threshold,
+      rawScore: ws.score,
+      severity: severityOf(score, this.cfg.severity),
+      topChannels: explainChannels(ws, this.cfg.topChannels),
+    };
+  }
+
+  private trackPeak(st: SensorState, v: WindowVerdict): void {
+    if (st.peakChannels === null || v.score > st.peakScore) {
+      st.peakScore = v.score;
+      st.peakChannels = v.topChannels;
     }
   }
 
   private event(st: SensorState, ws: WindowScore, kind: 'opened' | 'closed'): AnomalyEvent {
+    // Closing on a window below the threshold: the event's peak is still above it.
+    const severity = severityOf(st.peakScore, this.cfg.severity) ?? 'minor';
     const ev: AnomalyEvent = {
       id: st.id,
       kind,
@@ -143,7 +161,8 @@ export class AnomalyDetector {
       group: ws.window.group,
       start: st.runStart,
       peakScore: Number(st.peakScore.toFixed(4)),
-      topChannels: topChannels(st.channels, st.peakShares ?? ws.channelShares, this.cfg.topChannels),
+      severity,
+      topChannels: st.peakChannels ?? explainChannels(ws, this.cfg.topChannels),
       modelVersion: ws.modelVersion,
     };
     if (kind === 'closed') ev.end = ws.window.end;

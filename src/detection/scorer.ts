@@ -1,4 +1,4 @@
-import { applyScaler, channelParts } from '../pipeline/calibration.js';
+import { applyScaler, channelParts, channelTolerance } from '../pipeline/calibration.js';
 import type { SensorWindow, WindowScore } from '../pipeline/contracts.js';
 import type { ScoringTarget } from '../pipeline/model.js';
 
@@ -38,6 +38,7 @@ export async function scoreWithModel(
       const raw = new Float32Array(channels);
       for (let c = 0; c < channels; c++) raw[c] = lastRows[i * channels + c]! * std[c]! + mean[c]!;
       ws.reconstruction = raw;
+      ws.tolerance = channelTolerance(target.calibration, channels, model.params.loss);
     }
     return ws;
   });

@@ -1,6 +1,7 @@
 import { type OperatorFunction, type SchedulerLike, asyncScheduler, concatMap, pipe } from 'rxjs';
 import type { DetectionConfig, ScoringConfig } from '../config/schema.js';
 import type {
+  DecidedWindow,
   PipelineOutput,
   Reading,
   ScoredReading,
@@ -48,6 +49,7 @@ function unscoredRows(
   return readings.map((reading, i) => ({
     reading,
     score: null,
+    rawScore: null,
     error: null,
     threshold: null,
     anomaly,
@@ -58,14 +60,16 @@ function unscoredRows(
   }));
 }
 
-function scoredRows(ws: WindowScore, training: number, anomaly: boolean): ScoredReading[] {
+/** Rows carry the decision's score and threshold (what users see), and the raw score beside them. */
+function scoredRows(ws: DecidedWindow, training: number, anomaly: boolean): ScoredReading[] {
   const last = ws.window.readings.length - 1;
   return ws.window.readings.map((reading, i) => {
     const row: ScoredReading = {
       reading,
-      score: ws.score,
+      score: ws.verdict.score,
+      rawScore: ws.score,
       error: ws.error,
-      threshold: ws.threshold,
+      threshold: ws.verdict.threshold,
       anomaly,
       channels: ws.window.channels,
       channelShares: ws.channelShares,
@@ -73,8 +77,10 @@ function scoredRows(ws: WindowScore, training: number, anomaly: boolean): Scored
       training: i < training,
     };
     // The reconstruction is of the window's last row, which is the last reading it releases.
-    if (i === last && ws.reconstruction !== undefined && reading.ts === ws.window.end)
+    if (i === last && ws.reconstruction !== undefined && reading.ts === ws.window.end) {
       row.reconstruction = Array.from(ws.reconstruction);
+      if (ws.tolerance !== undefined) row.tolerance = Array.from(ws.tolerance);
+    }
     return row;
   });
 }
@@ -144,8 +150,9 @@ export function detectStage(opts: DetectStageOptions): OperatorFunction<WindowOu
         outputs.push(slot.out);
         continue;
       }
-      const ws = scores[slot.index]!;
-      const { anomaly, events } = detector.decide(ws);
+      const scored = scores[slot.index]!;
+      const { anomaly, events, verdict, severity } = detector.decide(scored);
+      const ws: DecidedWindow = { ...scored, verdict, anomalySeverity: severity };
       outputs.push({ kind: 'scored', rows: scoredRows(ws, slot.training, anomaly), window: ws });
       for (const event of events) outputs.push({ kind: 'event', event });
     }

@@ -90,7 +90,9 @@ export async function evaluateNab(opts: NabEvalOptions): Promise<NabReport> {
     let wasAnomalous = false;
     // aemon's alarms are its anomaly events. NAB counts every record scored above its threshold
     // as a detection (each one outside a window costs a false positive), so a record carries
-    // aemon's score where an anomaly opens and 0 elsewhere, as a live user would be alerted.
+    // aemon's score where an anomaly opens and 0 elsewhere, as a live user would be alerted. The
+    // raw score (error ÷ calibrated threshold) ranks the openings: it is comparable across files
+    // and decision layers, which NAB's one threshold over the whole corpus needs.
     const scores = file.records.map((r, k) => {
       const row = byLine.get(r.line);
       if (k < probation || row === undefined || row.training) return 0;
@@ -98,7 +100,7 @@ export async function evaluateNab(opts: NabEvalOptions): Promise<NabReport> {
       if (row.anomaly) anomalous++;
       const opened = row.anomaly && !wasAnomalous;
       wasAnomalous = row.anomaly;
-      return opened ? anomalyScore(row.score) : 0;
+      return opened ? anomalyScore(row.rawScore) : 0;
     });
     scored.push({ name: file.key, scores, windows: file.windows });
     const rejected = Object.values(result.rejected).reduce((a, b) => a + b, 0);

@@ -6,8 +6,10 @@ export interface ReplayedRow {
   line: number;
   /** Part of the training (bootstrap) period: not scored by the benchmarks. */
   training: boolean;
-  /** Window error ÷ threshold; `null` while warming (no full window or no model). */
+  /** The decision's score (> 1 above the threshold in force); `null` while warming (no full window or no model). */
   score: number | null;
+  /** Window error ÷ the calibrated threshold; `null` while warming. */
+  rawScore: number | null;
   /** Sensor state after hysteresis. */
   anomaly: boolean;
 }

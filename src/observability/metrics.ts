@@ -16,6 +16,7 @@ import type { TrainingMetrics } from './metrics/training.js';
 
 export { MODEL_RECORD_RESULTS } from './metrics/model.js';
 export type { ModelRecordResult } from './metrics/model.js';
+export { SEVERITY_LEVEL } from './metrics/sensors.js';
 export type { WindowObservation } from './metrics/sensors.js';
 export { TRAINING_RESULTS } from './metrics/training.js';
 export type { TrainingResult } from './metrics/training.js';

@@ -140,3 +140,22 @@ export function calibrateErrors(
     channelErrors: weighting,
   };
 }
+
+/**
+ * Per channel, in raw units: how far a reading may sit from the model's reconstruction before
+ * that channel alone — the same deviation on every step of the window, the other channels exact
+ * — takes the window's error to the calibrated threshold. The live view draws reconstruction ±
+ * this as the channel's expected band.
+ */
+export function channelTolerance(calibration: SensorCalibration, channels: number, loss: 'mse' | 'mae'): Float32Array {
+  const { threshold, std, channelErrors: w } = calibration;
+  const out = new Float32Array(channels);
+  for (let c = 0; c < channels; c++) {
+    // The channel error (mean over steps) at which the window reaches the threshold.
+    const level = w === undefined ? 1 : w.levels[c]!;
+    const channelError = threshold * level * (w?.combine === 'max' ? 1 : channels);
+    const scaled = loss === 'mse' ? Math.sqrt(channelError) : channelError;
+    out[c] = scaled * std[c]!;
+  }
+  return out;
+}

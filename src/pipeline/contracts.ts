@@ -188,8 +188,12 @@ export interface WindowScore {
   error: number;
   /** Each channel's share of `error` (sums to 1), in `window.channels` order. */
   channelShares: Float32Array;
+  /** The sensor's calibrated threshold (held-out normal windows), in error units. */
   threshold: number;
-  /** `error / threshold`: above 1 means above threshold. */
+  /**
+   * The raw score, `error / threshold`: what a decision policy takes in. The score users see is
+   * the decision's ({@link WindowVerdict}), which equals this one only under `decision: threshold`.
+   */
   score: number;
   modelVersion: string;
   /**
@@ -197,6 +201,50 @@ export interface WindowScore {
    * order, when the model gives it.
    */
   reconstruction?: Float32Array;
+  /** With `reconstruction`: per channel, the half-width of the expected band around it, in raw units. */
+  tolerance?: Float32Array;
+}
+
+/** How far above its threshold an anomaly is, by `detection.severity`'s bands on the score. */
+export type Severity = 'minor' | 'major' | 'critical';
+
+/**
+ * One channel of a window, explained in the channel's own units: what it read, what the model
+ * expected (its reconstruction of the window's last reading, the scaling undone), the difference
+ * and its share of the window's error. `expected`, `deviation` and `direction` are `null` when
+ * the model gives no reconstruction.
+ */
+export interface ChannelExplanation {
+  channel: string;
+  /** The channel's share of the window error (the shares of all channels sum to 1). */
+  share: number;
+  /** `null` only for a window that holds no values. */
+  reading: number | null;
+  expected: number | null;
+  /** `reading − expected`. */
+  deviation: number | null;
+  direction: 'above' | 'below' | null;
+}
+
+/** What the decision made of a window: the one score users see, and why. */
+export interface WindowVerdict {
+  /** What the hysteresis compared with 1, whichever `detection.decision` is in force: > 1 means above the threshold. */
+  score: number;
+  /** The threshold in force, in error units; `null` under a policy without one (likelihood). */
+  threshold: number | null;
+  /** The window's raw score, error ÷ the calibrated threshold. */
+  rawScore: number;
+  /** The window score's band; `null` at or below 1. */
+  severity: Severity | null;
+  /** The `detection.topChannels` channels with the largest shares, largest first. */
+  topChannels: readonly ChannelExplanation[];
+}
+
+/** A scored window with its decision. */
+export interface DecidedWindow extends WindowScore {
+  verdict: WindowVerdict;
+  /** The sensor's open anomaly's severity (its peak's band) after this window; `null` when none is open. */
+  anomalySeverity: Severity | null;
 }
 
 /** A sensor's anomaly opening or closing. */
@@ -210,17 +258,27 @@ export interface AnomalyEvent {
   start: number;
   /** Event time it ended (set on `closed`). */
   end?: number;
+  /** The highest score (the decision's, > 1 above the threshold) of the anomaly so far. */
   peakScore: number;
-  topChannels: ReadonlyArray<{ channel: string; share: number }>;
+  /** The peak score's band. */
+  severity: Severity;
+  /** The top channels of the peak window, explained. */
+  topChannels: readonly ChannelExplanation[];
   modelVersion: string;
 }
 
 /** One output row per input reading (the replay CSV row, the Kafka score record). */
 export interface ScoredReading {
   reading: Reading;
-  /** `null` while the sensor is warming (no full window or no model yet). */
+  /**
+   * The decision's score of this reading's window (> 1 means above the threshold in force);
+   * `null` while the sensor is warming (no full window or no model yet).
+   */
   score: number | null;
+  /** The window's raw score, error ÷ the calibrated threshold. */
+  rawScore: number | null;
   error: number | null;
+  /** The threshold in force, in error units (`null` while warming, and under `decision: likelihood`). */
   threshold: number | null;
   /** Sensor state after hysteresis when this reading's window was decided. */
   anomaly: boolean;
@@ -234,13 +292,15 @@ export interface ScoredReading {
    * reading that ended its window (the newest row the model reconstructed), when the model gives it.
    */
   reconstruction?: readonly number[];
+  /** With `reconstruction`: per channel, the half-width of the expected band around it, in raw units. */
+  tolerance?: readonly number[];
   /** The reading was part of a training (bootstrap) period: files of scores leave it out. */
   training: boolean;
 }
 
 /** What the decision stage emits to sinks. */
 export type PipelineOutput =
-  | { kind: 'scored'; rows: readonly ScoredReading[]; window: WindowScore | null }
+  | { kind: 'scored'; rows: readonly ScoredReading[]; window: DecidedWindow | null }
   | { kind: 'event'; event: AnomalyEvent }
   | Rejection;
 

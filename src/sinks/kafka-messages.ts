@@ -1,48 +1,49 @@
 import { createHash } from 'node:crypto';
 import type { IHeaders, Message } from 'kafkajs';
-import type { AnomalyEvent, Rejection, WindowScore } from '../pipeline/contracts.js';
+import type { AnomalyEvent, DecidedWindow, Rejection } from '../pipeline/contracts.js';
+import type { AnomalyRecord, ScoreRecord } from './message-schema.js';
 import { roundNumber } from './scores.js';
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
 
 /** The `aemon.anomalies` record of an event (value JSON; key = sensor). */
 export function anomalyMessage(e: AnomalyEvent): Message {
-  return {
-    key: e.sensor,
-    value: JSON.stringify({
-      id: e.id,
-      kind: e.kind,
-      sensor: e.sensor,
-      group: e.group,
-      start: iso(e.start),
-      end: iso(e.end),
-      peakScore: e.peakScore,
-      topChannels: e.topChannels,
-      modelVersion: e.modelVersion,
-    }),
-    headers: { 'aemon.event': e.kind, 'aemon.id': e.id },
+  const value: AnomalyRecord = {
+    id: e.id,
+    kind: e.kind,
+    sensor: e.sensor,
+    group: e.group,
+    start: iso(e.start)!,
+    end: iso(e.end),
+    peakScore: e.peakScore,
+    severity: e.severity,
+    topChannels: e.topChannels.map((c) => ({ ...c })),
+    modelVersion: e.modelVersion,
   };
+  return { key: e.sensor, value: JSON.stringify(value), headers: { 'aemon.event': e.kind, 'aemon.id': e.id } };
 }
 
 /** The `aemon.scores` record of a scored window; its id is deterministic (`sensor@endTs`). */
-export function scoreMessage(ws: WindowScore, anomaly: boolean): Message {
+export function scoreMessage(ws: DecidedWindow, anomaly: boolean): Message {
   const channels: Record<string, number> = {};
   ws.window.channels.forEach((c, i) => (channels[c] = roundNumber(ws.channelShares[i]!)));
-  return {
-    key: ws.window.sensor,
-    value: JSON.stringify({
-      id: ws.window.id,
-      sensor: ws.window.sensor,
-      start: iso(ws.window.start),
-      end: iso(ws.window.end),
-      score: roundNumber(ws.score),
-      error: roundNumber(ws.error),
-      threshold: roundNumber(ws.threshold),
-      anomaly,
-      channels,
-      modelVersion: ws.modelVersion,
-    }),
+  const { verdict } = ws;
+  const value: ScoreRecord = {
+    id: ws.window.id,
+    sensor: ws.window.sensor,
+    start: iso(ws.window.start)!,
+    end: iso(ws.window.end)!,
+    score: roundNumber(verdict.score),
+    rawScore: roundNumber(ws.score),
+    error: roundNumber(ws.error),
+    threshold: verdict.threshold === null ? null : roundNumber(verdict.threshold),
+    anomaly,
+    severity: verdict.severity,
+    channels,
+    topChannels: verdict.topChannels.map((c) => ({ ...c })),
+    modelVersion: ws.modelVersion,
   };
+  return { key: ws.window.sensor, value: JSON.stringify(value) };
 }
 
 /**

@@ -45,11 +45,15 @@ interface SensorRows {
 const SENSOR_FAMILIES = [
   [
     'aemon_anomaly_score',
-    'Latest window reconstruction error divided by the threshold (>1 means above threshold).',
+    'Latest window score: what the decision (detection.decision) compares with 1; >1 means above the threshold in force.',
     'score',
   ],
   ['aemon_reconstruction_error', 'Latest window reconstruction error, in scaled units.', 'error'],
-  ['aemon_threshold', 'Current anomaly threshold of the sensor, in scaled units.', 'threshold'],
+  [
+    'aemon_threshold',
+    'The threshold in force for the sensor (detection.decision), in reconstruction-error units; absent under decision likelihood.',
+    'threshold',
+  ],
   ['aemon_anomaly', 'Whether the sensor is anomalous (1) or not (0), after hysteresis.', 'anomaly'],
 ] as const;
 const CHANNEL_FAMILY = [

@@ -1,5 +1,5 @@
 import type { PipelineOutput, RejectReason, Sink } from '../pipeline/contracts.js';
-import type { AemonMetrics } from '../observability/metrics.js';
+import { SEVERITY_LEVEL, type AemonMetrics } from '../observability/metrics.js';
 
 function add<K>(counts: Map<K, number>, key: K, n = 1): void {
   counts.set(key, (counts.get(key) ?? 0) + n);
@@ -41,11 +41,13 @@ export function metricsSink(metrics: AemonMetrics, now: () => number = Date.now)
           windows++;
           metrics.observeWindow({
             sensor: w.window.sensor,
-            score: w.score,
+            score: w.verdict.score,
+            rawScore: w.score,
             error: w.error,
-            threshold: w.threshold,
+            threshold: w.verdict.threshold,
             // Hysteresis state is carried by the rows, not the window score.
             anomaly: out.rows.at(-1)?.anomaly,
+            severity: w.anomalySeverity === null ? 0 : SEVERITY_LEVEL[w.anomalySeverity],
             channels: w.window.channels,
             channelShares: w.channelShares,
           });

@@ -24,7 +24,7 @@ export interface SensorSummary {
   channels: readonly string[];
   /** Event time of the newest reading (epoch ms). */
   lastTs: number;
-  /** Newest score (error ÷ threshold), `null` while warming. */
+  /** Newest score (the decision's: > 1 above the threshold in force), `null` while warming. */
   score: number | null;
   /** Up to {@link SPARK_POINTS} recent scores (max per bucket), oldest first; `null` while warming. */
   spark: Array<number | null>;
@@ -39,6 +39,8 @@ export interface SensorPoints {
   values: number[][];
   /** Per channel: the model's reconstruction. */
   reconstruction: Array<Array<number | null>>;
+  /** Per channel: the half-width of the expected band around the reconstruction. */
+  tolerance: Array<Array<number | null>>;
   score: Array<number | null>;
   anomaly: number[];
 }
@@ -49,7 +51,7 @@ export interface SensorDetail extends SensorSummary {
   backend: string;
   /** Latest per-channel shares of the window error, in `channels` order. */
   shares: number[] | null;
-  /** Latest threshold on the window error (scaled units). */
+  /** The threshold in force on the window error (scaled units); `null` under a decision without one. */
   threshold: number | null;
   points: SensorPoints;
   events: AnomalyEvent[];
@@ -79,6 +81,7 @@ class SensorRing {
   readonly ts: Float64Array;
   readonly values: Float32Array;
   readonly recon: Float32Array;
+  readonly tolerance: Float32Array;
   readonly score: Float32Array;
   readonly anomaly: Uint8Array;
   /** Points ever pushed: slot of point k is k % capacity. */
@@ -96,6 +99,7 @@ class SensorRing {
     this.ts = new Float64Array(capacity);
     this.values = new Float32Array(capacity * w);
     this.recon = new Float32Array(capacity * w);
+    this.tolerance = new Float32Array(capacity * w);
     this.score = new Float32Array(capacity);
     this.anomaly = new Uint8Array(capacity);
   }
@@ -110,6 +114,7 @@ class SensorRing {
       const at = channels === this.channels ? c : channels.indexOf(this.channels[c]!);
       this.values[slot * w + c] = at >= 0 ? values[at]! : Number.NaN;
       this.recon[slot * w + c] = row.reconstruction?.[c] ?? Number.NaN;
+      this.tolerance[slot * w + c] = row.tolerance?.[c] ?? Number.NaN;
     }
     this.score[slot] = row.score ?? Number.NaN;
     this.anomaly[slot] = row.anomaly ? 1 : 0;
@@ -132,6 +137,7 @@ class SensorRing {
       ts: [],
       values: this.channels.map(() => []),
       reconstruction: this.channels.map(() => []),
+      tolerance: this.channels.map(() => []),
       score: [],
       anomaly: [],
     };
@@ -142,6 +148,7 @@ class SensorRing {
       for (let c = 0; c < w; c++) {
         out.values[c]!.push(round(this.values[slot * w + c]!));
         out.reconstruction[c]!.push(num(this.recon[slot * w + c]!));
+        out.tolerance[c]!.push(num(this.tolerance[slot * w + c]!));
       }
       out.score.push(num(this.score[slot]!));
       out.anomaly.push(this.anomaly[slot]!);

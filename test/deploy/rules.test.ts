@@ -62,8 +62,8 @@ test('a broken rule file is rejected, and the unit tests catch a changed rule', 
   requireTool('promtool');
   const broken = mutated(
     t,
-    'expr: aemon_anomaly_score and aemon_anomaly == 1',
-    'expr: aemon_anomaly_score and aemon_anomaly ==',
+    'expr: aemon_anomaly_severity > 0 and aemon_anomaly == 1',
+    'expr: aemon_anomaly_severity > 0 and aemon_anomaly ==',
     'AemonAnomaly',
   );
   const check = await run('promtool', ['check', 'rules', broken.rules]);
@@ -73,10 +73,12 @@ test('a broken rule file is rejected, and the unit tests catch a changed rule', 
   // A rule that fires later, or at another threshold, fails its unit test, by name.
   for (const [from, to, alert] of [
     [
-      '        for: 1m\n        labels:\n          severity: warning',
-      '        for: 5m\n        labels:\n          severity: warning',
+      'expr: aemon_anomaly_severity > 0 and aemon_anomaly == 1\n        for: 1m',
+      'expr: aemon_anomaly_severity > 0 and aemon_anomaly == 1\n        for: 5m',
       'AemonAnomaly',
     ],
+    // The severity label follows the bands: a shifted band fails the tests.
+    ['else if ge $value 2.0 }}major', 'else if ge $value 3.0 }}major', 'AemonAnomaly'],
     ['> 0.05', '> 0.5', 'AemonDlqRateHigh'],
     [
       'sum without (partition) (aemon_kafka_lag) > 1000',
@@ -126,7 +128,9 @@ test('the alerts carry a severity and a summary/description, and AemonDown waits
     'AemonWatchdog',
   ]);
   for (const r of rules) {
-    assert.match(r.labels?.severity ?? '', /^(critical|warning|info|none)$/, r.alert);
+    // AemonAnomaly's severity is its anomaly's (minor, major, critical), templated from its value.
+    if (r.alert === 'AemonAnomaly') assert.match(r.labels?.severity ?? '', /critical.*major.*minor/, r.alert);
+    else assert.match(r.labels?.severity ?? '', /^(critical|warning|info|none)$/, r.alert);
     assert.ok(r.annotations?.summary && r.annotations.description, `${r.alert} lacks summary or description`);
   }
   const seconds = (d: string): number => {

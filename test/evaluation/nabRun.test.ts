@@ -70,7 +70,7 @@ test('evaluateNab: probationary records train and score 0, one engine per file, 
       if (key === 'cat/x.csv' && i === 30) continue;
       const warming = key === 'cat/x.csv' && (i === 15 || i === 16);
       const score = i < train || warming ? null : key === 'cat/x.csv' && i === 40 ? 3 : 0.2;
-      rows.push({ line: i + 2, training: i < train, score, anomaly: score === 3 });
+      rows.push({ line: i + 2, training: i < train, score, rawScore: score, anomaly: score === 3 });
     }
     const rejected: Record<string, number> = key === 'cat/x.csv' ? { duplicate: 1 } : {};
     return { rows, rejected, trainingSeconds: 0.5, backend: 'fake' };

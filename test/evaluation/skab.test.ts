@@ -80,6 +80,7 @@ test('evaluateSkab pools the test rows of every file, predicts from the anomaly 
         line: i + 2,
         training: i < 400,
         score: i < 400 ? null : !isA && i === 409 ? 2 : on ? 1.5 : 0.5,
+        rawScore: i < 400 ? null : 0.5,
         anomaly: on,
       });
     }

@@ -32,6 +32,7 @@ function win(sensor: string, score: number, extra: Partial<WindowObservation> = 
   return {
     sensor,
     score,
+    rawScore: score,
     error: score * 0.5,
     threshold: 0.5,
     anomaly: score > 1,

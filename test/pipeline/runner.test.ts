@@ -51,6 +51,7 @@ const detect = map((w: WindowOutput): PipelineOutput[] =>
           rows: w.readings.map((reading) => ({
             reading,
             score: null,
+            rawScore: null,
             error: null,
             threshold: null,
             anomaly: false,
@@ -179,6 +180,7 @@ test('outputs of records read again to rebuild windows are not written, but stil
   const row = (reading: Reading) => ({
     reading,
     score: 1,
+    rawScore: 1,
     error: 1,
     threshold: 1,
     anomaly: true,
@@ -196,6 +198,7 @@ test('outputs of records read again to rebuild windows are not written, but stil
       group: 'x',
       start: 0,
       peakScore: 2,
+      severity: 'major' as const,
       topChannels: [],
       modelVersion: 'm',
     },

@@ -1,5 +1,5 @@
 import { channelValues } from '../pipeline/fixtures.js';
-import type { PipelineOutput, Reading, Rejection, ScoredReading, WindowScore } from '../../src/pipeline/contracts.js';
+import type { DecidedWindow, PipelineOutput, Reading, Rejection, ScoredReading } from '../../src/pipeline/contracts.js';
 
 export const T0 = Date.UTC(2026, 10, 27, 10, 0, 0);
 const noop = (): void => {};
@@ -20,6 +20,7 @@ export function warming(r: Reading, channels: readonly string[]): ScoredReading 
   return {
     reading: r,
     score: null,
+    rawScore: null,
     error: null,
     threshold: null,
     anomaly: false,
@@ -33,12 +34,20 @@ export function warming(r: Reading, channels: readonly string[]): ScoredReading 
 export function scoredOutput(
   rows: readonly Reading[],
   channels: readonly string[],
-  s: { score: number; threshold: number; shares: number[]; anomaly: boolean },
+  s: {
+    score: number;
+    threshold: number;
+    shares: number[];
+    anomaly: boolean;
+    /** The decision's score and threshold when they differ from the raw ones. */
+    decision?: { score: number; threshold: number | null };
+  },
 ): PipelineOutput {
   const last = rows[rows.length - 1] as Reading;
   const id = `${last.sensor}@${last.ts}`;
   const channelShares = Float32Array.from(s.shares);
-  const window: WindowScore = {
+  const decision = s.decision ?? { score: s.score, threshold: s.threshold };
+  const window: DecidedWindow = {
     window: {
       kind: 'window',
       id,
@@ -55,15 +64,30 @@ export function scoredOutput(
     threshold: s.threshold,
     score: s.score,
     modelVersion: 'v1',
+    verdict: {
+      ...decision,
+      rawScore: s.score,
+      severity: decision.score > 1 ? 'minor' : null,
+      topChannels: channels.map((channel, i) => ({
+        channel,
+        share: s.shares[i]!,
+        reading: 1,
+        expected: null,
+        deviation: null,
+        direction: null,
+      })),
+    },
+    anomalySeverity: s.anomaly ? 'minor' : null,
   };
   return {
     kind: 'scored',
     window,
     rows: rows.map((reading) => ({
       reading,
-      score: s.score,
+      score: decision.score,
+      rawScore: s.score,
       error: s.score * s.threshold,
-      threshold: s.threshold,
+      threshold: decision.threshold,
       anomaly: s.anomaly,
       channels,
       channelShares,

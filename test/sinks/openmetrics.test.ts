@@ -32,9 +32,11 @@ async function writeAll(path: string, batches: PipelineOutput[][]): Promise<stri
 const s = (i: number): string => ((T0 + i * 1000) / 1000).toFixed(3);
 
 const HELP: Record<string, string> = {
-  aemon_anomaly_score: 'Latest window reconstruction error divided by the threshold (>1 means above threshold).',
+  aemon_anomaly_score:
+    'Latest window score: what the decision (detection.decision) compares with 1; >1 means above the threshold in force.',
   aemon_reconstruction_error: 'Latest window reconstruction error, in scaled units.',
-  aemon_threshold: 'Current anomaly threshold of the sensor, in scaled units.',
+  aemon_threshold:
+    'The threshold in force for the sensor (detection.decision), in reconstruction-error units; absent under decision likelihood.',
   aemon_anomaly: 'Whether the sensor is anomalous (1) or not (0), after hysteresis.',
   aemon_channel_error: "A channel's share of the latest window reconstruction error (shares sum to 1).",
 };

@@ -30,6 +30,7 @@ function batch(): PipelineOutput[] {
         group: 'pressure,temperature',
         start: T0,
         peakScore: 1.5,
+        severity: 'minor',
         topChannels: [],
         modelVersion: 'v1',
       },
@@ -44,6 +45,7 @@ function batch(): PipelineOutput[] {
         start: T0,
         end: T0,
         peakScore: 1.5,
+        severity: 'minor',
         topChannels: [],
         modelVersion: 'v1',
       },
@@ -105,4 +107,37 @@ test('through real metrics, a scrape shows what the batch said', async () => {
   assert.equal(sampleValue(f, 'aemon_windows_scored_total'), 2);
   assert.equal(sampleValue(f, 'aemon_event_to_score_seconds_count'), 3);
   assert.equal(sampleValue(f, 'aemon_event_to_score_seconds_sum'), 24);
+});
+
+test("aemon_anomaly_score is the decision's score, aemon_threshold the threshold in force, the raw score has its own series", async () => {
+  const registry = new Registry();
+  const metrics = createMetrics(registry, { maxSensors: 10 });
+  await metricsSink(metrics).write([
+    // A dynamic-like decision: raw 0.6 of the calibrated threshold, 1.8 × the threshold in force.
+    scoredOutput([reading('a', 1, v)], CH, {
+      score: 0.6,
+      threshold: 0.5,
+      shares: [0.5, 0.5],
+      anomaly: true,
+      decision: { score: 1.8, threshold: 0.3 / 1.8 },
+    }),
+    // A likelihood-like decision: no threshold in force.
+    scoredOutput([reading('b', 1, v)], CH, {
+      score: 0.4,
+      threshold: 0.5,
+      shares: [0.5, 0.5],
+      anomaly: false,
+      decision: { score: 0.2, threshold: null },
+    }),
+  ]);
+  const families = parseExposition(await registry.metrics());
+  const value = (name: string, sensor: string) => sampleValue(families, name, { sensor });
+  assert.equal(value('aemon_anomaly_score', 'a'), 1.8);
+  assert.equal(value('aemon_window_score_raw', 'a'), 0.6);
+  assert.ok(Math.abs(value('aemon_threshold', 'a')! - 0.3 / 1.8) < 1e-12);
+  assert.equal(value('aemon_anomaly_severity', 'a'), 1, 'the open anomaly is minor');
+  assert.equal(value('aemon_anomaly_score', 'b'), 0.2);
+  assert.equal(value('aemon_window_score_raw', 'b'), 0.4);
+  assert.equal(value('aemon_threshold', 'b'), undefined, 'no threshold series without a threshold in force');
+  assert.equal(value('aemon_anomaly_severity', 'b'), 0);
 });

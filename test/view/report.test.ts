@@ -36,7 +36,8 @@ function series(n: number, la: number, lb: number, da: number, db: number, chann
     group: 'a,b',
     start: ts[da]!,
     peakScore: 2.1,
-    topChannels: [{ channel: 'a', share: 0.7 }],
+    severity: 'major',
+    topChannels: [{ channel: 'a', share: 0.7, reading: 3, expected: 1, deviation: 2, direction: 'above' }],
     modelVersion: 'm-1',
   };
   return {

@@ -1,15 +1,24 @@
 import { Counter, Gauge } from 'prom-client';
 import type { Registry } from 'prom-client';
+import type { Severity } from '../../pipeline/contracts.js';
+
+/** Levels of the severities, as `aemon_anomaly_severity` exports them (0 = no open anomaly). */
+export const SEVERITY_LEVEL: Readonly<Record<Severity, number>> = { minor: 1, major: 2, critical: 3 };
 
 /** One scored window of one sensor, as `aemon_anomaly_score` and its siblings export it. */
 export interface WindowObservation {
   sensor: string;
-  /** `error / threshold`. */
+  /** The decision's score: what the hysteresis compared with 1 (> 1 = above the threshold in force). */
   score: number;
+  /** The window's error ÷ the sensor's calibrated threshold. */
+  rawScore: number;
   error: number;
-  threshold: number;
+  /** The threshold in force, in error units; `null` (no series) under a decision without one. */
+  threshold: number | null;
   /** State after hysteresis; when absent `aemon_anomaly` keeps its previous value. */
   anomaly?: boolean | undefined;
+  /** The open anomaly's severity level (0 none, 1 minor, 2 major, 3 critical); when absent it keeps its previous value. */
+  severity?: number | undefined;
   channels: readonly string[];
   /** Each channel's share of `error`, in `channels` order. */
   channelShares: ArrayLike<number>;
@@ -41,10 +50,12 @@ interface Tracked {
   channels: readonly string[];
   /** The latest window's values, exported at the next scrape (see `flushWindows`). */
   value: number;
+  raw: number;
   error: number;
-  threshold: number;
+  threshold: number | null;
   /** 1/0, or undefined while no window carried the hysteresis state. */
   anomaly: number | undefined;
+  severity: number | undefined;
   shares: ArrayLike<number>;
   /** Observed since the last scrape. */
   dirty: boolean;
@@ -57,7 +68,21 @@ function sensorGauges(registers: Registry[], flushWindows: () => void) {
   return {
     anomalyScore: new Gauge({
       name: 'aemon_anomaly_score',
-      help: 'Latest window reconstruction error divided by the threshold (>1 means above threshold).',
+      help: 'Latest window score: what the decision (detection.decision) compares with 1; >1 means above the threshold in force.',
+      labelNames: ['sensor'] as const,
+      registers,
+      collect: () => flushWindows(),
+    }),
+    rawScore: new Gauge({
+      name: 'aemon_window_score_raw',
+      help: "Latest window reconstruction error divided by the sensor's calibrated threshold (the decision's input).",
+      labelNames: ['sensor'] as const,
+      registers,
+      collect: () => flushWindows(),
+    }),
+    severity: new Gauge({
+      name: 'aemon_anomaly_severity',
+      help: "Severity of the sensor's open anomaly by detection.severity: 0 none, 1 minor, 2 major, 3 critical.",
       labelNames: ['sensor'] as const,
       registers,
       collect: () => flushWindows(),
@@ -71,7 +96,7 @@ function sensorGauges(registers: Registry[], flushWindows: () => void) {
     }),
     threshold: new Gauge({
       name: 'aemon_threshold',
-      help: 'Current anomaly threshold of the sensor, in scaled units.',
+      help: 'The threshold in force for the sensor (detection.decision), in reconstruction-error units; absent under decision likelihood.',
       labelNames: ['sensor'] as const,
       registers,
       collect: () => flushWindows(),
@@ -138,9 +163,12 @@ export function sensorSeriesMetrics(registers: Registry[], cfg: { maxSensors: nu
       t.dirty = false;
       const labels = { sensor };
       g.anomalyScore.set(labels, t.value);
+      g.rawScore.set(labels, t.raw);
       g.reconstructionError.set(labels, t.error);
-      g.threshold.set(labels, t.threshold);
+      if (t.threshold === null) g.threshold.remove(labels);
+      else g.threshold.set(labels, t.threshold);
       if (t.anomaly !== undefined) g.anomaly.set(labels, t.anomaly);
+      if (t.severity !== undefined) g.severity.set(labels, t.severity);
       for (let i = 0; i < t.channels.length; i++) {
         g.channelError.set({ sensor, channel: t.channels[i] as string }, t.shares[i] ?? NaN);
       }
@@ -150,7 +178,8 @@ export function sensorSeriesMetrics(registers: Registry[], cfg: { maxSensors: nu
   const removeSeries = (sensor: string): void => {
     const t = tracked.get(sensor);
     if (t === undefined) return;
-    for (const gauge of [g.anomalyScore, g.reconstructionError, g.threshold, g.anomaly]) gauge.remove({ sensor });
+    for (const gauge of [g.anomalyScore, g.rawScore, g.reconstructionError, g.threshold, g.anomaly, g.severity])
+      gauge.remove({ sensor });
     g.anomaliesTotal.remove({ sensor });
     for (const channel of t.channels) g.channelError.remove({ sensor, channel });
     tracked.delete(sensor);
@@ -175,9 +204,11 @@ export function sensorSeriesMetrics(registers: Registry[], cfg: { maxSensors: nu
       score,
       channels: [],
       value: NaN,
+      raw: NaN,
       error: NaN,
       threshold: NaN,
       anomaly: undefined,
+      severity: undefined,
       shares: [],
       dirty: false,
     };
@@ -197,9 +228,11 @@ export function sensorSeriesMetrics(registers: Registry[], cfg: { maxSensors: nu
       if (t === undefined) return;
       setScore(o.sensor, t, score);
       t.value = o.score;
+      t.raw = o.rawScore;
       t.error = o.error;
       t.threshold = o.threshold;
       if (o.anomaly !== undefined) t.anomaly = o.anomaly ? 1 : 0;
+      if (o.severity !== undefined) t.severity = o.severity;
       if (t.channels !== o.channels) {
         for (const channel of t.channels) {
           if (!o.channels.includes(channel)) g.channelError.remove({ sensor: o.sensor, channel });

@@ -180,7 +180,7 @@
     $('detail-title').textContent = d.id;
     $('detail-meta').textContent =
       `state ${d.state} · model ${d.modelVersion || 'none yet'} · backend ${d.backend}` +
-      (d.threshold == null ? '' : ` · threshold ${formatValue(d.threshold, 4)} (scaled window error)`) +
+      (d.threshold == null ? '' : ` · threshold in force ${formatValue(d.threshold, 4)} (scaled window error)`) +
       ` · ${d.ts.length} recent readings`;
     $('detail').dataset.sensor = d.id;
     $('detail').dataset.total = String(d.total);
@@ -196,7 +196,8 @@
     $('channel-charts').replaceChildren();
     charts.push(
       timeChart($('score-chart'), {
-        title: 'anomaly score (window error ÷ threshold; above the dashed line at 1 is anomalous)',
+        title:
+          'anomaly score (what the decision compares with 1; above the dashed line the window is above the threshold in force)',
         yLabel: 'score (× threshold)',
         series: [{ label: 'score', color: t.score, unit: '× threshold' }],
         data: [detail.ts, detail.score],
@@ -216,8 +217,10 @@
           series: [
             { label: `${c} reading`, color: t.signal },
             { label: `${c} model reconstruction`, color: t.recon, dash: [5, 3] },
+            { label: `${c} expected band (low)`, color: t.recon, dash: [1, 3] },
+            { label: `${c} expected band (high)`, color: t.recon, dash: [1, 3] },
           ],
-          data: [detail.ts, detail.values[i], detail.reconstruction[i]],
+          data: channelData(i),
           spans: shade,
           sync: 'sensor',
         }),
@@ -225,11 +228,16 @@
     });
   }
 
+  /** Reading, reconstruction and the expected band (reconstruction ± tolerance) of channel i. */
+  function channelData(i) {
+    const recon = detail.reconstruction[i];
+    const tol = detail.tolerance[i];
+    const edge = (sign) => recon.map((r, k) => (r == null || tol[k] == null ? null : r + sign * tol[k]));
+    return [detail.ts, detail.values[i], recon, edge(-1), edge(1)];
+  }
+
   function chartData() {
-    return [
-      [detail.ts, detail.score],
-      ...detail.channels.map((_c, i) => [detail.ts, detail.values[i], detail.reconstruction[i]]),
-    ];
+    return [[detail.ts, detail.score], ...detail.channels.map((_c, i) => channelData(i))];
   }
 
   function onSensor(d) {
@@ -256,6 +264,7 @@
     detail.channels.forEach((_c, i) => {
       trim(detail.values[i], pts.values[i]);
       trim(detail.reconstruction[i], pts.reconstruction[i]);
+      trim(detail.tolerance[i], pts.tolerance[i]);
     });
     renderMeta();
     renderShares();

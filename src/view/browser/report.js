@@ -46,7 +46,7 @@
     document.getElementById('files').append(box);
     charts.push(
       timeChart(scoreBox, {
-        title: 'anomaly score (window error ÷ threshold)',
+        title: 'anomaly score (what the decision compares with 1)',
         yLabel: 'score (× threshold)',
         series: [{ label: 'score', color: t.score, unit: '× threshold' }],
         data: [s.x, s.score],

@@ -2,10 +2,6 @@
  * Wiring only: builds the stages from config and hands them to the runner. The CLI commands
  * (src/cli/) choose sources and sinks; everything in between is the same for live and replay.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import type { Observable, SchedulerLike } from 'rxjs';
@@ -31,8 +27,8 @@ import { startHttpServer, type ExtraRoute, type HttpServer } from './observabili
 import { createRecordDecoder } from './sources/decoders/select.js';
 import { createLiveView, type LiveViewHandle } from './view/routes.js';
 import { BootstrapTrainer } from './training/bootstrap.js';
-import { writeJob } from './training/job.js';
-import { Retrainer, type TrainingJob } from './training/retrain.js';
+import { trainInChild } from './training/child.js';
+import { Retrainer } from './training/retrain.js';
 import type { LabelStore } from './training/labels.js';
 import { windowReadings } from './windowing/windows.js';
 
@@ -237,7 +233,13 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
           { training: t, ...(opts.labels ? { labels: opts.labels } : {}), awaitRuns: opts.mode === 'replay' },
           {
             champion: (group) => trainer.models().find((b) => b.metadata.group === group),
-            train: (job, onEpoch, signal) => trainInChild(job, cfg, tf, backend, onEpoch, signal),
+            train: (job, onEpoch, signal) =>
+              trainInChild(
+                job,
+                { cfg, backend, cli: CLI, load: (dir) => loadModelFolder(dir, tf, backend, cfg.model) },
+                onEpoch,
+                signal,
+              ),
             promote: async (bundle) => {
               trainer.replace(bundle);
               metrics.modelInfo(bundle.metadata.version, backend);
@@ -341,63 +343,3 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
 export const CLI = fileURLToPath(
   new URL(import.meta.url.endsWith('.ts') ? './cli/index.ts' : './cli/index.js', import.meta.url),
 );
-
-/**
- * Trains a challenger in a child process (`aemon train-job`), so training never holds up the
- * scoring thread: the job goes through a temporary folder, epochs come back as JSON lines, and
- * the model folder it writes is loaded (checksums verified) on this process's backend.
- */
-async function trainInChild(
-  job: TrainingJob,
-  cfg: Readonly<Config>,
-  tf: Tf,
-  backend: string,
-  onEpoch: (p: EpochProgress) => void,
-  signal: AbortSignal,
-): Promise<ModelBundle> {
-  const dir = mkdtempSync(join(tmpdir(), 'aemon-retrain-'));
-  try {
-    writeJob(
-      dir,
-      job,
-      { model: cfg.model, training: cfg.training, detection: cfg.detection, windowing: cfg.windowing },
-      backend,
-      cfg.model.kernel,
-    );
-    const out = join(dir, 'model');
-    const stderr: string[] = [];
-    const code = await new Promise<number | null>((resolve, reject) => {
-      // The signal (a shutdown) stops the child: it must not outlive the process that started it.
-      const child = spawn(process.execPath, [...process.execArgv, CLI, 'train-job', dir, '--out', out], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        signal,
-        killSignal: 'SIGKILL',
-      });
-      let buf = '';
-      child.stdout.on('data', (d: Buffer) => {
-        buf += d.toString();
-        const lines = buf.split('\n');
-        buf = lines.pop() ?? '';
-        for (const line of lines) {
-          try {
-            const msg = JSON.parse(line) as { epoch?: EpochProgress };
-            if (msg.epoch) onEpoch(msg.epoch);
-          } catch {
-            // not a progress line
-          }
-        }
-      });
-      child.stderr.on('data', (d: Buffer) => {
-        stderr.push(d.toString());
-        if (stderr.length > 50) stderr.shift();
-      });
-      child.on('error', (err) => (signal.aborted ? resolve(null) : reject(err)));
-      child.on('close', resolve);
-    });
-    if (signal.aborted) throw new Error('retraining stopped: aemon is shutting down');
-    if (code !== 0) throw new Error(`the training process exited with ${code}: ${stderr.join('').trim().slice(-1000)}`);
-    return await loadModelFolder(out, tf, backend, cfg.model);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}

@@ -1,5 +1,4 @@
-import type { Kafka, Producer } from 'kafkajs';
-import { Partitioners } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import { startAdminServer } from '../admin/server.js';
 import { topicPatterns } from '../config/kafka.js';
 import type { Config, KafkaConfig } from '../config/schema.js';
@@ -9,7 +8,7 @@ import type { ModelRegistry } from '../model/registry.js';
 import type { Health } from '../observability/health.js';
 import type { HttpServer } from '../observability/http.js';
 import type { Logger } from '../observability/logger.js';
-import type { PipelineOutput, Sink } from '../pipeline/contracts.js';
+import type { PipelineOutput, Sink, TransactionalCommit } from '../pipeline/contracts.js';
 import type { ModelBundle } from '../pipeline/model.js';
 import { formatEvent } from '../sinks/console.js';
 import { readTopicLimits } from '../sinks/kafka-size.js';
@@ -135,8 +134,18 @@ export async function startAdmin(args: {
   return admin;
 }
 
-/** The input topics as a consumer group, reporting to the engine's metrics. */
-export function inputSource(kafka: Kafka, cfg: Readonly<Config>, engine: Engine, log: Logger, health: Health) {
+/**
+ * The input topics as a consumer group, reporting to the engine's metrics; with `transactional`
+ * (kafka.exactlyOnce) offsets are committed in the output sink's transactions.
+ */
+export function inputSource(
+  kafka: Kafka,
+  cfg: Readonly<Config>,
+  engine: Engine,
+  log: Logger,
+  health: Health,
+  transactional: TransactionalCommit | undefined,
+) {
   const kc = cfg.kafka;
   const { metrics } = engine;
   return kafkaSource({
@@ -150,7 +159,9 @@ export function inputSource(kafka: Kafka, cfg: Readonly<Config>, engine: Engine,
     onRebalance: () => metrics.kafkaRebalance(),
     onRevoked: (t, p) => metrics.forgetKafkaPartition(t, p),
     rebuild: { readings: cfg.windowing.size, maxGapMs: cfg.windowing.maxGapMs },
-    deadLetters: { topic: kc.dlqTopic },
+    // Exactly-once: no record past a committed offset has a visible dead letter, so there is
+    // nothing to look for.
+    ...(transactional ? { transactional } : { deadLetters: { topic: kc.dlqTopic } }),
     health,
   });
 }
@@ -180,22 +191,6 @@ export function abortOnSignals(kc: KafkaConfig, log: Logger): AbortController {
   process.once('SIGINT', stop('SIGINT'));
   process.once('SIGTERM', stop('SIGTERM'));
   return abort;
-}
-
-/**
- * The producer of scores, anomalies and DLQ records. Idempotent: a send retried after a timeout
- * (the broker had written it) is not written twice, so a DLQ or score record appears once per
- * process run. kafkajs retries a send only briefly: the sink retries a retryable failure itself,
- * for as long as it lasts, and says so (/readyz, aemon_sink_write_retries_total, a log line).
- */
-export function outputProducer(kafka: Kafka): Producer {
-  return kafka.producer({
-    allowAutoTopicCreation: false,
-    createPartitioner: Partitioners.DefaultPartitioner,
-    idempotent: true,
-    maxInFlightRequests: 1,
-    retry: { initialRetryTime: 300, retries: 3, maxRetryTime: 3_000 },
-  });
 }
 
 /** Follows kafka.modelsTopic: a published model is swapped in and promoted into the registry as a local promotion is. */

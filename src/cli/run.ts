@@ -3,7 +3,6 @@ import { ModelRegistry } from '../model/registry.js';
 import { topicPatterns } from '../config/kafka.js';
 import { createEngine, liveViewFor, serveMetrics } from '../main.js';
 import { createLogger } from '../observability/logger.js';
-import { kafkaSink } from '../sinks/kafka.js';
 import { openTextWriter } from '../sinks/fileWriter.js';
 import { Health } from '../observability/health.js';
 import { metricsSink } from '../sinks/prometheus.js';
@@ -11,7 +10,7 @@ import { LabelStore } from '../training/labels.js';
 import { AemonError } from '../errors.js';
 import { commandConfig } from './common.js';
 import { inspect } from './inspect.js';
-import { createKafka, prepareTopics, settleWithin } from './kafka.js';
+import { createKafka, outputSink, prepareTopics, settleWithin } from './kafka.js';
 import { modelsTopicSpec, type ModelTopic } from './model-topic.js';
 import {
   abortOnSignals,
@@ -21,7 +20,6 @@ import {
   inputSource,
   outputTopics,
   modelPersistence,
-  outputProducer,
   outputTopicLimits,
   startAdmin,
   watchKafkaCodecs,
@@ -106,7 +104,8 @@ async function run(flags: RunFlags): Promise<void> {
     publish: (bundle) => void models?.sync.publish(bundle),
   });
   const { metrics } = engine;
-  const source = inputSource(kafka, cfg, engine, log, health);
+  const output = outputSink(kafka, kc, { limits, log, health, metrics, ...(fallback ? { fallback } : {}) });
+  const source = inputSource(kafka, cfg, engine, log, health, output.transactional);
 
   log.info(
     { brokers: kc.brokers, topics: kc.topics, group: kc.groupId, metrics: server?.url },
@@ -117,12 +116,7 @@ async function run(flags: RunFlags): Promise<void> {
   try {
     const stats = await engine.run(
       source.records$,
-      [
-        metricsSink(metrics),
-        view.sink,
-        kafkaSink(outputProducer(kafka), kc, { limits, log, health, metrics, ...(fallback ? { fallback } : {}) }),
-        eventLogSink(log),
-      ],
+      [metricsSink(metrics), view.sink, output.sink, eventLogSink(log)],
       abort.signal,
     );
     await source.close();
@@ -132,6 +126,7 @@ async function run(flags: RunFlags): Promise<void> {
     );
   } finally {
     await source.close().catch(() => undefined);
+    await output.release();
     // The labels feed holds nothing to flush: a few seconds and no more.
     await settleWithin(labelFeed.stop());
     await models?.stopFollowing();
@@ -172,7 +167,8 @@ export function registerRun(program: Command): void {
         'admin.enabled with admin.token (AEMON_ADMIN_TOKEN) opens the admin port: POST /labels, GET /models, POST /models/rollback, GET /healthz.\n' +
         'Every instance follows kafka.modelsTopic (aemon.models, compacted) and scores with the latest model published there;\n' +
         'an instance that retrains (training.intervalMs or training.afterWindows) publishes the models it promotes.\n' +
-        'Offsets are committed only after every output of a reading (score, anomaly event, DLQ record) is written.\n' +
+        'Offsets are committed only after every output of a reading (score, anomaly event, DLQ record) is written;\n' +
+        'with kafka.exactlyOnce they are committed in one Kafka transaction with those outputs.\n' +
         'SIGTERM/SIGINT drain in-flight readings, commit and leave the group within kafka.shutdownTimeoutMs.\n' +
         'A model that cannot be trained stops the service with AEMON_TRAINING and exit code 1.\n' +
         'Under a supervisor (systemd, Docker, Kubernetes) start the `aemon` command itself (npm install -g aemon, or\n' +

@@ -534,6 +534,18 @@ export const kafkaSchema = z
      * this long while it owns partitions (an idle topic still fetches every few seconds).
      */
     stallAfterMs: positiveInt.default(60_000),
+    /**
+     * Each batch's scores, anomaly events and dead letters are written together with its offsets
+     * in one Kafka transaction: a crash leaves no duplicate in any output topic for consumers
+     * that read with isolation.level=read_committed.
+     */
+    exactlyOnce: z.boolean().default(false),
+    /**
+     * With exactlyOnce: the transactional id, stable for one instance across its restarts and
+     * distinct from every other instance's (a restart with the same id aborts what the killed
+     * process left open); empty = `aemon-<groupId>-<hostname>`.
+     */
+    transactionalId: z.string().default(''),
     sasl: saslSchema.optional(),
     tls: tlsSchema.default({}),
   })

@@ -251,6 +251,26 @@ export interface Sink {
   close(): Promise<void>;
 }
 
+/** One partition's offset to commit (the next record to read), with the source's commit metadata. */
+export interface PartitionCommit {
+  topic: string;
+  partition: number;
+  offset: string;
+  metadata: string | null;
+}
+
+/**
+ * Commits a source's offsets together with what a sink wrote for the records before them, as one
+ * unit (a Kafka transaction): the outputs become visible exactly when the offsets are committed.
+ * A sink that offers it only stages outputs in `write` and sends them here. Rejects when nothing
+ * was committed; a rejection that is an `AemonError` with `retryable: false` ends the source.
+ */
+export interface TransactionalCommit {
+  commit(group: string, offsets: readonly PartitionCommit[]): Promise<void>;
+  /** The partition is no longer this instance's: what it staged for it is dropped (the new owner writes it). */
+  forget(topic: string, partition: number): void;
+}
+
 /** Sensor lifecycle, exported as `aemon_sensors{state}`. */
 export type SensorState = 'warming' | 'scoring' | 'stale';
 

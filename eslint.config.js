@@ -3,8 +3,8 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 // Stages meet only through contracts: a stage folder may import src/pipeline, src/config,
-// src/errors.ts and src/observability, never another stage. Only src/main.ts and src/cli wire
-// stages together.
+// src/errors.ts, src/observability and the pure helpers of src/shared, never another stage. Only
+// src/main.ts and src/cli wire stages together.
 const STAGES = ['sources', 'windowing', 'model', 'detection', 'training', 'sinks', 'evaluation', 'view', 'admin'];
 
 const stageRules = STAGES.map((stage) => ({
@@ -16,7 +16,7 @@ const stageRules = STAGES.map((stage) => ({
         patterns: [
           {
             regex: `^\\.\\./(?!${stage}/)(${STAGES.join('|')}|cli)(/|$)`,
-            message: `src/${stage} may import only contracts (pipeline, config, errors, observability), not another stage; wire stages in src/main.ts or src/cli.`,
+            message: `src/${stage} may import only contracts (pipeline, config, errors, observability) and shared, not another stage; wire stages in src/main.ts or src/cli.`,
           },
           { regex: '^\\.\\./main(\\.js)?$', message: 'stages never import main.' },
         ],
@@ -72,7 +72,7 @@ export default tseslint.config(
     languageOptions: { globals: { aemonCharts: 'readonly' } },
   },
   {
-    files: ['src/pipeline/**/*.ts', 'src/config/**/*.ts', 'src/observability/**/*.ts'],
+    files: ['src/pipeline/**/*.ts', 'src/config/**/*.ts', 'src/observability/**/*.ts', 'src/shared/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',

@@ -2,10 +2,6 @@
  * Wiring only: builds the stages from config and hands them to the runner. The CLI commands
  * (src/cli/) choose sources and sinks; everything in between is the same for live and replay.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import type { Observable, SchedulerLike } from 'rxjs';
@@ -32,8 +28,8 @@ import { createRecordDecoder } from './sources/decoders/select.js';
 import type { SchemaRegistryClient } from './sources/decoders/registry.js';
 import { createLiveView, type LiveViewHandle } from './view/routes.js';
 import { BootstrapTrainer } from './training/bootstrap.js';
-import { writeJob } from './training/job.js';
-import { Retrainer, type TrainingJob } from './training/retrain.js';
+import { trainInChild } from './training/child.js';
+import { Retrainer } from './training/retrain.js';
 import type { LabelStore } from './training/labels.js';
 import { windowReadings } from './windowing/windows.js';
 
@@ -142,92 +138,13 @@ const HIGH_WATER = 10_000;
 export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): Promise<Engine> {
   const { log } = opts;
   for (const warning of configWarnings(cfg)) log.warn({ deprecated: true }, warning);
-  const { tf, backend, note, degraded } = await selectBackend(cfg.model.backend);
-  // A faster backend that is installed but broken is worth a warning (commands show warnings).
-  (degraded ? log.warn : log.info).call(
-    log,
-    { backend, note },
-    `tensorflow.js backend: ${backend}${note ? ` (${note})` : ''}`,
-  );
-  if (backend === 'tensorflow' && cfg.model.kernel !== 'layers' && cfg.model.kernel !== 'simd') {
-    const op = lstmOpAvailable();
-    log.info(
-      { lstmOp: op },
-      op
-        ? "fused kernel scores with aemon's LSTM op"
-        : `fused kernel scores with TensorFlow's BlockLSTM (${cfg.model.lstmOp ? "aemon's LSTM op is not built: npm run lstm-op" : 'model.lstmOp is false'})`,
-    );
-  }
-  // An explicit `fused` kernel off the tensorflow backend fails here, not at the first training.
-  checkKernelPreference(tf, cfg.model.kernel);
-  if (backend !== 'tensorflow') log.debug({ kernel: cfg.model.kernel }, simdTrainingNote(cfg.model));
+  const { tf, backend } = await startBackend(cfg, log);
 
   const registry = new Registry();
   const metrics = createMetrics(registry, { maxSensors: cfg.metrics.maxSensors });
-  const loaded: ModelBundle[] = [...(opts.bundles ?? [])];
-  for (const b of loaded) metrics.modelInfo(b.metadata.version, backend);
-  const noteLoaded = (bundle: ModelBundle, dir: string): void => {
-    log.info(
-      { dir, version: bundle.metadata.version, group: bundle.metadata.group },
-      `loaded model ${bundle.metadata.version} from ${dir}`,
-    );
-    metrics.modelInfo(bundle.metadata.version, backend);
-    metrics.modelTrained(Date.parse(bundle.metadata.createdAt) / 1000);
-  };
-  for (const dir of opts.modelDirs ?? []) {
-    const bundle = await loadModelFolder(dir, tf, backend, cfg.model);
-    noteLoaded(bundle, dir);
-    loaded.push(bundle);
-  }
-  if (opts.models) {
-    for (const bundle of await opts.models.loadCurrent(tf, backend, cfg.model)) {
-      noteLoaded(bundle, opts.models.root);
-      loaded.push(bundle);
-    }
-  }
+  const loaded = await loadModels(cfg, opts, tf, backend, metrics);
 
-  const hooks = opts.hooks ?? {};
-  const trainer = new BootstrapTrainer(
-    { model: cfg.model, training: cfg.training, detection: cfg.detection, windowing: cfg.windowing },
-    {
-      createModel: async (params) => createAutoencoder(tf, backend, params, cfg.model),
-      versionOf: async (model) => {
-        const { weights, topology } = await exportArtifacts(model);
-        return modelVersion(weights, topology);
-      },
-      onTrainingStart: (group, windows, sensors) => {
-        log.info(
-          { group, windows, sensors },
-          `training a model for channels [${group}] on ${windows} windows of ${sensors} sensor(s)`,
-        );
-        hooks.onTrainingStart?.(group, windows, sensors);
-      },
-      onEpoch: (group, p) => hooks.onEpoch?.(group, p),
-      onTrained: (bundle, seconds) => {
-        const { version, fit, group } = bundle.metadata;
-        log.info(
-          { group, version, seconds, epochs: fit?.epochs, valLoss: fit?.valLoss.at(-1) },
-          `model ${version} trained in ${seconds.toFixed(1)} s`,
-        );
-        metrics.modelInfo(version, backend);
-        metrics.modelTrained(Date.now() / 1000);
-        metrics.trainingRun('promoted', seconds);
-        hooks.onTrained?.(bundle, seconds);
-      },
-      onFailed: (group, error) => {
-        // Not logged as an error here: the run fails with it, and the command prints it once.
-        log.debug({ group, err: error }, `training failed for channels [${group}]: ${(error as Error).message}`);
-        metrics.trainingRun('failed');
-        hooks.onFailed?.(group, error);
-      },
-      ...(opts.labels ? { labels: opts.labels } : {}),
-      onSensorCalibrated: (sensor, group, c) => {
-        log.info({ sensor, threshold: c.threshold }, `calibrated ${sensor} against the existing model`);
-        hooks.onSensorCalibrated?.(sensor, group);
-      },
-    },
-    loaded,
-  );
+  const trainer = bootstrapTrainer(cfg, opts, { tf, backend, metrics, loaded });
 
   const detector = new AnomalyDetector(cfg.detection);
   const tracker = new SensorTracker(cfg.sensors.staleAfterMs);
@@ -236,52 +153,7 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
   const gate = new InFlightGate(HIGH_WATER);
   const t = cfg.training;
   const retrainer =
-    t.intervalMs > 0 || t.afterWindows > 0
-      ? new Retrainer(
-          { training: t, ...(opts.labels ? { labels: opts.labels } : {}), awaitRuns: opts.mode === 'replay' },
-          {
-            champion: (group) => trainer.models().find((b) => b.metadata.group === group),
-            train: (job, onEpoch, signal) => trainInChild(job, cfg, tf, backend, onEpoch, signal),
-            promote: async (bundle) => {
-              trainer.replace(bundle);
-              metrics.modelInfo(bundle.metadata.version, backend);
-              metrics.modelTrained(Date.now() / 1000);
-              hooks.onPromoted?.(bundle);
-            },
-            onStart: (group, windows, sensors) => {
-              log.info(
-                { group, windows, sensors },
-                `retraining channels [${group}] on ${windows} normal windows of ${sensors} sensor(s), in a child process`,
-              );
-            },
-            onEpoch: (group, p) =>
-              log.debug(
-                { group, epoch: p.epoch, loss: p.loss, valLoss: p.valLoss },
-                `retraining [${group}]: epoch ${p.epoch}`,
-              ),
-            onRun: (group, result, seconds, detail) => {
-              metrics.trainingRun(result, seconds);
-              const what = `retraining of [${group}] ${result} after ${seconds.toFixed(1)} s`;
-              if (result === 'failed')
-                log.error({ group, err: detail.error }, `${what}: ${(detail.error as Error).message}`);
-              else
-                log.info(
-                  { group, version: detail.version, gate: detail.gate },
-                  `${what}: model ${detail.version}; ${detail.gate?.reason ?? ''}`,
-                );
-              hooks.onRetrained?.(
-                group,
-                result,
-                seconds,
-                detail.version,
-                result === 'failed' ? (detail.error as Error).message : (detail.gate?.reason ?? ''),
-                detail.at,
-              );
-            },
-            onBufferSize: (n) => metrics.normalWindows(n),
-          },
-        )
-      : undefined;
+    t.intervalMs > 0 || t.afterWindows > 0 ? retrainerFor(cfg, opts, { tf, backend, metrics, trainer }) : undefined;
   const decode = createRecordDecoder(cfg.reading, {
     ...(opts.now ? { now: opts.now } : {}),
     ...(opts.schemaRegistry ? { registry: opts.schemaRegistry } : {}),
@@ -356,62 +228,175 @@ export const CLI = fileURLToPath(
   new URL(import.meta.url.endsWith('.ts') ? './cli/index.ts' : './cli/index.js', import.meta.url),
 );
 
-/**
- * Trains a challenger in a child process (`aemon train-job`), so training never holds up the
- * scoring thread: the job goes through a temporary folder, epochs come back as JSON lines, and
- * the model folder it writes is loaded (checksums verified) on this process's backend.
- */
-async function trainInChild(
-  job: TrainingJob,
+/** The TensorFlow.js backend `model.backend` asks for, said in the log; a kernel it cannot run fails here. */
+async function startBackend(cfg: Readonly<Config>, log: Logger): Promise<{ tf: Tf; backend: string }> {
+  const { tf, backend, note, degraded } = await selectBackend(cfg.model.backend);
+  // A faster backend that is installed but broken is worth a warning (commands show warnings).
+  (degraded ? log.warn : log.info).call(
+    log,
+    { backend, note },
+    `tensorflow.js backend: ${backend}${note ? ` (${note})` : ''}`,
+  );
+  if (backend === 'tensorflow' && cfg.model.kernel !== 'layers' && cfg.model.kernel !== 'simd') {
+    const op = lstmOpAvailable();
+    log.info(
+      { lstmOp: op },
+      op
+        ? "fused kernel scores with aemon's LSTM op"
+        : `fused kernel scores with TensorFlow's BlockLSTM (${cfg.model.lstmOp ? "aemon's LSTM op is not built: npm run lstm-op" : 'model.lstmOp is false'})`,
+    );
+  }
+  // An explicit `fused` kernel off the tensorflow backend fails here, not at the first training.
+  checkKernelPreference(tf, cfg.model.kernel);
+  if (backend !== 'tensorflow') log.debug({ kernel: cfg.model.kernel }, simdTrainingNote(cfg.model));
+  return { tf, backend };
+}
+
+interface EngineParts {
+  tf: Tf;
+  backend: string;
+  metrics: AemonMetrics;
+}
+
+/** The models to score with from the start: given bundles, model folders, the registry's current versions. */
+async function loadModels(
   cfg: Readonly<Config>,
+  opts: EngineOptions,
   tf: Tf,
   backend: string,
-  onEpoch: (p: EpochProgress) => void,
-  signal: AbortSignal,
-): Promise<ModelBundle> {
-  const dir = mkdtempSync(join(tmpdir(), 'aemon-retrain-'));
-  try {
-    writeJob(
-      dir,
-      job,
-      { model: cfg.model, training: cfg.training, detection: cfg.detection, windowing: cfg.windowing },
-      backend,
-      cfg.model.kernel,
+  metrics: AemonMetrics,
+): Promise<ModelBundle[]> {
+  const { log } = opts;
+  const loaded: ModelBundle[] = [...(opts.bundles ?? [])];
+  for (const b of loaded) metrics.modelInfo(b.metadata.version, backend);
+  const noteLoaded = (bundle: ModelBundle, dir: string): void => {
+    log.info(
+      { dir, version: bundle.metadata.version, group: bundle.metadata.group },
+      `loaded model ${bundle.metadata.version} from ${dir}`,
     );
-    const out = join(dir, 'model');
-    const stderr: string[] = [];
-    const code = await new Promise<number | null>((resolve, reject) => {
-      // The signal (a shutdown) stops the child: it must not outlive the process that started it.
-      const child = spawn(process.execPath, [...process.execArgv, CLI, 'train-job', dir, '--out', out], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        signal,
-        killSignal: 'SIGKILL',
-      });
-      let buf = '';
-      child.stdout.on('data', (d: Buffer) => {
-        buf += d.toString();
-        const lines = buf.split('\n');
-        buf = lines.pop() ?? '';
-        for (const line of lines) {
-          try {
-            const msg = JSON.parse(line) as { epoch?: EpochProgress };
-            if (msg.epoch) onEpoch(msg.epoch);
-          } catch {
-            // not a progress line
-          }
-        }
-      });
-      child.stderr.on('data', (d: Buffer) => {
-        stderr.push(d.toString());
-        if (stderr.length > 50) stderr.shift();
-      });
-      child.on('error', (err) => (signal.aborted ? resolve(null) : reject(err)));
-      child.on('close', resolve);
-    });
-    if (signal.aborted) throw new Error('retraining stopped: aemon is shutting down');
-    if (code !== 0) throw new Error(`the training process exited with ${code}: ${stderr.join('').trim().slice(-1000)}`);
-    return await loadModelFolder(out, tf, backend, cfg.model);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+    metrics.modelInfo(bundle.metadata.version, backend);
+    metrics.modelTrained(Date.parse(bundle.metadata.createdAt) / 1000);
+  };
+  for (const dir of opts.modelDirs ?? []) {
+    const bundle = await loadModelFolder(dir, tf, backend, cfg.model);
+    noteLoaded(bundle, dir);
+    loaded.push(bundle);
   }
+  if (opts.models) {
+    for (const bundle of await opts.models.loadCurrent(tf, backend, cfg.model)) {
+      noteLoaded(bundle, opts.models.root);
+      loaded.push(bundle);
+    }
+  }
+  return loaded;
+}
+
+/** The trainer of each group's first model (and keeper of the models in use), reporting to log, metrics and hooks. */
+function bootstrapTrainer(
+  cfg: Readonly<Config>,
+  opts: EngineOptions,
+  { tf, backend, metrics, loaded }: EngineParts & { loaded: ModelBundle[] },
+): BootstrapTrainer {
+  const { log } = opts;
+  const hooks = opts.hooks ?? {};
+  return new BootstrapTrainer(
+    { model: cfg.model, training: cfg.training, detection: cfg.detection, windowing: cfg.windowing },
+    {
+      createModel: async (params) => createAutoencoder(tf, backend, params, cfg.model),
+      versionOf: async (model) => {
+        const { weights, topology } = await exportArtifacts(model);
+        return modelVersion(weights, topology);
+      },
+      onTrainingStart: (group, windows, sensors) => {
+        log.info(
+          { group, windows, sensors },
+          `training a model for channels [${group}] on ${windows} windows of ${sensors} sensor(s)`,
+        );
+        hooks.onTrainingStart?.(group, windows, sensors);
+      },
+      onEpoch: (group, p) => hooks.onEpoch?.(group, p),
+      onTrained: (bundle, seconds) => {
+        const { version, fit, group } = bundle.metadata;
+        log.info(
+          { group, version, seconds, epochs: fit?.epochs, valLoss: fit?.valLoss.at(-1) },
+          `model ${version} trained in ${seconds.toFixed(1)} s`,
+        );
+        metrics.modelInfo(version, backend);
+        metrics.modelTrained(Date.now() / 1000);
+        metrics.trainingRun('promoted', seconds);
+        hooks.onTrained?.(bundle, seconds);
+      },
+      onFailed: (group, error) => {
+        // Not logged as an error here: the run fails with it, and the command prints it once.
+        log.debug({ group, err: error }, `training failed for channels [${group}]: ${(error as Error).message}`);
+        metrics.trainingRun('failed');
+        hooks.onFailed?.(group, error);
+      },
+      ...(opts.labels ? { labels: opts.labels } : {}),
+      onSensorCalibrated: (sensor, group, c) => {
+        log.info({ sensor, threshold: c.threshold }, `calibrated ${sensor} against the existing model`);
+        hooks.onSensorCalibrated?.(sensor, group);
+      },
+    },
+    loaded,
+  );
+}
+
+/** Retraining in a child process, promoting into `trainer`'s models; reports to log, metrics and hooks. */
+function retrainerFor(
+  cfg: Readonly<Config>,
+  opts: EngineOptions,
+  { tf, backend, metrics, trainer }: EngineParts & { trainer: BootstrapTrainer },
+): Retrainer {
+  const { log } = opts;
+  const hooks = opts.hooks ?? {};
+  return new Retrainer(
+    { training: cfg.training, ...(opts.labels ? { labels: opts.labels } : {}), awaitRuns: opts.mode === 'replay' },
+    {
+      champion: (group) => trainer.models().find((b) => b.metadata.group === group),
+      train: (job, onEpoch, signal) =>
+        trainInChild(
+          job,
+          { cfg, backend, cli: CLI, load: (dir) => loadModelFolder(dir, tf, backend, cfg.model) },
+          onEpoch,
+          signal,
+        ),
+      promote: async (bundle) => {
+        trainer.replace(bundle);
+        metrics.modelInfo(bundle.metadata.version, backend);
+        metrics.modelTrained(Date.now() / 1000);
+        hooks.onPromoted?.(bundle);
+      },
+      onStart: (group, windows, sensors) => {
+        log.info(
+          { group, windows, sensors },
+          `retraining channels [${group}] on ${windows} normal windows of ${sensors} sensor(s), in a child process`,
+        );
+      },
+      onEpoch: (group, p) =>
+        log.debug(
+          { group, epoch: p.epoch, loss: p.loss, valLoss: p.valLoss },
+          `retraining [${group}]: epoch ${p.epoch}`,
+        ),
+      onRun: (group, result, seconds, detail) => {
+        metrics.trainingRun(result, seconds);
+        const what = `retraining of [${group}] ${result} after ${seconds.toFixed(1)} s`;
+        if (result === 'failed') log.error({ group, err: detail.error }, `${what}: ${(detail.error as Error).message}`);
+        else
+          log.info(
+            { group, version: detail.version, gate: detail.gate },
+            `${what}: model ${detail.version}; ${detail.gate?.reason ?? ''}`,
+          );
+        hooks.onRetrained?.(
+          group,
+          result,
+          seconds,
+          detail.version,
+          result === 'failed' ? (detail.error as Error).message : (detail.gate?.reason ?? ''),
+          detail.at,
+        );
+      },
+      onBufferSize: (n) => metrics.normalWindows(n),
+    },
+  );
 }

@@ -1,25 +1,29 @@
 import type { Command } from 'commander';
-import { loadModelFolder } from '../model/io.js';
 import { ModelRegistry } from '../model/registry.js';
 import { topicPatterns } from '../config/kafka.js';
 import { createEngine, liveViewFor, serveMetrics } from '../main.js';
 import { createLogger } from '../observability/logger.js';
-import type { PipelineOutput, Sink } from '../pipeline/contracts.js';
-import { formatEvent } from '../sinks/console.js';
-import { startAdminServer } from '../admin/server.js';
-import { readTopicLimits } from '../sinks/kafka-size.js';
 import { openTextWriter } from '../sinks/fileWriter.js';
 import { Health } from '../observability/health.js';
 import { metricsSink } from '../sinks/prometheus.js';
-import { installKafkaCodecs } from '../sources/codecs.js';
-import { kafkaSource } from '../sources/kafka.js';
-import { followLabels } from '../sources/kafka-labels.js';
-import { LabelStore, parseLabel } from '../training/labels.js';
+import { LabelStore } from '../training/labels.js';
 import { AemonError } from '../errors.js';
 import { commandConfig } from './common.js';
 import { inspect } from './inspect.js';
 import { createKafka, outputSink, prepareTopics, settleWithin } from './kafka.js';
-import { modelsTopicSpec, startModelTopic, type ModelTopic } from './model-topic.js';
+import { modelsTopicSpec, type ModelTopic } from './model-topic.js';
+import {
+  abortOnSignals,
+  eventLogSink,
+  followLabelTopic,
+  followModelsTopic,
+  inputSource,
+  outputTopics,
+  modelPersistence,
+  outputTopicLimits,
+  startAdmin,
+  watchKafkaCodecs,
+} from './run-wiring.js';
 
 interface RunFlags {
   config?: string;
@@ -52,31 +56,9 @@ async function run(flags: RunFlags): Promise<void> {
   // a model learned from the bootstrap period is promoted into it (so a restart scores with the
   // same model), and sensors calibrated later are saved into the current version.
   const registry = cfg.model.dir ? new ModelRegistry({ root: cfg.model.dir, keep: cfg.model.keep, log }) : undefined;
-  let saving = Promise.resolve();
-  const persist = (
-    group: string,
-    how: 'promote' | 'update',
-    info: { reason: string; gate?: unknown } = { reason: 'bootstrap' },
-  ): Promise<void> => {
-    if (!registry) return saving;
-    saving = saving.then(async () => {
-      const bundle = engine.trainer.models().find((b) => b.metadata.group === group);
-      if (!bundle) return;
-      try {
-        const entry = how === 'promote' ? await registry.promote(bundle, info) : await registry.update(bundle);
-        log.info(
-          { dir: entry.dir, version: entry.version, sensors: entry.sensors },
-          `saved model ${entry.version} to ${entry.dir}`,
-        );
-      } catch (err) {
-        log.error(
-          { err },
-          `cannot save model ${bundle.metadata.version} to ${registry.root}: ${(err as Error).message}`,
-        );
-      }
-    });
-    return saving;
-  };
+  const { persist, saved } = modelPersistence(registry, log, (group) =>
+    engine.trainer.models().find((b) => b.metadata.group === group),
+  );
   const labels = new LabelStore();
   // Set once the models topic is followed (before any reading is scored, so before any promotion).
   let models: ModelTopic | undefined;
@@ -100,144 +82,41 @@ async function run(flags: RunFlags): Promise<void> {
     },
   });
   const kafka = createKafka(kc, log);
-  await prepareTopics(kafka, kc, [
-    kc.anomaliesTopic,
-    kc.dlqTopic,
-    kc.scoresTopic,
-    kc.labelsTopic,
-    modelsTopicSpec(kc.modelsTopic),
-  ]);
-  if (kc.modelsTopic !== '') {
-    log.info(
-      { topic: kc.modelsTopic, publishing: engine.retrainer !== undefined },
-      `following ${kc.modelsTopic} (promoted models)${engine.retrainer ? '; this instance retrains and publishes its promotions' : ''}`,
-    );
-    models = await startModelTopic({
-      kafka,
-      kc,
-      engine,
-      log,
-      // A published model is swapped in and promoted into the registry as a local promotion is.
-      adopt: async (bundle, record) => {
-        engine.swapModel(bundle);
-        await persist(bundle.metadata.group, 'promote', {
-          reason: `published by ${record.origin}`,
-          ...(bundle.metadata.gate ? { gate: bundle.metadata.gate } : {}),
-        });
-      },
-    });
-  }
-  const labelFeed = await followLabels({
-    kafka,
-    topic: kc.labelsTopic,
-    log,
-    onRecord: (raw, key) => {
-      const label = parseLabel(raw, key);
-      if ('error' in label) log.warn({ topic: kc.labelsTopic, key }, `ignored a label record: ${label.error}`);
-      else {
-        labels.add(label);
-        log.debug({ label }, `label ${label.label} for ${label.sensor}`);
-      }
-    },
-  });
+  // The output, labels and models topics, created when missing.
+  await prepareTopics(kafka, kc, [...outputTopics(kc), kc.labelsTopic, modelsTopicSpec(kc.modelsTopic)]);
+  if (kc.modelsTopic !== '') models = await followModelsTopic(kafka, kc, engine, log, persist);
+  const labelFeed = await followLabelTopic(kafka, kc, log, labels);
 
-  // Produce requests stay under each output topic's own limit (read once, here).
-  const limitsAdmin = kafka.admin();
-  const limits = await (async () => {
-    try {
-      await limitsAdmin.connect();
-      return await readTopicLimits(limitsAdmin, [kc.anomaliesTopic, kc.dlqTopic, kc.scoresTopic], log);
-    } finally {
-      await limitsAdmin.disconnect().catch(() => undefined);
-    }
-  })();
-  log.info(
-    { limits: Object.fromEntries(limits) },
-    `output topics' max.message.bytes: ${[...limits].map(([t, b]) => `${t} ${b}`).join(', ')}`,
-  );
+  const limits = await outputTopicLimits(kafka, kc, log);
   const health = new Health(kc.stallAfterMs);
   engine.metrics.healthAtScrape(health, ['kafka']);
-  const codecs = installKafkaCodecs(log);
-  codecs.onFailure((f) => engine.metrics.kafkaDecompressError(f.codec));
-  health.watch(() => {
-    const f = codecs.recentFailure();
-    return (
-      f &&
-      `a ${f.codec} record batch could not be decompressed ${Math.round((Date.now() - f.at) / 1000)} s ago (${f.message}); consuming from its broker waits at it`
-    );
-  });
+  watchKafkaCodecs(engine, health, log);
   const fallback = kc.dlqFallbackFile !== '' ? openTextWriter(kc.dlqFallbackFile, { append: true }) : undefined;
 
   const view = liveViewFor(engine);
   const server = await serveMetrics(engine, log, view.routes, health);
-  const admin = cfg.admin.enabled
-    ? await startAdminServer({
-        host: cfg.admin.host,
-        port: cfg.admin.port,
-        token: cfg.admin.token,
-        log,
-        parseLabel: (raw: string) => parseLabel(raw),
-        labels,
-        ...(registry ? { models: registry } : {}),
-        // The rolled-back version is loaded (checksums verified again) and swapped in.
-        onRollback: async (entry) => {
-          const bundle = await loadModelFolder(entry.dir, engine.tf, engine.backend, cfg.model);
-          engine.swapModel(bundle);
-          void models?.sync.publish(bundle);
-        },
-      })
-    : undefined;
-  if (admin)
-    log.info(
-      { url: admin.url },
-      `admin port on ${admin.url} (bearer token required): POST /labels, GET /models, POST /models/rollback, GET /healthz`,
-    );
+  const admin = await startAdmin({
+    cfg,
+    engine,
+    log,
+    labels,
+    registry,
+    publish: (bundle) => void models?.sync.publish(bundle),
+  });
   const { metrics } = engine;
   const output = outputSink(kafka, kc, { limits, log, health, metrics, ...(fallback ? { fallback } : {}) });
-  const source = kafkaSource({
-    kafka,
-    cfg: kc,
-    topics: topicPatterns(kc.topics),
-    log,
-    flow: engine.gate,
-    onLag: (t, p, lag) => metrics.kafkaLag(t, p, lag),
-    onCommit: () => metrics.kafkaCommit(),
-    onRebalance: () => metrics.kafkaRebalance(),
-    onRevoked: (t, p) => metrics.forgetKafkaPartition(t, p),
-    rebuild: { readings: cfg.windowing.size, maxGapMs: cfg.windowing.maxGapMs },
-    // Exactly-once: no record past a committed offset has a visible dead letter, so there is
-    // nothing to look for.
-    ...(output.transactional ? { transactional: output.transactional } : { deadLetters: { topic: kc.dlqTopic } }),
-    health,
-  });
-  const eventLog: Sink = {
-    name: 'event-log',
-    async write(outputs: readonly PipelineOutput[]) {
-      for (const o of outputs) if (o.kind === 'event') log.info({ event: o.event }, formatEvent(o.event));
-    },
-    async close() {},
-  };
+  const source = inputSource(kafka, cfg, engine, log, health, output.transactional);
 
   log.info(
     { brokers: kc.brokers, topics: kc.topics, group: kc.groupId, metrics: server?.url },
     `aemon run: consuming ${kc.topics.join(', ')} as group ${kc.groupId}; anomalies → ${kc.anomaliesTopic}` +
       (server ? `; metrics on ${server.url}/metrics, live view on ${server.url}/` : ''),
   );
-  const abort = new AbortController();
-  const stop = (signal: string) => (): void => {
-    log.info(`${signal}: draining in-flight readings, committing offsets and leaving the group`);
-    abort.abort();
-    setTimeout(() => {
-      log.error(`shutdown took longer than kafka.shutdownTimeoutMs (${kc.shutdownTimeoutMs} ms); exiting anyway`);
-      process.exit(1);
-    }, kc.shutdownTimeoutMs).unref();
-  };
-  process.once('SIGINT', stop('SIGINT'));
-  process.once('SIGTERM', stop('SIGTERM'));
+  const abort = abortOnSignals(kc, log);
   try {
     const stats = await engine.run(
       source.records$,
-      [metricsSink(metrics), view.sink, output.sink, eventLog],
+      [metricsSink(metrics), view.sink, output.sink, eventLogSink(log)],
       abort.signal,
     );
     await source.close();
@@ -252,7 +131,7 @@ async function run(flags: RunFlags): Promise<void> {
     await settleWithin(labelFeed.stop());
     await models?.stopFollowing();
     await engine.trainer.idle();
-    await saving;
+    await saved();
     await models?.close();
     await fallback
       ?.close()

@@ -1,6 +1,7 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { extname, join, relative, sep } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { extname, relative, sep } from 'node:path';
 import { AemonError } from '../errors.js';
+import { walkFiles } from '../shared/files.js';
 
 export function inputError(message: string, cause?: unknown): AemonError {
   return new AemonError(
@@ -10,21 +11,11 @@ export function inputError(message: string, cause?: unknown): AemonError {
   );
 }
 
-async function walk(dir: string, into: string[]): Promise<void> {
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    if (entry.name.startsWith('.')) continue;
-    const full = join(dir, entry.name);
-    const isDir = entry.isSymbolicLink() ? (await stat(full)).isDirectory() : entry.isDirectory();
-    if (isDir) await walk(full, into);
-    else if (extname(entry.name).toLowerCase() === '.csv') into.push(full);
-  }
-}
-
 /** Every `.csv` under a folder, recursively, as paths relative to it (with `/`), in natural order. */
 export async function findCsvFiles(dir: string): Promise<string[]> {
-  const found: string[] = [];
+  let found: string[];
   try {
-    await walk(dir, found);
+    found = await walkFiles(dir, (f) => extname(f).toLowerCase() === '.csv');
   } catch (err) {
     throw inputError(`cannot list ${dir}: ${(err as Error).message}`, err);
   }
@@ -52,14 +43,6 @@ export function csvLines(
   const lines: Array<{ line: number; text: string }> = [];
   for (let i = h + 1; i < all.length; i++) if (all[i]!.trim() !== '') lines.push({ line: i + 1, text: all[i]! });
   return { header: all[h]!, headerLine: h + 1, lines };
-}
-
-/** `YYYY-MM-DD HH:MM:SS[.ffffff]` (or ISO with `T`), read as UTC → epoch ms; NaN if not a time. */
-export function parseTime(text: string): number {
-  const m = /^\s*(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:\.(\d+))?\s*Z?\s*$/.exec(text);
-  if (!m) return Date.parse(text);
-  const ms = m[7] ? Math.round(Number(`0.${m[7]}`) * 1000) : 0;
-  return Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), ms);
 }
 
 /**

@@ -3,7 +3,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { AemonError } from '../errors.js';
 import type { CostMatrix } from './nab.js';
-import { csvLines, findCsvFiles, inputError, parseTime, readText } from './files.js';
+import { parseTimeColumn } from '../shared/time.js';
+import { csvLines, findCsvFiles, inputError, readText } from './files.js';
 
 /** NAB's three profiles, by their names in `profiles.json`. */
 export const NAB_PROFILES = ['standard', 'reward_low_FP_rate', 'reward_low_FN_rate'] as const;
@@ -77,7 +78,7 @@ function parseRecords(text: string): NabRecord[] | string {
   return csv.lines.map(({ line, text: t }) => {
     const f = t.split(',');
     const timestamp = (f[ti] ?? '').trim();
-    return { line, timestamp, value: (f[vi] ?? '').trim(), ts: parseTime(timestamp) };
+    return { line, timestamp, value: (f[vi] ?? '').trim(), ts: parseTimeColumn(timestamp) };
   });
 }
 
@@ -92,7 +93,7 @@ function resolveWindows(key: string, records: readonly NabRecord[], limits: unkn
     if (!Array.isArray(w) || w.length !== 2)
       throw inputError(`combined_windows.json: "${key}" has a window that is not [start, end]`);
     const [a, b] = (w as unknown[]).map((t) => {
-      const i = index.get(parseTime(String(t)));
+      const i = index.get(parseTimeColumn(String(t)));
       if (i === undefined)
         throw inputError(`combined_windows.json: window limit ${String(t)} of "${key}" is no timestamp of the file`);
       return i;

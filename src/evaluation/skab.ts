@@ -4,7 +4,8 @@
  * pooled over all files; F1 of the anomalous class, FAR = false alarms ÷ normal rows (%),
  * MAR = missed ÷ anomalous rows (%).
  */
-import { csvLines, parseTime } from './files.js';
+import { parseTimeColumn } from '../shared/time.js';
+import { csvLines } from './files.js';
 
 /** SKAB's training rows per file. */
 export const SKAB_TRAIN_ROWS = 400;
@@ -70,6 +71,6 @@ export function parseSkab(text: string): SkabRow[] | string {
   const ti = cols.indexOf('datetime');
   return csv.lines.map(({ line, text: t }) => {
     const f = t.split(';');
-    return { line, ts: ti < 0 ? Number.NaN : parseTime(f[ti] ?? ''), anomalous: Number(f[ai]) === 1 };
+    return { line, ts: ti < 0 ? Number.NaN : parseTimeColumn(f[ti] ?? ''), anomalous: Number(f[ai]) === 1 };
   });
 }

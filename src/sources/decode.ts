@@ -4,8 +4,8 @@ import { createJsonDecoder } from './decoders/json.js';
 import type { DecoderOptions } from './decoders/validate.js';
 
 export type { DecoderOptions } from './decoders/validate.js';
-export { groupKey } from './decoders/validate.js';
-export { parseTimestamp } from './decoders/time.js';
+export { groupKey } from '../shared/group.js';
+export { parseTimestamp } from '../shared/time.js';
 
 /** One record in, one reading or rejection out: the `json` format a record at a time. */
 export type Decoder = (rec: SourceRecord) => Reading | Rejection;

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
-import { basename, extname, join, relative, sep } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { basename, extname, relative, sep } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Observable } from 'rxjs';
 import { AemonError } from '../errors.js';
@@ -8,6 +8,7 @@ import type { FlowControl, SourceRecord } from '../pipeline/contracts.js';
 import { csvLayout, csvRow } from './csv.js';
 import type { CsvLayout } from './csv.js';
 import { ackOnce, fromProducer } from './produce.js';
+import { walkFiles } from '../shared/files.js';
 
 /** File layouts; `lines` = one raw record per line with any extension (line protocol). */
 export type FileFormat = 'auto' | 'nab' | 'skab' | 'ndjson' | 'csv' | 'lines';
@@ -49,16 +50,6 @@ function wanted(file: string, format: FileFormat): boolean {
   return ext === '.csv' || (format === 'auto' && NDJSON_EXT.has(ext));
 }
 
-async function walk(dir: string, into: string[]): Promise<void> {
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    if (entry.name.startsWith('.')) continue;
-    const full = join(dir, entry.name);
-    const isDir = entry.isSymbolicLink() ? (await stat(full)).isDirectory() : entry.isDirectory();
-    if (isDir) await walk(full, into);
-    else into.push(full);
-  }
-}
-
 /** The data files a path stands for: the file itself, or every data file under a folder, sorted by relative path. */
 export async function listDataFiles(path: string, format: FileFormat = 'auto'): Promise<DataFile[]> {
   let info;
@@ -77,9 +68,9 @@ export async function listDataFiles(path: string, format: FileFormat = 'auto'): 
   if (!info.isDirectory()) {
     return [{ path, sensor: basename(path, extname(path)), kind: kindOf(path) }];
   }
-  const found: string[] = [];
+  let found: string[];
   try {
-    await walk(path, found);
+    found = await walkFiles(path);
   } catch (err) {
     throw inputError(`cannot list ${path}: ${(err as Error).message}`, err);
   }

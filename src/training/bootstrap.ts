@@ -4,6 +4,7 @@ import { applyScaler, calibrateErrors, fitScaler } from '../pipeline/calibration
 import { trainGroup } from './fit-group.js';
 import type { Reading, SensorWindow } from '../pipeline/contracts.js';
 import type { LabelStore } from './labels.js';
+import { ModelStore } from './store.js';
 import type {
   Autoencoder,
   EpochProgress,
@@ -52,7 +53,6 @@ interface GroupState {
   group: string;
   channels: string[];
   sensors: Map<string, SensorBuffer>;
-  bundle?: ModelBundle;
   training?: Promise<void>;
   /** Why the group's first model could not be trained: every sensor waiting on it fails with this. */
   failed?: AemonError;
@@ -63,30 +63,24 @@ interface GroupState {
  * `training.bootstrapReadings` readings are taken as normal. The group trains when every sensor
  * it knows has finished its bootstrap (or one has seen twice as many readings, so a silent
  * sensor cannot hold the others back); a sensor that shows up later is calibrated (scaler and
- * threshold) on its own bootstrap against the existing model.
+ * threshold) on its own bootstrap against the existing model. The models themselves (loaded,
+ * trained here, or swapped in) are kept in its `store`.
  */
 export class BootstrapTrainer implements ModelProvider {
+  /** Bootstrap state of the groups this trainer saw readings of. */
   private readonly groups = new Map<string, GroupState>();
-  /** Models replaced while a scoring batch may still hold them; disposed when it settles. */
-  private retired: Autoencoder[] = [];
+  readonly store: ModelStore;
 
   constructor(
     private readonly cfg: TrainerConfig,
     private readonly deps: TrainerDeps,
     loaded: readonly ModelBundle[] = [],
   ) {
-    for (const bundle of loaded) {
-      this.groups.set(bundle.metadata.group, {
-        group: bundle.metadata.group,
-        channels: [...bundle.metadata.channels],
-        sensors: new Map(),
-        bundle,
-      });
-    }
+    this.store = new ModelStore(loaded);
   }
 
   models(): ModelBundle[] {
-    return [...this.groups.values()].flatMap((g) => (g.bundle ? [g.bundle] : []));
+    return this.store.models();
   }
 
   /**
@@ -95,43 +89,27 @@ export class BootstrapTrainer implements ModelProvider {
    * next bootstrap period. The replaced model is disposed after the scoring batch in flight.
    */
   replace(bundle: ModelBundle): void {
-    const { group, channels } = bundle.metadata;
-    const gs = this.groups.get(group);
-    if (!gs) {
-      this.groups.set(group, { group, channels: [...channels], sensors: new Map(), bundle });
-      return;
-    }
-    if (gs.channels.join(',') !== channels.join(',')) {
-      throw new AemonError(
-        'AEMON_MODEL_INVALID',
-        `a model for channels [${channels.join(',')}] cannot replace one for [${gs.channels.join(',')}]`,
-        { stage: 'training' },
-      );
-    }
-    const old = gs.bundle;
-    gs.bundle = bundle;
+    this.store.swap(bundle);
+    const gs = this.groups.get(bundle.metadata.group);
+    if (!gs) return;
     for (const sb of [...gs.sensors.values()]) {
       if (sb.calibration && !bundle.metadata.sensors[sb.sensor]) gs.sensors.delete(sb.sensor);
     }
-    if (old && old.model !== bundle.model) this.retired.push(old.model);
   }
 
   batchSettled(): void {
-    const retired = this.retired;
-    if (retired.length === 0) return;
-    this.retired = [];
-    for (const model of retired) model.dispose();
+    this.store.batchSettled();
   }
 
   /** The channels of the model that has `sensor` in its metadata, if one has. Runs per reading: allocates nothing. */
   modelChannels(sensor: string): readonly string[] | undefined {
-    for (const g of this.groups.values()) if (g.bundle?.metadata.sensors[sensor]) return g.bundle.metadata.channels;
-    return undefined;
+    return this.store.modelChannels(sensor);
   }
 
   observe(sensor: string, group: string, readings: readonly Reading[], window: SensorWindow | null): number {
     const gs = this.groupState(group, readings, window);
-    if (gs.bundle?.metadata.sensors[sensor]) return 0;
+    const bundle = this.store.get(group);
+    if (bundle?.metadata.sensors[sensor]) return 0;
     let sb = gs.sensors.get(sensor);
     if (!sb) {
       sb = {
@@ -166,9 +144,9 @@ export class BootstrapTrainer implements ModelProvider {
     }
     if (!sb.done && sb.count >= limit) {
       sb.done = true;
-      if (gs.bundle) sb.calibrating = this.calibrateSensor(gs, sb);
+      if (bundle) sb.calibrating = this.calibrateSensor(gs, sb);
     }
-    if (!gs.bundle && !gs.training && sb.done) {
+    if (!bundle && !gs.training && sb.done) {
       const all = [...gs.sensors.values()];
       if (all.every((s) => s.done) || sb.count >= 2 * limit) gs.training = this.train(gs);
     }
@@ -176,16 +154,16 @@ export class BootstrapTrainer implements ModelProvider {
   }
 
   target(sensor: string, group: string): ScoringTarget | undefined {
-    const gs = this.groups.get(group);
-    if (!gs?.bundle) return undefined;
-    const calibration = gs.bundle.metadata.sensors[sensor] ?? gs.sensors.get(sensor)?.calibration;
-    return calibration ? { bundle: gs.bundle, calibration } : undefined;
+    const bundle = this.store.get(group);
+    if (!bundle) return undefined;
+    const calibration = bundle.metadata.sensors[sensor] ?? this.groups.get(group)?.sensors.get(sensor)?.calibration;
+    return calibration ? { bundle, calibration } : undefined;
   }
 
   pending(sensor: string, group: string): Promise<void> | undefined {
     const gs = this.groups.get(group);
     if (!gs) return undefined;
-    if (!gs.bundle) {
+    if (!this.store.get(group)) {
       // A group whose training failed has nothing to score with, ever: waiting on it fails,
       // rather than letting its readings pass unscored (and be acked) as if it were warming.
       return gs.training?.then(() => {
@@ -197,8 +175,7 @@ export class BootstrapTrainer implements ModelProvider {
 
   /** Frees every model this trainer holds (the end of a process). */
   dispose(): void {
-    this.batchSettled();
-    for (const gs of this.groups.values()) gs.bundle?.model.dispose();
+    this.store.dispose();
   }
 
   /** Settles when no training or calibration is running (e.g. before a clean shutdown). */
@@ -213,7 +190,7 @@ export class BootstrapTrainer implements ModelProvider {
    */
   async flush(): Promise<void> {
     for (const gs of this.groups.values()) {
-      if (!gs.bundle && !gs.training && [...gs.sensors.values()].some((s) => s.windows.length > 0)) {
+      if (!this.store.get(gs.group) && !gs.training && [...gs.sensors.values()].some((s) => s.windows.length > 0)) {
         for (const s of gs.sensors.values()) s.done = s.windows.length > 0;
         gs.training = this.train(gs);
       }
@@ -225,9 +202,10 @@ export class BootstrapTrainer implements ModelProvider {
   private groupState(group: string, readings: readonly Reading[], window: SensorWindow | null): GroupState {
     let gs = this.groups.get(group);
     if (!gs) {
-      const channels = [...(window?.channels ?? readings[0]?.channels ?? [])];
+      const channels = this.store.channels(group) ?? [...(window?.channels ?? readings[0]?.channels ?? [])];
       gs = { group, channels, sensors: new Map() };
       this.groups.set(group, gs);
+      this.store.open(group, channels);
     }
     return gs;
   }
@@ -261,7 +239,7 @@ export class BootstrapTrainer implements ModelProvider {
           onEpoch: (p) => this.deps.onEpoch?.(gs.group, p),
         },
       );
-      gs.bundle = bundle;
+      this.store.put(bundle);
       for (const sb of sensors) {
         sb.windows = [];
         sb.rows = [];
@@ -283,7 +261,7 @@ export class BootstrapTrainer implements ModelProvider {
   }
 
   private async calibrateSensor(gs: GroupState, sb: SensorBuffer): Promise<void> {
-    const bundle = gs.bundle!;
+    const bundle = this.store.get(gs.group)!;
     if (sb.windows.length === 0) return;
     const scaler = fitScaler(Float32Array.from(sb.rows), gs.channels.length);
     const batch = await bundle.model.score(this.scaledWindows(sb, scaler), sb.windows.length);

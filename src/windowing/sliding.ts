@@ -3,6 +3,7 @@ import type { OperatorFunction } from 'rxjs';
 import type { WindowingConfig } from '../config/schema.js';
 import { AemonError } from '../errors.js';
 import type { Reading, Rejection, SensorWindow, WindowOutput } from '../pipeline/contracts.js';
+import { sortedGroupKey } from '../shared/group.js';
 
 type SlidingConfig = Pick<WindowingConfig, 'size' | 'stride' | 'maxGapMs'>;
 
@@ -56,7 +57,7 @@ export function slidingWindows(cfg: SlidingConfig): OperatorFunction<Reading | R
       const restart = (h: SensorHistory, channels: readonly string[]): void => {
         if (channels.length !== h.channels.length) h.ring = new Float32Array(size * channels.length);
         h.channels = channels;
-        h.group = channels.join(',');
+        h.group = sortedGroupKey(channels);
         h.head = 0;
         h.count = 0;
         h.started = false;
@@ -87,7 +88,7 @@ export function slidingWindows(cfg: SlidingConfig): OperatorFunction<Reading | R
           const { channels } = r;
           h = {
             channels,
-            group: channels.join(','),
+            group: sortedGroupKey(channels),
             ring: new Float32Array(size * channels.length),
             times: new Float64Array(size),
             head: 0,

@@ -1,6 +1,7 @@
 import type { ReadingConfig, TimeUnit } from '../../config/schema.js';
 import type { Reading, RejectReason, Rejection, SourceRecord } from '../../pipeline/contracts.js';
-import { parseTimestamp } from './time.js';
+import { groupKey, sortedGroupKey } from '../../shared/group.js';
+import { parseTimestamp } from '../../shared/time.js';
 
 export interface DecoderOptions {
   /** Clock for `future_timestamp` (default `Date.now`). */
@@ -9,10 +10,7 @@ export interface DecoderOptions {
   channelsFor?: (sensor: string) => readonly string[] | undefined;
 }
 
-/** Model group key of a channel set: the sorted channel names joined by `,`. */
-export function groupKey(channels: readonly string[]): string {
-  return [...channels].sort().join(',');
-}
+export { groupKey };
 
 const DETAIL_MAX = 200;
 
@@ -137,7 +135,7 @@ export function createValidator(cfg: ReadingConfig, unit: TimeUnit, options: Dec
   // One frozen, sorted array per distinct channel set, shared by every reading that has it.
   const interned = new Map<string, readonly string[]>();
   const intern = (sorted: readonly string[]): readonly string[] => {
-    const key = sorted.join(',');
+    const key = sortedGroupKey(sorted);
     let known = interned.get(key);
     if (known === undefined) {
       known = Object.freeze([...sorted]);

@@ -99,3 +99,11 @@ function epochMs(n: number): number | undefined {
   // Event time has millisecond resolution.
   return Math.round(n);
 }
+
+/**
+ * A time column of a data file (NAB's and SKAB's `YYYY-MM-DD HH:MM:SS[.ffffff]`, read as UTC):
+ * `parseTimestamp`, else whatever `Date.parse` reads; NaN if neither does.
+ */
+export function parseTimeColumn(text: string): number {
+  return parseTimestamp(text) ?? Date.parse(text);
+}

@@ -12,6 +12,8 @@ import type { Observable, SchedulerLike } from 'rxjs';
 import type { Config } from './config/schema.js';
 import { configWarnings } from './config/load.js';
 import { AnomalyDetector } from './detection/detector.js';
+import { FeedbackDesk, type FeedbackResult } from './detection/feedback.js';
+import type { PostedSpan } from './detection/suppress.js';
 import { SensorTracker } from './detection/sensors.js';
 import { detectStage } from './detection/stage.js';
 import { selectBackend, type Tf } from './model/backend.js';
@@ -22,7 +24,7 @@ import { exportArtifacts, loadModelFolder, modelVersion } from './model/io.js';
 import type { ModelRegistry } from './model/registry.js';
 import type { Health } from './observability/health.js';
 import type { Logger } from './observability/logger.js';
-import { createMetrics, type AemonMetrics } from './observability/metrics.js';
+import { createMetrics, type AemonMetrics, type FeedbackVerdict } from './observability/metrics.js';
 import { eventTimeOnly } from './pipeline/clock.js';
 import type { Sink, SourceRecord } from './pipeline/contracts.js';
 import type { EpochProgress, ModelBundle } from './pipeline/model.js';
@@ -33,7 +35,7 @@ import { createLiveView, type LiveViewHandle } from './view/routes.js';
 import { BootstrapTrainer } from './training/bootstrap.js';
 import { writeJob } from './training/job.js';
 import { Retrainer, type TrainingJob } from './training/retrain.js';
-import type { LabelStore } from './training/labels.js';
+import { LabelStore, type Label, type MaintenanceLabel } from './training/labels.js';
 import { windowReadings } from './windowing/windows.js';
 
 export interface EngineHooks {
@@ -89,6 +91,22 @@ export interface Engine {
   gate: InFlightGate;
   /** Retraining (when training.intervalMs or training.afterWindows is set): a sink every run includes. */
   retrainer: Retrainer | undefined;
+  /** The operator labels the trainers respect (the one given, or the engine's own). */
+  labels: LabelStore;
+  /** Operators' verdicts on anomaly events: a sink every run includes. */
+  feedback: FeedbackDesk;
+  /**
+   * A label from the labels topic or the admin API: `normal` / `anomaly` go to the trainers,
+   * `maintenance` becomes a suppressed span (sensor `*`: every sensor).
+   */
+  label(label: Label | MaintenanceLabel): void;
+  /** Suppresses a span of event time (a maintenance window posted at run time). */
+  suppress(span: PostedSpan): void;
+  /**
+   * Marks event `id` as a false alarm or confirmed (`undefined`: no such event remembered), with
+   * the event's windows now in the retraining's normal buffer (`null` without retraining).
+   */
+  markEvent(id: string, verdict: FeedbackVerdict): (FeedbackResult & { normalWindows: number | null }) | undefined;
   /**
    * Scores the bundle's model group with it from now on (e.g. after a rollback); the model it
    * replaces is disposed once no batch uses it. `aemon_model_info` follows.
@@ -183,6 +201,7 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
   }
 
   const hooks = opts.hooks ?? {};
+  const labels = opts.labels ?? new LabelStore();
   const trainer = new BootstrapTrainer(
     { model: cfg.model, training: cfg.training, detection: cfg.detection, windowing: cfg.windowing },
     {
@@ -216,7 +235,7 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
         metrics.trainingRun('failed');
         hooks.onFailed?.(group, error);
       },
-      ...(opts.labels ? { labels: opts.labels } : {}),
+      labels,
       onSensorCalibrated: (sensor, group, c) => {
         log.info({ sensor, threshold: c.threshold }, `calibrated ${sensor} against the existing model`);
         hooks.onSensorCalibrated?.(sensor, group);
@@ -226,6 +245,7 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
   );
 
   const detector = new AnomalyDetector(cfg.detection);
+  if (cfg.view.externalUrl !== '') metrics.viewInfo(cfg.view.externalUrl);
   const tracker = new SensorTracker(cfg.sensors.staleAfterMs);
   // Counted when scraped, not after every batch (a pass over every sensor).
   metrics.sensorsAtScrape(() => tracker.counts(Date.now()));
@@ -234,7 +254,7 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
   const retrainer =
     t.intervalMs > 0 || t.afterWindows > 0
       ? new Retrainer(
-          { training: t, ...(opts.labels ? { labels: opts.labels } : {}), awaitRuns: opts.mode === 'replay' },
+          { training: t, labels, awaitRuns: opts.mode === 'replay' },
           {
             champion: (group) => trainer.models().find((b) => b.metadata.group === group),
             train: (job, onEpoch, signal) => trainInChild(job, cfg, tf, backend, onEpoch, signal),
@@ -278,6 +298,18 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
           },
         )
       : undefined;
+  const feedback = new FeedbackDesk({
+    mutes: detector.mutes,
+    label: (l) => labels.add(l),
+    counted: (verdict) => metrics.feedback(verdict),
+  });
+  const suppress = (span: PostedSpan): void => {
+    detector.suppressor.post(span);
+    log.info(
+      { span: { ...span, start: new Date(span.start).toISOString(), end: new Date(span.end).toISOString() } },
+      `maintenance span posted for ${span.sensors === 'all' ? 'every sensor' : span.sensors.join(', ')}`,
+    );
+  };
   const decode = createRecordDecoder(cfg.reading, {
     ...(opts.now ? { now: opts.now } : {}),
     channelsFor: (sensor: string) => trainer.modelChannels(sensor),
@@ -314,6 +346,21 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
     tracker,
     gate,
     retrainer,
+    labels,
+    feedback,
+    label: (l) => {
+      if (l.label === 'maintenance')
+        suppress({ sensors: l.sensor === '*' ? 'all' : [l.sensor], start: l.from, end: l.to, reason: 'labels' });
+      else labels.add(l);
+    },
+    suppress,
+    markEvent: (id, verdict) => {
+      const result = feedback.mark(id, verdict);
+      if (!result) return undefined;
+      const { sensor, from, to } = result.label;
+      log.info({ event: id, sensor, verdict, muted: result.muted }, `event ${id} of ${sensor} marked ${verdict}`);
+      return { ...result, normalWindows: retrainer ? retrainer.buffer.normalWithin(sensor, from, to).length : null };
+    },
     swapModel: (bundle) => {
       trainer.replace(bundle);
       metrics.modelInfo(bundle.metadata.version, backend);
@@ -329,7 +376,7 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
         decode,
         window,
         detect,
-        sinks: retrainer ? [...sinks, retrainer] : sinks,
+        sinks: retrainer ? [...sinks, feedback, retrainer] : [...sinks, feedback],
         gate,
         ...(signal ? { signal } : {}),
         ...(barrier ? { barrier } : {}),

@@ -137,7 +137,7 @@ async function run(flags: RunFlags): Promise<void> {
       const label = parseLabel(raw, key);
       if ('error' in label) log.warn({ topic: kc.labelsTopic, key }, `ignored a label record: ${label.error}`);
       else {
-        labels.add(label);
+        engine.label(label);
         log.debug({ label }, `label ${label.label} for ${label.sensor}`);
       }
     },
@@ -179,7 +179,8 @@ async function run(flags: RunFlags): Promise<void> {
         token: cfg.admin.token,
         log,
         parseLabel: (raw: string) => parseLabel(raw),
-        labels,
+        // Maintenance labels become suppressed spans, the others training labels.
+        labels: { add: (label) => engine.label(label) },
         ...(registry ? { models: registry } : {}),
         // The rolled-back version is loaded (checksums verified again) and swapped in.
         onRollback: async (entry) => {

@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { DetectionConfig } from '../config/schema.js';
-import type { AnomalyEvent, WindowScore } from '../pipeline/contracts.js';
+import type { AnomalyEvent, SuppressReason, WindowScore } from '../pipeline/contracts.js';
+import { Mutes } from './mute.js';
 import { createPolicy } from './policies.js';
-import type { DecisionPolicy } from './policy.js';
+import { windowDecision, type DecisionPolicy } from './policy.js';
+import { Suppressor } from './suppress.js';
 
 interface SensorState {
   open: boolean;
@@ -27,6 +29,8 @@ export interface WindowDecision {
   decisionScore: number;
   /** The policy's threshold in force, in error units; `null` for a policy without one (likelihood). */
   threshold: number | null;
+  /** Set when the window was suppressed: it was not decided on (and the policy never saw it). */
+  suppressed?: SuppressReason;
 }
 
 /** Stable event id: the same sensor, start and model give the same id on every replay. */
@@ -55,12 +59,18 @@ export function topChannels(
 export class AnomalyDetector {
   private readonly states = new Map<string, SensorState>();
   readonly policy: DecisionPolicy;
+  /** Maintenance spans and operating states (`detection.suppress`); spans can be posted at run time. */
+  readonly suppressor: Suppressor;
+  /** Sensors muted after a false alarm (`detection.feedback.muteForMs`). */
+  readonly mutes: Mutes;
 
   constructor(
     private readonly cfg: DetectionConfig,
     policy?: DecisionPolicy,
   ) {
     this.policy = policy ?? createPolicy(cfg);
+    this.suppressor = new Suppressor(cfg.suppress);
+    this.mutes = new Mutes(cfg.feedback.muteForMs);
   }
 
   isOpen(sensor: string): boolean {
@@ -92,6 +102,8 @@ export class AnomalyDetector {
       this.states.set(sensor, st);
     }
     const events: AnomalyEvent[] = [];
+    const suppressed = this.suppressor.check(ws.window);
+    if (suppressed) return this.suppress(st, ws, suppressed);
     const { decisionScore: score, threshold } = this.policy.decide(ws, { open: st.open, openFor: st.openFor });
     const isAbove = score > 1;
     if (isAbove || st.open) this.trackPeak(st, ws);
@@ -99,7 +111,7 @@ export class AnomalyDetector {
       if (isAbove) {
         if (st.above === 0) st.runStart = ws.window.end;
         st.above++;
-        if (st.above >= this.cfg.openAfter) {
+        if (st.above >= this.cfg.openAfter && !this.mutes.blocks(sensor, ws.window.end, st.peakScore)) {
           st.open = true;
           st.below = 0;
           st.openFor = 0;
@@ -125,6 +137,21 @@ export class AnomalyDetector {
       }
     }
     return { anomaly: st.open, events, decisionScore: score, threshold };
+  }
+
+  /** A suppressed window: an open anomaly closes (reason `suppressed`), a run above threshold starts over. */
+  private suppress(st: SensorState, ws: WindowScore, reason: SuppressReason): WindowDecision {
+    const events: AnomalyEvent[] = [];
+    if (st.open) {
+      events.push({ ...this.event(st, ws, 'closed'), reason: 'suppressed' });
+      this.policy.closed?.(ws.window.sensor, st.openFor);
+    }
+    st.open = false;
+    st.above = 0;
+    st.below = 0;
+    st.peakScore = 0;
+    st.peakShares = null;
+    return { anomaly: false, events, ...windowDecision(ws), suppressed: reason };
   }
 
   private trackPeak(st: SensorState, ws: WindowScore): void {

@@ -5,6 +5,7 @@ import type {
   Reading,
   ScoredReading,
   SensorWindow,
+  SuppressReason,
   WindowOutput,
   WindowScore,
 } from '../pipeline/contracts.js';
@@ -58,7 +59,12 @@ function unscoredRows(
   }));
 }
 
-function scoredRows(ws: WindowScore, training: number, anomaly: boolean): ScoredReading[] {
+function scoredRows(
+  ws: WindowScore,
+  training: number,
+  anomaly: boolean,
+  suppressed: SuppressReason | undefined,
+): ScoredReading[] {
   const last = ws.window.readings.length - 1;
   return ws.window.readings.map((reading, i) => {
     const row: ScoredReading = {
@@ -72,6 +78,7 @@ function scoredRows(ws: WindowScore, training: number, anomaly: boolean): Scored
       windowId: ws.window.id,
       training: i < training,
     };
+    if (suppressed) row.suppressed = suppressed;
     // The reconstruction is of the window's last row, which is the last reading it releases.
     if (i === last && ws.reconstruction !== undefined && reading.ts === ws.window.end)
       row.reconstruction = Array.from(ws.reconstruction);
@@ -145,8 +152,8 @@ export function detectStage(opts: DetectStageOptions): OperatorFunction<WindowOu
         continue;
       }
       const ws = scores[slot.index]!;
-      const { anomaly, events } = detector.decide(ws);
-      outputs.push({ kind: 'scored', rows: scoredRows(ws, slot.training, anomaly), window: ws });
+      const { anomaly, events, suppressed } = detector.decide(ws);
+      outputs.push({ kind: 'scored', rows: scoredRows(ws, slot.training, anomaly, suppressed), window: ws });
       for (const event of events) outputs.push({ kind: 'event', event });
     }
     return outputs;

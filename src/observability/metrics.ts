@@ -1,8 +1,8 @@
 import { Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
 import type { Registry } from 'prom-client';
 import { KAFKA_CODECS } from '../config/schema.js';
-import { REJECT_REASONS } from '../pipeline/contracts.js';
-import type { RejectReason, SensorState } from '../pipeline/contracts.js';
+import { REJECT_REASONS, SUPPRESS_REASONS } from '../pipeline/contracts.js';
+import type { RejectReason, SensorState, SuppressReason } from '../pipeline/contracts.js';
 import type { Health } from './health.js';
 
 /** One scored window of one sensor, as `aemon_anomaly_score` and its siblings export it. */
@@ -18,6 +18,10 @@ export interface WindowObservation {
   /** Each channel's share of `error`, in `channels` order. */
   channelShares: ArrayLike<number>;
 }
+
+export const FEEDBACK_VERDICTS = ['false_alarm', 'confirmed'] as const;
+/** An operator's mark on an anomaly event. */
+export type FeedbackVerdict = (typeof FEEDBACK_VERDICTS)[number];
 
 export type TrainingResult = 'promoted' | 'rejected' | 'failed';
 
@@ -64,6 +68,12 @@ export interface AemonMetrics {
   /** `aemon_model_records_total{result}`: a models-topic record published, applied, skipped or refused. */
   modelRecord(result: ModelRecordResult): void;
   normalWindows(n: number): void;
+  /** `aemon_suppressed_windows_total{reason}`: windows neither alarmed on nor learnt from. */
+  suppressedWindows(reason: SuppressReason, n?: number): void;
+  /** `aemon_feedback_total{verdict}`: operators' marks on anomaly events. */
+  feedback(verdict: FeedbackVerdict): void;
+  /** `aemon_view_info{url}` = 1: the live view's external URL, for links in alerts. */
+  viewInfo(url: string): void;
   /** Sensors by state; a state left out is exported as 0. */
   sensors(countsByState: Readonly<Partial<Record<SensorState, number>>>): void;
   /**
@@ -314,11 +324,32 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
     registers,
   });
 
+  const suppressedTotal = new Counter({
+    name: 'aemon_suppressed_windows_total',
+    help: 'Windows suppressed (no anomaly opened, not learnt from), by why: calendar, maintenance, condition, grace.',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+  const feedbackTotal = new Counter({
+    name: 'aemon_feedback_total',
+    help: "Operators' marks on anomaly events, by verdict (false_alarm, confirmed).",
+    labelNames: ['verdict'] as const,
+    registers,
+  });
+  const viewInfoGauge = new Gauge({
+    name: 'aemon_view_info',
+    help: "The live view's external URL (view.externalUrl), for links in alert annotations; always 1.",
+    labelNames: ['url'] as const,
+    registers,
+  });
+
   // Zero series up front, so rate() and increase() see the first event of each kind.
   for (const result of TRAINING_RESULTS) trainingRuns.inc({ result }, 0);
   for (const result of MODEL_RECORD_RESULTS) modelRecords.inc({ result }, 0);
   for (const reason of REJECT_REASONS) rejectedTotal.inc({ reason }, 0);
   for (const state of SENSOR_STATES) sensorsGauge.set({ state }, 0);
+  for (const reason of SUPPRESS_REASONS) suppressedTotal.inc({ reason }, 0);
+  for (const verdict of FEEDBACK_VERDICTS) feedbackTotal.inc({ verdict }, 0);
 
   const tracked = new Map<string, Tracked>();
   const untracked = new Set<string>();
@@ -456,6 +487,16 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
     },
     normalWindows(n) {
       normalWindowsGauge.set(n);
+    },
+    suppressedWindows(reason, n = 1) {
+      suppressedTotal.inc({ reason }, n);
+    },
+    feedback(verdict) {
+      feedbackTotal.inc({ verdict });
+    },
+    viewInfo(url) {
+      viewInfoGauge.reset();
+      viewInfoGauge.set({ url }, 1);
     },
     sensors(countsByState) {
       for (const state of SENSOR_STATES) sensorsGauge.set({ state }, countsByState[state] ?? 0);

@@ -107,11 +107,13 @@ export class AnomalyDetector {
     const { decisionScore: score, threshold } = this.policy.decide(ws, { open: st.open, openFor: st.openFor });
     const isAbove = score > 1;
     if (isAbove || st.open) this.trackPeak(st, ws);
+    // Asked on every window, so a mute's clock starts with the first window after the mark.
+    const muted = this.mutes.blocks(sensor, ws.window.end, st.peakScore);
     if (!st.open) {
       if (isAbove) {
         if (st.above === 0) st.runStart = ws.window.end;
         st.above++;
-        if (st.above >= this.cfg.openAfter && !this.mutes.blocks(sensor, ws.window.end, st.peakScore)) {
+        if (st.above >= this.cfg.openAfter && !muted) {
           st.open = true;
           st.below = 0;
           st.openFor = 0;

@@ -41,6 +41,8 @@ export interface SensorPoints {
   reconstruction: Array<Array<number | null>>;
   score: Array<number | null>;
   anomaly: number[];
+  /** 1 where the reading's window was suppressed (maintenance, machine off). */
+  suppressed: number[];
 }
 
 /** A sensor's detail view. */
@@ -81,6 +83,7 @@ class SensorRing {
   readonly recon: Float32Array;
   readonly score: Float32Array;
   readonly anomaly: Uint8Array;
+  readonly suppressed: Uint8Array;
   /** Points ever pushed: slot of point k is k % capacity. */
   total = 0;
   lastArrived = 0;
@@ -98,6 +101,7 @@ class SensorRing {
     this.recon = new Float32Array(capacity * w);
     this.score = new Float32Array(capacity);
     this.anomaly = new Uint8Array(capacity);
+    this.suppressed = new Uint8Array(capacity);
   }
 
   push(row: ScoredReading): void {
@@ -113,6 +117,7 @@ class SensorRing {
     }
     this.score[slot] = row.score ?? Number.NaN;
     this.anomaly[slot] = row.anomaly ? 1 : 0;
+    this.suppressed[slot] = row.suppressed ? 1 : 0;
     if (row.channelShares) this.shares = row.channelShares;
     if (row.threshold !== null) this.threshold = row.threshold;
     this.lastArrived = row.reading.arrivedAt;
@@ -134,6 +139,7 @@ class SensorRing {
       reconstruction: this.channels.map(() => []),
       score: [],
       anomaly: [],
+      suppressed: [],
     };
     const num = (v: number): number | null => (Number.isFinite(v) ? round(v) : null);
     for (let k = start; k < this.total; k++) {
@@ -145,6 +151,7 @@ class SensorRing {
       }
       out.score.push(num(this.score[slot]!));
       out.anomaly.push(this.anomaly[slot]!);
+      out.suppressed.push(this.suppressed[slot]!);
     }
     return out;
   }

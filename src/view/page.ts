@@ -67,6 +67,7 @@ const LIVE_BODY = `<header>
       <span><span class="swatch recon"></span>model reconstruction</span>
       <span><span class="swatch threshold"></span>threshold</span>
       <span><span class="swatch detected"></span>anomalous (after hysteresis)</span>
+      <span><span class="swatch suppressed"></span>suppressed (maintenance, machine off)</span>
     </div>
     <h3>Share of the window error by channel</h3>
     <ul id="shares" class="plain shares"></ul>

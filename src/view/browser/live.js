@@ -138,11 +138,11 @@
   }
 
   // ---- one sensor ----
-  function spansOf(d) {
+  function spansOf(d, flags = d.anomaly) {
     const spans = [];
     let start = -1;
     for (let i = 0; i < d.ts.length; i++) {
-      if (d.anomaly[i]) {
+      if (flags[i]) {
         if (start < 0) start = i;
       } else if (start >= 0) {
         spans.push([d.ts[start], d.ts[i - 1]]);
@@ -191,7 +191,10 @@
     for (const u of charts) u.destroy();
     charts = [];
     const t = theme();
-    const shade = () => [{ color: t.detected, spans: spansOf(detail) }];
+    const shade = () => [
+      { color: t.suppressed, spans: spansOf(detail, detail.suppressed || []) },
+      { color: t.detected, spans: spansOf(detail) },
+    ];
     $('score-chart').replaceChildren();
     $('channel-charts').replaceChildren();
     charts.push(
@@ -253,6 +256,7 @@
     trim(detail.ts, pts.ts);
     trim(detail.score, pts.score);
     trim(detail.anomaly, pts.anomaly);
+    trim(detail.suppressed, pts.suppressed);
     detail.channels.forEach((_c, i) => {
       trim(detail.values[i], pts.values[i]);
       trim(detail.reconstruction[i], pts.reconstruction[i]);

@@ -5,7 +5,7 @@ import globals from 'globals';
 // Stages meet only through contracts: a stage folder may import src/pipeline, src/config,
 // src/errors.ts and src/observability, never another stage. Only src/main.ts and src/cli wire
 // stages together.
-const STAGES = ['sources', 'windowing', 'model', 'detection', 'training', 'sinks', 'evaluation', 'view'];
+const STAGES = ['sources', 'windowing', 'model', 'detection', 'training', 'sinks', 'evaluation', 'view', 'admin'];
 
 const stageRules = STAGES.map((stage) => ({
   files: [`src/${stage}/**/*.ts`],

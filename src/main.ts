@@ -29,7 +29,7 @@ import { eventTimeOnly } from './pipeline/clock.js';
 import type { Sink, SourceRecord } from './pipeline/contracts.js';
 import type { EpochProgress, ModelBundle } from './pipeline/model.js';
 import { InFlightGate, runPipeline, WriteBarrier, type RunStats } from './pipeline/runner.js';
-import { startHttpServer, type ExtraRoute, type HttpServer } from './sinks/http.js';
+import { startHttpServer, type ExtraRoute, type HttpServer } from './observability/http.js';
 import { createRecordDecoder } from './sources/decoders/select.js';
 import { createLiveView, type LiveViewHandle } from './view/routes.js';
 import { BootstrapTrainer } from './training/bootstrap.js';

@@ -7,7 +7,7 @@ import { createEngine, liveViewFor, serveMetrics } from '../main.js';
 import { createLogger } from '../observability/logger.js';
 import type { PipelineOutput, Sink } from '../pipeline/contracts.js';
 import { formatEvent } from '../sinks/console.js';
-import { startAdminServer } from '../sinks/admin.js';
+import { startAdminServer } from '../admin/server.js';
 import { kafkaSink } from '../sinks/kafka.js';
 import { readTopicLimits } from '../sinks/kafka-size.js';
 import { openTextWriter } from '../sinks/fileWriter.js';
@@ -21,7 +21,7 @@ import { AemonError } from '../errors.js';
 import { commandConfig } from './common.js';
 import { inspect } from './inspect.js';
 import { createKafka, prepareTopics, settleWithin } from './kafka.js';
-import { modelsTopicSpec, startModelTopic, type ModelTopic } from './model-sync.js';
+import { modelsTopicSpec, startModelTopic, type ModelTopic } from './model-topic.js';
 
 interface RunFlags {
   config?: string;

@@ -176,3 +176,13 @@ export interface ModelProvider {
    */
   batchSettled?(): void;
 }
+
+/**
+ * Sensors `successor` has no calibration of keep `predecessor`'s scaler and get the successor's
+ * pooled threshold (and channel weighting), so they go on scoring without a new bootstrap period.
+ */
+export function inheritSensors(successor: ModelBundle, predecessor: ModelBundle): void {
+  for (const [sensor, c] of Object.entries(predecessor.metadata.sensors)) {
+    successor.metadata.sensors[sensor] ??= { ...successor.metadata.fallback, mean: c.mean, std: c.std };
+  }
+}

@@ -1,6 +1,7 @@
 import type { TrainingConfig } from '../config/schema.js';
 import type { PipelineOutput, Sink } from '../pipeline/contracts.js';
 import type { EpochProgress, ModelBundle } from '../pipeline/model.js';
+import { inheritSensors } from '../pipeline/model.js';
 import { NormalBuffer, type BufferedWindow, type BufferSnapshot } from './buffer.js';
 import type { SensorTrainingData } from './fit-group.js';
 import { runGate, type GateResult } from './gate.js';
@@ -69,16 +70,6 @@ export function splitForGate(
     data.push({ sensor, rows, windows: train.map((w) => w.data), first: train[0]!.start, last: train.at(-1)!.end });
   }
   return { job: { group: snapshot.group, channels: snapshot.channels, data }, gate };
-}
-
-/**
- * Sensors `successor` has no calibration of keep `predecessor`'s scaler and get the successor's
- * pooled threshold (and channel weighting), so they go on scoring without a new bootstrap period.
- */
-export function inheritSensors(successor: ModelBundle, predecessor: ModelBundle): void {
-  for (const [sensor, c] of Object.entries(predecessor.metadata.sensors)) {
-    successor.metadata.sensors[sensor] ??= { ...successor.metadata.fallback, mean: c.mean, std: c.std };
-  }
 }
 
 /**

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ModelSync } from '../../src/cli/model-sync.js';
+import { ModelSync } from '../../src/model/sync.js';
 import { parseConfig } from '../../src/config/load.js';
 import { createEngine, type Engine } from '../../src/main.js';
 import { createAutoencoder } from '../../src/model/autoencoder.js';

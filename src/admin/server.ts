@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AemonError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import { serveRoutes, type HttpServer } from './http.js';
+import { serveRoutes, type HttpServer } from '../observability/http.js';
 
 /**
  * The admin HTTP port (docs/operations.md#the-admin-port): operator labels, the model list, rollback and health, all

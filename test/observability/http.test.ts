@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
-import { startHttpServer } from '../../src/sinks/http.js';
+import { startHttpServer } from '../../src/observability/http.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { AemonError } from '../../src/errors.js';
 import { parseExposition, sampleValue } from '../observability/exposition.js';

@@ -11,6 +11,8 @@ import { Registry } from 'prom-client';
 import type { Observable, SchedulerLike } from 'rxjs';
 import type { Config } from './config/schema.js';
 import { configWarnings } from './config/load.js';
+import { alarmRoutes, feedbackHandler } from './admin/alarms.js';
+import { digest, reply, tokenMatches } from './admin/server.js';
 import { AnomalyDetector } from './detection/detector.js';
 import { FeedbackDesk, type FeedbackResult } from './detection/feedback.js';
 import type { PostedSpan } from './detection/suppress.js';
@@ -144,10 +146,30 @@ export async function serveMetrics(
  */
 export function liveViewFor(engine: Engine): LiveViewHandle {
   const { cfg } = engine;
+  const token = cfg.admin.token.trim();
+  // With an admin token the page can mark events, sending that token: the same check as the admin port's.
+  const mark = feedbackHandler({ feedback: (id, verdict) => engine.markEvent(id, verdict) });
+  const expected = digest(token);
   return createLiveView({
     backend: engine.backend,
     maxSensors: cfg.metrics.maxSensors,
     staleAfterMs: cfg.sensors.staleAfterMs,
+    feedback:
+      token === ''
+        ? undefined
+        : async (req, res) => {
+            if (tokenMatches(req.headers.authorization, expected)) return mark(req, res);
+            reply(res, 401, { error: 'a valid admin token is required to mark events' });
+          },
+  });
+}
+
+/** The admin port's routes about alarms (maintenance spans, verdicts on events) for an engine. */
+export function adminAlarmRoutes(engine: Engine, log: Logger): ReturnType<typeof alarmRoutes> {
+  return alarmRoutes({
+    suppress: (span) => engine.suppress(span),
+    feedback: (id, verdict) => engine.markEvent(id, verdict),
+    log,
   });
 }
 

@@ -3,7 +3,7 @@ import { loadModelFolder } from '../model/io.js';
 import { ModelRegistry } from '../model/registry.js';
 import { Partitioners } from 'kafkajs';
 import { topicPatterns } from '../config/kafka.js';
-import { createEngine, liveViewFor, serveMetrics } from '../main.js';
+import { adminAlarmRoutes, createEngine, liveViewFor, serveMetrics } from '../main.js';
 import { createLogger } from '../observability/logger.js';
 import type { PipelineOutput, Sink } from '../pipeline/contracts.js';
 import { formatEvent } from '../sinks/console.js';
@@ -181,6 +181,7 @@ async function run(flags: RunFlags): Promise<void> {
         parseLabel: (raw: string) => parseLabel(raw),
         // Maintenance labels become suppressed spans, the others training labels.
         labels: { add: (label) => engine.label(label) },
+        routes: adminAlarmRoutes(engine, log),
         ...(registry ? { models: registry } : {}),
         // The rolled-back version is loaded (checksums verified again) and swapped in.
         onRollback: async (entry) => {
@@ -193,7 +194,7 @@ async function run(flags: RunFlags): Promise<void> {
   if (admin)
     log.info(
       { url: admin.url },
-      `admin port on ${admin.url} (bearer token required): POST /labels, GET /models, POST /models/rollback, GET /healthz`,
+      `admin port on ${admin.url} (bearer token required): POST /labels, POST /suppress, POST /events/{id}/feedback, GET /models, POST /models/rollback, GET /healthz`,
     );
   const { metrics } = engine;
   const source = kafkaSource({
@@ -300,7 +301,7 @@ export function registerRun(program: Command): void {
       "\nWithout model.dir, aemon learns from each sensor's first training.bootstrapReadings readings (as the demo does).\n" +
         "With model.dir (a model registry, see `aemon models --help`) it loads each group's current version, verifying checksums,\n" +
         'and promotes the model it learns into it.\n' +
-        'admin.enabled with admin.token (AEMON_ADMIN_TOKEN) opens the admin port: POST /labels, GET /models, POST /models/rollback, GET /healthz.\n' +
+        'admin.enabled with admin.token (AEMON_ADMIN_TOKEN) opens the admin port: POST /labels, POST /suppress, POST /events/{id}/feedback, GET /models, POST /models/rollback, GET /healthz.\n' +
         'Every instance follows kafka.modelsTopic (aemon.models, compacted) and scores with the latest model published there;\n' +
         'an instance that retrains (training.intervalMs or training.afterWindows) publishes the models it promotes.\n' +
         'Offsets are committed only after every output of a reading (score, anomaly event, DLQ record) is written.\n' +

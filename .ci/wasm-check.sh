@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Checks that the committed `simd` kernel (src/model/lstmWasm.ts) is what src/model/lstm.c
-# compiles to: rebuilds it with clang and wasm-ld (Debian clang, lld; installed when missing) and
+# Checks that the committed `simd` kernel (src/model/lstmWasm.ts) is what src/model/lstm.c and lstmGrad.c
+# compile to: rebuilds it with clang and wasm-ld (Debian clang, lld; installed when missing) and
 # compares the WebAssembly bytes.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type KafkaMessage } from 'kafkajs';
 import { readingSchema } from '../src/config/schema.js';
 import { CLI } from '../src/main.js';
 import { createDecoder, isRejection } from '../src/sources/decode.js';
@@ -22,6 +22,8 @@ export interface KafkaRow {
   aemonReadingsPerSecond: number;
   ratio: number;
   engine: string;
+  /** `kafka.exactlyOnce`: outputs and offsets in one transaction per commit. */
+  exactlyOnce: boolean;
 }
 
 export interface KafkaBenchOptions {
@@ -91,10 +93,11 @@ async function poll(what: string, check: () => Promise<boolean>, timeoutMs: numb
 
 /**
  * Fills a fresh topic with simulated readings, reads it with a no-op kafkajs consumer, then with
- * `aemon run` (its own group, bootstrap training first). aemon's rate counts from the end of
- * training to the last reading scored and committed, so it is the steady-state pipeline rate.
+ * `aemon run` (its own group, bootstrap training first), once as is and once with
+ * `kafka.exactlyOnce`. aemon's rate counts from the end of training to the last reading scored
+ * and committed, so it is the steady-state pipeline rate.
  */
-export async function benchKafka(opts: KafkaBenchOptions): Promise<KafkaRow> {
+export async function benchKafka(opts: KafkaBenchOptions): Promise<KafkaRow[]> {
   const { brokers, sensors, readings, log } = opts;
   const partitions = opts.partitions ?? 4;
   const id = randomUUID().slice(0, 8);
@@ -167,69 +170,103 @@ export async function benchKafka(opts: KafkaBenchOptions): Promise<KafkaRow> {
     });
     if (rejected > 0) throw new Error(`kafka bench: the decoder rejected ${rejected} simulated readings`);
 
-    log(`kafka: aemon run over the same topic…\n`);
-    let url: string | undefined;
-    let engine = '';
-    const run = cli(
-      ['run'],
-      {
-        AEMON_KAFKA_BROKERS: brokers.join(','),
-        AEMON_KAFKA_TOPICS: topic,
-        AEMON_KAFKA_GROUP_ID: `aemon-bench-${id}`,
-        AEMON_KAFKA_ANOMALIES_TOPIC: `${topic}.anomalies`,
-        AEMON_KAFKA_DLQ_TOPIC: `${topic}.dlq`,
-        // Off: the row measures learning from the bootstrap, never a model someone published on the broker.
-        AEMON_KAFKA_MODELS_TOPIC: '',
-        AEMON_METRICS_PORT: '0',
-        AEMON_WINDOWING_SIZE: '32',
-        AEMON_WINDOWING_STRIDE: '8',
-        AEMON_TRAINING_BOOTSTRAP_READINGS: '48',
-        AEMON_MODEL_EPOCHS: '2',
-        AEMON_KAFKA_COMMIT_INTERVAL_MS: '250',
-        AEMON_LOG_LEVEL: 'info',
-        KAFKAJS_NO_PARTITIONER_WARNING: '1',
-      },
-      (line) => {
-        url ??= /metrics on (http:\/\/[\d.:]+)\/metrics/.exec(line)?.[1];
-        engine ||= /tensorflow\.js backend: (\w+)/.exec(line)?.[1] ?? '';
-      },
-    );
-    try {
-      await poll('aemon run to serve /metrics', async () => url !== undefined, 120_000);
-      await poll('the bootstrap model', async () => (await scrape(url!, 'aemon_windows_scored_total')) > 0, 600_000);
-      // The rate at which committed offsets advance through the backlog once the model is there.
-      // The last readings of each sensor wait in their windows for readings that never come (a
-      // live stream's tail), so the clock stops at 80% of what was left, not at the end.
-      const group = `aemon-bench-${id}`;
-      const committed = async (): Promise<number> =>
-        (await admin.fetchOffsets({ groupId: group, topics: [topic] }))[0]!.partitions.reduce(
-          (s, p) => s + Math.max(0, Number(p.offset)),
-          0,
-        );
-      const t0 = performance.now();
-      const c0 = await committed();
-      const target = c0 + 0.8 * (total - c0);
-      let c1 = c0;
-      await poll('aemon run to commit 80% of the backlog', async () => (c1 = await committed()) >= target, 600_000);
-      const t1 = performance.now();
-      const aemon = (c1 - c0) / ((t1 - t0) / 1000);
-      return {
+    const rows: KafkaRow[] = [];
+    for (const exactlyOnce of [false, true]) {
+      const { rate, engine } = await aemonRun({
+        brokers,
+        topic,
+        total,
+        id: `${id}${exactlyOnce ? '-eos' : ''}`,
+        exactlyOnce,
+        admin,
+        log,
+      });
+      rows.push({
         name: 'kafka',
         sensors,
         readings: total,
         partitions,
         noopMessagesPerSecond: Math.round(noop),
         decodeOnlyMessagesPerSecond: Math.round(decodeOnly),
-        aemonReadingsPerSecond: Math.round(aemon),
-        ratio: Number((aemon / noop).toFixed(2)),
+        aemonReadingsPerSecond: Math.round(rate),
+        ratio: Number((rate / noop).toFixed(2)),
         engine,
-      };
-    } finally {
-      run.kill();
-      await run.done;
+        exactlyOnce,
+      });
     }
+    return rows;
   } finally {
-    await admin.deleteTopics({ topics: [topic, `${topic}.anomalies`, `${topic}.dlq`] }).catch(() => undefined);
+    await admin
+      .deleteTopics({ topics: [topic, `${topic}.anomalies`, `${topic}.dlq`, `${topic}.scores`] })
+      .catch(() => undefined);
     await admin.disconnect();
+  }
+}
+
+/** `aemon run` over a filled topic, in its own group: committed readings per second after the bootstrap. */
+async function aemonRun(o: {
+  brokers: string[];
+  topic: string;
+  total: number;
+  id: string;
+  exactlyOnce: boolean;
+  admin: Admin;
+  log: (s: string) => void;
+}): Promise<{ rate: number; engine: string }> {
+  const { brokers, topic, total, id, exactlyOnce, admin, log } = o;
+  log(`kafka: aemon run${exactlyOnce ? ' (exactlyOnce)' : ''} over ${topic}…\n`);
+  let url: string | undefined;
+  let engine = '';
+  const run = cli(
+    ['run'],
+    {
+      AEMON_KAFKA_BROKERS: brokers.join(','),
+      AEMON_KAFKA_TOPICS: topic,
+      AEMON_KAFKA_GROUP_ID: `aemon-bench-${id}`,
+      AEMON_KAFKA_ANOMALIES_TOPIC: `${topic}.anomalies`,
+      AEMON_KAFKA_DLQ_TOPIC: `${topic}.dlq`,
+      // Every window is written, so the exactly-once run carries real output in its transactions.
+      AEMON_KAFKA_SCORES_TOPIC: `${topic}.scores`,
+      AEMON_KAFKA_EXACTLY_ONCE: String(exactlyOnce),
+      AEMON_KAFKA_TRANSACTIONAL_ID: `aemon-bench-${id}`,
+      // Off: the row measures learning from the bootstrap, never a model someone published on the broker.
+      AEMON_KAFKA_MODELS_TOPIC: '',
+      AEMON_METRICS_PORT: '0',
+      AEMON_WINDOWING_SIZE: '32',
+      AEMON_WINDOWING_STRIDE: '8',
+      AEMON_TRAINING_BOOTSTRAP_READINGS: '48',
+      AEMON_MODEL_EPOCHS: '2',
+      AEMON_KAFKA_COMMIT_INTERVAL_MS: '250',
+      AEMON_LOG_LEVEL: 'info',
+      KAFKAJS_NO_PARTITIONER_WARNING: '1',
+    },
+    (line) => {
+      url ??= /metrics on (http:\/\/[\d.:]+)\/metrics/.exec(line)?.[1];
+      engine ||= /tensorflow\.js backend: (\w+)/.exec(line)?.[1] ?? '';
+    },
+  );
+  try {
+    await poll('aemon run to serve /metrics', async () => url !== undefined, 120_000);
+    await poll('the bootstrap model', async () => (await scrape(url!, 'aemon_windows_scored_total')) > 0, 600_000);
+    // The rate at which committed offsets advance through the backlog once the model is there.
+    // The last readings of each sensor wait in their windows for readings that never come (a
+    // live stream's tail), so the clock stops at 80% of what was left, not at the end.
+    const group = `aemon-bench-${id}`;
+    const committed = async (): Promise<number> =>
+      (await admin.fetchOffsets({ groupId: group, topics: [topic] }))[0]!.partitions.reduce(
+        (s, p) => s + Math.max(0, Number(p.offset)),
+        0,
+      );
+    const t0 = performance.now();
+    const c0 = await committed();
+    const target = c0 + 0.8 * (total - c0);
+    let c1 = c0;
+    await poll('aemon run to commit 80% of the backlog', async () => (c1 = await committed()) >= target, 600_000);
+    const t1 = performance.now();
+    const aemon = (c1 - c0) / ((t1 - t0) / 1000);
+    return { rate: aemon, engine };
+  } finally {
+    run.kill();
+    await run.done;
   }
 }

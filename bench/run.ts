@@ -27,7 +27,7 @@ async function bench(flags: BenchFlags): Promise<void> {
   const rounds = flags.rounds !== undefined ? parsePositiveInt(flags.rounds, '--rounds') : flags.quick ? 1 : 3;
   const rows: Row[] = [];
   log('decode: every reading.format…\n');
-  rows.push(...benchDecode(1000, flags.quick ? 10 : 30));
+  rows.push(...(await benchDecode(1000, flags.quick ? 10 : 30)));
   const fleets = flags.quick ? [100, 1000] : [100, 1000, 10_000];
   for (const sensors of fleets) {
     log(`pipeline: ${sensors} sensors…\n`);
@@ -47,7 +47,7 @@ async function bench(flags: BenchFlags): Promise<void> {
       .split(',')
       .map((b) => b.trim())
       .filter((b) => b !== '');
-    rows.push(await benchKafka({ brokers, sensors: 500, readings: flags.quick ? 100 : 400, log }));
+    rows.push(...(await benchKafka({ brokers, sensors: 500, readings: flags.quick ? 100 : 400, log })));
   } else {
     log(
       'kafka: not run (pass --kafka-brokers HOST:PORT, or use `npm run bench`, which starts the test broker when .kafka/libs exists)\n',

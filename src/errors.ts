@@ -18,6 +18,7 @@ export const ERROR_CODES = [
   'AEMON_SINK_WRITE',
   'AEMON_HTTP',
   'AEMON_KAFKA',
+  'AEMON_SCHEMA_REGISTRY',
   'AEMON_INTERNAL',
 ] as const;
 

@@ -21,7 +21,7 @@ import { detectStage } from './detection/stage.js';
 import { selectBackend, type Tf } from './model/backend.js';
 import { lstmOpAvailable } from './model/kernels/blockLstm.js';
 import { createAutoencoder } from './model/autoencoder.js';
-import { checkKernelPreference } from './model/kernels/select.js';
+import { checkKernelPreference, simdTrainingNote } from './model/kernels/select.js';
 import { exportArtifacts, loadModelFolder, modelVersion } from './model/io.js';
 import type { ModelRegistry } from './model/registry.js';
 import type { Health } from './observability/health.js';
@@ -33,6 +33,7 @@ import type { EpochProgress, ModelBundle } from './pipeline/model.js';
 import { InFlightGate, runPipeline, WriteBarrier, type RunStats } from './pipeline/runner.js';
 import { startHttpServer, type ExtraRoute, type HttpServer } from './observability/http.js';
 import { createRecordDecoder } from './sources/decoders/select.js';
+import type { SchemaRegistryClient } from './sources/decoders/registry.js';
 import { createLiveView, type LiveViewHandle } from './view/routes.js';
 import { BootstrapTrainer } from './training/bootstrap.js';
 import { writeJob } from './training/job.js';
@@ -77,6 +78,8 @@ export interface EngineOptions {
   scheduler?: SchedulerLike;
   /** Operator labels the trainer respects (anomalous spans are never learned as normal). */
   labels?: LabelStore;
+  /** Where `avro`/`protobuf`/`json-schema` schemas come from instead of `reading.schemaRegistry` (embedding, tests). */
+  schemaRegistry?: SchemaRegistryClient;
 }
 
 /** Everything between a source and the sinks, built from config. */
@@ -197,6 +200,7 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
   }
   // An explicit `fused` kernel off the tensorflow backend fails here, not at the first training.
   checkKernelPreference(tf, cfg.model.kernel);
+  if (backend !== 'tensorflow') log.debug({ kernel: cfg.model.kernel }, simdTrainingNote(cfg.model));
 
   const registry = new Registry();
   const metrics = createMetrics(registry, { maxSensors: cfg.metrics.maxSensors });
@@ -334,7 +338,17 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
   };
   const decode = createRecordDecoder(cfg.reading, {
     ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.schemaRegistry ? { registry: opts.schemaRegistry } : {}),
     channelsFor: (sensor: string) => trainer.modelChannels(sensor),
+    onRegistryRetry: (err, attempt, delayMs) => {
+      metrics.schemaRegistryError();
+      // The first failure may be a blip; from the second on, every one is an error to act on.
+      (attempt === 1 ? log.warn : log.error).call(
+        log,
+        { code: 'AEMON_SCHEMA_REGISTRY', attempt, retryInMs: delayMs },
+        `AEMON_SCHEMA_REGISTRY: ${err.message}; its records wait (nothing is committed past them), retrying in ${delayMs} ms`,
+      );
+    },
   });
   const replay = opts.mode === 'replay';
   // Replay with retraining scores each micro-batch after the previous one is written (and a

@@ -53,11 +53,11 @@ test('kerasRatio: the median of round-by-round ratios when both sides have the r
   assert.equal(kerasRatio(row('fused', 1, 30_000), undefined), undefined);
 });
 
-test('benchDecode: a row per reading.format, every generated record decoded to a reading (none rejected)', () => {
-  const rows = benchDecode(20, 5, 1);
+test('benchDecode: a row per reading.format, every generated record decoded to a reading (none rejected)', async () => {
+  const rows = await benchDecode(20, 5, 1);
   assert.deepEqual(
     rows.map((r) => r.format),
-    ['json', 'telegraf-json', 'influx', 'narrow'],
+    ['json', 'telegraf-json', 'influx', 'narrow', 'avro', 'protobuf', 'json-schema'],
   );
   for (const r of rows) {
     assert.equal(r.readings, 100, r.format);

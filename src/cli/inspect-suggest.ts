@@ -1,6 +1,6 @@
 import { envName } from '../config/names.js';
 import { readingSchema, type ReadingConfig } from '../config/schema.js';
-import { valuesRecord, type SourceRecord } from '../pipeline/contracts.js';
+import { valuesRecord, type RecordDecoder, type SourceRecord } from '../pipeline/contracts.js';
 import { createRecordDecoder } from '../sources/decoders/select.js';
 
 /** What one record became under one reading config, through the pipeline's own decoder. */
@@ -30,8 +30,11 @@ export interface Suggestion {
  * a joining decoder (`narrow`) folded into another's reading has neither readings nor rejections.
  * The decoder's clock is the wall clock, as in the pipeline, so `future_timestamp` is as it would be.
  */
-export function viewRecords(reading: ReadingConfig, records: readonly SourceRecord[]): RecordView[] {
-  const decoder = createRecordDecoder(reading);
+export function viewRecords(
+  reading: ReadingConfig,
+  records: readonly SourceRecord[],
+  decoder: RecordDecoder = createRecordDecoder(reading),
+): RecordView[] {
   const views = new Map<number, RecordView>(records.map((r) => [r.seq, { seq: r.seq, readings: [], rejections: [] }]));
   for (const d of [...decoder.decodeMany(records), ...decoder.flush()]) {
     const v = views.get(d.seq);

@@ -4,7 +4,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import { kafkaClientOptions } from '../config/kafka.js';
 import type { Config, ReadingConfig } from '../config/schema.js';
 import { AemonError } from '../errors.js';
-import type { SourceRecord } from '../pipeline/contracts.js';
+import type { RecordDecoder, SourceRecord } from '../pipeline/contracts.js';
+import { createRecordDecoder } from '../sources/decoders/select.js';
 import { installKafkaCodecs } from '../sources/codecs.js';
 import { readRange } from '../sources/kafka-range.js';
 import { commandConfig, commandLogger, parsePositiveInt } from './common.js';
@@ -131,8 +132,26 @@ export interface InspectReport {
   suggestion?: Suggestion;
 }
 
+/**
+ * The decoder `reading` names, with every schema the records need already fetched (Schema
+ * Registry formats). A registry that does not answer is tried a few times, then its records show
+ * as `schema_unavailable`: inspect answers rather than waits.
+ */
+async function preparedDecoder(reading: ReadingConfig, records: readonly SourceRecord[]): Promise<RecordDecoder> {
+  const decoder = createRecordDecoder(reading, { maxAttempts: 3 });
+  for (const r of records) await decoder.prepare?.(r);
+  return decoder;
+}
+
+/** A record's bytes as text; a framed (Schema Registry) record is binary, shown in hex. */
 function rawText(r: SourceRecord): string {
-  const s = typeof r.raw === 'string' ? r.raw : Buffer.from(r.raw).toString('utf8');
+  const framed = typeof r.raw !== 'string' && r.raw[0] === 0 && r.raw.byteLength >= 5;
+  const s =
+    typeof r.raw === 'string'
+      ? r.raw
+      : framed
+        ? `0x${Buffer.from(r.raw.subarray(0, RAW_MAX)).toString('hex')}`
+        : Buffer.from(r.raw).toString('utf8');
   return s.length <= RAW_MAX ? s : `${s.slice(0, RAW_MAX - 1)}…`;
 }
 
@@ -141,8 +160,9 @@ export function inspectRecords(
   reading: ReadingConfig,
   records: readonly SourceRecord[],
   source: InspectReport['source'],
+  decoder?: RecordDecoder,
 ): InspectReport {
-  const views = viewRecords(reading, records);
+  const views = viewRecords(reading, records, decoder);
   const bySeq = new Map(records.map((r) => [r.seq, r]));
   const report: InspectReport = {
     source,
@@ -237,7 +257,7 @@ export async function inspect(flags: InspectFlags): Promise<void> {
     const where = 'topic' in source ? `topic ${source.topic}` : source.file;
     throw new AemonError('AEMON_INPUT_READ', `${where} holds no records to inspect`, { stage: 'cli' });
   }
-  const rep = inspectRecords(cfg.reading, records, source);
+  const rep = inspectRecords(cfg.reading, records, source, await preparedDecoder(cfg.reading, records));
   process.stdout.write(flags.json ? JSON.stringify(rep, null, 2) + '\n' : formatReport(rep));
 }
 

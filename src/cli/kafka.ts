@@ -1,8 +1,12 @@
-import { Kafka, logLevel, type ITopicConfig, type LogEntry } from 'kafkajs';
+import { hostname } from 'node:os';
+import { Kafka, logLevel, Partitioners, type ITopicConfig, type LogEntry } from 'kafkajs';
 import { kafkaClientOptions } from '../config/kafka.js';
 import type { KafkaConfig } from '../config/schema.js';
 import { AemonError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
+import type { Sink, TransactionalCommit } from '../pipeline/contracts.js';
+import { kafkaSink, type KafkaSinkOptions } from '../sinks/kafka.js';
+import { transactionalKafkaSink } from '../sinks/kafka-transactional.js';
 import { installKafkaCodecs } from '../sources/codecs.js';
 import { checkTls } from './tls-check.js';
 
@@ -86,4 +90,36 @@ function settling(err: unknown): boolean {
  */
 export function settleWithin(p: Promise<unknown>, ms = 3_000): Promise<unknown> {
   return Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, ms).unref())]);
+}
+
+/** `kafka.transactionalId`, or by default one per group and host. */
+export function transactionalId(cfg: KafkaConfig): string {
+  return cfg.transactionalId !== '' ? cfg.transactionalId : `aemon-${cfg.groupId}-${hostname()}`;
+}
+
+/**
+ * The Kafka output sink `kafka.exactlyOnce` asks for: the transactional one (the source commits
+ * through it; `release` after the source closed), or the idempotent one.
+ */
+export function outputSink(
+  kafka: Kafka,
+  cfg: KafkaConfig,
+  opts: KafkaSinkOptions,
+): { sink: Sink; transactional?: TransactionalCommit; release(): Promise<void> } {
+  if (cfg.exactlyOnce) {
+    const sink = transactionalKafkaSink(cfg, { ...opts, kafka, transactionalId: transactionalId(cfg) });
+    return { sink, transactional: sink, release: () => sink.release() };
+  }
+  // Idempotent: a send retried after a timeout (the broker had written it) is not written
+  // twice, so a DLQ or score record appears once per process run.
+  // kafkajs retries a send only briefly: the sink retries a retryable failure itself, for as
+  // long as it lasts, and says so (/readyz, aemon_sink_write_retries_total, a log line).
+  const producer = kafka.producer({
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+    idempotent: true,
+    maxInFlightRequests: 1,
+    retry: { initialRetryTime: 300, retries: 3, maxRetryTime: 3_000 },
+  });
+  return { sink: kafkaSink(producer, cfg, opts), release: () => Promise.resolve() };
 }

@@ -1,14 +1,12 @@
 import type { Command } from 'commander';
 import { loadModelFolder } from '../model/io.js';
 import { ModelRegistry } from '../model/registry.js';
-import { Partitioners } from 'kafkajs';
 import { topicPatterns } from '../config/kafka.js';
 import { adminAlarmRoutes, createEngine, liveViewFor, serveMetrics } from '../main.js';
 import { createLogger } from '../observability/logger.js';
 import type { PipelineOutput, Sink } from '../pipeline/contracts.js';
 import { formatEvent } from '../sinks/console.js';
 import { startAdminServer } from '../admin/server.js';
-import { kafkaSink } from '../sinks/kafka.js';
 import { readTopicLimits } from '../sinks/kafka-size.js';
 import { openTextWriter } from '../sinks/fileWriter.js';
 import { Health } from '../observability/health.js';
@@ -20,7 +18,7 @@ import { LabelStore, parseLabel } from '../training/labels.js';
 import { AemonError } from '../errors.js';
 import { commandConfig } from './common.js';
 import { inspect } from './inspect.js';
-import { createKafka, prepareTopics, settleWithin } from './kafka.js';
+import { createKafka, outputSink, prepareTopics, settleWithin } from './kafka.js';
 import { modelsTopicSpec, startModelTopic, type ModelTopic } from './model-topic.js';
 
 interface RunFlags {
@@ -197,6 +195,7 @@ async function run(flags: RunFlags): Promise<void> {
       `admin port on ${admin.url} (bearer token required): POST /labels, POST /suppress, POST /events/{id}/feedback, GET /models, POST /models/rollback, GET /healthz`,
     );
   const { metrics } = engine;
+  const output = outputSink(kafka, kc, { limits, log, health, metrics, ...(fallback ? { fallback } : {}) });
   const source = kafkaSource({
     kafka,
     cfg: kc,
@@ -208,7 +207,9 @@ async function run(flags: RunFlags): Promise<void> {
     onRebalance: () => metrics.kafkaRebalance(),
     onRevoked: (t, p) => metrics.forgetKafkaPartition(t, p),
     rebuild: { readings: cfg.windowing.size, maxGapMs: cfg.windowing.maxGapMs },
-    deadLetters: { topic: kc.dlqTopic },
+    // Exactly-once: no record past a committed offset has a visible dead letter, so there is
+    // nothing to look for.
+    ...(output.transactional ? { transactional: output.transactional } : { deadLetters: { topic: kc.dlqTopic } }),
     health,
   });
   const eventLog: Sink = {
@@ -236,25 +237,9 @@ async function run(flags: RunFlags): Promise<void> {
   process.once('SIGINT', stop('SIGINT'));
   process.once('SIGTERM', stop('SIGTERM'));
   try {
-    // Idempotent: a send retried after a timeout (the broker had written it) is not written
-    // twice, so a DLQ or score record appears once per process run.
-    // kafkajs retries a send only briefly: the sink retries a retryable failure itself, for as
-    // long as it lasts, and says so (/readyz, aemon_sink_write_retries_total, a log line).
-    const outputProducer = kafka.producer({
-      allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
-      idempotent: true,
-      maxInFlightRequests: 1,
-      retry: { initialRetryTime: 300, retries: 3, maxRetryTime: 3_000 },
-    });
     const stats = await engine.run(
       source.records$,
-      [
-        metricsSink(metrics),
-        view.sink,
-        kafkaSink(outputProducer, kc, { limits, log, health, metrics, ...(fallback ? { fallback } : {}) }),
-        eventLog,
-      ],
+      [metricsSink(metrics), view.sink, output.sink, eventLog],
       abort.signal,
     );
     await source.close();
@@ -264,6 +249,7 @@ async function run(flags: RunFlags): Promise<void> {
     );
   } finally {
     await source.close().catch(() => undefined);
+    await output.release();
     // The labels feed holds nothing to flush: a few seconds and no more.
     await settleWithin(labelFeed.stop());
     await models?.stopFollowing();
@@ -304,7 +290,8 @@ export function registerRun(program: Command): void {
         'admin.enabled with admin.token (AEMON_ADMIN_TOKEN) opens the admin port: POST /labels, POST /suppress, POST /events/{id}/feedback, GET /models, POST /models/rollback, GET /healthz.\n' +
         'Every instance follows kafka.modelsTopic (aemon.models, compacted) and scores with the latest model published there;\n' +
         'an instance that retrains (training.intervalMs or training.afterWindows) publishes the models it promotes.\n' +
-        'Offsets are committed only after every output of a reading (score, anomaly event, DLQ record) is written.\n' +
+        'Offsets are committed only after every output of a reading (score, anomaly event, DLQ record) is written;\n' +
+        'with kafka.exactlyOnce they are committed in one Kafka transaction with those outputs.\n' +
         'SIGTERM/SIGINT drain in-flight readings, commit and leave the group within kafka.shutdownTimeoutMs.\n' +
         'A model that cannot be trained stops the service with AEMON_TRAINING and exit code 1.\n' +
         'Under a supervisor (systemd, Docker, Kubernetes) start the `aemon` command itself (npm install -g aemon, or\n' +

@@ -17,7 +17,12 @@ async function trainJob(dir: string, flags: { out: string }): Promise<void> {
   const { tf, backend } = await selectBackend(wanted as BackendPreference);
   const say = (o: Record<string, unknown>): void => void process.stdout.write(`${JSON.stringify(o)}\n`);
   const bundle = await trainGroup(job.group, job.channels, job.data, config, {
-    createModel: async (params) => createAutoencoder(tf, backend, params, kernel as KernelPreference),
+    createModel: async (params) =>
+      createAutoencoder(tf, backend, params, {
+        kernel: kernel as KernelPreference,
+        lstmOp: config.model.lstmOp,
+        simdTraining: config.model.simdTraining,
+      }),
     versionOf: async (model) => {
       const { weights, topology } = await exportArtifacts(model);
       return modelVersion(weights, topology);

@@ -10,7 +10,17 @@ const positiveInt = z.number().int().positive();
 const ms = z.number().int().nonnegative();
 
 /** The layouts a record's bytes can have: one decoder each (src/sources/decoders/). */
-export const READING_FORMATS = ['json', 'telegraf-json', 'influx', 'narrow'] as const;
+export const READING_FORMATS = [
+  'json',
+  'telegraf-json',
+  'influx',
+  'narrow',
+  'avro',
+  'protobuf',
+  'json-schema',
+] as const;
+/** The formats whose records are framed for a Schema Registry (magic byte 0, 4-byte schema id). */
+export const REGISTRY_FORMATS = ['avro', 'protobuf', 'json-schema'] as const;
 export type ReadingFormat = (typeof READING_FORMATS)[number];
 export const TIME_UNITS = ['auto', 's', 'ms', 'us', 'ns', 'iso'] as const;
 export type TimeUnit = (typeof TIME_UNITS)[number];
@@ -20,7 +30,9 @@ export const readingSchema = z
     /**
      * How a record's bytes are laid out: `json` (one object with sensor, time and an object of
      * channels), `telegraf-json` (Telegraf's JSON serializer), `influx` (InfluxDB line protocol,
-     * Telegraf's default Kafka output), `narrow` (one channel per message, joined by event time).
+     * Telegraf's default Kafka output), `narrow` (one channel per message, joined by event time),
+     * `avro`, `protobuf`, `json-schema` (the Confluent wire format: schemas from
+     * `reading.schemaRegistry`; the decoded object is then read as `json` is).
      */
     format: z.enum(READING_FORMATS).default('json'),
     /**
@@ -73,9 +85,45 @@ export const readingSchema = z
       .default({}),
     /** A reading more than this far ahead of the clock is rejected (`future_timestamp`). */
     maxFutureMs: ms.default(5 * 60_000),
+    /** Where `avro`, `protobuf` and `json-schema` records' schemas are looked up by id. */
+    schemaRegistry: z
+      .object({
+        /** Base URL of a Confluent-compatible API, e.g. `http://registry:8081` (required by those formats). */
+        url: z.string().url().optional(),
+        /** HTTP basic auth (both or neither). */
+        username: z.string().min(1).optional(),
+        password: z.string().min(1).optional(),
+        tls: z
+          .object({
+            /** PEM file of the CA that signed the registry's certificate; without it the system's CAs. */
+            ca: z.string().min(1).optional(),
+            rejectUnauthorized: z.boolean().default(true),
+          })
+          .strict()
+          .default({}),
+        /** One request's time limit. */
+        timeoutMs: positiveInt.default(10_000),
+        /**
+         * While the registry cannot be reached (or answers 5xx, 401, 403) the records wait and the
+         * request is retried, the delay doubling from 250 ms up to this.
+         */
+        maxBackoffMs: positiveInt.default(30_000),
+      })
+      .strict()
+      .refine((r) => (r.username === undefined) === (r.password === undefined), {
+        message: 'reading.schemaRegistry needs both username and password, or neither',
+      })
+      .default({}),
   })
   .strict()
   .superRefine((r, ctx) => {
+    if ((REGISTRY_FORMATS as readonly string[]).includes(r.format) && r.schemaRegistry.url === undefined) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['schemaRegistry', 'url'],
+        message: `reading.format ${r.format} needs reading.schemaRegistry.url: where its schemas are looked up`,
+      });
+    }
     if (r.format === 'narrow' && r.channels.length === 0) {
       ctx.addIssue({
         code: z.ZodIssueCode.custom,
@@ -117,8 +165,8 @@ export const modelSchema = z
     /** TensorFlow.js backend: `auto` tries tensorflow (tfjs-node), then wasm, then cpu. */
     backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
     /**
-     * LSTM kernel: `fused` runs TensorFlow's BlockLSTM (tensorflow backend only), `simd` scores in
-     * WebAssembly SIMD (any backend; training on layers), `layers` tfjs-layers' LSTM; `auto` picks
+     * LSTM kernel: `fused` runs TensorFlow's BlockLSTM (tensorflow backend only), `simd` scores and
+     * trains in WebAssembly SIMD (any backend; see simdTraining), `layers` tfjs-layers' LSTM; `auto` picks
      * fused on tensorflow, else simd, where it can.
      */
     kernel: z.enum(['auto', 'fused', 'simd', 'layers']).default('auto'),
@@ -127,6 +175,12 @@ export const modelSchema = z
      * keeps it on TensorFlow's BlockLSTM.
      */
     lstmOp: z.boolean().default(true),
+    /**
+     * Off the tensorflow backend the simd kernel trains too (forward and backward passes in
+     * WebAssembly SIMD, tfjs' Adam); false keeps training on tfjs-layers, scoring on simd.
+     * Dropout, GRU and variational models train on tfjs-layers either way.
+     */
+    simdTraining: z.boolean().default(true),
     /**
      * Recurrent cell of the encoder and decoder: `gru` trains and scores on the `layers` kernel
      * (`auto` falls back to it; `fused` and `simd` run LSTMs only).
@@ -552,6 +606,18 @@ export const kafkaSchema = z
      * this long while it owns partitions (an idle topic still fetches every few seconds).
      */
     stallAfterMs: positiveInt.default(60_000),
+    /**
+     * Each batch's scores, anomaly events and dead letters are written together with its offsets
+     * in one Kafka transaction: a crash leaves no duplicate in any output topic for consumers
+     * that read with isolation.level=read_committed.
+     */
+    exactlyOnce: z.boolean().default(false),
+    /**
+     * With exactlyOnce: the transactional id, stable for one instance across its restarts and
+     * distinct from every other instance's (a restart with the same id aborts what the killed
+     * process left open); empty = `aemon-<groupId>-<hostname>`.
+     */
+    transactionalId: z.string().default(''),
     sasl: saslSchema.optional(),
     tls: tlsSchema.default({}),
   })

@@ -22,12 +22,12 @@ import { createRng, nextSeed, STREAM } from './prng.js';
  * 1-based (`bestEpoch` 3 is `loss[2]`). Scoring and reconstruction go through the model's
  * {@link ScoringKernel} (src/model/kernels/): on the tensorflow backend the `fused` kernel runs
  * the same weights through TensorFlow's BlockLSTM, and trains through it too unless there is
- * dropout; elsewhere the `simd` kernel scores in WebAssembly SIMD and training stays on tfjs-layers.
+ * dropout; elsewhere the `simd` kernel scores and trains (without dropout) in WebAssembly SIMD.
  */
 export class LstmAutoencoder implements Autoencoder {
   readonly params: Readonly<ModelHyperParams>;
   readonly backend: string;
-  /** `fused` (BlockLSTM on tfjs-node), `simd` (WebAssembly SIMD scoring) or `layers` (tfjs-layers' LSTM). */
+  /** `fused` (BlockLSTM on tfjs-node), `simd` (WebAssembly SIMD) or `layers` (tfjs-layers' LSTM). */
   readonly kernel: KernelName;
   /** Why `auto` chose `layers`, when it did on the tensorflow backend. */
   readonly kernelNote: string | undefined;

@@ -103,6 +103,9 @@ export const REJECT_REASONS = [
   'too_late',
   'too_large',
   'incomplete',
+  'bad_wire_format',
+  'schema_unavailable',
+  'schema_mismatch',
 ] as const;
 /** Why a record was rejected: the `reason` label of `aemon_readings_rejected_total`. */
 export type RejectReason = (typeof REJECT_REASONS)[number];
@@ -139,6 +142,13 @@ export interface RecordDecoder {
   decodeMany(records: readonly SourceRecord[]): Decoded[];
   /** End of input: what is still held, as readings or rejections. */
   flush(): readonly Decoded[];
+  /**
+   * For a decoder that must fetch something before it can decode a record (its schema, from a
+   * registry): a promise that settles once `decode(record)` can run, `undefined` when it can now
+   * (no promise on the hot path). Never rejects: the decoder retries what is retriable itself.
+   * The runner holds this record and every one after it until then, so order is kept.
+   */
+  prepare?(record: SourceRecord): Promise<void> | undefined;
 }
 
 /** A full window of one sensor, ready to score. */
@@ -261,6 +271,26 @@ export interface Sink {
   write(outputs: readonly PipelineOutput[]): Promise<void | SinkResult | undefined>;
   /** Flush and release resources; called once at the end of a run. */
   close(): Promise<void>;
+}
+
+/** One partition's offset to commit (the next record to read), with the source's commit metadata. */
+export interface PartitionCommit {
+  topic: string;
+  partition: number;
+  offset: string;
+  metadata: string | null;
+}
+
+/**
+ * Commits a source's offsets together with what a sink wrote for the records before them, as one
+ * unit (a Kafka transaction): the outputs become visible exactly when the offsets are committed.
+ * A sink that offers it only stages outputs in `write` and sends them here. Rejects when nothing
+ * was committed; a rejection that is an `AemonError` with `retryable: false` ends the source.
+ */
+export interface TransactionalCommit {
+  commit(group: string, offsets: readonly PartitionCommit[]): Promise<void>;
+  /** The partition is no longer this instance's: what it staged for it is dropped (the new owner writes it). */
+  forget(topic: string, partition: number): void;
 }
 
 /** Sensor lifecycle, exported as `aemon_sensors{state}`. */

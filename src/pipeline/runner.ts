@@ -228,7 +228,7 @@ export async function runPipeline(parts: PipelineParts): Promise<RunStats> {
     await lastValueFrom(
       parts.records$.pipe(
         takeUntil(stop$),
-        decodeStage(decoder, stats, () => parts.signal?.aborted === true),
+        decodeStage(decoder, stats, () => parts.signal?.aborted === true, gate),
         // Readings held inside the windowing stage (reorder buffer, a stride not yet complete)
         // do not count against the in-flight limit: with many sensors they alone could fill it
         // and stall the source for good. They count from when windowing releases them to their ack.
@@ -257,38 +257,93 @@ function oneEach(decode: (record: SourceRecord) => Reading | Rejection): RecordD
  * Records → readings and rejections, any number per record. At the end of input the decoder's
  * held records come out too, except when stopping: a reading a join still waits on is not
  * dead-lettered by a shutdown; its records stay unacked and are read again on restart.
+ *
+ * A decoder with `prepare` (one that fetches schemas) may ask a record to wait: it and every
+ * record after it queue, in order, until the promise settles. Queued records count as in
+ * flight, so a long wait (a registry outage) stops the source rather than filling memory; when
+ * stopping, queued records are dropped unacked and read again on restart.
  */
 function decodeStage(
   decoder: RecordDecoder,
   stats: RunStats,
   stopping: () => boolean,
+  gate?: InFlightGate,
 ): OperatorFunction<SourceRecord, Decoded> {
   return (source) =>
-    new Observable<Decoded>((subscriber) =>
-      source.subscribe({
-        next(rec) {
-          stats.records++;
-          const out = decoder.decode(rec);
-          if (!Array.isArray(out)) {
-            stats.decoded++;
-            subscriber.next(out as Decoded);
-            return;
-          }
-          for (const o of out as readonly Decoded[]) {
+    new Observable<Decoded>((subscriber) => {
+      const emit = (rec: SourceRecord): void => {
+        const out = decoder.decode(rec);
+        if (!Array.isArray(out)) {
+          stats.decoded++;
+          subscriber.next(out as Decoded);
+          return;
+        }
+        for (const o of out as readonly Decoded[]) {
+          stats.decoded++;
+          subscriber.next(o);
+        }
+      };
+      let finished = false;
+      const finish = (): void => {
+        if (finished) return;
+        finished = true;
+        if (!stopping()) {
+          for (const o of decoder.flush()) {
             stats.decoded++;
             subscriber.next(o);
           }
+        }
+        subscriber.complete();
+      };
+      const prepare = decoder.prepare?.bind(decoder);
+      const queue: SourceRecord[] = [];
+      let waiting = false;
+      let completed = false;
+      // Emits queued records while none needs to wait; on a wait, resumes once it settles.
+      const drain = (): void => {
+        while (queue.length > 0) {
+          if (stopping() || subscriber.closed) {
+            gate?.released(queue.length);
+            queue.length = 0;
+            break;
+          }
+          const wait = prepare?.(queue[0]!);
+          if (wait !== undefined) {
+            waiting = true;
+            void wait.then(() => {
+              waiting = false;
+              drain();
+            });
+            return;
+          }
+          const rec = queue.shift()!;
+          gate?.released(1);
+          emit(rec);
+        }
+        if (completed) finish();
+      };
+      const sub = source.subscribe({
+        next(rec) {
+          stats.records++;
+          if (prepare === undefined) return emit(rec);
+          if (!waiting && queue.length === 0) {
+            const wait = prepare(rec);
+            if (wait === undefined) return emit(rec);
+          }
+          queue.push(rec);
+          gate?.taken(1);
+          if (!waiting) drain();
         },
         error: (err: unknown) => subscriber.error(err),
         complete() {
-          if (!stopping()) {
-            for (const o of decoder.flush()) {
-              stats.decoded++;
-              subscriber.next(o);
-            }
+          completed = true;
+          if (stopping()) {
+            gate?.released(queue.length);
+            queue.length = 0;
           }
-          subscriber.complete();
+          if (queue.length === 0) finish();
         },
-      }),
-    );
+      });
+      return sub;
+    });
 }

@@ -25,7 +25,7 @@ export interface KafkaSinkOptions {
 }
 
 /** A message and the records whose acks wait for it. */
-interface Out {
+export interface Out {
   topic: string;
   message: Message;
   holds: Array<Reading | Rejection>;
@@ -116,35 +116,7 @@ export function kafkaSink(producer: Producer, cfg: KafkaConfig, opts: KafkaSinkO
     async write(outputs: readonly PipelineOutput[]): Promise<SinkResult | undefined> {
       const outs = collect(outputs, cfg);
       if (outs.length === 0) return undefined;
-      const byTopic = new Map<string, Out[]>();
-      let truncated = 0;
-      for (const o of outs) {
-        if (o.topic === cfg.dlqTopic) {
-          const fit = fitDlqMessage(o.message, budget(o.topic));
-          if (fit.truncated) {
-            truncated++;
-            o.message = fit.message;
-            log?.warn(
-              { origin: o.holds[0]?.origin, size: o.message.headers?.['aemon.original.size'] },
-              `a dead-letter record is larger than ${o.topic} accepts; its value is truncated (headers keep the original size and SHA-256)`,
-            );
-          }
-        }
-        let list = byTopic.get(o.topic);
-        if (!list) byTopic.set(o.topic, (list = []));
-        list.push(o);
-      }
-      if (truncated > 0) metrics?.dlqTruncated(truncated);
-
-      // One produce request per round, holding one size-bounded chunk of each topic.
-      const rounds: Out[][][] = [];
-      for (const [topic, list] of byTopic) {
-        const index = new Map(list.map((o) => [o.message, o] as const));
-        chunkMessages(
-          list.map((o) => o.message),
-          budget(topic),
-        ).forEach((chunk, i) => (rounds[i] ??= []).push(chunk.map((m) => index.get(m)!)));
-      }
+      const rounds = produceRounds(outs, cfg, budget, opts);
       const refused: Array<{ out: Out; err: unknown }> = [];
       for (const round of rounds) {
         const err = await send(
@@ -198,8 +170,48 @@ export function kafkaSink(producer: Producer, cfg: KafkaConfig, opts: KafkaSinkO
   }
 }
 
+/**
+ * Groups messages into produce requests: one per round, holding one size-bounded chunk of each
+ * topic. A DLQ record too large alone is truncated first (headers kept), and counted.
+ */
+export function produceRounds(
+  outs: readonly Out[],
+  cfg: KafkaConfig,
+  budget: (topic: string) => number,
+  opts: Pick<KafkaSinkOptions, 'log' | 'metrics'>,
+): Out[][][] {
+  const byTopic = new Map<string, Out[]>();
+  let truncated = 0;
+  for (const o of outs) {
+    if (o.topic === cfg.dlqTopic) {
+      const fit = fitDlqMessage(o.message, budget(o.topic));
+      if (fit.truncated) {
+        truncated++;
+        o.message = fit.message;
+        opts.log?.warn(
+          { origin: o.holds[0]?.origin, size: o.message.headers?.['aemon.original.size'] },
+          `a dead-letter record is larger than ${o.topic} accepts; its value is truncated (headers keep the original size and SHA-256)`,
+        );
+      }
+    }
+    let list = byTopic.get(o.topic);
+    if (!list) byTopic.set(o.topic, (list = []));
+    list.push(o);
+  }
+  if (truncated > 0) opts.metrics?.dlqTruncated(truncated);
+  const rounds: Out[][][] = [];
+  for (const [topic, list] of byTopic) {
+    const index = new Map(list.map((o) => [o.message, o] as const));
+    chunkMessages(
+      list.map((o) => o.message),
+      budget(topic),
+    ).forEach((chunk, i) => (rounds[i] ??= []).push(chunk.map((m) => index.get(m)!)));
+  }
+  return rounds;
+}
+
 /** The messages of a batch of outputs, each with the records whose acks wait for it. */
-function collect(outputs: readonly PipelineOutput[], cfg: KafkaConfig): Out[] {
+export function collect(outputs: readonly PipelineOutput[], cfg: KafkaConfig): Out[] {
   const outs: Out[] = [];
   const rowsBySensor = new Map<string, Reading[]>();
   const events: Out[] = [];

@@ -145,7 +145,7 @@ test('simd models share one WebAssembly instance: each call scores with its own 
   }
 });
 
-test('fit on a simd model trains through layers, and the next score uses the new weights', async () => {
+test('fit on a simd model trains through the simd kernel, and the next score uses the new weights', async () => {
   const { tf, backend } = sel;
   const n = 80;
   const x = sineWindows(n, SMALL.windowSize, SMALL.channels, 4);
@@ -155,9 +155,11 @@ test('fit on a simd model trains through layers, and the next score uses the new
   try {
     const before = await simd.score(x, n);
     const [a, b] = [await simd.fit(x, n, options), await layers.fit(x, n, options)];
-    // The same seed and the same (layers) training path: the same losses.
-    assert.deepEqual(a.loss, b.loss);
-    const [after, expected] = [await simd.score(x, n), await layers.score(x, n)];
+    // The same seed and Adam, another implementation of the passes: close losses, not equal ones.
+    a.loss.forEach((loss, i) => assert.ok(Math.abs(loss - b.loss[i]!) <= 1e-2 * b.loss[i]!, `epoch ${i + 1}`));
+    const after = await simd.score(x, n);
+    layers.layersModel.setWeights(simd.layersModel.getWeights());
+    const expected = await layers.score(x, n);
     assert.ok(maxRelDiff(after.errors, expected.errors) <= TOL, 'scores after fit follow the trained weights');
     assert.ok(maxRelDiff(after.errors, before.errors) > 10 * TOL, 'training changed the scores');
   } finally {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rebuildPoint } from '../../src/sources/kafka.js';
+import { rebuildPoint } from '../../src/sources/kafka-partition.js';
 
 const state = (keys: Record<string, { offsets: number[]; lastTs: number }>, maxTs: number) => ({
   keys: new Map(Object.entries(keys)),

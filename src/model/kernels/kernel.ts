@@ -3,16 +3,20 @@ import type { BatchErrors } from '../../pipeline/model.js';
 import type { Encoded } from '../layers.js';
 
 /**
- * Config `model.kernel`. `auto`: fused where the backend is tensorflow, else simd (scoring only;
- * training stays on layers), else layers.
+ * Config `model.kernel`. `auto`: fused where the backend is tensorflow, else simd (scoring, and
+ * training unless `model.simdTraining` is false), else layers.
  */
 export type KernelPreference = 'auto' | 'fused' | 'simd' | 'layers';
 export type KernelName = 'fused' | 'simd' | 'layers';
 
-/** How to pick a kernel: `model.kernel`, and whether the fused kernel may use aemon's LSTM op (`model.lstmOp`). */
+/**
+ * How to pick a kernel: `model.kernel`, whether the fused kernel may use aemon's LSTM op
+ * (`model.lstmOp`), and whether the simd kernel trains too (`model.simdTraining`, default true).
+ */
 export interface KernelOptions {
   kernel: KernelPreference;
   lstmOp: boolean;
+  simdTraining?: boolean;
 }
 
 /** A preference alone means aemon's LSTM op where it is built (`model.lstmOp`'s default). */

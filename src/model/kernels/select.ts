@@ -13,7 +13,8 @@ import {
 } from './kernel.js';
 import { LayersKernel } from './layers.js';
 import { planFor } from './plan.js';
-import { SimdKernel, simdUnavailable } from './simd.js';
+import { SimdKernel } from './simd.js';
+import { simdUnavailable } from './wasm.js';
 
 export interface KernelChoice {
   kernel: ScoringKernel;
@@ -23,7 +24,8 @@ export interface KernelChoice {
 
 /**
  * Picks the kernel for a model: `fused` needs the tensorflow backend and a model of the shape
- * aemon builds; `simd` the same model shape and WebAssembly SIMD (any backend). `auto` takes
+ * aemon builds; `simd` the same model shape and WebAssembly SIMD (any backend; it trains too unless
+ * `model.simdTraining` is false). `auto` takes
  * fused on tensorflow, else simd, and falls back to `layers` (with a note) where neither can run.
  * An explicit kernel that cannot run throws `AEMON_BACKEND`.
  */
@@ -33,7 +35,7 @@ export function chooseKernel(
   model: LayersModel,
   params: Readonly<ModelHyperParams>,
 ): KernelChoice {
-  const { kernel: preference, lstmOp } = kernelOptions(setting);
+  const { kernel: preference, lstmOp, simdTraining } = kernelOptions(setting);
   const layers = (note?: string): KernelChoice =>
     note === undefined
       ? { kernel: new LayersKernel(tf, model, params) }
@@ -42,7 +44,8 @@ export function chooseKernel(
   const node = nodeKernelBackend(tf);
   if (preference === 'simd' || (preference === 'auto' && node === undefined)) {
     const plan = simdUnavailable() ?? planFor(model);
-    if (typeof plan !== 'string') return { kernel: new SimdKernel(plan, params) };
+    if (typeof plan !== 'string')
+      return { kernel: new SimdKernel(plan, params, simdTraining === false ? undefined : tf) };
     if (preference === 'auto') return layers(plan);
     throw kernelUnavailable('simd', plan);
   }
@@ -66,4 +69,34 @@ function notTensorflow(tf: Tf): string {
 
 function kernelUnavailable(kernel: KernelName, reason: string): AemonError {
   return new AemonError('AEMON_BACKEND', `model.kernel "${kernel}" cannot run: ${reason}`, { stage: 'startup' });
+}
+
+/**
+ * Where a model of these params trains off the tensorflow backend, for a debug line at start-up:
+ * the simd kernel trains without dropout; anything it cannot train falls back to tfjs-layers.
+ */
+export function simdTrainingNote(
+  model: Pick<ModelHyperParams, 'cell' | 'variational' | 'dropout'> & {
+    kernel: KernelPreference;
+    simdTraining: boolean;
+  },
+): string {
+  const why =
+    model.kernel === 'layers'
+      ? 'model.kernel is "layers"'
+      : model.kernel === 'fused'
+        ? undefined
+        : (simdUnavailable() ??
+          (model.cell === 'gru'
+            ? 'model.cell is "gru" (the simd kernel runs LSTMs only)'
+            : (model.variational ?? 0) > 0
+              ? 'the model is variational'
+              : !model.simdTraining
+                ? 'model.simdTraining is false'
+                : model.dropout > 0
+                  ? 'model.dropout > 0 (the simd kernel has no dropout)'
+                  : undefined));
+  return why === undefined
+    ? 'training runs in the simd kernel (WebAssembly SIMD)'
+    : `training runs on tfjs-layers: ${why}`;
 }

@@ -1,61 +1,18 @@
 import type { BatchErrors, ModelHyperParams } from '../../pipeline/model.js';
-import { LSTM_WASM_BASE64 } from '../lstmWasm.js';
 import { reconstructionErrors } from './errors.js';
-import type { ScoringKernel } from './kernel.js';
+import type { Tf } from '../backend.js';
+import type { ScoringKernel, TrainingForward } from './kernel.js';
+import { SimdTraining } from './simdTraining.js';
 import type { Plan } from './plan.js';
+import { align, ensure, newInstance, type LstmExports } from './wasm.js';
 
 /**
  * The `simd` scoring kernel (docs/performance.md#scoring-kernels): the autoencoder's inference pass run by a small
  * WebAssembly SIMD module (src/model/lstm.c) on the weights of the tfjs-layers model. It does not
- * go through any tfjs backend, so it serves wasm and cpu alike; training stays on tfjs-layers.
+ * go through any tfjs backend, so it serves wasm and cpu alike; it trains through SimdTraining.
  * On the wasm backend tfjs-layers spends most of a scoring call in slices (each one copies its
  * whole input out of the heap) and per-op dispatch; this does one call per layer and batch chunk.
  */
-
-// The parts of the WebAssembly API used here (lib ES2022 and @types/node do not declare it).
-interface WasmModule {
-  readonly kind?: 'WebAssembly.Module';
-}
-interface WasmApi {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => WasmModule;
-  Instance: new (module: WasmModule) => { exports: unknown };
-}
-const WASM = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-
-interface Exports {
-  memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
-  __heap_base: { readonly value: number };
-  project(input: number, rows: number, inDim: number, w: number, bias: number, out: number, outDim: number): void;
-  lstm(
-    xp: number,
-    seqStride: number,
-    stepStride: number,
-    recurrent: number,
-    units: number,
-    batch: number,
-    steps: number,
-    out: number,
-    allSteps: number,
-    scratch: number,
-  ): void;
-}
-
-let compiled: WasmModule | null | undefined;
-
-/** The compiled module, or null where this runtime has no WebAssembly SIMD. */
-function lstmModule(): WasmModule | null {
-  if (compiled === undefined) {
-    const bytes = Buffer.from(LSTM_WASM_BASE64, 'base64');
-    compiled = WASM !== undefined && WASM.validate(bytes) ? new WASM.Module(bytes) : null;
-  }
-  return compiled;
-}
-
-/** Why the simd kernel cannot run here, or undefined when it can. */
-export function simdUnavailable(): string | undefined {
-  return lstmModule() === null ? 'this runtime has no WebAssembly SIMD' : undefined;
-}
 
 type LayerVariable = Plan['denseKernel'];
 
@@ -80,20 +37,17 @@ interface Placed {
 // Windows per pass through the module: bounds its memory (the input projection of a chunk is
 // chunk × steps × 4u floats, 8 MB for M0) whatever the scoring batch.
 const CHUNK = 256;
-const align = (bytes: number) => Math.ceil(bytes / 16) * 16;
 
-let shared: Exports | undefined;
+let shared: LstmExports | undefined;
 
 /**
  * One instance for the process, so its memory (a chunk's work space) does not grow with the
  * number of models; calls are synchronous, so models never interleave in it. Each call copies
  * its model's weights in first: tens of KB, against milliseconds of arithmetic.
  */
-function instance(): Exports {
+function instance(): LstmExports {
   if (shared === undefined) {
-    const module = lstmModule();
-    if (module === null) throw new Error(simdUnavailable());
-    shared = new WASM!.Instance(module).exports as Exports;
+    shared = newInstance();
   }
   return shared;
 }
@@ -129,7 +83,14 @@ class SimdForward {
     this.cache = undefined;
   }
 
-  private chunk(wasm: Exports, w: Placed, x: Float32Array, n: number, steps: number, channels: number): Float32Array {
+  private chunk(
+    wasm: LstmExports,
+    w: Placed,
+    x: Float32Array,
+    n: number,
+    steps: number,
+    channels: number,
+  ): Float32Array {
     const maxUnits = Math.max(...[...w.encoders, ...w.decoders].map((l) => l.units));
     const rows = n * steps;
     let at = w.end;
@@ -178,7 +139,7 @@ class SimdForward {
   }
 
   /** Copies this model's weights to the start of the module's free memory. */
-  private place(wasm: Exports): Placed {
+  private place(wasm: LstmExports): Placed {
     const sources = this.variables.map((v) => v.read().dataId);
     if (this.cache === undefined || this.cache.sources.some((s, i) => s !== sources[i])) {
       this.cache = { sources, values: this.variables.map((v) => v.read().dataSync() as Float32Array) };
@@ -207,16 +168,25 @@ class SimdForward {
   }
 }
 
-/** The `simd` kernel (any backend, scoring only): reconstructions in WebAssembly, their errors in JS. */
+/** The `simd` kernel (any backend): reconstructions in WebAssembly, their errors in JS; training as SimdTraining. */
 export class SimdKernel implements ScoringKernel {
   readonly name = 'simd' as const;
+  readonly training?: TrainingForward;
   private readonly forward: SimdForward;
 
+  /** With `tf`, training runs through the kernel too (see SimdTraining); without, it stays on tfjs-layers. */
   constructor(
     plan: Plan,
     private readonly params: Readonly<ModelHyperParams>,
+    tf?: Tf,
   ) {
     this.forward = new SimdForward(plan);
+    if (tf !== undefined) {
+      const { windowSize, channels } = params;
+      this.training = new SimdTraining(tf, plan, windowSize, channels, (x, n) =>
+        this.forward.reconstruct(x, n, windowSize, channels),
+      );
+    }
   }
 
   async score(x: Float32Array, n: number): Promise<BatchErrors> {
@@ -229,10 +199,6 @@ export class SimdKernel implements ScoringKernel {
 
   dispose(): void {
     this.forward.dispose();
+    (this.training as SimdTraining | undefined)?.dispose();
   }
-}
-
-function ensure(wasm: Exports, bytes: number): void {
-  const missing = bytes - wasm.memory.buffer.byteLength;
-  if (missing > 0) wasm.memory.grow(Math.ceil(missing / 65536));
 }

@@ -7,6 +7,8 @@ import type { RejectReason, SensorState } from '../../pipeline/contracts.js';
 export interface PipelineMetrics {
   readingsIn(source: string, n?: number): void;
   rejected(reason: RejectReason, n?: number): void;
+  /** `aemon_schema_registry_errors_total`: schema lookups that failed and are retried (registry down, 5xx, 401/403). */
+  schemaRegistryError(): void;
   windowsScored(n: number): void;
   scoringBatch(seconds: number): void;
   /** Arrival → scored latency of each reading a batch of windows released. */
@@ -72,6 +74,11 @@ export function pipelineMetrics(registers: Registry[]): PipelineMetrics {
 
   // Zero series up front, so rate() and increase() see the first event of each kind.
   for (const reason of REJECT_REASONS) rejectedTotal.inc({ reason }, 0);
+  const schemaRegistryErrors = new Counter({
+    name: 'aemon_schema_registry_errors_total',
+    help: 'Schema lookups that failed and are retried (the registry cannot be reached, answered 5xx, or refused the credentials); the records of that schema wait meanwhile.',
+    registers,
+  });
   for (const state of SENSOR_STATES) sensorsGauge.set({ state }, 0);
 
   return {
@@ -80,6 +87,9 @@ export function pipelineMetrics(registers: Registry[]): PipelineMetrics {
     },
     rejected(reason, n = 1) {
       rejectedTotal.inc({ reason }, n);
+    },
+    schemaRegistryError() {
+      schemaRegistryErrors.inc();
     },
     windowsScored(n) {
       windowsScoredTotal.inc(n);

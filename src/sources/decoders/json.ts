@@ -27,15 +27,14 @@ export function preParsed(v: Validator, cfg: ReadingConfig, rec: SourceRecord): 
   });
 }
 
-/**
- * `json`: one object per reading, `{sensor, ts, values: {channel: number}}` by default; field
- * names may be dotted paths, the sensor id a template of several fields, the channels an
- * allow-list, and (with `reading.arrays`) a message a JSON array of such objects.
- */
-export function createJsonDecoder(
-  cfg: ReadingConfig,
-  options: DecoderOptions = {},
-): RecordDecoder & { one(rec: SourceRecord): Decoded } {
+/** A decoded object → a reading by the `json` options (paths, template, allow-list), or a rejection. */
+export interface JsonMapper {
+  readonly validator: Validator;
+  reading(rec: SourceRecord, doc: unknown): Decoded;
+}
+
+/** The `json` mapping of one object, for `json` and for the formats that decode to objects (Avro, …). */
+export function createJsonMapper(cfg: ReadingConfig, options: DecoderOptions = {}): JsonMapper {
   const v = createValidator(cfg, cfg.timeUnit ?? 'ms', options);
   const template = cfg.sensorTemplate === undefined ? undefined : compileTemplate(cfg.sensorTemplate);
   const allow = cfg.channels.length > 0 ? new Set(cfg.channels) : undefined;
@@ -63,6 +62,19 @@ export function createJsonDecoder(
       valuesName: cfg.valuesField,
     });
   };
+  return { validator: v, reading };
+}
+
+/**
+ * `json`: one object per reading, `{sensor, ts, values: {channel: number}}` by default; field
+ * names may be dotted paths, the sensor id a template of several fields, the channels an
+ * allow-list, and (with `reading.arrays`) a message a JSON array of such objects.
+ */
+export function createJsonDecoder(
+  cfg: ReadingConfig,
+  options: DecoderOptions = {},
+): RecordDecoder & { one(rec: SourceRecord): Decoded } {
+  const { validator: v, reading } = createJsonMapper(cfg, options);
 
   const parsed = (rec: SourceRecord): unknown => {
     const text = textOf(rec.raw);

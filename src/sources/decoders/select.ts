@@ -3,11 +3,12 @@ import type { Decoded, RecordDecoder, Rejection, SourceRecord } from '../../pipe
 import { createInfluxDecoder } from './influx.js';
 import { createJsonDecoder } from './json.js';
 import { createNarrowDecoder } from './narrow.js';
+import { createRegistryDecoder, type RegistryOptions } from './registered.js';
 import { byteSize, decodeEach } from './shared.js';
 import { createTelegrafJsonDecoder } from './telegraf.js';
 import type { DecoderOptions } from './validate.js';
 
-function formatDecoder(cfg: ReadingConfig, options: DecoderOptions): RecordDecoder {
+function formatDecoder(cfg: ReadingConfig, options: DecoderOptions & RegistryOptions): RecordDecoder {
   switch (cfg.format) {
     case 'json':
       return createJsonDecoder(cfg, options);
@@ -17,6 +18,10 @@ function formatDecoder(cfg: ReadingConfig, options: DecoderOptions): RecordDecod
       return createInfluxDecoder(cfg, options);
     case 'narrow':
       return createNarrowDecoder(cfg, options);
+    case 'avro':
+    case 'protobuf':
+    case 'json-schema':
+      return createRegistryDecoder(cfg.format, cfg, options);
   }
 }
 
@@ -44,7 +49,7 @@ function tooLarge(rec: SourceRecord, size: number, limit: number): Rejection {
  * `reading.maxBytes` is rejected (`too_large`) before any parsing, so one huge message costs
  * neither a parse nor the memory of its parsed form.
  */
-export function createRecordDecoder(cfg: ReadingConfig, options: DecoderOptions = {}): RecordDecoder {
+export function createRecordDecoder(cfg: ReadingConfig, options: DecoderOptions & RegistryOptions = {}): RecordDecoder {
   const inner = formatDecoder(cfg, options);
   const limit = cfg.maxBytes;
   const decode = (rec: SourceRecord): Decoded | readonly Decoded[] => {
@@ -54,9 +59,18 @@ export function createRecordDecoder(cfg: ReadingConfig, options: DecoderOptions 
     }
     return inner.decode(rec);
   };
-  return {
+  const out: RecordDecoder = {
     decode,
     decodeMany: decodeEach(decode),
     flush: () => inner.flush(),
   };
+  if (inner.prepare !== undefined) {
+    const prepare = inner.prepare;
+    // A record over the limit is rejected unparsed: its schema is not fetched for it.
+    out.prepare = (rec) =>
+      rec.fields === undefined && rec.invalid === undefined && byteSize(rec.raw, limit) > limit
+        ? undefined
+        : prepare(rec);
+  }
+  return out;
 }

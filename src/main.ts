@@ -7,7 +7,11 @@ import { Registry } from 'prom-client';
 import type { Observable, SchedulerLike } from 'rxjs';
 import type { Config } from './config/schema.js';
 import { configWarnings } from './config/load.js';
+import { alarmRoutes, feedbackHandler } from './admin/alarms.js';
+import { digest, reply, tokenMatches } from './admin/server.js';
 import { AnomalyDetector } from './detection/detector.js';
+import { FeedbackDesk, type FeedbackResult } from './detection/feedback.js';
+import type { PostedSpan } from './detection/suppress.js';
 import { SensorTracker } from './detection/sensors.js';
 import { detectStage } from './detection/stage.js';
 import { selectBackend, type Tf } from './model/backend.js';
@@ -18,7 +22,7 @@ import { exportArtifacts, loadModelFolder, modelVersion } from './model/io.js';
 import type { ModelRegistry } from './model/registry.js';
 import type { Health } from './observability/health.js';
 import type { Logger } from './observability/logger.js';
-import { createMetrics, type AemonMetrics } from './observability/metrics.js';
+import { createMetrics, type AemonMetrics, type FeedbackVerdict } from './observability/metrics.js';
 import { eventTimeOnly } from './pipeline/clock.js';
 import type { Sink, SourceRecord } from './pipeline/contracts.js';
 import type { EpochProgress, ModelBundle } from './pipeline/model.js';
@@ -30,7 +34,7 @@ import { createLiveView, type LiveViewHandle } from './view/routes.js';
 import { BootstrapTrainer } from './training/bootstrap.js';
 import { trainInChild } from './training/child.js';
 import { Retrainer } from './training/retrain.js';
-import type { LabelStore } from './training/labels.js';
+import { LabelStore, type Label, type MaintenanceLabel } from './training/labels.js';
 import { windowReadings } from './windowing/windows.js';
 
 export interface EngineHooks {
@@ -88,6 +92,22 @@ export interface Engine {
   gate: InFlightGate;
   /** Retraining (when training.intervalMs or training.afterWindows is set): a sink every run includes. */
   retrainer: Retrainer | undefined;
+  /** The operator labels the trainers respect (the one given, or the engine's own). */
+  labels: LabelStore;
+  /** Operators' verdicts on anomaly events: a sink every run includes. */
+  feedback: FeedbackDesk;
+  /**
+   * A label from the labels topic or the admin API: `normal` / `anomaly` go to the trainers,
+   * `maintenance` becomes a suppressed span (sensor `*`: every sensor).
+   */
+  label(label: Label | MaintenanceLabel): void;
+  /** Suppresses a span of event time (a maintenance window posted at run time). */
+  suppress(span: PostedSpan): void;
+  /**
+   * Marks event `id` as a false alarm or confirmed (`undefined`: no such event remembered), with
+   * the event's windows now in the retraining's normal buffer (`null` without retraining).
+   */
+  markEvent(id: string, verdict: FeedbackVerdict): (FeedbackResult & { normalWindows: number | null }) | undefined;
   /**
    * Scores the bundle's model group with it from now on (e.g. after a rollback); the model it
    * replaces is disposed once no batch uses it. `aemon_model_info` follows.
@@ -125,10 +145,30 @@ export async function serveMetrics(
  */
 export function liveViewFor(engine: Engine): LiveViewHandle {
   const { cfg } = engine;
+  const token = cfg.admin.token.trim();
+  // With an admin token the page can mark events, sending that token: the same check as the admin port's.
+  const mark = feedbackHandler({ feedback: (id, verdict) => engine.markEvent(id, verdict) });
+  const expected = digest(token);
   return createLiveView({
     backend: engine.backend,
     maxSensors: cfg.metrics.maxSensors,
     staleAfterMs: cfg.sensors.staleAfterMs,
+    feedback:
+      token === ''
+        ? undefined
+        : async (req, res) => {
+            if (tokenMatches(req.headers.authorization, expected)) return mark(req, res);
+            reply(res, 401, { error: 'a valid admin token is required to mark events' });
+          },
+  });
+}
+
+/** The admin port's routes about alarms (maintenance spans, verdicts on events) for an engine. */
+export function adminAlarmRoutes(engine: Engine, log: Logger): ReturnType<typeof alarmRoutes> {
+  return alarmRoutes({
+    suppress: (span) => engine.suppress(span),
+    feedback: (id, verdict) => engine.markEvent(id, verdict),
+    log,
   });
 }
 
@@ -144,16 +184,32 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
   const metrics = createMetrics(registry, { maxSensors: cfg.metrics.maxSensors });
   const loaded = await loadModels(cfg, opts, tf, backend, metrics);
 
-  const trainer = bootstrapTrainer(cfg, opts, { tf, backend, metrics, loaded });
+  const labels = opts.labels ?? new LabelStore();
+  const trainer = bootstrapTrainer(cfg, { ...opts, labels }, { tf, backend, metrics, loaded });
 
   const detector = new AnomalyDetector(cfg.detection);
+  if (cfg.view.externalUrl !== '') metrics.viewInfo(cfg.view.externalUrl);
   const tracker = new SensorTracker(cfg.sensors.staleAfterMs);
   // Counted when scraped, not after every batch (a pass over every sensor).
   metrics.sensorsAtScrape(() => tracker.counts(Date.now()));
   const gate = new InFlightGate(HIGH_WATER);
   const t = cfg.training;
   const retrainer =
-    t.intervalMs > 0 || t.afterWindows > 0 ? retrainerFor(cfg, opts, { tf, backend, metrics, trainer }) : undefined;
+    t.intervalMs > 0 || t.afterWindows > 0
+      ? retrainerFor(cfg, { ...opts, labels }, { tf, backend, metrics, trainer })
+      : undefined;
+  const feedback = new FeedbackDesk({
+    mutes: detector.mutes,
+    label: (l) => labels.add(l),
+    counted: (verdict) => metrics.feedback(verdict),
+  });
+  const suppress = (span: PostedSpan): void => {
+    detector.suppressor.post(span);
+    log.info(
+      { span: { ...span, start: new Date(span.start).toISOString(), end: new Date(span.end).toISOString() } },
+      `maintenance span posted for ${span.sensors === 'all' ? 'every sensor' : span.sensors.join(', ')}`,
+    );
+  };
   const decode = createRecordDecoder(cfg.reading, {
     ...(opts.now ? { now: opts.now } : {}),
     ...(opts.schemaRegistry ? { registry: opts.schemaRegistry } : {}),
@@ -200,6 +256,21 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
     tracker,
     gate,
     retrainer,
+    labels,
+    feedback,
+    label: (l) => {
+      if (l.label === 'maintenance')
+        suppress({ sensors: l.sensor === '*' ? 'all' : [l.sensor], start: l.from, end: l.to, reason: 'labels' });
+      else labels.add(l);
+    },
+    suppress,
+    markEvent: (id, verdict) => {
+      const result = feedback.mark(id, verdict);
+      if (!result) return undefined;
+      const { sensor, from, to } = result.label;
+      log.info({ event: id, sensor, verdict, muted: result.muted }, `event ${id} of ${sensor} marked ${verdict}`);
+      return { ...result, normalWindows: retrainer ? retrainer.buffer.normalWithin(sensor, from, to).length : null };
+    },
     swapModel: (bundle) => {
       trainer.replace(bundle);
       metrics.modelInfo(bundle.metadata.version, backend);
@@ -215,7 +286,7 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
         decode,
         window,
         detect,
-        sinks: retrainer ? [...sinks, retrainer] : sinks,
+        sinks: retrainer ? [...sinks, feedback, retrainer] : [...sinks, feedback],
         gate,
         ...(signal ? { signal } : {}),
         ...(barrier ? { barrier } : {}),

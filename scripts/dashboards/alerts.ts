@@ -46,6 +46,15 @@ export function grafanaTemplate(text: string): string {
   return text.replace(/\$value\b(?!s)/g, '$values.A.Value');
 }
 
+/**
+ * Grafana's templates cannot query, so its copy of a link to the live view is the scraped
+ * address (where the live view is served too) rather than `aemon_view_info`'s external URL.
+ */
+function grafanaAnnotation(key: string, text: string): string {
+  if (key === 'view_url') return 'http://{{ $labels.instance }}/#sensor={{ $labels.sensor | urlquery }}';
+  return grafanaTemplate(text);
+}
+
 /** A stable Grafana uid: `AemonKafkaLagGrowing` → `aemon-kafka-lag-growing`. */
 export function ruleUid(alert: string): string {
   return alert.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
@@ -70,7 +79,9 @@ export function grafanaRule(rule: PromRule & { alert: string }): Rule {
   // Labels are templates too (AemonAnomaly's severity comes from its value).
   const templated = (texts: Record<string, string> | undefined): Record<string, string> =>
     Object.fromEntries(Object.entries(texts ?? {}).map(([k, v]) => [k, grafanaTemplate(v)]));
-  const annotations = templated(rule.annotations);
+  const annotations = Object.fromEntries(
+    Object.entries(rule.annotations ?? {}).map(([k, v]) => [k, grafanaAnnotation(k, v)]),
+  );
   return new RuleBuilder(rule.alert)
     .uid(ruleUid(rule.alert))
     .condition('B')

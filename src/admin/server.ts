@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AemonError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import { serveRoutes, type HttpServer } from '../observability/http.js';
+import { serveRoutes, type ExtraRoute, type HttpServer } from '../observability/http.js';
 
 /**
  * The admin HTTP port (docs/operations.md#the-admin-port): operator labels, the model list, rollback and health, all
@@ -40,25 +40,27 @@ export interface AdminServerOptions<L, E extends AdminModelEntry> {
   onRollback?(entry: E): Promise<void>;
   /** Largest request body accepted (default 1 MiB); bigger is 413. */
   maxBodyBytes?: number;
+  /** More routes behind the same token (e.g. alarms.ts: maintenance spans, feedback on events). */
+  routes?: readonly ExtraRoute[];
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 const MiB = 1024 * 1024;
 
-function reply(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function reply(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': JSON_TYPE, 'cache-control': 'no-store', ...headers });
   res.end(`${JSON.stringify(body)}\n`);
 }
 
-const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
+export const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
 
 /** Constant-time: both sides are hashed to the same length before comparing. */
-function tokenMatches(header: string | undefined, expected: Buffer): boolean {
+export function tokenMatches(header: string | undefined, expected: Buffer): boolean {
   const m = /^Bearer[ \t]+(.+)$/i.exec(header ?? '');
   return m !== null && timingSafeEqual(digest(m[1]!.trim()), expected);
 }
 
-class BodyError extends Error {
+export class BodyError extends Error {
   constructor(
     readonly status: number,
     message: string,
@@ -67,7 +69,7 @@ class BodyError extends Error {
   }
 }
 
-async function readBody(req: IncomingMessage, limit: number): Promise<string> {
+export async function readBody(req: IncomingMessage, limit: number): Promise<string> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit)
     throw new BodyError(413, `the body is ${declared} bytes; at most ${limit} are accepted`);
@@ -81,13 +83,26 @@ async function readBody(req: IncomingMessage, limit: number): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function parseJson(text: string): unknown {
+export function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
     throw new BodyError(400, `the body is not JSON: ${(err as Error).message}`);
   }
 }
+
+/** A handler whose BodyError becomes its status and reason; the connection closes after a 413 (the rest is not read). */
+export const handle =
+  (work: (req: IncomingMessage, res: ServerResponse) => Promise<void>) =>
+  async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    try {
+      await work(req, res);
+    } catch (err) {
+      if (!(err instanceof BodyError)) throw err;
+      reply(res, err.status, { error: err.message }, err.status === 413 ? { connection: 'close' } : {});
+      if (err.status === 413) res.on('finish', () => req.destroy());
+    }
+  };
 
 const STATUS_BY_CODE: Partial<Record<string, number>> = {
   AEMON_MODEL_NOT_FOUND: 404,
@@ -108,19 +123,6 @@ export function startAdminServer<L, E extends AdminModelEntry>(options: AdminSer
   }
   const expected = digest(options.token.trim());
   const limit = options.maxBodyBytes ?? MiB;
-
-  /** A handler whose BodyError becomes its status and reason; the connection closes after a 413 (the rest is not read). */
-  const handle =
-    (work: (req: IncomingMessage, res: ServerResponse) => Promise<void>) =>
-    async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-      try {
-        await work(req, res);
-      } catch (err) {
-        if (!(err instanceof BodyError)) throw err;
-        reply(res, err.status, { error: err.message }, err.status === 413 ? { connection: 'close' } : {});
-        if (err.status === 413) res.on('finish', () => req.destroy());
-      }
-    };
 
   const postLabels = handle(async (req, res) => {
     const doc = parseJson(await readBody(req, limit));
@@ -229,6 +231,7 @@ export function startAdminServer<L, E extends AdminModelEntry>(options: AdminSer
       { method: 'POST', path: '/labels', handler: postLabels },
       { method: 'GET', path: '/models', handler: getModels },
       { method: 'POST', path: '/models/rollback', handler: postRollback },
+      ...(options.routes ?? []),
     ],
   });
 }

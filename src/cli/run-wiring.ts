@@ -2,7 +2,7 @@ import type { Kafka } from 'kafkajs';
 import { startAdminServer } from '../admin/server.js';
 import { topicPatterns } from '../config/kafka.js';
 import type { Config, KafkaConfig } from '../config/schema.js';
-import type { Engine } from '../main.js';
+import { adminAlarmRoutes, type Engine } from '../main.js';
 import { loadModelFolder } from '../model/io.js';
 import type { ModelRegistry } from '../model/registry.js';
 import type { Health } from '../observability/health.js';
@@ -15,7 +15,7 @@ import { readTopicLimits } from '../sinks/kafka-size.js';
 import { installKafkaCodecs } from '../sources/codecs.js';
 import { kafkaSource } from '../sources/kafka.js';
 import { followLabels, type LabelFeed } from '../sources/kafka-labels.js';
-import type { LabelStore } from '../training/labels.js';
+import type { Label, MaintenanceLabel } from '../training/labels.js';
 import { startModelTopic, type ModelTopic } from './model-topic.js';
 import { parseLabel } from '../training/labels.js';
 
@@ -99,12 +99,14 @@ export function watchKafkaCodecs(engine: Engine, health: Health, log: Logger): v
   });
 }
 
-/** The admin port, if admin.enabled: labels go to `labels`, a rollback swaps the model and `publish`es it. */
+/**
+ * The admin port, if admin.enabled: labels and maintenance spans go to the engine, as do verdicts
+ * on events; a rollback swaps the model and `publish`es it.
+ */
 export async function startAdmin(args: {
   cfg: Readonly<Config>;
   engine: Engine;
   log: Logger;
-  labels: LabelStore;
   registry: ModelRegistry | undefined;
   publish(bundle: ModelBundle): void;
 }): Promise<HttpServer | undefined> {
@@ -116,7 +118,9 @@ export async function startAdmin(args: {
         token: cfg.admin.token,
         log,
         parseLabel: (raw: string) => parseLabel(raw),
-        labels: args.labels,
+        // Maintenance labels become suppressed spans, the others training labels.
+        labels: { add: (label) => engine.label(label) },
+        routes: adminAlarmRoutes(engine, log),
         ...(registry ? { models: registry } : {}),
         // The rolled-back version is loaded (checksums verified again) and swapped in.
         onRollback: async (entry) => {
@@ -129,7 +133,7 @@ export async function startAdmin(args: {
   if (admin)
     log.info(
       { url: admin.url },
-      `admin port on ${admin.url} (bearer token required): POST /labels, GET /models, POST /models/rollback, GET /healthz`,
+      `admin port on ${admin.url} (bearer token required): POST /labels, POST /suppress, POST /events/{id}/feedback, GET /models, POST /models/rollback, GET /healthz`,
     );
   return admin;
 }
@@ -221,8 +225,16 @@ export async function followModelsTopic(
   });
 }
 
-/** Follows kafka.labelsTopic into `labels`; a record that is no label is logged and skipped. */
-export function followLabelTopic(kafka: Kafka, kc: KafkaConfig, log: Logger, labels: LabelStore): Promise<LabelFeed> {
+/**
+ * Follows kafka.labelsTopic into `add` (the engine's `label`: maintenance spans suppress, the others
+ * train); a record that is no label is logged and skipped.
+ */
+export function followLabelTopic(
+  kafka: Kafka,
+  kc: KafkaConfig,
+  log: Logger,
+  add: (label: Label | MaintenanceLabel) => void,
+): Promise<LabelFeed> {
   return followLabels({
     kafka,
     topic: kc.labelsTopic,
@@ -231,7 +243,7 @@ export function followLabelTopic(kafka: Kafka, kc: KafkaConfig, log: Logger, lab
       const label = parseLabel(raw, key);
       if ('error' in label) log.warn({ topic: kc.labelsTopic, key }, `ignored a label record: ${label.error}`);
       else {
-        labels.add(label);
+        add(label);
         log.debug({ label }, `label ${label.label} for ${label.sensor}`);
       }
     },

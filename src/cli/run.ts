@@ -85,7 +85,7 @@ async function run(flags: RunFlags): Promise<void> {
   // The output, labels and models topics, created when missing.
   await prepareTopics(kafka, kc, [...outputTopics(kc), kc.labelsTopic, modelsTopicSpec(kc.modelsTopic)]);
   if (kc.modelsTopic !== '') models = await followModelsTopic(kafka, kc, engine, log, persist);
-  const labelFeed = await followLabelTopic(kafka, kc, log, labels);
+  const labelFeed = await followLabelTopic(kafka, kc, log, (label) => engine.label(label));
 
   const limits = await outputTopicLimits(kafka, kc, log);
   const health = new Health(kc.stallAfterMs);
@@ -99,7 +99,6 @@ async function run(flags: RunFlags): Promise<void> {
     cfg,
     engine,
     log,
-    labels,
     registry,
     publish: (bundle) => void models?.sync.publish(bundle),
   });
@@ -164,7 +163,7 @@ export function registerRun(program: Command): void {
       "\nWithout model.dir, aemon learns from each sensor's first training.bootstrapReadings readings (as the demo does).\n" +
         "With model.dir (a model registry, see `aemon models --help`) it loads each group's current version, verifying checksums,\n" +
         'and promotes the model it learns into it.\n' +
-        'admin.enabled with admin.token (AEMON_ADMIN_TOKEN) opens the admin port: POST /labels, GET /models, POST /models/rollback, GET /healthz.\n' +
+        'admin.enabled with admin.token (AEMON_ADMIN_TOKEN) opens the admin port: POST /labels, POST /suppress, POST /events/{id}/feedback, GET /models, POST /models/rollback, GET /healthz.\n' +
         'Every instance follows kafka.modelsTopic (aemon.models, compacted) and scores with the latest model published there;\n' +
         'an instance that retrains (training.intervalMs or training.afterWindows) publishes the models it promotes.\n' +
         'Offsets are committed only after every output of a reading (score, anomaly event, DLQ record) is written;\n' +

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { feedbackSchema, suppressSchema } from './suppress.js';
 
 /**
  * aemon's whole configuration: one zod schema gives both the TypeScript type and the validator.
@@ -436,6 +437,10 @@ const detectionObject = z
       .strict()
       .refine((d) => d.zMin <= d.zMax, { message: 'detection.dynamic.zMin must not exceed zMax', path: ['zMin'] })
       .default({}),
+    /** Maintenance windows and operating states: windows neither alarmed on nor learnt from. */
+    suppress: suppressSchema.default({}),
+    /** Operators' marks on anomaly events (false alarm, confirmed). */
+    feedback: feedbackSchema.default({}),
   })
   .strict();
 
@@ -514,6 +519,19 @@ export const adminSchema = z
       });
     }
   });
+
+export const viewSchema = z
+  .object({
+    /**
+     * The live view's address as people reach it (e.g. https://aemon.example.com/), for links to it
+     * in alerts (`aemon_view_info{url}`); empty: alerts carry no link.
+     */
+    externalUrl: z
+      .string()
+      .refine((u) => u === '' || /^https?:\/\/[^\s]+$/.test(u), { message: 'must be an http(s) URL' })
+      .default(''),
+  })
+  .strict();
 
 export const simulatorSchema = z
   .object({
@@ -638,6 +656,7 @@ export const configSchema = z
     sensors: sensorsSchema.default({}),
     metrics: metricsSchema.default({}),
     admin: adminSchema.default({}),
+    view: viewSchema.default({}),
     simulator: simulatorSchema.default({}),
     kafka: kafkaSchema.default({}),
     log: logSchema.default({}),
@@ -654,6 +673,7 @@ export type ScoringConfig = Config['scoring'];
 export type DetectionConfig = Config['detection'];
 export type MetricsConfig = Config['metrics'];
 export type AdminConfig = Config['admin'];
+export type ViewConfig = Config['view'];
 /** The simulator's settings with the defaults that depend on its rate and the bootstrap filled in. */
 export type SimulatorConfig = Omit<Config['simulator'], 'quietSeconds' | 'anomalyEverySeconds' | 'anomalySeconds'> & {
   quietSeconds: number;

@@ -1,9 +1,18 @@
 import { createHash } from 'node:crypto';
 import type { DetectionConfig } from '../config/schema.js';
-import type { AnomalyEvent, ChannelExplanation, Severity, WindowScore, WindowVerdict } from '../pipeline/contracts.js';
+import type {
+  AnomalyEvent,
+  ChannelExplanation,
+  Severity,
+  SuppressReason,
+  WindowScore,
+  WindowVerdict,
+} from '../pipeline/contracts.js';
 import { explainChannels, severityOf } from './explain.js';
+import { Mutes } from './mute.js';
 import { createPolicy } from './policies.js';
-import type { DecisionPolicy } from './policy.js';
+import { windowDecision, type DecisionPolicy } from './policy.js';
+import { Suppressor } from './suppress.js';
 
 interface SensorState {
   open: boolean;
@@ -32,6 +41,8 @@ export interface WindowDecision {
   verdict: WindowVerdict;
   /** The open anomaly's severity (its peak's band) after this window; `null` when none is open. */
   severity: Severity | null;
+  /** Set when the window was suppressed: it was not decided on (and the policy never saw it). */
+  suppressed?: SuppressReason;
 }
 
 /** Stable event id: the same sensor, start and model give the same id on every replay. */
@@ -60,12 +71,18 @@ export function topChannels(
 export class AnomalyDetector {
   private readonly states = new Map<string, SensorState>();
   readonly policy: DecisionPolicy;
+  /** Maintenance spans and operating states (`detection.suppress`); spans can be posted at run time. */
+  readonly suppressor: Suppressor;
+  /** Sensors muted after a false alarm (`detection.feedback.muteForMs`). */
+  readonly mutes: Mutes;
 
   constructor(
     private readonly cfg: DetectionConfig,
     policy?: DecisionPolicy,
   ) {
     this.policy = policy ?? createPolicy(cfg);
+    this.suppressor = new Suppressor(cfg.suppress);
+    this.mutes = new Mutes(cfg.feedback.muteForMs);
   }
 
   isOpen(sensor: string): boolean {
@@ -96,15 +113,19 @@ export class AnomalyDetector {
       this.states.set(sensor, st);
     }
     const events: AnomalyEvent[] = [];
+    const suppressed = this.suppressor.check(ws.window);
+    if (suppressed) return this.suppress(st, ws, suppressed);
     const { decisionScore: score, threshold } = this.policy.decide(ws, { open: st.open, openFor: st.openFor });
     const verdict = this.verdict(ws, score, threshold);
     const isAbove = score > 1;
     if (isAbove || st.open) this.trackPeak(st, verdict);
+    // Asked on every window, so a mute's clock starts with the first window after the mark.
+    const muted = this.mutes.blocks(sensor, ws.window.end, st.peakScore);
     if (!st.open) {
       if (isAbove) {
         if (st.above === 0) st.runStart = ws.window.end;
         st.above++;
-        if (st.above >= this.cfg.openAfter) {
+        if (st.above >= this.cfg.openAfter && !muted) {
           st.open = true;
           st.below = 0;
           st.openFor = 0;
@@ -142,6 +163,26 @@ export class AnomalyDetector {
       severity: severityOf(score, this.cfg.severity),
       topChannels: explainChannels(ws, this.cfg.topChannels),
     };
+  }
+
+  /**
+   * A suppressed window: an open anomaly closes (reason `suppressed`), a run above threshold starts
+   * over. The policy never saw it, so its verdict carries the raw score and calibrated threshold.
+   */
+  private suppress(st: SensorState, ws: WindowScore, reason: SuppressReason): WindowDecision {
+    const events: AnomalyEvent[] = [];
+    if (st.open) {
+      events.push({ ...this.event(st, ws, 'closed'), reason: 'suppressed' });
+      this.policy.closed?.(ws.window.sensor, st.openFor);
+    }
+    st.open = false;
+    st.above = 0;
+    st.below = 0;
+    st.peakScore = 0;
+    st.peakChannels = null;
+    const d = windowDecision(ws);
+    const verdict = this.verdict(ws, d.decisionScore, d.threshold);
+    return { anomaly: false, events, ...d, verdict, severity: null, suppressed: reason };
   }
 
   private trackPeak(st: SensorState, v: WindowVerdict): void {

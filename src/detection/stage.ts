@@ -6,6 +6,7 @@ import type {
   Reading,
   ScoredReading,
   SensorWindow,
+  SuppressReason,
   WindowOutput,
   WindowScore,
 } from '../pipeline/contracts.js';
@@ -61,7 +62,12 @@ function unscoredRows(
 }
 
 /** Rows carry the decision's score and threshold (what users see), and the raw score beside them. */
-function scoredRows(ws: DecidedWindow, training: number, anomaly: boolean): ScoredReading[] {
+function scoredRows(
+  ws: DecidedWindow,
+  training: number,
+  anomaly: boolean,
+  suppressed: SuppressReason | undefined,
+): ScoredReading[] {
   const last = ws.window.readings.length - 1;
   return ws.window.readings.map((reading, i) => {
     const row: ScoredReading = {
@@ -76,6 +82,7 @@ function scoredRows(ws: DecidedWindow, training: number, anomaly: boolean): Scor
       windowId: ws.window.id,
       training: i < training,
     };
+    if (suppressed) row.suppressed = suppressed;
     // The reconstruction is of the window's last row, which is the last reading it releases.
     if (i === last && ws.reconstruction !== undefined && reading.ts === ws.window.end) {
       row.reconstruction = Array.from(ws.reconstruction);
@@ -151,9 +158,9 @@ export function detectStage(opts: DetectStageOptions): OperatorFunction<WindowOu
         continue;
       }
       const scored = scores[slot.index]!;
-      const { anomaly, events, verdict, severity } = detector.decide(scored);
+      const { anomaly, events, verdict, severity, suppressed } = detector.decide(scored);
       const ws: DecidedWindow = { ...scored, verdict, anomalySeverity: severity };
-      outputs.push({ kind: 'scored', rows: scoredRows(ws, slot.training, anomaly), window: ws });
+      outputs.push({ kind: 'scored', rows: scoredRows(ws, slot.training, anomaly, suppressed), window: ws });
       for (const event of events) outputs.push({ kind: 'event', event });
     }
     return outputs;

@@ -98,20 +98,31 @@ export interface RoutesServerOptions {
   log?: Logger;
 }
 
-/** An HTTP server for exact-path routes: 404 for other paths, 405 (with Allow) for other methods. */
+/**
+ * An HTTP server for exact-path routes — or paths with `{name}` segments, matching any one segment
+ * there (the handler reads it from `req.url`): 404 for other paths, 405 (with Allow) for other methods.
+ */
 export function serveRoutes(options: RoutesServerOptions): Promise<HttpServer> {
   const { host, log } = options;
   const routes = new Map<string, Map<string, RouteHandler>>();
+  const patterns: Array<{ re: RegExp; path: string }> = [];
   for (const route of options.routes) {
     const byMethod = routes.get(route.path) ?? new Map<string, RouteHandler>();
     byMethod.set(route.method.toUpperCase(), route.handler);
+    if (!routes.has(route.path) && route.path.includes('{')) {
+      const re = route.path
+        .split('/')
+        .map((seg) => (/^\{\w+\}$/.test(seg) ? '[^/]+' : seg.replace(/[.*+?^$()|[\]\\]/g, '\\$&')))
+        .join('/');
+      patterns.push({ re: new RegExp(`^${re}$`), path: route.path });
+    }
     routes.set(route.path, byMethod);
   }
 
   const server = createServer((req, res) => {
     if (options.guard && !options.guard(req, res)) return;
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    const byMethod = routes.get(path);
+    const byMethod = routes.get(path) ?? routes.get(patterns.find((p) => p.re.test(path))?.path ?? '');
     if (byMethod === undefined) return send(res, 404, 'not found\n');
     const method = req.method ?? 'GET';
     // HEAD is answered like GET; node drops the body.

@@ -1,6 +1,8 @@
 import { collectDefaultMetrics } from 'prom-client';
 import type { Registry } from 'prom-client';
 import type { Health } from './health.js';
+import { alarmMetrics } from './metrics/alarms.js';
+import type { AlarmMetrics } from './metrics/alarms.js';
 import { kafkaMetrics } from './metrics/kafka.js';
 import type { KafkaMetrics } from './metrics/kafka.js';
 import { modelMetrics } from './metrics/model.js';
@@ -14,6 +16,8 @@ import type { SinkMetrics } from './metrics/sinks.js';
 import { trainingMetrics } from './metrics/training.js';
 import type { TrainingMetrics } from './metrics/training.js';
 
+export { FEEDBACK_VERDICTS } from './metrics/alarms.js';
+export type { FeedbackVerdict } from './metrics/alarms.js';
 export { MODEL_RECORD_RESULTS } from './metrics/model.js';
 export type { ModelRecordResult } from './metrics/model.js';
 export { SEVERITY_LEVEL } from './metrics/sensors.js';
@@ -26,7 +30,7 @@ export type { TrainingResult } from './metrics/training.js';
  * metrics/. Callers observe once per window or batch, never per message.
  */
 export interface AemonMetrics
-  extends SensorSeriesMetrics, PipelineMetrics, ModelMetrics, TrainingMetrics, KafkaMetrics, SinkMetrics {
+  extends SensorSeriesMetrics, PipelineMetrics, ModelMetrics, TrainingMetrics, KafkaMetrics, SinkMetrics, AlarmMetrics {
   readonly registry: Registry;
   /**
    * `aemon_sink_failing{sink}` (1 while retrying), `aemon_kafka_partitions_stopped` and
@@ -42,6 +46,7 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
   const pipeline = pipelineMetrics(registers);
   const model = modelMetrics(registers);
   const training = trainingMetrics(registers);
+  const alarms = alarmMetrics(registers);
   const { watchHealth: kafkaHealth, ...kafka } = kafkaMetrics(registers);
   const { watchHealth: sinkHealth, ...sinks } = sinkMetrics(registers);
   return {
@@ -50,6 +55,7 @@ export function createMetrics(registry: Registry, cfg: { maxSensors: number }): 
     ...pipeline,
     ...model,
     ...training,
+    ...alarms,
     ...kafka,
     ...sinks,
     healthAtScrape(h, sinkNames) {

@@ -247,6 +247,14 @@ export interface DecidedWindow extends WindowScore {
   anomalySeverity: Severity | null;
 }
 
+export const SUPPRESS_REASONS = ['calendar', 'maintenance', 'condition', 'grace'] as const;
+/**
+ * Why a window was suppressed (neither alarmed on nor learnt from): a calendar span, a maintenance
+ * span posted at run time, the machine off by a channel condition, or the grace period after it
+ * came back on. The `reason` label of `aemon_suppressed_windows_total`.
+ */
+export type SuppressReason = (typeof SUPPRESS_REASONS)[number];
+
 /** A sensor's anomaly opening or closing. */
 export interface AnomalyEvent {
   /** Stable: derived from sensor, start and model version, so a replay re-emits the same id. */
@@ -265,6 +273,8 @@ export interface AnomalyEvent {
   /** The top channels of the peak window, explained. */
   topChannels: readonly ChannelExplanation[];
   modelVersion: string;
+  /** Set on a `closed` event that a suppression closed (a maintenance span began, the machine went off). */
+  reason?: 'suppressed';
 }
 
 /** One output row per input reading (the replay CSV row, the Kafka score record). */
@@ -296,6 +306,8 @@ export interface ScoredReading {
   tolerance?: readonly number[];
   /** The reading was part of a training (bootstrap) period: files of scores leave it out. */
   training: boolean;
+  /** Set when the reading's window was suppressed: it opened no anomaly and is never learnt from. */
+  suppressed?: SuppressReason | undefined;
 }
 
 /** What the decision stage emits to sinks. */

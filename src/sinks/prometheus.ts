@@ -1,4 +1,4 @@
-import type { PipelineOutput, RejectReason, Sink } from '../pipeline/contracts.js';
+import type { PipelineOutput, RejectReason, Sink, SuppressReason } from '../pipeline/contracts.js';
 import { SEVERITY_LEVEL, type AemonMetrics } from '../observability/metrics.js';
 
 function add<K>(counts: Map<K, number>, key: K, n = 1): void {
@@ -17,6 +17,7 @@ export function metricsSink(metrics: AemonMetrics, now: () => number = Date.now)
       const t = now();
       const readings = new Map<string, number>();
       const rejected = new Map<RejectReason, number>();
+      const suppressed = new Map<SuppressReason, number>();
       const latencies: number[] = [];
       let windows = 0;
       // Readings mostly share a source: count runs of one source, not a map update per reading
@@ -39,6 +40,8 @@ export function metricsSink(metrics: AemonMetrics, now: () => number = Date.now)
           const w = out.window;
           if (w === null) continue;
           windows++;
+          const why = out.rows.at(-1)?.suppressed;
+          if (why) add(suppressed, why);
           metrics.observeWindow({
             sensor: w.window.sensor,
             score: w.verdict.score,
@@ -62,6 +65,7 @@ export function metricsSink(metrics: AemonMetrics, now: () => number = Date.now)
       if (run > 0) add(readings, source!, run);
       for (const [s, n] of readings) metrics.readingsIn(s, n);
       for (const [reason, n] of rejected) metrics.rejected(reason, n);
+      for (const [reason, n] of suppressed) metrics.suppressedWindows(reason, n);
       if (windows > 0) metrics.windowsScored(windows);
       if (latencies.length > 0) metrics.eventToScore(latencies);
       return Promise.resolve();

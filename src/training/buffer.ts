@@ -29,6 +29,13 @@ interface SensorRing {
   /** End of the last anomaly aemon opened for the sensor (event time), or -Infinity. */
   lastAnomalyEnd: number;
   anomalous: boolean;
+  /**
+   * Recent windows that were not taken (anomalous, near an anomaly, scored too high), at most
+   * `windowsPerSensor`: a later label can still take them in — an operator who marks an event a
+   * false alarm means its windows were normal after all.
+   */
+  held: BufferedWindow[];
+  nextHeld: number;
 }
 
 interface GroupBuffer {
@@ -85,15 +92,30 @@ export class NormalBuffer {
       this.labels?.labelAt(window.sensor, window.start) === 'normal' &&
       this.labels.labelAt(window.sensor, window.end) === 'normal';
     const auto = !anomalous && score < this.cfg.autoNormalBelow && window.start > ring.lastAnomalyEnd + nb;
-    if (!labelledNormal && !auto) return false;
+    if (!labelledNormal && !auto) {
+      this.hold(ring, item);
+      return false;
+    }
     if (ring.accepted++ % this.cfg.stride !== 0) return false;
+    this.keepNormal(g, ring, item);
+    return true;
+  }
+
+  private keepNormal(g: GroupBuffer, ring: SensorRing, item: BufferedWindow): void {
     if (ring.windows.length < this.cfg.windowsPerSensor) ring.windows.push(item);
     else {
       ring.windows[ring.next] = item;
       ring.next = (ring.next + 1) % this.cfg.windowsPerSensor;
     }
     g.fresh++;
-    return true;
+  }
+
+  private hold(ring: SensorRing, item: BufferedWindow): void {
+    if (ring.held.length < this.cfg.windowsPerSensor) ring.held.push(item);
+    else {
+      ring.held[ring.nextHeld] = item;
+      ring.nextHeld = (ring.nextHeld + 1) % this.cfg.windowsPerSensor;
+    }
   }
 
   /** Drops buffered normal windows of `sensor` that overlap [from, to] widened by the neighbourhood (a new anomalous label). */
@@ -110,6 +132,43 @@ export class NormalBuffer {
       ring.next = 0;
     }
     return dropped;
+  }
+
+  /**
+   * A label that came after its windows were offered: windows of `sensor` held back that ended
+   * within [from, to] (an anomaly event's span is one of window ends) join the normal buffer (a `normal` label) or the gate's anomalous set (`anomaly`).
+   * Returns how many moved.
+   */
+  adopt(sensor: string, from: number, to: number, label: 'normal' | 'anomaly'): number {
+    let moved = 0;
+    for (const g of this.groups.values()) {
+      const ring = g.sensors.get(sensor);
+      if (!ring) continue;
+      const stay: BufferedWindow[] = [];
+      for (const w of [...ring.held.slice(ring.nextHeld), ...ring.held.slice(0, ring.nextHeld)]) {
+        const inside = w.end >= from && w.end <= to;
+        if (!inside || (label === 'normal' && this.labels?.anomalousWithin(sensor, w.start, w.end))) {
+          stay.push(w);
+          continue;
+        }
+        moved++;
+        if (label === 'anomaly') this.keepAnomalous(g, sensor, w);
+        else this.keepNormal(g, ring, w);
+      }
+      ring.held = stay;
+      ring.nextHeld = 0;
+    }
+    return moved;
+  }
+
+  /** Normal windows of `sensor` buffered that overlap [from, to] (what the next training learns from there). */
+  normalWithin(sensor: string, from: number, to: number): BufferedWindow[] {
+    const out: BufferedWindow[] = [];
+    for (const g of this.groups.values()) {
+      const ring = g.sensors.get(sensor);
+      if (ring) for (const w of this.ordered(ring)) if (w.end >= from && w.start <= to) out.push(w);
+    }
+    return out;
   }
 
   /** Normal windows buffered, over all groups (aemon_normal_windows). */
@@ -173,7 +232,7 @@ export class NormalBuffer {
   private ring(g: GroupBuffer, sensor: string): SensorRing {
     let r = g.sensors.get(sensor);
     if (!r) {
-      r = { windows: [], next: 0, accepted: 0, lastAnomalyEnd: -Infinity, anomalous: false };
+      r = { windows: [], next: 0, accepted: 0, lastAnomalyEnd: -Infinity, anomalous: false, held: [], nextHeld: 0 };
       g.sensors.set(sensor, r);
     }
     return r;

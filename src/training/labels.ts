@@ -6,6 +6,17 @@ export interface Label {
   label: 'normal' | 'anomaly';
 }
 
+/**
+ * A maintenance span on the labels topic (`"label": "maintenance"`; sensor `*` is every sensor):
+ * not a training label but a suppression, handed to the detector by the wiring.
+ */
+export interface MaintenanceLabel {
+  sensor: string;
+  from: number;
+  to: number;
+  label: 'maintenance';
+}
+
 function time(v: unknown): number {
   if (typeof v === 'number') return v;
   if (typeof v === 'string') return /^\d+$/.test(v) ? Number(v) : Date.parse(v);
@@ -13,7 +24,7 @@ function time(v: unknown): number {
 }
 
 /** Parses a label record `{"sensor","from","to","label"}` (sensor falls back to the key). */
-export function parseLabel(raw: string | Uint8Array, key?: string): Label | { error: string } {
+export function parseLabel(raw: string | Uint8Array, key?: string): Label | MaintenanceLabel | { error: string } {
   let doc: unknown;
   try {
     doc = JSON.parse(typeof raw === 'string' ? raw : new TextDecoder().decode(raw));
@@ -28,7 +39,8 @@ export function parseLabel(raw: string | Uint8Array, key?: string): Label | { er
   const to = time(d.to);
   if (!Number.isFinite(from) || !Number.isFinite(to) || to < from)
     return { error: 'from/to must be times with from ≤ to' };
-  if (d.label !== 'normal' && d.label !== 'anomaly') return { error: 'label must be "normal" or "anomaly"' };
+  if (d.label !== 'normal' && d.label !== 'anomaly' && d.label !== 'maintenance')
+    return { error: 'label must be "normal", "anomaly" or "maintenance"' };
   return { sensor, from, to, label: d.label };
 }
 

@@ -102,9 +102,11 @@ export class Retrainer implements Sink {
       },
       opts.labels,
     );
-    // An anomalous label takes what was already buffered near it out of the next training set.
+    // An anomalous label takes what was already buffered near it out of the next training set; a
+    // label that came after its windows (an operator's verdict on an event) takes in those held back.
     opts.labels?.onAdd((l) => {
       if (l.label === 'anomaly') this.buffer.purge(l.sensor, l.from, l.to);
+      this.buffer.adopt(l.sensor, l.from, l.to, l.label);
     });
   }
 
@@ -120,6 +122,8 @@ export class Retrainer implements Sink {
       const ws = o.window;
       const w = ws.window;
       if (o.rows.length > 0 && o.rows.every((r) => r.training)) continue;
+      // Maintenance, a machine that is off, its start-up: never learnt from.
+      if (o.rows.at(-1)?.suppressed) continue;
       this.buffer.offer(w, ws.score, o.rows.at(-1)?.anomaly ?? false);
       const from = this.since.get(w.group);
       if (from === undefined) {

@@ -43,6 +43,8 @@ export interface SensorPoints {
   tolerance: Array<Array<number | null>>;
   score: Array<number | null>;
   anomaly: number[];
+  /** 1 where the reading's window was suppressed (maintenance, machine off). */
+  suppressed: number[];
 }
 
 /** A sensor's detail view. */
@@ -84,6 +86,7 @@ class SensorRing {
   readonly tolerance: Float32Array;
   readonly score: Float32Array;
   readonly anomaly: Uint8Array;
+  readonly suppressed: Uint8Array;
   /** Points ever pushed: slot of point k is k % capacity. */
   total = 0;
   lastArrived = 0;
@@ -102,6 +105,7 @@ class SensorRing {
     this.tolerance = new Float32Array(capacity * w);
     this.score = new Float32Array(capacity);
     this.anomaly = new Uint8Array(capacity);
+    this.suppressed = new Uint8Array(capacity);
   }
 
   push(row: ScoredReading): void {
@@ -118,6 +122,7 @@ class SensorRing {
     }
     this.score[slot] = row.score ?? Number.NaN;
     this.anomaly[slot] = row.anomaly ? 1 : 0;
+    this.suppressed[slot] = row.suppressed ? 1 : 0;
     if (row.channelShares) this.shares = row.channelShares;
     if (row.threshold !== null) this.threshold = row.threshold;
     this.lastArrived = row.reading.arrivedAt;
@@ -140,6 +145,7 @@ class SensorRing {
       tolerance: this.channels.map(() => []),
       score: [],
       anomaly: [],
+      suppressed: [],
     };
     const num = (v: number): number | null => (Number.isFinite(v) ? round(v) : null);
     for (let k = start; k < this.total; k++) {
@@ -152,6 +158,7 @@ class SensorRing {
       }
       out.score.push(num(this.score[slot]!));
       out.anomaly.push(this.anomaly[slot]!);
+      out.suppressed.push(this.suppressed[slot]!);
     }
     return out;
   }

@@ -67,6 +67,7 @@ const LIVE_BODY = `<header>
       <span><span class="swatch recon"></span>model reconstruction</span>
       <span><span class="swatch threshold"></span>threshold</span>
       <span><span class="swatch detected"></span>anomalous (after hysteresis)</span>
+      <span><span class="swatch suppressed"></span>suppressed (maintenance, machine off)</span>
     </div>
     <h3>Share of the window error by channel</h3>
     <ul id="shares" class="plain shares"></ul>
@@ -75,6 +76,12 @@ const LIVE_BODY = `<header>
   </section>
   <aside aria-labelledby="events-title" class="events">
     <h2 id="events-title">Anomalies</h2>
+    <form id="feedback-token" hidden>
+      <label for="admin-token">Admin token, to mark events as false alarms or confirmed</label>
+      <input id="admin-token" type="password" autocomplete="off">
+      <button type="submit">Use</button>
+      <span id="feedback-status" role="status" aria-live="polite" class="muted"></span>
+    </form>
     <h3>Open</h3>
     <p id="open-none" class="muted">none</p>
     <ul id="open-events" class="plain"></ul>
@@ -84,17 +91,21 @@ const LIVE_BODY = `<header>
   </aside>
 </main>`;
 
-let livePageCache: { capacity: number; html: string } | undefined;
+let livePageCache: { key: string; html: string } | undefined;
 
-/** The live view's page (`GET /`): everything inline, updates come from `/events`. */
-export function livePage(capacity: number): string {
-  if (livePageCache?.capacity !== capacity) {
+/**
+ * The live view's page (`GET /`): everything inline, updates come from `/events`. With `feedback`
+ * it offers to mark events (false alarm, confirmed) once the operator gives the admin token.
+ */
+export function livePage(capacity: number, feedback = false): string {
+  const key = `${capacity}:${feedback}`;
+  if (livePageCache?.key !== key) {
     livePageCache = {
-      capacity,
+      key,
       html: htmlDocument({
         title: 'aemon live',
         body: LIVE_BODY,
-        bodyAttrs: `data-capacity="${capacity}"`,
+        bodyAttrs: `data-capacity="${capacity}"${feedback ? ' data-feedback="true"' : ''}`,
         scripts: [viewAssets().liveJs],
         connect: "'self'",
       }),

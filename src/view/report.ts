@@ -37,6 +37,8 @@ export interface ReportSensor {
   labelled: Array<readonly [number, number]>;
   detected: Array<[number, number]>;
   training: Array<[number, number]>;
+  /** Suppressed spans (maintenance, machine off): neither alarmed on nor learnt from. */
+  suppressed: Array<[number, number]>;
   events: Array<{ start: number; end: number | null; peak: number; top: string }>;
   stats: { readings: number; scored: number; anomalous: number; labelledRows: number };
 }
@@ -75,6 +77,7 @@ export function reportSensor(
     labelled: labelled ? [...labelled] : flaggedSpans(s.ts, (i) => s.label[i] === 1),
     detected: flaggedSpans(s.ts, (i) => s.anomaly[i] === 1),
     training: flaggedSpans(s.ts, (i) => s.training[i] === 1),
+    suppressed: flaggedSpans(s.ts, (i) => s.suppressed[i] === 1),
     events: s.events
       .filter((e) => e.kind === 'closed' || !s.events.some((c) => c.kind === 'closed' && c.id === e.id))
       .map((e) => ({

@@ -5,9 +5,9 @@ import { SseHub, type SseOptions } from './sse.js';
 
 /** A GET route for the HTTP server's `extraRoutes` (same shape as its ExtraRoute). */
 export interface ViewRoute {
-  method: 'GET';
+  method: 'GET' | 'POST';
   path: string;
-  handler: (req: IncomingMessage, res: ServerResponse) => void;
+  handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -16,17 +16,23 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 }
 
 /**
- * The live view's routes, all read-only: `GET /` (the page), `/api/fleet`, `/api/sensor?id=…`
- * (snapshots as JSON) and `/events` (Server-Sent Events).
+ * The live view's routes: `GET /` (the page), `/api/fleet`, `/api/sensor?id=…` (snapshots as
+ * JSON) and `/events` (Server-Sent Events), all read-only; and with `feedback` (the admin token set)
+ * `POST /api/events/{id}/feedback`, the one that changes something, behind that token.
  */
-export function liveRoutes(live: LiveView, hub: SseHub, capacity: number): ViewRoute[] {
+export function liveRoutes(
+  live: LiveView,
+  hub: SseHub,
+  capacity: number,
+  feedback?: ViewRoute['handler'],
+): ViewRoute[] {
   return [
     {
       method: 'GET',
       path: '/',
       handler: (_req, res) => {
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-        res.end(livePage(capacity));
+        res.end(livePage(capacity, feedback !== undefined));
       },
     },
     { method: 'GET', path: '/api/fleet', handler: (_req, res) => json(res, 200, live.fleet()) },
@@ -41,6 +47,8 @@ export function liveRoutes(live: LiveView, hub: SseHub, capacity: number): ViewR
       },
     },
     { method: 'GET', path: '/events', handler: hub.handle },
+    // Marking an event: the page sends the admin token the operator typed in; the handler checks it.
+    ...(feedback ? [{ method: 'POST' as const, path: '/api/events/{id}/feedback', handler: feedback }] : []),
   ];
 }
 
@@ -55,9 +63,16 @@ export interface LiveViewHandle {
 }
 
 /** A live view whose page, snapshots and event stream are served as extra routes of the metrics server. */
-export function createLiveView(opts: LiveViewOptions & SseOptions): LiveViewHandle {
+export function createLiveView(
+  opts: LiveViewOptions & SseOptions & { feedback?: ViewRoute['handler'] | undefined },
+): LiveViewHandle {
   const capacity = opts.capacity ?? DEFAULT_CAPACITY;
   const sink = new LiveView({ ...opts, capacity });
   const hub = new SseHub(sink, opts);
-  return { sink, routes: liveRoutes(sink, hub, capacity), flush: () => hub.flush(), close: () => hub.close() };
+  return {
+    sink,
+    routes: liveRoutes(sink, hub, capacity, opts.feedback),
+    flush: () => hub.flush(),
+    close: () => hub.close(),
+  };
 }

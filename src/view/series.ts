@@ -36,6 +36,8 @@ export interface SensorSeries {
   label: Int8Array;
   /** 1 for readings of the training (bootstrap) period. */
   training: Int8Array;
+  /** 1 for readings of a suppressed window (maintenance, machine off, its grace period). */
+  suppressed: Int8Array;
   /** Anomaly events of this sensor, in order. */
   events: AnomalyEvent[];
 }
@@ -48,6 +50,7 @@ class SensorColumns {
   readonly anomaly = new Column(new Int8Array(1024));
   readonly label = new Column(new Int8Array(1024));
   readonly training = new Column(new Int8Array(1024));
+  readonly suppressed = new Column(new Int8Array(1024));
   readonly events: AnomalyEvent[] = [];
 
   constructor(readonly channels: readonly string[]) {
@@ -67,6 +70,7 @@ class SensorColumns {
     this.anomaly.push(row.anomaly ? 1 : 0);
     this.label.push(reading.label ?? -1);
     this.training.push(row.training ? 1 : 0);
+    this.suppressed.push(row.suppressed ? 1 : 0);
   }
 }
 
@@ -108,6 +112,7 @@ export class SeriesCollector implements Sink {
       anomaly: c.anomaly.values(),
       label: c.label.values(),
       training: c.training.values(),
+      suppressed: c.suppressed.values(),
       events: c.events,
     }));
   }

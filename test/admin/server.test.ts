@@ -113,7 +113,7 @@ test('POST /labels adds one label or an array into the LabelStore; bad bodies ar
     [
       '[{"sensor":"a","from":1,"to":2,"label":"normal"},{"sensor":"b","from":1,"to":2,"label":"odd"}]',
       400,
-      /^labels\[1\]: label must be "normal" or "anomaly"/,
+      /^labels\[1\]: label must be "normal", "anomaly" or "maintenance"/,
     ],
     ['{"from":1,"to":2,"label":"normal"}', 400, /no sensor/],
     [JSON.stringify([{ sensor: 'x'.repeat(400), from: 1, to: 2, label: 'normal' }]), 413, /at most 300 are accepted/],

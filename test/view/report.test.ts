@@ -50,6 +50,8 @@ function series(n: number, la: number, lb: number, da: number, db: number, chann
     anomaly,
     label,
     training,
+    // A maintenance span over the second fifth of the series.
+    suppressed: Int8Array.from({ length: n }, (_v, i) => (i >= n / 5 && i < (2 * n) / 5 ? 1 : 0)),
     events: [event, { ...event, kind: 'closed', end: ts[db - 1]! }],
   };
 }
@@ -59,6 +61,7 @@ test('a report sensor: labelled, detected and training spans from the full serie
   assert.deepEqual(r.labelled, [[T0 + 6000_000, T0 + 6499_000]]);
   assert.deepEqual(r.detected, [[T0 + 6200_000, T0 + 6699_000]]);
   assert.deepEqual(r.training, [[T0, T0 + 999_000]]);
+  assert.deepEqual(r.suppressed, [[T0 + 2000_000, T0 + 3999_000]]);
   assert.deepEqual(r.events, [{ start: T0 + 6200_000, end: T0 + 6699_000, peak: 2.1, top: 'a 70 %' }]);
   // At most 3 points per column (min, max, and a gap marker where a column has missing values).
   assert.ok(r.points <= 1500, `${r.points} points`);

@@ -23,6 +23,7 @@ const aemonCharts = (() => {
       labelled: css('--labelled'),
       detected: css('--detected'),
       training: css('--training'),
+      suppressed: css('--suppressed'),
     };
   }
 

@@ -1,5 +1,6 @@
 /* The live view: the fleet list and one sensor's charts, kept current by Server-Sent Events
-   (/events). Read-only: the page never changes anything on the server. */
+   (/events). It changes nothing on the server except an operator's verdict on an event, sent
+   with the admin token they typed in (kept for the browser tab only). */
 'use strict';
 
 (() => {
@@ -107,17 +108,75 @@
     buttons[Math.max(0, Math.min(buttons.length - 1, to))].focus();
   });
 
+  // ---- verdicts on events (with the admin token) ----
+  const FEEDBACK = document.body.dataset.feedback === 'true';
+  const marks = new Map(); // event id → what its verdict did
+  const token = () => sessionStorage.getItem('aemon-admin-token') || '';
+  if (FEEDBACK) {
+    $('feedback-token').hidden = false;
+    $('feedback-status').textContent = token() ? 'token set' : '';
+    $('feedback-token').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      sessionStorage.setItem('aemon-admin-token', $('admin-token').value.trim());
+      $('admin-token').value = '';
+      $('feedback-status').textContent = token() ? 'token set' : 'no token';
+      renderEvents();
+    });
+  }
+
+  async function mark(e, verdict) {
+    marks.set(e.id, 'sending…');
+    renderEvents();
+    try {
+      const res = await fetch(`api/events/${encodeURIComponent(e.id)}/feedback`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token()}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ verdict }),
+      });
+      const body = await res.json().catch(() => ({}));
+      if (!res.ok) marks.set(e.id, `not marked: ${body.error || res.status}`);
+      else {
+        const what = verdict === 'false_alarm' ? 'false alarm' : 'confirmed';
+        const learnt = body.normalWindows == null ? '' : ` · ${body.normalWindows} of its windows in the normal data`;
+        marks.set(e.id, `marked ${what}${body.muted ? ` · ${e.sensor} muted` : ''}${learnt}`);
+      }
+    } catch (err) {
+      marks.set(e.id, `not marked: ${err.message}`);
+    }
+    renderEvents();
+  }
+
+  function feedbackControls(e) {
+    if (!FEEDBACK || !token()) return [];
+    const done = marks.get(e.id);
+    if (done) return [el('span', { class: 'muted mark', 'data-event': e.id, text: ` · ${done}` })];
+    return [' ', 'false_alarm', 'confirmed'].map((v) => {
+      if (v === ' ') return v;
+      const b = el('button', {
+        type: 'button',
+        class: 'verdict',
+        'data-event': e.id,
+        'data-verdict': v,
+        text: v === 'false_alarm' ? 'false alarm' : 'confirmed',
+      });
+      b.addEventListener('click', () => mark(e, v));
+      return b;
+    });
+  }
+
   // ---- anomaly events ----
   function eventItem(e) {
     const top = (e.topChannels || []).map((c) => `${c.channel} ${Math.round(c.share * 100)} %`).join(', ');
     const btn = el('button', { type: 'button', text: e.sensor });
     btn.addEventListener('click', () => select(e.sensor));
     const when = e.kind === 'closed' ? `${formatTime(e.start)} – ${formatTime(e.end)}` : `since ${formatTime(e.start)}`;
+    const closedBy = e.reason === 'suppressed' ? ' (suppressed)' : '';
     return el(
       'li',
-      {},
+      { 'data-event': e.id },
       btn,
-      ` ${e.kind === 'opened' ? 'open' : 'closed'} · peak score ${formatValue(e.peakScore, 2)} · ${when}${top ? ` · top: ${top}` : ''}`,
+      ` ${e.kind === 'opened' ? 'open' : `closed${closedBy}`} · peak score ${formatValue(e.peakScore, 2)} · ${when}${top ? ` · top: ${top}` : ''}`,
+      ...feedbackControls(e),
     );
   }
 
@@ -138,11 +197,11 @@
   }
 
   // ---- one sensor ----
-  function spansOf(d) {
+  function spansOf(d, flags = d.anomaly) {
     const spans = [];
     let start = -1;
     for (let i = 0; i < d.ts.length; i++) {
-      if (d.anomaly[i]) {
+      if (flags[i]) {
         if (start < 0) start = i;
       } else if (start >= 0) {
         spans.push([d.ts[start], d.ts[i - 1]]);
@@ -191,7 +250,10 @@
     for (const u of charts) u.destroy();
     charts = [];
     const t = theme();
-    const shade = () => [{ color: t.detected, spans: spansOf(detail) }];
+    const shade = () => [
+      { color: t.suppressed, spans: spansOf(detail, detail.suppressed || []) },
+      { color: t.detected, spans: spansOf(detail) },
+    ];
     $('score-chart').replaceChildren();
     $('channel-charts').replaceChildren();
     charts.push(
@@ -261,6 +323,7 @@
     trim(detail.ts, pts.ts);
     trim(detail.score, pts.score);
     trim(detail.anomaly, pts.anomaly);
+    trim(detail.suppressed, pts.suppressed);
     detail.channels.forEach((_c, i) => {
       trim(detail.values[i], pts.values[i]);
       trim(detail.reconstruction[i], pts.reconstruction[i]);

@@ -29,11 +29,13 @@
         el('span', {}, el('span', { class: 'swatch labelled' }), 'labelled anomaly (benchmark)'),
         el('span', {}, el('span', { class: 'swatch detected' }), 'detected by aemon (anomaly state)'),
         el('span', {}, el('span', { class: 'swatch training' }), 'training period'),
+        el('span', {}, el('span', { class: 'swatch suppressed' }), 'suppressed (maintenance, machine off)'),
         el('span', {}, el('span', { class: 'swatch threshold' }), 'threshold / detection start'),
       ),
     );
     const layers = () => [
       { color: t.training, spans: s.training },
+      { color: t.suppressed, spans: s.suppressed || [] },
       { color: t.labelled, spans: s.labelled },
       { color: t.detected, spans: s.detected },
     ];
@@ -88,6 +90,7 @@
       labelled: s.labelled.length,
       detected: s.detected.length,
       events: s.events.length,
+      suppressed: (s.suppressed || []).length,
     });
   }
 

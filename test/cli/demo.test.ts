@@ -72,7 +72,13 @@ test('the demo trains, scores, serves /metrics while it runs, detects an injecte
 
   const done = await run;
   assert.equal(done.code, 0, done.stderr);
-  assert.match(done.stdout, /ANOMALY OPENED {2}sensor-\d {2}at \S+ {2}score \d+\.\d\d {2}top channels: \w+ \d+%/);
+  // An opened anomaly: the one score (> 1), its band, and per top channel the reading against what the model expected.
+  const opened =
+    /ANOMALY OPENED {2}sensor-\d {2}at \S+ {2}score (\d+\.\d\d) \((minor|major|critical)\) {2}top channels: \w+ -?[\d.e+-]+ \(expected -?[\d.e+-]+, [+−][\d.e+-]+\) \d+%/.exec(
+      done.stdout,
+    );
+  assert.ok(opened, done.stdout);
+  assert.ok(Number(opened[1]) > 1, `an anomaly opens above 1: ${opened[0]}`);
   const summary = JSON.parse(readFileSync(summaryFile, 'utf8')) as Record<string, unknown>;
   assert.ok((summary.windowsScored as number) > 0);
   assert.ok((summary.injected as number) >= 1);

@@ -7,17 +7,7 @@ import type { Logger } from '../observability/logger.js';
 import { lz4Codec } from './lz4.js';
 import { snappyCodec } from './snappy.js';
 import { zstdCodec } from './zstd.js';
-
-/** What kafkajs hands a codec to compress: an encoder whose `buffer` holds the records. */
-export interface CodecInput {
-  buffer: Buffer;
-}
-
-/** A kafkajs compression codec (the shape `CompressionCodecs[type]()` returns). */
-export interface KafkaCodec {
-  compress(encoder: CodecInput): Promise<Buffer>;
-  decompress(buffer: Buffer): Promise<Buffer>;
-}
+import type { CodecInput, KafkaCodec } from './codec.js';
 
 /** A record batch that could not be decompressed (or whose codec is missing). */
 export interface DecompressFailure {

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import type { KafkaCodec } from './codecs.js';
+import type { KafkaCodec } from './codec.js';
 
 interface SnappyNapi {
   compress(data: Buffer): Promise<Buffer>;

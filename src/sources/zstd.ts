@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import type { KafkaCodec } from './codecs.js';
+import type { KafkaCodec } from './codec.js';
 
 interface ZstdBinding {
   compress(data: Buffer, level?: number): Promise<Buffer>;

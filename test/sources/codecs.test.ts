@@ -9,7 +9,8 @@ import { loadConfig } from '../../src/config/load.js';
 import { KAFKA_CODECS } from '../../src/config/schema.js';
 import { AemonError } from '../../src/errors.js';
 import { aemon, ROOT } from '../cli/run.js';
-import { installKafkaCodecs, type DecompressFailure, type KafkaCodec } from '../../src/sources/codecs.js';
+import type { KafkaCodec } from '../../src/sources/codec.js';
+import { installKafkaCodecs, type DecompressFailure } from '../../src/sources/codecs.js';
 
 const require = createRequire(import.meta.url);
 // kafkajs' own record batch encoder and decoder, which call the codec registry.

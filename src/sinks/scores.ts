@@ -57,7 +57,10 @@ export function csvRow(row: ScoredReading, channels: readonly string[]): string 
   return cells.join(',') + '\n';
 }
 
-/** One NDJSON line: `{ts, sensor, score, threshold, anomaly, errors, windowId}`; `errors` is null while warming. */
+/**
+ * One NDJSON line: `{ts, sensor, score, rawScore, threshold, anomaly, errors, windowId}`; `errors` is
+ * null while warming. `rawScore` is the window's error ÷ its calibrated threshold.
+ */
 export function ndjsonRow(row: ScoredReading): string {
   let errors: Record<string, number> | null = null;
   if (row.channelShares !== null) {
@@ -72,6 +75,7 @@ export function ndjsonRow(row: ScoredReading): string {
       ts: new Date(row.reading.ts).toISOString(),
       sensor: row.reading.sensor,
       score: r(row.score),
+      rawScore: r(row.rawScore),
       threshold: r(row.threshold),
       anomaly: row.anomaly,
       errors,

@@ -4,7 +4,11 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { join, relative } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { loadConfig } from '../../src/config/load.js';
+import { grafanaTemplate } from '../../scripts/dashboards/alerts.js';
 import { DEPLOY, ROOT, requireTool, run, tempDir } from './tools.js';
+
+const templated = (labels: Record<string, string> | undefined): Record<string, string> | undefined =>
+  labels && Object.fromEntries(Object.entries(labels).map(([k, v]) => [k, grafanaTemplate(v)]));
 
 // Images cannot be pulled here, so the deployment files are checked with the tools that exist:
 // docker-compose's own validation, a YAML parser, aemon's config schema, and cross-file consistency.
@@ -133,7 +137,8 @@ test('the Grafana-managed alert rules are the same alerts: names, expressions, f
     assert.equal(query.datasourceUid, ds.uid, p.alert);
     assert.equal(query.model.expr, p.expr, p.alert);
     assert.equal(g.for, p.for ?? '0s', p.alert);
-    assert.deepEqual(g.labels, p.labels, p.alert);
+    // Labels are templates (AemonAnomaly's severity): Grafana's names the query's value `$values.A.Value`.
+    assert.deepEqual(g.labels, templated(p.labels as Record<string, string> | undefined), p.alert);
     assert.ok(
       (g.data as Doc[]).some((d) => d.refId === g.condition),
       `${p.alert}: condition ${g.condition} is no query`,

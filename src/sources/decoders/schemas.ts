@@ -7,6 +7,59 @@ import { messageIndexes } from './wire.js';
 import type { RegistrySchema } from './registry.js';
 import { truncate } from './validate.js';
 
+interface AvroTap {
+  isValid(): boolean;
+  readLong(): number;
+  skipLong(): void;
+  readString(): string;
+}
+interface AvroBlockType {
+  prototype: { _read(tap: AvroTap): unknown; valuesType?: unknown; itemsType?: unknown };
+}
+
+/**
+ * avsc reads a map's or an array's block count and loops that many times even past the end of
+ * the bytes (it checks the position only once the whole value is read), so a 10-byte record
+ * whose block count is 2^40 keeps the decoder busy for hours. These reads stop at the first item
+ * past the end; the record is then rejected as any truncated one is.
+ */
+function guardAvroBlocks(): void {
+  const types = (avro as unknown as { types: Record<string, AvroBlockType> }).types;
+  const blockCount = (tap: AvroTap): number => {
+    let n = tap.readLong();
+    if (n < 0) {
+      n = -n;
+      tap.skipLong();
+    }
+    return n;
+  };
+  const past = (): Error => new Error('a map or array block runs past the end of the record');
+  types.MapType!.prototype._read = function (this: { valuesType: { _read(t: AvroTap): unknown } }, tap: AvroTap) {
+    const val: Record<string, unknown> = {};
+    let n: number;
+    while ((n = blockCount(tap))) {
+      while (n--) {
+        if (!tap.isValid()) throw past();
+        const key = tap.readString();
+        val[key] = this.valuesType._read(tap);
+      }
+    }
+    return val;
+  };
+  types.ArrayType!.prototype._read = function (this: { itemsType: { _read(t: AvroTap): unknown } }, tap: AvroTap) {
+    const val: unknown[] = [];
+    let n: number;
+    while ((n = blockCount(tap))) {
+      while (n--) {
+        if (!tap.isValid()) throw past();
+        val.push(this.itemsType._read(tap));
+      }
+    }
+    return val;
+  };
+}
+guardAvroBlocks();
+
 export type SchemaFormat = 'avro' | 'protobuf' | 'json-schema';
 
 /** What a record's payload became: the decoded object, or why it does not match its schema. */

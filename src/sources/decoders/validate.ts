@@ -106,33 +106,33 @@ export interface Validator {
   check(rec: SourceRecord, c: Candidate): Reading | Rejection;
 }
 
-/**
- * The checks every format shares, with the state they need: per sensor without a model, the
- * channel set of its first valid reading; the interned channel arrays.
- */
-export function createValidator(cfg: ReadingConfig, unit: TimeUnit, options: DecoderOptions = {}): Validator {
-  const now = options.now ?? Date.now;
-  const channelsFor = options.channelsFor;
-  const firstSeen = new Map<string, readonly string[]>();
-
-  const reject = (rec: SourceRecord, reason: RejectReason, detail: string, sensor?: string): Rejection => {
-    const out: Rejection = {
-      kind: 'rejected',
-      reason,
-      detail: truncate(detail),
-      raw: rec.raw,
-      origin: rec.origin,
-      arrivedAt: rec.arrivedAt,
-      seq: rec.seq,
-      ack: rec.ack,
-    };
-    if (rec.key !== undefined) out.key = rec.key;
-    if (rec.replayOnly || rec.deadLettered) out.replayOnly = true;
-    if (sensor !== undefined) out.sensor = sensor;
-    return out;
+/** The rejection of `rec` for `reason`, carrying what the dead-letter record needs. */
+function rejection(rec: SourceRecord, reason: RejectReason, detail: string, sensor?: string): Rejection {
+  const out: Rejection = {
+    kind: 'rejected',
+    reason,
+    detail: truncate(detail),
+    raw: rec.raw,
+    origin: rec.origin,
+    arrivedAt: rec.arrivedAt,
+    seq: rec.seq,
+    ack: rec.ack,
   };
+  if (rec.key !== undefined) out.key = rec.key;
+  if (rec.replayOnly || rec.deadLettered) out.replayOnly = true;
+  if (sensor !== undefined) out.sensor = sensor;
+  return out;
+}
 
-  // One frozen, sorted array per distinct channel set, shared by every reading that has it.
+/** Channel sets as sorted, frozen arrays: one per distinct set, shared by every reading that has it. */
+interface ChannelSets {
+  /** The one array of the set `sorted` names. */
+  intern(sorted: readonly string[]): readonly string[];
+  /** The interned sorted form of a channel set from `channelsFor` (a model's), remembered by identity. */
+  sortedOf(given: readonly string[]): readonly string[];
+}
+
+function createChannelSets(): ChannelSets {
   const interned = new Map<string, readonly string[]>();
   const intern = (sorted: readonly string[]): readonly string[] => {
     const key = sortedGroupKey(sorted);
@@ -143,74 +143,97 @@ export function createValidator(cfg: ReadingConfig, unit: TimeUnit, options: Dec
     }
     return known;
   };
-  // Channel sets from `channelsFor` (a model's), by identity: their interned sorted form.
-  const sortedOf = new WeakMap<readonly string[], readonly string[]>();
-  const sortedCopy = (given: readonly string[]): readonly string[] => {
-    const sorted = intern([...given].sort());
-    sortedOf.set(given, sorted);
-    return sorted;
+  const sorted = new WeakMap<readonly string[], readonly string[]>();
+  const sortedOf = (given: readonly string[]): readonly string[] => {
+    let known = sorted.get(given);
+    if (known === undefined) {
+      known = intern([...given].sort());
+      sorted.set(given, known);
+    }
+    return known;
   };
+  return { intern, sortedOf };
+}
 
-  /** Full validation of `values` with the precise rejection; channels come out sorted and interned. */
-  const checkValues = (
-    rec: SourceRecord,
-    given: Record<string, unknown>,
-    valuesName: string,
-    sensor: string,
-    expected: readonly string[] | undefined,
-  ): { channels: readonly string[]; values: Float64Array } | Rejection => {
-    const names = Object.keys(given).sort();
-    if (names.length === 0) return reject(rec, 'bad_record', `${valuesName} has no channels`, sensor);
-    for (const name of names) {
-      const v = given[name];
-      if (typeof v !== 'number' || !Number.isFinite(v)) {
-        return reject(rec, 'non_finite', `${valuesName}.${name} is ${describe(v)}`, sensor);
-      }
+/** Full validation of `values` with the precise rejection; channels come out sorted and interned. */
+function checkValues(
+  sets: ChannelSets,
+  rec: SourceRecord,
+  given: Record<string, unknown>,
+  valuesName: string,
+  sensor: string,
+  expected: readonly string[] | undefined,
+): { channels: readonly string[]; values: Float64Array } | Rejection {
+  const names = Object.keys(given).sort();
+  if (names.length === 0) return rejection(rec, 'bad_record', `${valuesName} has no channels`, sensor);
+  for (const name of names) {
+    const v = given[name];
+    if (typeof v !== 'number' || !Number.isFinite(v)) {
+      return rejection(rec, 'non_finite', `${valuesName}.${name} is ${describe(v)}`, sensor);
     }
-    if (expected !== undefined) {
-      const missing = expected.filter((c) => !Object.hasOwn(given, c));
-      const have = new Set(expected);
-      const extra = names.filter((c) => !have.has(c));
-      if (missing.length > 0) {
-        const also = extra.length > 0 ? `; unknown ${extra.join(', ')}` : '';
-        return reject(rec, 'missing_channel', `missing ${missing.join(', ')} of ${groupKey(expected)}${also}`, sensor);
-      }
-      if (extra.length > 0) {
-        return reject(rec, 'unknown_channel', `unknown ${extra.join(', ')}, expected ${groupKey(expected)}`, sensor);
-      }
+  }
+  if (expected !== undefined) {
+    const missing = expected.filter((c) => !Object.hasOwn(given, c));
+    const have = new Set(expected);
+    const extra = names.filter((c) => !have.has(c));
+    if (missing.length > 0) {
+      const also = extra.length > 0 ? `; unknown ${extra.join(', ')}` : '';
+      return rejection(rec, 'missing_channel', `missing ${missing.join(', ')} of ${groupKey(expected)}${also}`, sensor);
     }
-    const channels = expected ?? intern(names);
-    const values = new Float64Array(channels.length);
-    for (let i = 0; i < channels.length; i++) values[i] = given[channels[i]!] as number;
-    return { channels, values };
-  };
+    if (extra.length > 0) {
+      return rejection(rec, 'unknown_channel', `unknown ${extra.join(', ')}, expected ${groupKey(expected)}`, sensor);
+    }
+  }
+  const channels = expected ?? sets.intern(names);
+  const values = new Float64Array(channels.length);
+  for (let i = 0; i < channels.length; i++) values[i] = given[channels[i]!] as number;
+  return { channels, values };
+}
+
+/** The event time (epoch ms) of what a decoder found, from its time value or else the record timestamp. */
+function eventTime(rec: SourceRecord, c: Candidate, unit: TimeUnit, sensor: string): number | Rejection {
+  if (c.ts === undefined || c.ts === null) {
+    return rec.timestamp ?? rejection(rec, 'bad_timestamp', `no ${c.timeName} field and no record timestamp`, sensor);
+  }
+  const ts = timeIn(c.ts, unit);
+  if (ts !== undefined) return ts;
+  const shown =
+    typeof c.ts === 'string' ? JSON.stringify(c.ts) : typeof c.ts === 'number' ? String(c.ts) : `a ${typeof c.ts}`;
+  const as = unit === 'ms' ? 'an ISO-8601 date or epoch ms' : unitName(unit);
+  return rejection(rec, 'bad_timestamp', `${c.timeName} is ${truncate(shown, 60)}, not ${as}`, sensor);
+}
+
+/** What kind of value `given` is, when it is not an object of channels. */
+function notAnObject(given: unknown): string {
+  return given === undefined
+    ? 'missing'
+    : given === null
+      ? 'null'
+      : Array.isArray(given)
+        ? 'an array'
+        : `a ${typeof given}`;
+}
+
+/**
+ * The checks every format shares, with the state they need: per sensor without a model, the
+ * channel set of its first valid reading; the interned channel arrays.
+ */
+export function createValidator(cfg: ReadingConfig, unit: TimeUnit, options: DecoderOptions = {}): Validator {
+  const now = options.now ?? Date.now;
+  const channelsFor = options.channelsFor;
+  const firstSeen = new Map<string, readonly string[]>();
+  const sets = createChannelSets();
 
   const check = (rec: SourceRecord, c: Candidate): Reading | Rejection => {
     const sensor = c.sensor;
-    if (sensor === undefined) return reject(rec, 'missing_sensor', c.noSensor);
+    if (sensor === undefined) return rejection(rec, 'missing_sensor', c.noSensor);
 
-    let ts: number | undefined;
-    if (c.ts === undefined || c.ts === null) {
-      ts = rec.timestamp;
-      if (ts === undefined)
-        return reject(rec, 'bad_timestamp', `no ${c.timeName} field and no record timestamp`, sensor);
-    } else {
-      ts = timeIn(c.ts, unit);
-      if (ts === undefined) {
-        const shown =
-          typeof c.ts === 'string'
-            ? JSON.stringify(c.ts)
-            : typeof c.ts === 'number'
-              ? String(c.ts)
-              : `a ${typeof c.ts}`;
-        const as = unit === 'ms' ? 'an ISO-8601 date or epoch ms' : unitName(unit);
-        return reject(rec, 'bad_timestamp', `${c.timeName} is ${truncate(shown, 60)}, not ${as}`, sensor);
-      }
-    }
+    const ts = eventTime(rec, c, unit, sensor);
+    if (typeof ts !== 'number') return ts;
     const clock = now();
     if (ts > clock + cfg.maxFutureMs) {
       const at = new Date(ts).toISOString();
-      return reject(
+      return rejection(
         rec,
         'future_timestamp',
         `${at} is ${ts - clock} ms ahead of the clock (max ${cfg.maxFutureMs})`,
@@ -220,23 +243,16 @@ export function createValidator(cfg: ReadingConfig, unit: TimeUnit, options: Dec
 
     const given = c.values;
     if (!isPlainObject(given)) {
-      const got =
-        given === undefined
-          ? 'missing'
-          : given === null
-            ? 'null'
-            : Array.isArray(given)
-              ? 'an array'
-              : `a ${typeof given}`;
-      return reject(rec, 'bad_record', `${c.valuesName} is ${got}, expected an object of channel → number`, sensor);
+      const got = notAnObject(given);
+      return rejection(rec, 'bad_record', `${c.valuesName} is ${got}, expected an object of channel → number`, sensor);
     }
     const model = channelsFor?.(sensor);
-    const expected = model === undefined ? firstSeen.get(sensor) : (sortedOf.get(model) ?? sortedCopy(model));
+    const expected = model === undefined ? firstSeen.get(sensor) : sets.sortedOf(model);
     // The common case, without sorting or allocating: exactly the expected channels, all finite.
     let values = expected === undefined ? undefined : expectedValues(given, expected);
     let channels = expected;
     if (values === undefined || channels === undefined) {
-      const checked = checkValues(rec, given, c.valuesName, sensor, expected);
+      const checked = checkValues(sets, rec, given, c.valuesName, sensor, expected);
       if ('kind' in checked) return checked;
       ({ values, channels } = checked);
     }
@@ -260,5 +276,5 @@ export function createValidator(cfg: ReadingConfig, unit: TimeUnit, options: Dec
     return out;
   };
 
-  return { reject, check };
+  return { reject: rejection, check };
 }

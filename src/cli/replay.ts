@@ -1,14 +1,15 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { AemonError } from '../errors.js';
-import { createEngine } from '../main.js';
+import { createEngine, type EngineHooks } from '../main.js';
 import type { AnomalyEvent, PipelineOutput, Sink } from '../pipeline/contracts.js';
+import type { RunStats } from '../pipeline/runner.js';
 import type { Injection } from '../sources/simulator.js';
 import { dlqFileSink } from '../sinks/dlq.js';
 import { openMetricsSink } from '../sinks/openmetrics.js';
 import { scoreFileSink } from '../sinks/scores.js';
 import { fileSource, type FileFormat } from '../sources/file.js';
-import { READING_FORMATS, type ReadingFormat } from '../config/schema.js';
+import { READING_FORMATS, type Config, type ReadingFormat } from '../config/schema.js';
 import { kafkaRangeSource } from '../sources/kafka-range.js';
 import { reportHtml, writeReport } from '../view/report.js';
 import { SeriesCollector } from '../view/series.js';
@@ -74,7 +75,17 @@ function parseTime(text: string | undefined, flag: string): number {
   return ms;
 }
 
-async function replay(input: string | undefined, flags: ReplayFlags): Promise<void> {
+/** What the flags ask for, checked: the input (a path or a Kafka range), the labels and the config. */
+interface ReplayPlan {
+  input: string | undefined;
+  range: { topic: string; fromMs: number; toMs: number } | undefined;
+  trainFirst: number | undefined;
+  injections: Injection[] | undefined;
+  format: { file: FileFormat; reading?: ReadingFormat };
+  cfg: Readonly<Config>;
+}
+
+function replayPlan(input: string | undefined, flags: ReplayFlags): ReplayPlan {
   if ((input === undefined) === (flags.kafkaTopic === undefined)) {
     throw new AemonError('AEMON_USAGE', 'give a file or folder, or --kafka-topic with --from and --to (not both)', {
       stage: 'cli',
@@ -101,33 +112,98 @@ async function replay(input: string | undefined, flags: ReplayFlags): Promise<vo
     }),
     model: defined({ dir: flags.model }),
   });
-  const log = commandLogger(cfg, flags.verbose);
-  const progress = new TrainingProgress(process.stderr);
-  const t0 = performance.now();
-  let trainingSeconds = 0;
-  let firstPromotion: number | undefined;
-  const retrainRuns = { promoted: 0, rejected: 0, failed: 0 };
-  const engine = await createEngine(cfg, {
-    mode: 'replay',
-    log,
-    ...(cfg.model.dir ? { models: await registryWithModels(cfg.model.dir, cfg.model.keep, log) } : {}),
-    hooks: {
-      onEpoch: (_group, p) => progress.epoch('training', p),
-      onFailed: () => progress.abandon(),
+  return { input, range, trainFirst, injections, format, cfg };
+}
+
+/** Training and retraining as they happen: progress and one line per retraining on stderr, and their tally. */
+class TrainingTally {
+  seconds = 0;
+  firstPromotion: number | undefined;
+  readonly runs = { promoted: 0, rejected: 0, failed: 0 };
+  private readonly progress = new TrainingProgress(process.stderr);
+
+  hooks(): EngineHooks {
+    return {
+      onEpoch: (_group, p) => this.progress.epoch('training', p),
+      onFailed: () => this.progress.abandon(),
       onRetrained: (_group, result, seconds, version, why, at) => {
-        retrainRuns[result]++;
-        if (result === 'promoted') firstPromotion ??= at;
+        this.runs[result]++;
+        if (result === 'promoted') this.firstPromotion ??= at;
         process.stderr.write(
           `retrained at ${new Date(at).toISOString()} in ${seconds.toFixed(1)} s: ${result}${version ? ` ${version}` : ''} — ${why}\n`,
         );
       },
       onTrained: (bundle, seconds) => {
-        trainingSeconds += seconds;
-        progress.done(
+        this.seconds += seconds;
+        this.progress.done(
           `model ${bundle.metadata.version} trained in ${seconds.toFixed(1)} s on ${bundle.metadata.trainingWindows} windows`,
         );
       },
-    },
+    };
+  }
+}
+
+/** With --labels: the anomalies opened and every written reading's sensor, time and state, for the false-alarm rate. */
+class LabelledRun implements Sink {
+  readonly name = 'events';
+  readonly opened: AnomalyEvent[] = [];
+  readonly rows = { sensor: [] as string[], ts: [] as number[], anomaly: [] as boolean[] };
+  // The readings' spacing, from the first sensor's first two readings.
+  private stepSensor: string | undefined;
+  private stepFrom = Number.NaN;
+  stepMs = Number.NaN;
+
+  async write(outputs: readonly PipelineOutput[]): Promise<void> {
+    for (const o of outputs) {
+      if (o.kind === 'event' && o.event.kind === 'opened') this.opened.push(o.event);
+      if (o.kind === 'scored') {
+        for (const r of o.rows) {
+          if (this.stepSensor === undefined) {
+            this.stepSensor = r.reading.sensor;
+            this.stepFrom = r.reading.ts;
+          } else if (Number.isNaN(this.stepMs) && r.reading.sensor === this.stepSensor)
+            this.stepMs = r.reading.ts - this.stepFrom;
+          this.rows.sensor.push(r.reading.sensor);
+          this.rows.ts.push(r.reading.ts);
+          this.rows.anomaly.push(r.anomaly);
+        }
+      }
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** The closing line on stderr: counts, time, rejections by reason and where the outputs went. */
+function replaySummary(
+  stats: RunStats,
+  seconds: number,
+  trainingSeconds: number,
+  backend: string,
+  flags: ReplayFlags,
+): string {
+  const rejected = Object.entries(stats.rejected);
+  const nRejected = rejected.reduce((a, [, n]) => a + (n ?? 0), 0);
+  return (
+    `replayed ${stats.records} records in ${seconds.toFixed(1)} s (training ${trainingSeconds.toFixed(1)} s, backend ${backend}): ` +
+    `${stats.trainingRows} training rows, ${stats.readings - stats.trainingRows} rows written (${stats.scoredRows} scored), ` +
+    `${stats.windowsScored} windows scored, ${stats.anomaliesOpened} anomalies opened, ` +
+    `${nRejected} rejected${nRejected > 0 ? ` (${rejected.map(([r, n]) => `${r} ${n}`).join(', ')})` : ''}` +
+    `${flags.out ? ` → ${flags.out}` : ''}${flags.openmetrics ? `, OpenMetrics → ${flags.openmetrics}` : ''}` +
+    `${flags.report ? `, report → ${flags.report}` : ''}\n`
+  );
+}
+
+async function replay(inputArg: string | undefined, flags: ReplayFlags): Promise<void> {
+  const { input, range, trainFirst, injections, format, cfg } = replayPlan(inputArg, flags);
+  const log = commandLogger(cfg, flags.verbose);
+  const tally = new TrainingTally();
+  const t0 = performance.now();
+  const engine = await createEngine(cfg, {
+    mode: 'replay',
+    log,
+    ...(cfg.model.dir ? { models: await registryWithModels(cfg.model.dir, cfg.model.keep, log) } : {}),
+    hooks: tally.hooks(),
   });
   if (!cfg.model.dir) {
     process.stderr.write(
@@ -138,41 +214,8 @@ async function replay(input: string | undefined, flags: ReplayFlags): Promise<vo
   const sinks: Sink[] = [scoreFileSink(flags.out ?? '-'), rejectionReporter(process.stderr)];
   if (flags.dlq) sinks.push(dlqFileSink(flags.dlq));
   if (flags.openmetrics) sinks.push(openMetricsSink(flags.openmetrics));
-  const opened: AnomalyEvent[] = [];
-  let firstTs = Infinity;
-  let lastTs = -Infinity;
-  // The readings' spacing, from the first sensor's first two readings.
-  let stepSensor: string | undefined;
-  let stepFrom = Number.NaN;
-  let stepMs = Number.NaN;
-  // Every written reading's sensor, time and state, for the false-alarm rate (only with --labels).
-  const rowSensor: string[] = [];
-  const rowTs: number[] = [];
-  const rowFlag: boolean[] = [];
-  if (injections) {
-    sinks.push({
-      name: 'events',
-      async write(outputs: readonly PipelineOutput[]) {
-        for (const o of outputs) {
-          if (o.kind === 'event' && o.event.kind === 'opened') opened.push(o.event);
-          if (o.kind === 'scored') {
-            for (const r of o.rows) {
-              if (stepSensor === undefined) {
-                stepSensor = r.reading.sensor;
-                stepFrom = r.reading.ts;
-              } else if (Number.isNaN(stepMs) && r.reading.sensor === stepSensor) stepMs = r.reading.ts - stepFrom;
-              rowSensor.push(r.reading.sensor);
-              rowTs.push(r.reading.ts);
-              rowFlag.push(r.anomaly);
-              if (r.reading.ts < firstTs) firstTs = r.reading.ts;
-              if (r.reading.ts > lastTs) lastTs = r.reading.ts;
-            }
-          }
-        }
-      },
-      async close() {},
-    });
-  }
+  const labelled = injections ? new LabelledRun() : undefined;
+  if (labelled) sinks.push(labelled);
   const collector = flags.report ? new SeriesCollector() : undefined;
   if (collector) sinks.push(collector);
   const records$ = range
@@ -187,27 +230,18 @@ async function replay(input: string | undefined, flags: ReplayFlags): Promise<vo
     );
   }
   const seconds = (performance.now() - t0) / 1000;
-  const rejected = Object.entries(stats.rejected);
-  const nRejected = rejected.reduce((a, [, n]) => a + (n ?? 0), 0);
-  process.stderr.write(
-    `replayed ${stats.records} records in ${seconds.toFixed(1)} s (training ${trainingSeconds.toFixed(1)} s, backend ${engine.backend}): ` +
-      `${stats.trainingRows} training rows, ${stats.readings - stats.trainingRows} rows written (${stats.scoredRows} scored), ` +
-      `${stats.windowsScored} windows scored, ${stats.anomaliesOpened} anomalies opened, ` +
-      `${nRejected} rejected${nRejected > 0 ? ` (${rejected.map(([r, n]) => `${r} ${n}`).join(', ')})` : ''}` +
-      `${flags.out ? ` → ${flags.out}` : ''}${flags.openmetrics ? `, OpenMetrics → ${flags.openmetrics}` : ''}` +
-      `${flags.report ? `, report → ${flags.report}` : ''}\n`,
-  );
-  if (injections) {
+  process.stderr.write(replaySummary(stats, seconds, tally.seconds, engine.backend, flags));
+  if (injections && labelled) {
     // A window's event-time span: an alarm up to one span after a labelled anomaly ended is its detection.
-    const spanMs = cfg.windowing.size * (Number.isFinite(stepMs) ? stepMs : 1000);
+    const spanMs = cfg.windowing.size * (Number.isFinite(labelled.stepMs) ? labelled.stepMs : 1000);
     process.stderr.write(
       falseAlarmSummary(
         injections,
-        opened,
-        { sensor: rowSensor, ts: rowTs, anomaly: rowFlag },
+        labelled.opened,
+        labelled.rows,
         spanMs,
-        firstPromotion,
-        retrainRuns,
+        tally.firstPromotion,
+        tally.runs,
         cfg.training.intervalMs > 0,
       ),
     );

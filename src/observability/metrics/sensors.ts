@@ -129,76 +129,103 @@ function sensorGauges(registers: Registry[], flushWindows: () => void) {
   };
 }
 
-export function sensorSeriesMetrics(registers: Registry[], cfg: { maxSensors: number }): SensorSeriesMetrics {
-  const g = sensorGauges(registers, () => flushWindows());
-  const setDropped = (n: number): void => g.seriesDropped.set(n);
+type SensorGauges = ReturnType<typeof sensorGauges>;
 
-  const tracked = new Map<string, Tracked>();
-  const untracked = new Set<string>();
+/** Sets a sensor's gauges to its latest window. */
+function writeSeries(g: SensorGauges, sensor: string, t: Tracked): void {
+  const labels = { sensor };
+  g.anomalyScore.set(labels, t.value);
+  g.rawScore.set(labels, t.raw);
+  g.reconstructionError.set(labels, t.error);
+  if (t.threshold === null) g.threshold.remove(labels);
+  else g.threshold.set(labels, t.threshold);
+  if (t.anomaly !== undefined) g.anomaly.set(labels, t.anomaly);
+  if (t.severity !== undefined) g.severity.set(labels, t.severity);
+  for (let i = 0; i < t.channels.length; i++) {
+    g.channelError.set({ sensor, channel: t.channels[i] as string }, t.shares[i] ?? NaN);
+  }
+}
+
+/** Removes every series of a sensor. */
+function removeSeries(g: SensorGauges, sensor: string, t: Tracked): void {
+  for (const gauge of [g.anomalyScore, g.rawScore, g.reconstructionError, g.threshold, g.anomaly, g.severity])
+    gauge.remove({ sensor });
+  g.anomaliesTotal.remove({ sensor });
+  for (const channel of t.channels) g.channelError.remove({ sensor, channel });
+}
+
+/** What the ranking tells the series: a sensor lost or got its series, or the count of sensors without any changed. */
+interface RankingChanges {
+  removed(sensor: string, t: Tracked): void;
+  admitted(sensor: string): void;
+  dropped(count: number): void;
+}
+
+/**
+ * Which sensors have series: at most `max`, a newcomer taking the place of the tracked sensor
+ * with the lowest latest score if its own is higher; the others are counted as dropped.
+ */
+class SensorRanking {
+  readonly tracked = new Map<string, Tracked>();
+  private readonly untracked = new Set<string>();
   // Lowest-scoring tracked sensor, cached so a stream of untracked sensors does not rescan the
   // map for every window; `null` means unknown (rescan when needed).
-  let lowest: { sensor: string; score: number } | null = null;
+  private lowest: { sensor: string; score: number } | null = null;
 
-  const findLowest = (): { sensor: string; score: number } | null => {
-    if (lowest === null) {
-      for (const [sensor, t] of tracked) {
-        if (lowest === null || t.score < lowest.score) lowest = { sensor, score: t.score };
-      }
-    }
-    return lowest;
-  };
+  constructor(
+    private readonly max: number,
+    private readonly on: RankingChanges,
+  ) {}
 
-  const setScore = (sensor: string, t: Tracked, score: number): void => {
-    t.score = score;
-    if (lowest === null) return;
-    if (lowest.sensor === sensor) lowest = score <= lowest.score ? { sensor, score } : null;
-    else if (score < lowest.score) lowest = { sensor, score };
-  };
-
-  // Sets the gauges of every sensor observed since the last scrape (each per-sensor gauge's
-  // `collect`: whichever a scrape reads first does it for all).
-  function flushWindows(): void {
-    for (const [sensor, t] of tracked) {
-      if (!t.dirty) continue;
-      t.dirty = false;
-      const labels = { sensor };
-      g.anomalyScore.set(labels, t.value);
-      g.rawScore.set(labels, t.raw);
-      g.reconstructionError.set(labels, t.error);
-      if (t.threshold === null) g.threshold.remove(labels);
-      else g.threshold.set(labels, t.threshold);
-      if (t.anomaly !== undefined) g.anomaly.set(labels, t.anomaly);
-      if (t.severity !== undefined) g.severity.set(labels, t.severity);
-      for (let i = 0; i < t.channels.length; i++) {
-        g.channelError.set({ sensor, channel: t.channels[i] as string }, t.shares[i] ?? NaN);
-      }
-    }
+  /** The sensor's entry, admitting it if it may have series; undefined when it may not. */
+  entry(sensor: string, score: number): Tracked | undefined {
+    return this.tracked.get(sensor) ?? this.admit(sensor, score);
   }
 
-  const removeSeries = (sensor: string): void => {
-    const t = tracked.get(sensor);
-    if (t === undefined) return;
-    for (const gauge of [g.anomalyScore, g.rawScore, g.reconstructionError, g.threshold, g.anomaly, g.severity])
-      gauge.remove({ sensor });
-    g.anomaliesTotal.remove({ sensor });
-    for (const channel of t.channels) g.channelError.remove({ sensor, channel });
-    tracked.delete(sensor);
-    if (lowest?.sensor === sensor) lowest = null;
-  };
+  setScore(sensor: string, t: Tracked, score: number): void {
+    t.score = score;
+    if (this.lowest === null) return;
+    if (this.lowest.sensor === sensor) this.lowest = score <= this.lowest.score ? { sensor, score } : null;
+    else if (score < this.lowest.score) this.lowest = { sensor, score };
+  }
 
-  const admit = (sensor: string, score: number): Tracked | undefined => {
-    if (tracked.size >= cfg.maxSensors) {
-      const victim = findLowest();
+  /** Drops a sensor's series and its place among the dropped. */
+  forget(sensor: string): void {
+    this.remove(sensor);
+    this.untracked.delete(sensor);
+    this.on.dropped(this.untracked.size);
+  }
+
+  private findLowest(): { sensor: string; score: number } | null {
+    if (this.lowest === null) {
+      for (const [sensor, t] of this.tracked) {
+        if (this.lowest === null || t.score < this.lowest.score) this.lowest = { sensor, score: t.score };
+      }
+    }
+    return this.lowest;
+  }
+
+  private remove(sensor: string): void {
+    const t = this.tracked.get(sensor);
+    if (t === undefined) return;
+    this.on.removed(sensor, t);
+    this.tracked.delete(sensor);
+    if (this.lowest?.sensor === sensor) this.lowest = null;
+  }
+
+  private admit(sensor: string, score: number): Tracked | undefined {
+    if (this.tracked.size >= this.max) {
+      const victim = this.findLowest();
       if (victim === null || !(score > victim.score)) {
         // Every window of an untracked sensor comes here: the gauge changes only for a newcomer.
-        if (!untracked.has(sensor)) {
-          untracked.add(sensor);
-          setDropped(untracked.size);
+        if (!this.untracked.has(sensor)) {
+          this.untracked.add(sensor);
+          this.on.dropped(this.untracked.size);
         }
         return undefined;
       }
-      removeSeries(victim.sensor);
-      untracked.add(victim.sensor);
+      this.remove(victim.sensor);
+      this.untracked.add(victim.sensor);
     }
     const t: Tracked = {
       score,
@@ -212,21 +239,40 @@ export function sensorSeriesMetrics(registers: Registry[], cfg: { maxSensors: nu
       shares: [],
       dirty: false,
     };
-    tracked.set(sensor, t);
-    // Exported from 0, so increase() sees a sensor's first anomaly.
-    g.anomaliesTotal.inc({ sensor }, 0);
-    untracked.delete(sensor);
-    setDropped(untracked.size);
-    if (lowest !== null && score < lowest.score) lowest = { sensor, score };
+    this.tracked.set(sensor, t);
+    this.on.admitted(sensor);
+    this.untracked.delete(sensor);
+    this.on.dropped(this.untracked.size);
+    if (this.lowest !== null && score < this.lowest.score) this.lowest = { sensor, score };
     return t;
-  };
+  }
+}
+
+export function sensorSeriesMetrics(registers: Registry[], cfg: { maxSensors: number }): SensorSeriesMetrics {
+  const g = sensorGauges(registers, () => flushWindows());
+  const ranking = new SensorRanking(cfg.maxSensors, {
+    removed: (sensor, t) => removeSeries(g, sensor, t),
+    // Exported from 0, so increase() sees a sensor's first anomaly.
+    admitted: (sensor) => g.anomaliesTotal.inc({ sensor }, 0),
+    dropped: (n) => g.seriesDropped.set(n),
+  });
+
+  // Sets the gauges of every sensor observed since the last scrape (each per-sensor gauge's
+  // `collect`: whichever a scrape reads first does it for all).
+  function flushWindows(): void {
+    for (const [sensor, t] of ranking.tracked) {
+      if (!t.dirty) continue;
+      t.dirty = false;
+      writeSeries(g, sensor, t);
+    }
+  }
 
   return {
     observeWindow(o) {
       const score = rank(o.score);
-      const t = tracked.get(o.sensor) ?? admit(o.sensor, score);
+      const t = ranking.entry(o.sensor, score);
       if (t === undefined) return;
-      setScore(o.sensor, t, score);
+      ranking.setScore(o.sensor, t, score);
       t.value = o.score;
       t.raw = o.rawScore;
       t.error = o.error;
@@ -243,15 +289,13 @@ export function sensorSeriesMetrics(registers: Registry[], cfg: { maxSensors: nu
       t.dirty = true;
     },
     anomalyOpened(sensor) {
-      if (tracked.has(sensor)) g.anomaliesTotal.inc({ sensor });
+      if (ranking.tracked.has(sensor)) g.anomaliesTotal.inc({ sensor });
     },
     forgetSensor(sensor) {
-      removeSeries(sensor);
-      untracked.delete(sensor);
-      setDropped(untracked.size);
+      ranking.forget(sensor);
     },
     trackedSensors() {
-      return [...tracked.keys()];
+      return [...ranking.tracked.keys()];
     },
   };
 }

@@ -111,20 +111,18 @@ const STATUS_BY_CODE: Partial<Record<string, number>> = {
   AEMON_MODEL_INVALID: 409,
 };
 
-/** Starts the admin port; refuses (AEMON_CONFIG_INVALID) without a token. */
-export function startAdminServer<L, E extends AdminModelEntry>(options: AdminServerOptions<L, E>): Promise<HttpServer> {
-  const { log, labels, models } = options;
-  if (options.token.trim() === '') {
-    return Promise.reject(
-      new AemonError('AEMON_CONFIG_INVALID', 'the admin port needs a bearer token (admin.token or AEMON_ADMIN_TOKEN)', {
-        stage: 'startup',
-      }),
-    );
-  }
-  const expected = digest(options.token.trim());
-  const limit = options.maxBodyBytes ?? MiB;
+type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
-  const postLabels = handle(async (req, res) => {
+const noRegistry = (res: ServerResponse): void => reply(res, 404, { error: 'no model registry: model.dir is not set' });
+
+/** `POST /labels`: one label object or an array of them, all checked before any is added. */
+function labelsHandler<L>(
+  parseLabel: (raw: string) => L | { error: string },
+  labels: { add(label: L): void },
+  limit: number,
+  log: Logger | undefined,
+): Handler {
+  return handle(async (req, res) => {
     const doc = parseJson(await readBody(req, limit));
     const records = Array.isArray(doc) ? doc : [doc];
     if (records.length === 0) throw new BodyError(400, 'no labels: send a label object or a non-empty array of them');
@@ -133,7 +131,7 @@ export function startAdminServer<L, E extends AdminModelEntry>(options: AdminSer
       const where = Array.isArray(doc) ? `labels[${i}]: ` : '';
       if (typeof record !== 'object' || record === null || Array.isArray(record))
         throw new BodyError(400, `${where}a label must be an object {"sensor","from","to","label"}`);
-      const label = options.parseLabel(JSON.stringify(record));
+      const label = parseLabel(JSON.stringify(record));
       if (typeof label === 'object' && label !== null && 'error' in label)
         throw new BodyError(400, `${where}${label.error}`);
       parsed.push(label as L);
@@ -142,39 +140,45 @@ export function startAdminServer<L, E extends AdminModelEntry>(options: AdminSer
     log?.info({ added: parsed.length }, `admin: ${parsed.length} label(s) added`);
     reply(res, 200, { added: parsed.length });
   });
+}
 
-  const noRegistry = (res: ServerResponse): void =>
-    reply(res, 404, { error: 'no model registry: model.dir is not set' });
+/** The rollback request's body: an object with at most a non-empty `group` and `version`. */
+function rollbackTarget(text: string): { group: string | undefined; version: string | undefined } {
+  const doc = text.trim() === '' ? {} : parseJson(text);
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    throw new BodyError(400, 'the body must be an object {"group"?, "version"?}');
+  const { group, version, ...rest } = doc as Record<string, unknown>;
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0)
+    throw new BodyError(
+      400,
+      `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')}; only "group" and "version"`,
+    );
+  for (const [name, value] of [
+    ['group', group],
+    ['version', version],
+  ] as const) {
+    if (value !== undefined && (typeof value !== 'string' || value === ''))
+      throw new BodyError(400, `"${name}" must be a non-empty string`);
+  }
+  return { group: group as string | undefined, version: version as string | undefined };
+}
 
-  const getModels = handle(async (_req, res) => {
-    if (!models) return noRegistry(res);
-    reply(res, 200, await models.list());
-  });
-
-  const postRollback = handle(async (req, res) => {
+/** `POST /models/rollback`: moves CURRENT, then the running engine; if the engine cannot take it, CURRENT goes back. */
+function rollbackHandler<E extends AdminModelEntry>(
+  models: AdminModels<E> | undefined,
+  onRollback: (entry: E) => Promise<void> | undefined,
+  limit: number,
+  log: Logger | undefined,
+): Handler {
+  return handle(async (req, res) => {
     const text = await readBody(req, limit);
     if (!models) return noRegistry(res);
-    const doc = text.trim() === '' ? {} : parseJson(text);
-    if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
-      throw new BodyError(400, 'the body must be an object {"group"?, "version"?}');
-    const { group, version, ...rest } = doc as Record<string, unknown>;
-    const unknown = Object.keys(rest);
-    if (unknown.length > 0)
-      throw new BodyError(
-        400,
-        `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')}; only "group" and "version"`,
-      );
-    for (const [name, value] of [
-      ['group', group],
-      ['version', version],
-    ] as const) {
-      if (value !== undefined && (typeof value !== 'string' || value === ''))
-        throw new BodyError(400, `"${name}" must be a non-empty string`);
-    }
+    const { group, version } = rollbackTarget(text);
     const prior = await models.list();
     let entry: E;
     try {
-      entry = await models.rollback(group as string | undefined, version as string | undefined);
+      entry = await models.rollback(group, version);
     } catch (err) {
       const status = err instanceof AemonError ? STATUS_BY_CODE[err.code] : undefined;
       if (status === undefined) throw err;
@@ -182,7 +186,7 @@ export function startAdminServer<L, E extends AdminModelEntry>(options: AdminSer
     }
     const before = prior.find((e) => e.current && e.group === entry.group);
     try {
-      await options.onRollback?.(entry);
+      await onRollback(entry);
     } catch (err) {
       // The engine could not take the version: CURRENT goes back, so a restart matches what runs.
       let restored = '';
@@ -206,31 +210,61 @@ export function startAdminServer<L, E extends AdminModelEntry>(options: AdminSer
     );
     reply(res, 200, { rolledBack: { group: entry.group, from: before?.version ?? null, to: entry.version }, entry });
   });
+}
+
+/** Lets through requests with the bearer token; answers 401 to the others, and logs them. */
+function bearerGuard(
+  expected: Buffer,
+  log: Logger | undefined,
+): (req: IncomingMessage, res: ServerResponse) => boolean {
+  return (req, res) => {
+    if (tokenMatches(req.headers.authorization, expected)) return true;
+    log?.warn(
+      { method: req.method, path: req.url, remote: req.socket.remoteAddress },
+      'admin: request without a valid bearer token refused',
+    );
+    reply(
+      res,
+      401,
+      { error: 'a valid bearer token is required (Authorization: Bearer <admin.token>)' },
+      { 'www-authenticate': 'Bearer realm="aemon"' },
+    );
+    return false;
+  };
+}
+
+/** Starts the admin port; refuses (AEMON_CONFIG_INVALID) without a token. */
+export function startAdminServer<L, E extends AdminModelEntry>(options: AdminServerOptions<L, E>): Promise<HttpServer> {
+  const { log, labels, models } = options;
+  if (options.token.trim() === '') {
+    return Promise.reject(
+      new AemonError('AEMON_CONFIG_INVALID', 'the admin port needs a bearer token (admin.token or AEMON_ADMIN_TOKEN)', {
+        stage: 'startup',
+      }),
+    );
+  }
+  const expected = digest(options.token.trim());
+  const limit = options.maxBodyBytes ?? MiB;
+  const getModels = handle(async (_req, res) => {
+    if (!models) return noRegistry(res);
+    reply(res, 200, await models.list());
+  });
 
   return serveRoutes({
     host: options.host,
     port: options.port,
     setting: 'admin',
     ...(log ? { log } : {}),
-    guard: (req, res) => {
-      if (tokenMatches(req.headers.authorization, expected)) return true;
-      log?.warn(
-        { method: req.method, path: req.url, remote: req.socket.remoteAddress },
-        'admin: request without a valid bearer token refused',
-      );
-      reply(
-        res,
-        401,
-        { error: 'a valid bearer token is required (Authorization: Bearer <admin.token>)' },
-        { 'www-authenticate': 'Bearer realm="aemon"' },
-      );
-      return false;
-    },
+    guard: bearerGuard(expected, log),
     routes: [
       { method: 'GET', path: '/healthz', handler: (_req, res) => reply(res, 200, { status: 'ok' }) },
-      { method: 'POST', path: '/labels', handler: postLabels },
+      { method: 'POST', path: '/labels', handler: labelsHandler((raw) => options.parseLabel(raw), labels, limit, log) },
       { method: 'GET', path: '/models', handler: getModels },
-      { method: 'POST', path: '/models/rollback', handler: postRollback },
+      {
+        method: 'POST',
+        path: '/models/rollback',
+        handler: rollbackHandler(models, (entry) => options.onRollback?.(entry), limit, log),
+      },
       ...(options.routes ?? []),
     ],
   });

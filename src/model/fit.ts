@@ -1,4 +1,4 @@
-import type { LayersModel, Scalar, Tensor, Tensor3D, Variable } from '@tensorflow/tfjs';
+import type { LayersModel, Optimizer, Scalar, Tensor, Tensor3D, Variable } from '@tensorflow/tfjs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { AemonError } from '../errors.js';
 import type { FitOptions, FitReport, ModelHyperParams } from '../pipeline/model.js';
@@ -52,6 +52,88 @@ export interface FitTarget {
   clearDropoutMasks(): void;
 }
 
+/** What the training steps of a fit share: the windows, the optimiser and its variables, the seeded noise draws. */
+interface Steps {
+  target: FitTarget;
+  all: Tensor3D;
+  optimizer: Optimizer;
+  variables: Variable[];
+  batchSize: number;
+  noise: number;
+  noiseRng: () => number;
+  latentRng: () => number;
+}
+
+/** One optimiser step on the windows `idx`: its loss × the batch size, added to `sum`. */
+function trainStep(s: Steps, idx: Int32Array, sum: Tensor): Tensor {
+  const { tf, params } = s.target;
+  return tf.tidy(() => {
+    const batch = tf.gather(s.all, tf.tensor1d(idx, 'int32'));
+    // Denoising: the model sees a noisy window and is scored on reconstructing the clean one.
+    const input =
+      s.noise > 0 ? tf.add(batch, tf.randomNormal(batch.shape, 0, s.noise, 'float32', nextSeed(s.noiseRng))) : batch;
+    // LSTM-VAE: ε of the reparameterisation, one draw per window and unit.
+    const epsilon = isVariational(params)
+      ? tf.randomNormal([idx.length, params.units], 0, 1, 'float32', nextSeed(s.latentRng))
+      : undefined;
+    const cost = s.optimizer.minimize(() => trainingLoss(s.target, batch, input, epsilon), true, s.variables);
+    return tf.add(sum, tf.mul(cost!, idx.length));
+  });
+}
+
+/** One epoch: a step per batch of the training windows in `order`; the summed loss stays on the backend. */
+async function trainEpoch(s: Steps, order: Int32Array, nTrain: number): Promise<Tensor> {
+  let sum: Tensor = s.target.tf.scalar(0);
+  try {
+    for (let start = 0; start < nTrain; start += s.batchSize) {
+      const next = trainStep(s, order.subarray(start, Math.min(start + s.batchSize, nTrain)), sum);
+      sum.dispose();
+      sum = next;
+      // Let timers and I/O run between steps when training shares the thread.
+      await yieldToLoop();
+    }
+    return sum;
+  } catch (err) {
+    sum.dispose();
+    throw err;
+  }
+}
+
+/** The best validation loss so far, the epoch it came in, and a copy of the weights it was reached with. */
+class BestWeights {
+  epoch = 0;
+  sinceBest = 0;
+  private value = Infinity;
+  private weights: Tensor[] | null = null;
+
+  constructor(
+    private readonly tf: Tf,
+    private readonly model: LayersModel,
+  ) {}
+
+  /** Counts an epoch's validation loss: a copy of the weights when it is the best yet. */
+  observe(epoch: number, valLoss: number): void {
+    if (valLoss < this.value) {
+      this.value = valLoss;
+      this.epoch = epoch;
+      this.sinceBest = 0;
+      if (this.weights !== null) this.tf.dispose(this.weights);
+      this.weights = this.model.getWeights().map((w) => this.tf.clone(w));
+    } else {
+      this.sinceBest++;
+    }
+  }
+
+  /** Puts the best weights back into the model (none kept: it keeps its own). */
+  restore(): void {
+    if (this.weights !== null) this.model.setWeights(this.weights);
+  }
+
+  dispose(): void {
+    if (this.weights !== null) this.tf.dispose(this.weights);
+  }
+}
+
 /**
  * Our own loop rather than `model.fit`: tfjs shuffles with Math.random and its EarlyStopping does
  * not restore the best weights. Each step is one synchronous `optimizer.minimize`; losses are
@@ -69,86 +151,64 @@ export async function fitAutoencoder(
   const started = performance.now();
   const nVal = validationCount(n, options.validationSplit);
   const nTrain = n - nVal;
-  const { windowSize, channels } = params;
   const shuffleRng = createRng(params.seed, STREAM.shuffle);
   const noiseRng = createRng(params.seed, STREAM.noise);
   const latentRng = createRng(params.seed, STREAM.latent);
-  const noise = params.noise ?? 0;
   target.resetDropout();
 
-  const all: Tensor3D = tf.tensor3d(x, [n, windowSize, channels]);
+  const all: Tensor3D = tf.tensor3d(x, [n, params.windowSize, params.channels]);
   const optimizer = tf.train.adam(params.learningRate);
   const variables = model.trainableWeights.map((w) => w.read() as Variable);
+  const steps: Steps = {
+    target,
+    all,
+    optimizer,
+    variables,
+    batchSize: options.batchSize,
+    noise: params.noise ?? 0,
+    noiseRng,
+    latentRng,
+  };
   const order = Int32Array.from({ length: nTrain }, (_, i) => i);
   const loss: number[] = [];
   const valLoss: number[] = [];
-  let best: Tensor[] | null = null;
-  let bestValue = Infinity;
-  let bestEpoch = 0;
-  let sinceBest = 0;
+  const best = new BestWeights(tf, model);
   let stoppedEarly = false;
   let trainSum: Tensor | null = null;
   try {
     for (let epoch = 1; epoch <= options.epochs; epoch++) {
       const epochStart = performance.now();
       shuffleInPlace(order, shuffleRng);
-      trainSum = tf.scalar(0);
-      for (let start = 0; start < nTrain; start += options.batchSize) {
-        const idx = order.subarray(start, Math.min(start + options.batchSize, nTrain));
-        const next = tf.tidy(() => {
-          const batch = tf.gather(all, tf.tensor1d(idx, 'int32'));
-          // Denoising: the model sees a noisy window and is scored on reconstructing the clean one.
-          const input =
-            noise > 0 ? tf.add(batch, tf.randomNormal(batch.shape, 0, noise, 'float32', nextSeed(noiseRng))) : batch;
-          // LSTM-VAE: ε of the reparameterisation, one draw per window and unit.
-          const epsilon = isVariational(params)
-            ? tf.randomNormal([idx.length, params.units], 0, 1, 'float32', nextSeed(latentRng))
-            : undefined;
-          const cost = optimizer.minimize(() => trainingLoss(target, batch, input, epsilon), true, variables);
-          return tf.add(trainSum!, tf.mul(cost!, idx.length));
-        });
-        trainSum.dispose();
-        trainSum = next;
-        // Let timers and I/O run between steps when training shares the thread.
-        await yieldToLoop();
-      }
+      trainSum = await trainEpoch(steps, order, nTrain);
       const valSum = validationSum(target, all, nTrain, nVal, options.batchSize);
       const both = tf.stack([trainSum, valSum]);
       const [trainTotal, valTotal] = await both.data();
       tf.dispose([trainSum, valSum, both]);
       const epochLoss = trainTotal! / nTrain;
       if (!Number.isFinite(epochLoss)) {
-        if (best !== null) model.setWeights(best);
+        best.restore();
         throw trainingError(`training diverged: loss is ${epochLoss} in epoch ${epoch}`);
       }
       loss.push(epochLoss);
       const progress = { epoch, epochs: options.epochs, loss: epochLoss, elapsedMs: performance.now() - epochStart };
       if (nVal === 0) {
-        bestEpoch = epoch;
+        best.epoch = epoch;
         options.onEpoch?.(progress);
         continue;
       }
       const epochVal = valTotal! / nVal;
       valLoss.push(epochVal);
-      if (epochVal < bestValue) {
-        bestValue = epochVal;
-        bestEpoch = epoch;
-        sinceBest = 0;
-        if (best !== null) tf.dispose(best);
-        best = model.getWeights().map((w) => tf.clone(w));
-      } else {
-        sinceBest++;
-      }
+      best.observe(epoch, epochVal);
       options.onEpoch?.({ ...progress, valLoss: epochVal });
-      if (sinceBest >= options.patience && epoch < options.epochs) {
+      if (best.sinceBest >= options.patience && epoch < options.epochs) {
         stoppedEarly = true;
         break;
       }
     }
-    if (best !== null && bestEpoch !== loss.length) model.setWeights(best);
+    if (best.epoch !== loss.length) best.restore();
   } finally {
     trainSum?.dispose();
-    if (best !== null) tf.dispose(best);
+    best.dispose();
     all.dispose();
     optimizer.dispose();
     target.clearDropoutMasks();
@@ -158,7 +218,7 @@ export async function fitAutoencoder(
     epochs: loss.length,
     loss,
     valLoss,
-    bestEpoch,
+    bestEpoch: best.epoch,
     stoppedEarly,
     seconds: (performance.now() - started) / 1000,
   };

@@ -26,6 +26,107 @@ interface SensorHistory {
 }
 
 /**
+ * Every sensor's history and what each reading releases (`warming` readings, windows), apart from
+ * the subscription that feeds it.
+ */
+class SensorHistories {
+  private readonly sensors = new Map<string, SensorHistory>();
+
+  constructor(
+    private readonly cfg: SlidingConfig,
+    private readonly out: { next(o: WindowOutput): void },
+  ) {}
+
+  add(r: Reading): void {
+    const { size, stride, maxGapMs } = this.cfg;
+    let h = this.sensors.get(r.sensor);
+    if (h === undefined) {
+      const { channels } = r;
+      h = {
+        channels,
+        group: sortedGroupKey(channels),
+        ring: new Float32Array(size * channels.length),
+        times: new Float64Array(size),
+        head: 0,
+        count: 0,
+        lastTs: r.ts,
+        pending: [],
+        started: false,
+      };
+      this.sensors.set(r.sensor, h);
+    } else if (r.ts - h.lastTs > maxGapMs || !sameChannels(h.channels, r.channels)) {
+      this.flushPending(h, r.sensor);
+      this.restart(h, r.channels);
+    }
+    h.lastTs = r.ts;
+
+    let slot: number;
+    if (h.count < size) {
+      slot = h.count++;
+    } else {
+      slot = h.head;
+      h.head = (h.head + 1) % size;
+    }
+    const { ring, channels } = h;
+    const { values } = r;
+    const width = channels.length;
+    for (let c = 0, at = slot * width; c < width; c++) ring[at + c] = values[c]!;
+    h.times[slot] = r.ts;
+    if (h.count < size) {
+      this.out.next({ kind: 'warming', sensor: r.sensor, group: h.group, readings: [r] });
+      return;
+    }
+    h.pending.push(r);
+    if (!h.started || h.pending.length >= stride) {
+      h.started = true;
+      const w = this.window(h, r);
+      h.pending = [];
+      this.out.next(w);
+    }
+  }
+
+  /** The end of the input: every sensor's readings not yet in a window go out as `warming`. */
+  flush(): void {
+    for (const [sensor, h] of this.sensors) this.flushPending(h, sensor);
+  }
+
+  private flushPending(h: SensorHistory, sensor: string): void {
+    if (h.pending.length === 0) return;
+    this.out.next({ kind: 'warming', sensor, group: h.group, readings: h.pending });
+    h.pending = [];
+  }
+
+  private restart(h: SensorHistory, channels: readonly string[]): void {
+    if (channels.length !== h.channels.length) h.ring = new Float32Array(this.cfg.size * channels.length);
+    h.channels = channels;
+    h.group = sortedGroupKey(channels);
+    h.head = 0;
+    h.count = 0;
+    h.started = false;
+  }
+
+  private window(h: SensorHistory, r: Reading): SensorWindow {
+    const { size } = this.cfg;
+    const { ring, head } = h;
+    const width = h.channels.length;
+    const data = new Float32Array(size * width);
+    data.set(ring.subarray(head * width), 0);
+    if (head > 0) data.set(ring.subarray(0, head * width), (size - head) * width);
+    return {
+      kind: 'window',
+      id: `${r.sensor}@${r.ts}`,
+      sensor: r.sensor,
+      group: h.group,
+      channels: h.channels,
+      start: h.times[head]!,
+      end: r.ts,
+      data,
+      readings: h.pending,
+    };
+  }
+}
+
+/**
  * Count-based sliding windows over each sensor's readings (expected in event-time order, e.g.
  * after {@link reorder}). Every reading leaves in exactly one output: warm-up readings, readings
  * before a gap and those left at the end go out as `warming`; the rest in the `readings` of the
@@ -46,89 +147,7 @@ export function slidingWindows(cfg: SlidingConfig): OperatorFunction<Reading | R
   }
   return (source) =>
     new Observable<WindowOutput>((subscriber) => {
-      const sensors = new Map<string, SensorHistory>();
-
-      const flushPending = (h: SensorHistory, sensor: string): void => {
-        if (h.pending.length === 0) return;
-        subscriber.next({ kind: 'warming', sensor, group: h.group, readings: h.pending });
-        h.pending = [];
-      };
-
-      const restart = (h: SensorHistory, channels: readonly string[]): void => {
-        if (channels.length !== h.channels.length) h.ring = new Float32Array(size * channels.length);
-        h.channels = channels;
-        h.group = sortedGroupKey(channels);
-        h.head = 0;
-        h.count = 0;
-        h.started = false;
-      };
-
-      const window = (h: SensorHistory, r: Reading): SensorWindow => {
-        const { ring, head } = h;
-        const width = h.channels.length;
-        const data = new Float32Array(size * width);
-        data.set(ring.subarray(head * width), 0);
-        if (head > 0) data.set(ring.subarray(0, head * width), (size - head) * width);
-        return {
-          kind: 'window',
-          id: `${r.sensor}@${r.ts}`,
-          sensor: r.sensor,
-          group: h.group,
-          channels: h.channels,
-          start: h.times[head]!,
-          end: r.ts,
-          data,
-          readings: h.pending,
-        };
-      };
-
-      const onReading = (r: Reading): void => {
-        let h = sensors.get(r.sensor);
-        if (h === undefined) {
-          const { channels } = r;
-          h = {
-            channels,
-            group: sortedGroupKey(channels),
-            ring: new Float32Array(size * channels.length),
-            times: new Float64Array(size),
-            head: 0,
-            count: 0,
-            lastTs: r.ts,
-            pending: [],
-            started: false,
-          };
-          sensors.set(r.sensor, h);
-        } else if (r.ts - h.lastTs > maxGapMs || !sameChannels(h.channels, r.channels)) {
-          flushPending(h, r.sensor);
-          restart(h, r.channels);
-        }
-        h.lastTs = r.ts;
-
-        let slot: number;
-        if (h.count < size) {
-          slot = h.count++;
-        } else {
-          slot = h.head;
-          h.head = (h.head + 1) % size;
-        }
-        const { ring, channels } = h;
-        const { values } = r;
-        const width = channels.length;
-        for (let c = 0, at = slot * width; c < width; c++) ring[at + c] = values[c]!;
-        h.times[slot] = r.ts;
-        if (h.count < size) {
-          subscriber.next({ kind: 'warming', sensor: r.sensor, group: h.group, readings: [r] });
-          return;
-        }
-        h.pending.push(r);
-        if (!h.started || h.pending.length >= stride) {
-          h.started = true;
-          const w = window(h, r);
-          h.pending = [];
-          subscriber.next(w);
-        }
-      };
-
+      const histories = new SensorHistories({ size, stride, maxGapMs }, subscriber);
       const sub = source.subscribe({
         next: (item) => {
           if ('kind' in item) {
@@ -136,14 +155,14 @@ export function slidingWindows(cfg: SlidingConfig): OperatorFunction<Reading | R
             return;
           }
           try {
-            onReading(item);
+            histories.add(item);
           } catch (err) {
             subscriber.error(err);
           }
         },
         error: (err: unknown) => subscriber.error(err),
         complete: () => {
-          for (const [sensor, h] of sensors) flushPending(h, sensor);
+          histories.flush();
           subscriber.complete();
         },
       });

@@ -21,6 +21,114 @@ interface SensorBuffer {
 }
 
 /**
+ * Every sensor's buffer and its processing-time timer: what each reading and each timer
+ * releases, apart from the subscription that feeds it.
+ */
+class SensorBuffers {
+  private readonly sensors = new Map<string, SensorBuffer>();
+
+  constructor(
+    private readonly maxDelayMs: number,
+    private readonly capacity: number,
+    private readonly scheduler: SchedulerLike,
+    private readonly out: { next(item: Reading | Rejection): void; error(err: unknown): void },
+  ) {}
+
+  add(r: Reading): void {
+    const { maxDelayMs } = this;
+    let buf = this.sensors.get(r.sensor);
+    if (buf === undefined) {
+      buf = { entries: [], maxTs: r.ts, lastReleasedTs: undefined, timer: undefined };
+      this.sensors.set(r.sensor, buf);
+    }
+    const last = buf.lastReleasedTs;
+    if (last !== undefined && r.ts < last) {
+      this.out.next(
+        reject(
+          r,
+          'too_late',
+          `${last - r.ts} ms older than the sensor's last released reading (reorder maxDelayMs ${maxDelayMs})`,
+        ),
+      );
+      return;
+    }
+    const { entries } = buf;
+    const i = insertionIndex(entries, r.ts);
+    if (r.ts === last || (i < entries.length && entries[i]!.reading.ts === r.ts)) {
+      this.out.next(reject(r, 'duplicate', `sensor ${r.sensor} already has a reading at ${isoOrNumber(r.ts)}`));
+      return;
+    }
+    if (r.ts > buf.maxTs) buf.maxTs = r.ts;
+    const watermark = buf.maxTs - maxDelayMs;
+    if (entries.length === 0 && r.ts <= watermark) {
+      // Nothing buffered and already past the watermark (e.g. maxDelayMs 0, in order): it
+      // would be released at once, so it is never buffered.
+      buf.lastReleasedTs = r.ts;
+      this.out.next(r);
+      return;
+    }
+    const entry = { reading: r, at: this.scheduler.now() };
+    if (i === entries.length) entries.push(entry);
+    else entries.splice(i, 0, entry);
+
+    this.release(buf, countUpTo(entries, watermark));
+    this.release(buf, entries.length - this.capacity);
+
+    if (entries.length === 0) this.disarm(buf);
+    else if (buf.timer === undefined) this.arm(buf);
+  }
+
+  /** The end of the input: every buffered reading, in order. */
+  releaseAll(): void {
+    for (const buf of this.sensors.values()) this.release(buf, buf.entries.length);
+  }
+
+  /** No timer outlives the subscription. */
+  disarmAll(): void {
+    for (const buf of this.sensors.values()) this.disarm(buf);
+  }
+
+  /** Takes the first `n` entries out of the buffer, then emits their readings in order. */
+  private release(buf: SensorBuffer, n: number): void {
+    if (n <= 0) return;
+    const { entries } = buf;
+    buf.lastReleasedTs = entries[n - 1]!.reading.ts;
+    if (n === 1) {
+      this.out.next(entries.shift()!.reading);
+      return;
+    }
+    for (const e of entries.splice(0, n)) this.out.next(e.reading);
+  }
+
+  private disarm(buf: SensorBuffer): void {
+    buf.timer?.unsubscribe();
+    buf.timer = undefined;
+  }
+
+  // One timer per sensor, due when its longest-waiting reading has waited maxDelayMs. It may
+  // fire early (that reading was released by event time meanwhile); then it just re-arms.
+  private arm(buf: SensorBuffer): void {
+    const { maxDelayMs, scheduler } = this;
+    let oldest = Infinity;
+    for (const e of buf.entries) if (e.at < oldest) oldest = e.at;
+    const delay = Math.max(0, oldest + maxDelayMs - scheduler.now());
+    buf.timer = scheduler.schedule(() => {
+      buf.timer = undefined;
+      try {
+        const now = scheduler.now();
+        let upTo = -Infinity;
+        for (const e of buf.entries) if (e.at + maxDelayMs <= now && e.reading.ts > upTo) upTo = e.reading.ts;
+        // Releasing an expired reading releases every buffered one before it: order is kept.
+        this.release(buf, countUpTo(buf.entries, upTo));
+        if (buf.entries.length > 0) this.arm(buf);
+      } catch (err) {
+        this.out.error(err);
+      }
+    }, delay);
+  }
+}
+
+/**
  * Bounded per-sensor reorder buffer in event time. A reading is held until the sensor's newest
  * event time is `maxDelayMs` ahead of it, until the buffer passes `capacity`, or until it has
  * waited `maxDelayMs` of processing time (so a paused live sensor is not held forever); released
@@ -38,89 +146,7 @@ export function reorder(
   const { maxDelayMs, capacity } = cfg;
   return (source) =>
     new Observable<Reading | Rejection>((subscriber) => {
-      const sensors = new Map<string, SensorBuffer>();
-
-      /** Takes the first `n` entries out of the buffer, then emits their readings in order. */
-      const release = (buf: SensorBuffer, n: number): void => {
-        if (n <= 0) return;
-        const { entries } = buf;
-        buf.lastReleasedTs = entries[n - 1]!.reading.ts;
-        if (n === 1) {
-          subscriber.next(entries.shift()!.reading);
-          return;
-        }
-        for (const e of entries.splice(0, n)) subscriber.next(e.reading);
-      };
-
-      const disarm = (buf: SensorBuffer): void => {
-        buf.timer?.unsubscribe();
-        buf.timer = undefined;
-      };
-
-      // One timer per sensor, due when its longest-waiting reading has waited maxDelayMs. It may
-      // fire early (that reading was released by event time meanwhile); then it just re-arms.
-      const arm = (buf: SensorBuffer): void => {
-        let oldest = Infinity;
-        for (const e of buf.entries) if (e.at < oldest) oldest = e.at;
-        const delay = Math.max(0, oldest + maxDelayMs - scheduler.now());
-        buf.timer = scheduler.schedule(() => {
-          buf.timer = undefined;
-          try {
-            const now = scheduler.now();
-            let upTo = -Infinity;
-            for (const e of buf.entries) if (e.at + maxDelayMs <= now && e.reading.ts > upTo) upTo = e.reading.ts;
-            // Releasing an expired reading releases every buffered one before it: order is kept.
-            release(buf, countUpTo(buf.entries, upTo));
-            if (buf.entries.length > 0) arm(buf);
-          } catch (err) {
-            subscriber.error(err);
-          }
-        }, delay);
-      };
-
-      const onReading = (r: Reading): void => {
-        let buf = sensors.get(r.sensor);
-        if (buf === undefined) {
-          buf = { entries: [], maxTs: r.ts, lastReleasedTs: undefined, timer: undefined };
-          sensors.set(r.sensor, buf);
-        }
-        const last = buf.lastReleasedTs;
-        if (last !== undefined && r.ts < last) {
-          subscriber.next(
-            reject(
-              r,
-              'too_late',
-              `${last - r.ts} ms older than the sensor's last released reading (reorder maxDelayMs ${maxDelayMs})`,
-            ),
-          );
-          return;
-        }
-        const { entries } = buf;
-        const i = insertionIndex(entries, r.ts);
-        if (r.ts === last || (i < entries.length && entries[i]!.reading.ts === r.ts)) {
-          subscriber.next(reject(r, 'duplicate', `sensor ${r.sensor} already has a reading at ${isoOrNumber(r.ts)}`));
-          return;
-        }
-        if (r.ts > buf.maxTs) buf.maxTs = r.ts;
-        const watermark = buf.maxTs - maxDelayMs;
-        if (entries.length === 0 && r.ts <= watermark) {
-          // Nothing buffered and already past the watermark (e.g. maxDelayMs 0, in order): it
-          // would be released at once, so it is never buffered.
-          buf.lastReleasedTs = r.ts;
-          subscriber.next(r);
-          return;
-        }
-        const entry = { reading: r, at: scheduler.now() };
-        if (i === entries.length) entries.push(entry);
-        else entries.splice(i, 0, entry);
-
-        release(buf, countUpTo(entries, watermark));
-        release(buf, entries.length - capacity);
-
-        if (entries.length === 0) disarm(buf);
-        else if (buf.timer === undefined) arm(buf);
-      };
-
+      const buffers = new SensorBuffers(maxDelayMs, capacity, scheduler, subscriber);
       const sub = source.subscribe({
         next: (item) => {
           if ('kind' in item) {
@@ -128,14 +154,14 @@ export function reorder(
             return;
           }
           try {
-            onReading(item);
+            buffers.add(item);
           } catch (err) {
             subscriber.error(err);
           }
         },
         error: (err: unknown) => subscriber.error(err),
         complete: () => {
-          for (const buf of sensors.values()) release(buf, buf.entries.length);
+          buffers.releaseAll();
           subscriber.complete();
         },
       });
@@ -143,7 +169,7 @@ export function reorder(
       // Runs on unsubscribe, error and complete alike: no timer outlives the subscription.
       return () => {
         sub.unsubscribe();
-        for (const buf of sensors.values()) disarm(buf);
+        buffers.disarmAll();
       };
     });
 }

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { simulatorSettings } from '../config/schema.js';
-import { createEngine, liveViewFor, serveMetrics } from '../main.js';
+import { simulatorSettings, type Config } from '../config/schema.js';
+import { createEngine, liveViewFor, serveMetrics, type EngineHooks } from '../main.js';
 import { createLogger } from '../observability/logger.js';
 import type { AnomalyEvent, PipelineOutput, Sink } from '../pipeline/contracts.js';
 import { consoleSink } from '../sinks/console.js';
@@ -93,8 +93,9 @@ function retrainEventMs(flags: DemoFlags): number | undefined {
   return Math.round(parseDuration(flags.retrainEvery) * speedup);
 }
 
-async function demo(flags: DemoFlags): Promise<void> {
-  const cfg = commandConfig(
+/** The demo's config: the flags over the config file and env, over {@link DEMO_DEFAULTS}. */
+function demoConfig(flags: DemoFlags): Readonly<Config> {
+  return commandConfig(
     flags.config,
     {
       simulator: defined({
@@ -107,52 +108,53 @@ async function demo(flags: DemoFlags): Promise<void> {
     },
     DEMO_DEFAULTS,
   );
-  const durationMs = flags.duration === undefined ? undefined : parseDuration(flags.duration);
-  const log = createLogger(flags.verbose ? cfg.log.level : 'warn');
-  const out = process.stdout;
-  const progress = new TrainingProgress(process.stderr);
-  const sim = simulatorSettings(cfg);
-  const wallStart = Date.now();
-  const startMs = sim.start ? Date.parse(sim.start) : Math.floor(wallStart / 1000) * 1000;
-  // The simulator runs `speedup` times faster than the wall clock; future-timestamp checks
-  // follow its clock, not the wall's.
-  const simNow = (): number => startMs + (Date.now() - wallStart) * sim.speedup;
+}
 
-  let trainingSeconds: number | null = null;
-  let trainingRuns = 0;
-  const retrainings = { promoted: 0, rejected: 0, failed: 0 };
-  const engine = await createEngine(cfg, {
-    mode: 'live',
-    log,
-    now: simNow,
-    hooks: {
+/** Training as it happens, told on stdout and stderr, and counted for the summary. */
+class TrainingTally {
+  trainingSeconds: number | null = null;
+  trainingRuns = 0;
+  readonly retrainings = { promoted: 0, rejected: 0, failed: 0 };
+
+  constructor(
+    private readonly out: NodeJS.WritableStream,
+    private readonly progress: TrainingProgress,
+  ) {}
+
+  hooks(): EngineHooks {
+    const { out, progress } = this;
+    return {
       onTrainingStart: (group, windows, sensors) =>
         out.write(
           `bootstrap done: training the LSTM autoencoder on ${windows} windows of ${sensors} sensors (channels ${group})\n`,
         ),
       onEpoch: (_group, p) => progress.epoch('training', p),
       onRetrained: (_group, result, seconds, version, why) => {
-        trainingRuns++;
-        retrainings[result]++;
+        this.trainingRuns++;
+        this.retrainings[result]++;
         out.write(
           `retrained in ${seconds.toFixed(1)} s (a child process; scoring went on): ${result}${version ? ` ${version}` : ''} — ${why}\n`,
         );
       },
       onTrained: (bundle, seconds) => {
-        trainingRuns++;
-        trainingSeconds = seconds;
+        this.trainingRuns++;
+        this.trainingSeconds = seconds;
         const fit = bundle.metadata.fit;
         progress.done(
           `model ${bundle.metadata.version} trained in ${seconds.toFixed(1)} s (${fit?.epochs ?? '?'} epochs${fit?.stoppedEarly ? ', stopped early' : ''}); scoring live`,
         );
       },
       onFailed: () => progress.abandon(),
-    },
-  });
+    };
+  }
+}
 
-  const view = liveViewFor(engine);
-  const server = await serveMetrics(engine, log, view.routes);
-
+/** The sink that keeps what the summary needs: the anomalies opened and each sensor's scored event time. */
+function summaryCollector(): {
+  collect: Sink;
+  opened: AnomalyEvent[];
+  scoredSpan: Map<string, { from: number; to: number }>;
+} {
   const opened: AnomalyEvent[] = [];
   // Event time scored, per sensor: from its first scored window to its last.
   const scoredSpan = new Map<string, { from: number; to: number }>();
@@ -171,6 +173,29 @@ async function demo(flags: DemoFlags): Promise<void> {
     },
     async close() {},
   };
+  return { collect, opened, scoredSpan };
+}
+
+async function demo(flags: DemoFlags): Promise<void> {
+  const cfg = demoConfig(flags);
+  const durationMs = flags.duration === undefined ? undefined : parseDuration(flags.duration);
+  const log = createLogger(flags.verbose ? cfg.log.level : 'warn');
+  const out = process.stdout;
+  const progress = new TrainingProgress(process.stderr);
+  const sim = simulatorSettings(cfg);
+  const wallStart = Date.now();
+  const startMs = sim.start ? Date.parse(sim.start) : Math.floor(wallStart / 1000) * 1000;
+  // The simulator runs `speedup` times faster than the wall clock; future-timestamp checks
+  // follow its clock, not the wall's.
+  const simNow = (): number => startMs + (Date.now() - wallStart) * sim.speedup;
+
+  const tally = new TrainingTally(out, progress);
+  const engine = await createEngine(cfg, { mode: 'live', log, now: simNow, hooks: tally.hooks() });
+
+  const view = liveViewFor(engine);
+  const server = await serveMetrics(engine, log, view.routes);
+
+  const { collect, opened, scoredSpan } = summaryCollector();
 
   const { records$, simulator } = simulatorSource(sim, { startMs, realtime: true, flow: engine.gate });
   out.write(
@@ -201,6 +226,7 @@ async function demo(flags: DemoFlags): Promise<void> {
     await server?.close();
   }
 
+  const { trainingSeconds, trainingRuns, retrainings } = tally;
   const spanMs = (cfg.windowing.size * 1000) / sim.rateHz;
   const injections = simulator.injections;
   const { detected, falseAlarms, falseBeforeFirst } = matchEvents(injections, opened, spanMs);

@@ -165,6 +165,9 @@ function retrainTable(rows: readonly Row[], count: Count): BenchTable {
   };
 }
 
+const cpuMicros = (c: NonNullable<KafkaRow['cpuSecondsPerReading']>): string =>
+  [c.noop, c.decodeOnly, c.aemon].map((s) => (s * 1e6).toFixed(1)).join(' / ');
+
 function kafkaTable(rows: readonly Row[], count: Count): BenchTable {
   return {
     title: 'Kafka',
@@ -180,6 +183,8 @@ function kafkaTable(rows: readonly Row[], count: Count): BenchTable {
       'aemon run readings/s',
       'exactlyOnce',
       '× no-op',
+      'CPU µs/reading: no-op / decode-only / aemon',
+      'aemon CPU ÷ decode-only',
       'backend',
     ],
     rows: of<KafkaRow>(rows, 'kafka').map((r) => [
@@ -191,6 +196,8 @@ function kafkaTable(rows: readonly Row[], count: Count): BenchTable {
       count(r.aemonReadingsPerSecond),
       r.exactlyOnce ? 'yes' : 'no',
       r.ratio.toFixed(2),
+      r.cpuSecondsPerReading ? cpuMicros(r.cpuSecondsPerReading) : '—',
+      r.cpuSecondsPerReading ? (r.cpuSecondsPerReading.aemon / r.cpuSecondsPerReading.decodeOnly).toFixed(2) : '—',
       r.engine,
     ]),
   };

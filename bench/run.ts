@@ -33,8 +33,12 @@ function parts(only: string | undefined): Set<Part> {
     .map((s) => s.trim())
     .filter((s) => s !== '');
   const unknown = names.filter((n) => !(PARTS as readonly string[]).includes(n));
-  if (unknown.length > 0 || names.length === 0)
-    throw new Error(`--only: ${unknown.join(', ') || 'nothing'} is not one of ${PARTS.join(', ')}`);
+  if (unknown.length > 0 || names.length === 0) {
+    process.stderr.write(
+      `npm run bench: --only: ${unknown.join(', ') || 'nothing'} is not one of ${PARTS.join(', ')}\n`,
+    );
+    process.exit(2);
+  }
   return new Set(names as Part[]);
 }
 

@@ -172,6 +172,60 @@ export function adminAlarmRoutes(engine: Engine, log: Logger): ReturnType<typeof
   });
 }
 
+/** The decoder of `reading.format`, checking channels against the models and reporting schema-registry retries. */
+function engineDecoder(
+  cfg: Readonly<Config>,
+  opts: EngineOptions,
+  trainer: BootstrapTrainer,
+  metrics: AemonMetrics,
+): ReturnType<typeof createRecordDecoder> {
+  const { log } = opts;
+  return createRecordDecoder(cfg.reading, {
+    ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.schemaRegistry ? { registry: opts.schemaRegistry } : {}),
+    channelsFor: (sensor: string) => trainer.modelChannels(sensor),
+    onRegistryRetry: (err, attempt, delayMs) => {
+      metrics.schemaRegistryError();
+      // The first failure may be a blip; from the second on, every one is an error to act on.
+      (attempt === 1 ? log.warn : log.error).call(
+        log,
+        { code: 'AEMON_SCHEMA_REGISTRY', attempt, retryInMs: delayMs },
+        `AEMON_SCHEMA_REGISTRY: ${err.message}; its records wait (nothing is committed past them), retrying in ${delayMs} ms`,
+      );
+    },
+  });
+}
+
+/** The scoring and decision stage over the trainer's models (in lockstep with the writes when `barrier` is given). */
+function scoringStage(
+  cfg: Readonly<Config>,
+  opts: EngineOptions,
+  parts: {
+    trainer: BootstrapTrainer;
+    detector: AnomalyDetector;
+    tracker: SensorTracker;
+    metrics: AemonMetrics;
+    barrier: WriteBarrier | undefined;
+  },
+): ReturnType<typeof detectStage> {
+  const { trainer, detector, tracker, metrics, barrier } = parts;
+  return detectStage({
+    scoring: cfg.scoring,
+    detection: cfg.detection,
+    provider: trainer,
+    detector,
+    tracker,
+    // No model yet means nothing to score with: the stream waits (Kafka keeps the records, the
+    // simulator pauses) rather than letting readings pass unscored.
+    awaitTraining: true,
+    // Replay with retraining: micro-batches close by size only (no wall-clock flush), so a
+    // promotion lands on the same batch every run and the replay repeats byte for byte.
+    ...(barrier ? { scheduler: eventTimeOnly } : opts.scheduler ? { scheduler: opts.scheduler } : {}),
+    onBatch: (seconds) => metrics.scoringBatch(seconds),
+    ...(barrier ? { lockstep: barrier } : {}),
+  });
+}
+
 /** In-flight records at most, before sources wait (explicit backpressure). */
 const HIGH_WATER = 10_000;
 
@@ -210,40 +264,13 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
       `maintenance span posted for ${span.sensors === 'all' ? 'every sensor' : span.sensors.join(', ')}`,
     );
   };
-  const decode = createRecordDecoder(cfg.reading, {
-    ...(opts.now ? { now: opts.now } : {}),
-    ...(opts.schemaRegistry ? { registry: opts.schemaRegistry } : {}),
-    channelsFor: (sensor: string) => trainer.modelChannels(sensor),
-    onRegistryRetry: (err, attempt, delayMs) => {
-      metrics.schemaRegistryError();
-      // The first failure may be a blip; from the second on, every one is an error to act on.
-      (attempt === 1 ? log.warn : log.error).call(
-        log,
-        { code: 'AEMON_SCHEMA_REGISTRY', attempt, retryInMs: delayMs },
-        `AEMON_SCHEMA_REGISTRY: ${err.message}; its records wait (nothing is committed past them), retrying in ${delayMs} ms`,
-      );
-    },
-  });
+  const decode = engineDecoder(cfg, opts, trainer, metrics);
   const replay = opts.mode === 'replay';
   // Replay with retraining scores each micro-batch after the previous one is written (and a
   // model it promoted is in place), as live scoring would after a promotion.
   const barrier = replay && retrainer ? new WriteBarrier() : undefined;
   const window = windowReadings(cfg.windowing, replay ? eventTimeOnly : opts.scheduler);
-  const detect = detectStage({
-    scoring: cfg.scoring,
-    detection: cfg.detection,
-    provider: trainer,
-    detector,
-    tracker,
-    // No model yet means nothing to score with: the stream waits (Kafka keeps the records, the
-    // simulator pauses) rather than letting readings pass unscored.
-    awaitTraining: true,
-    // Replay with retraining: micro-batches close by size only (no wall-clock flush), so a
-    // promotion lands on the same batch every run and the replay repeats byte for byte.
-    ...(barrier ? { scheduler: eventTimeOnly } : opts.scheduler ? { scheduler: opts.scheduler } : {}),
-    onBatch: (seconds) => metrics.scoringBatch(seconds),
-    ...(barrier ? { lockstep: barrier } : {}),
-  });
+  const detect = scoringStage(cfg, opts, { trainer, detector, tracker, metrics, barrier });
 
   return {
     cfg,

@@ -68,25 +68,38 @@ const describe = (err: unknown): string => (err instanceof Error ? err.message :
  * refuses for good goes to the fallback file, or else its records are held (never acked) and
  * their partitions stopped: the process goes on with the others.
  */
-export function kafkaSink(producer: Producer, cfg: KafkaConfig, opts: KafkaSinkOptions = {}): Sink {
-  let connected: Promise<void> | undefined;
-  const { log, health, metrics } = opts;
-  const backoff = opts.backoff ?? { initialMs: 500, maxMs: 30_000 };
-  const budget = (topic: string): number => batchBudget(opts.limits?.get(topic) ?? KAFKA_DEFAULT_MAX_BYTES);
+/**
+ * A producer that sends a request until it succeeds or fails for good, backing off between
+ * attempts and telling health, metrics and the log; it connects on the first send.
+ */
+class RetryingProducer {
+  private connected: Promise<void> | undefined;
+  private closed = false;
+  private readonly backoff: { initialMs: number; maxMs: number };
   // The budget counts uncompressed bytes: compression only makes a request smaller.
-  const compression = compressionType(cfg.compression);
-  let closed = false;
+  private readonly compression: ReturnType<typeof compressionType>;
+
+  constructor(
+    private readonly producer: Producer,
+    cfg: KafkaConfig,
+    private readonly opts: KafkaSinkOptions,
+  ) {
+    this.backoff = opts.backoff ?? { initialMs: 500, maxMs: 30_000 };
+    this.compression = compressionType(cfg.compression);
+  }
 
   /** Sends until it succeeds; returns the error of a failure that is not retryable. */
-  const send = async (topicMessages: TopicMessages[]): Promise<unknown> => {
+  async send(topicMessages: TopicMessages[]): Promise<unknown> {
+    const { producer, backoff, compression } = this;
+    const { log, health, metrics } = this.opts;
     for (let attempt = 0; ; attempt++) {
       try {
-        connected ??= producer.connect().catch((err: unknown) => {
+        this.connected ??= producer.connect().catch((err: unknown) => {
           // A failed connect is tried again on the next attempt.
-          connected = undefined;
+          this.connected = undefined;
           throw err;
         });
-        await connected;
+        await this.connected;
         await producer.sendBatch({ topicMessages, acks: -1, compression });
         if (attempt > 0) {
           health?.sinkRecovered('kafka');
@@ -97,7 +110,7 @@ export function kafkaSink(producer: Producer, cfg: KafkaConfig, opts: KafkaSinkO
         }
         return undefined;
       } catch (err) {
-        if (!retryableWriteError(err) || closed) return err;
+        if (!retryableWriteError(err) || this.closed) return err;
         const wait = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(attempt, 20));
         const why = `kafka write to ${topicMessages.map((t) => t.topic).join(', ')} failed: ${describe(err)}`;
         health?.sinkFailing('kafka', why);
@@ -109,7 +122,19 @@ export function kafkaSink(producer: Producer, cfg: KafkaConfig, opts: KafkaSinkO
         await new Promise((r) => setTimeout(r, wait));
       }
     }
-  };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.connected) await this.producer.disconnect();
+  }
+}
+
+export function kafkaSink(producer: Producer, cfg: KafkaConfig, opts: KafkaSinkOptions = {}): Sink {
+  const { log, health, metrics } = opts;
+  const budget = (topic: string): number => batchBudget(opts.limits?.get(topic) ?? KAFKA_DEFAULT_MAX_BYTES);
+  const sender = new RetryingProducer(producer, cfg, opts);
+  const send = (topicMessages: TopicMessages[]): Promise<unknown> => sender.send(topicMessages);
 
   return {
     name: 'kafka',
@@ -134,8 +159,7 @@ export function kafkaSink(producer: Producer, cfg: KafkaConfig, opts: KafkaSinkO
       return refused.length === 0 ? undefined : handleRefused(refused);
     },
     async close() {
-      closed = true;
-      if (connected) await producer.disconnect();
+      await sender.close();
     },
   };
 

@@ -24,6 +24,7 @@ const aemonCharts = (() => {
       detected: css('--detected'),
       training: css('--training'),
       suppressed: css('--suppressed'),
+      band: css('--band'),
     };
   }
 
@@ -150,7 +151,8 @@ const aemonCharts = (() => {
 
   /**
    * A time chart. `series`: [{label, color, dash, width, unit}]; `data`: [x, ...ys] with x in ms.
-   * `spans()`: [{color, spans}] drawn as bands; `threshold`: a dashed line; `markers()`: x values.
+   * `spans()`: [{color, spans}] drawn as bands; `threshold`: a dashed line; `markers()`: x values;
+   * `fill`: [{upper, lower, color}] fills between two series (1-based, as in `data`).
    */
   function timeChart(el, opts) {
     const t = theme();
@@ -185,6 +187,7 @@ const aemonCharts = (() => {
         ],
         cursor: { drag: { x: true, y: false, setScale: true }, sync: opts.sync ? { key: opts.sync } : undefined },
         hooks: opts.zoom ? { setScale: [(self, key) => opts.zoom.hook(self, key)] } : {},
+        bands: (opts.fill || []).map((f) => ({ series: [f.upper, f.lower], fill: f.color })),
         plugins,
       },
       opts.data,

@@ -150,23 +150,37 @@
     if (!FEEDBACK || !token()) return [];
     const done = marks.get(e.id);
     if (done) return [el('span', { class: 'muted mark', 'data-event': e.id, text: ` · ${done}` })];
-    return [' ', 'false_alarm', 'confirmed'].map((v) => {
-      if (v === ' ') return v;
+    const buttons = ['false_alarm', 'confirmed'].map((v) => {
+      const text = v === 'false_alarm' ? 'false alarm' : 'confirmed';
       const b = el('button', {
         type: 'button',
         class: 'verdict',
         'data-event': e.id,
         'data-verdict': v,
-        text: v === 'false_alarm' ? 'false alarm' : 'confirmed',
+        'aria-label': `mark ${e.sensor}'s anomaly ${text}`,
+        text,
       });
       b.addEventListener('click', () => mark(e, v));
       return b;
     });
+    return [el('div', { class: 'verdicts' }, ...buttons)];
   }
 
   // ---- anomaly events ----
+  /** "vibration read 45.47, expected 46.38 (−0.91), 29 % of the error": a top channel of the peak window. */
+  function explained(c) {
+    const share = `${Math.round(c.share * 100)} % of the error`;
+    if (c.reading == null) return `${c.channel}: ${share}`;
+    if (c.expected == null || c.deviation == null) return `${c.channel} read ${formatValue(c.reading, 2)}, ${share}`;
+    const sign = c.deviation < 0 ? '−' : '+';
+    return (
+      `${c.channel} read ${formatValue(c.reading, 2)}, expected ${formatValue(c.expected, 2)} ` +
+      `(${sign}${formatValue(Math.abs(c.deviation), 2)}), ${share}`
+    );
+  }
+
   function eventItem(e) {
-    const top = (e.topChannels || []).map((c) => `${c.channel} ${Math.round(c.share * 100)} %`).join(', ');
+    const top = (e.topChannels || []).map(explained).join(', ');
     const btn = el('button', { type: 'button', text: e.sensor });
     btn.addEventListener('click', () => select(e.sensor));
     const when = e.kind === 'closed' ? `${formatTime(e.start)} – ${formatTime(e.end)}` : `since ${formatTime(e.start)}`;
@@ -175,7 +189,7 @@
       'li',
       { 'data-event': e.id },
       btn,
-      ` ${e.kind === 'opened' ? 'open' : `closed${closedBy}`} · peak score ${formatValue(e.peakScore, 2)} · ${when}${top ? ` · top: ${top}` : ''}`,
+      ` ${e.kind === 'opened' ? 'open' : `closed${closedBy}`} · peak score ${formatValue(e.peakScore, 2)}${e.severity ? ` (${e.severity})` : ''} · ${when}${top ? ` · ${top}` : ''}`,
       ...feedbackControls(e),
     );
   }
@@ -279,9 +293,12 @@
           series: [
             { label: `${c} reading`, color: t.signal },
             { label: `${c} model reconstruction`, color: t.recon, dash: [5, 3] },
-            { label: `${c} expected band (low)`, color: t.recon, dash: [1, 3] },
-            { label: `${c} expected band (high)`, color: t.recon, dash: [1, 3] },
+            { label: 'expected low', color: t.band, width: 1 },
+            { label: 'expected high', color: t.band, width: 1 },
           ],
+          // The expected band: the reading may sit this far from the reconstruction before this
+          // channel alone takes the window to the threshold.
+          fill: [{ upper: 4, lower: 3, color: t.band }],
           data: channelData(i),
           spans: shade,
           sync: 'sensor',

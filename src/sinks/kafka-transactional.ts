@@ -39,6 +39,118 @@ function fencedError(err: unknown): string | undefined {
 const key = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 const describe = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
+/** The transactional producer, made and connected on first use and replaced when its transaction's state is unknown. */
+class TransactionalProducer {
+  private producer: Producer | undefined;
+  private connected: Promise<void> | undefined;
+
+  constructor(private readonly opts: TransactionalSinkOptions) {}
+
+  async connect(): Promise<Producer> {
+    this.producer ??= this.opts.kafka.producer({
+      transactionalId: this.opts.transactionalId,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      retry: { initialRetryTime: 300, retries: 3, maxRetryTime: 3_000 },
+    });
+    const p = this.producer;
+    this.connected ??= p.connect().catch((err: unknown) => {
+      this.connected = undefined;
+      throw err;
+    });
+    await this.connected;
+    return p;
+  }
+
+  /** A producer whose transaction ended in an unknown state is replaced: a new one (same id) settles it. */
+  async replace(): Promise<void> {
+    const old = this.producer;
+    this.producer = undefined;
+    this.connected = undefined;
+    await old?.disconnect().catch(() => undefined);
+  }
+
+  async disconnect(): Promise<void> {
+    if (this.connected) await this.producer?.disconnect();
+  }
+}
+
+/** Whether a record's offset lies before its partition's offset in `cut` (a record not from Kafka always does). */
+function covered(h: Reading | Rejection, cut: ReadonlyMap<string, number>): boolean {
+  const { topic, partition, offset } = h.origin;
+  if (topic === undefined || partition === undefined || offset === undefined) return true;
+  const c = cut.get(key(topic, partition));
+  return c !== undefined && c > Number(offset);
+}
+
+/** The offsets of a commit as `sendOffsets` takes them, per topic. */
+function offsetsRequest(group: string, offsets: readonly PartitionCommit[]): Parameters<Transaction['sendOffsets']>[0] {
+  const topics = new Map<string, Array<{ partition: number; offset: string; metadata: string | null }>>();
+  for (const o of offsets) {
+    let list = topics.get(o.topic);
+    if (!list) topics.set(o.topic, (list = []));
+    list.push({ partition: o.partition, offset: o.offset, metadata: o.metadata });
+  }
+  return {
+    consumerGroupId: group,
+    topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })),
+  } as Parameters<Transaction['sendOffsets']>[0];
+}
+
+/** Whether the group's committed offsets are the ones `offsets` carried. */
+async function offsetsLanded(admin: Admin, group: string, offsets: readonly PartitionCommit[]): Promise<boolean> {
+  await admin.connect();
+  for (const topic of new Set(offsets.map((o) => o.topic))) {
+    const [res] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+    for (const o of offsets.filter((x) => x.topic === topic)) {
+      const got = res?.partitions.find((p) => p.partition === o.partition)?.offset;
+      if (got !== o.offset) return false;
+    }
+  }
+  return true;
+}
+
+/** How a transaction's messages are sent: in size-bounded rounds, compressed as configured. */
+interface Sending {
+  cfg: KafkaConfig;
+  opts: TransactionalSinkOptions;
+  budget: (topic: string) => number;
+  compression: ReturnType<typeof compressionType>;
+}
+
+/** Sends the ready messages and the offsets in the open transaction `txn`. */
+async function sendAll(
+  txn: Transaction,
+  ready: readonly Out[],
+  group: string,
+  offsets: readonly PartitionCommit[],
+  { cfg, opts, budget, compression }: Sending,
+): Promise<void> {
+  for (const round of produceRounds(ready, cfg, budget, opts))
+    await txn.sendBatch({
+      topicMessages: round.map((chunk) => ({ topic: chunk[0]!.topic, messages: chunk.map((o) => o.message) })),
+      acks: -1,
+      compression,
+    });
+  if (offsets.length === 0) return;
+  // kafkajs retries neither AddOffsetsToTxn nor a coordinator still loading (tulios/kafkajs#430):
+  // a failure here aborts this transaction and the next commit tries again.
+  await txn.sendOffsets(offsetsRequest(group, offsets));
+}
+
+/** The error that stops this instance when another producer took over its transactional id; undefined otherwise. */
+function fencedStop(err: unknown, transactionalId: string): AemonError | undefined {
+  const fenced = fencedError(err);
+  if (!fenced) return undefined;
+  return new AemonError(
+    'AEMON_KAFKA',
+    `another producer with transactional id ${transactionalId} has started (${fenced}); this instance stops writing (kafka.transactionalId must differ between instances)`,
+    { stage: 'sink', retryable: false, cause: err },
+  );
+}
+
 /**
  * The exactly-once Kafka sink: `write` only stages the messages (so the runner acks at once and
  * the source's acked prefix moves on); each commit of the source then sends, in one transaction,
@@ -59,95 +171,21 @@ export function transactionalKafkaSink(
   let staged: Out[] = [];
   /** Offsets committed per partition by this process. */
   const committed = new Map<string, number>();
-  let producer: Producer | undefined;
-  let connected: Promise<void> | undefined;
+  const producers = new TransactionalProducer(opts);
   let admin: Admin | undefined;
   let failures = 0;
   let retryAt = 0;
-
-  const connect = async (): Promise<Producer> => {
-    producer ??= opts.kafka.producer({
-      transactionalId: opts.transactionalId,
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
-      retry: { initialRetryTime: 300, retries: 3, maxRetryTime: 3_000 },
-    });
-    const p = producer;
-    connected ??= p.connect().catch((err: unknown) => {
-      connected = undefined;
-      throw err;
-    });
-    await connected;
-    return p;
-  };
-
-  /** A producer whose transaction ended in an unknown state is replaced: a new one (same id) settles it. */
-  const replace = async (): Promise<void> => {
-    const old = producer;
-    producer = undefined;
-    connected = undefined;
-    await old?.disconnect().catch(() => undefined);
-  };
-
-  const covered = (h: Reading | Rejection, cut: ReadonlyMap<string, number>): boolean => {
-    const { topic, partition, offset } = h.origin;
-    if (topic === undefined || partition === undefined || offset === undefined) return true;
-    const c = cut.get(key(topic, partition));
-    return c !== undefined && c > Number(offset);
-  };
-
-  const sendAll = async (
-    txn: Transaction,
-    ready: readonly Out[],
-    group: string,
-    offsets: readonly PartitionCommit[],
-  ) => {
-    for (const round of produceRounds(ready, cfg, budget, opts))
-      await txn.sendBatch({
-        topicMessages: round.map((chunk) => ({ topic: chunk[0]!.topic, messages: chunk.map((o) => o.message) })),
-        acks: -1,
-        compression,
-      });
-    if (offsets.length === 0) return;
-    const topics = new Map<string, Array<{ partition: number; offset: string; metadata: string | null }>>();
-    for (const o of offsets) {
-      let list = topics.get(o.topic);
-      if (!list) topics.set(o.topic, (list = []));
-      list.push({ partition: o.partition, offset: o.offset, metadata: o.metadata });
-    }
-    // kafkajs retries neither AddOffsetsToTxn nor a coordinator still loading (tulios/kafkajs#430):
-    // a failure here aborts this transaction and the next commit tries again.
-    await txn.sendOffsets({
-      consumerGroupId: group,
-      topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })),
-    } as Parameters<Transaction['sendOffsets']>[0]);
-  };
 
   /** After a commit whose answer was lost: whether the group's offsets are the ones it carried. */
   const landed = async (group: string, offsets: readonly PartitionCommit[]): Promise<boolean> => {
     if (offsets.length === 0) return false;
     admin ??= opts.kafka.admin();
-    await admin.connect();
-    for (const topic of new Set(offsets.map((o) => o.topic))) {
-      const [res] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
-      for (const o of offsets.filter((x) => x.topic === topic)) {
-        const got = res?.partitions.find((p) => p.partition === o.partition)?.offset;
-        if (got !== o.offset) return false;
-      }
-    }
-    return true;
+    return offsetsLanded(admin, group, offsets);
   };
 
   const fail = (err: unknown, stage: string): AemonError => {
-    const fenced = fencedError(err);
-    if (fenced)
-      return new AemonError(
-        'AEMON_KAFKA',
-        `another producer with transactional id ${opts.transactionalId} has started (${fenced}); this instance stops writing (kafka.transactionalId must differ between instances)`,
-        { stage: 'sink', retryable: false, cause: err },
-      );
+    const fenced = fencedStop(err, opts.transactionalId);
+    if (fenced) return fenced;
     failures++;
     const wait = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(failures - 1, 20));
     retryAt = Date.now() + wait;
@@ -167,19 +205,19 @@ export function transactionalKafkaSink(
       throw new AemonError('AEMON_SINK_WRITE', 'waiting to retry', { stage: 'sink', retryable: true });
     let txn: Transaction | undefined;
     try {
-      txn = await (await connect()).transaction();
-      await sendAll(txn, ready, group, offsets);
+      txn = await (await producers.connect()).transaction();
+      await sendAll(txn, ready, group, offsets, { cfg, opts, budget, compression });
     } catch (err) {
       // Abort what was sent; a producer that cannot abort (or begin) is replaced: its successor,
       // with the same id, aborts whatever it left open.
-      if (txn?.isActive()) await txn.abort().catch(replace);
-      else await replace();
+      if (txn?.isActive()) await txn.abort().catch(() => producers.replace());
+      else await producers.replace();
       throw fail(err, 'send');
     }
     try {
       await txn.commit();
     } catch (err) {
-      await replace();
+      await producers.replace();
       // The commit may have landed with its answer lost: the group's offsets tell.
       if (!(await landed(group, offsets).catch(() => false))) throw fail(err, 'commit');
       log?.info({ offsets: offsets.length }, 'the transaction had committed (its answer was lost)');
@@ -216,7 +254,7 @@ export function transactionalKafkaSink(
           `${staged.length} output record(s) not committed are dropped; their readings are read again on restart`,
         );
       staged = [];
-      if (connected) await producer?.disconnect();
+      await producers.disconnect();
       await admin?.disconnect().catch(() => undefined);
     },
   };

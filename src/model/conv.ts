@@ -23,12 +23,12 @@ export interface ConvShape {
 
 /**
  * The one rule: halve the time axis while the halved length stays ≥ 4, at least once and at most
- * three times; the kernel spans about a quarter of the window (odd, 3..7); each level has twice
- * the filters of the one below it, down to `units` at the bottleneck. A 32-step window gets three
- * levels of 64, 32, 16 filters with kernel 7 and a 4 × 16 code.
+ * twice (as the Keras Conv-AE); the kernel spans about a quarter of the window (odd, 3..7); each
+ * level has twice the filters of the one below it, down to `units` at the bottleneck. A 32-step
+ * window with 16 units gets two levels of 32 and 16 filters with kernel 7 and an 8 × 16 code.
  */
 export function convShape(windowSize: number, units: number): ConvShape {
-  const levels = Math.min(3, Math.max(1, Math.floor(Math.log2(windowSize / 4))));
+  const levels = Math.min(2, Math.max(1, Math.floor(Math.log2(windowSize / 4))));
   const kernelSize = Math.min(7, Math.max(3, 2 * Math.floor(windowSize / 8) + 1));
   const filters = Array.from({ length: levels }, (_, i) => units * 2 ** (levels - 1 - i));
   return { levels, kernelSize, filters, codeSteps: Math.ceil(windowSize / 2 ** levels) };
@@ -39,19 +39,21 @@ export function convShape(windowSize: number, units: number): ConvShape {
  * upsampling ×2 and Conv1D (ReLU) with the encoder's filters → cropped back to the window →
  * Conv1D to the channels (linear). Upsampling + Conv1D is the decoder rather than a transposed
  * convolution: it runs on XNNPACK's convolution on WASM and avoids transposed convolutions'
- * checkerboard artefacts. Layer names are fixed, as in the LSTM model.
+ * checkerboard artefacts. A stride-2 convolution is computed as a stride-1 one and every second
+ * step kept (a MaxPooling1D of size 1, stride 2): tfjs' WASM weight gradient of a strided
+ * convolution is wrong (measured against a finite difference), of a stride-1 one right. Layer
+ * names are fixed, as in the LSTM model.
  */
 export function buildConvModel(tf: Tf, params: ModelHyperParams): LayersModel {
   registerWasmConvGrad(tf);
   const { windowSize, channels, units } = params;
   const { levels, kernelSize, filters } = convShape(windowSize, units);
   const seeds = createRng(params.seed, STREAM.init);
-  const conv = (name: string, size: number, strides: number, activation: 'relu' | 'linear') =>
+  const conv = (name: string, size: number, activation: 'relu' | 'linear') =>
     tf.layers.conv1d({
       name,
       filters: size,
       kernelSize,
-      strides,
       padding: 'same',
       activation,
       kernelInitializer: tf.initializers.glorotUniform({ seed: nextSeed(seeds) }),
@@ -63,7 +65,10 @@ export function buildConvModel(tf: Tf, params: ModelHyperParams): LayersModel {
   // Channels of h: the bottleneck's units, then each decoder level's filters.
   let width = units;
   for (let i = 0; i < levels; i++) {
-    h = conv(`encoder_${i + 1}`, filters[i]!, 2, 'relu').apply(h) as SymbolicTensor;
+    h = conv(`encoder_${i + 1}`, filters[i]!, 'relu').apply(h) as SymbolicTensor;
+    h = tf.layers
+      .maxPooling1d({ name: `encoder_${i + 1}_stride`, poolSize: 1, strides: 2, padding: 'valid' })
+      .apply(h) as SymbolicTensor;
     steps = Math.ceil(steps / 2);
   }
   for (let i = levels - 1; i >= 0; i--) {
@@ -82,10 +87,10 @@ export function buildConvModel(tf: Tf, params: ModelHyperParams): LayersModel {
       steps = windowSize;
     }
     h = tf.layers.reshape({ name: `decoder_${i + 1}_to1d`, targetShape: [steps, width] }).apply(h) as SymbolicTensor;
-    h = conv(`decoder_${i + 1}`, f, 1, 'relu').apply(h) as SymbolicTensor;
+    h = conv(`decoder_${i + 1}`, f, 'relu').apply(h) as SymbolicTensor;
     width = f;
   }
-  const reconstruction = conv('reconstruction', channels, 1, 'linear').apply(h) as SymbolicTensor;
+  const reconstruction = conv('reconstruction', channels, 'linear').apply(h) as SymbolicTensor;
   return tf.model({ inputs: input, outputs: reconstruction, name: CONV_MODEL_NAME });
 }
 
@@ -99,7 +104,7 @@ export function convApplyWithCode(
   x: Tensor,
   training: boolean,
 ): { output: Tensor; code: Tensor } {
-  const bottleneck = `encoder_${convShape(params.windowSize, params.units).levels}`;
+  const bottleneck = `encoder_${convShape(params.windowSize, params.units).levels}_stride`;
   let h = x;
   let code: Tensor | undefined;
   for (const layer of model.layers) {
@@ -113,7 +118,7 @@ export function convApplyWithCode(
 /** The Conv1D layers a model of these params has, with their filters, in order; for checking a loaded topology. */
 export function expectedConvLayers(params: Pick<ModelHyperParams, 'windowSize' | 'units' | 'channels'>): string[] {
   const { levels, filters, kernelSize } = convShape(params.windowSize, params.units);
-  const encoders = filters.map((f, i) => `encoder_${i + 1}:${f}:${kernelSize}:2`);
+  const encoders = filters.map((f, i) => `encoder_${i + 1}:${f}:${kernelSize}:1`);
   const decoders = filters.map((f, i) => `decoder_${i + 1}:${f}:${kernelSize}:1`).reverse();
   return [...encoders.slice(0, levels), ...decoders, `reconstruction:${params.channels}:${kernelSize}:1`];
 }

@@ -28,14 +28,14 @@ const make = (params: Partial<ModelHyperParams> = {}, kernel: 'auto' | 'fused' |
 const fitOptions = { epochs: 15, batchSize: 32, validationSplit: 0.2, patience: 15 };
 
 test('the conv shape follows from the window length and units by one rule', () => {
-  assert.deepEqual(convShape(32, 16), { levels: 3, kernelSize: 7, filters: [64, 32, 16], codeSteps: 4 });
+  assert.deepEqual(convShape(32, 16), { levels: 2, kernelSize: 7, filters: [32, 16], codeSteps: 8 });
   assert.deepEqual(convShape(16, 8), { levels: 2, kernelSize: 5, filters: [16, 8], codeSteps: 4 });
   assert.deepEqual(convShape(8, 4), { levels: 1, kernelSize: 3, filters: [4], codeSteps: 4 });
   assert.deepEqual(convShape(2, 4), { levels: 1, kernelSize: 3, filters: [4], codeSteps: 1 });
-  assert.deepEqual(convShape(100, 16), { levels: 3, kernelSize: 7, filters: [64, 32, 16], codeSteps: 13 });
+  assert.deepEqual(convShape(100, 16), { levels: 2, kernelSize: 7, filters: [32, 16], codeSteps: 25 });
 });
 
-test('the conv model builds Conv1D layers with stride 2 and gives back the window shape, for odd lengths too', () => {
+test('the conv model builds Conv1D layers, subsampled by 2, and gives back the window shape, for odd lengths too', () => {
   for (const windowSize of [16, 30, 7, 2]) {
     const model = make({ windowSize });
     try {
@@ -43,10 +43,13 @@ test('the conv model builds Conv1D layers with stride 2 and gives back the windo
       assert.deepEqual(layersModel.inputs[0]!.shape, [null, windowSize, C]);
       assert.deepEqual(layersModel.outputs[0]!.shape, [null, windowSize, C]);
       const { levels } = convShape(windowSize, CONV.units);
+      // Each encoder Conv1D keeps every second step.
       const strided = layersModel.layers.filter(
-        (l) => l.getClassName() === 'Conv1D' && (l.getConfig()['strides'] as number[])[0] === 2,
+        (l) => l.getClassName() === 'MaxPooling1D' && (l.getConfig()['strides'] as number[])[0] === 2,
       );
       assert.equal(strided.length, levels);
+      const conv1d = layersModel.layers.filter((l) => l.getClassName() === 'Conv1D');
+      assert.equal(conv1d.length, 2 * levels + 1);
       assert.equal(layersModel.layers.filter((l) => l.getClassName() === 'UpSampling2D').length, levels);
       assert.equal(model.kernel, 'layers');
     } finally {

@@ -4,7 +4,13 @@ import type { KafkaConfig } from '../config/schema.js';
 import { AemonError } from '../errors.js';
 import type { Health } from '../observability/health.js';
 import type { Logger } from '../observability/logger.js';
-import type { FlowControl, PartitionCommit, SourceRecord, TransactionalCommit } from '../pipeline/contracts.js';
+import type {
+  DecisionCheckpoints,
+  FlowControl,
+  PartitionCommit,
+  SourceRecord,
+  TransactionalCommit,
+} from '../pipeline/contracts.js';
 import { DeadLetterScans, partitionKey } from './kafka-dlq-scan.js';
 import type { PartitionSetup } from './kafka-partition.js';
 import { commitMetadata, PartitionTracker, rebuildPoint } from './kafka-partition.js';
@@ -42,6 +48,11 @@ export interface KafkaSourceOptions {
    * outputs written for the records before them become visible with them.
    */
   transactional?: TransactionalCommit;
+  /**
+   * Decision state kept with the offsets: written before each commit (in its transaction with
+   * `transactional`), read back for a newly owned partition before its records are handed out.
+   */
+  checkpoints?: DecisionCheckpoints;
 }
 
 export interface KafkaSource {
@@ -96,7 +107,7 @@ class GroupSource {
       heartbeatInterval: this.heartbeatMs,
       allowAutoTopicCreation: false,
     });
-    this.admin = opts.rebuild || opts.deadLetters ? opts.kafka.admin() : undefined;
+    this.admin = opts.rebuild || opts.deadLetters || opts.checkpoints ? opts.kafka.admin() : undefined;
     this.scans = opts.deadLetters ? new DeadLetterScans(opts.kafka, opts.deadLetters.topic, this.log) : undefined;
     this.records$ = new Observable<SourceRecord>((subscriber) => {
       this.subscriberNext = (r) => subscriber.next(r);
@@ -140,9 +151,17 @@ class GroupSource {
       offset,
       metadata,
     }));
+    const { checkpoints } = this.opts;
     try {
-      if (this.opts.transactional) await this.opts.transactional.commit(this.cfg.groupId, commits);
-      else await this.consumer.commitOffsets(commits);
+      // The state the offsets stand for is written first: a new owner must never find offsets
+      // committed past the state it would start from.
+      const state = checkpoints?.prepare(commits);
+      if (this.opts.transactional) await this.opts.transactional.commit(this.cfg.groupId, commits, state);
+      else {
+        if (state) await checkpoints!.write(state);
+        await this.consumer.commitOffsets(commits);
+      }
+      state?.written();
       for (const { p, o } of offsets) p.offsets.committed(o);
       if (offsets.length > 0) this.opts.onCommit?.();
     } catch (err) {
@@ -179,6 +198,8 @@ class GroupSource {
     const [res] = await admin.fetchOffsets({ groupId: this.cfg.groupId, topics: [topic] });
     const part = res?.partitions.find((x) => x.partition === partition);
     const committed = Number(part?.offset ?? -1);
+    if (this.opts.checkpoints && part && committed >= 0)
+      await this.opts.checkpoints.restore(topic, partition, committed);
     if (!part || committed < 0 || !part.metadata) return {};
     const meta = commitMetadata(part.metadata);
     if (meta === undefined) return {}; // metadata written by another tool
@@ -282,12 +303,14 @@ class GroupSource {
 
   private onGroupJoin(memberAssignment: Record<string, number[]>): void {
     this.scans?.reset();
+    this.opts.checkpoints?.rejoined();
     const assigned = Object.entries(memberAssignment).map(([topic, partitions]) => ({ topic, partitions }));
     const keep = new Set(assigned.flatMap((a) => a.partitions.map((pt) => partitionKey(a.topic, pt))));
     for (const [k, p] of this.partitions) {
       if (!keep.has(k)) {
         this.partitions.delete(k);
         this.opts.transactional?.forget(p.topic, p.partition);
+        this.opts.checkpoints?.revoked(p.topic, p.partition);
         this.opts.onRevoked?.(p.topic, p.partition);
       }
     }

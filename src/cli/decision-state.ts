@@ -132,8 +132,10 @@ export function decisionCheckpoints(args: {
 
     async restore(inTopic: string, partition: number, offset: number): Promise<void> {
       try {
-        // Per sensor, the latest record standing for the committed offset or an earlier one (the
-        // sensor did not move since); later ones stand for commits that did not happen.
+        // Per sensor, the record standing for the latest offset up to the committed one (the
+        // sensor did not move since); later ones stand for commits that did not happen. By offset
+        // rather than by position: an instance that stalled past its session can write a state
+        // for an older offset after the new owner wrote a newer one.
         const latest = new Map<string, StateValue>();
         const later = new Set<string>();
         for (const r of await reader.records()) {
@@ -141,8 +143,9 @@ export function decisionCheckpoints(args: {
           if (!k || k[0] !== group || k[1] !== inTopic || k[2] !== partition) continue;
           const v = parseValue(r.value);
           if (v === undefined) latest.delete(k[3]);
-          else if (v.offset <= offset) latest.set(k[3], v);
-          else later.add(k[3]);
+          else if (v.offset <= offset) {
+            if (!((latest.get(k[3])?.offset ?? -1) > v.offset)) latest.set(k[3], v);
+          } else later.add(k[3]);
         }
         let ahead = 0;
         for (const sensor of later) if (!latest.has(sensor)) ahead++;

@@ -624,6 +624,13 @@ export const kafkaSchema = z
      */
     modelsTopic: z.string().default('aemon.models'),
     /**
+     * Each sensor's decision state (the decision's history, the open anomaly, mutes) as of the
+     * committed offsets, compacted, keyed by group, partition and sensor, written before each
+     * commit: a new owner of a partition (after a restart or a rebalance) decides on from it, so
+     * what it writes again is identical. Empty = off: a new owner's decisions start afresh.
+     */
+    stateTopic: z.string().default('aemon.state'),
+    /**
      * The codec of every record aemon writes to Kafka (anomalies, scores, dead letters, simulated
      * readings; promoted models are gzip unless this names another). Topics in any codec are read.
      */

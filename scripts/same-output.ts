@@ -33,7 +33,8 @@
  * `aemon demo --duration 180s --seed 1 --summary` is not in the corpus: its summary is not
  * deterministic. The simulator starts at the wall clock and is paced by it, and training runs
  * beside the stream, so readings, windows scored, the injections' timestamps, what was detected
- * and the training and duration seconds all differ between two runs of one commit. The
+ * and the training and duration seconds all differ between two runs of one commit (two runs
+ * here: 15,090 and 12,905 readings, 7 and 5 anomalies injected, different model versions). The
  * simulated stream replayed at full speed is its deterministic stand-in: the same simulator, the
  * same seed, the same pipeline.
  *

@@ -4,266 +4,77 @@
  * every output with the recorded one, byte for byte (evaluation JSON: equal once its wall-clock
  * fields are taken out).
  *
- *   npm run check:same-output record .cache/same-output-before   (on the code before the change)
- *   npm run check:same-output check .cache/same-output-before    (after it)
+ *   npm run check:same-output record DIR [options]   (on the code before the change)
+ *   npm run check:same-output check DIR [options]    (after it: "N identical, M different")
  *
- * Options: `--decision-key` runs the decision-layer variants with `detection.decision`
- * (AEMON_DETECTION_DECISION) instead of the older per-layer `enabled` flags, to show that the
- * two spellings decide alike; `--only NAME` runs the runs whose name contains NAME.
+ * Options:
+ *   --backend wasm|tensorflow  the model backend of every run (default wasm; tensorflow is
+ *                              tfjs-node, see `npm run tfjs-node:from-wheel`). A check refuses a
+ *                              corpus recorded on another backend.
+ *   --root DIR                 run the aemon CLI of another checkout (DIR/src/cli/index.ts with
+ *                              tsx, in DIR), so that this one script records the corpus of an
+ *                              older commit: `git worktree add --detach ../old <commit>`, link
+ *                              node_modules into it, `record out --root ../old`, then `check out`
+ *                              here (or `--root` the newer checkout).
+ *   --decision-key             the decision-layer variants choose their layer with
+ *                              `detection.decision` instead of the older per-layer `enabled`
+ *                              flags, to show that the two spellings decide alike.
+ *   --only NAME                only the runs whose name contains NAME (and the runs they need).
  *
- * The corpus: SKAB and NAB files read where they lie (../shared/datasets, never copied into the
- * repository), each replayed with training on its first rows, and replayed again with a model
- * trained once per channel set under every decision layer and its refinements; a simulated
- * stream (the deterministic form of `aemon demo`: a seeded simulator file, replayed); and
- * `aemon evaluate skab` on two files. Small and few epochs, on WASM: CPU is what it costs.
+ * The corpus (scripts/same-output-corpus.ts): every SKAB file under the data set (found by
+ * walking the folder) and ten NAB files, each replayed with training on its first rows; the
+ * decision layers and their refinements on one SKAB and one NAB file with a model trained once
+ * per channel set, and the layers kernel; a simulated stream (a seeded simulator file,
+ * replayed); `evaluate skab` over every SKAB file and `evaluate nab` over the ten NAB files. Data
+ * is read where it lies (../shared/datasets, or SAME_OUTPUT_DATA), never copied into the
+ * repository. A small model and two epochs: CPU is what it costs. Each run's seconds and the
+ * total are printed: 54 runs in 14.5 minutes on WASM here, 2 cores under a load of about 15;
+ * most of a run is starting aemon, so `--only evaluate` (both benchmarks, every file, one process
+ * each) is the quick form, about 3 minutes.
+ *
+ * `aemon demo --duration 180s --seed 1 --summary` is not in the corpus: its summary is not
+ * deterministic. The simulator starts at the wall clock and is paced by it, and training runs
+ * beside the stream, so readings, windows scored, the injections' timestamps, what was detected
+ * and the training and duration seconds all differ between two runs of one commit (two runs
+ * here: 15,090 and 12,905 readings, 7 and 5 anomalies injected, different model versions). The
+ * simulated stream replayed at full speed is its deterministic stand-in: the same simulator, the
+ * same seed, the same pipeline.
+ *
+ * Every variable the corpus sets must be a setting of the checkout it runs (an unknown `AEMON_`
+ * variable is a config error): before the first run they are looked up in its generated config
+ * reference (docs/configuration.md), and a missing one stops the corpus naming it.
  */
 import { spawn } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BASE, corpus, linkNabSubset, type Env, type Run } from './same-output-corpus.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CLI = join(ROOT, 'src/cli/index.ts');
-// Beside the checkout (../shared), or beside the folder of worktrees it is one of.
-const DATA =
-  process.env.SAME_OUTPUT_DATA ??
-  ['../shared/datasets', '../../shared/datasets'].map((p) => resolve(ROOT, p)).find((p) => existsSync(p)) ??
-  resolve(ROOT, '../shared/datasets');
-const SKAB = join(DATA, 'skab');
-const NAB = join(DATA, 'nab/data');
+const HERE = fileURLToPath(new URL('..', import.meta.url));
 
-/** Every run: WASM, one thread, few epochs (deterministic: a seed gives bit-identical weights). */
-const BASE = { AEMON_MODEL_BACKEND: 'wasm', AEMON_MODEL_EPOCHS: '2', AEMON_MODEL_UNITS: '8' };
-/** NAB's slower files (hourly) would restart their windows at every reading otherwise. */
-const NAB_GAP = { AEMON_WINDOWING_MAX_GAP_MS: String(2 * 86_400_000) };
-
-type Env = Record<string, string>;
-
-/** A decision layer: the older flags (what main had) and the one key that replaces them. */
-interface Decision {
-  name: string;
-  flags: Env;
-  key: Env;
+interface Options {
+  backend: 'wasm' | 'tensorflow';
+  root: string;
+  decisionKey: boolean;
+  only: string | undefined;
 }
 
-const DECISIONS: Decision[] = [
-  {
-    name: 'threshold',
-    flags: { AEMON_DETECTION_DYNAMIC_ENABLED: 'false' },
-    key: { AEMON_DETECTION_DECISION: 'threshold' },
-  },
-  { name: 'dynamic', flags: {}, key: { AEMON_DETECTION_DECISION: 'dynamic' } },
-  {
-    name: 'dynamic-tuned',
-    flags: {
-      AEMON_DETECTION_DYNAMIC_HOLD_OPEN: '20',
-      AEMON_DETECTION_DYNAMIC_SPAN: '3',
-      AEMON_DETECTION_DYNAMIC_WARMUP: '40',
-      AEMON_DETECTION_DYNAMIC_EVERY: '7',
-    },
-    key: {
-      AEMON_DETECTION_DECISION: 'dynamic',
-      AEMON_DETECTION_DYNAMIC_HOLD_OPEN: '20',
-      AEMON_DETECTION_DYNAMIC_SPAN: '3',
-      AEMON_DETECTION_DYNAMIC_WARMUP: '40',
-      AEMON_DETECTION_DYNAMIC_EVERY: '7',
-    },
-  },
-  { name: 'pot', flags: { AEMON_DETECTION_POT_ENABLED: 'true' }, key: { AEMON_DETECTION_DECISION: 'pot' } },
-  {
-    // pot enabled with dynamic switched off as well: pot decides either way.
-    name: 'dspot-learn',
-    flags: {
-      AEMON_DETECTION_POT_ENABLED: 'true',
-      AEMON_DETECTION_DYNAMIC_ENABLED: 'false',
-      AEMON_DETECTION_POT_DEPTH: '15',
-      AEMON_DETECTION_POT_INITIAL: '60',
-      AEMON_DETECTION_POT_LEARN_AFTER: '25',
-    },
-    key: {
-      AEMON_DETECTION_DECISION: 'pot',
-      AEMON_DETECTION_POT_DEPTH: '15',
-      AEMON_DETECTION_POT_INITIAL: '60',
-      AEMON_DETECTION_POT_LEARN_AFTER: '25',
-    },
-  },
-  {
-    name: 'likelihood',
-    flags: { AEMON_DETECTION_LIKELIHOOD_ENABLED: 'true' },
-    key: { AEMON_DETECTION_DECISION: 'likelihood' },
-  },
-  {
-    name: 'likelihood-hold',
-    flags: {
-      AEMON_DETECTION_LIKELIHOOD_ENABLED: 'true',
-      AEMON_DETECTION_LIKELIHOOD_WARMUP: '40',
-      AEMON_DETECTION_LIKELIHOOD_HOLD_OPEN: '15',
-      AEMON_DETECTION_LIKELIHOOD_LEARN_SHORT: 'true',
-      AEMON_DETECTION_LIKELIHOOD_OR_ABOVE: '2',
-    },
-    key: {
-      AEMON_DETECTION_DECISION: 'likelihood',
-      AEMON_DETECTION_LIKELIHOOD_WARMUP: '40',
-      AEMON_DETECTION_LIKELIHOOD_HOLD_OPEN: '15',
-      AEMON_DETECTION_LIKELIHOOD_LEARN_SHORT: 'true',
-      AEMON_DETECTION_LIKELIHOOD_OR_ABOVE: '2',
-    },
-  },
-  {
-    name: 'likelihood-and',
-    flags: {
-      AEMON_DETECTION_LIKELIHOOD_ENABLED: 'true',
-      AEMON_DETECTION_DYNAMIC_ENABLED: 'false',
-      AEMON_DETECTION_LIKELIHOOD_WARMUP: '40',
-      AEMON_DETECTION_LIKELIHOOD_AND_THRESHOLD: 'true',
-    },
-    key: {
-      AEMON_DETECTION_DECISION: 'likelihood',
-      AEMON_DETECTION_LIKELIHOOD_WARMUP: '40',
-      AEMON_DETECTION_LIKELIHOOD_AND_THRESHOLD: 'true',
-    },
-  },
-];
-
-const SKAB_FILES = ['valve1/1.csv', 'valve1/5.csv', 'valve2/0.csv'];
-const NAB_FILES = [
-  'realAWSCloudwatch/iio_us-east-1_i-a2eb1cd9_NetworkIn.csv',
-  'realAdExchange/exchange-3_cpc_results.csv',
-  'artificialWithAnomaly/art_daily_jumpsup.csv',
-];
-
-interface Run {
-  name: string;
-  /** aemon's arguments; `{out}` is the output folder, `{work}` a scratch folder shared by the runs. */
-  args: string[];
-  env?: Env;
-  /** Outputs the run writes into `{out}` and that are compared. */
-  outputs: string[];
+/** The data sets beside this checkout: every root reads the same files by the same paths. */
+function dataDir(root: string): string {
+  // Beside the checkout (../shared), or beside the folder of worktrees it is one of.
+  return (
+    process.env.SAME_OUTPUT_DATA ??
+    ['../shared/datasets', '../../shared/datasets'].map((p) => resolve(root, p)).find((p) => existsSync(p)) ??
+    resolve(root, '../shared/datasets')
+  );
 }
 
-const slug = (file: string) => file.replace(/\.csv$/, '').replace(/[^A-Za-z0-9]+/g, '_');
-
-function corpus(decisionKey: boolean): Run[] {
-  const runs: Run[] = [];
-  // Replays that train on their first rows: training, the kernel, the default decision.
-  for (const f of SKAB_FILES) {
-    runs.push({
-      name: `skab-${slug(f)}-trained`,
-      args: ['replay', join(SKAB, f), '--train-first', '400', '--out', `{out}/skab-${slug(f)}-trained.csv`],
-      outputs: [`skab-${slug(f)}-trained.csv`],
-    });
-  }
-  for (const f of NAB_FILES) {
-    runs.push({
-      name: `nab-${slug(f)}-trained`,
-      args: ['replay', join(NAB, f), '--train-first', '300', '--out', `{out}/nab-${slug(f)}-trained.csv`],
-      env: NAB_GAP,
-      outputs: [`nab-${slug(f)}-trained.csv`],
-    });
-  }
-  // One model per channel set, trained with a low margin so that the decisions have work to do.
-  const lowMargin = { AEMON_DETECTION_MARGIN: '1.1' };
-  runs.push({
-    name: 'train-skab',
-    args: ['train', join(SKAB, 'valve1/0.csv'), '--out', '{work}/models-skab'],
-    env: lowMargin,
-    outputs: [],
-  });
-  runs.push({
-    name: 'train-nab',
-    args: ['train', join(NAB, 'realAdExchange/exchange-2_cpc_results.csv'), '--out', '{work}/models-nab'],
-    env: { ...lowMargin, ...NAB_GAP },
-    outputs: [],
-  });
-  for (const d of DECISIONS) {
-    const env = decisionKey ? d.key : d.flags;
-    for (const f of SKAB_FILES) {
-      const out = `skab-${slug(f)}-${d.name}.csv`;
-      runs.push({
-        name: `skab-${slug(f)}-${d.name}`,
-        args: ['replay', join(SKAB, f), '--model', '{work}/models-skab', '--out', `{out}/${out}`],
-        env,
-        outputs: [out],
-      });
-    }
-    for (const f of NAB_FILES) {
-      const out = `nab-${slug(f)}-${d.name}.csv`;
-      runs.push({
-        name: `nab-${slug(f)}-${d.name}`,
-        args: ['replay', join(NAB, f), '--model', '{work}/models-nab', '--out', `{out}/${out}`],
-        env: { ...env, ...NAB_GAP },
-        outputs: [out],
-      });
-    }
-  }
-  // The layers kernel scores too (auto takes simd on WASM).
-  runs.push({
-    name: 'skab-valve1_1-layers-kernel',
-    args: [
-      'replay',
-      join(SKAB, 'valve1/1.csv'),
-      '--model',
-      '{work}/models-skab',
-      '--out',
-      '{out}/skab-valve1_1-layers-kernel.csv',
-    ],
-    env: { AEMON_MODEL_KERNEL: 'layers' },
-    outputs: ['skab-valve1_1-layers-kernel.csv'],
-  });
-  // The demo, deterministic: the same seeded simulator, to a file, replayed at full speed.
-  const sim = {
-    AEMON_SIMULATOR_QUIET_SECONDS: '300',
-    AEMON_SIMULATOR_ANOMALY_EVERY_SECONDS: '150',
-    AEMON_SIMULATOR_ANOMALY_SECONDS: '40',
-  };
-  runs.push({
-    name: 'simulate',
-    args: [
-      'simulate',
-      '--sensors',
-      '3',
-      '--duration',
-      '900s',
-      '--seed',
-      '1',
-      '--out',
-      '{out}/simulated.ndjson',
-      '--labels',
-      '{out}/simulated-labels.json',
-    ],
-    env: sim,
-    outputs: ['simulated.ndjson', 'simulated-labels.json'],
-  });
-  runs.push({
-    name: 'simulated-replay',
-    args: ['replay', '{out}/simulated.ndjson', '--train-first', '240', '--out', '{out}/simulated-scores.csv'],
-    env: sim,
-    outputs: ['simulated-scores.csv'],
-  });
-  // The SKAB protocol on two files (a folder of links to them).
-  runs.push({
-    name: 'evaluate-skab',
-    args: ['evaluate', 'skab', '--data', '{work}/skab-subset', '--json', '{out}/evaluate-skab.json'],
-    outputs: ['evaluate-skab.json'],
-  });
-  return runs;
-}
-
-function aemon(args: string[], env: Env): Promise<{ code: number | null; stderr: string }> {
+function aemon(opts: Options, args: string[], env: Env): Promise<{ code: number | null; stderr: string }> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, ...BASE, ...env },
+    const child = spawn(process.execPath, ['--import', 'tsx', join(opts.root, 'src/cli/index.ts'), ...args], {
+      cwd: opts.root,
+      env: { ...process.env, ...BASE, AEMON_MODEL_BACKEND: opts.backend, ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
@@ -284,21 +95,36 @@ function stable(value: unknown): unknown {
   );
 }
 
-async function runCorpus(out: string, decisionKey: boolean, only: string | undefined): Promise<Run[]> {
+/** The corpus' variables that the checkout's config does not know (its generated reference names every one). */
+function unknownSettings(root: string, runs: readonly Run[]): string[] {
+  const reference = join(root, 'docs/configuration.md');
+  if (!existsSync(reference)) throw new Error(`${reference} is missing: cannot tell which settings ${root} knows`);
+  const known = new Set(readFileSync(reference, 'utf8').match(/AEMON_[A-Z0-9_]+/g));
+  const used = new Set([...Object.keys(BASE), 'AEMON_MODEL_BACKEND', ...runs.flatMap((r) => Object.keys(r.env ?? {}))]);
+  return [...used].filter((k) => !known.has(k)).sort();
+}
+
+async function runCorpus(out: string, opts: Options): Promise<Run[]> {
+  const data = dataDir(HERE);
+  const skab = join(data, 'skab');
+  const nab = join(data, 'nab');
+  for (const p of [skab, join(nab, 'data')])
+    if (!existsSync(p)) throw new Error(`no data set at ${p} (set SAME_OUTPUT_DATA)`);
+  const all = corpus({ skab, nab, decisionKey: opts.decisionKey });
+  const runs = all.filter((r) => opts.only === undefined || r.prerequisite === true || r.name.includes(opts.only));
+  const unknown = unknownSettings(opts.root, all);
+  if (unknown.length > 0)
+    throw new Error(`${opts.root} has no setting ${unknown.join(', ')}: the corpus cannot run there`);
   mkdirSync(out, { recursive: true });
   const work = mkdtempSync(join(tmpdir(), 'aemon-same-output-'));
+  const t0 = performance.now();
   try {
-    mkdirSync(join(work, 'skab-subset/valve1'), { recursive: true });
-    symlinkSync(join(SKAB, 'valve1/2.csv'), join(work, 'skab-subset/valve1/2.csv'));
-    symlinkSync(join(SKAB, 'valve2/1.csv'), join(work, 'skab-subset/valve1/21.csv'));
-    const runs = corpus(decisionKey).filter(
-      (r) => only === undefined || r.name.includes(only) || r.name.startsWith('train-') || r.name === 'simulate',
-    );
+    linkNabSubset(nab, join(work, 'nab-subset'));
     for (const [i, run] of runs.entries()) {
-      const t0 = performance.now();
+      const t = performance.now();
       const args = run.args.map((a) => a.replaceAll('{out}', out).replaceAll('{work}', work));
-      const result = await aemon(args, run.env ?? {});
-      const seconds = ((performance.now() - t0) / 1000).toFixed(1);
+      const result = await aemon(opts, args, run.env ?? {});
+      const seconds = ((performance.now() - t) / 1000).toFixed(1);
       if (result.code !== 0)
         throw new Error(`${run.name}: aemon ${args.join(' ')} exited with ${result.code}:\n${result.stderr}`);
       const deprecations = result.stderr.split('\n').filter((l) => /deprecated/i.test(l)).length;
@@ -306,12 +132,14 @@ async function runCorpus(out: string, decisionKey: boolean, only: string | undef
         `[${i + 1}/${runs.length}] ${run.name} (${seconds} s${deprecations ? `, ${deprecations} deprecation warning line(s)` : ''})\n`,
       );
       for (const o of run.outputs.filter((o) => o.endsWith('.json') && o.startsWith('evaluate'))) {
-        writeFileSync(
-          join(out, o),
-          JSON.stringify(stable(JSON.parse(readFileSync(join(out, o), 'utf8'))), null, 2) + '\n',
-        );
+        const json = JSON.parse(readFileSync(join(out, o), 'utf8')) as unknown;
+        writeFileSync(join(out, o), JSON.stringify(stable(json), null, 2) + '\n');
       }
     }
+    const total = (performance.now() - t0) / 1000;
+    process.stderr.write(
+      `${runs.length} runs in ${total.toFixed(0)} s (${(total / 60).toFixed(1)} min), backend ${opts.backend}\n`,
+    );
     return runs;
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -328,30 +156,31 @@ function firstDifference(a: string, b: string): string {
   return 'same lines, different bytes';
 }
 
-async function main(): Promise<void> {
-  const [command, dir, ...rest] = process.argv.slice(2);
-  const decisionKey = rest.includes('--decision-key');
-  const onlyAt = rest.indexOf('--only');
-  const only = onlyAt >= 0 ? rest[onlyAt + 1] : undefined;
-  if ((command !== 'record' && command !== 'check') || dir === undefined) {
-    process.stderr.write('usage: same-output record|check DIR [--decision-key] [--only NAME]\n');
-    process.exit(2);
+/** Whether an output is as recorded; evaluation JSON may differ in its echo of the config alone. */
+function compare(o: string, a: Buffer, b: Buffer): { same: boolean; note: string } {
+  if (a.equals(b)) return { same: true, note: `${a.length} bytes` };
+  if (o.endsWith('.json')) {
+    // An evaluation echoes the config it ran with: a new config key changes the echo, not
+    // the evaluation. Equal scores with a different echo are reported, not failed.
+    const [ra, rb] = [a, b].map((x) => JSON.parse(x.toString('utf8')) as Record<string, unknown>);
+    const echo = JSON.stringify(ra!['config']) !== JSON.stringify(rb!['config']);
+    delete ra!['config'];
+    delete rb!['config'];
+    if (echo && JSON.stringify(ra) === JSON.stringify(rb))
+      return { same: true, note: 'scores equal; its echo of the config differs' };
   }
-  for (const p of [SKAB, NAB]) if (!existsSync(p)) throw new Error(`no data set at ${p} (set SAME_OUTPUT_DATA)`);
-  const recorded = resolve(dir);
-  if (command === 'record') {
-    rmSync(recorded, { recursive: true, force: true });
-    const runs = await runCorpus(recorded, decisionKey, only);
-    const files = runs.flatMap((r) => r.outputs);
-    writeFileSync(join(recorded, 'MANIFEST'), files.join('\n') + '\n');
-    process.stdout.write(`recorded ${files.length} outputs of ${runs.length} runs in ${recorded}\n`);
-    return;
-  }
+  return { same: false, note: firstDifference(a.toString('utf8'), b.toString('utf8')) };
+}
+
+async function check(recorded: string, opts: Options): Promise<void> {
   if (!existsSync(join(recorded, 'MANIFEST')))
     throw new Error(`${recorded} holds no recorded corpus (run record first)`);
+  const meta = JSON.parse(readFileSync(join(recorded, 'META.json'), 'utf8')) as { backend: string; root: string };
+  if (meta.backend !== opts.backend)
+    throw new Error(`${recorded} was recorded on ${meta.backend}, this check runs ${opts.backend} (--backend)`);
   const fresh = mkdtempSync(join(tmpdir(), 'aemon-same-output-now-'));
   try {
-    const runs = await runCorpus(fresh, decisionKey, only);
+    const runs = await runCorpus(fresh, opts);
     const manifest = new Set(readFileSync(join(recorded, 'MANIFEST'), 'utf8').trim().split('\n'));
     let same = 0;
     const differ: string[] = [];
@@ -360,38 +189,54 @@ async function main(): Promise<void> {
         differ.push(`${o}: not in the recorded corpus`);
         continue;
       }
-      const a = readFileSync(join(recorded, o));
-      const b = readFileSync(join(fresh, o));
-      if (o.endsWith('.json') && !a.equals(b)) {
-        // An evaluation echoes the config it ran with: a new config key changes the echo, not
-        // the evaluation. Equal scores with a different echo are reported, not failed.
-        const [ra, rb] = [a, b].map((x) => JSON.parse(x.toString('utf8')) as Record<string, unknown>);
-        const echo = JSON.stringify(ra!['config']) !== JSON.stringify(rb!['config']);
-        delete ra!['config'];
-        delete rb!['config'];
-        if (echo && JSON.stringify(ra) === JSON.stringify(rb)) {
-          same++;
-          process.stdout.write(`same     ${o} (scores equal; its echo of the config differs)\n`);
-          continue;
-        }
-      }
-      if (a.equals(b)) {
-        same++;
-        process.stdout.write(`same     ${o} (${a.length} bytes)\n`);
-      } else {
-        differ.push(`${o}: ${firstDifference(a.toString('utf8'), b.toString('utf8'))}`);
-        process.stdout.write(`DIFFERS  ${o}\n`);
-      }
+      const result = compare(o, readFileSync(join(recorded, o)), readFileSync(join(fresh, o)));
+      if (result.same) same++;
+      else differ.push(`${o}: ${result.note}`);
+      process.stdout.write(`${result.same ? 'same   ' : 'DIFFERS'}  ${o} (${result.note})\n`);
     }
-    const skipped = [...manifest].filter((o) => !readdirSync(fresh).includes(o)).length;
+    const rerun = new Set(readdirSync(fresh));
+    const skipped = [...manifest].filter((o) => !rerun.has(o)).length;
     process.stdout.write(
-      `\n${same} identical, ${differ.length} different${skipped ? `, ${skipped} recorded outputs not rerun (--only)` : ''}\n`,
+      `\n${meta.root} (recorded) vs ${opts.root}, ${opts.backend}: ${same} identical, ${differ.length} different` +
+        `${skipped ? `, ${skipped} recorded outputs not rerun (--only)` : ''}\n`,
     );
     for (const d of differ) process.stdout.write(`  ${d}\n`);
     if (differ.length > 0) process.exitCode = 1;
   } finally {
     rmSync(fresh, { recursive: true, force: true });
   }
+}
+
+function option(rest: string[], name: string): string | undefined {
+  const at = rest.indexOf(name);
+  return at >= 0 ? rest[at + 1] : undefined;
+}
+
+async function main(): Promise<void> {
+  const [command, dir, ...rest] = process.argv.slice(2);
+  const backend = option(rest, '--backend') ?? 'wasm';
+  if (
+    (command !== 'record' && command !== 'check') ||
+    dir === undefined ||
+    (backend !== 'wasm' && backend !== 'tensorflow')
+  ) {
+    process.stderr.write(
+      'usage: same-output record|check DIR [--backend wasm|tensorflow] [--root CHECKOUT] [--decision-key] [--only NAME]\n',
+    );
+    process.exit(2);
+  }
+  const root = resolve(option(rest, '--root') ?? HERE);
+  if (!existsSync(join(root, 'src/cli/index.ts')))
+    throw new Error(`${root} is no aemon checkout (no src/cli/index.ts)`);
+  const opts: Options = { backend, root, decisionKey: rest.includes('--decision-key'), only: option(rest, '--only') };
+  const recorded = resolve(dir);
+  if (command === 'check') return check(recorded, opts);
+  rmSync(recorded, { recursive: true, force: true });
+  const runs = await runCorpus(recorded, opts);
+  const files = runs.flatMap((r) => r.outputs);
+  writeFileSync(join(recorded, 'MANIFEST'), files.join('\n') + '\n');
+  writeFileSync(join(recorded, 'META.json'), JSON.stringify({ backend, root, decisionKey: opts.decisionKey }) + '\n');
+  process.stdout.write(`recorded ${files.length} outputs of ${runs.length} runs in ${recorded}\n`);
 }
 
 await main();

@@ -79,7 +79,7 @@ test('the live view on a running demo: sensor list, keyboard selection, a sensor
   assert.deepEqual(ids, ['sensor-1', 'sensor-2', 'sensor-3']);
   assert.match((await page.textContent('#backend')) ?? '', /backend (wasm|tensorflow|cpu) · model m-/);
   assert.equal(await page.textContent('#conn'), 'live');
-  await screenshot(page, 'live-view.png');
+  await screenshot(page, 'fleet-view.png');
 
   // Keyboard: focus the first sensor, ↓ moves to the second, Enter opens it.
   await page.focus('#fleet button.sensor[data-id="sensor-1"]');

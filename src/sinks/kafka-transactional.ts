@@ -121,6 +121,15 @@ interface Sending {
   compression: ReturnType<typeof compressionType>;
 }
 
+function sendingFor(cfg: KafkaConfig, opts: TransactionalSinkOptions): Sending {
+  return {
+    cfg,
+    opts,
+    budget: (topic) => batchBudget(opts.limits?.get(topic) ?? KAFKA_DEFAULT_MAX_BYTES),
+    compression: compressionType(cfg.compression),
+  };
+}
+
 /** Sends the ready messages and the offsets in the open transaction `txn`. */
 async function sendAll(
   txn: Transaction,
@@ -153,6 +162,23 @@ function fencedStop(err: unknown, transactionalId: string): AemonError | undefin
 }
 
 /**
+ * What a commit of `offsets` sends: the staged messages whose records all lie before the offsets
+ * committed so far or now (`cut`), then the checkpoint's messages.
+ */
+function readyFor(
+  staged: readonly Out[],
+  committed: ReadonlyMap<string, number>,
+  offsets: readonly PartitionCommit[],
+  state: CheckpointRecords | undefined,
+): { cut: Map<string, number>; ready: Out[] } {
+  const cut = new Map(committed);
+  for (const o of offsets) cut.set(key(o.topic, o.partition), Number(o.offset));
+  const ready = staged.filter((o) => o.holds.every((h) => covered(h, cut)));
+  for (const message of state?.messages ?? []) ready.push({ topic: state!.topic, message, holds: [] });
+  return { cut, ready };
+}
+
+/**
  * The exactly-once Kafka sink: `write` only stages the messages (so the runner acks at once and
  * the source's acked prefix moves on); each commit of the source then sends, in one transaction,
  * every staged message whose records all lie before the offsets committed with it, and those
@@ -166,8 +192,7 @@ export function transactionalKafkaSink(
   opts: TransactionalSinkOptions,
 ): Sink & TransactionalCommit & { release(): Promise<void> } {
   const { log, health, metrics } = opts;
-  const budget = (topic: string): number => batchBudget(opts.limits?.get(topic) ?? KAFKA_DEFAULT_MAX_BYTES);
-  const compression = compressionType(cfg.compression);
+  const sending = sendingFor(cfg, opts);
   const backoff = opts.backoff ?? { initialMs: 500, maxMs: 30_000 };
   let staged: Out[] = [];
   /** Offsets committed per partition by this process. */
@@ -202,17 +227,14 @@ export function transactionalKafkaSink(
     offsets: readonly PartitionCommit[],
     state?: CheckpointRecords,
   ): Promise<void> => {
-    const cut = new Map(committed);
-    for (const o of offsets) cut.set(key(o.topic, o.partition), Number(o.offset));
-    const ready = staged.filter((o) => o.holds.every((h) => covered(h, cut)));
-    for (const message of state?.messages ?? []) ready.push({ topic: state!.topic, message, holds: [] });
+    const { cut, ready } = readyFor(staged, committed, offsets, state);
     if (ready.length === 0 && offsets.length === 0) return;
     if (Date.now() < retryAt)
       throw new AemonError('AEMON_SINK_WRITE', 'waiting to retry', { stage: 'sink', retryable: true });
     let txn: Transaction | undefined;
     try {
       txn = await (await producers.connect()).transaction();
-      await sendAll(txn, ready, group, offsets, { cfg, opts, budget, compression });
+      await sendAll(txn, ready, group, offsets, sending);
     } catch (err) {
       // Abort what was sent; a producer that cannot abort (or begin) is replaced: its successor,
       // with the same id, aborts whatever it left open.

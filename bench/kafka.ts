@@ -20,6 +20,12 @@ export interface KafkaRow {
   decodeOnlyMessagesPerSecond: number;
   /** `aemon run`: committed offsets per second through the backlog, after the bootstrap model is trained. */
   aemonReadingsPerSecond: number;
+  /**
+   * CPU seconds per reading (user + system) of the no-op consumer, the decode-only consumer and
+   * `aemon run` over the same span as their rates: where a reading's CPU goes, side by side
+   * (absent in runs before it was measured).
+   */
+  cpuSecondsPerReading?: { noop: number; decodeOnly: number; aemon: number };
   ratio: number;
   engine: string;
   /** `kafka.exactlyOnce`: outputs and offsets in one transaction per commit. */
@@ -131,8 +137,11 @@ export async function benchKafka(opts: KafkaBenchOptions): Promise<KafkaRow[]> {
     if ((await sim.done) !== 0) throw new Error(`kafka bench: aemon simulate failed:\n${sim.last()}`);
     const total = (await admin.fetchTopicOffsets(topic)).reduce((s, p) => s + Number(p.high), 0);
 
-    /** Messages per second for a kafkajs consumer (a fresh group) that hands each batch to `handle`. */
-    const consume = async (what: string, handle: (messages: readonly KafkaMessage[]) => void): Promise<number> => {
+    /** Messages per second and CPU seconds per message for a kafkajs consumer (a fresh group) that hands each batch to `handle`. */
+    const consume = async (
+      what: string,
+      handle: (messages: readonly KafkaMessage[]) => void,
+    ): Promise<{ rate: number; cpu: number }> => {
       log(`kafka: ${what} kafkajs consumer over ${total} messages…\n`);
       const consumer = kafka.consumer({ groupId: `aemon-bench-${what}-${id}` });
       await consumer.connect();
@@ -140,17 +149,23 @@ export async function benchKafka(opts: KafkaBenchOptions): Promise<KafkaRow[]> {
       let seen = 0;
       let first = 0;
       let last = 0;
+      let cpu0 = process.cpuUsage();
+      let cpu = { user: 0, system: 0 };
       await consumer.run({
         eachBatch: async ({ batch }) => {
-          if (first === 0) first = performance.now();
+          if (first === 0) {
+            first = performance.now();
+            cpu0 = process.cpuUsage();
+          }
           handle(batch.messages);
           seen += batch.messages.length;
           last = performance.now();
+          cpu = process.cpuUsage(cpu0);
         },
       });
       await poll(`the ${what} consumer`, async () => seen >= total, 300_000);
       await consumer.disconnect();
-      return total / ((last - first) / 1000);
+      return { rate: total / ((last - first) / 1000), cpu: (cpu.user + cpu.system) / 1e6 / total };
     };
     const noop = await consume('no-op', () => undefined);
     const decode = createDecoder(readingSchema.parse({}));
@@ -172,7 +187,7 @@ export async function benchKafka(opts: KafkaBenchOptions): Promise<KafkaRow[]> {
 
     const rows: KafkaRow[] = [];
     for (const exactlyOnce of [false, true]) {
-      const { rate, engine } = await aemonRun({
+      const { rate, cpuPerReading, engine } = await aemonRun({
         brokers,
         topic,
         total,
@@ -186,10 +201,11 @@ export async function benchKafka(opts: KafkaBenchOptions): Promise<KafkaRow[]> {
         sensors,
         readings: total,
         partitions,
-        noopMessagesPerSecond: Math.round(noop),
-        decodeOnlyMessagesPerSecond: Math.round(decodeOnly),
+        noopMessagesPerSecond: Math.round(noop.rate),
+        decodeOnlyMessagesPerSecond: Math.round(decodeOnly.rate),
         aemonReadingsPerSecond: Math.round(rate),
-        ratio: Number((rate / noop).toFixed(2)),
+        cpuSecondsPerReading: { noop: noop.cpu, decodeOnly: decodeOnly.cpu, aemon: cpuPerReading },
+        ratio: Number((rate / noop.rate).toFixed(2)),
         engine,
         exactlyOnce,
       });
@@ -212,7 +228,7 @@ async function aemonRun(o: {
   exactlyOnce: boolean;
   admin: Admin;
   log: (s: string) => void;
-}): Promise<{ rate: number; engine: string }> {
+}): Promise<{ rate: number; cpuPerReading: number; engine: string }> {
   const { brokers, topic, total, id, exactlyOnce, admin, log } = o;
   log(`kafka: aemon run${exactlyOnce ? ' (exactlyOnce)' : ''} over ${topic}…\n`);
   let url: string | undefined;
@@ -258,13 +274,15 @@ async function aemonRun(o: {
         0,
       );
     const t0 = performance.now();
+    const cpu0 = await scrape(url!, 'process_cpu_seconds_total');
     const c0 = await committed();
     const target = c0 + 0.8 * (total - c0);
     let c1 = c0;
     await poll('aemon run to commit 80% of the backlog', async () => (c1 = await committed()) >= target, 600_000);
     const t1 = performance.now();
+    const cpu1 = await scrape(url!, 'process_cpu_seconds_total');
     const aemon = (c1 - c0) / ((t1 - t0) / 1000);
-    return { rate: aemon, engine };
+    return { rate: aemon, cpuPerReading: (cpu1 - cpu0) / (c1 - c0), engine };
   } finally {
     run.kill();
     await run.done;

@@ -12,7 +12,11 @@ const args = process.argv.slice(2);
 const help = args.includes('--help') || args.includes('-h');
 let broker: Broker | undefined;
 let brokers = process.env.KAFKA_BROKERS;
-if (!help && !args.includes('--kafka-brokers') && !brokers && existsSync(join(ROOT, '.kafka/libs'))) {
+// `--only` without kafka needs no broker.
+const onlyAt = args.findIndex((a) => a === '--only' || a.startsWith('--only='));
+const only = onlyAt < 0 ? undefined : args[onlyAt]!.includes('=') ? args[onlyAt]!.split('=')[1] : args[onlyAt + 1];
+const wantsKafka = only === undefined || only.split(',').some((p) => p.trim() === 'kafka');
+if (!help && wantsKafka && !args.includes('--kafka-brokers') && !brokers && existsSync(join(ROOT, '.kafka/libs'))) {
   process.stderr.write('starting a Kafka broker for the Kafka row…\n');
   broker = await launchBroker();
   brokers = broker.brokers.join(',');

@@ -19,43 +19,70 @@ interface BenchFlags {
   kafkaBrokers?: string;
   rounds?: string;
   kerasPeer?: string;
+  only?: string;
+}
+
+/** The parts of the bench, in the order it runs them (`--only` takes a comma-separated list of them). */
+const PARTS = ['decode', 'pipeline', 'paced', 'scrape', 'retrain', 'kafka', 'model'] as const;
+type Part = (typeof PARTS)[number];
+
+function parts(only: string | undefined): Set<Part> {
+  if (only === undefined) return new Set(PARTS);
+  const names = only
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  const unknown = names.filter((n) => !(PARTS as readonly string[]).includes(n));
+  if (unknown.length > 0 || names.length === 0) {
+    process.stderr.write(
+      `npm run bench: --only: ${unknown.join(', ') || 'nothing'} is not one of ${PARTS.join(', ')}\n`,
+    );
+    process.exit(2);
+  }
+  return new Set(names as Part[]);
 }
 
 async function bench(flags: BenchFlags): Promise<void> {
   const peer = kerasPeerPath(flags.kerasPeer);
   const log = (s: string): void => void process.stderr.write(s);
   const rounds = flags.rounds !== undefined ? parsePositiveInt(flags.rounds, '--rounds') : flags.quick ? 1 : 3;
+  const run = parts(flags.only);
   const rows: Row[] = [];
-  log('decode: every reading.format…\n');
-  rows.push(...(await benchDecode(1000, flags.quick ? 10 : 30)));
-  const fleets = flags.quick ? [100, 1000] : [100, 1000, 10_000];
-  for (const sensors of fleets) {
-    log(`pipeline: ${sensors} sensors…\n`);
-    rows.push(await benchPipeline(sensors, flags.quick ? 64 : 96));
+  if (run.has('decode')) {
+    log('decode: every reading.format…\n');
+    rows.push(...(await benchDecode(1000, flags.quick ? 10 : 30)));
   }
-  for (const sensors of flags.quick ? [1000] : [1000, 10_000]) {
-    log(`pipeline without the model: ${sensors} sensors…\n`);
-    rows.push(await benchPipeline(sensors, sensors >= 10_000 ? 96 : 256, 'none'));
+  if (run.has('pipeline')) {
+    for (const sensors of flags.quick ? [100, 1000] : [100, 1000, 10_000]) {
+      log(`pipeline: ${sensors} sensors…\n`);
+      rows.push(await benchPipeline(sensors, flags.quick ? 64 : 96));
+    }
+    for (const sensors of flags.quick ? [1000] : [1000, 10_000]) {
+      log(`pipeline without the model: ${sensors} sensors…\n`);
+      rows.push(await benchPipeline(sensors, sensors >= 10_000 ? 96 : 256, 'none'));
+    }
   }
-  const paced = flags.quick ? 10 : 30;
-  log(`pipeline paced: 10000 sensors at 1 reading/s each for ${paced} s (after a warm-up)…\n`);
-  rows.push(await benchPaced(10_000, paced));
-  rows.push(await benchScrape(1000));
-  rows.push(...(await benchWhileTraining(1000, flags.quick ? 48 : 64, log)));
-  if (flags.kafkaBrokers) {
+  if (run.has('paced')) {
+    const paced = flags.quick ? 10 : 30;
+    log(`pipeline paced: 10000 sensors at 1 reading/s each for ${paced} s (after a warm-up)…\n`);
+    rows.push(await benchPaced(10_000, paced));
+  }
+  if (run.has('scrape')) rows.push(await benchScrape(1000));
+  if (run.has('retrain')) rows.push(...(await benchWhileTraining(1000, flags.quick ? 48 : 64, log)));
+  if (run.has('kafka') && flags.kafkaBrokers) {
     const brokers = flags.kafkaBrokers
       .split(',')
       .map((b) => b.trim())
       .filter((b) => b !== '');
     rows.push(...(await benchKafka({ brokers, sensors: 500, readings: flags.quick ? 100 : 400, log })));
-  } else {
+  } else if (run.has('kafka')) {
     log(
       'kafka: not run (pass --kafka-brokers HOST:PORT, or use `npm run bench`, which starts the test broker when .kafka/libs exists)\n',
     );
   }
   // Model rounds, interleaved with the Keras peer: one run of each on this VM varies by ±20 %.
   const measured: ModelRow[][] = [];
-  for (let round = 0; round < rounds; round++) {
+  for (let round = 0; round < (run.has('model') ? rounds : 0); round++) {
     if (rounds > 1) log(`model rounds: ${round + 1} of ${rounds}\n`);
     const aemon = await modelRows(flags.quick ?? false, round > 0, log);
     const keras = [1, 8].flatMap((channels) => kerasRows(peer, channels, log));
@@ -85,5 +112,6 @@ await new Command('npm run bench --')
     '--keras-peer <path>',
     'the Keras peer script (default: BENCH_KERAS_PEER, else ../shared/bench/keras_m0.py from the repository root)',
   )
+  .option('--only <parts>', `run only these parts, comma-separated: ${PARTS.join(', ')} (default: all)`)
   .action(async (flags: BenchFlags) => bench(flags))
   .parseAsync(process.argv);

@@ -86,3 +86,23 @@ test('aemon has no bench command and its --help points to npm run bench', async 
     (err: { code?: number; stderr?: string }) => err.code === 2 && /unknown command 'bench'/.test(err.stderr ?? ''),
   );
 });
+
+test('the console and the performance page show the same tables from the same rows: each decode format in both, counts grouped only in the docs', async () => {
+  const { printTables } = await import('../bench/report.js');
+  const { renderBench } = await import('../scripts/docs-performance.js');
+  const { dataFiles } = await import('../scripts/docs/blocks.js');
+  const rows = [...(await benchDecode(20, 5, 1)), row('wasm-simd', 1, 12_345)];
+  let printed = '';
+  printTables(rows, { write: (s: string) => (printed += s) });
+  const docs = renderBench(dataFiles('bench-')[0]!, rows);
+  for (const text of [printed, docs]) {
+    assert.match(text, /Decode alone/);
+    assert.match(text, /Model M0/);
+    assert.match(text, /No Kafka row in this run/);
+    for (const r of rows.filter((r) => r.name === 'decode')) assert.match(text, new RegExp(`\\| ${r.format} +\\|`));
+  }
+  assert.match(printed, /\| 12345 +\|/);
+  assert.match(docs, /\| 12,345 \|/);
+  // No pipeline row was measured: neither prints an empty pipeline table.
+  assert.doesNotMatch(printed + docs, /readings\/CPU-s/);
+});

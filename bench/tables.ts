@@ -1,0 +1,215 @@
+// The bench's tables, defined once from its rows (the rows `--json` writes): the console prints
+// them padded (bench/report.ts), the performance page renders them as markdown
+// (scripts/docs-performance.ts).
+import type { DecodeRow } from './decode.js';
+import type { KafkaRow } from './kafka.js';
+import type { PacedRow } from './paced.js';
+import type { PipelineRow, ScrapeRow } from './pipeline.js';
+import type { RetrainRow } from './retrain.js';
+import { kerasRatio, type ModelRow, type Row } from './rows.js';
+
+export type Cell = string | number;
+
+export interface BenchTable {
+  title: string;
+  /** What was measured, after the title. */
+  detail: string;
+  /** Lines that say how to read the table. */
+  notes: string[];
+  headers: string[];
+  rows: Cell[][];
+}
+
+/** How counts are written: as they are on the console, grouped by thousands in the docs. */
+export type Count = (n: number) => Cell;
+
+const of = <T extends Row>(rows: readonly Row[], ...names: Array<T['name']>): T[] =>
+  rows.filter((r): r is T => (names as string[]).includes(r.name));
+
+function modelTable(rows: readonly Row[], count: Count): BenchTable {
+  const model = of<ModelRow>(rows, 'score-m0', 'train-m0');
+  const keras = (r: ModelRow): ModelRow | undefined =>
+    model.find((k) => k.engine === 'keras' && k.name === r.name && k.channels === r.channels);
+  const ratio = (r: ModelRow): string => (r.engine === 'keras' ? '1.00' : (kerasRatio(r, keras(r))?.toFixed(2) ?? '—'));
+  const several = model.some((r) => r.samples);
+  const notes: string[] = [];
+  if (model.some((r) => r.engine.endsWith('-fused-blocklstm')))
+    notes.push(
+      "tensorflow-fused scores with aemon's LSTM op, scripts/lstm-op.sh; tensorflow-fused-blocklstm with TensorFlow's BlockLSTM",
+    );
+  if (several)
+    notes.push(
+      'windows/s: the median of the rounds, each round listed; × Keras: the median of the round-by-round ratios',
+    );
+  return {
+    title: 'Model M0',
+    detail: 'window 64, LSTM 32 → RepeatVector → LSTM 32 → Dense; scoring batch 256, training 2,048 windows, batch 64',
+    notes,
+    headers: ['row', 'engine', 'channels', 'windows/s', '× Keras', ...(several ? ['rounds'] : [])],
+    rows: model.map((r) => [
+      r.name,
+      r.engine,
+      r.channels,
+      count(r.windowsPerSecond),
+      ratio(r),
+      ...(several ? [r.samples?.join(' / ') ?? '—'] : []),
+    ]),
+  };
+}
+
+function pipelineTable(rows: readonly Row[], count: Count): BenchTable {
+  return {
+    title: 'Pipeline, every reading offered at once',
+    detail: 'decode → reorder → windows of 32, stride 8 → micro-batch → score → decide → metrics, 4 channels',
+    notes: [
+      'pipeline: scored by an M0-sized LSTM 32, readings as parsed fields; pipeline-nomodel: a no-op scorer, readings as JSON bytes with ISO-8601 ts',
+    ],
+    headers: [
+      'row',
+      'sensors',
+      'readings',
+      'readings/s',
+      'readings/CPU-s',
+      'p50 reading→score s',
+      'p99 reading→score s',
+      'RSS growth MB',
+      'backend',
+    ],
+    rows: of<PipelineRow>(rows, 'pipeline', 'pipeline-nomodel').map((r) => [
+      r.name,
+      count(r.sensors),
+      count(r.readings),
+      count(r.readingsPerSecond),
+      count(r.readingsPerCpuSecond),
+      r.p50Seconds,
+      r.p99Seconds,
+      (r.rssBytes / 2 ** 20).toFixed(1),
+      r.engine,
+    ]),
+  };
+}
+
+function pacedTable(rows: readonly Row[], count: Count): BenchTable {
+  return {
+    title: 'Paced fleet',
+    detail:
+      "every sensor sends 1 reading/s (JSON bytes), window 32 stride 8, LSTM 32; latency from a reading's due time",
+    notes: [
+      'window: the reading that completed a window → its score written; reading: every reading, including the wait for the stride',
+    ],
+    headers: [
+      'sensors',
+      'readings/s offered',
+      'readings/s taken',
+      'seconds',
+      'p50 window s',
+      'p99 window s',
+      'p99 reading s',
+      'CPU cores',
+      'backend',
+    ],
+    rows: of<PacedRow>(rows, 'pipeline-paced').map((r) => [
+      count(r.sensors),
+      count(r.ratePerSecond),
+      count(r.achievedPerSecond),
+      r.seconds,
+      r.p50WindowSeconds,
+      r.p99WindowSeconds,
+      r.p99ReadingSeconds,
+      r.cpuShare,
+      r.engine,
+    ]),
+  };
+}
+
+function decodeTable(rows: readonly Row[], count: Count): BenchTable {
+  return {
+    title: 'Decode alone',
+    detail:
+      'the same readings (1,000 sensors, 4 channels) in each reading.format, as message bytes, 1,000 per decodeMany call',
+    notes: ['narrow: one message per channel'],
+    headers: ['format', 'readings', 'messages/s', 'readings/s'],
+    rows: of<DecodeRow>(rows, 'decode').map((r) => [
+      r.format,
+      count(r.readings),
+      count(r.messagesPerSecond),
+      count(r.readingsPerSecond),
+    ]),
+  };
+}
+
+function scrapeTable(rows: readonly Row[], count: Count): BenchTable {
+  return {
+    title: '`/metrics` scrape',
+    detail: 'one scrape of the metrics of this many sensors',
+    notes: [],
+    headers: ['sensors', 'bytes', 'seconds'],
+    rows: of<ScrapeRow>(rows, 'scrape').map((r) => [count(r.sensors), count(r.bytes), r.seconds]),
+  };
+}
+
+function retrainTable(rows: readonly Row[], count: Count): BenchTable {
+  return {
+    title: 'Scoring while a challenger trains',
+    detail: 'the pipeline alone, then beside `aemon train-job` in a child process',
+    notes: [],
+    headers: ['sensors', 'training', 'readings/s', 'p50 reading→score s', 'p99 reading→score s', 'backend'],
+    rows: of<RetrainRow>(rows, 'scoring-while-training').map((r) => [
+      count(r.sensors),
+      r.training,
+      count(r.readingsPerSecond),
+      r.p50Seconds,
+      r.p99Seconds,
+      r.engine,
+    ]),
+  };
+}
+
+const cpuMicros = (c: NonNullable<KafkaRow['cpuSecondsPerReading']>): string =>
+  [c.noop, c.decodeOnly, c.aemon].map((s) => (s * 1e6).toFixed(1)).join(' / ');
+
+function kafkaTable(rows: readonly Row[], count: Count): BenchTable {
+  return {
+    title: 'Kafka',
+    detail:
+      "a pre-filled topic read by a no-op kafkajs consumer, by one that only runs aemon's decoder, then by `aemon run` (window 32, stride 8, 4 channels, LSTM 32)",
+    notes: [],
+    headers: [
+      'sensors',
+      'readings',
+      'partitions',
+      'no-op consumer msg/s',
+      'decode-only msg/s',
+      'aemon run readings/s',
+      'exactlyOnce',
+      '× no-op',
+      'CPU µs/reading: no-op / decode-only / aemon',
+      'aemon CPU ÷ decode-only',
+      'backend',
+    ],
+    rows: of<KafkaRow>(rows, 'kafka').map((r) => [
+      count(r.sensors),
+      count(r.readings),
+      r.partitions,
+      count(r.noopMessagesPerSecond),
+      count(r.decodeOnlyMessagesPerSecond),
+      count(r.aemonReadingsPerSecond),
+      r.exactlyOnce ? 'yes' : 'no',
+      r.ratio.toFixed(2),
+      r.cpuSecondsPerReading ? cpuMicros(r.cpuSecondsPerReading) : '—',
+      r.cpuSecondsPerReading ? (r.cpuSecondsPerReading.aemon / r.cpuSecondsPerReading.decodeOnly).toFixed(2) : '—',
+      r.engine,
+    ]),
+  };
+}
+
+/** What is said in place of the Kafka table when a run has no Kafka row. */
+export const NO_KAFKA_ROW =
+  'No Kafka row in this run (it needs `--kafka-brokers`, or `npm run bench` with the test broker).';
+
+/** Every table of a run, in the bench's order; tables without rows are left out. */
+export function benchTables(rows: readonly Row[], count: Count): BenchTable[] {
+  return [modelTable, pipelineTable, pacedTable, decodeTable, scrapeTable, retrainTable, kafkaTable]
+    .map((t) => t(rows, count))
+    .filter((t) => t.rows.length > 0);
+}

@@ -13,6 +13,8 @@ export interface BenchModelOptions {
   tf: Tf;
   backend: string;
   kernel?: KernelSetting;
+  /** `conv`: the convolutional autoencoder of the same window and units instead of M0's LSTMs. */
+  architecture?: 'lstm' | 'conv';
   channels: number;
   windowSize?: number;
   units?: number;
@@ -56,6 +58,7 @@ export async function benchModel(options: BenchModelOptions): Promise<BenchModel
     // Keras' Adam default, as in the peer.
     learningRate: 0.001,
     seed: 1,
+    ...(options.architecture === undefined ? {} : { architecture: options.architecture }),
   };
   const rng = createRng(1, 7);
   const random = (n: number) => Float32Array.from({ length: n * windowSize * channels }, () => 2 * rng() - 1);

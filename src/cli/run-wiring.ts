@@ -8,7 +8,7 @@ import type { ModelRegistry } from '../model/registry.js';
 import type { Health } from '../observability/health.js';
 import type { HttpServer } from '../observability/http.js';
 import type { Logger } from '../observability/logger.js';
-import type { PipelineOutput, Sink, TransactionalCommit } from '../pipeline/contracts.js';
+import type { DecisionCheckpoints, PipelineOutput, Sink, TransactionalCommit } from '../pipeline/contracts.js';
 import type { ModelBundle } from '../pipeline/model.js';
 import { formatEvent } from '../sinks/console.js';
 import { readTopicLimits } from '../sinks/kafka-size.js';
@@ -140,7 +140,8 @@ export async function startAdmin(args: {
 
 /**
  * The input topics as a consumer group, reporting to the engine's metrics; with `transactional`
- * (kafka.exactlyOnce) offsets are committed in the output sink's transactions.
+ * (kafka.exactlyOnce) offsets are committed in the output sink's transactions; with `checkpoints`
+ * (kafka.stateTopic) the decision state is kept with them.
  */
 export function inputSource(
   kafka: Kafka,
@@ -149,6 +150,7 @@ export function inputSource(
   log: Logger,
   health: Health,
   transactional: TransactionalCommit | undefined,
+  checkpoints?: DecisionCheckpoints,
 ) {
   const kc = cfg.kafka;
   const { metrics } = engine;
@@ -166,6 +168,7 @@ export function inputSource(
     // Exactly-once: no record past a committed offset has a visible dead letter, so there is
     // nothing to look for.
     ...(transactional ? { transactional } : { deadLetters: { topic: kc.dlqTopic } }),
+    ...(checkpoints ? { checkpoints } : {}),
     health,
   });
 }

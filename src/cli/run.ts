@@ -12,6 +12,7 @@ import { commandConfig } from './common.js';
 import { inspect } from './inspect.js';
 import { createKafka, outputSink, prepareTopics, settleWithin } from './kafka.js';
 import { modelsTopicSpec, type ModelTopic } from './model-topic.js';
+import { decisionCheckpoints, stateTopicSpec } from './decision-state.js';
 import {
   abortOnSignals,
   eventLogSink,
@@ -83,7 +84,12 @@ async function run(flags: RunFlags): Promise<void> {
   });
   const kafka = createKafka(kc, log);
   // The output, labels and models topics, created when missing.
-  await prepareTopics(kafka, kc, [...outputTopics(kc), kc.labelsTopic, modelsTopicSpec(kc.modelsTopic)]);
+  await prepareTopics(kafka, kc, [
+    ...outputTopics(kc),
+    kc.labelsTopic,
+    modelsTopicSpec(kc.modelsTopic),
+    stateTopicSpec(kc.stateTopic),
+  ]);
   if (kc.modelsTopic !== '') models = await followModelsTopic(kafka, kc, engine, log, persist);
   const labelFeed = await followLabelTopic(kafka, kc, log, (label) => engine.label(label));
 
@@ -104,7 +110,12 @@ async function run(flags: RunFlags): Promise<void> {
   });
   const { metrics } = engine;
   const output = outputSink(kafka, kc, { limits, log, health, metrics, ...(fallback ? { fallback } : {}) });
-  const source = inputSource(kafka, cfg, engine, log, health, output.transactional);
+  // A new owner of a partition decides on from the state its offsets were committed with.
+  const checkpoints =
+    kc.stateTopic !== ''
+      ? decisionCheckpoints({ kafka, kc, detection: cfg.detection, detector: engine.detector, log, metrics })
+      : undefined;
+  const source = inputSource(kafka, cfg, engine, log, health, output.transactional, checkpoints);
 
   log.info(
     { brokers: kc.brokers, topics: kc.topics, group: kc.groupId, metrics: server?.url },
@@ -126,6 +137,7 @@ async function run(flags: RunFlags): Promise<void> {
   } finally {
     await source.close().catch(() => undefined);
     await output.release();
+    await checkpoints?.close();
     // The labels feed holds nothing to flush: a few seconds and no more.
     await settleWithin(labelFeed.stop());
     await models?.stopFollowing();

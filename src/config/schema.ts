@@ -182,6 +182,13 @@ export const modelSchema = z
      */
     simdTraining: z.boolean().default(true),
     /**
+     * `lstm`: the recurrent autoencoder. `conv`: a convolutional one (Conv1D with stride 2 →
+     * bottleneck → upsampling + Conv1D), its levels, kernel size and filters derived from
+     * windowing.size and units; it trains and scores on the `layers` kernel, has no cell, depth,
+     * dropout or variational option (refused), and takes noise and l1.
+     */
+    architecture: z.enum(['lstm', 'conv']).default('lstm'),
+    /**
      * Recurrent cell of the encoder and decoder: `gru` trains and scores on the `layers` kernel
      * (`auto` falls back to it; `fused` and `simd` run LSTMs only).
      */
@@ -217,7 +224,22 @@ export const modelSchema = z
     /** Seed for weight initialisation and shuffling: the same data gives the same model. */
     seed: z.number().int().default(42),
   })
-  .strict();
+  .strict()
+  .superRefine((m, ctx) => {
+    if (m.architecture !== 'conv') return;
+    const refuse = (path: string, what: string) =>
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: [path],
+        message: `model.${what} needs model.architecture "lstm"`,
+      });
+    if (m.cell !== 'lstm') refuse('cell', `cell "${m.cell}" (a recurrent cell)`);
+    if (m.depth !== 1) refuse('depth', "depth > 1 (the conv model's depth follows from windowing.size)");
+    if (m.variational > 0) refuse('variational', 'variational');
+    if (m.dropout > 0) refuse('dropout', 'dropout');
+    if (m.kernel === 'fused' || m.kernel === 'simd')
+      refuse('kernel', `kernel "${m.kernel}" (an LSTM kernel; the conv model runs on "layers", or "auto")`);
+  });
 
 export const trainingSchema = z
   .object({
@@ -601,6 +623,13 @@ export const kafkaSchema = z
      * with the latest. Empty = off.
      */
     modelsTopic: z.string().default('aemon.models'),
+    /**
+     * Each sensor's decision state (the decision's history, the open anomaly, mutes) as of the
+     * committed offsets, compacted, keyed by group, partition and sensor, written before each
+     * commit: a new owner of a partition (after a restart or a rebalance) decides on from it, so
+     * what it writes again is identical. Empty = off: a new owner's decisions start afresh.
+     */
+    stateTopic: z.string().default('aemon.state'),
     /**
      * The codec of every record aemon writes to Kafka (anomalies, scores, dead letters, simulated
      * readings; promoted models are gzip unless this names another). Topics in any codec are read.

@@ -9,10 +9,11 @@ import type {
   WindowVerdict,
 } from '../pipeline/contracts.js';
 import { explainChannels, severityOf } from './explain.js';
-import { Mutes } from './mute.js';
+import { type Mute, Mutes } from './mute.js';
 import { createPolicy } from './policies.js';
 import { windowDecision, type DecisionPolicy } from './policy.js';
 import { Suppressor } from './suppress.js';
+import { conforms } from './state-codec.js';
 
 interface SensorState {
   open: boolean;
@@ -27,6 +28,46 @@ interface SensorState {
   peakScore: number;
   peakChannels: readonly ChannelExplanation[] | null;
   id: string;
+  /** The model version of the last window decided. */
+  model: string;
+}
+
+const freshState = (): SensorState => ({
+  open: false,
+  above: 0,
+  below: 0,
+  openFor: 0,
+  runStart: 0,
+  peakScore: 0,
+  peakChannels: null,
+  id: '',
+  model: '',
+});
+
+/**
+ * What a window's decision took from outside the sensor's own history (a suppression, a mute
+ * posted at run time) and the state those left: with them the decision is made again exactly,
+ * whatever was posted since.
+ */
+export interface DecisionGates {
+  suppressed: SuppressReason | undefined;
+  /** The peak a mute in force lets a run open above; `undefined` when none was in force. */
+  mutePeak: number | undefined;
+  /** The suppressor's off state and the sensor's mute after the window. */
+  lastOff: number | undefined;
+  mute: Mute | undefined;
+}
+
+/** A sensor's whole decision state, as plain data (see {@link AnomalyDetector.snapshot}). */
+export interface SensorSnapshot {
+  v: 1;
+  decision: string;
+  /** Digest of `detection`'s settings: a state decided under others is not taken. */
+  config: string;
+  hysteresis: SensorState;
+  policy?: unknown;
+  lastOff?: number;
+  mute?: Mute;
 }
 
 /** One window's decision: the hysteresis' state after it, the events it caused, and what it compared. */
@@ -75,6 +116,13 @@ export class AnomalyDetector {
   readonly suppressor: Suppressor;
   /** Sensors muted after a false alarm (`detection.feedback.muteForMs`). */
   readonly mutes: Mutes;
+  /** Told of every window decided here (not of those decided again with their gates given). */
+  onDecided: ((ws: WindowScore, gates: DecisionGates) => void) | undefined;
+  /** Told when a restored state is dropped because its sensor's next window came from another model. */
+  onModelChanged: ((sensor: string, restored: string, now: string) => void) | undefined;
+  /** Restored sensors whose first window is still to come: the model version they were decided with. */
+  private readonly restoredModel = new Map<string, string>();
+  private readonly digest: string;
 
   constructor(
     private readonly cfg: DetectionConfig,
@@ -83,6 +131,55 @@ export class AnomalyDetector {
     this.policy = policy ?? createPolicy(cfg);
     this.suppressor = new Suppressor(cfg.suppress);
     this.mutes = new Mutes(cfg.feedback.muteForMs);
+    this.digest = createHash('sha256').update(JSON.stringify(cfg)).digest('hex').slice(0, 16);
+  }
+
+  /** The sensor's decision state (copies), or `undefined` when it has decided nothing yet. */
+  snapshot(sensor: string): SensorSnapshot | undefined {
+    const st = this.states.get(sensor);
+    if (!st) return undefined;
+    const snap: SensorSnapshot = { v: 1, decision: this.policy.name, config: this.digest, hysteresis: { ...st } };
+    const policy = this.policy.snapshot?.(sensor);
+    if (policy !== undefined) snap.policy = policy;
+    const lastOff = this.suppressor.offState(sensor);
+    if (lastOff !== undefined) snap.lastOff = lastOff;
+    const mute = this.mutes.state(sensor);
+    if (mute !== undefined) snap.mute = mute;
+    return snap;
+  }
+
+  /**
+   * Puts a sensor's state back as `snapshot` gave it (here or in another process); a state of
+   * another shape, decision or `detection` config changes nothing and says why.
+   */
+  restore(sensor: string, state: unknown): { ok: true } | { ok: false; why: string } {
+    const snap = state as Partial<SensorSnapshot> | null;
+    if (typeof snap !== 'object' || snap === null || snap.v !== 1) return { ok: false, why: 'unknown version' };
+    if (snap.decision !== this.policy.name)
+      return { ok: false, why: `decided by ${String(snap.decision)}, not ${this.policy.name}` };
+    if (snap.config !== this.digest) return { ok: false, why: 'decided under other detection settings' };
+    if (!conforms(freshState(), snap.hysteresis)) return { ok: false, why: 'ill-formed' };
+    const mute = snap.mute;
+    if (mute !== undefined && !conforms({ peak: 0, until: 0 }, mute)) return { ok: false, why: 'ill-formed mute' };
+    if (snap.lastOff !== undefined && typeof snap.lastOff !== 'number') return { ok: false, why: 'ill-formed' };
+    const copy = structuredClone(snap) as SensorSnapshot;
+    if (copy.policy === undefined) this.policy.drop?.(sensor);
+    else if (!this.policy.restore?.(sensor, copy.policy))
+      return { ok: false, why: `ill-formed ${this.policy.name} state` };
+    this.states.set(sensor, copy.hysteresis);
+    this.suppressor.setOffState(sensor, copy.lastOff);
+    this.mutes.setState(sensor, copy.mute);
+    this.restoredModel.set(sensor, copy.hysteresis.model);
+    return { ok: true };
+  }
+
+  /** Forgets the sensor's decision state: its next window is decided from scratch. */
+  drop(sensor: string): void {
+    this.states.delete(sensor);
+    this.policy.drop?.(sensor);
+    this.suppressor.setOffState(sensor, undefined);
+    this.mutes.setState(sensor, undefined);
+    this.restoredModel.delete(sensor);
   }
 
   isOpen(sensor: string): boolean {
@@ -95,32 +192,58 @@ export class AnomalyDetector {
     return n;
   }
 
-  /** Decides one window (windows of a sensor must come in event-time order). */
-  decide(ws: WindowScore): WindowDecision {
+  /**
+   * Decides one window (windows of a sensor must come in event-time order). With `gates` (what
+   * an earlier decision of this window took from outside, see {@link onDecided}) it is decided
+   * again as it was then.
+   */
+  decide(ws: WindowScore, gates?: DecisionGates): WindowDecision {
     const { sensor } = ws.window;
+    const expected = this.restoredModel.get(sensor);
+    if (expected !== undefined) {
+      this.restoredModel.delete(sensor);
+      if (expected !== ws.modelVersion) {
+        this.drop(sensor);
+        this.onModelChanged?.(sensor, expected, ws.modelVersion);
+      }
+    }
     let st = this.states.get(sensor);
     if (!st) {
-      st = {
-        open: false,
-        above: 0,
-        below: 0,
-        openFor: 0,
-        runStart: 0,
-        peakScore: 0,
-        peakChannels: null,
-        id: '',
-      };
+      st = freshState();
       this.states.set(sensor, st);
     }
+    st.model = ws.modelVersion;
+    const suppressed = gates ? gates.suppressed : this.suppressor.check(ws.window);
+    let mutePeak: number | undefined;
+    let d: WindowDecision;
+    if (suppressed) d = this.suppress(st, ws, suppressed);
+    else
+      d = this.hysteresis(st, ws, () => {
+        // Asked on every window, so a mute's clock starts with the first window after the mark.
+        mutePeak = gates ? gates.mutePeak : this.mutes.active(sensor, ws.window.end)?.peak;
+        return mutePeak !== undefined && !(st.peakScore > mutePeak);
+      });
+    if (gates) {
+      this.suppressor.setOffState(sensor, gates.lastOff);
+      this.mutes.setState(sensor, gates.mute);
+    } else
+      this.onDecided?.(ws, {
+        suppressed,
+        mutePeak,
+        lastOff: this.suppressor.offState(sensor),
+        mute: this.mutes.state(sensor),
+      });
+    return d;
+  }
+
+  private hysteresis(st: SensorState, ws: WindowScore, blocked: () => boolean): WindowDecision {
+    const { sensor } = ws.window;
     const events: AnomalyEvent[] = [];
-    const suppressed = this.suppressor.check(ws.window);
-    if (suppressed) return this.suppress(st, ws, suppressed);
     const { decisionScore: score, threshold } = this.policy.decide(ws, { open: st.open, openFor: st.openFor });
     const verdict = this.verdict(ws, score, threshold);
     const isAbove = score > 1;
     if (isAbove || st.open) this.trackPeak(st, verdict);
-    // Asked on every window, so a mute's clock starts with the first window after the mark.
-    const muted = this.mutes.blocks(sensor, ws.window.end, st.peakScore);
+    const muted = blocked();
     if (!st.open) {
       if (isAbove) {
         if (st.above === 0) st.runStart = ws.window.end;

@@ -13,6 +13,7 @@
  */
 import type { WindowScore } from '../pipeline/contracts.js';
 import { type AnomalyState, type Decision, type DecisionPolicy, windowDecision } from './policy.js';
+import { conforms } from './state-codec.js';
 
 export interface DynamicConfig {
   /** Smoothed scores in the history. */
@@ -170,6 +171,33 @@ export class DynamicThresholds {
     return this.histories.get(sensor)?.threshold ?? null;
   }
 
+  /** The sensor's history (its ring trimmed to the values it holds). */
+  snapshot(sensor: string): History | undefined {
+    const h = this.histories.get(sensor);
+    return h && { ...h, values: h.values.slice(0, h.count) };
+  }
+
+  /** Takes a history `snapshot` gave; false for one of another shape or another `window`. */
+  restore(sensor: string, state: unknown): boolean {
+    if (!conforms(emptyHistory(), state)) return false;
+    const h = state as History;
+    const { window } = this.cfg;
+    const fits =
+      h.count <= window &&
+      h.values.length === h.count &&
+      (h.count < window ? h.next === h.count : h.next < window) &&
+      Number.isInteger(h.count) &&
+      Number.isInteger(h.next) &&
+      h.next >= 0;
+    if (!fits) return false;
+    this.histories.set(sensor, h);
+    return true;
+  }
+
+  drop(sensor: string): void {
+    this.histories.delete(sensor);
+  }
+
   private absorb(h: History, value: number): void {
     // Until the ring is full, next === count: the values sit at 0..count-1, in order.
     if (h.count === h.values.length && h.count < this.cfg.window) {
@@ -194,11 +222,15 @@ export class DynamicThresholds {
   private history(sensor: string): History {
     let h = this.histories.get(sensor);
     if (!h) {
-      h = { num: 0, den: 0, values: new Float32Array(0), count: 0, next: 0, threshold: null, sinceCompute: 0 };
+      h = emptyHistory();
       this.histories.set(sensor, h);
     }
     return h;
   }
+}
+
+function emptyHistory(): History {
+  return { num: 0, den: 0, values: new Float32Array(0), count: 0, next: 0, threshold: null, sinceCompute: 0 };
 }
 
 export interface DynamicPolicyConfig extends DynamicConfig {
@@ -224,5 +256,17 @@ export class DynamicPolicy implements DecisionPolicy {
     const score = this.thresholds.update(sensor, ws.score, !(anomaly.open && anomaly.openFor < this.cfg.holdOpen));
     if (score === null) return windowDecision(ws);
     return { decisionScore: score, threshold: this.thresholds.threshold(sensor)! * ws.threshold };
+  }
+
+  snapshot(sensor: string): unknown {
+    return this.thresholds.snapshot(sensor);
+  }
+
+  restore(sensor: string, state: unknown): boolean {
+    return this.thresholds.restore(sensor, state);
+  }
+
+  drop(sensor: string): void {
+    this.thresholds.drop(sensor);
   }
 }

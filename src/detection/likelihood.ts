@@ -8,6 +8,7 @@
  */
 import type { WindowScore } from '../pipeline/contracts.js';
 import { type AnomalyState, type Decision, type DecisionPolicy, windowDecision } from './policy.js';
+import { conforms } from './state-codec.js';
 
 export interface LikelihoodConfig {
   /** Short means in the history the current one is compared with. */
@@ -124,6 +125,38 @@ export class ScoreLikelihood {
     if (h) h.held = [];
   }
 
+  /** The sensor's history, copied. */
+  snapshot(sensor: string): History | undefined {
+    const h = this.histories.get(sensor);
+    return h && { ...h, recent: [...h.recent], means: h.means.slice(), held: [...h.held] };
+  }
+
+  /** Takes a history `snapshot` gave; false for one of another shape or other `window` / `short`. */
+  restore(sensor: string, state: unknown): boolean {
+    if (!conforms(this.empty(), state)) return false;
+    const h = state as History;
+    const { window, short } = this.cfg;
+    const fits =
+      h.means.length === window &&
+      h.recent.length <= short &&
+      Number.isInteger(h.count) &&
+      h.count >= 0 &&
+      h.count <= window &&
+      Number.isInteger(h.next) &&
+      h.next >= 0 &&
+      h.next < Math.max(1, window) &&
+      Number.isInteger(h.nextRecent) &&
+      h.nextRecent >= 0 &&
+      h.nextRecent < Math.max(1, short);
+    if (!fits) return false;
+    this.histories.set(sensor, h);
+    return true;
+  }
+
+  drop(sensor: string): void {
+    this.histories.delete(sensor);
+  }
+
   private absorb(h: History, shortMean: number): void {
     const { window } = this.cfg;
     if (h.count < window) {
@@ -155,21 +188,25 @@ export class ScoreLikelihood {
   private history(sensor: string): History {
     let h = this.histories.get(sensor);
     if (!h) {
-      h = {
-        recent: [],
-        nextRecent: 0,
-        recentSum: 0,
-        means: new Float64Array(this.cfg.window),
-        count: 0,
-        next: 0,
-        sum: 0,
-        sumSq: 0,
-        sinceExact: 0,
-        held: [],
-      };
+      h = this.empty();
       this.histories.set(sensor, h);
     }
     return h;
+  }
+
+  private empty(): History {
+    return {
+      recent: [],
+      nextRecent: 0,
+      recentSum: 0,
+      means: new Float64Array(this.cfg.window),
+      count: 0,
+      next: 0,
+      sum: 0,
+      sumSq: 0,
+      sinceExact: 0,
+      held: [],
+    };
   }
 }
 
@@ -234,5 +271,24 @@ export class LikelihoodPolicy implements DecisionPolicy {
     if (openFor > this.cfg.holdOpen) this.floorSpent.add(sensor);
     if (this.cfg.learnShort && openFor <= this.cfg.holdOpen) this.history.release(sensor);
     else this.history.forget(sensor);
+  }
+
+  snapshot(sensor: string): unknown {
+    const history = this.history.snapshot(sensor);
+    return history && { history, floorSpent: this.floorSpent.has(sensor) };
+  }
+
+  restore(sensor: string, state: unknown): boolean {
+    const s = state as { history?: unknown; floorSpent?: unknown } | null;
+    if (typeof s !== 'object' || s === null || typeof s.floorSpent !== 'boolean') return false;
+    if (!this.history.restore(sensor, s.history)) return false;
+    if (s.floorSpent) this.floorSpent.add(sensor);
+    else this.floorSpent.delete(sensor);
+    return true;
+  }
+
+  drop(sensor: string): void {
+    this.history.drop(sensor);
+    this.floorSpent.delete(sensor);
   }
 }

@@ -1,4 +1,5 @@
-interface Mute {
+/** A sensor's mute, as {@link Mutes.state} gives it. */
+export interface Mute {
   /** The peak score of the event marked a false alarm: a run above it opens anyway. */
   peak: number;
   /** Event time the mute ends; NaN until the sensor's next window starts its clock. */
@@ -38,6 +39,23 @@ export class Mutes {
   blocks(sensor: string, end: number, peak: number): boolean {
     const m = this.mute(sensor, end);
     return m !== undefined && !(peak > m.peak);
+  }
+
+  /** The mute in force for `sensor` at window end `end` (the first call after a mark starts its clock). */
+  active(sensor: string, end: number): Readonly<Mute> | undefined {
+    return this.mute(sensor, end);
+  }
+
+  /** The sensor's mute as it stands (a copy), for a new owner of its partition. */
+  state(sensor: string): Mute | undefined {
+    const m = this.bySensor.get(sensor);
+    return m && { ...m };
+  }
+
+  /** Puts a sensor's mute back as `state` gave it (`undefined`: none). */
+  setState(sensor: string, m: Mute | undefined): void {
+    if (m === undefined) this.bySensor.delete(sensor);
+    else this.bySensor.set(sensor, { peak: m.peak, until: m.until });
   }
 
   private mute(sensor: string, end: number): Mute | undefined {

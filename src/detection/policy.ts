@@ -30,6 +30,15 @@ export interface DecisionPolicy {
   decide(ws: WindowScore, anomaly: Readonly<AnomalyState>): Decision;
   /** The sensor's anomaly closed after `openFor` windows (called before its state is reset). */
   closed?(sensor: string, openFor: number): void;
+  /**
+   * The sensor's history as plain data (numbers, arrays, typed arrays; no references into the
+   * policy), so a new owner of its partition goes on where this one stood; `undefined` for none.
+   */
+  snapshot?(sensor: string): unknown;
+  /** Puts back what `snapshot` gave (the policy keeps it); false, changing nothing, for another shape. */
+  restore?(sensor: string, state: unknown): boolean;
+  /** Forgets the sensor: its next window starts its history from scratch. */
+  drop?(sensor: string): void;
 }
 
 /** The window score itself: what every policy falls back to while its history warms up. */

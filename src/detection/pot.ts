@@ -1,6 +1,7 @@
 import { quantile } from '../pipeline/calibration.js';
 import type { WindowScore } from '../pipeline/contracts.js';
 import { type AnomalyState, type Decision, type DecisionPolicy, windowDecision } from './policy.js';
+import { conforms } from './state-codec.js';
 
 /**
  * Peaks-over-threshold thresholds from extreme value theory: SPOT and DSPOT (Siffer et al., KDD
@@ -270,6 +271,42 @@ export class ScorePot {
     this.sensors.delete(sensor);
   }
 
+  /** The sensor's model, copied. */
+  snapshot(sensor: string): SensorPot | undefined {
+    const p = this.sensors.get(sensor);
+    return (
+      p && {
+        ...p,
+        batch: [...p.batch],
+        excesses: p.excesses.slice(),
+        censored: p.censored.slice(),
+        drift: p.drift.slice(),
+      }
+    );
+  }
+
+  /** Takes a model `snapshot` gave; false for one of another shape or another `depth`. */
+  restore(sensor: string, state: unknown): boolean {
+    if (!conforms(this.empty(), state)) return false;
+    const p = state as SensorPot;
+    const ring = (count: number, next: number, size: number): boolean =>
+      Number.isInteger(count) &&
+      Number.isInteger(next) &&
+      count >= 0 &&
+      count <= size &&
+      next >= 0 &&
+      next < Math.max(1, size);
+    const fits =
+      p.excesses.length === MAX_EXCESSES &&
+      p.censored.length === MAX_EXCESSES &&
+      p.drift.length === this.cfg.depth &&
+      ring(p.excessCount, p.excessNext, MAX_EXCESSES) &&
+      ring(p.driftCount, p.driftNext, this.cfg.depth);
+    if (!fits) return false;
+    this.sensors.set(sensor, p);
+    return true;
+  }
+
   state(sensor: string): PotState | undefined {
     const p = this.sensors.get(sensor);
     if (!p) return undefined;
@@ -325,26 +362,30 @@ export class ScorePot {
   private pot(sensor: string): SensorPot {
     let p = this.sensors.get(sensor);
     if (!p) {
-      p = {
-        batch: [],
-        calibrated: false,
-        t: 0,
-        z: 0,
-        n: 0,
-        nt: 0,
-        excesses: new Float64Array(MAX_EXCESSES),
-        censored: new Uint8Array(MAX_EXCESSES),
-        excessCount: 0,
-        excessNext: 0,
-        drift: new Float64Array(this.cfg.depth),
-        driftCount: 0,
-        driftNext: 0,
-        driftSum: 0,
-        sinceExact: 0,
-      };
+      p = this.empty();
       this.sensors.set(sensor, p);
     }
     return p;
+  }
+
+  private empty(): SensorPot {
+    return {
+      batch: [],
+      calibrated: false,
+      t: 0,
+      z: 0,
+      n: 0,
+      nt: 0,
+      excesses: new Float64Array(MAX_EXCESSES),
+      censored: new Uint8Array(MAX_EXCESSES),
+      excessCount: 0,
+      excessNext: 0,
+      drift: new Float64Array(this.cfg.depth),
+      driftCount: 0,
+      driftNext: 0,
+      driftSum: 0,
+      sinceExact: 0,
+    };
   }
 }
 
@@ -376,5 +417,17 @@ export class PotPolicy implements DecisionPolicy {
     const score = this.pot.update(sensor, ws.score, !anomaly.open || (learnAfter > 0 && anomaly.openFor >= learnAfter));
     if (score === null || before === undefined) return windowDecision(ws);
     return { decisionScore: score, threshold: (before.z + before.drift) * ws.threshold };
+  }
+
+  snapshot(sensor: string): unknown {
+    return this.pot.snapshot(sensor);
+  }
+
+  restore(sensor: string, state: unknown): boolean {
+    return this.pot.restore(sensor, state);
+  }
+
+  drop(sensor: string): void {
+    this.pot.forget(sensor);
   }
 }

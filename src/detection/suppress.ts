@@ -79,6 +79,17 @@ export class Suppressor {
     return undefined;
   }
 
+  /** End of the last window that saw the sensor's machine off, while its grace period can still run. */
+  offState(sensor: string): number | undefined {
+    return this.lastOff.get(sensor);
+  }
+
+  /** Puts back what `offState` gave (`undefined`: none). */
+  setOffState(sensor: string, end: number | undefined): void {
+    if (end === undefined) this.lastOff.delete(sensor);
+    else this.lastOff.set(sensor, end);
+  }
+
   private machineOff(w: SensorWindow): boolean {
     let cols = this.columns.get(w.channels);
     if (!cols) {

@@ -2,6 +2,14 @@ import type { LayersModel, SymbolicTensor, Tensor } from '@tensorflow/tfjs';
 import { AemonError } from '../errors.js';
 import type { ModelHyperParams } from '../pipeline/model.js';
 import type { Tf } from './backend.js';
+import {
+  buildConvModel,
+  CONV_MODEL_NAME,
+  convApplyWithCode,
+  convLayersOf,
+  expectedConvLayers,
+  isConv,
+} from './conv.js';
 import { createRng, nextSeed, STREAM } from './prng.js';
 
 /** Replaces tfjs' Math.random-based dropout with a seeded one (tfjs' `dropoutFunc` hook). */
@@ -33,6 +41,26 @@ export function checkParams(params: ModelHyperParams): void {
   if (params.variational !== undefined && !(params.variational >= 0 && Number.isFinite(params.variational))) {
     throw invalid(`params.variational must be a finite number >= 0, got ${params.variational}`);
   }
+  if (params.architecture !== undefined && params.architecture !== 'lstm' && params.architecture !== 'conv')
+    throw invalid(`params.architecture must be "lstm" or "conv", got ${String(params.architecture)}`);
+  const notConv = convConflict(params);
+  if (notConv !== undefined) throw invalid(`params: ${notConv}`);
+}
+
+/**
+ * What the convolutional autoencoder does not have: a recurrent cell, stacked layers (its depth
+ * follows from the window), the VAE's latent layers, dropout. The config refuses the same.
+ */
+export function convConflict(
+  params: Pick<ModelHyperParams, 'architecture' | 'cell' | 'depth' | 'variational' | 'dropout'>,
+): string | undefined {
+  if (!isConv(params)) return undefined;
+  if (params.cell === 'gru') return 'cell "gru" is for the lstm architecture; the conv model has no recurrent cell';
+  if (params.depth !== 1)
+    return `depth ${params.depth} is for the lstm architecture; the conv model's depth follows from the window size`;
+  if ((params.variational ?? 0) > 0) return 'variational is for the lstm architecture';
+  if (params.dropout > 0) return 'dropout is for the lstm architecture';
+  return undefined;
 }
 
 /** Whether the model is an LSTM-VAE (`model.variational` > 0): z_mean and z_log_var between encoder and decoder. */
@@ -49,7 +77,7 @@ export function buildLayersModel(tf: Tf, params: ModelHyperParams, dropoutFunc: 
   // tfjs' unit-forget-bias initialiser leaves four tensors per LSTM behind; the variables survive a tidy.
   let model: LayersModel | undefined;
   tf.tidy(() => {
-    model = assemble(tf, params, dropoutFunc);
+    model = isConv(params) ? buildConvModel(tf, params) : assemble(tf, params, dropoutFunc);
   });
   return model!;
 }
@@ -119,11 +147,12 @@ export interface Encoded {
  */
 export function applyWithCode(
   model: LayersModel,
-  params: Pick<ModelHyperParams, 'depth' | 'variational'>,
+  params: Pick<ModelHyperParams, 'depth' | 'variational' | 'architecture' | 'windowSize' | 'units'>,
   x: Tensor,
   training: boolean,
   epsilon?: Tensor,
 ): Encoded {
+  if (isConv(params)) return convApplyWithCode(model, params, x, training);
   const run = (name: string, input: Tensor) => model.getLayer(name).apply(input, { training }) as Tensor;
   let h = x;
   for (let i = 1; i <= params.depth; i++) h = run(`encoder_${i}`, h);
@@ -151,12 +180,22 @@ export function checkTopology(model: LayersModel, params: ModelHyperParams): voi
     );
   }
   if (outputs === 2) checkLatent(model, params);
+  if (isConv(params) !== (model.name === CONV_MODEL_NAME)) {
+    throw invalid(`the topology is ${model.name}, but the metadata says architecture ${params.architecture ?? 'lstm'}`);
+  }
   const input = JSON.stringify(model.inputs[0]!.shape);
   const output = JSON.stringify(model.outputs[0]!.shape);
   if (input !== expected || output !== expected) {
     throw invalid(
       `the topology takes ${input} and gives ${output}, but the metadata says windowSize ${params.windowSize} and channels ${params.channels} (${expected})`,
     );
+  }
+  if (isConv(params)) {
+    const expectedLayers = expectedConvLayers(params).join(', ');
+    const actual = convLayersOf(model).join(', ');
+    if (actual !== expectedLayers)
+      throw invalid(`the topology has Conv1D layers [${actual}], but the metadata's params give [${expectedLayers}]`);
+    return;
   }
   const cell = params.cell === 'gru' ? 'GRU' : 'LSTM';
   const lstms = lstmLayers(model).filter((layer) => layer.getClassName() === cell);

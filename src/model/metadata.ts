@@ -42,6 +42,9 @@ function checkParamsShape(value: unknown): asserts value is ModelHyperParams {
     if (typeof value[key] !== 'number') throw invalid(`metadata.json: params.${key} must be a number`);
   }
   if (value.loss !== 'mse' && value.loss !== 'mae') throw invalid('metadata.json: params.loss must be "mse" or "mae"');
+  // Absent in models saved before the conv autoencoder: they are LSTM autoencoders.
+  if (value.architecture !== undefined && value.architecture !== 'lstm' && value.architecture !== 'conv')
+    throw invalid('metadata.json: params.architecture must be "lstm" or "conv" when present');
 }
 
 /**

@@ -348,9 +348,36 @@ export interface PartitionCommit {
  * was committed; a rejection that is an `AemonError` with `retryable: false` ends the source.
  */
 export interface TransactionalCommit {
-  commit(group: string, offsets: readonly PartitionCommit[]): Promise<void>;
+  /** With `state`: its records go in the same transaction (see {@link DecisionCheckpoints}). */
+  commit(group: string, offsets: readonly PartitionCommit[], state?: CheckpointRecords): Promise<void>;
   /** The partition is no longer this instance's: what it staged for it is dropped (the new owner writes it). */
   forget(topic: string, partition: number): void;
+}
+
+/** Records of decision state that stand for some offsets: written before them, or in their transaction. */
+export interface CheckpointRecords {
+  topic: string;
+  messages: ReadonlyArray<{ key: string; value: string }>;
+  /** They are written and the offsets committed. */
+  written(): void;
+}
+
+/**
+ * The decision state as of the committed offsets, kept beside them so a new owner of a partition
+ * decides on exactly where the last one stood: each commit first writes the state its offsets
+ * stand for; a newly owned partition reads it back before any of its records is handed out.
+ */
+export interface DecisionCheckpoints {
+  /** The state records for these offsets (about to be committed); `undefined` when nothing moved. */
+  prepare(offsets: readonly PartitionCommit[]): CheckpointRecords | undefined;
+  /** Writes them outside a transaction; rejects when they were not all written (then nothing is committed). */
+  write(records: CheckpointRecords): Promise<void>;
+  /** A newly owned partition with offsets committed up to `committed`. Never rejects. */
+  restore(topic: string, partition: number, committed: number): Promise<void>;
+  /** The partition is no longer this instance's. */
+  revoked(topic: string, partition: number): void;
+  /** A new group generation: what was read of the state before may be stale. */
+  rejoined(): void;
 }
 
 /** Sensor lifecycle, exported as `aemon_sensors{state}`. */

@@ -16,6 +16,11 @@ export interface ModelHyperParams {
   loss: 'mse' | 'mae';
   learningRate: number;
   seed: number;
+  /**
+   * `lstm`: the recurrent autoencoder; `conv`: the convolutional one, its shape derived from
+   * windowSize and units (absent in models saved before it existed: `lstm`).
+   */
+  architecture?: 'lstm' | 'conv';
   /** Recurrent cell (absent in models saved before it existed: `lstm`). */
   cell?: 'lstm' | 'gru';
   /** Denoising: std of Gaussian noise added to training inputs (targets stay clean); absent = 0. */

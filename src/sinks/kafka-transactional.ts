@@ -4,6 +4,7 @@ import { compressionType } from '../config/kafka.js';
 import type { KafkaConfig } from '../config/schema.js';
 import { AemonError } from '../errors.js';
 import type {
+  CheckpointRecords,
   PartitionCommit,
   PipelineOutput,
   Reading,
@@ -158,10 +159,15 @@ export function transactionalKafkaSink(
     return new AemonError('AEMON_SINK_WRITE', why, { stage: 'sink', retryable: true, cause: err });
   };
 
-  const commitOnce = async (group: string, offsets: readonly PartitionCommit[]): Promise<void> => {
+  const commitOnce = async (
+    group: string,
+    offsets: readonly PartitionCommit[],
+    state?: CheckpointRecords,
+  ): Promise<void> => {
     const cut = new Map(committed);
     for (const o of offsets) cut.set(key(o.topic, o.partition), Number(o.offset));
     const ready = staged.filter((o) => o.holds.every((h) => covered(h, cut)));
+    for (const message of state?.messages ?? []) ready.push({ topic: state!.topic, message, holds: [] });
     if (ready.length === 0 && offsets.length === 0) return;
     if (Date.now() < retryAt)
       throw new AemonError('AEMON_SINK_WRITE', 'waiting to retry', { stage: 'sink', retryable: true });

@@ -67,7 +67,10 @@ export function readRange(
           r.next = offset + 1;
           resolveOffset(m.offset);
         }
-        if (r.next >= r.end || Number(batch.highWatermark) <= r.next) remaining.delete(batch.partition);
+        // A transactional topic ends in a commit marker, which is never handed out: a batch whose
+        // last offset (markers included) reaches the end finishes the partition too.
+        if (r.next >= r.end || Number(batch.highWatermark) <= r.next || Number(batch.lastOffset()) >= r.end - 1)
+          remaining.delete(batch.partition);
         if (remaining.size === 0) finish();
       },
     });

@@ -4,7 +4,13 @@ import type { KafkaConfig } from '../config/schema.js';
 import { AemonError } from '../errors.js';
 import type { Health } from '../observability/health.js';
 import type { Logger } from '../observability/logger.js';
-import type { FlowControl, PartitionCommit, SourceRecord, TransactionalCommit } from '../pipeline/contracts.js';
+import type {
+  DecisionCheckpoints,
+  FlowControl,
+  PartitionCommit,
+  SourceRecord,
+  TransactionalCommit,
+} from '../pipeline/contracts.js';
 import { DeadLetterScans, partitionKey } from './kafka-dlq-scan.js';
 import type { PartitionSetup } from './kafka-partition.js';
 import { commitMetadata, PartitionTracker, rebuildPoint } from './kafka-partition.js';
@@ -42,6 +48,11 @@ export interface KafkaSourceOptions {
    * outputs written for the records before them become visible with them.
    */
   transactional?: TransactionalCommit;
+  /**
+   * Decision state kept with the offsets: written before each commit (in its transaction with
+   * `transactional`), read back for a newly owned partition before its records are handed out.
+   */
+  checkpoints?: DecisionCheckpoints;
 }
 
 export interface KafkaSource {
@@ -74,6 +85,8 @@ class GroupSource {
   private readonly scans: DeadLetterScans | undefined;
   private adminConnected: Promise<void> | undefined;
   private seq = 0;
+  /** This instance's member id in the group, as of its last join. */
+  private memberId: string | undefined;
   private stopped = false;
   private connected = false;
   private commitTimer: NodeJS.Timeout | undefined;
@@ -96,7 +109,7 @@ class GroupSource {
       heartbeatInterval: this.heartbeatMs,
       allowAutoTopicCreation: false,
     });
-    this.admin = opts.rebuild || opts.deadLetters ? opts.kafka.admin() : undefined;
+    this.admin = opts.rebuild || opts.deadLetters || opts.checkpoints ? opts.kafka.admin() : undefined;
     this.scans = opts.deadLetters ? new DeadLetterScans(opts.kafka, opts.deadLetters.topic, this.log) : undefined;
     this.records$ = new Observable<SourceRecord>((subscriber) => {
       this.subscriberNext = (r) => subscriber.next(r);
@@ -140,9 +153,17 @@ class GroupSource {
       offset,
       metadata,
     }));
+    const { checkpoints } = this.opts;
     try {
-      if (this.opts.transactional) await this.opts.transactional.commit(this.cfg.groupId, commits);
-      else await this.consumer.commitOffsets(commits);
+      // The state the offsets stand for is written first: a new owner must never find offsets
+      // committed past the state it would start from.
+      const state = checkpoints?.prepare(commits);
+      if (this.opts.transactional) await this.opts.transactional.commit(this.cfg.groupId, commits, state);
+      else {
+        if (state) await checkpoints!.write(state);
+        await this.consumer.commitOffsets(commits);
+      }
+      state?.written();
       for (const { p, o } of offsets) p.offsets.committed(o);
       if (offsets.length > 0) this.opts.onCommit?.();
     } catch (err) {
@@ -179,6 +200,8 @@ class GroupSource {
     const [res] = await admin.fetchOffsets({ groupId: this.cfg.groupId, topics: [topic] });
     const part = res?.partitions.find((x) => x.partition === partition);
     const committed = Number(part?.offset ?? -1);
+    if (this.opts.checkpoints && part && committed >= 0)
+      await this.opts.checkpoints.restore(topic, partition, committed);
     if (!part || committed < 0 || !part.metadata) return {};
     const meta = commitMetadata(part.metadata);
     if (meta === undefined) return {}; // metadata written by another tool
@@ -280,14 +303,27 @@ class GroupSource {
     this.opts.health?.progressed();
   }
 
-  private onGroupJoin(memberAssignment: Record<string, number[]>): void {
+  private onGroupJoin(memberAssignment: Record<string, number[]>, memberId: string): void {
     this.scans?.reset();
+    this.opts.checkpoints?.rejoined();
+    // Another member id: the group dropped this instance (its session expired, as in a stall
+    // longer than the session timeout, or kafkajs restarted a crashed consumer) and it joined
+    // again. Its partitions may have had another owner meanwhile, who moved their offsets on:
+    // each is set up again (committed offset, rebuild, decision state) as a new owner would.
+    const dropped = this.memberId !== undefined && memberId !== this.memberId;
+    if (dropped && this.partitions.size > 0)
+      this.log.info(
+        { memberId, was: this.memberId },
+        `rejoined group ${this.cfg.groupId} as a new member: every partition is set up again`,
+      );
+    this.memberId = memberId;
     const assigned = Object.entries(memberAssignment).map(([topic, partitions]) => ({ topic, partitions }));
     const keep = new Set(assigned.flatMap((a) => a.partitions.map((pt) => partitionKey(a.topic, pt))));
     for (const [k, p] of this.partitions) {
-      if (!keep.has(k)) {
+      if (dropped || !keep.has(k)) {
         this.partitions.delete(k);
         this.opts.transactional?.forget(p.topic, p.partition);
+        this.opts.checkpoints?.revoked(p.topic, p.partition);
         this.opts.onRevoked?.(p.topic, p.partition);
       }
     }
@@ -303,7 +339,7 @@ class GroupSource {
   private listen(fail: (err: AemonError) => void): void {
     const { consumer } = this;
     consumer.on(consumer.events.GROUP_JOIN, (e) =>
-      this.onGroupJoin(e.payload.memberAssignment as Record<string, number[]>),
+      this.onGroupJoin(e.payload.memberAssignment as Record<string, number[]>, e.payload.memberId),
     );
     // A fetch that returned (even empty) is progress: an idle topic is not a stalled consumer.
     consumer.on(consumer.events.FETCH, () => this.opts.health?.progressed());

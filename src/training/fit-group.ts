@@ -96,6 +96,7 @@ export async function trainGroup(
     loss: mc.loss,
     learningRate: mc.learningRate,
     seed: mc.seed,
+    architecture: mc.architecture,
     cell: mc.cell,
     noise: mc.noise,
     l1: mc.l1,

@@ -64,7 +64,8 @@ const LIVE_BODY = `<header>
     <p id="detail-meta" class="muted">Its channels, the model's reconstruction drawn over them, the score against the threshold and anomaly spans shaded.</p>
     <div class="key">
       <span><span class="swatch signal"></span>reading</span>
-      <span><span class="swatch recon"></span>model reconstruction</span>
+      <span><span class="swatch recon"></span>model reconstruction (expected value)</span>
+      <span><span class="swatch band"></span>expected band (within it the channel alone stays under the threshold)</span>
       <span><span class="swatch threshold"></span>threshold</span>
       <span><span class="swatch detected"></span>anomalous (after hysteresis)</span>
       <span><span class="swatch suppressed"></span>suppressed (maintenance, machine off)</span>

@@ -254,7 +254,7 @@ test('a broker restart mid-stream: aemon reconnects and goes on, nothing lost', 
   }
 });
 
-test('kill -9 mid-stream, then restart: the scores topic holds every window an uninterrupted run emits, with the same raw scores', async () => {
+test('kill -9 mid-stream, then restart: the scores and anomalies topics hold every window and event an uninterrupted run emits, identical (the decision state goes on from the committed one)', async () => {
   await setup();
   const n = names();
   await admin.createTopics({ topics: [{ topic: n.topic, numPartitions: 2 }], waitForLeaders: true });
@@ -296,6 +296,10 @@ test('kill -9 mid-stream, then restart: the scores topic holds every window an u
     AEMON_KAFKA_ANOMALIES_TOPIC: n.anomalies,
     AEMON_KAFKA_COMMIT_INTERVAL_MS: '200',
     AEMON_KAFKA_SESSION_TIMEOUT_MS: '6000',
+    AEMON_KAFKA_STATE_TOPIC: `${n.topic}.state`,
+    // A short history, so the decisions depend on it within this stream.
+    AEMON_DETECTION_DYNAMIC_WARMUP: '20',
+    AEMON_DETECTION_DYNAMIC_WINDOW: '200',
   };
   const r1 = startRun({
     ...base,
@@ -329,6 +333,7 @@ test('kill -9 mid-stream, then restart: the scores topic holds every window an u
   const whole = startRun({
     ...base,
     AEMON_KAFKA_GROUP_ID: `${n.group}.whole`,
+    AEMON_KAFKA_ANOMALIES_TOPIC: `${n.anomalies}.whole`,
     AEMON_KAFKA_SCORES_TOPIC: `${n.scores}.whole`,
     AEMON_KAFKA_DLQ_TOPIC: `${n.dlq}.whole`,
     AEMON_MODEL_DIR: join(dir, 'model-whole'),
@@ -338,15 +343,19 @@ test('kill -9 mid-stream, then restart: the scores topic holds every window an u
   whole.kill('SIGTERM');
   assert.equal((await whole.done).code, 0);
 
-  // The model's score of a window (error ÷ calibrated threshold) is the same on any owner; the
-  // decision's score is not compared: the new owner's decision state starts afresh.
-  const expected = new Map(ids(await readAll(kafka, admin, `${n.scores}.whole`)).map((s) => [s.id, s.rawScore]));
-  const got = ids(await readAll(kafka, admin, n.scores));
-  const gotIds = new Map<string, number>();
-  for (const s of got) {
-    if (gotIds.has(s.id))
-      assert.equal(s.rawScore, gotIds.get(s.id), `window ${s.id} re-emitted with another raw score`);
-    gotIds.set(s.id, s.rawScore);
+  // Every score record (the decision's score and anomaly flag with the raw score) and every
+  // anomaly event is the uninterrupted run's; a window the killed run wrote after its last commit
+  // is written again, identical.
+  const records = (msgs: Array<{ value: Buffer }>, id: (v: { id: string; kind?: string }) => string) =>
+    msgs.map((m) => {
+      const text = m.value.toString();
+      return [id(JSON.parse(text) as { id: string; kind?: string }), text] as const;
+    });
+  const expected = new Map(records(await readAll(kafka, admin, `${n.scores}.whole`), (v) => v.id));
+  const got = new Map<string, string>();
+  for (const [id, text] of records(await readAll(kafka, admin, n.scores), (v) => v.id)) {
+    if (got.has(id)) assert.equal(text, got.get(id), `window ${id} re-emitted otherwise`);
+    got.set(id, text);
   }
   assert.equal(
     expected.size,
@@ -354,11 +363,17 @@ test('kill -9 mid-stream, then restart: the scores topic holds every window an u
     'the uninterrupted run scored every reading with a full window (model loaded)',
   );
   assert.deepEqual(
-    [...expected.keys()].filter((id) => !gotIds.has(id)),
+    [...expected.keys()].filter((id) => !got.has(id)),
     [],
     'windows lost by the kill',
   );
-  for (const [id, score] of expected) assert.equal(gotIds.get(id), score, `window ${id}`);
+  const differs = [...expected].filter(([id, text]) => got.get(id) !== text);
+  assert.deepEqual(differs.slice(0, 3), [], `${differs.length} windows differ from the uninterrupted run's`);
+  const eventId = (v: { id: string; kind?: string }) => `${v.id}/${v.kind}`;
+  const events = new Map(records(await readAll(kafka, admin, `${n.anomalies}.whole`), eventId));
+  assert.ok(events.size > 0, 'the stream opens anomalies');
+  const gotEvents = new Map(records(await readAll(kafka, admin, n.anomalies), eventId));
+  assert.deepEqual(gotEvents, events);
   // Every bad record is dead-lettered once (a record the killed run dead-lettered past its last
   // commit is found in the DLQ by the next owner and not written again; the next test makes sure
   // that case happens).

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -67,4 +68,49 @@ export async function until(what: string, check: () => Promise<boolean>, timeout
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** A running `aemon demo` child: its live view's URL, everything it printed, and a stop. */
+export interface DemoProcess {
+  url: string;
+  log: () => string;
+  /**
+   * Freezes the process (SIGSTOP), so a page holds still while it is read or photographed: its
+   * event stream just goes quiet. `resume` (SIGCONT) lets it go on.
+   */
+  pause: () => void;
+  resume: () => void;
+  stop: () => void;
+}
+
+/**
+ * Starts a real `aemon demo` (through tsx) with `args` and `env` on a free port; resolves once
+ * it prints the live view's URL, rejects if it exits first.
+ */
+export function startDemo(args: readonly string[], env: Record<string, string>): Promise<DemoProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/index.ts'), 'demo', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const stop = (): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  return new Promise((resolve, reject) => {
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      const m = /^live view: (http:\/\/\S+\/)$/m.exec(out);
+      if (m)
+        resolve({
+          url: m[1]!,
+          log: () => out,
+          pause: () => child.kill('SIGSTOP'),
+          resume: () => child.kill('SIGCONT'),
+          stop,
+        });
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.on('close', (code) => reject(new Error(`demo exited (${code}) before serving the live view:\n${out}`)));
+  });
 }

@@ -2,6 +2,7 @@ import type { LayersModel } from '@tensorflow/tfjs';
 import { AemonError } from '../../errors.js';
 import type { ModelHyperParams } from '../../pipeline/model.js';
 import type { Tf } from '../backend.js';
+import { isConv } from '../conv.js';
 import { nodeKernelBackend } from './blockLstm.js';
 import { FusedKernel } from './fused.js';
 import {
@@ -26,7 +27,7 @@ export interface KernelChoice {
  * Picks the kernel for a model: `fused` needs the tensorflow backend and a model of the shape
  * aemon builds; `simd` the same model shape and WebAssembly SIMD (any backend; it trains too unless
  * `model.simdTraining` is false). `auto` takes
- * fused on tensorflow, else simd, and falls back to `layers` (with a note) where neither can run.
+ * fused on tensorflow, else simd, and falls back (always for the conv autoencoder) to `layers` (with a note) where neither can run.
  * An explicit kernel that cannot run throws `AEMON_BACKEND`.
  */
 export function chooseKernel(
@@ -41,6 +42,10 @@ export function chooseKernel(
       ? { kernel: new LayersKernel(tf, model, params) }
       : { kernel: new LayersKernel(tf, model, params), note };
   if (preference === 'layers') return layers();
+  if (isConv(params)) {
+    if (preference === 'auto') return layers(CONV_ON_LAYERS);
+    throw kernelUnavailable(preference, CONV_ON_LAYERS);
+  }
   const node = nodeKernelBackend(tf);
   if (preference === 'simd' || (preference === 'auto' && node === undefined)) {
     const plan = simdUnavailable() ?? planFor(model);
@@ -54,6 +59,8 @@ export function chooseKernel(
   if (preference === 'auto') return layers(plan);
   throw kernelUnavailable('fused', plan);
 }
+
+const CONV_ON_LAYERS = 'the conv autoencoder scores on tfjs-layers (the fused and simd kernels run LSTMs only)';
 
 /** For start-up: an explicit `fused` off tensorflow, or `simd` without WebAssembly SIMD, fails before any model is built. */
 export function checkKernelPreference(tf: Tf, preference: KernelPreference): void {
@@ -76,7 +83,7 @@ function kernelUnavailable(kernel: KernelName, reason: string): AemonError {
  * the simd kernel trains without dropout; anything it cannot train falls back to tfjs-layers.
  */
 export function simdTrainingNote(
-  model: Pick<ModelHyperParams, 'cell' | 'variational' | 'dropout'> & {
+  model: Pick<ModelHyperParams, 'architecture' | 'cell' | 'variational' | 'dropout'> & {
     kernel: KernelPreference;
     simdTraining: boolean;
   },
@@ -87,15 +94,17 @@ export function simdTrainingNote(
       : model.kernel === 'fused'
         ? undefined
         : (simdUnavailable() ??
-          (model.cell === 'gru'
-            ? 'model.cell is "gru" (the simd kernel runs LSTMs only)'
-            : (model.variational ?? 0) > 0
-              ? 'the model is variational'
-              : !model.simdTraining
-                ? 'model.simdTraining is false'
-                : model.dropout > 0
-                  ? 'model.dropout > 0 (the simd kernel has no dropout)'
-                  : undefined));
+          (isConv(model)
+            ? 'model.architecture is "conv"'
+            : model.cell === 'gru'
+              ? 'model.cell is "gru" (the simd kernel runs LSTMs only)'
+              : (model.variational ?? 0) > 0
+                ? 'the model is variational'
+                : !model.simdTraining
+                  ? 'model.simdTraining is false'
+                  : model.dropout > 0
+                    ? 'model.dropout > 0 (the simd kernel has no dropout)'
+                    : undefined));
   return why === undefined
     ? 'training runs in the simd kernel (WebAssembly SIMD)'
     : `training runs on tfjs-layers: ${why}`;

@@ -14,6 +14,12 @@ export interface KafkaMetrics {
   kafkaRebalance(): void;
   /** `aemon_kafka_decompress_errors_total`: record batches that could not be decompressed, by codec. */
   kafkaDecompressError(codec: string): void;
+  /**
+   * `aemon_decision_states_restored_total{result}`: sensors' decision states read back for newly
+   * owned partitions, taken (`restored`) or not (`discarded`: other settings, ill-formed, or
+   * written for offsets that were never committed).
+   */
+  decisionStateRestored(result: 'restored' | 'discarded', n: number): void;
 }
 
 /** `watchHealth` makes `aemon_kafka_partitions_stopped` and `aemon_kafka_fetch_age_seconds` read `health` when scraped. */
@@ -42,6 +48,13 @@ export function kafkaMetrics(registers: Registry[]): KafkaMetrics & { watchHealt
     registers,
   });
   for (const codec of KAFKA_CODECS) kafkaDecompressErrors.inc({ codec }, 0);
+  const statesRestored = new Counter({
+    name: 'aemon_decision_states_restored_total',
+    help: "Sensors' decision states read back for newly owned partitions: restored, or discarded (decided under other settings, ill-formed, or written for offsets never committed; those sensors start afresh).",
+    labelNames: ['result'] as const,
+    registers,
+  });
+  for (const result of ['restored', 'discarded']) statesRestored.inc({ result }, 0);
   const partitionsStopped = new Gauge({
     name: 'aemon_kafka_partitions_stopped',
     help: 'Input partitions stopped because a record derived from them could not be written anywhere.',
@@ -74,6 +87,9 @@ export function kafkaMetrics(registers: Registry[]): KafkaMetrics & { watchHealt
     },
     kafkaDecompressError(codec) {
       kafkaDecompressErrors.inc({ codec });
+    },
+    decisionStateRestored(result, n) {
+      if (n > 0) statesRestored.inc({ result }, n);
     },
     forgetKafkaPartition(topic, partition) {
       kafkaLagGauge.remove({ topic, partition: String(partition) });

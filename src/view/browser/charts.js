@@ -24,6 +24,7 @@ const aemonCharts = (() => {
       detected: css('--detected'),
       training: css('--training'),
       suppressed: css('--suppressed'),
+      band: css('--band'),
     };
   }
 
@@ -51,24 +52,35 @@ const aemonCharts = (() => {
     return v.toFixed(digits);
   }
 
-  /** Draws [from, to] spans as full-height bands, under the series. */
+  /**
+   * Draws [from, to] spans as full-height bands, under the series; a layer's `label` is written at
+   * the top of each of its spans that is wide enough to hold it.
+   */
   function spansPlugin(layers) {
     return {
       hooks: {
         drawClear: [
           (u) => {
             const { ctx, bbox } = u;
+            const dpr = devicePixelRatio;
             ctx.save();
+            ctx.font = `${11 * dpr}px system-ui, sans-serif`;
+            ctx.textBaseline = 'top';
+            ctx.textAlign = 'left';
             for (const layer of layers()) {
-              ctx.fillStyle = layer.color;
               for (const [from, to] of layer.spans) {
                 const x0 = u.valToPos(from, 'x', true);
                 const x1 = u.valToPos(to, 'x', true);
                 const left = Math.max(bbox.left, Math.min(x0, x1));
                 const right = Math.min(bbox.left + bbox.width, Math.max(x0, x1));
+                if (right < bbox.left || left > bbox.left + bbox.width) continue;
                 // At least a pixel wide, so a one-reading span still shows.
-                if (right >= bbox.left && left <= bbox.left + bbox.width)
-                  ctx.fillRect(left, bbox.top, Math.max(right - left, devicePixelRatio), bbox.height);
+                ctx.fillStyle = layer.color;
+                ctx.fillRect(left, bbox.top, Math.max(right - left, dpr), bbox.height);
+                if (layer.label && ctx.measureText(layer.label).width + 8 * dpr <= right - left) {
+                  ctx.fillStyle = css('--muted');
+                  ctx.fillText(layer.label, left + 4 * dpr, bbox.top + 3 * dpr);
+                }
               }
             }
             ctx.restore();
@@ -150,7 +162,8 @@ const aemonCharts = (() => {
 
   /**
    * A time chart. `series`: [{label, color, dash, width, unit}]; `data`: [x, ...ys] with x in ms.
-   * `spans()`: [{color, spans}] drawn as bands; `threshold`: a dashed line; `markers()`: x values.
+   * `spans()`: [{color, spans, label?}] drawn as bands; `threshold`: a dashed line; `markers()`: x values;
+   * `fill`: [{upper, lower, color}] fills between two series (1-based, as in `data`).
    */
   function timeChart(el, opts) {
     const t = theme();
@@ -185,6 +198,7 @@ const aemonCharts = (() => {
         ],
         cursor: { drag: { x: true, y: false, setScale: true }, sync: opts.sync ? { key: opts.sync } : undefined },
         hooks: opts.zoom ? { setScale: [(self, key) => opts.zoom.hook(self, key)] } : {},
+        bands: (opts.fill || []).map((f) => ({ series: [f.upper, f.lower], fill: f.color })),
         plugins,
       },
       opts.data,

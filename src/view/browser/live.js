@@ -150,32 +150,48 @@
     if (!FEEDBACK || !token()) return [];
     const done = marks.get(e.id);
     if (done) return [el('span', { class: 'muted mark', 'data-event': e.id, text: ` · ${done}` })];
-    return [' ', 'false_alarm', 'confirmed'].map((v) => {
-      if (v === ' ') return v;
+    const buttons = ['false_alarm', 'confirmed'].map((v) => {
+      const text = v === 'false_alarm' ? 'false alarm' : 'confirmed';
       const b = el('button', {
         type: 'button',
         class: 'verdict',
         'data-event': e.id,
         'data-verdict': v,
-        text: v === 'false_alarm' ? 'false alarm' : 'confirmed',
+        'aria-label': `mark ${e.sensor}'s anomaly ${text}`,
+        text,
       });
       b.addEventListener('click', () => mark(e, v));
       return b;
     });
+    return [el('div', { class: 'verdicts' }, ...buttons)];
   }
 
   // ---- anomaly events ----
+  /** "vibration 45.47, expected 46.38 (−0.91) · 29 % of the error": a top channel of the peak window. */
+  function explained(c) {
+    const share = `${Math.round(c.share * 100)} % of the error`;
+    if (c.reading == null) return `${c.channel}: ${share}`;
+    if (c.expected == null || c.deviation == null) return `${c.channel} ${formatValue(c.reading, 2)} · ${share}`;
+    const sign = c.deviation < 0 ? '−' : '+';
+    return (
+      `${c.channel} ${formatValue(c.reading, 2)}, expected ${formatValue(c.expected, 2)} ` +
+      `(${sign}${formatValue(Math.abs(c.deviation), 2)}) · ${share}`
+    );
+  }
+
   function eventItem(e) {
-    const top = (e.topChannels || []).map((c) => `${c.channel} ${Math.round(c.share * 100)} %`).join(', ');
     const btn = el('button', { type: 'button', text: e.sensor });
     btn.addEventListener('click', () => select(e.sensor));
     const when = e.kind === 'closed' ? `${formatTime(e.start)} – ${formatTime(e.end)}` : `since ${formatTime(e.start)}`;
     const closedBy = e.reason === 'suppressed' ? ' (suppressed)' : '';
+    const top = (e.topChannels || []).map((c) => el('li', { text: explained(c) }));
     return el(
       'li',
       { 'data-event': e.id },
       btn,
-      ` ${e.kind === 'opened' ? 'open' : `closed${closedBy}`} · peak score ${formatValue(e.peakScore, 2)} · ${when}${top ? ` · top: ${top}` : ''}`,
+      ` ${e.kind === 'opened' ? 'open' : `closed${closedBy}`} · peak score ${formatValue(e.peakScore, 2)}${e.severity ? ` (${e.severity})` : ''}`,
+      el('div', { class: 'muted when', text: when }),
+      ...(top.length ? [el('ul', { class: 'top-channels' }, ...top)] : []),
       ...feedbackControls(e),
     );
   }
@@ -250,8 +266,9 @@
     for (const u of charts) u.destroy();
     charts = [];
     const t = theme();
-    const shade = () => [
-      { color: t.suppressed, spans: spansOf(detail, detail.suppressed || []) },
+    // The score chart names the suppressed spans; the channel charts below only shade them.
+    const shade = (label) => () => [
+      { color: t.suppressed, spans: spansOf(detail, detail.suppressed || []), label },
       { color: t.detected, spans: spansOf(detail) },
     ];
     $('score-chart').replaceChildren();
@@ -264,7 +281,7 @@
         series: [{ label: 'score', color: t.score, unit: '× threshold' }],
         data: [detail.ts, detail.score],
         threshold: 1,
-        spans: shade,
+        spans: shade('suppressed'),
         yRange: (_u, min, max) => [0, Math.max(2, (max || 0) * 1.1)],
       }),
     );
@@ -279,11 +296,14 @@
           series: [
             { label: `${c} reading`, color: t.signal },
             { label: `${c} model reconstruction`, color: t.recon, dash: [5, 3] },
-            { label: `${c} expected band (low)`, color: t.recon, dash: [1, 3] },
-            { label: `${c} expected band (high)`, color: t.recon, dash: [1, 3] },
+            { label: 'expected low', color: t.band, width: 1 },
+            { label: 'expected high', color: t.band, width: 1 },
           ],
+          // The expected band: the reading may sit this far from the reconstruction before this
+          // channel alone takes the window to the threshold.
+          fill: [{ upper: 4, lower: 3, color: t.band }],
           data: channelData(i),
-          spans: shade,
+          spans: shade(undefined),
           sync: 'sensor',
         }),
       );

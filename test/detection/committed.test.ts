@@ -1,0 +1,151 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseConfig } from '../../src/config/load.js';
+import { CommittedDecisions } from '../../src/detection/committed.js';
+import { AnomalyDetector } from '../../src/detection/detector.js';
+import type { Reading, SensorWindow, WindowScore } from '../../src/pipeline/contracts.js';
+
+const cfg = parseConfig({
+  detection: { decision: 'dynamic', openAfter: 2, closeAfter: 2, dynamic: { window: 30, warmup: 3, every: 2 } },
+}).detection;
+
+function reading(sensor: string, offset: number, partition = 0): Reading {
+  return {
+    sensor,
+    ts: offset,
+    channels: ['a'],
+    values: new Float64Array([1]),
+    origin: { source: 'kafka', topic: 'in', partition, offset: String(offset) },
+    arrivedAt: 0,
+    seq: offset,
+    ack: () => {},
+  };
+}
+
+/** A window of `sensor` releasing the readings at `offsets` (of partition 0 unless given as [partition, offset]). */
+function ws(sensor: string, end: number, score: number, offsets: Array<number | [number, number]>): WindowScore {
+  const readings = offsets.map((o) => (typeof o === 'number' ? reading(sensor, o) : reading(sensor, o[1], o[0])));
+  const window: SensorWindow = {
+    kind: 'window',
+    id: `${sensor}@${end}`,
+    sensor,
+    group: 'a',
+    channels: ['a'],
+    start: end - 5,
+    end,
+    data: new Float32Array(5),
+    readings,
+  };
+  return { window, error: score, channelShares: Float32Array.from([1]), threshold: 1, score, modelVersion: 'm' };
+}
+
+/** The state a detector has after deciding exactly `windows`. */
+function stateAfter(windows: readonly WindowScore[], sensor: string) {
+  const d = new AnomalyDetector(cfg);
+  for (const w of windows) d.decide(w);
+  return d.snapshot(sensor);
+}
+
+test('each commit advances the committed copy over exactly the windows whose readings all lie before the offset', () => {
+  const live = new AnomalyDetector(cfg);
+  const committed = new CommittedDecisions(cfg, live);
+  // Sensor x's windows release offsets 0-1, 2-3, 4-5 (shared partition with y), 6-7.
+  const xs = [ws('x', 10, 0.3, [0, 1]), ws('x', 20, 1.6, [2, 3]), ws('x', 30, 2.1, [4, 5]), ws('x', 40, 0.2, [6, 7])];
+  const ys = [ws('y', 10, 0.5, [8]), ws('y', 20, 0.7, [9])];
+  for (const w of [...xs, ...ys]) live.decide(w);
+  assert.equal(committed.pendingWindows, 6);
+
+  committed.advance('in', 0, 4); // offsets 0..3 committed: x's first two windows
+  assert.deepEqual(committed.copy.snapshot('x'), stateAfter(xs.slice(0, 2), 'x'));
+  assert.equal(committed.copy.snapshot('y'), undefined, "none of y's windows is committed");
+  assert.deepEqual(
+    committed.moved('in', 0).map((m) => m.sensor),
+    ['x'],
+  );
+
+  committed.advance('in', 0, 5); // offset 4 alone: x's third window released 4 and 5, so it stays out
+  assert.deepEqual(committed.copy.snapshot('x'), stateAfter(xs.slice(0, 2), 'x'));
+
+  committed.advance('in', 0, 9);
+  assert.deepEqual(committed.copy.snapshot('x'), stateAfter(xs, 'x'));
+  assert.deepEqual(committed.copy.snapshot('y'), stateAfter(ys.slice(0, 1), 'y'));
+  assert.equal(committed.pendingWindows, 1);
+  // The live detector is ahead of the copy by y's last window.
+  assert.notDeepEqual(live.snapshot('y'), committed.copy.snapshot('y'));
+});
+
+test('a window with readings from two partitions is committed once both offsets are past them', () => {
+  const live = new AnomalyDetector(cfg);
+  const committed = new CommittedDecisions(cfg, live);
+  const w = ws('x', 10, 0.4, [3, [1, 7]]);
+  live.decide(w);
+  committed.advance('in', 0, 10);
+  assert.equal(committed.copy.snapshot('x'), undefined);
+  committed.advance('in', 1, 7);
+  assert.equal(committed.copy.snapshot('x'), undefined, 'offset 7 itself is not committed yet');
+  committed.advance('in', 1, 8);
+  assert.deepEqual(committed.copy.snapshot('x'), stateAfter([w], 'x'));
+  // Kept under the partition of the window's last reading.
+  assert.deepEqual(
+    committed.moved('in', 1).map((m) => m.sensor),
+    ['x'],
+  );
+  assert.deepEqual(committed.moved('in', 0), []);
+});
+
+test('written states are not moved again until the copy advances; a later window moves them again', () => {
+  const live = new AnomalyDetector(cfg);
+  const committed = new CommittedDecisions(cfg, live);
+  live.decide(ws('x', 10, 0.4, [0]));
+  committed.advance('in', 0, 1);
+  const moved = committed.moved('in', 0);
+  assert.equal(moved.length, 1);
+  committed.written('in', 0, ['x']);
+  committed.advance('in', 0, 1);
+  assert.deepEqual(committed.moved('in', 0), []);
+  live.decide(ws('x', 20, 0.5, [1]));
+  committed.advance('in', 0, 2);
+  assert.deepEqual(
+    committed.moved('in', 0).map((m) => m.sensor),
+    ['x'],
+  );
+});
+
+test('windows decided with gates are decided again with them: a span posted later does not change the copy', () => {
+  const live = new AnomalyDetector(cfg);
+  const committed = new CommittedDecisions(cfg, live);
+  const windows = [ws('x', 10, 1.5, [0]), ws('x', 20, 1.7, [1]), ws('x', 30, 1.9, [2])];
+  for (const w of windows) live.decide(w);
+  // A maintenance span over the whole range, posted after the windows were decided.
+  live.suppressor.post({ sensors: 'all', start: 0, end: 100 });
+  committed.copy.suppressor.post({ sensors: 'all', start: 0, end: 100 });
+  committed.advance('in', 0, 3);
+  assert.deepEqual(committed.copy.snapshot('x'), live.snapshot('x'));
+  assert.equal(committed.copy.snapshot('x')!.hysteresis.open, true);
+});
+
+test('a restored sensor starts both the live detector and the copy from the state; a revoked partition drops its log', () => {
+  const live = new AnomalyDetector(cfg);
+  const committed = new CommittedDecisions(cfg, live);
+  const before = [ws('x', 10, 0.4, [0]), ws('x', 20, 1.8, [1]), ws('x', 30, 1.9, [2])];
+  const state = stateAfter(before, 'x');
+  live.decide(ws('x', 5, 3, [9]));
+  assert.deepEqual(committed.restore(live, 'x', state), { ok: true });
+  assert.deepEqual(live.snapshot('x'), state);
+  assert.deepEqual(committed.copy.snapshot('x'), state);
+  assert.equal(committed.pendingWindows, 0, 'what was logged before the restore is dropped');
+  live.decide(ws('x', 40, 0.3, [3]));
+  committed.revoked('in', 0);
+  assert.equal(committed.pendingWindows, 0);
+  committed.advance('in', 0, 10);
+  assert.deepEqual(committed.copy.snapshot('x'), state);
+});
+
+test('windows of readings from no Kafka partition are not logged', () => {
+  const live = new AnomalyDetector(cfg);
+  const committed = new CommittedDecisions(cfg, live);
+  const w = ws('x', 10, 0.4, [0]);
+  const readings = w.window.readings.map((r) => ({ ...r, origin: { source: 'file', file: 'a.csv', line: 1 } }));
+  live.decide({ ...w, window: { ...w.window, readings } });
+  assert.equal(committed.pendingWindows, 0);
+});

@@ -84,5 +84,9 @@ test('the demo trains, scores, serves /metrics while it runs, detects an injecte
   assert.ok((summary.injected as number) >= 1);
   assert.ok((summary.detected as number) >= 1, `nothing detected: ${JSON.stringify(summary)}`);
   assert.equal(typeof summary.falseAlarms, 'number');
+  const early = summary.falseAlarmsBeforeFirstInjection as number;
+  assert.ok(Number.isInteger(early) && early >= 0 && early <= (summary.falseAlarms as number), JSON.stringify(summary));
+  const rate = summary.falseEventsPerSensorHour;
+  assert.ok(rate === null || (typeof rate === 'number' && rate >= 0), JSON.stringify(summary));
   assert.match(String(summary.backend), /^(wasm|tensorflow|cpu)$/);
 });

@@ -85,8 +85,6 @@ class GroupSource {
   private readonly scans: DeadLetterScans | undefined;
   private adminConnected: Promise<void> | undefined;
   private seq = 0;
-  /** This instance's member id in the group, as of its last join. */
-  private memberId: string | undefined;
   private stopped = false;
   private connected = false;
   private commitTimer: NodeJS.Timeout | undefined;
@@ -303,24 +301,13 @@ class GroupSource {
     this.opts.health?.progressed();
   }
 
-  private onGroupJoin(memberAssignment: Record<string, number[]>, memberId: string): void {
+  private onGroupJoin(memberAssignment: Record<string, number[]>): void {
     this.scans?.reset();
     this.opts.checkpoints?.rejoined();
-    // Another member id: the group dropped this instance (its session expired, as in a stall
-    // longer than the session timeout, or kafkajs restarted a crashed consumer) and it joined
-    // again. Its partitions may have had another owner meanwhile, who moved their offsets on:
-    // each is set up again (committed offset, rebuild, decision state) as a new owner would.
-    const dropped = this.memberId !== undefined && memberId !== this.memberId;
-    if (dropped && this.partitions.size > 0)
-      this.log.info(
-        { memberId, was: this.memberId },
-        `rejoined group ${this.cfg.groupId} as a new member: every partition is set up again`,
-      );
-    this.memberId = memberId;
     const assigned = Object.entries(memberAssignment).map(([topic, partitions]) => ({ topic, partitions }));
     const keep = new Set(assigned.flatMap((a) => a.partitions.map((pt) => partitionKey(a.topic, pt))));
     for (const [k, p] of this.partitions) {
-      if (dropped || !keep.has(k)) {
+      if (!keep.has(k)) {
         this.partitions.delete(k);
         this.opts.transactional?.forget(p.topic, p.partition);
         this.opts.checkpoints?.revoked(p.topic, p.partition);
@@ -339,7 +326,7 @@ class GroupSource {
   private listen(fail: (err: AemonError) => void): void {
     const { consumer } = this;
     consumer.on(consumer.events.GROUP_JOIN, (e) =>
-      this.onGroupJoin(e.payload.memberAssignment as Record<string, number[]>, e.payload.memberId),
+      this.onGroupJoin(e.payload.memberAssignment as Record<string, number[]>),
     );
     // A fetch that returned (even empty) is progress: an idle topic is not a stalled consumer.
     consumer.on(consumer.events.FETCH, () => this.opts.health?.progressed());

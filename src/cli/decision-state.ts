@@ -43,7 +43,7 @@ function parseKey(key: string): [string, string, number, string] | undefined {
 }
 
 /** A state record's value: the committed offset of its partition it stands for, and the sensor's state. */
-interface StateValue {
+export interface StateValue {
   v: 1;
   offset: number;
   state: unknown;
@@ -58,6 +58,63 @@ function parseValue(text: string): StateValue | undefined {
     // ill-formed: the sensor starts afresh
   }
   return undefined;
+}
+
+/**
+ * Per sensor of one input partition, the record standing for the latest offset up to the
+ * committed one (the sensor did not move since); later ones stand for commits that did not happen
+ * (`ahead` counts the sensors that have only those). By offset rather than by position: an
+ * instance that stalled past its session can write a state for an older offset after the new
+ * owner wrote a newer one.
+ */
+export function latestStates(
+  records: ReadonlyArray<{ key: string; value: string }>,
+  at: { group: string; topic: string; partition: number; offset: number },
+): { latest: Map<string, StateValue>; ahead: number } {
+  const latest = new Map<string, StateValue>();
+  const later = new Set<string>();
+  for (const r of records) {
+    const k = parseKey(r.key);
+    if (!k || k[0] !== at.group || k[1] !== at.topic || k[2] !== at.partition) continue;
+    const v = parseValue(r.value);
+    if (v === undefined) latest.delete(k[3]);
+    else if (v.offset <= at.offset) {
+      if (!((latest.get(k[3])?.offset ?? -1) > v.offset)) latest.set(k[3], v);
+    } else later.add(k[3]);
+  }
+  let ahead = 0;
+  for (const sensor of later) if (!latest.has(sensor)) ahead++;
+  return { latest, ahead };
+}
+
+/** The state records of the sensors that moved up to these commits, or undefined when none did. */
+function checkpointRecords(
+  committed: CommittedDecisions,
+  group: string,
+  topic: string,
+  offsets: readonly PartitionCommit[],
+): CheckpointRecords | undefined {
+  const messages: Array<{ key: string; value: string }> = [];
+  const moved: Array<{ topic: string; partition: number; sensors: string[] }> = [];
+  for (const o of offsets) {
+    const offset = Number(o.offset);
+    committed.advance(o.topic, o.partition, offset);
+    const states = committed.moved(o.topic, o.partition);
+    if (states.length === 0) continue;
+    for (const { sensor, state } of states) {
+      const value: StateValue = { v: 1, offset, state: encodeState(state) };
+      messages.push({ key: stateKey(group, o.topic, o.partition, sensor), value: JSON.stringify(value) });
+    }
+    moved.push({ topic: o.topic, partition: o.partition, sensors: states.map((s) => s.sensor) });
+  }
+  if (messages.length === 0) return undefined;
+  return {
+    topic,
+    messages,
+    written() {
+      for (const m of moved) committed.written(m.topic, m.partition, m.sensors);
+    },
+  };
 }
 
 /**
@@ -101,27 +158,7 @@ export function decisionCheckpoints(args: {
 
   return {
     prepare(offsets: readonly PartitionCommit[]): CheckpointRecords | undefined {
-      const messages: Array<{ key: string; value: string }> = [];
-      const moved: Array<{ topic: string; partition: number; sensors: string[] }> = [];
-      for (const o of offsets) {
-        const offset = Number(o.offset);
-        committed.advance(o.topic, o.partition, offset);
-        const states = committed.moved(o.topic, o.partition);
-        if (states.length === 0) continue;
-        for (const { sensor, state } of states) {
-          const value: StateValue = { v: 1, offset, state: encodeState(state) };
-          messages.push({ key: stateKey(group, o.topic, o.partition, sensor), value: JSON.stringify(value) });
-        }
-        moved.push({ topic: o.topic, partition: o.partition, sensors: states.map((s) => s.sensor) });
-      }
-      if (messages.length === 0) return undefined;
-      return {
-        topic,
-        messages,
-        written() {
-          for (const m of moved) committed.written(m.topic, m.partition, m.sensors);
-        },
-      };
+      return checkpointRecords(committed, group, topic, offsets);
     },
 
     async write(records: CheckpointRecords): Promise<void> {
@@ -132,23 +169,7 @@ export function decisionCheckpoints(args: {
 
     async restore(inTopic: string, partition: number, offset: number): Promise<void> {
       try {
-        // Per sensor, the record standing for the latest offset up to the committed one (the
-        // sensor did not move since); later ones stand for commits that did not happen. By offset
-        // rather than by position: an instance that stalled past its session can write a state
-        // for an older offset after the new owner wrote a newer one.
-        const latest = new Map<string, StateValue>();
-        const later = new Set<string>();
-        for (const r of await reader.records()) {
-          const k = parseKey(r.key);
-          if (!k || k[0] !== group || k[1] !== inTopic || k[2] !== partition) continue;
-          const v = parseValue(r.value);
-          if (v === undefined) latest.delete(k[3]);
-          else if (v.offset <= offset) {
-            if (!((latest.get(k[3])?.offset ?? -1) > v.offset)) latest.set(k[3], v);
-          } else later.add(k[3]);
-        }
-        let ahead = 0;
-        for (const sensor of later) if (!latest.has(sensor)) ahead++;
+        const { latest, ahead } = latestStates(await reader.records(), { group, topic: inTopic, partition, offset });
         let restored = 0;
         const discarded: string[] = [];
         for (const [sensor, v] of latest) {

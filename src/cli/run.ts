@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
 import { ModelRegistry } from '../model/registry.js';
 import { topicPatterns } from '../config/kafka.js';
-import { createEngine, liveViewFor, serveMetrics } from '../main.js';
+import type { Kafka } from 'kafkajs';
+import type { KafkaConfig } from '../config/schema.js';
+import { createEngine, liveViewFor, serveMetrics, type Engine } from '../main.js';
+import type { Logger } from '../observability/logger.js';
 import { createLogger } from '../observability/logger.js';
 import { openTextWriter } from '../sinks/fileWriter.js';
 import { Health } from '../observability/health.js';
@@ -49,6 +52,25 @@ async function dryRun(flags: RunFlags): Promise<void> {
   });
 }
 
+/** The output, labels, models and state topics, created when missing; then the models and labels topics followed. */
+async function followFeeds(
+  kafka: Kafka,
+  kc: KafkaConfig,
+  engine: Engine,
+  log: Logger,
+  persist: Parameters<typeof followModelsTopic>[4],
+): Promise<{ models: ModelTopic | undefined; labelFeed: Awaited<ReturnType<typeof followLabelTopic>> }> {
+  await prepareTopics(kafka, kc, [
+    ...outputTopics(kc),
+    kc.labelsTopic,
+    modelsTopicSpec(kc.modelsTopic),
+    stateTopicSpec(kc.stateTopic),
+  ]);
+  const models = kc.modelsTopic !== '' ? await followModelsTopic(kafka, kc, engine, log, persist) : undefined;
+  const labelFeed = await followLabelTopic(kafka, kc, log, (label) => engine.label(label));
+  return { models, labelFeed };
+}
+
 async function run(flags: RunFlags): Promise<void> {
   const cfg = commandConfig(flags.config, {});
   const log = createLogger(cfg.log.level);
@@ -83,15 +105,9 @@ async function run(flags: RunFlags): Promise<void> {
     },
   });
   const kafka = createKafka(kc, log);
-  // The output, labels and models topics, created when missing.
-  await prepareTopics(kafka, kc, [
-    ...outputTopics(kc),
-    kc.labelsTopic,
-    modelsTopicSpec(kc.modelsTopic),
-    stateTopicSpec(kc.stateTopic),
-  ]);
-  if (kc.modelsTopic !== '') models = await followModelsTopic(kafka, kc, engine, log, persist);
-  const labelFeed = await followLabelTopic(kafka, kc, log, (label) => engine.label(label));
+  const feeds = await followFeeds(kafka, kc, engine, log, persist);
+  if (feeds.models) models = feeds.models;
+  const { labelFeed } = feeds;
 
   const limits = await outputTopicLimits(kafka, kc, log);
   const health = new Health(kc.stallAfterMs);

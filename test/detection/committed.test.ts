@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { parseConfig } from '../../src/config/load.js';
 import { CommittedDecisions } from '../../src/detection/committed.js';
 import { AnomalyDetector } from '../../src/detection/detector.js';
-import type { Reading, SensorWindow, WindowScore } from '../../src/pipeline/contracts.js';
+import type { Reading, WindowScore } from '../../src/pipeline/contracts.js';
+import { windowScore } from './window-score.js';
 
 const cfg = parseConfig({
   detection: { decision: 'dynamic', openAfter: 2, closeAfter: 2, dynamic: { window: 30, warmup: 3, every: 2 } },
@@ -25,18 +26,7 @@ function reading(sensor: string, offset: number, partition = 0): Reading {
 /** A window of `sensor` releasing the readings at `offsets` (of partition 0 unless given as [partition, offset]). */
 function ws(sensor: string, end: number, score: number, offsets: Array<number | [number, number]>): WindowScore {
   const readings = offsets.map((o) => (typeof o === 'number' ? reading(sensor, o) : reading(sensor, o[1], o[0])));
-  const window: SensorWindow = {
-    kind: 'window',
-    id: `${sensor}@${end}`,
-    sensor,
-    group: 'a',
-    channels: ['a'],
-    start: end - 5,
-    end,
-    data: new Float32Array(5),
-    readings,
-  };
-  return { window, error: score, channelShares: Float32Array.from([1]), threshold: 1, score, modelVersion: 'm' };
+  return windowScore({ sensor, end, score, span: 5, data: new Float32Array(5), readings, modelVersion: 'm' });
 }
 
 /** The state a detector has after deciding exactly `windows`. */

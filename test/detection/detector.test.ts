@@ -3,32 +3,15 @@ import assert from 'node:assert/strict';
 import { AnomalyDetector, anomalyId, topChannels } from '../../src/detection/detector.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { DecisionPolicy } from '../../src/detection/policy.js';
-import type { SensorWindow, WindowScore } from '../../src/pipeline/contracts.js';
+import type { WindowScore } from '../../src/pipeline/contracts.js';
+import { windowScore } from './window-score.js';
 
 const detection = parseConfig({
   detection: { openAfter: 2, closeAfter: 3, closeBelow: 0.8, topChannels: 2 },
 }).detection;
 
 function ws(sensor: string, end: number, score: number, shares = [0.7, 0.2, 0.1]): WindowScore {
-  const window: SensorWindow = {
-    kind: 'window',
-    id: `${sensor}@${end}`,
-    sensor,
-    group: 'a,b,c',
-    channels: ['a', 'b', 'c'],
-    start: end - 10,
-    end,
-    data: new Float32Array(0),
-    readings: [],
-  };
-  return {
-    window,
-    error: score * 2,
-    channelShares: Float32Array.from(shares),
-    threshold: 2,
-    score,
-    modelVersion: 'm-1',
-  };
+  return windowScore({ sensor, end, score, channels: ['a', 'b', 'c'], shares, threshold: 2 });
 }
 
 function run(scores: number[], sensor = 's1', det = new AnomalyDetector(detection)) {

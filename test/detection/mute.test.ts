@@ -4,23 +4,13 @@ import { parseConfig } from '../../src/config/load.js';
 import { AnomalyDetector } from '../../src/detection/detector.js';
 import { FeedbackDesk, type FeedbackLabel } from '../../src/detection/feedback.js';
 import { Mutes } from '../../src/detection/mute.js';
-import type { AnomalyEvent, PipelineOutput, SensorWindow, WindowScore } from '../../src/pipeline/contracts.js';
+import type { AnomalyEvent, PipelineOutput, WindowScore } from '../../src/pipeline/contracts.js';
+import { windowScore } from './window-score.js';
 import { NormalBuffer } from '../../src/training/buffer.js';
 import { LabelStore } from '../../src/training/labels.js';
 
 function ws(sensor: string, end: number, score: number): WindowScore {
-  const window: SensorWindow = {
-    kind: 'window',
-    id: `${sensor}@${end}`,
-    sensor,
-    group: 'a',
-    channels: ['a'],
-    start: end - 2000,
-    end,
-    data: Float32Array.from([end, end + 1, end + 2]),
-    readings: [],
-  };
-  return { window, error: score, channelShares: Float32Array.from([1]), threshold: 1, score, modelVersion: 'm-1' };
+  return windowScore({ sensor, end, score, span: 2000, data: Float32Array.from([end, end + 1, end + 2]) });
 }
 
 test('a mute runs for its time from the first window after the mark, and a higher peak breaks through', () => {

@@ -4,7 +4,8 @@ import fc from 'fast-check';
 import { parseConfig } from '../../src/config/load.js';
 import { AnomalyDetector } from '../../src/detection/detector.js';
 import { decodeState, encodeState } from '../../src/detection/state-codec.js';
-import type { SensorWindow, WindowScore } from '../../src/pipeline/contracts.js';
+import type { WindowScore } from '../../src/pipeline/contracts.js';
+import { windowScore } from './window-score.js';
 
 // Small histories, so a few hundred windows go through warm-up, recomputations and anomalies.
 const POLICIES = {
@@ -21,25 +22,15 @@ function detectionFor(decision: keyof typeof POLICIES) {
 }
 
 function ws(end: number, score: number, shares: readonly number[]): WindowScore {
-  const window: SensorWindow = {
-    kind: 'window',
-    id: `s1@${end}`,
+  return windowScore({
     sensor: 's1',
-    group: 'a,b',
-    channels: ['a', 'b'],
-    start: end - 10,
     end,
-    data: new Float32Array([1, 2, 3, 4]),
-    readings: [],
-  };
-  return {
-    window,
-    error: score * 2,
-    channelShares: Float32Array.from(shares),
-    threshold: 2,
     score,
-    modelVersion: 'm-1',
-  };
+    channels: ['a', 'b'],
+    shares,
+    threshold: 2,
+    data: new Float32Array([1, 2, 3, 4]),
+  });
 }
 
 /** Scores with bursts: a level, noise, and stretches well above the threshold. */

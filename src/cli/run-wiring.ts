@@ -31,17 +31,29 @@ export interface Persistence {
   saved(): Promise<void>;
 }
 
-/** Saves to model.dir's registry, one after another; without a registry it does nothing. */
+/**
+ * Saves to model.dir's registry, one after another; without a registry it does nothing. An
+ * `update` asked for while one of the same group waits to start is that one: it saves the
+ * group's model as it is when it starts, so every calibration before then is in it. (A fleet of
+ * new sensors calibrates thousands in a minute, and each save writes every sensor's calibration.)
+ */
 export function modelPersistence(
   registry: ModelRegistry | undefined,
   log: Logger,
   current: (group: string) => ModelBundle | undefined,
 ): Persistence {
   let saving = Promise.resolve();
+  /** Groups with an `update` queued that has not started yet. */
+  const waiting = new Set<string>();
   return {
     persist(group, how, info = { reason: 'bootstrap' }) {
       if (!registry) return saving;
+      if (how === 'update') {
+        if (waiting.has(group)) return saving;
+        waiting.add(group);
+      }
       saving = saving.then(async () => {
+        if (how === 'update') waiting.delete(group);
         const bundle = current(group);
         if (!bundle) return;
         try {

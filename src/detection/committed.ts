@@ -6,11 +6,43 @@ import { AnomalyDetector, type DecisionGates, type SensorSnapshot } from './dete
 interface Entry {
   ws: WindowScore;
   gates: DecisionGates;
-  /** Per partition, the highest offset among the readings the window released. */
-  marks: Map<string, number>;
+  /** The partitions the window's readings came from, and in each the highest offset among them (same order). */
+  parts: string[];
+  offsets: number[];
 }
 
 const partKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+
+/**
+ * What deciding `ws` again reads of it, and nothing more: its score and the model's verdict
+ * inputs, and of the window its identity, times and last row (the row the reconstruction is of,
+ * which the explanation shows). The readings it released (with their bytes) and its other rows
+ * are left behind, so a window waiting for its commit costs a few hundred bytes.
+ */
+export function decisionInputs(ws: WindowScore): WindowScore {
+  const { window } = ws;
+  const width = window.channels.length;
+  const out: WindowScore = {
+    window: {
+      kind: 'window',
+      id: window.id,
+      sensor: window.sensor,
+      group: window.group,
+      channels: window.channels,
+      start: window.start,
+      end: window.end,
+      data: window.data.slice(Math.max(0, window.data.length - width)),
+      readings: [],
+    },
+    error: ws.error,
+    channelShares: ws.channelShares,
+    threshold: ws.threshold,
+    score: ws.score,
+    modelVersion: ws.modelVersion,
+  };
+  if (ws.reconstruction !== undefined) out.reconstruction = ws.reconstruction;
+  return out;
+}
 
 /**
  * The decision state as of the committed offsets. A new owner of a partition rebuilds its windows
@@ -42,23 +74,28 @@ export class CommittedDecisions {
 
   /** The live detector decided a window. Windows of readings from no Kafka partition are never committed, so not logged. */
   decided(ws: WindowScore, gates: DecisionGates): void {
-    const marks = new Map<string, number>();
+    const parts: string[] = [];
+    const offsets: number[] = [];
     let last: string | undefined;
     for (const r of ws.window.readings) {
       const { topic, partition, offset } = r.origin;
       if (topic === undefined || partition === undefined || offset === undefined) continue;
       const k = partKey(topic, partition);
       const o = Number(offset);
-      if (!((marks.get(k) ?? -1) >= o)) marks.set(k, o);
+      const i = parts.indexOf(k);
+      if (i < 0) {
+        parts.push(k);
+        offsets.push(o);
+      } else if (offsets[i]! < o) offsets[i] = o;
       last = k;
     }
     if (last === undefined) return;
     const { sensor } = ws.window;
     let q = this.pending.get(sensor);
     if (!q) this.pending.set(sensor, (q = []));
-    q.push({ ws, gates, marks });
+    q.push({ ws: decisionInputs(ws), gates, parts, offsets });
     this.home.set(sensor, last);
-    for (const k of marks.keys()) {
+    for (const k of parts) {
       let s = this.sensorsOf.get(k);
       if (!s) this.sensorsOf.set(k, (s = new Set()));
       s.add(sensor);
@@ -139,7 +176,7 @@ export class CommittedDecisions {
   }
 
   private covered(e: Entry): boolean {
-    for (const [k, o] of e.marks) if (!((this.cut.get(k) ?? -1) > o)) return false;
+    for (let i = 0; i < e.parts.length; i++) if (!((this.cut.get(e.parts[i]!) ?? -1) > e.offsets[i]!)) return false;
     return true;
   }
 }

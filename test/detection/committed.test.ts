@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { parseConfig } from '../../src/config/load.js';
-import { CommittedDecisions } from '../../src/detection/committed.js';
+import { CommittedDecisions, decisionInputs } from '../../src/detection/committed.js';
 import { AnomalyDetector } from '../../src/detection/detector.js';
 import type { Reading, WindowScore } from '../../src/pipeline/contracts.js';
 import { windowScore } from './window-score.js';
@@ -138,4 +140,64 @@ test('windows of readings from no Kafka partition are not logged', () => {
   const readings = w.window.readings.map((r) => ({ ...r, origin: { source: 'file', file: 'a.csv', line: 1 } }));
   live.decide({ ...w, window: { ...w.window, readings } });
   assert.equal(committed.pendingWindows, 0);
+});
+
+/** A three-channel window of 16 rows (each row different) with a reconstruction, releasing `offsets` with 1 KB of bytes each. */
+function fullWindow(sensor: string, end: number, score: number, offsets: number[]): WindowScore {
+  const data = Float32Array.from({ length: 48 }, (_, i) => end + i);
+  const readings = offsets.map((o) => ({ ...reading(sensor, o), raw: new Uint8Array(1024) }));
+  const w = windowScore({ sensor, end, score, channels: ['a', 'b', 'c'], shares: [0.5, 0.3, 0.2], data, readings });
+  return { ...w, reconstruction: Float32Array.from([1, 2, 3]), tolerance: Float32Array.from([0.1, 0.1, 0.1]) };
+}
+
+test("the copy logs a window as its decision inputs only: no readings, one row; decided again it gives the live detector's state", () => {
+  const w = fullWindow('x', 100, 2.5, [0, 1, 2, 3, 4, 5, 6, 7]);
+  const small = decisionInputs(w);
+  assert.deepEqual(small.window.readings, []);
+  assert.deepEqual(Array.from(small.window.data), Array.from(w.window.data.subarray(45)), 'the last row');
+  assert.equal(small.window.data.buffer.byteLength, 12, 'a copy of the row, not a view into the whole window');
+  assert.deepEqual(new AnomalyDetector(cfg).decide(small), new AnomalyDetector(cfg).decide(w));
+
+  const live = new AnomalyDetector(cfg);
+  const committed = new CommittedDecisions(cfg, live);
+  // Above the threshold long enough to open: the state holds the peak's explained channels.
+  const windows = [0, 1, 2, 3, 4].map((i) => fullWindow('x', 100 + 10 * i, 1.5 + i, [8 * i, 8 * i + 7]));
+  for (const x of windows) live.decide(x);
+  committed.advance('in', 0, 40);
+  assert.equal(committed.copy.snapshot('x')!.hysteresis.open, true);
+  assert.deepEqual(committed.copy.snapshot('x'), live.snapshot('x'));
+});
+
+/** Decides `w` live; weak references to its readings and the first one's bytes. */
+function decideOne(live: AnomalyDetector, w: WindowScore): Array<WeakRef<object>> {
+  live.decide(w);
+  return [new WeakRef(w.window.readings), new WeakRef(w.window.readings[0]!.raw as object)];
+}
+
+test('a window waiting for its commit keeps none of its readings alive, and the log holds only windows since the last commit', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const live = new AnomalyDetector(cfg);
+  const committed = new CommittedDecisions(cfg, live);
+  let refs: Array<WeakRef<object>> = [];
+  let offset = 0;
+  let most = 0;
+  // 200 sensors, a window each per round; every round commits what the round before released.
+  for (let round = 0; round < 20; round++) {
+    const cut = offset;
+    for (let s = 0; s < 200; s++) {
+      refs.push(...decideOne(live, fullWindow(`s${s}`, 100 + round * 10, 0.5, [offset, offset + 1])));
+      offset += 2;
+    }
+    committed.advance('in', 0, cut);
+    most = Math.max(most, committed.pendingWindows);
+  }
+  assert.equal(most, 200, 'at most the windows since the last commit are logged');
+  assert.equal(committed.pendingWindows, 200);
+  // A WeakRef's target lives at least until the end of the job that made it.
+  await new Promise((r) => setImmediate(r));
+  gc();
+  const alive = refs.filter((r) => r.deref() !== undefined).length;
+  refs = [];
+  assert.equal(alive, 0, `${alive} readings or their bytes are still referenced`);
 });

@@ -26,7 +26,10 @@ process.on('exit', () => {
 
 /** Starts `aemon run` with `env` on top of this process's; its output is appended to `logFile`. */
 export function startAemon(name: string, env: Record<string, string>, logFile: string): AemonProcess {
-  const child = spawn(process.execPath, [BIN, 'run'], {
+  // CHAOS_AEMON_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`): node flags for every aemon
+  // started, for profiling one under load (NODE_OPTIONS refuses --cpu-prof).
+  const nodeArgs = (process.env.CHAOS_AEMON_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const child = spawn(process.execPath, [...nodeArgs, BIN, 'run'], {
     cwd: ROOT,
     env: { ...process.env, AEMON_METRICS_PORT: '0', KAFKAJS_NO_PARTITIONER_WARNING: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

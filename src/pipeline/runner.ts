@@ -1,5 +1,4 @@
 import {
-  concatMap,
   defaultIfEmpty,
   EMPTY,
   fromEvent,
@@ -114,7 +113,7 @@ export interface PipelineParts {
   signal?: AbortSignal;
   /** Told after each batch of outputs is written (see {@link WriteBarrier}). */
   barrier?: WriteBarrier;
-  /** Called after each batch of outputs was written and acked. */
+  /** Called after each write with the outputs it wrote and acked (the batches that waited for it, together). */
   onOutputs?: (outputs: readonly PipelineOutput[]) => void;
 }
 
@@ -168,6 +167,50 @@ function anyReplayed(outputs: readonly PipelineOutput[]): boolean {
 }
 
 /**
+ * Writes the batches in order, one write at a time, like `concatMap`, except that the batches
+ * that arrive while a write is in flight are handed to the next write together: a sink that
+ * waits for a broker round trip makes one request per round trip, not one per batch. Emits once
+ * per write; completes after the last write, errors with the first failed one.
+ */
+export function writeCoalesced<T>(write: (batches: readonly T[]) => Promise<void>): OperatorFunction<T, void> {
+  return (source) =>
+    new Observable<void>((sub) => {
+      let pending: T[] = [];
+      let busy = false;
+      let ended = false;
+      const drain = async (): Promise<void> => {
+        busy = true;
+        try {
+          while (pending.length > 0 && !sub.closed) {
+            const batches = pending;
+            pending = [];
+            await write(batches);
+            sub.next();
+          }
+        } catch (err) {
+          sub.error(err);
+          return;
+        } finally {
+          busy = false;
+        }
+        if (ended) sub.complete();
+      };
+      const inner = source.subscribe({
+        next: (batch) => {
+          pending.push(batch);
+          if (!busy) void drain();
+        },
+        error: (err: unknown) => sub.error(err),
+        complete: () => {
+          ended = true;
+          if (!busy) sub.complete();
+        },
+      });
+      return () => inner.unsubscribe();
+    });
+}
+
+/**
  * Runs source → decode → windows → score/decide → sinks, and acks each record only after every
  * sink has written what was derived from it. Resolves with the run's counts when the source
  * completes (or the signal aborts and in-flight work has drained); sinks are closed at the end.
@@ -178,17 +221,22 @@ export async function runPipeline(parts: PipelineParts): Promise<RunStats> {
   const gate = parts.gate;
   const decoder: RecordDecoder = typeof parts.decode === 'function' ? oneEach(parts.decode) : parts.decode;
 
-  const write = async (outputs: readonly PipelineOutput[]): Promise<void> => {
+  // Batches that come while a write is in flight are written together by the next one.
+  const write = async (batches: readonly (readonly PipelineOutput[])[]): Promise<void> => {
     try {
-      await writeOutputs(outputs);
+      await writeOutputs(batches.length === 1 ? batches[0]! : batches.flat(), batches);
     } finally {
-      parts.barrier?.written();
+      for (let i = 0; i < batches.length; i++) parts.barrier?.written();
     }
   };
 
-  const writeOutputs = async (outputs: readonly PipelineOutput[]): Promise<void> => {
+  const writeOutputs = async (
+    outputs: readonly PipelineOutput[],
+    batches: readonly (readonly PipelineOutput[])[],
+  ): Promise<void> => {
     if (outputs.length === 0) return;
-    const visible = withoutReplayed(outputs);
+    // Per batch: an event goes with the windows of its own batch.
+    const visible = batches.length === 1 ? withoutReplayed(outputs) : batches.flatMap((b) => withoutReplayed(b));
     let held: Set<Reading | Rejection> | undefined;
     if (visible.length > 0) {
       for (const sink of parts.sinks) {
@@ -235,7 +283,7 @@ export async function runPipeline(parts: PipelineParts): Promise<RunStats> {
         parts.window,
         tap((out) => gate?.taken(out.kind === 'rejected' ? 1 : out.readings.length)),
         parts.detect,
-        concatMap(write),
+        writeCoalesced(write),
         defaultIfEmpty(undefined),
       ),
     );

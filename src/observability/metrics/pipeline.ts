@@ -27,7 +27,7 @@ const SENSOR_STATES: readonly SensorState[] = ['warming', 'scoring', 'stale'];
 // Buckets: scoring a micro-batch takes sub-millisecond (pure JS, tiny batch) to seconds (large
 // batch on WASM); event → score includes micro-batch waits and reordering delays.
 const SCORING_BATCH_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
-const EVENT_TO_SCORE_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const EVENT_TO_SCORE_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 20, 30, 60];
 
 export function pipelineMetrics(registers: Registry[]): PipelineMetrics {
   const readingsTotal = new Counter({

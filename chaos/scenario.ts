@@ -70,7 +70,12 @@ function topicsFor(base: string): OutputTopics {
   return { scores: `${base}.scores`, dlq: `${base}.dlq`, anomalies: `${base}.anomalies` };
 }
 
-/** Starts `aemon run` instances of one group writing one set of outputs; each gets its own model copy. */
+/**
+ * Starts `aemon run` instances of one group writing one set of outputs; each gets its own model
+ * copy. With exactly-once, each gets the transactional id of a slot no live instance holds (the
+ * lowest free one): instances never share an id, and an instance started after one was killed
+ * takes its id over and fences it, as a restarted pod of a StatefulSet does.
+ */
 function launcher(
   ctx: SuiteContext,
   name: string,
@@ -79,11 +84,14 @@ function launcher(
   out: OutputTopics,
 ): () => AemonProcess {
   let n = 0;
+  const slots: Array<AemonProcess | undefined> = [];
   return () => {
     n++;
+    let slot = slots.findIndex((p) => p === undefined || !p.alive());
+    if (slot < 0) slot = slots.length;
     const modelDir = join(ctx.workDir, `${name}-model-${n}`);
     cpSync(ctx.modelDir, modelDir, { recursive: true });
-    return startAemon(
+    const proc = startAemon(
       `${name}#${n}`,
       {
         ...ctx.env,
@@ -94,10 +102,14 @@ function launcher(
         AEMON_KAFKA_DLQ_TOPIC: out.dlq,
         AEMON_KAFKA_ANOMALIES_TOPIC: out.anomalies,
         AEMON_MODEL_DIR: modelDir,
-        ...(ctx.exactlyOnce ? { AEMON_KAFKA_EXACTLY_ONCE: 'true' } : {}),
+        ...(ctx.exactlyOnce
+          ? { AEMON_KAFKA_EXACTLY_ONCE: 'true', AEMON_KAFKA_TRANSACTIONAL_ID: `${group}-${slot}` }
+          : {}),
       },
       join(ctx.workDir, `${name}.log`),
     );
+    slots[slot] = proc;
+    return proc;
   };
 }
 

@@ -26,6 +26,7 @@ import { createMetrics, type AemonMetrics, type FeedbackVerdict } from './observ
 import { eventTimeOnly } from './pipeline/clock.js';
 import type { Sink, SourceRecord } from './pipeline/contracts.js';
 import type { EpochProgress, ModelBundle } from './pipeline/model.js';
+import type { OwnershipView } from './pipeline/ownership.js';
 import { InFlightGate, runPipeline, WriteBarrier, type RunStats } from './pipeline/runner.js';
 import { startHttpServer, type ExtraRoute, type HttpServer } from './observability/http.js';
 import { createRecordDecoder } from './sources/decoders/select.js';
@@ -76,6 +77,11 @@ export interface EngineOptions {
   labels?: LabelStore;
   /** Where `avro`/`protobuf`/`json-schema` schemas come from instead of `reading.schemaRegistry` (embedding, tests). */
   schemaRegistry?: SchemaRegistryClient;
+  /**
+   * The consumer group's partition ownerships (`aemon run`): what was read under an assignment
+   * that ended is neither decided nor written, and a sensor read under one starts afresh.
+   */
+  ownership?: OwnershipView;
 }
 
 /** Everything between a source and the sinks, built from config. */
@@ -223,6 +229,7 @@ function scoringStage(
     ...(barrier ? { scheduler: eventTimeOnly } : opts.scheduler ? { scheduler: opts.scheduler } : {}),
     onBatch: (seconds) => metrics.scoringBatch(seconds),
     ...(barrier ? { lockstep: barrier } : {}),
+    ...(opts.ownership ? { ownership: opts.ownership } : {}),
   });
 }
 
@@ -269,7 +276,7 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
   // Replay with retraining scores each micro-batch after the previous one is written (and a
   // model it promoted is in place), as live scoring would after a promotion.
   const barrier = replay && retrainer ? new WriteBarrier() : undefined;
-  const window = windowReadings(cfg.windowing, replay ? eventTimeOnly : opts.scheduler);
+  const window = windowReadings(cfg.windowing, replay ? eventTimeOnly : opts.scheduler, opts.ownership);
   const detect = scoringStage(cfg, opts, { trainer, detector, tracker, metrics, barrier });
 
   return {
@@ -317,6 +324,16 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
         gate,
         ...(signal ? { signal } : {}),
         ...(barrier ? { barrier } : {}),
+        ...(opts.ownership
+          ? {
+              ownership: opts.ownership,
+              onVoided: (n: number) =>
+                log.info(
+                  { voided: n },
+                  `${n} readings read under a partition assignment that ended were acked without writing their outputs (the partition's owner writes them)`,
+                ),
+            }
+          : {}),
       }),
   };
 }

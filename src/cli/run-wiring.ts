@@ -10,6 +10,7 @@ import type { HttpServer } from '../observability/http.js';
 import type { Logger } from '../observability/logger.js';
 import type { DecisionCheckpoints, PipelineOutput, Sink, TransactionalCommit } from '../pipeline/contracts.js';
 import type { ModelBundle } from '../pipeline/model.js';
+import type { Ownerships } from '../pipeline/ownership.js';
 import { formatEvent } from '../sinks/console.js';
 import { readTopicLimits } from '../sinks/kafka-size.js';
 import { installKafkaCodecs } from '../sources/codecs.js';
@@ -161,6 +162,7 @@ export function inputSource(
   engine: Engine,
   log: Logger,
   health: Health,
+  ownership: Ownerships,
   transactional: TransactionalCommit | undefined,
   checkpoints?: DecisionCheckpoints,
 ) {
@@ -182,6 +184,7 @@ export function inputSource(
     ...(transactional ? { transactional } : { deadLetters: { topic: kc.dlqTopic } }),
     ...(checkpoints ? { checkpoints } : {}),
     health,
+    ownership,
   });
 }
 

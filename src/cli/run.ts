@@ -10,6 +10,7 @@ import { openTextWriter } from '../sinks/fileWriter.js';
 import { Health } from '../observability/health.js';
 import { metricsSink } from '../sinks/prometheus.js';
 import { LabelStore } from '../training/labels.js';
+import { Ownerships } from '../pipeline/ownership.js';
 import { AemonError } from '../errors.js';
 import { commandConfig } from './common.js';
 import { inspect } from './inspect.js';
@@ -85,10 +86,13 @@ async function run(flags: RunFlags): Promise<void> {
   const labels = new LabelStore();
   // Set once the models topic is followed (before any reading is scored, so before any promotion).
   let models: ModelTopic | undefined;
+  // The group drops a member it has not heard from for the session timeout: that is the lease.
+  const ownership = new Ownerships(kc.sessionTimeoutMs);
   const engine = await createEngine(cfg, {
     mode: 'live',
     log,
     labels,
+    ownership,
     ...(registry ? { models: registry } : {}),
     hooks: {
       onTrained: (bundle) => {
@@ -131,7 +135,7 @@ async function run(flags: RunFlags): Promise<void> {
     kc.stateTopic !== ''
       ? decisionCheckpoints({ kafka, kc, detection: cfg.detection, detector: engine.detector, log, metrics })
       : undefined;
-  const source = inputSource(kafka, cfg, engine, log, health, output.transactional, checkpoints);
+  const source = inputSource(kafka, cfg, engine, log, health, ownership, output.transactional, checkpoints);
 
   log.info(
     { brokers: kc.brokers, topics: kc.topics, group: kc.groupId, metrics: server?.url },

@@ -29,8 +29,6 @@ interface Held {
   checking: boolean;
 }
 
-const key = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
-
 /**
  * Each assignment of a partition to this instance, as a range of the source's `seq`: an
  * assignment begins at the `seq` of the first record it can hand out, and ends when the
@@ -40,7 +38,8 @@ const key = (topic: string, partition: number): string => `${topic}\u0000${parti
  * group sync or an offset commit answered without error) holds until `t + leaseMs`.
  */
 export class Ownerships implements OwnershipView {
-  private readonly held = new Map<string, Held>();
+  /** Per topic and partition (no key built per record: every output's records are looked up). */
+  private readonly held = new Map<string, Map<number, Held>>();
   private leaseUntil = -Infinity;
   private ended = 0;
   private waiters: Array<() => void> = [];
@@ -57,41 +56,42 @@ export class Ownerships implements OwnershipView {
   state(origin: Origin, seq: number): OwnershipState {
     const { topic, partition } = origin;
     if (origin.source !== 'kafka' || topic === undefined || partition === undefined) return 'live';
-    const h = this.held.get(key(topic, partition));
+    const h = this.held.get(topic)?.get(partition);
     if (h === undefined || seq < h.from) return 'ended';
     return h.checking || this.now() >= this.leaseUntil ? 'pending' : 'live';
   }
 
   /** Whether the partition's acked offsets may be committed now (its current assignment is live). */
   committable(topic: string, partition: number): boolean {
-    const h = this.held.get(key(topic, partition));
+    const h = this.held.get(topic)?.get(partition);
     return h !== undefined && !h.checking && this.now() < this.leaseUntil;
   }
 
   /** The partition is assigned: records from `fromSeq` on are read under this assignment. */
   begin(topic: string, partition: number, fromSeq: number): void {
-    const k = key(topic, partition);
-    if (this.held.has(k)) this.end(topic, partition);
-    this.held.set(k, { from: fromSeq, checking: false });
+    this.end(topic, partition);
+    let parts = this.held.get(topic);
+    if (!parts) this.held.set(topic, (parts = new Map()));
+    parts.set(partition, { from: fromSeq, checking: false });
     this.wake();
   }
 
   /** The partition's assignment ended: what was read under it is void. */
   end(topic: string, partition: number): void {
-    if (!this.held.delete(key(topic, partition))) return;
+    if (!this.held.get(topic)?.delete(partition)) return;
     this.ended++;
     this.wake();
   }
 
   /** The partition was assigned again after a rejoin under a new member id: its records wait until {@link kept} or {@link end}. */
   check(topic: string, partition: number): void {
-    const h = this.held.get(key(topic, partition));
+    const h = this.held.get(topic)?.get(partition);
     if (h) h.checking = true;
   }
 
   /** The check found no other member committed the partition meanwhile: the assignment goes on. */
   kept(topic: string, partition: number): void {
-    const h = this.held.get(key(topic, partition));
+    const h = this.held.get(topic)?.get(partition);
     if (h?.checking) {
       h.checking = false;
       this.wake();

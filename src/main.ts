@@ -26,7 +26,7 @@ import { createMetrics, type AemonMetrics, type FeedbackVerdict } from './observ
 import { eventTimeOnly } from './pipeline/clock.js';
 import type { Sink, SourceRecord } from './pipeline/contracts.js';
 import type { EpochProgress, ModelBundle } from './pipeline/model.js';
-import type { OwnershipView } from './pipeline/ownership.js';
+import type { Ownerships } from './pipeline/ownership.js';
 import { InFlightGate, runPipeline, WriteBarrier, type RunStats } from './pipeline/runner.js';
 import { startHttpServer, type ExtraRoute, type HttpServer } from './observability/http.js';
 import { createRecordDecoder } from './sources/decoders/select.js';
@@ -81,7 +81,7 @@ export interface EngineOptions {
    * The consumer group's partition ownerships (`aemon run`): what was read under an assignment
    * that ended is neither decided nor written, and a sensor read under one starts afresh.
    */
-  ownership?: OwnershipView;
+  ownership?: Ownerships;
 }
 
 /** Everything between a source and the sinks, built from config. */
@@ -96,6 +96,8 @@ export interface Engine {
   detector: AnomalyDetector;
   tracker: SensorTracker;
   gate: InFlightGate;
+  /** The consumer group's partition ownerships the engine was built with (`aemon run`). */
+  ownership: Ownerships | undefined;
   /** Retraining (when training.intervalMs or training.afterWindows is set): a sink every run includes. */
   retrainer: Retrainer | undefined;
   /** The operator labels the trainers respect (the one given, or the engine's own). */
@@ -233,6 +235,13 @@ function scoringStage(
   });
 }
 
+function logVoided(log: Logger, n: number): void {
+  log.info(
+    { voided: n },
+    `${n} readings read under a partition assignment that ended were acked without writing their outputs (the partition's owner writes them)`,
+  );
+}
+
 /** In-flight records at most, before sources wait (explicit backpressure). */
 const HIGH_WATER = 10_000;
 
@@ -289,6 +298,7 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
     detector,
     tracker,
     gate,
+    ownership: opts.ownership,
     retrainer,
     labels,
     feedback,
@@ -324,16 +334,7 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
         gate,
         ...(signal ? { signal } : {}),
         ...(barrier ? { barrier } : {}),
-        ...(opts.ownership
-          ? {
-              ownership: opts.ownership,
-              onVoided: (n: number) =>
-                log.info(
-                  { voided: n },
-                  `${n} readings read under a partition assignment that ended were acked without writing their outputs (the partition's owner writes them)`,
-                ),
-            }
-          : {}),
+        ...(opts.ownership ? { ownership: opts.ownership, onVoided: (n: number) => logVoided(log, n) } : {}),
       }),
   };
 }

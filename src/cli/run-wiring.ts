@@ -10,7 +10,6 @@ import type { HttpServer } from '../observability/http.js';
 import type { Logger } from '../observability/logger.js';
 import type { DecisionCheckpoints, PipelineOutput, Sink, TransactionalCommit } from '../pipeline/contracts.js';
 import type { ModelBundle } from '../pipeline/model.js';
-import type { Ownerships } from '../pipeline/ownership.js';
 import { formatEvent } from '../sinks/console.js';
 import { readTopicLimits } from '../sinks/kafka-size.js';
 import { installKafkaCodecs } from '../sources/codecs.js';
@@ -162,7 +161,6 @@ export function inputSource(
   engine: Engine,
   log: Logger,
   health: Health,
-  ownership: Ownerships,
   transactional: TransactionalCommit | undefined,
   checkpoints?: DecisionCheckpoints,
 ) {
@@ -184,7 +182,7 @@ export function inputSource(
     ...(transactional ? { transactional } : { deadLetters: { topic: kc.dlqTopic } }),
     ...(checkpoints ? { checkpoints } : {}),
     health,
-    ownership,
+    ...(engine.ownership ? { ownership: engine.ownership } : {}),
   });
 }
 

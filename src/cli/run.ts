@@ -86,13 +86,11 @@ async function run(flags: RunFlags): Promise<void> {
   const labels = new LabelStore();
   // Set once the models topic is followed (before any reading is scored, so before any promotion).
   let models: ModelTopic | undefined;
-  // The group drops a member it has not heard from for the session timeout: that is the lease.
-  const ownership = new Ownerships(kc.sessionTimeoutMs);
   const engine = await createEngine(cfg, {
     mode: 'live',
     log,
     labels,
-    ownership,
+    ownership: new Ownerships(kc.sessionTimeoutMs),
     ...(registry ? { models: registry } : {}),
     hooks: {
       onTrained: (bundle) => {
@@ -135,7 +133,7 @@ async function run(flags: RunFlags): Promise<void> {
     kc.stateTopic !== ''
       ? decisionCheckpoints({ kafka, kc, detection: cfg.detection, detector: engine.detector, log, metrics })
       : undefined;
-  const source = inputSource(kafka, cfg, engine, log, health, ownership, output.transactional, checkpoints);
+  const source = inputSource(kafka, cfg, engine, log, health, output.transactional, checkpoints);
 
   log.info(
     { brokers: kc.brokers, topics: kc.topics, group: kc.groupId, metrics: server?.url },

@@ -26,6 +26,7 @@ import { createMetrics, type AemonMetrics, type FeedbackVerdict } from './observ
 import { eventTimeOnly } from './pipeline/clock.js';
 import type { Sink, SourceRecord } from './pipeline/contracts.js';
 import type { EpochProgress, ModelBundle } from './pipeline/model.js';
+import type { Ownerships } from './pipeline/ownership.js';
 import { InFlightGate, runPipeline, WriteBarrier, type RunStats } from './pipeline/runner.js';
 import { startHttpServer, type ExtraRoute, type HttpServer } from './observability/http.js';
 import { createRecordDecoder } from './sources/decoders/select.js';
@@ -76,6 +77,11 @@ export interface EngineOptions {
   labels?: LabelStore;
   /** Where `avro`/`protobuf`/`json-schema` schemas come from instead of `reading.schemaRegistry` (embedding, tests). */
   schemaRegistry?: SchemaRegistryClient;
+  /**
+   * The consumer group's partition ownerships (`aemon run`): what was read under an assignment
+   * that ended is neither decided nor written, and a sensor read under one starts afresh.
+   */
+  ownership?: Ownerships;
 }
 
 /** Everything between a source and the sinks, built from config. */
@@ -90,6 +96,8 @@ export interface Engine {
   detector: AnomalyDetector;
   tracker: SensorTracker;
   gate: InFlightGate;
+  /** The consumer group's partition ownerships the engine was built with (`aemon run`). */
+  ownership: Ownerships | undefined;
   /** Retraining (when training.intervalMs or training.afterWindows is set): a sink every run includes. */
   retrainer: Retrainer | undefined;
   /** The operator labels the trainers respect (the one given, or the engine's own). */
@@ -223,7 +231,15 @@ function scoringStage(
     ...(barrier ? { scheduler: eventTimeOnly } : opts.scheduler ? { scheduler: opts.scheduler } : {}),
     onBatch: (seconds) => metrics.scoringBatch(seconds),
     ...(barrier ? { lockstep: barrier } : {}),
+    ...(opts.ownership ? { ownership: opts.ownership } : {}),
   });
+}
+
+function logVoided(log: Logger, n: number): void {
+  log.info(
+    { voided: n },
+    `${n} readings read under a partition assignment that ended were acked without writing their outputs (the partition's owner writes them)`,
+  );
 }
 
 /** In-flight records at most, before sources wait (explicit backpressure). */
@@ -269,7 +285,7 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
   // Replay with retraining scores each micro-batch after the previous one is written (and a
   // model it promoted is in place), as live scoring would after a promotion.
   const barrier = replay && retrainer ? new WriteBarrier() : undefined;
-  const window = windowReadings(cfg.windowing, replay ? eventTimeOnly : opts.scheduler);
+  const window = windowReadings(cfg.windowing, replay ? eventTimeOnly : opts.scheduler, opts.ownership);
   const detect = scoringStage(cfg, opts, { trainer, detector, tracker, metrics, barrier });
 
   return {
@@ -282,6 +298,7 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
     detector,
     tracker,
     gate,
+    ownership: opts.ownership,
     retrainer,
     labels,
     feedback,
@@ -317,6 +334,7 @@ export async function createEngine(cfg: Readonly<Config>, opts: EngineOptions): 
         gate,
         ...(signal ? { signal } : {}),
         ...(barrier ? { barrier } : {}),
+        ...(opts.ownership ? { ownership: opts.ownership, onVoided: (n: number) => logVoided(log, n) } : {}),
       }),
   };
 }

@@ -182,6 +182,7 @@ export function inputSource(
     ...(transactional ? { transactional } : { deadLetters: { topic: kc.dlqTopic } }),
     ...(checkpoints ? { checkpoints } : {}),
     health,
+    ...(engine.ownership ? { ownership: engine.ownership } : {}),
   });
 }
 

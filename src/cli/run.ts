@@ -10,6 +10,7 @@ import { openTextWriter } from '../sinks/fileWriter.js';
 import { Health } from '../observability/health.js';
 import { metricsSink } from '../sinks/prometheus.js';
 import { LabelStore } from '../training/labels.js';
+import { Ownerships } from '../pipeline/ownership.js';
 import { AemonError } from '../errors.js';
 import { commandConfig } from './common.js';
 import { inspect } from './inspect.js';
@@ -89,6 +90,7 @@ async function run(flags: RunFlags): Promise<void> {
     mode: 'live',
     log,
     labels,
+    ownership: new Ownerships(kc.sessionTimeoutMs),
     ...(registry ? { models: registry } : {}),
     hooks: {
       onTrained: (bundle) => {

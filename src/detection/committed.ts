@@ -67,7 +67,10 @@ export class CommittedDecisions {
   /** Per partition, its sensors whose committed state moved since {@link written}. */
   private readonly changed = new Map<string, Set<string>>();
 
-  constructor(cfg: DetectionConfig, live: AnomalyDetector) {
+  constructor(
+    cfg: DetectionConfig,
+    private readonly live: AnomalyDetector,
+  ) {
     this.copy = new AnomalyDetector(cfg);
     live.onDecided = (ws, gates) => this.decided(ws, gates);
   }
@@ -166,10 +169,21 @@ export class CommittedDecisions {
     return res;
   }
 
-  /** The partition is another instance's now: what was logged for its sensors is dropped. */
+  /**
+   * The partition is another instance's now: what was logged for its sensors is dropped, and the
+   * sensors whose state was kept under it forget it (live and committed), so that if the partition
+   * comes back they start from its committed state, or afresh, as a new owner would.
+   */
   revoked(topic: string, partition: number): void {
     const k = partKey(topic, partition);
     for (const sensor of this.sensorsOf.get(k) ?? []) this.pending.delete(sensor);
+    for (const [sensor, h] of this.home) {
+      if (h !== k) continue;
+      this.home.delete(sensor);
+      this.pending.delete(sensor);
+      this.live.drop(sensor);
+      this.copy.drop(sensor);
+    }
     this.sensorsOf.delete(k);
     this.changed.delete(k);
     this.cut.delete(k);

@@ -11,6 +11,7 @@ import type {
   WindowScore,
 } from '../pipeline/contracts.js';
 import { joinWhileBusy, microBatch } from '../pipeline/microbatch.js';
+import type { OwnershipView } from '../pipeline/ownership.js';
 import type { ModelProvider, ScoringTarget } from '../pipeline/model.js';
 import type { AnomalyDetector } from './detector.js';
 import { scoreBatch } from './scorer.js';
@@ -35,6 +36,12 @@ export interface DetectStageOptions {
    * see the runner's WriteBarrier); `emitted` is called when a batch's outputs are ready.
    */
   lockstep?: { settled(): Promise<void> | undefined; emitted(): void };
+  /**
+   * The source's partition ownerships: a window of readings read under an assignment that has
+   * ended is neither scored nor decided (its outputs are void, and the sensor's decision state
+   * is the one restored for the partition's next assignment, which such a window must not move).
+   */
+  ownership?: OwnershipView;
 }
 
 type Slot =
@@ -59,6 +66,11 @@ function unscoredRows(
     windowId: null,
     training: i < training,
   }));
+}
+
+function readEnded(ownership: OwnershipView, readings: readonly Reading[]): boolean {
+  for (const r of readings) if (ownership.state(r.origin, r.seq) === 'ended') return true;
+  return false;
 }
 
 /** Rows carry the decision's score and threshold (what users see), and the raw score beside them. */
@@ -119,6 +131,13 @@ export function detectStage(opts: DetectStageOptions): OperatorFunction<WindowOu
       }
       const window = item.kind === 'window' ? item : null;
       const channels = window ? window.channels : (item.readings[0]?.channels ?? []);
+      if (opts.ownership && readEnded(opts.ownership, item.readings)) {
+        slots.push({
+          kind: 'out',
+          out: { kind: 'scored', rows: unscoredRows(item.readings, channels, 0, false), window: null },
+        });
+        continue;
+      }
       const training = provider.observe(item.sensor, item.group, item.readings, window);
       // A window that releases only readings read again to rebuild state has no output to
       // write: its place in the window history is all that matters, so it is not scored.

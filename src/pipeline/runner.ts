@@ -20,6 +20,7 @@ import type {
   Sink,
   RejectReason,
 } from './contracts.js';
+import { ownedOutputs, type OwnershipView } from './ownership.js';
 
 /**
  * Bounds in-flight records (emitted by a source, not yet acked): a source awaits `ready()`
@@ -115,6 +116,13 @@ export interface PipelineParts {
   barrier?: WriteBarrier;
   /** Called after each write with the outputs it wrote and acked (the batches that waited for it, together). */
   onOutputs?: (outputs: readonly PipelineOutput[]) => void;
+  /**
+   * The source's partition ownerships: outputs wait while theirs is unknown, and what was read
+   * under one that ended is acked without being written (see {@link ownedOutputs}).
+   */
+  ownership?: OwnershipView;
+  /** Told how many records a write voided that way. */
+  onVoided?: (records: number) => void;
 }
 
 function emptyStats(): RunStats {
@@ -235,8 +243,20 @@ export async function runPipeline(parts: PipelineParts): Promise<RunStats> {
     batches: readonly (readonly PipelineOutput[])[],
   ): Promise<void> => {
     if (outputs.length === 0) return;
+    let owned = batches;
+    if (parts.ownership) {
+      let voided = 0;
+      const kept: Array<readonly PipelineOutput[]> = [];
+      for (const b of batches) {
+        const r = await ownedOutputs(parts.ownership, b);
+        kept.push(r.outputs);
+        voided += r.voided;
+      }
+      owned = kept;
+      if (voided > 0) parts.onVoided?.(voided);
+    }
     // Per batch: an event goes with the windows of its own batch.
-    const visible = batches.length === 1 ? withoutReplayed(outputs) : batches.flatMap((b) => withoutReplayed(b));
+    const visible = owned.length === 1 ? withoutReplayed(owned[0]!) : owned.flatMap((b) => withoutReplayed(b));
     let held: Set<Reading | Rejection> | undefined;
     if (visible.length > 0) {
       for (const sink of parts.sinks) {

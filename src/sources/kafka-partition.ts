@@ -24,6 +24,8 @@ export interface PartitionSetup {
   rebuild?: { committed: number; from: number };
   /** Offsets at or past the committed one that an earlier owner dead-lettered already. */
   deadLettered?: Set<number>;
+  /** The partition's committed offset when it was set up (-1: none). */
+  committed?: number;
 }
 
 /** What to do with a batch, decided before its records are looked at. */
@@ -80,6 +82,12 @@ export class PartitionTracker {
   /** Last offsets and record time per key, for the rebuild point. */
   readonly keys = new Map<string, { offsets: number[]; lastTs: number }>();
   maxTs = -Infinity;
+  /**
+   * Committed offsets that are this owner's: the one found at set-up, the last one committed and
+   * those sent since (a commit whose answer was lost may have landed). Another offset committed
+   * means another member read the partition meanwhile.
+   */
+  readonly own = new Set<number>();
   /** Resolves once set up (whatever setting up found, or failed to find). */
   readonly setup: Promise<void>;
   /** Records before this offset are replay-only: their outputs were written by an earlier owner. */
@@ -121,7 +129,20 @@ export class PartitionTracker {
     return this.phase.kind !== 'settingUp';
   }
 
+  /** A commit of `offset` is being sent. */
+  sending(offset: number): void {
+    this.own.add(offset);
+  }
+
+  /** A commit of `offset` was answered without error. */
+  committed(offset: number): void {
+    this.offsets.committed(offset);
+    this.own.clear();
+    this.own.add(offset);
+  }
+
   private settle(found: PartitionSetup): void {
+    if (found.committed !== undefined) this.own.add(found.committed);
     if (found.deadLettered && found.deadLettered.size > 0) this.deadLettered = found.deadLettered;
     if (!found.rebuild) {
       this.phase = { kind: 'live' };

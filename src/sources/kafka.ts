@@ -11,7 +11,9 @@ import type {
   SourceRecord,
   TransactionalCommit,
 } from '../pipeline/contracts.js';
+import type { Ownerships } from '../pipeline/ownership.js';
 import { DeadLetterScans, partitionKey } from './kafka-dlq-scan.js';
+import { committedElsewhere, watchMembership } from './kafka-ownership.js';
 import type { PartitionSetup } from './kafka-partition.js';
 import { commitMetadata, PartitionTracker, rebuildPoint } from './kafka-partition.js';
 
@@ -53,6 +55,13 @@ export interface KafkaSourceOptions {
    * `transactional`), read back for a newly owned partition before its records are handed out.
    */
   checkpoints?: DecisionCheckpoints;
+  /**
+   * Each assignment of a partition, and the membership's lease (its lease should be the session
+   * timeout): offsets are committed only under a live one; a partition revoked, or assigned again
+   * after a rejoin under a new member id while another member committed it meanwhile, ends its
+   * assignment (the pipeline voids what was read under it) and is set up afresh.
+   */
+  ownership?: Ownerships;
 }
 
 export interface KafkaSource {
@@ -85,6 +94,11 @@ class GroupSource {
   private readonly scans: DeadLetterScans | undefined;
   private adminConnected: Promise<void> | undefined;
   private seq = 0;
+  /** This instance's member id in the group, as of its last join. */
+  private memberId: string | undefined;
+  /** Partitions kept across a rejoin under a new member id, while it is checked whether someone else committed them. */
+  private readonly checks = new Map<string, Promise<void>>();
+  private membership: { joined(): number } | undefined;
   private stopped = false;
   private connected = false;
   private commitTimer: NodeJS.Timeout | undefined;
@@ -135,7 +149,11 @@ class GroupSource {
   private async commitNow(): Promise<void> {
     const { rebuild, deadLetters } = this.opts;
     const offsets = [];
+    const { ownership } = this.opts;
     for (const p of this.partitions.values()) {
+      // Only under a live assignment: a stalled member's lease may have run out, and another
+      // member may own the partition by now.
+      if (ownership && !ownership.committable(p.topic, p.partition)) continue;
       const o = p.offsets.toCommit();
       if (o === undefined) continue;
       const meta: { rebuildFrom?: number; dlqSince?: number | undefined } = {};
@@ -152,6 +170,7 @@ class GroupSource {
       metadata,
     }));
     const { checkpoints } = this.opts;
+    for (const { p, o } of offsets) p.sending(o);
     try {
       // The state the offsets stand for is written first: a new owner must never find offsets
       // committed past the state it would start from.
@@ -159,10 +178,13 @@ class GroupSource {
       if (this.opts.transactional) await this.opts.transactional.commit(this.cfg.groupId, commits, state);
       else {
         if (state) await checkpoints!.write(state);
+        const sentAt = Date.now();
         await this.consumer.commitOffsets(commits);
+        // The group checks the commit's generation and member id: the membership held when it was sent.
+        if (commits.length > 0) ownership?.confirmed(sentAt);
       }
       state?.written();
-      for (const { p, o } of offsets) p.offsets.committed(o);
+      for (const { p, o } of offsets) p.committed(o);
       if (offsets.length > 0) this.opts.onCommit?.();
     } catch (err) {
       if (err instanceof AemonError && !err.retryable) {
@@ -189,21 +211,27 @@ class GroupSource {
     }
   }
 
+  private async connectedAdmin(): Promise<Admin | undefined> {
+    if (!this.admin) return undefined;
+    this.adminConnected ??= this.admin.connect();
+    await this.adminConnected;
+    return this.admin;
+  }
+
   /** Reads a newly owned partition's committed offset and metadata: where to rebuild from, what was dead-lettered. */
   private async setUp(topic: string, partition: number): Promise<PartitionSetup> {
-    const { admin, scans } = this;
+    const { scans } = this;
+    const admin = await this.connectedAdmin();
     if (!admin) return {};
-    this.adminConnected ??= admin.connect();
-    await this.adminConnected;
     const [res] = await admin.fetchOffsets({ groupId: this.cfg.groupId, topics: [topic] });
     const part = res?.partitions.find((x) => x.partition === partition);
     const committed = Number(part?.offset ?? -1);
     if (this.opts.checkpoints && part && committed >= 0)
       await this.opts.checkpoints.restore(topic, partition, committed);
-    if (!part || committed < 0 || !part.metadata) return {};
+    if (!part || committed < 0 || !part.metadata) return { committed };
     const meta = commitMetadata(part.metadata);
-    if (meta === undefined) return {}; // metadata written by another tool
-    const found: PartitionSetup = {};
+    if (meta === undefined) return { committed }; // metadata written by another tool
+    const found: PartitionSetup = { committed };
     if (scans && typeof meta.dlqSince === 'number' && Number.isFinite(meta.dlqSince)) {
       // One scan for every partition of the topic, from the earliest of their times.
       let since = meta.dlqSince;
@@ -223,27 +251,68 @@ class GroupSource {
     const k = partitionKey(topic, partition);
     let p = this.partitions.get(k);
     if (!p) {
+      // Begun before the tracker can hand out a record: every record of it is read under this assignment.
+      this.opts.ownership?.begin(topic, partition, this.seq);
       p = new PartitionTracker(topic, partition, this.log, () => this.setUp(topic, partition));
       this.partitions.set(k, p);
     }
     return p;
   }
 
+  /** The partition's assignment ended: what was read under it is void, and the next owner (maybe this one) starts from its committed offset. */
+  private drop(k: string, p: PartitionTracker): void {
+    this.partitions.delete(k);
+    this.checks.delete(k);
+    this.opts.ownership?.end(p.topic, p.partition);
+    this.opts.transactional?.forget(p.topic, p.partition);
+    this.opts.checkpoints?.revoked(p.topic, p.partition);
+    this.opts.onRevoked?.(p.topic, p.partition);
+  }
+
+  /** A partition kept across a rejoin under a new member id: goes on, or is set up again if someone else committed it meanwhile. */
+  private async recheck(k: string, p: PartitionTracker): Promise<void> {
+    const { ownership } = this.opts;
+    const { moved, committed } = await committedElsewhere(
+      await this.connectedAdmin().catch(() => undefined),
+      this.cfg.groupId,
+      p.topic,
+      p.partition,
+      p.own,
+    );
+    if (this.partitions.get(k) !== p) return;
+    this.checks.delete(k);
+    if (!moved) {
+      ownership?.kept(p.topic, p.partition);
+      return;
+    }
+    this.log.info(
+      { topic: p.topic, partition: p.partition, committed, own: [...p.own] },
+      `${p.name} was committed by another member while this one was out of the group: what was read of it before is void, it is set up again`,
+    );
+    this.drop(k, p);
+    this.tracker(p.topic, p.partition);
+  }
+
   private readonly eachBatch = async (payload: EachBatchPayload): Promise<void> => {
     const { batch, heartbeat, isRunning, isStale } = payload;
     const live = (): boolean => !this.stopped && isRunning() && !isStale();
-    const p = this.tracker(batch.topic, batch.partition);
-    // Setting up can read the dead-letter topic (a consumer of its own joins a group): keep
-    // heartbeating meanwhile, or a short session would expire.
-    while (!p.ready) {
+    const k = partitionKey(batch.topic, batch.partition);
+    let p = this.tracker(batch.topic, batch.partition);
+    // Setting up can read the dead-letter topic (a consumer of its own joins a group), and a
+    // rejoin's check reads the committed offsets: keep heartbeating meanwhile, or a short session
+    // would expire. A check can replace the tracker.
+    for (let wait = this.checks.get(k) ?? (p.ready ? undefined : p.setup); wait;) {
       const ready = await Promise.race([
-        p.setup.then(() => true),
+        wait.then(() => true),
         new Promise<boolean>((r) => setTimeout(() => r(false), this.heartbeatMs)),
       ]);
       if (!ready) {
         await heartbeat();
         if (!live()) return;
+        continue;
       }
+      p = this.tracker(batch.topic, batch.partition);
+      wait = this.checks.get(k) ?? (p.ready ? undefined : p.setup);
     }
     const first = batch.messages[0];
     const start = p.startBatch(first === undefined ? undefined : Number(first.offset));
@@ -301,17 +370,22 @@ class GroupSource {
     this.opts.health?.progressed();
   }
 
-  private onGroupJoin(memberAssignment: Record<string, number[]>): void {
+  private onGroupJoin(memberAssignment: Record<string, number[]>, memberId: string): void {
     this.scans?.reset();
     this.opts.checkpoints?.rejoined();
+    const { ownership } = this.opts;
+    if (this.membership) ownership?.confirmed(this.membership.joined());
+    // Another member id: the group dropped this instance and it joined again; the partitions it
+    // is given back may have been read and committed by another member meanwhile.
+    const rejoined = this.memberId !== undefined && memberId !== this.memberId;
+    this.memberId = memberId;
     const assigned = Object.entries(memberAssignment).map(([topic, partitions]) => ({ topic, partitions }));
     const keep = new Set(assigned.flatMap((a) => a.partitions.map((pt) => partitionKey(a.topic, pt))));
     for (const [k, p] of this.partitions) {
-      if (!keep.has(k)) {
-        this.partitions.delete(k);
-        this.opts.transactional?.forget(p.topic, p.partition);
-        this.opts.checkpoints?.revoked(p.topic, p.partition);
-        this.opts.onRevoked?.(p.topic, p.partition);
+      if (!keep.has(k)) this.drop(k, p);
+      else if (rejoined && !this.checks.has(k)) {
+        ownership?.check(p.topic, p.partition);
+        this.checks.set(k, this.recheck(k, p));
       }
     }
     for (const a of assigned) for (const pt of a.partitions) this.tracker(a.topic, pt);
@@ -325,8 +399,9 @@ class GroupSource {
 
   private listen(fail: (err: AemonError) => void): void {
     const { consumer } = this;
+    if (this.opts.ownership) this.membership = watchMembership(consumer, this.opts.ownership);
     consumer.on(consumer.events.GROUP_JOIN, (e) =>
-      this.onGroupJoin(e.payload.memberAssignment as Record<string, number[]>),
+      this.onGroupJoin(e.payload.memberAssignment as Record<string, number[]>, e.payload.memberId),
     );
     // A fetch that returned (even empty) is progress: an idle topic is not a stalled consumer.
     consumer.on(consumer.events.FETCH, () => this.opts.health?.progressed());

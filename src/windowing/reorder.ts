@@ -2,6 +2,7 @@ import { Observable, asyncScheduler } from 'rxjs';
 import type { OperatorFunction, SchedulerLike, Subscription } from 'rxjs';
 import type { WindowingConfig } from '../config/schema.js';
 import { valuesRecord, type Reading, type RejectReason, type Rejection } from '../pipeline/contracts.js';
+import type { OwnershipView } from '../pipeline/ownership.js';
 
 type ReorderConfig = WindowingConfig['reorder'];
 
@@ -18,6 +19,9 @@ interface SensorBuffer {
   lastReleasedTs: number | undefined;
   /** The sensor's one processing-time timer; set only while `entries` is not empty. */
   timer: Subscription | undefined;
+  /** The last reading added, and the ownership endings counted when it was checked. */
+  last: Reading | undefined;
+  checked: number;
 }
 
 /**
@@ -32,15 +36,20 @@ class SensorBuffers {
     private readonly capacity: number,
     private readonly scheduler: SchedulerLike,
     private readonly out: { next(item: Reading | Rejection): void; error(err: unknown): void },
+    private readonly ownership: OwnershipView | undefined,
   ) {}
 
   add(r: Reading): void {
-    const { maxDelayMs } = this;
+    const { maxDelayMs, ownership } = this;
     let buf = this.sensors.get(r.sensor);
     if (buf === undefined) {
-      buf = { entries: [], maxTs: r.ts, lastReleasedTs: undefined, timer: undefined };
+      buf = { entries: [], maxTs: r.ts, lastReleasedTs: undefined, timer: undefined, last: undefined, checked: 0 };
       this.sensors.set(r.sensor, buf);
+    } else if (ownership !== undefined && ownership.endings !== buf.checked) {
+      buf.checked = ownership.endings;
+      if (buf.last && ownership.state(buf.last.origin, buf.last.seq) === 'ended') this.restart(buf, r.ts);
     }
+    if (ownership !== undefined) buf.last = r;
     const last = buf.lastReleasedTs;
     if (last !== undefined && r.ts < last) {
       this.out.next(
@@ -81,6 +90,18 @@ class SensorBuffers {
   /** The end of the input: every buffered reading, in order. */
   releaseAll(): void {
     for (const buf of this.sensors.values()) this.release(buf, buf.entries.length);
+  }
+
+  /**
+   * The sensor's readings so far were read under a partition assignment that ended (their
+   * outputs are void): what is buffered goes out in order, and the sensor starts afresh, as on
+   * a new owner, so the records read again from the committed offset rebuild it.
+   */
+  private restart(buf: SensorBuffer, ts: number): void {
+    this.release(buf, buf.entries.length);
+    this.disarm(buf);
+    buf.lastReleasedTs = undefined;
+    buf.maxTs = ts;
   }
 
   /** No timer outlives the subscription. */
@@ -134,7 +155,9 @@ class SensorBuffers {
  * waited `maxDelayMs` of processing time (so a paused live sensor is not held forever); released
  * readings of a sensor come out in event-time order. A reading whose ts is already buffered or
  * was the last one released is rejected as `duplicate`; one older than the last released reading
- * as `too_late`. Rejections arriving from upstream pass through in arrival order.
+ * as `too_late`. Rejections arriving from upstream pass through in arrival order. With
+ * `ownership`, a sensor whose last reading was read under a partition assignment that has ended
+ * starts afresh (its buffer released first).
  *
  * The input type is wider than `Reading` so decode's rejections can flow through without a
  * split/merge; an `Observable<Reading>` is accepted as well.
@@ -142,11 +165,12 @@ class SensorBuffers {
 export function reorder(
   cfg: ReorderConfig,
   scheduler: SchedulerLike = asyncScheduler,
+  ownership?: OwnershipView,
 ): OperatorFunction<Reading | Rejection, Reading | Rejection> {
   const { maxDelayMs, capacity } = cfg;
   return (source) =>
     new Observable<Reading | Rejection>((subscriber) => {
-      const buffers = new SensorBuffers(maxDelayMs, capacity, scheduler, subscriber);
+      const buffers = new SensorBuffers(maxDelayMs, capacity, scheduler, subscriber, ownership);
       const sub = source.subscribe({
         next: (item) => {
           if ('kind' in item) {

@@ -3,6 +3,7 @@ import type { OperatorFunction } from 'rxjs';
 import type { WindowingConfig } from '../config/schema.js';
 import { AemonError } from '../errors.js';
 import type { Reading, Rejection, SensorWindow, WindowOutput } from '../pipeline/contracts.js';
+import type { OwnershipView } from '../pipeline/ownership.js';
 import { sortedGroupKey } from '../shared/group.js';
 
 type SlidingConfig = Pick<WindowingConfig, 'size' | 'stride' | 'maxGapMs'>;
@@ -23,6 +24,9 @@ interface SensorHistory {
   pending: Reading[];
   /** Whether a window has been emitted since the (re)start: the first one goes out at once. */
   started: boolean;
+  /** The last reading added, and the ownership endings counted when it was checked. */
+  last: Reading | undefined;
+  checked: number;
 }
 
 /**
@@ -35,6 +39,7 @@ class SensorHistories {
   constructor(
     private readonly cfg: SlidingConfig,
     private readonly out: { next(o: WindowOutput): void },
+    private readonly ownership: OwnershipView | undefined,
   ) {}
 
   add(r: Reading): void {
@@ -52,13 +57,16 @@ class SensorHistories {
         lastTs: r.ts,
         pending: [],
         started: false,
+        last: undefined,
+        checked: 0,
       };
       this.sensors.set(r.sensor, h);
-    } else if (r.ts - h.lastTs > maxGapMs || !sameChannels(h.channels, r.channels)) {
+    } else if (r.ts - h.lastTs > maxGapMs || !sameChannels(h.channels, r.channels) || this.ownerEnded(h)) {
       this.flushPending(h, r.sensor);
       this.restart(h, r.channels);
     }
     h.lastTs = r.ts;
+    if (this.ownership !== undefined) h.last = r;
 
     let slot: number;
     if (h.count < size) {
@@ -83,6 +91,14 @@ class SensorHistories {
       h.pending = [];
       this.out.next(w);
     }
+  }
+
+  /** The sensor's history was read under a partition assignment that ended: it starts afresh, as on a new owner. */
+  private ownerEnded(h: SensorHistory): boolean {
+    const { ownership } = this;
+    if (ownership === undefined || ownership.endings === h.checked) return false;
+    h.checked = ownership.endings;
+    return h.last !== undefined && ownership.state(h.last.origin, h.last.seq) === 'ended';
   }
 
   /** The end of the input: every sensor's readings not yet in a window go out as `warming`. */
@@ -132,9 +148,13 @@ class SensorHistories {
  * before a gap and those left at the end go out as `warming`; the rest in the `readings` of the
  * window that first covers them. A window is emitted every `stride` readings once the sensor has
  * `size` of them, and at once for the first full window after a (re)start. A gap longer than
- * `maxGapMs` or a changed channel set restarts the sensor. Rejections pass through untouched.
+ * `maxGapMs` or a changed channel set restarts the sensor, and so does (with `ownership`) a
+ * history read under a partition assignment that has ended. Rejections pass through untouched.
  */
-export function slidingWindows(cfg: SlidingConfig): OperatorFunction<Reading | Rejection, WindowOutput> {
+export function slidingWindows(
+  cfg: SlidingConfig,
+  ownership?: OwnershipView,
+): OperatorFunction<Reading | Rejection, WindowOutput> {
   const { size, stride, maxGapMs } = cfg;
   if (!Number.isInteger(size) || size < 1 || !Number.isInteger(stride) || stride < 1) {
     throw new AemonError(
@@ -147,7 +167,7 @@ export function slidingWindows(cfg: SlidingConfig): OperatorFunction<Reading | R
   }
   return (source) =>
     new Observable<WindowOutput>((subscriber) => {
-      const histories = new SensorHistories({ size, stride, maxGapMs }, subscriber);
+      const histories = new SensorHistories({ size, stride, maxGapMs }, subscriber, ownership);
       const sub = source.subscribe({
         next: (item) => {
           if ('kind' in item) {

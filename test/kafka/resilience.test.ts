@@ -310,6 +310,14 @@ test('kill -9 mid-stream, then restart: the scores and anomalies topics hold eve
   });
   const u1 = await r1.url;
   await until('about half consumed', async () => (await metric(u1, 'aemon_readings_total')) >= total / 2);
+  // Killed after its first commit on each partition: the commit metadata is what tells the next
+  // owner to look for what this one dead-lettered after it (with no commit at all, the next owner
+  // reads from the start and dead-letters again, at least once).
+  await until('a commit on each partition', async () =>
+    (await admin.fetchOffsets({ groupId: n.group, topics: [n.topic] }))[0]!.partitions.every(
+      (p) => Number(p.offset) > 0,
+    ),
+  );
   r1.kill('SIGKILL');
   await r1.done;
   const r2 = startRun({

@@ -348,8 +348,17 @@ export interface PartitionCommit {
  * was committed; a rejection that is an `AemonError` with `retryable: false` ends the source.
  */
 export interface TransactionalCommit {
-  /** With `state`: its records go in the same transaction (see {@link DecisionCheckpoints}). */
-  commit(group: string, offsets: readonly PartitionCommit[], state?: CheckpointRecords): Promise<void>;
+  /**
+   * With `state`: its records go in the same transaction (see {@link DecisionCheckpoints}). With
+   * `stillOwned`, asked again just before the transaction is committed: when it says no (the
+   * instance froze mid-transaction past its session), the transaction is aborted instead.
+   */
+  commit(
+    group: string,
+    offsets: readonly PartitionCommit[],
+    state?: CheckpointRecords,
+    stillOwned?: () => boolean,
+  ): Promise<void>;
   /** The partition is no longer this instance's: what it staged for it is dropped (the new owner writes it). */
   forget(topic: string, partition: number): void;
 }

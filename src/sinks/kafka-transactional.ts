@@ -226,6 +226,7 @@ export function transactionalKafkaSink(
     group: string,
     offsets: readonly PartitionCommit[],
     state?: CheckpointRecords,
+    stillOwned?: () => boolean,
   ): Promise<void> => {
     const { cut, ready } = readyFor(staged, committed, offsets, state);
     if (ready.length === 0 && offsets.length === 0) return;
@@ -241,6 +242,19 @@ export function transactionalKafkaSink(
       if (txn?.isActive()) await txn.abort().catch(() => producers.replace());
       else await producers.replace();
       throw fail(err, 'send');
+    }
+    if (stillOwned && !stillOwned()) {
+      // Frozen while sending: another member may own these partitions by now, and nothing fences
+      // this transaction but aborting it. Its outputs stay staged for a commit under a live lease.
+      await txn.abort().catch(() => producers.replace());
+      log?.info(
+        { offsets: offsets.length },
+        "the partitions of this transaction are no longer known to be this instance's: aborted, not committed",
+      );
+      throw new AemonError('AEMON_SINK_WRITE', 'ownership lapsed during the transaction', {
+        stage: 'sink',
+        retryable: true,
+      });
     }
     try {
       await txn.commit();

@@ -175,8 +175,12 @@ class GroupSource {
       // The state the offsets stand for is written first: a new owner must never find offsets
       // committed past the state it would start from.
       const state = checkpoints?.prepare(commits);
-      if (this.opts.transactional) await this.opts.transactional.commit(this.cfg.groupId, commits, state);
-      else {
+      if (this.opts.transactional) {
+        const stillOwned = ownership
+          ? () => commits.every((c) => ownership.committable(c.topic, c.partition))
+          : undefined;
+        await this.opts.transactional.commit(this.cfg.groupId, commits, state, stillOwned);
+      } else {
         if (state) await checkpoints!.write(state);
         const sentAt = Date.now();
         await this.consumer.commitOffsets(commits);

@@ -86,6 +86,31 @@ test('a commit carries the staged records whose readings lie before its offsets,
   }
 });
 
+test('a transaction whose ownership lapsed while it was sent is aborted, not committed: nothing of it is visible, its records stay staged for the next commit', async () => {
+  const { broker, kafka, input, dlq, group } = await setup();
+  const cfg = kafkaSchema.parse({ brokers: broker.brokers, dlqTopic: dlq, exactlyOnce: true });
+  const sink = transactionalKafkaSink(cfg, { kafka, transactionalId: `t-${group}` });
+  try {
+    await sink.write(Array.from({ length: 4 }, (_, i) => rejection(input, i)));
+    let asked = 0;
+    const err = await sink
+      .commit(group, [{ topic: input, partition: 0, offset: '4', metadata: null }], undefined, () => (asked++, false))
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    assert.ok(err instanceof AemonError && err.retryable, `a retryable AemonError, got ${String(err)}`);
+    assert.equal(asked, 1, 'asked once, before committing');
+    assert.deepEqual(kcat(broker, dlq, 'read_committed'), [], 'the aborted transaction is invisible');
+    assert.equal(await committedOffset(group, input), '-1', 'no offset committed');
+    await sink.commit(group, [{ topic: input, partition: 0, offset: '4', metadata: null }], undefined, () => true);
+    assert.deepEqual(kcat(broker, dlq, 'read_committed'), ['r0', 'r1', 'r2', 'r3']);
+    assert.equal(await committedOffset(group, input), '4');
+  } finally {
+    await sink.release();
+  }
+});
+
 test('a second producer with the same transactional id fences the first: its next commit ends with AEMON_KAFKA, not retryable, and nothing of it is visible', async () => {
   const { broker, kafka, input, dlq, group } = await setup();
   const cfg = kafkaSchema.parse({ brokers: broker.brokers, dlqTopic: dlq, exactlyOnce: true });

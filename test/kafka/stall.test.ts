@@ -104,11 +104,11 @@ test('a member frozen past its session and thawed: the outputs are what a fault-
   const a = startRun({ ...group, AEMON_MODEL_DIR: join(dir, 'a') });
   const b = startRun({ ...group, AEMON_MODEL_DIR: join(dir, 'b') });
   await Promise.all([a.url, b.url]);
-  const both = async () => {
+  const stableWith = (members: number) => async () => {
     const g = await groupOf(admin!, n.group);
-    return g.state === 'Stable' && g.members === 2;
+    return g.state === 'Stable' && g.members === members;
   };
-  await until('both instances in the group', both, 60_000, [a, b]);
+  await until('both instances in the group', stableWith(2), 60_000, [a, b]);
 
   let total = await part('2026-01-01T00:00:30Z');
   await until('the first part committed', () => committedToEnd(admin!, n.group, n.topic), 120_000, [a, b]);
@@ -116,15 +116,7 @@ test('a member frozen past its session and thawed: the outputs are what a fault-
   process.kill(a.pid, 'SIGSTOP');
   try {
     total += await part('2026-01-01T00:01:10Z');
-    await until(
-      'B alone in the group',
-      async () => {
-        const g = await groupOf(admin!, n.group);
-        return g.state === 'Stable' && g.members === 1;
-      },
-      60_000,
-      [b],
-    );
+    await until('B alone in the group', stableWith(1), 60_000, [b]);
     await until('B committed the second part', () => committedToEnd(admin!, n.group, n.topic), 120_000, [b]);
     // B leaves while A is still frozen, so that A, once back, is given its own partitions again
     // (as well as B's): partitions another member read and committed past while A held them.
@@ -134,15 +126,7 @@ test('a member frozen past its session and thawed: the outputs are what a fault-
   } finally {
     process.kill(a.pid, 'SIGCONT');
   }
-  await until(
-    'A back in the group',
-    async () => {
-      const g = await groupOf(admin!, n.group);
-      return g.state === 'Stable' && g.members === 1;
-    },
-    60_000,
-    [a],
-  );
+  await until('A back in the group', stableWith(1), 60_000, [a]);
   total += await part('2026-01-01T00:01:50Z');
   await until('the third part committed', () => committedToEnd(admin!, n.group, n.topic), 120_000, [a]);
   a.kill('SIGTERM');

@@ -158,7 +158,11 @@ async function drained(watch: LagWatch, timeoutMs: number, instances: () => Aemo
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const lag = await watch.lag().catch(() => undefined);
-    if (lag === 0) return true;
+    if (lag === 0) {
+      // The caught-up check is a sample too: a fault that ends just before it has recovered by then.
+      watch.samples.push({ t: Date.now(), lag });
+      return true;
+    }
     if (instances().every((p) => !p.alive())) return false;
     await new Promise((r) => setTimeout(r, 500));
   }

@@ -223,6 +223,16 @@ export const modelSchema = z
     validationSplit: z.number().gt(0).lt(1).default(0.2),
     /** Seed for weight initialisation and shuffling: the same data gives the same model. */
     seed: z.number().int().default(42),
+    /**
+     * Operating-point augmentation: each training window is moved along its sensor's main
+     * direction of variation (the first principal component of its scaled training readings) by
+     * a uniform draw within ±`levelShift` standard deviations along it, so the model learns the
+     * channels' relation at load levels the training data did not reach. For plants whose
+     * channels follow one wandering load; a channel leaving the others stays an anomaly. Held-out
+     * windows are not moved. Groups of one channel are never moved (there the direction is the
+     * level itself). 0 = off.
+     */
+    levelShift: z.number().min(0).max(10).default(0),
   })
   .strict()
   .superRefine((m, ctx) => {

@@ -1,5 +1,6 @@
 import type { DetectionConfig, ModelConfig, TrainingConfig, WindowingConfig } from '../config/schema.js';
 import { applyScaler, calibrateErrors, fitScaler } from '../pipeline/calibration.js';
+import { principalDirection, shiftWindows } from './augment.js';
 import type {
   Autoencoder,
   EpochProgress,
@@ -62,11 +63,17 @@ export async function trainGroup(
   const stride = cfg.windowing.size * ch;
   const sensors = data.filter((s) => s.windows.length > 0).sort((a, b) => (a.sensor < b.sensor ? -1 : 1));
   if (sensors.length === 0) throw new Error(`no full windows to train group ${group} on`);
-  const parts = sensors.map((s) => {
+  const parts = sensors.map((s, si) => {
     const scaler = fitScaler(s.rows, ch);
     const x = scaled(s.windows, scaler, stride);
     const w = s.windows.length;
     const nVal = w >= 2 ? Math.max(1, Math.ceil(w * mc.validationSplit)) : 0;
+    // Only the training windows move: the held-out ones calibrate the threshold on real data.
+    if (mc.levelShift > 0 && ch >= 2) {
+      const z = new Float32Array(s.rows.length);
+      applyScaler(s.rows, scaler, z);
+      shiftWindows(x, w - nVal, cfg.windowing.size, ch, principalDirection(z, ch), mc.levelShift, mc.seed, 1000 + si);
+    }
     return { s, scaler, x, nTrain: w - nVal, nVal };
   });
   // Training windows of all sensors first, then the held-out ones: the model validates (and

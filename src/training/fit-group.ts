@@ -45,6 +45,22 @@ function scaled(
   return x;
 }
 
+/** `model.levelShift` on one sensor's first `count` scaled windows, along its scaled readings' main direction. */
+function shiftAlongLoad(
+  x: Float32Array,
+  rows: Float32Array,
+  scaler: { mean: number[]; std: number[] },
+  count: number,
+  size: number,
+  ch: number,
+  mc: Pick<ModelConfig, 'levelShift' | 'seed'>,
+  sensorIndex: number,
+): void {
+  const z = new Float32Array(rows.length);
+  applyScaler(rows, scaler, z);
+  shiftWindows(x, count, size, ch, principalDirection(z, ch), mc.levelShift, mc.seed, 1000 + sensorIndex);
+}
+
 /**
  * Trains one model group's autoencoder: a scaler per sensor, the training windows of all
  * sensors (capped at `training.maxWindows`, the most recent kept), early stopping on each
@@ -69,11 +85,7 @@ export async function trainGroup(
     const w = s.windows.length;
     const nVal = w >= 2 ? Math.max(1, Math.ceil(w * mc.validationSplit)) : 0;
     // Only the training windows move: the held-out ones calibrate the threshold on real data.
-    if (mc.levelShift > 0 && ch >= 2) {
-      const z = new Float32Array(s.rows.length);
-      applyScaler(s.rows, scaler, z);
-      shiftWindows(x, w - nVal, cfg.windowing.size, ch, principalDirection(z, ch), mc.levelShift, mc.seed, 1000 + si);
-    }
+    if (mc.levelShift > 0 && ch >= 2) shiftAlongLoad(x, s.rows, scaler, w - nVal, cfg.windowing.size, ch, mc, si);
     return { s, scaler, x, nTrain: w - nVal, nVal };
   });
   // Training windows of all sensors first, then the held-out ones: the model validates (and

@@ -226,8 +226,9 @@ export const modelSchema = z
     /**
      * Operating-point augmentation: each training window is moved along its sensor's main
      * direction of variation (the first principal component of its scaled training readings) by
-     * a uniform draw within ±`levelShift` standard deviations along it, so the model learns the
-     * channels' relation at load levels the training data did not reach. For plants whose
+     * a shift within ±`levelShift` standard deviations along it (the shifts spread evenly over
+     * that range), so the model learns the channels' relation at load levels the training data
+     * did not reach. For plants whose
      * channels follow one wandering load; a channel leaving the others stays an anomaly. Held-out
      * windows are not moved. Groups of one channel are never moved (there the direction is the
      * level itself). 0 = off.

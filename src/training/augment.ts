@@ -76,10 +76,14 @@ function topEigen(m: number[][]): { direction: number[]; variance: number } {
   return { direction: direction.map((x) => sign * x), variance: Math.max(0, a[top]![top]!) };
 }
 
+const GOLDEN = 0.6180339887498949;
+
 /**
  * Moves each of the first `count` windows of `x` (each `size` readings × `channels`, scaled) along
- * `direction` by its own uniform draw within ±`k` standard deviations along it, in place. The
- * draws come from `seed`'s stream `stream`: the same data and seed give the same windows.
+ * `direction`, as a whole, by its own shift within ±`k` standard deviations along it, in place.
+ * The shifts are a low-discrepancy sequence (golden-ratio steps from a start set by `seed` and
+ * `stream`): they cover the range evenly however few windows there are, unlike independent
+ * draws, and the same data and seed give the same windows.
  */
 export function shiftWindows(
   x: Float32Array,
@@ -93,16 +97,11 @@ export function shiftWindows(
 ): void {
   const amplitude = k * Math.sqrt(along.variance);
   if (!(amplitude > 0)) return;
-  // A low-discrepancy sequence (golden-ratio steps from a start set by seed and stream): the
-  // shifts cover ±k·σ evenly however few windows there are, unlike independent draws.
-  const start = ((Math.imul(seed | 0, 0x27d4eb2d) ^ Math.imul(stream + 1, 0x165667b1)) >>> 0) / 4294967296;
-  const rng = ((): (() => number) => {
-    let u = start;
-    return () => (u = (u + 0.6180339887498949) % 1);
-  })();
+  let u = ((Math.imul(seed | 0, 0x27d4eb2d) ^ Math.imul(stream + 1, 0x165667b1)) >>> 0) / 4294967296;
   const stride = size * channels;
   for (let w = 0; w < count; w++) {
-    const c = (2 * rng() - 1) * amplitude;
+    u = (u + GOLDEN) % 1;
+    const c = (2 * u - 1) * amplitude;
     const base = w * stride;
     for (let i = 0; i < stride; i++) x[base + i]! += c * along.direction[i % channels]!;
   }

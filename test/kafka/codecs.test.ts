@@ -62,11 +62,15 @@ function kcat(args: string[]): string {
   return r.stdout;
 }
 
-/** kcat produces the lines (`key|value`) to `topic`, compressed with `codec`. */
+/**
+ * kcat produces the lines (`key|value`) to `topic`, compressed with `codec`. librdkafka sends a
+ * batch uncompressed when compressing would make it larger (a batch of one short record in gzip),
+ * so it lingers long enough for each partition's records to leave as one batch.
+ */
 function kcatProduce(topic: string, codec: string, lines: string[]): void {
   const file = join(tempDir('aemon-codecs-'), 'records.txt');
   writeFileSync(file, lines.join('\n') + '\n');
-  kcat(['-P', '-t', topic, '-z', codec, '-K', '|', '-l', file]);
+  kcat(['-P', '-t', topic, '-z', codec, '-X', 'linger.ms=2000', '-K', '|', '-l', file]);
 }
 
 /** Every value of `topic`, read by kcat. */

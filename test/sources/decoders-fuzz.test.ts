@@ -127,6 +127,40 @@ const deep = fc
       `[${'['.repeat(n)}${']'.repeat(n)}]`,
     ),
   );
+/** Well-formed records of each format with finite, extreme and odd-keyed values: the reading path under fire. */
+const finite = fc.oneof(
+  fc.double({ noNaN: true, noDefaultInfinity: true }),
+  fc.constantFrom(1e308, -1e308, 5e-324, -0, 2 ** 53 + 1),
+);
+const channelValues = fc.dictionary(fc.oneof(fc.constantFrom('a', 'b', 'motor'), oddKey), finite, {
+  minKeys: 1,
+  maxKeys: 4,
+});
+const recentTs = fc.integer({ min: NOW - 10_000, max: NOW });
+const wellFormed = fc.oneof(
+  fc
+    .record({ sensor: fc.constantFrom('s1', 's2', '__proto__'), ts: recentTs, values: channelValues })
+    .map((d) => JSON.stringify(d)),
+  fc
+    .record({
+      name: fc.constantFrom('cpu', 'constructor'),
+      tags: fc.dictionary(oddKey, fc.string({ minLength: 1, maxLength: 5 }), { maxKeys: 3 }),
+      fields: channelValues,
+      timestamp: recentTs.map((t) => Math.floor(t / 1000)),
+    })
+    .map((d) => JSON.stringify(d)),
+  fc
+    .record({
+      site: fc.constant('x'),
+      device: fc.constantFrom('d', '__proto__'),
+      ts: recentTs,
+      values: fc.record({ motor: channelValues }),
+    })
+    .map((d) => JSON.stringify(d)),
+  fc
+    .tuple(fc.constantFrom('cpu', 'motor'), fc.constantFrom('a', 'b', 'constructor'), finite, recentTs)
+    .map(([m, k, v, t]) => `${m},site=x,constructor=v ${k}=${v} ${t}000000`),
+);
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 const bom = (s: string): Uint8Array => new Uint8Array([0xef, 0xbb, 0xbf, ...utf8(s)]);
 const input: fc.Arbitrary<string | Uint8Array> = fc.oneof(
@@ -156,6 +190,9 @@ const input: fc.Arbitrary<string | Uint8Array> = fc.oneof(
   narrowMessage,
   narrowMessage,
   narrowMessage,
+  wellFormed,
+  wellFormed,
+  wellFormed,
   lineProtocol.map(utf8),
   lineProtocol.map(bom),
   fc.constantFrom(

@@ -10,16 +10,29 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ROOT } from '../test/cli/run.js';
 import { launchChromium, problems, startDemo, until } from '../test/view/browser.js';
-import { demoEnv, writeDemoConfig } from '../test/view/suppressed-demo.js';
+import { T0, writeDemoConfig } from '../test/view/suppressed-demo.js';
 
 const TOKEN = 'screenshots';
 const out = resolve(process.argv[2] ?? join(ROOT, '.cache', 'screenshots'));
 mkdirSync(out, { recursive: true });
 
+/**
+ * The demo as `npm start` trains it (600 readings of bootstrap, its epochs), ten times faster than
+ * the wall clock, with a maintenance span after the bootstrap and before the first injected anomaly.
+ */
+const SPAN = { start: T0 + 900_000, end: T0 + 1_080_000 };
+const QUIET_SECONDS = 1200;
+
 const browser = await launchChromium();
 const demo = await startDemo(
-  ['--config', writeDemoConfig(), '--duration', '600s', '--sensors', '2', '--seed', '3', '--port', '0'],
-  demoEnv(TOKEN, 10),
+  ['--config', writeDemoConfig(SPAN), '--duration', '600s', '--sensors', '2', '--seed', '3', '--port', '0'],
+  {
+    AEMON_SIMULATOR_SPEEDUP: '10',
+    AEMON_SIMULATOR_QUIET_SECONDS: String(QUIET_SECONDS),
+    AEMON_SIMULATOR_ANOMALY_EVERY_SECONDS: '150',
+    AEMON_ADMIN_TOKEN: TOKEN,
+    AEMON_TRAINING_AFTER_WINDOWS: '1000000',
+  },
 );
 try {
   const page = await browser.newPage({ viewport: { width: 1600, height: 1150 } });
@@ -29,17 +42,28 @@ try {
   await page.fill('#admin-token', TOKEN);
   await page.click('#feedback-token button[type="submit"]');
 
-  // The first anomaly event: show its sensor once a minute of event time has passed after it opened.
-  const button = '#recent-events button.verdict[data-verdict="false_alarm"]';
-  await page.waitForSelector(button, { timeout: 180_000 });
-  const id = (await page.getAttribute(button, 'data-event')) ?? '';
-  const sensor = (await page.textContent(`#recent-events li[data-event="${id}"] > button`)) ?? '';
+  // The first anomaly event that opened after the maintenance span, so that one picture shows the
+  // shaded span and the event; its sensor is shown once the event has closed.
+  let event: RecentEvent | undefined;
+  await until(
+    'an anomaly event after the maintenance span',
+    async () => (event = await firstEventAfterMaintenance()) !== undefined,
+    360_000,
+  );
+  const { id, sensor } = event!;
+  const button = `#recent-events button.verdict[data-verdict="false_alarm"][data-event="${id}"]`;
+  await page.waitForSelector(button, { timeout: 30_000 });
   await page.click(`#fleet button.sensor[data-id="${sensor}"]`);
   await page.waitForSelector(`#detail[data-sensor="${sensor}"]`, { timeout: 10_000 });
   await until(
-    `a minute of ${sensor} after the event`,
-    async () => Number(await page.getAttribute('#detail', 'data-last-ts')) > (await openedAt(id)) + 60_000,
-    120_000,
+    `the event closed, and a minute of ${sensor} after it opened`,
+    async () => {
+      const shown = (await page.textContent(`#recent-events li[data-event="${id}"]`).catch(() => '')) ?? '';
+      return (
+        / closed/.test(shown) && Number(await page.getAttribute('#detail', 'data-last-ts')) > event!.start + 60_000
+      );
+    },
+    180_000,
   );
 
   // Frozen (the demo stopped), so that every picture shows the same moment.
@@ -79,10 +103,19 @@ try {
   await browser.close();
 }
 
-/** When event `id` opened (event time), from the live view's own snapshot. */
-async function openedAt(id: string): Promise<number> {
-  const fleet = (await (await fetch(`${demo.url}api/fleet`)).json()) as {
-    recent: Array<{ id: string; start: number }>;
-  };
-  return fleet.recent.find((e) => e.id === id)?.start ?? Number.POSITIVE_INFINITY;
+interface RecentEvent {
+  id: string;
+  sensor: string;
+  start: number;
+}
+
+/** The live view's own snapshot of the recent events. */
+async function recentEvents(): Promise<RecentEvent[]> {
+  const fleet = (await (await fetch(`${demo.url}api/fleet`)).json()) as { recent: RecentEvent[] };
+  return fleet.recent;
+}
+
+/** The earliest event that opened after the maintenance span, once there is one. */
+async function firstEventAfterMaintenance(): Promise<RecentEvent | undefined> {
+  return (await recentEvents()).filter((e) => e.start >= SPAN.end).sort((a, b) => a.start - b.start)[0];
 }

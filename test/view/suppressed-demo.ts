@@ -32,17 +32,17 @@ export function demoEnv(token: string, speedup: number): Record<string, string> 
 }
 
 /**
- * Writes the demo's config file (a fixed start and the maintenance span as a calendar entry) to a
- * fresh temporary folder; returns its path.
+ * Writes the demo's config file (a fixed start and a maintenance span, {@link MAINTENANCE} unless
+ * given, as a calendar entry) to a fresh temporary folder; returns its path.
  */
-export function writeDemoConfig(): string {
+export function writeDemoConfig(span: { start: number; end: number } = MAINTENANCE): string {
   const file = join(mkdtempSync(join(tmpdir(), 'aemon-view-')), 'demo.yaml');
   const iso = (ms: number): string => new Date(ms).toISOString();
   writeFileSync(
     file,
     `simulator:\n  start: "${iso(T0)}"\n` +
       `detection:\n  suppress:\n    calendar:\n` +
-      `      - { start: "${iso(MAINTENANCE.start)}", end: "${iso(MAINTENANCE.end)}", reason: maintenance }\n`,
+      `      - { start: "${iso(span.start)}", end: "${iso(span.end)}", reason: maintenance }\n`,
   );
   return file;
 }

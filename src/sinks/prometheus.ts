@@ -56,7 +56,8 @@ export function metricsSink(metrics: AemonMetrics, now: () => number = Date.now)
           });
           for (const row of out.rows) latencies.push((t - row.reading.arrivedAt) / 1000);
         } else if (out.kind === 'event') {
-          if (out.event.kind === 'opened') metrics.anomalyOpened(out.event.sensor);
+          if (out.event.kind === 'opened') metrics.anomalyOpened(out.event.sensor, out.event.id);
+          else metrics.anomalyClosed(out.event.sensor, out.event.id);
         } else {
           countSource(out.origin.source);
           add(rejected, out.reason);

@@ -12,6 +12,7 @@ const DOCUMENTED_METRICS: ReadonlyArray<[string, string, string[]]> = [
   ['aemon_threshold', 'gauge', ['sensor']],
   ['aemon_anomaly', 'gauge', ['sensor']],
   ['aemon_anomalies_total', 'counter', ['sensor']],
+  ['aemon_anomaly_event_info', 'gauge', ['event', 'sensor']],
   ['aemon_channel_error', 'gauge', ['channel', 'sensor']],
   ['aemon_readings_total', 'counter', ['source']],
   ['aemon_readings_rejected_total', 'counter', ['reason']],
@@ -44,7 +45,7 @@ function win(sensor: string, score: number, extra: Partial<WindowObservation> = 
 
 function exerciseAll(m: AemonMetrics): void {
   m.observeWindow(win('pump-1', 1.5));
-  m.anomalyOpened('pump-1');
+  m.anomalyOpened('pump-1', 'a-1');
   m.readingsIn('kafka', 10);
   m.rejected('not_json');
   m.windowsScored(3);
@@ -94,6 +95,7 @@ test('every metric of docs/operations.md is exported with its type, labels and h
   assert.equal(sampleValue(families, 'aemon_anomaly', { sensor: 'pump-1' }), 1);
   assert.equal(sampleValue(families, 'aemon_channel_error', { sensor: 'pump-1', channel: 'temperature' }), 0.75);
   assert.equal(sampleValue(families, 'aemon_anomalies_total', { sensor: 'pump-1' }), 1);
+  assert.equal(sampleValue(families, 'aemon_anomaly_event_info', { sensor: 'pump-1', event: 'a-1' }), 1);
   assert.equal(sampleValue(families, 'aemon_readings_total', { source: 'kafka' }), 10);
   assert.equal(sampleValue(families, 'aemon_readings_rejected_total', { reason: 'not_json' }), 1);
   assert.equal(sampleValue(families, 'aemon_readings_rejected_total', { reason: 'too_late' }), 0, 'reasons start at 0');
@@ -131,11 +133,11 @@ test('aemon_model_info has exactly one series, the current model', async () => {
 test('with maxSensors 2, a third sensor replaces the lowest-scoring one only when it scores higher', async () => {
   const m = createMetrics(new Registry(), { maxSensors: 2 });
   m.observeWindow(win('a', 0.5));
-  m.anomalyOpened('a');
+  m.anomalyOpened('a', 'a-a');
   m.observeWindow(win('b', 0.9));
   m.observeWindow(win('c', 0.3));
   assert.deepEqual(m.trackedSensors().sort(), ['a', 'b'], 'c scores below both: not tracked');
-  m.anomalyOpened('c');
+  m.anomalyOpened('c', 'a-c');
   let families = await scrape(m);
   assert.equal(sampleValue(families, 'aemon_anomaly_score', { sensor: 'c' }), undefined);
   assert.equal(sampleValue(families, 'aemon_anomalies_total', { sensor: 'c' }), undefined);
@@ -150,6 +152,7 @@ test('with maxSensors 2, a third sensor replaces the lowest-scoring one only whe
     'aemon_threshold',
     'aemon_anomaly',
     'aemon_anomalies_total',
+    'aemon_anomaly_event_info',
     'aemon_channel_error',
   ]) {
     assert.ok(!samplesOf(families, name).some((s) => s.labels.sensor === 'a'), `a's ${name} series is gone`);
@@ -171,6 +174,23 @@ test('with maxSensors 2, a third sensor replaces the lowest-scoring one only whe
   m.observeWindow(win('a', 0.01));
   assert.deepEqual(m.trackedSensors().sort(), ['a', 'd'], 'a forgotten sensor frees its place');
   assert.equal(sampleValue(await scrape(m), 'aemon_sensor_series_dropped'), 2, 'b and e');
+});
+
+test("aemon_anomaly_event_info names a sensor's open event, one series at most, gone when it closes", async () => {
+  const m = createMetrics(new Registry(), { maxSensors: 10 });
+  m.observeWindow(win('a', 1.5));
+  m.anomalyOpened('a', 'a-1');
+  const info = async () => samplesOf(await scrape(m), 'aemon_anomaly_event_info').map((s) => s.labels);
+  assert.deepEqual(await info(), [{ sensor: 'a', event: 'a-1' }]);
+  m.anomalyClosed('a', 'a-0');
+  assert.deepEqual(await info(), [{ sensor: 'a', event: 'a-1' }], 'closing another event leaves it');
+  m.anomalyOpened('a', 'a-2');
+  assert.deepEqual(await info(), [{ sensor: 'a', event: 'a-2' }], 'a new event replaces it: one series per sensor');
+  m.anomalyClosed('a', 'a-2');
+  assert.deepEqual(await info(), []);
+  m.anomalyOpened('a', 'a-3');
+  m.forgetSensor('a');
+  assert.deepEqual(await info(), [], "a forgotten sensor's event goes with its series");
 });
 
 test('a sensor whose channels change loses the old channel series', async () => {

@@ -87,7 +87,8 @@ test('a batch of outputs updates the metrics once per window and once per batch 
   ]);
   assert.deepEqual(named('windowsScored'), [2]);
   assert.deepEqual(named('eventToScore'), [[9, 8, 7]], 'now − arrival of each released reading, in seconds');
-  assert.deepEqual(named('anomalyOpened'), ['a'], 'closed events are not counted');
+  assert.deepEqual(named('anomalyOpened'), [['a', 'e1']], 'an opened event is counted, with its id');
+  assert.deepEqual(named('anomalyClosed'), [['a', 'e1']], 'a closed one ends its id');
 });
 
 test('through real metrics, a scrape shows what the batch said', async () => {

@@ -36,8 +36,13 @@ export interface SensorSeriesMetrics {
    * are set when scraped: a window costs a map lookup, not eight label look-ups.
    */
   observeWindow(o: WindowObservation): void;
-  /** `aemon_anomalies_total{sensor}` (only for a sensor that has series). */
-  anomalyOpened(sensor: string): void;
+  /**
+   * `aemon_anomalies_total{sensor}` counts the event, and `aemon_anomaly_event_info{sensor,event}`
+   * names it while it is open (only for a sensor that has series).
+   */
+  anomalyOpened(sensor: string, event: string): void;
+  /** The event closed: its `aemon_anomaly_event_info` series goes. */
+  anomalyClosed(sensor: string, event: string): void;
   /** Drops a sensor's series and tracking (e.g. it was evicted as stale). */
   forgetSensor(sensor: string): void;
   /** Sensors that currently have per-sensor series. */
@@ -57,6 +62,8 @@ interface Tracked {
   anomaly: number | undefined;
   severity: number | undefined;
   shares: ArrayLike<number>;
+  /** The id of the sensor's open anomaly event, exported as `aemon_anomaly_event_info`. */
+  openEvent: string | undefined;
   /** Observed since the last scrape. */
   dirty: boolean;
 }
@@ -108,6 +115,12 @@ function sensorGauges(registers: Registry[], flushWindows: () => void) {
       registers,
       collect: () => flushWindows(),
     }),
+    eventInfo: new Gauge({
+      name: 'aemon_anomaly_event_info',
+      help: "The sensor's open anomaly event: 1, with its id (as in aemon.anomalies and the live view) in the event label; no series while none is open.",
+      labelNames: ['sensor', 'event'] as const,
+      registers,
+    }),
     anomaliesTotal: new Counter({
       name: 'aemon_anomalies_total',
       help: 'Anomaly events opened.',
@@ -151,6 +164,7 @@ function removeSeries(g: SensorGauges, sensor: string, t: Tracked): void {
   for (const gauge of [g.anomalyScore, g.rawScore, g.reconstructionError, g.threshold, g.anomaly, g.severity])
     gauge.remove({ sensor });
   g.anomaliesTotal.remove({ sensor });
+  if (t.openEvent !== undefined) g.eventInfo.remove({ sensor, event: t.openEvent });
   for (const channel of t.channels) g.channelError.remove({ sensor, channel });
 }
 
@@ -237,6 +251,7 @@ class SensorRanking {
       anomaly: undefined,
       severity: undefined,
       shares: [],
+      openEvent: undefined,
       dirty: false,
     };
     this.tracked.set(sensor, t);
@@ -288,8 +303,20 @@ export function sensorSeriesMetrics(registers: Registry[], cfg: { maxSensors: nu
       t.shares = o.channelShares;
       t.dirty = true;
     },
-    anomalyOpened(sensor) {
-      if (ranking.tracked.has(sensor)) g.anomaliesTotal.inc({ sensor });
+    anomalyOpened(sensor, event) {
+      const t = ranking.tracked.get(sensor);
+      if (t === undefined) return;
+      g.anomaliesTotal.inc({ sensor });
+      // One series per sensor at most: the alert rules join on it.
+      if (t.openEvent !== undefined) g.eventInfo.remove({ sensor, event: t.openEvent });
+      t.openEvent = event;
+      g.eventInfo.set({ sensor, event }, 1);
+    },
+    anomalyClosed(sensor, event) {
+      const t = ranking.tracked.get(sensor);
+      if (t === undefined || t.openEvent !== event) return;
+      g.eventInfo.remove({ sensor, event });
+      t.openEvent = undefined;
     },
     forgetSensor(sensor) {
       ranking.forget(sensor);

@@ -51,7 +51,8 @@ export function grafanaTemplate(text: string): string {
  * address (where the live view is served too) rather than `aemon_view_info`'s external URL.
  */
 function grafanaAnnotation(key: string, text: string): string {
-  if (key === 'view_url') return 'http://{{ $labels.instance }}/#sensor={{ $labels.sensor | urlquery }}';
+  if (key === 'view_url')
+    return 'http://{{ $labels.instance }}/#sensor={{ $labels.sensor | urlquery }}{{ with $labels.event }}&event={{ . | urlquery }}{{ end }}';
   return grafanaTemplate(text);
 }
 

@@ -62,8 +62,8 @@ test('a broken rule file is rejected, and the unit tests catch a changed rule', 
   requireTool('promtool');
   const broken = mutated(
     t,
-    'expr: aemon_anomaly_severity > 0 and aemon_anomaly == 1',
-    'expr: aemon_anomaly_severity > 0 and aemon_anomaly ==',
+    'group_left (event) aemon_anomaly_event_info',
+    'group_left (event) aemon_anomaly_event_info ==',
     'AemonAnomaly',
   );
   const check = await run('promtool', ['check', 'rules', broken.rules]);
@@ -73,10 +73,12 @@ test('a broken rule file is rejected, and the unit tests catch a changed rule', 
   // A rule that fires later, or at another threshold, fails its unit test, by name.
   for (const [from, to, alert] of [
     [
-      'expr: aemon_anomaly_severity > 0 and aemon_anomaly == 1\n        for: 1m',
-      'expr: aemon_anomaly_severity > 0 and aemon_anomaly == 1\n        for: 5m',
+      '(aemon_anomaly_severity > 0 and aemon_anomaly == 1)\n        for: 1m',
+      '(aemon_anomaly_severity > 0 and aemon_anomaly == 1)\n        for: 5m',
       'AemonAnomaly',
     ],
+    // Without the join, the alert loses the open event's id (its label and its link).
+    ['group_left (event) aemon_anomaly_event_info', 'group_left () aemon_anomaly_event_info', 'AemonAnomaly'],
     // The severity label follows the bands: a shifted band fails the tests.
     ['else if ge $value 2.0 }}major', 'else if ge $value 3.0 }}major', 'AemonAnomaly'],
     ['> 0.05', '> 0.5', 'AemonDlqRateHigh'],

@@ -103,5 +103,20 @@ test('the live view marks an event a false alarm with the admin token; its windo
   const none = await fetch(`${url}api/events/${id}/feedback`, { method: 'POST', body: '{"verdict":"confirmed"}' });
   assert.equal(none.status, 401);
   assert.deepEqual(seen, [], log());
+
+  // The alert rules' link (`#sensor=…&event=…`, urlquery-encoded) opens that sensor with the event marked.
+  const sensor = (await page.textContent(`#recent-events li[data-event="${id}"] > button`)) ?? '';
+  const linked = await browser.newPage({ viewport: { width: 1500, height: 1000 } });
+  const seenLinked = problems(linked);
+  await linked.goto(`${url}#sensor=${encodeURIComponent(sensor).replace(/%20/g, '+')}&event=${id}`);
+  await linked.waitForSelector(`#detail[data-sensor="${sensor}"]`, { timeout: 10_000 });
+  await linked.waitForSelector(`.events li.linked[data-event="${id}"]`, { timeout: 10_000 });
+  assert.equal(
+    await linked.locator(`.events li.linked:not([data-event="${id}"])`).count(),
+    0,
+    'only the linked event is marked',
+  );
+  assert.deepEqual(seenLinked, [], log());
+  await linked.close();
   await page.close();
 });

@@ -11,7 +11,15 @@
   const fleet = new Map(); // id → summary
   const open = new Map(); // sensor → opened event
   let recent = [];
-  let selected = decodeURIComponent((location.hash.match(/sensor=([^&]+)/) || [])[1] || '') || null;
+  // `#sensor=ID&event=ID`, as the alert rules' links write it (urlquery spells a space `+`).
+  const fromHash = (key) => {
+    const m = location.hash.match(new RegExp(`[#&]${key}=([^&]+)`));
+    return m ? decodeURIComponent(m[1].replace(/\+/g, ' ')) : null;
+  };
+  let selected = fromHash('sensor') || null;
+  /** The event a link named: marked in the lists, and scrolled to once it is there. */
+  const linkedEvent = fromHash('event');
+  let linkedShown = false;
   let detail = null; // { id, channels, ts, values, reconstruction, score, anomaly, total, shares, modelVersion, backend, state, events }
   let charts = [];
   let source = null;
@@ -187,7 +195,7 @@
     const top = (e.topChannels || []).map((c) => el('li', { text: explained(c) }));
     return el(
       'li',
-      { 'data-event': e.id },
+      { 'data-event': e.id, ...(e.id === linkedEvent ? { class: 'linked', 'aria-current': 'true' } : {}) },
       btn,
       ` ${e.kind === 'opened' ? 'open' : `closed${closedBy}`} · peak score ${formatValue(e.peakScore, 2)}${e.severity ? ` (${e.severity})` : ''}`,
       el('div', { class: 'muted when', text: when }),
@@ -210,6 +218,11 @@
     $('recent-events').replaceChildren(...recent.map(eventItem));
     $('open-none').hidden = open.size > 0;
     $('recent-none').hidden = recent.length > 0;
+    const linked = linkedShown ? null : document.querySelector('.events li.linked');
+    if (linked) {
+      linkedShown = true;
+      linked.scrollIntoView({ block: 'nearest' });
+    }
   }
 
   // ---- one sensor ----

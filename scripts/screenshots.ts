@@ -51,7 +51,7 @@ try {
     360_000,
   );
   const { id, sensor } = event!;
-  const button = `#recent-events button.verdict[data-verdict="false_alarm"][data-event="${id}"]`;
+  const button = `.events button.verdict[data-verdict="false_alarm"][data-event="${id}"]`;
   await page.waitForSelector(button, { timeout: 30_000 });
   await page.click(`#fleet button.sensor[data-id="${sensor}"]`);
   await page.waitForSelector(`#detail[data-sensor="${sensor}"]`, { timeout: 10_000 });

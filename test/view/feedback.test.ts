@@ -79,12 +79,25 @@ test('the live view marks an event a false alarm with the admin token; its windo
   assert.equal(await page.textContent('#feedback-status'), 'token set');
 
   // An anomaly event arrives (the simulator injects them); mark it a false alarm.
-  const button = '#recent-events button.verdict[data-verdict="false_alarm"]';
+  const button = '.events button.verdict[data-verdict="false_alarm"]';
   await page.waitForSelector(button, { timeout: 150_000 });
   const id = await page.getAttribute(button, 'data-event');
   assert.match(id ?? '', /^a-[0-9a-f]{16}$/);
+  // An open event is listed under Open only (at the score it opened with); Recent holds closed ones.
+  for (const text of await page.locator('#open-events > li').allTextContents())
+    assert.match(text, / open · opened at score \d/);
+  for (const text of await page.locator('#recent-events > li').allTextContents())
+    assert.match(text, / closed( \(suppressed\))? · peak score \d/);
+  const ids = (list: string) =>
+    page.locator(`${list} > li`).evaluateAll((els) => els.map((e) => e.getAttribute('data-event')));
+  const recentIds = new Set(await ids('#recent-events'));
+  assert.deepEqual(
+    (await ids('#open-events')).filter((e) => recentIds.has(e)),
+    [],
+    'no event is listed twice',
+  );
   await page.click(button);
-  const mark = `#recent-events .mark[data-event="${id}"]`;
+  const mark = `.events .mark[data-event="${id}"]`;
   await until(
     'the verdict is acknowledged',
     async () => /marked/.test((await page.textContent(mark).catch(() => '')) ?? ''),
@@ -105,7 +118,7 @@ test('the live view marks an event a false alarm with the admin token; its windo
   assert.deepEqual(seen, [], log());
 
   // The alert rules' link (`#sensor=…&event=…`, urlquery-encoded) opens that sensor with the event marked.
-  const sensor = (await page.textContent(`#recent-events li[data-event="${id}"] > button`)) ?? '';
+  const sensor = (await page.textContent(`.events li[data-event="${id}"] > button`)) ?? '';
   const linked = await browser.newPage({ viewport: { width: 1500, height: 1000 } });
   const seenLinked = problems(linked);
   await linked.goto(`${url}#sensor=${encodeURIComponent(sensor).replace(/%20/g, '+')}&event=${id}`);

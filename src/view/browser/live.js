@@ -197,7 +197,7 @@
       'li',
       { 'data-event': e.id, ...(e.id === linkedEvent ? { class: 'linked', 'aria-current': 'true' } : {}) },
       btn,
-      ` ${e.kind === 'opened' ? 'open' : `closed${closedBy}`} · peak score ${formatValue(e.peakScore, 2)}${e.severity ? ` (${e.severity})` : ''}`,
+      ` ${e.kind === 'opened' ? 'open · opened at score' : `closed${closedBy} · peak score`} ${formatValue(e.peakScore, 2)}${e.severity ? ` (${e.severity})` : ''}`,
       el('div', { class: 'muted when', text: when }),
       ...(top.length ? [el('ul', { class: 'top-channels' }, ...top)] : []),
       ...feedbackControls(e),
@@ -214,10 +214,12 @@
   }
 
   function renderEvents() {
+    // An open event is listed under Open only; it joins Recent when it closes.
+    const closed = recent.filter((e) => e.kind === 'closed');
     $('open-events').replaceChildren(...[...open.values()].map(eventItem));
-    $('recent-events').replaceChildren(...recent.map(eventItem));
+    $('recent-events').replaceChildren(...closed.map(eventItem));
     $('open-none').hidden = open.size > 0;
-    $('recent-none').hidden = recent.length > 0;
+    $('recent-none').hidden = closed.length > 0;
     const linked = linkedShown ? null : document.querySelector('.events li.linked');
     if (linked) {
       linkedShown = true;

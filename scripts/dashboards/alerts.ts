@@ -46,13 +46,20 @@ export function grafanaTemplate(text: string): string {
   return text.replace(/\$value\b(?!s)/g, '$values.A.Value');
 }
 
+/** The leading `{{ with query … }}…{{ end }}` of rules.yml's link: the live view's address. */
+const VIEW_ADDRESS_QUERY = /^\{\{ with query .*?\{\{ end \}\}/;
+
 /**
- * Grafana's templates cannot query, so its copy of a link to the live view is the scraped
- * address (where the live view is served too) rather than `aemon_view_info`'s external URL.
+ * Grafana's templates cannot query, so its copy of a link to the live view starts at the scraped
+ * address (where the live view is served too) rather than `aemon_view_info`'s external URL; the
+ * rest of the link (sensor, event) is rules.yml's.
  */
 function grafanaAnnotation(key: string, text: string): string {
-  if (key === 'view_url')
-    return 'http://{{ $labels.instance }}/#sensor={{ $labels.sensor | urlquery }}{{ with $labels.event }}&event={{ . | urlquery }}{{ end }}';
+  if (key === 'view_url') {
+    if (!VIEW_ADDRESS_QUERY.test(text))
+      throw new Error(`rule file: view_url does not start with the aemon_view_info query: ${text}`);
+    return grafanaTemplate(text.replace(VIEW_ADDRESS_QUERY, 'http://{{ $labels.instance }}/'));
+  }
   return grafanaTemplate(text);
 }
 

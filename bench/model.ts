@@ -3,6 +3,7 @@ import type { ModelHyperParams } from '../src/pipeline/model.js';
 import type { LstmAutoencoder } from '../src/model/autoencoder.js';
 import { createAutoencoder } from '../src/model/autoencoder.js';
 import { selectBackend, type Tf } from '../src/model/backend.js';
+import { convLayersOf } from '../src/model/conv.js';
 import { lstmOpAvailable } from '../src/model/kernels/blockLstm.js';
 import type { KernelName, KernelPreference, KernelSetting } from '../src/model/kernels/kernel.js';
 import { createRng } from '../src/model/prng.js';
@@ -32,13 +33,18 @@ export interface BenchModelResult {
   scoreWindowsPerSecond: number;
   trainWindowsPerSecond: number;
   kernel: KernelName;
+  /** The model's parameter count, to check the Keras peer built the same network. */
+  parameters: number;
+  /** The conv model's Conv1D layers (`convLayersOf`); undefined for M0. */
+  convLayers?: string[];
 }
 
 /**
  * Scoring and training throughput of model M0 (window 64, LSTM(32) → RepeatVector → LSTM(32) →
- * TimeDistributed Dense), measured the way the Keras peer (bench/keras.ts) measures Keras: scoring
- * is `repeats` calls on one batch (upload, model, errors, read-back), training is whole epochs of
- * Adam on `trainWindows` random windows after a warm-up epoch. Threads are the backend's: for one
+ * TimeDistributed Dense), or of the conv autoencoder of the same window and units, measured the
+ * way the Keras peer (bench/keras.ts) measures Keras: scoring is `repeats` calls on one batch
+ * (upload, model, errors, read-back), training is whole epochs of Adam on `trainWindows` random
+ * windows after a warm-up epoch. Threads are the backend's: for one
  * thread set TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 before tfjs-node loads.
  */
 export async function benchModel(options: BenchModelOptions): Promise<BenchModelResult> {
@@ -89,15 +95,32 @@ export async function benchModel(options: BenchModelOptions): Promise<BenchModel
       scoreWindowsPerSecond: Math.round(scoreWindowsPerSecond),
       trainWindowsPerSecond: Math.round(trainWindowsPerSecond),
       kernel: model.kernel,
+      parameters: model.layersModel.countParams(),
+      ...(options.architecture === 'conv' ? { convLayers: convLayersOf(model.layersModel) } : {}),
     };
   } finally {
     model.dispose();
   }
 }
 
+/** The score and train rows of one measurement; `-conv` rows carry the Conv1D layers too. */
+export function resultRows(
+  model: 'm0' | 'conv',
+  engine: string,
+  channels: number,
+  r: Omit<BenchModelResult, 'kernel'>,
+): ModelRow[] {
+  const network = { parameters: r.parameters, ...(r.convLayers === undefined ? {} : { convLayers: r.convLayers }) };
+  return [
+    { name: `score-${model}`, engine, channels, windowsPerSecond: r.scoreWindowsPerSecond, ...network },
+    { name: `train-${model}`, engine, channels, windowsPerSecond: r.trainWindowsPerSecond, ...network },
+  ];
+}
+
 /**
  * M0 on the backend this process runs on (AEMON_MODEL_BACKEND picks it): every kernel it has, or
- * with `onlyDefault` the kernel `auto` picks (the one compared with Keras round after round).
+ * with `onlyDefault` the kernel `auto` picks (the one compared with Keras round after round);
+ * then the conv autoencoder at the same window and units on the kernel `auto` picks for it.
  */
 export async function modelRows(quick: boolean, onlyDefault: boolean, log: (s: string) => void): Promise<ModelRow[]> {
   const cfg = loadConfig({ env: process.env });
@@ -105,20 +128,13 @@ export async function modelRows(quick: boolean, onlyDefault: boolean, log: (s: s
   // simd runs on any backend; on tensorflow fused is the one auto picks, so simd is left out there.
   const all: KernelPreference[] = backend === 'tensorflow' ? ['fused', 'layers'] : ['simd', 'layers'];
   const kernels = onlyDefault ? all.slice(0, 1) : all;
+  const shorter = quick ? { repeats: 3, trainWindows: 512 } : {};
   const rows: ModelRow[] = [];
   for (const kernel of kernels) {
     for (const channels of [1, 8]) {
       log(`model M0: ${backend}/${kernel}, ${channels} channel(s)…\n`);
-      const r = await benchModel({
-        tf,
-        backend,
-        kernel: { kernel, lstmOp: cfg.model.lstmOp },
-        channels,
-        ...(quick ? { repeats: 3, trainWindows: 512 } : {}),
-      });
-      const engine = `${backend}-${r.kernel}`;
-      rows.push({ name: 'score-m0', engine, channels, windowsPerSecond: Math.round(r.scoreWindowsPerSecond) });
-      rows.push({ name: 'train-m0', engine, channels, windowsPerSecond: Math.round(r.trainWindowsPerSecond) });
+      const r = await benchModel({ tf, backend, kernel: { kernel, lstmOp: cfg.model.lstmOp }, channels, ...shorter });
+      rows.push(...resultRows('m0', `${backend}-${r.kernel}`, channels, r));
       if (r.kernel === 'fused' && !onlyDefault && cfg.model.lstmOp && lstmOpAvailable()) {
         // The fused kernel scores with aemon's LSTM op when it is built; BlockLSTM alone, for comparison.
         log(`model M0: ${backend}/fused with BlockLSTM instead of aemon's LSTM op, ${channels} channel(s)…\n`);
@@ -135,9 +151,15 @@ export async function modelRows(quick: boolean, onlyDefault: boolean, log: (s: s
           engine: `${backend}-fused-blocklstm`,
           channels,
           windowsPerSecond: Math.round(b.scoreWindowsPerSecond),
+          parameters: b.parameters,
         });
       }
     }
+  }
+  for (const channels of [1, 8]) {
+    log(`model conv: ${backend}/auto, ${channels} channel(s)…\n`);
+    const r = await benchModel({ tf, backend, architecture: 'conv', kernel: 'auto', channels, ...shorter });
+    rows.push(...resultRows('conv', `${backend}-${r.kernel}`, channels, r));
   }
   return rows;
 }

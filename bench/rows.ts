@@ -7,11 +7,16 @@ import type { PipelineRow, ScrapeRow } from './pipeline.js';
 import type { RetrainRow } from './retrain.js';
 
 export interface ModelRow {
-  name: 'score-m0' | 'train-m0';
+  /** `-m0`: model M0, the LSTM autoencoder; `-conv`: the convolutional autoencoder of the same window and units. */
+  name: 'score-m0' | 'train-m0' | 'score-conv' | 'train-conv';
   engine: string;
   channels: number;
   windowsPerSecond: number;
   note?: string;
+  /** The network's parameter count, when the engine reports it (aemon always; the Keras peer in bench/ too). */
+  parameters?: number;
+  /** The conv network's Conv1D layers as `name:filters:kernel:strides` (src/model/conv.ts `convLayersOf`). */
+  convLayers?: string[];
   /** windows/s of each round, in round order, when the row was measured in more than one. */
   samples?: number[];
 }
@@ -37,6 +42,11 @@ export function mergeRounds(rounds: ReadonlyArray<readonly ModelRow[]>): ModelRo
   );
 }
 
+/** The Keras row a row is compared with: the same row name and channels. */
+export function kerasRowOf(rows: readonly ModelRow[], row: ModelRow): ModelRow | undefined {
+  return rows.find((k) => k.engine === 'keras' && k.name === row.name && k.channels === row.channels);
+}
+
 /**
  * A row's ratio to the Keras row of the same name and channels: with the same number of rounds
  * on both sides, the median of the round-by-round ratios (each pair measured minutes apart, so
@@ -52,4 +62,21 @@ export function kerasRatio(row: ModelRow, keras: ModelRow | undefined): number |
       0.5,
     );
   return row.windowsPerSecond / keras.windowsPerSecond;
+}
+
+/**
+ * Why a row and its Keras row are not the same network, when the two report different parameter
+ * counts or Conv1D layers; undefined when they agree or either does not say.
+ */
+export function networkMismatch(row: ModelRow, keras: ModelRow | undefined): string | undefined {
+  if (keras === undefined || row.engine === 'keras') return undefined;
+  const differs: string[] = [];
+  if (row.parameters !== undefined && keras.parameters !== undefined && row.parameters !== keras.parameters)
+    differs.push(`${row.parameters} parameters, Keras ${keras.parameters}`);
+  const a = row.convLayers?.join(', ');
+  const b = keras.convLayers?.join(', ');
+  if (a !== undefined && b !== undefined && a !== b) differs.push(`Conv1D layers [${a}], Keras [${b}]`);
+  return differs.length === 0
+    ? undefined
+    : `${row.name} ${row.engine}, ${row.channels} channel(s): ${differs.join('; ')}`;
 }

@@ -11,7 +11,7 @@ import { benchPaced } from './paced.js';
 import { benchPipeline, benchScrape } from './pipeline.js';
 import { printTables } from './report.js';
 import { benchWhileTraining } from './retrain.js';
-import { mergeRounds, type ModelRow, type Row } from './rows.js';
+import { kerasRowOf, mergeRounds, networkMismatch, type ModelRow, type Row } from './rows.js';
 
 interface BenchFlags {
   json?: string;
@@ -85,10 +85,18 @@ async function bench(flags: BenchFlags): Promise<void> {
   for (let round = 0; round < (run.has('model') ? rounds : 0); round++) {
     if (rounds > 1) log(`model rounds: ${round + 1} of ${rounds}\n`);
     const aemon = await modelRows(flags.quick ?? false, round > 0, log);
-    const keras = [1, 8].flatMap((channels) => kerasRows(peer, channels, log));
+    const keras = [1, 8].flatMap((channels) => [
+      ...kerasRows(peer, channels, log),
+      ...kerasRows(peer, channels, log, 'conv'),
+    ]);
     measured.push([...aemon, ...keras]);
   }
-  rows.push(...mergeRounds(measured));
+  const model = mergeRounds(measured);
+  for (const r of model) {
+    const differs = networkMismatch(r, kerasRowOf(model, r));
+    if (differs) log(`WARNING: aemon and the Keras peer measured different networks (× Keras marked ≠): ${differs}\n`);
+  }
+  rows.push(...model);
 
   printTables(rows, process.stdout);
   if (flags.json) writeFileSync(flags.json, JSON.stringify({ rows }, null, 2) + '\n');
@@ -96,7 +104,7 @@ async function bench(flags: BenchFlags): Promise<void> {
 
 await new Command('npm run bench --')
   .description(
-    'throughput and latency figures as tables: model M0 (aemon and the Keras peer), reading decode per format, the pipeline at 100–10,000 sensors (with M0, without a model, and paced at 10,000 readings/s), a /metrics scrape, scoring while a challenger trains, and Kafka',
+    'throughput and latency figures as tables: model M0 and the conv autoencoder (aemon and the Keras peers), reading decode per format, the pipeline at 100–10,000 sensors (with M0, without a model, and paced at 10,000 readings/s), a /metrics scrape, scoring while a challenger trains, and Kafka',
   )
   .option('--json <file>', 'write {"rows": [...]} (every row of the tables)')
   .option('--quick', 'smaller fleets and a shorter paced run, for a run under 3 minutes')
@@ -110,7 +118,7 @@ await new Command('npm run bench --')
   )
   .option(
     '--keras-peer <path>',
-    'the Keras peer script (default: BENCH_KERAS_PEER, else ../shared/bench/keras_m0.py from the repository root)',
+    "the Keras peer script of the M0 rows (default: BENCH_KERAS_PEER, else ../shared/bench/keras_m0.py from the repository root; bench/keras_peer.py measures M0 the same way); the conv rows' peer is always the repository's bench/keras_peer.py",
   )
   .option('--only <parts>', `run only these parts, comma-separated: ${PARTS.join(', ')} (default: all)`)
   .action(async (flags: BenchFlags) => bench(flags))

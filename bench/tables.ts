@@ -6,7 +6,8 @@ import type { KafkaRow } from './kafka.js';
 import type { PacedRow } from './paced.js';
 import type { PipelineRow, ScrapeRow } from './pipeline.js';
 import type { RetrainRow } from './retrain.js';
-import { kerasRatio, type ModelRow, type Row } from './rows.js';
+import { convShape } from '../src/model/conv.js';
+import { kerasRatio, kerasRowOf, networkMismatch, type ModelRow, type Row } from './rows.js';
 
 export type Cell = string | number;
 
@@ -26,13 +27,26 @@ export type Count = (n: number) => Cell;
 const of = <T extends Row>(rows: readonly Row[], ...names: Array<T['name']>): T[] =>
   rows.filter((r): r is T => (names as string[]).includes(r.name));
 
+/** The conv rows' network, from the one rule both aemon and the peer follow (src/model/conv.ts). */
+function convDetail(): string {
+  const { levels, kernelSize, filters, codeSteps } = convShape(64, 32);
+  return `score-conv, train-conv: the conv autoencoder at window 64 and units 32, Conv1D ${filters.join(' → ')} (kernel ${kernelSize}, stride 2) → ${codeSteps} × ${filters.at(-1)} code → ${levels} × (upsampling, Conv1D) → Conv1D to the channels`;
+}
+
 function modelTable(rows: readonly Row[], count: Count): BenchTable {
-  const model = of<ModelRow>(rows, 'score-m0', 'train-m0');
-  const keras = (r: ModelRow): ModelRow | undefined =>
-    model.find((k) => k.engine === 'keras' && k.name === r.name && k.channels === r.channels);
-  const ratio = (r: ModelRow): string => (r.engine === 'keras' ? '1.00' : (kerasRatio(r, keras(r))?.toFixed(2) ?? '—'));
+  // M0 first, then the conv autoencoder, each in the order measured.
+  const model = [...of<ModelRow>(rows, 'score-m0', 'train-m0'), ...of<ModelRow>(rows, 'score-conv', 'train-conv')];
+  const conv = model.some((r) => r.name.endsWith('-conv'));
+  const mismatches = model.flatMap((r) => networkMismatch(r, kerasRowOf(model, r)) ?? []);
+  const ratio = (r: ModelRow): string => {
+    if (r.engine === 'keras') return '1.00';
+    const keras = kerasRowOf(model, r);
+    const x = kerasRatio(r, keras)?.toFixed(2) ?? '—';
+    return networkMismatch(r, keras) === undefined ? x : `${x} ≠`;
+  };
   const several = model.some((r) => r.samples);
   const notes: string[] = [];
+  if (conv) notes.push(convDetail());
   if (model.some((r) => r.engine.endsWith('-fused-blocklstm')))
     notes.push(
       "tensorflow-fused scores with aemon's LSTM op, scripts/lstm-op.sh; tensorflow-fused-blocklstm with TensorFlow's BlockLSTM",
@@ -41,8 +55,9 @@ function modelTable(rows: readonly Row[], count: Count): BenchTable {
     notes.push(
       'windows/s: the median of the rounds, each round listed; × Keras: the median of the round-by-round ratios',
     );
+  for (const m of mismatches) notes.push(`≠ NOT THE SAME NETWORK AS KERAS: ${m}`);
   return {
-    title: 'Model M0',
+    title: conv ? 'Model M0 and the conv autoencoder' : 'Model M0',
     detail: 'window 64, LSTM 32 → RepeatVector → LSTM 32 → Dense; scoring batch 256, training 2,048 windows, batch 64',
     notes,
     headers: ['row', 'engine', 'channels', 'windows/s', '× Keras', ...(several ? ['rounds'] : [])],

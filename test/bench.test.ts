@@ -4,9 +4,12 @@ import { execFile } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { kerasPeerPath, ROOT } from '../bench/keras.js';
-import { kerasRatio, mergeRounds, type ModelRow } from '../bench/rows.js';
+import { kerasPeerPath, peerRows, REPO_PEER, ROOT } from '../bench/keras.js';
+import { benchModel } from '../bench/model.js';
+import { kerasRatio, kerasRowOf, mergeRounds, networkMismatch, type ModelRow } from '../bench/rows.js';
 import { benchDecode } from '../bench/decode.js';
+import { expectedConvLayers } from '../src/model/conv.js';
+import { selectTestBackend } from './model/fixtures.js';
 
 const row = (engine: string, channels: number, windowsPerSecond: number): ModelRow => ({
   name: 'score-m0',
@@ -105,4 +108,168 @@ test('the console and the performance page show the same tables from the same ro
   assert.match(docs, /\| 12,345 \|/);
   // No pipeline row was measured: neither prints an empty pipeline table.
   assert.doesNotMatch(printed + docs, /readings\/CPU-s/);
+});
+
+// bench/keras_peer.py's Conv1D layers at window 64, units 32, one channel (what it printed).
+const CONV_LAYERS = [
+  'encoder_1:64:7:1',
+  'encoder_2:32:7:1',
+  'decoder_2:32:7:1',
+  'decoder_1:64:7:1',
+  'reconstruction:1:7:1',
+];
+
+const convRow = (
+  name: 'score-conv' | 'train-conv',
+  engine: string,
+  windowsPerSecond: number,
+  network: Pick<ModelRow, 'parameters' | 'convLayers'> = { parameters: 36_929, convLayers: CONV_LAYERS },
+): ModelRow => ({ name, engine, channels: 1, windowsPerSecond, ...network });
+
+test('mergeRounds keeps the conv rows apart from the M0 rows of the same engine and channels, with their network', () => {
+  const merged = mergeRounds([
+    [row('wasm-layers', 1, 2_000), convRow('score-conv', 'wasm-layers', 9_000)],
+    [row('wasm-layers', 1, 2_200), convRow('score-conv', 'wasm-layers', 11_000)],
+    [row('wasm-layers', 1, 2_100), convRow('score-conv', 'wasm-layers', 10_000)],
+  ]);
+  assert.deepEqual(
+    merged.map((r) => [r.name, r.windowsPerSecond, r.samples]),
+    [
+      ['score-m0', 2_100, [2_000, 2_200, 2_100]],
+      ['score-conv', 10_000, [9_000, 11_000, 10_000]],
+    ],
+  );
+  assert.equal(merged[1]!.parameters, 36_929);
+  assert.deepEqual(merged[1]!.convLayers, CONV_LAYERS);
+  // A conv row is compared with the Keras conv row, never with Keras' M0 row of the same channels.
+  const keras = [row('keras', 1, 20_000), convRow('score-conv', 'keras', 30_000)];
+  assert.equal(kerasRowOf(keras, merged[1]!)?.windowsPerSecond, 30_000);
+  assert.equal(kerasRowOf(keras, convRow('train-conv', 'wasm-layers', 1)), undefined);
+});
+
+test('networkMismatch: a different parameter count or different Conv1D layers (a stride) is named; agreement or silence is not', () => {
+  const aemon = convRow('score-conv', 'wasm-layers', 10_000);
+  assert.equal(networkMismatch(aemon, convRow('score-conv', 'keras', 30_000)), undefined);
+  assert.equal(networkMismatch(aemon, undefined), undefined);
+  // The M0 peer prints no parameter count: nothing to compare.
+  assert.equal(networkMismatch(aemon, convRow('score-conv', 'keras', 30_000, {})), undefined);
+  const moreParams = networkMismatch(aemon, convRow('score-conv', 'keras', 30_000, { parameters: 36_930 }));
+  assert.match(moreParams ?? '', /score-conv wasm-layers, 1 channel\(s\): 36929 parameters, Keras 36930/);
+  // Conv1D(strides=2) instead of stride 1 and every second step: the same parameters, another network.
+  const strided = CONV_LAYERS.map((l) => (l.startsWith('encoder_') ? l.replace(/:1$/, ':2') : l));
+  const stride = networkMismatch(
+    aemon,
+    convRow('score-conv', 'keras', 30_000, { parameters: 36_929, convLayers: strided }),
+  );
+  assert.match(stride ?? '', /Conv1D layers \[encoder_1:64:7:1, .*\], Keras \[encoder_1:64:7:2, /);
+  assert.doesNotMatch(stride ?? '', /parameters/);
+});
+
+test('peerRows reads the last line of either peer: the repository peer with its network, keras_m0.py without one', () => {
+  const repo = JSON.stringify({
+    engine: 'keras 3.15.1 / tensorflow 2.21.0',
+    architecture: 'conv',
+    parameters: 36_929,
+    conv_layers: CONV_LAYERS,
+    infer_windows_per_s: 36_732,
+    train_windows_per_s: 8_587,
+  });
+  const conv = peerRows('conv', 1, `a TensorFlow log line\n${repo}\n`);
+  assert.deepEqual(
+    conv.map((r) => [r.name, r.engine, r.channels, r.windowsPerSecond, r.parameters]),
+    [
+      ['score-conv', 'keras', 1, 36_732, 36_929],
+      ['train-conv', 'keras', 1, 8_587, 36_929],
+    ],
+  );
+  assert.deepEqual(conv[0]!.convLayers, CONV_LAYERS);
+  const m0 = peerRows('m0', 8, '{"engine": "keras 2.21.0", "infer_windows_per_s": 24354, "train_windows_per_s": 1951}');
+  assert.deepEqual(m0[1], {
+    name: 'train-m0',
+    engine: 'keras',
+    channels: 8,
+    windowsPerSecond: 1_951,
+    note: 'keras 2.21.0',
+  });
+  assert.throws(() => peerRows('conv', 1, 'Traceback (most recent call last):'));
+  assert.throws(() => peerRows('conv', 1, '{"engine": "keras"}'), /not a peer's output/);
+  assert.equal(REPO_PEER, join(ROOT, 'bench/keras_peer.py'));
+});
+
+test("the bench's conv rows measure aemon's conv model: the parameters Keras counts for the peer's network, the expected Conv1D layers", async () => {
+  const { tf, backend } = await selectTestBackend();
+  const tiny = {
+    tf,
+    backend,
+    architecture: 'conv',
+    batch: 2,
+    repeats: 1,
+    trainWindows: 4,
+    trainBatch: 4,
+    trainEpochs: 1,
+  } as const;
+  const r1 = await benchModel({ ...tiny, channels: 1 });
+  const r8 = await benchModel({ ...tiny, channels: 8 });
+  // Keras' count_params for bench/keras_peer.py --architecture conv (window 64, units 32): kernel 7,
+  // 7·1·64+64 + 7·64·32+32 + 7·32·32+32 + 7·32·64+64 + 7·64·F+F.
+  assert.equal(r1.parameters, 36_929);
+  assert.equal(r8.parameters, 43_208);
+  assert.deepEqual(r1.convLayers, CONV_LAYERS);
+  assert.deepEqual(r8.convLayers, expectedConvLayers({ windowSize: 64, units: 32, channels: 8 }));
+  assert.equal(r1.kernel, 'layers');
+  assert.ok(r1.scoreWindowsPerSecond > 0 && r1.trainWindowsPerSecond > 0, JSON.stringify(r1));
+  // M0 carries its parameter count too, and no Conv1D layers.
+  const m0 = await benchModel({ ...tiny, architecture: 'lstm', channels: 1, trainEpochs: 0 });
+  assert.equal(m0.parameters, 4 * (32 * 33 + 32) + 4 * (32 * 64 + 32) + 33);
+  assert.equal(m0.convLayers, undefined);
+});
+
+test('the model table: conv rows after the M0 rows with their own × Keras, described in a note, and a differing network marked', async () => {
+  const { printTables } = await import('../bench/report.js');
+  const print = (rows: ModelRow[]): string => {
+    let out = '';
+    printTables(rows, { write: (s: string) => (out += s) });
+    return out;
+  };
+  const rows = [
+    convRow('score-conv', 'wasm-layers', 9_000),
+    row('wasm-simd', 1, 12_000),
+    convRow('score-conv', 'keras', 36_000),
+    row('keras', 1, 24_000),
+  ];
+  const printed = print(rows);
+  assert.match(printed, /^Model M0 and the conv autoencoder: window 64, LSTM 32/m);
+  assert.match(
+    printed,
+    /^\(score-conv, train-conv: the conv autoencoder at window 64 and units 32, Conv1D 64 → 32 \(kernel 7, stride 2\) → 16 × 32 code → 2 × \(upsampling, Conv1D\)/m,
+  );
+  const lines = printed.split('\n').filter((l) => /^\| (score|train)-/.test(l));
+  assert.deepEqual(
+    lines.map((l) =>
+      l
+        .split('|')
+        .slice(1, 6)
+        .map((c) => c.trim()),
+    ),
+    [
+      ['score-m0', 'wasm-simd', '1', '12000', '0.50'],
+      ['score-m0', 'keras', '1', '24000', '1.00'],
+      ['score-conv', 'wasm-layers', '1', '9000', '0.25'],
+      ['score-conv', 'keras', '1', '36000', '1.00'],
+    ],
+  );
+  assert.doesNotMatch(printed, /≠/);
+  // Without conv rows the table is as it was: the title the generated docs blocks have.
+  assert.match(print([row('wasm-simd', 1, 12_000)]), /^Model M0: /m);
+  assert.doesNotMatch(print([row('wasm-simd', 1, 12_000)]), /conv/);
+
+  const other = print([
+    convRow('score-conv', 'wasm-layers', 9_000),
+    convRow('score-conv', 'keras', 36_000, { parameters: 40_000 }),
+  ]);
+  assert.match(other, /\| score-conv \| wasm-layers \| 1 +\| 9000 +\| 0\.25 ≠ +\|/);
+  assert.match(
+    other,
+    /≠ NOT THE SAME NETWORK AS KERAS: score-conv wasm-layers, 1 channel\(s\): 36929 parameters, Keras 40000/,
+  );
 });

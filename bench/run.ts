@@ -110,7 +110,7 @@ await new Command('npm run bench --')
   .option('--quick', 'smaller fleets and a shorter paced run, for a run under 3 minutes')
   .option(
     '--rounds <n>',
-    'model rounds, interleaved with the Keras peer: the table gives medians (default 3, 1 with --quick; later rounds run only the default kernel)',
+    'model rounds, interleaved with the Keras peers: the table gives medians (default 3, 1 with --quick; later rounds run only the default kernel)',
   )
   .option(
     '--kafka-brokers <list>',

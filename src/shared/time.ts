@@ -33,11 +33,16 @@ export function parseTimestamp(value: unknown): number | undefined {
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
+/** The text of a timestamp: a string, or the ASCII bytes of one inside a record. */
+type Chars = string | Uint8Array;
+
+const codeAt = (s: Chars, i: number): number => (typeof s === 'string' ? s.charCodeAt(i) : s[i]!);
+
 /** The `n` decimal digits of `s` at `at` as a number, or -1 if one is not a digit. */
-function digitsAt(s: string, at: number, n: number): number {
+function digitsAt(s: Chars, at: number, n: number): number {
   let v = 0;
   for (let i = at; i < at + n; i++) {
-    const d = s.charCodeAt(i) - 48;
+    const d = codeAt(s, i) - 48;
     if (d < 0 || d > 9) return -1;
     v = v * 10 + d;
   }
@@ -49,27 +54,27 @@ function digitsAt(s: string, at: number, n: number): number {
  * producers write), without a regex, a Date or a string built per reading: a full parse of an
  * ISO timestamp costs about as much as the JSON.parse of the whole reading. Undefined for
  * anything else, including impossible dates and years before 100 (Date.UTC reads 0–99 as
- * 1900–1999): the full parse decides those.
+ * 1900–1999): the full parse decides those. `s` may be the bytes of a record, with the
+ * timestamp's `n` characters at `at`.
  */
-function canonicalIso(s: string): number | undefined {
-  const n = s.length;
+export function canonicalIso(s: Chars, at = 0, n = s.length): number | undefined {
   if (n !== 24 && n !== 20) return undefined;
   if (
-    s.charCodeAt(4) !== 45 ||
-    s.charCodeAt(7) !== 45 ||
-    s.charCodeAt(10) !== 84 ||
-    s.charCodeAt(13) !== 58 ||
-    s.charCodeAt(16) !== 58
+    codeAt(s, at + 4) !== 45 ||
+    codeAt(s, at + 7) !== 45 ||
+    codeAt(s, at + 10) !== 84 ||
+    codeAt(s, at + 13) !== 58 ||
+    codeAt(s, at + 16) !== 58
   )
     return undefined;
-  if (s.charCodeAt(n - 1) !== 90 || (n === 24 && s.charCodeAt(19) !== 46)) return undefined;
-  const year = digitsAt(s, 0, 4);
-  const month = digitsAt(s, 5, 2);
-  const day = digitsAt(s, 8, 2);
-  const h = digitsAt(s, 11, 2);
-  const mi = digitsAt(s, 14, 2);
-  const sec = digitsAt(s, 17, 2);
-  const ms = n === 24 ? digitsAt(s, 20, 3) : 0;
+  if (codeAt(s, at + n - 1) !== 90 || (n === 24 && codeAt(s, at + 19) !== 46)) return undefined;
+  const year = digitsAt(s, at, 4);
+  const month = digitsAt(s, at + 5, 2);
+  const day = digitsAt(s, at + 8, 2);
+  const h = digitsAt(s, at + 11, 2);
+  const mi = digitsAt(s, at + 14, 2);
+  const sec = digitsAt(s, at + 17, 2);
+  const ms = n === 24 ? digitsAt(s, at + 20, 3) : 0;
   if (
     year < 100 ||
     month < 1 ||

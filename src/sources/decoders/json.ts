@@ -1,5 +1,6 @@
 import type { ReadingConfig } from '../../config/schema.js';
 import type { Decoded, RecordDecoder, SourceRecord } from '../../pipeline/contracts.js';
+import { JsonReadingScanner } from './json-scan.js';
 import { compileTemplate, fieldAt, part, decodeEach, jsonOrRaw, shareAck, textOf } from './shared.js';
 import { createValidator, isPlainObject, sensorOf, type DecoderOptions, type Validator } from './validate.js';
 
@@ -75,6 +76,11 @@ export function createJsonDecoder(
   options: DecoderOptions = {},
 ): RecordDecoder & { one(rec: SourceRecord): Decoded } {
   const { validator: v, reading } = createJsonMapper(cfg, options);
+  // The byte scanner reads the plain layout only: no sensor template, no channel allow-list.
+  const scanner =
+    options.fastPath === false || cfg.sensorTemplate !== undefined || cfg.channels.length > 0
+      ? undefined
+      : JsonReadingScanner.for(cfg.sensorField, cfg.timeField, cfg.valuesField);
 
   const parsed = (rec: SourceRecord): unknown => {
     const text = textOf(rec.raw);
@@ -87,6 +93,16 @@ export function createJsonDecoder(
   };
 
   const one = (rec: SourceRecord): Decoded => {
+    if (
+      scanner !== undefined &&
+      rec.fields === undefined &&
+      rec.invalid === undefined &&
+      typeof rec.raw !== 'string' &&
+      scanner.scan(rec.raw)
+    ) {
+      const fast = v.checkScanned(rec, scanner);
+      if (fast !== undefined) return fast;
+    }
     const pre = preParsed(v, cfg, rec);
     if (pre !== undefined) return pre;
     const p = parsed(rec);

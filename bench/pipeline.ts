@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Observable, type Subscriber } from 'rxjs';
 import { loadConfig, parseConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
@@ -112,6 +114,9 @@ export function benchValues(i: number, s: number): Record<string, number> {
   return { a: Math.sin(i / 5 + s), b: Math.cos(i / 7), c: (i % 13) / 13, d: s % 3 };
 }
 
+/** The bench's records need no ack: one shared function, so the source allocates no closure per record. */
+const NO_ACK = (): void => {};
+
 /** A Kafka-like record: the JSON bytes of the documented reading (ISO-8601 `ts`), keyed by sensor. */
 export function jsonRecord(
   sensor: string,
@@ -121,7 +126,7 @@ export function jsonRecord(
   arrivedAt: number,
 ): SourceRecord {
   const raw = Buffer.from(JSON.stringify({ sensor, ts: new Date(ts).toISOString(), values }));
-  return { raw, key: sensor, origin: { source: 'bench' }, arrivedAt, seq, ack: () => {} };
+  return { raw, key: sensor, origin: { source: 'bench' }, arrivedAt, seq, ack: NO_ACK };
 }
 
 /**
@@ -194,7 +199,7 @@ export async function benchPipeline(
       origin: { source: 'bench' },
       arrivedAt: Date.now(),
       seq,
-      ack: () => {},
+      ack: NO_ACK,
     });
   } else {
     const ids = Array.from({ length: sensors }, (_, s) => `s${s}`);
@@ -209,7 +214,7 @@ export async function benchPipeline(
       origin: { source: 'bench' },
       arrivedAt: Date.now(),
       seq,
-      ack: () => {},
+      ack: NO_ACK,
     });
   }
   const records$ = fleet(engine.gate, sensors, readingsPerSensor, record);
@@ -232,6 +237,37 @@ export async function benchPipeline(
     rssBytes: Math.max(0, process.memoryUsage().rss - rss0),
     engine: scorer === 'lstm' ? `${engine.backend}-${(model as LstmAutoencoder).kernel}` : 'none',
   };
+}
+
+/**
+ * {@link benchPipeline} in a process of its own, as `aemon run` has one, after an untimed pass of
+ * a quarter of the readings (JIT and allocation warmed up, the steady state a running service is
+ * in): rows measured one after another in one process otherwise carry each other's heap and
+ * compiled code. The process inherits the environment (AEMON_MODEL_BACKEND and the rest).
+ */
+export async function benchPipelineFresh(
+  sensors: number,
+  readingsPerSensor: number,
+  scorer: BenchScorer = 'lstm',
+): Promise<PipelineRow> {
+  const child = spawn(
+    process.execPath,
+    [
+      ...process.execArgv,
+      fileURLToPath(new URL('./pipeline-row.ts', import.meta.url)),
+      String(sensors),
+      String(readingsPerSensor),
+      scorer,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number>((done) => child.on('close', (c) => done(c ?? 1)));
+  const last = out.trim().split('\n').pop() ?? '';
+  if (code !== 0 || !last.startsWith('{'))
+    throw new Error(`bench: the pipeline row's process failed (exit ${code}):\n${out}`);
+  return JSON.parse(last) as PipelineRow;
 }
 
 export interface ScrapeRow {

@@ -8,7 +8,7 @@ import { benchKafka } from './kafka.js';
 import { kerasPeerPath, kerasRows } from './keras.js';
 import { modelRows } from './model.js';
 import { benchPaced } from './paced.js';
-import { benchPipeline, benchScrape } from './pipeline.js';
+import { benchPipelineFresh, benchScrape } from './pipeline.js';
 import { printTables } from './report.js';
 import { benchWhileTraining } from './retrain.js';
 import { kerasRowOf, mergeRounds, networkMismatch, type ModelRow, type Row } from './rows.js';
@@ -55,11 +55,11 @@ async function bench(flags: BenchFlags): Promise<void> {
   if (run.has('pipeline')) {
     for (const sensors of flags.quick ? [100, 1000] : [100, 1000, 10_000]) {
       log(`pipeline: ${sensors} sensors…\n`);
-      rows.push(await benchPipeline(sensors, flags.quick ? 64 : 96));
+      rows.push(await benchPipelineFresh(sensors, flags.quick ? 64 : 96));
     }
     for (const sensors of flags.quick ? [1000] : [1000, 10_000]) {
       log(`pipeline without the model: ${sensors} sensors…\n`);
-      rows.push(await benchPipeline(sensors, sensors >= 10_000 ? 96 : 256, 'none'));
+      rows.push(await benchPipelineFresh(sensors, sensors >= 10_000 ? 96 : 256, 'none'));
     }
   }
   if (run.has('paced')) {

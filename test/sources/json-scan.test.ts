@@ -66,6 +66,27 @@ test('the scanner reads every JSON number as JSON.parse does, in every notation'
   );
 });
 
+test('the scanner reads numbers at the edges of its exact path as JSON.parse does', () => {
+  const scanner = JsonReadingScanner.for('sensor', 'ts', 'values')!;
+  for (const text of [
+    '0.9007199254740991', // mantissa 2^53 - 1: one division
+    '0.9007199254740992', // 2^53: read from text
+    '0.9007199254740993',
+    '9007199254740993',
+    '123456789012345678e-22',
+    '1e22',
+    '1e23',
+    '0.0000000000000000000001',
+    '-0.0',
+    '4.9406564584124654e-324',
+    '2.2250738585072011e-308',
+    '179769313486231570000000000000000000000e270',
+  ]) {
+    assert.equal(scanner.scan(Buffer.from(`{"sensor":"s","ts":1,"values":{"a":${text}}}`)), true, text);
+    assert.ok(Object.is(scanner.values[0], JSON.parse(text)), text);
+  }
+});
+
 test('the scanner reads the documented layout and leaves everything else to JSON.parse', () => {
   const scanner = JsonReadingScanner.for('sensor', 'ts', 'values')!;
   const yes = (s: string): boolean => scanner.scan(Buffer.from(s));

@@ -234,16 +234,18 @@ export class JsonReadingScanner {
 
   /**
    * A JSON number at `at` (strict grammar: no leading zeros, digits on both sides of the
-   * point), as JSON.parse reads it: up to 15 significant digits and a power of ten up to 22
-   * are one exact IEEE operation; longer ones are read by Number from their text.
+   * point), as JSON.parse reads it: a mantissa below 2^53 (up to 15 digits always, 16 mostly)
+   * and a power of ten up to 22 are one correctly rounded IEEE operation; the others are read
+   * by Number from their text.
    */
   private number(b: Uint8Array): number | undefined {
     const start = this.at;
     let i = start;
     const negative = b[i] === MINUS;
     if (negative) i++;
+    // Exact while below 2^53: each step is then an exact integer operation (a larger one may
+    // have rounded, and the comparison below sends it to Number).
     let mantissa = 0;
-    let digits = 0;
     let exponent = 0;
     let c = b[i];
     if (c === ZERO) {
@@ -251,7 +253,6 @@ export class JsonReadingScanner {
     } else if (c !== undefined && c > ZERO && c <= NINE) {
       while ((c = b[i]) !== undefined && c >= ZERO && c <= NINE) {
         mantissa = mantissa * 10 + (c - ZERO);
-        digits++;
         i++;
       }
     } else return undefined;
@@ -262,7 +263,6 @@ export class JsonReadingScanner {
       const from = i;
       while ((c = b[i]) !== undefined && c >= ZERO && c <= NINE) {
         mantissa = mantissa * 10 + (c - ZERO);
-        if (mantissa !== 0) digits++;
         exponent--;
         i++;
       }
@@ -286,7 +286,7 @@ export class JsonReadingScanner {
       exponent += sign * e;
     }
     this.at = i;
-    if (digits <= 15 && exponent >= -22 && exponent <= 22) {
+    if (mantissa < 2 ** 53 && exponent >= -22 && exponent <= 22) {
       const v = exponent >= 0 ? mantissa * POW10[exponent]! : mantissa / POW10[-exponent]!;
       return negative ? -v : v;
     }

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
 import { REJECT_REASONS } from '../../pipeline/contracts.js';
+import { BatchHistogram } from './batch-histogram.js';
 import type { RejectReason, SensorState } from '../../pipeline/contracts.js';
 
 /** Readings in, rejected, windows scored and how long scoring takes; sensors by state. */
@@ -12,7 +13,7 @@ export interface PipelineMetrics {
   windowsScored(n: number): void;
   scoringBatch(seconds: number): void;
   /** Arrival → scored latency of each reading a batch of windows released. */
-  eventToScore(seconds: readonly number[]): void;
+  eventToScore(seconds: ArrayLike<number>): void;
   /** Sensors by state; a state left out is exported as 0. */
   sensors(countsByState: Readonly<Partial<Record<SensorState, number>>>): void;
   /**
@@ -53,12 +54,13 @@ export function pipelineMetrics(registers: Registry[]): PipelineMetrics {
     buckets: SCORING_BATCH_BUCKETS,
     registers,
   });
-  const eventToScoreSeconds = new Histogram({
-    name: 'aemon_event_to_score_seconds',
-    help: "Time from a reading's arrival to its window being scored.",
-    buckets: EVENT_TO_SCORE_BUCKETS,
+  // One observation per reading: a histogram that takes a batch's in one call.
+  const eventToScoreSeconds = new BatchHistogram(
+    'aemon_event_to_score_seconds',
+    "Time from a reading's arrival to its window being scored.",
+    EVENT_TO_SCORE_BUCKETS,
     registers,
-  });
+  );
   let sensorCounts: (() => Readonly<Partial<Record<SensorState, number>>>) | undefined;
   const sensorsGauge = new Gauge({
     name: 'aemon_sensors',
@@ -98,7 +100,7 @@ export function pipelineMetrics(registers: Registry[]): PipelineMetrics {
       scoringBatchSeconds.observe(seconds);
     },
     eventToScore(seconds) {
-      for (const s of seconds) eventToScoreSeconds.observe(s);
+      eventToScoreSeconds.observeMany(seconds);
     },
     sensors(countsByState) {
       for (const state of SENSOR_STATES) sensorsGauge.set({ state }, countsByState[state] ?? 0);

@@ -266,7 +266,7 @@ export class BootstrapTrainer implements ModelProvider {
     const scaler = fitScaler(Float32Array.from(sb.rows), gs.channels.length);
     const batch = await bundle.model.score(this.scaledWindows(sb, scaler), sb.windows.length);
     sb.calibration = { ...scaler, ...calibrateErrors(batch, gs.channels.length, this.cfg.detection) };
-    bundle.metadata.sensors[sb.sensor] = sb.calibration;
+    this.store.calibrated(bundle, sb.sensor, sb.calibration);
     sb.windows = [];
     sb.rows = [];
     this.deps.onSensorCalibrated?.(sb.sensor, gs.group, sb.calibration);

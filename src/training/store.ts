@@ -1,5 +1,5 @@
 import { AemonError } from '../errors.js';
-import type { Autoencoder, ModelBundle } from '../pipeline/model.js';
+import type { Autoencoder, ModelBundle, SensorCalibration } from '../pipeline/model.js';
 
 interface Slot {
   channels: string[];
@@ -16,6 +16,8 @@ export class ModelStore {
   private readonly slots = new Map<string, Slot>();
   /** Models replaced while a scoring batch may still hold them; disposed when it settles. */
   private retired: Autoencoder[] = [];
+  /** {@link modelChannels} per sensor (null: no model has it), until a model is put or swapped in. */
+  private readonly sensorChannels = new Map<string, readonly string[] | null>();
 
   constructor(loaded: readonly ModelBundle[] = []) {
     for (const bundle of loaded) {
@@ -43,6 +45,7 @@ export class ModelStore {
 
   /** A group's first model, trained for its channels. */
   put(bundle: ModelBundle): void {
+    this.sensorChannels.clear();
     const slot = this.slots.get(bundle.metadata.group);
     if (slot) slot.bundle = bundle;
     else this.slots.set(bundle.metadata.group, { channels: [...bundle.metadata.channels], bundle });
@@ -53,6 +56,7 @@ export class ModelStore {
    * scoring batch in flight. A model for other channels than the group's is refused.
    */
   swap(bundle: ModelBundle): void {
+    this.sensorChannels.clear();
     const { group, channels } = bundle.metadata;
     const slot = this.slots.get(group);
     if (!slot) {
@@ -71,6 +75,12 @@ export class ModelStore {
     if (old && old.model !== bundle.model) this.retired.push(old.model);
   }
 
+  /** A sensor calibrated against a model it scored with (a new sensor of a trained group): the model has it from now on. */
+  calibrated(bundle: ModelBundle, sensor: string, calibration: SensorCalibration): void {
+    bundle.metadata.sensors[sensor] = calibration;
+    this.sensorChannels.delete(sensor);
+  }
+
   /** The scoring batch in flight settled: the models it held and that were replaced are disposed. */
   batchSettled(): void {
     const retired = this.retired;
@@ -79,10 +89,21 @@ export class ModelStore {
     for (const model of retired) model.dispose();
   }
 
-  /** The channels of the model that has `sensor` in its metadata, if one has. Runs per reading: allocates nothing. */
+  /** The channels of the model that has `sensor` in its metadata, if one has. Runs per reading: a map lookup once known. */
   modelChannels(sensor: string): readonly string[] | undefined {
-    for (const s of this.slots.values()) if (s.bundle?.metadata.sensors[sensor]) return s.bundle.metadata.channels;
-    return undefined;
+    const known = this.sensorChannels.get(sensor);
+    if (known !== undefined) return known ?? undefined;
+    let found: readonly string[] | null = null;
+    for (const s of this.slots.values()) {
+      if (s.bundle && Object.hasOwn(s.bundle.metadata.sensors, sensor)) {
+        found = s.bundle.metadata.channels;
+        break;
+      }
+    }
+    // Bounded: a stream of ever-new sensor ids cannot grow it past this.
+    if (this.sensorChannels.size >= 100_000) this.sensorChannels.clear();
+    this.sensorChannels.set(sensor, found);
+    return found ?? undefined;
   }
 
   /** Frees every model (the end of a process). */

@@ -133,7 +133,7 @@ export function jsonRecord(
  * Emits `records(i, s, seq)` for steps `i` of every sensor `s`, round by round, as fast as the
  * gate lets it; lets scoring run every 8 rounds, as a live source does.
  */
-function fleet(
+export function fleet(
   gate: InFlightGate,
   sensors: number,
   readingsPerSensor: number,
@@ -250,24 +250,24 @@ export async function benchPipelineFresh(
   readingsPerSensor: number,
   scorer: BenchScorer = 'lstm',
 ): Promise<PipelineRow> {
+  return rowInChild<PipelineRow>('pipeline-row.ts', [String(sensors), String(readingsPerSensor), scorer]);
+}
+
+/** Runs `bench/<script> ...args` in a process of its own (this one's node flags and environment); its last stdout line is the row, as JSON. */
+export async function rowInChild<T>(script: string, args: string[]): Promise<T> {
   const child = spawn(
     process.execPath,
-    [
-      ...process.execArgv,
-      fileURLToPath(new URL('./pipeline-row.ts', import.meta.url)),
-      String(sensors),
-      String(readingsPerSensor),
-      scorer,
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+    [...process.execArgv, fileURLToPath(new URL(`./${script}`, import.meta.url)), ...args],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
   );
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const code = await new Promise<number>((done) => child.on('close', (c) => done(c ?? 1)));
   const last = out.trim().split('\n').pop() ?? '';
-  if (code !== 0 || !last.startsWith('{'))
-    throw new Error(`bench: the pipeline row's process failed (exit ${code}):\n${out}`);
-  return JSON.parse(last) as PipelineRow;
+  if (code !== 0 || !last.startsWith('{')) throw new Error(`bench: ${script} failed (exit ${code}):\n${out}`);
+  return JSON.parse(last) as T;
 }
 
 export interface ScrapeRow {

@@ -2,6 +2,7 @@
 import { quantile } from '../src/pipeline/calibration.js';
 import type { DecodeRow } from './decode.js';
 import type { KafkaRow } from './kafka.js';
+import type { MemoryRow } from './memory.js';
 import type { PacedRow } from './paced.js';
 import type { PipelineRow, ScrapeRow } from './pipeline.js';
 import type { RetrainRow } from './retrain.js';
@@ -21,7 +22,7 @@ export interface ModelRow {
   samples?: number[];
 }
 
-export type Row = ModelRow | PipelineRow | PacedRow | ScrapeRow | KafkaRow | RetrainRow | DecodeRow;
+export type Row = ModelRow | PipelineRow | PacedRow | ScrapeRow | KafkaRow | RetrainRow | DecodeRow | MemoryRow;
 
 /**
  * One row per (row, engine, channels) from rows measured in several rounds: windows/s is the

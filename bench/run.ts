@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { parsePositiveInt } from '../src/cli/common.js';
 import { benchDecode } from './decode.js';
 import { benchKafka } from './kafka.js';
+import { benchMemoryFresh } from './memory.js';
 import { kerasPeerPath, kerasRows } from './keras.js';
 import { modelRows } from './model.js';
 import { benchPaced } from './paced.js';
@@ -23,7 +24,7 @@ interface BenchFlags {
 }
 
 /** The parts of the bench, in the order it runs them (`--only` takes a comma-separated list of them). */
-const PARTS = ['decode', 'pipeline', 'paced', 'scrape', 'retrain', 'kafka', 'model'] as const;
+const PARTS = ['decode', 'pipeline', 'paced', 'memory', 'scrape', 'retrain', 'kafka', 'model'] as const;
 type Part = (typeof PARTS)[number];
 
 function parts(only: string | undefined): Set<Part> {
@@ -67,6 +68,12 @@ async function bench(flags: BenchFlags): Promise<void> {
     log(`pipeline paced: 10000 sensors at 1 reading/s each for ${paced} s (after a warm-up)…\n`);
     rows.push(await benchPaced(10_000, paced));
   }
+  if (run.has('memory')) {
+    for (const sensors of flags.quick ? [1000] : [1000, 10_000]) {
+      log(`memory: ${sensors} sensors, 640 readings each…\n`);
+      rows.push(await benchMemoryFresh(sensors, 640));
+    }
+  }
   if (run.has('scrape')) rows.push(await benchScrape(1000));
   if (run.has('retrain')) rows.push(...(await benchWhileTraining(1000, flags.quick ? 48 : 64, log)));
   if (run.has('kafka') && flags.kafkaBrokers) {
@@ -104,7 +111,7 @@ async function bench(flags: BenchFlags): Promise<void> {
 
 await new Command('npm run bench --')
   .description(
-    'throughput and latency figures as tables: model M0 and the conv autoencoder (aemon and the Keras peers), reading decode per format, the pipeline at 100–10,000 sensors (with M0, without a model, and paced at 10,000 readings/s), a /metrics scrape, scoring while a challenger trains, and Kafka',
+    'throughput and latency figures as tables: model M0 and the conv autoencoder (aemon and the Keras peers), reading decode per format, the pipeline at 100–10,000 sensors (with M0, without a model, and paced at 10,000 readings/s), memory per 1,000 sensors, a /metrics scrape, scoring while a challenger trains, and Kafka',
   )
   .option('--json <file>', 'write {"rows": [...]} (every row of the tables)')
   .option('--quick', 'smaller fleets and a shorter paced run, for a run under 3 minutes')

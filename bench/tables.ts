@@ -3,6 +3,7 @@
 // (scripts/docs-performance.ts).
 import type { DecodeRow } from './decode.js';
 import type { KafkaRow } from './kafka.js';
+import type { MemoryRow } from './memory.js';
 import type { PacedRow } from './paced.js';
 import type { PipelineRow, ScrapeRow } from './pipeline.js';
 import type { RetrainRow } from './retrain.js';
@@ -163,6 +164,26 @@ function scrapeTable(rows: readonly Row[], count: Count): BenchTable {
   };
 }
 
+function memoryTable(rows: readonly Row[], count: Count): BenchTable {
+  const mb = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
+  return {
+    title: 'Memory per sensor',
+    detail:
+      'what a running fleet keeps in memory once every sensor has sent this many readings (JSON, 4 channels, windows of 32 every 8, no-op scorer): reorder and window state, decisions, per-sensor metric series, the live view',
+    notes: [
+      "memory in use after the run less before it, each after a full GC: the JS heap plus typed arrays' buffers (most of it the live view's ring of 600 points per sensor)",
+    ],
+    headers: ['sensors', 'readings per sensor', 'MB in all', 'MB per 1,000 sensors', 'of which JS heap MB'],
+    rows: of<MemoryRow>(rows, 'memory').map((r) => [
+      count(r.sensors),
+      count(r.readingsPerSensor),
+      mb(r.bytes),
+      mb(r.bytesPer1000Sensors),
+      mb(r.heapBytes),
+    ]),
+  };
+}
+
 function retrainTable(rows: readonly Row[], count: Count): BenchTable {
   return {
     title: 'Scoring while a challenger trains',
@@ -224,7 +245,7 @@ export const NO_KAFKA_ROW =
 
 /** Every table of a run, in the bench's order; tables without rows are left out. */
 export function benchTables(rows: readonly Row[], count: Count): BenchTable[] {
-  return [modelTable, pipelineTable, pacedTable, decodeTable, scrapeTable, retrainTable, kafkaTable]
+  return [modelTable, pipelineTable, pacedTable, memoryTable, decodeTable, scrapeTable, retrainTable, kafkaTable]
     .map((t) => t(rows, count))
     .filter((t) => t.rows.length > 0);
 }

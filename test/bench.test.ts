@@ -273,3 +273,24 @@ test('the model table: conv rows after the M0 rows with their own × Keras, desc
     /≠ NOT THE SAME NETWORK AS KERAS: score-conv wasm-layers, 1 channel\(s\): 36929 parameters, Keras 40000/,
   );
 });
+
+test('benchMemory counts what a fleet keeps, typed-array buffers included, and the memory table shows it per 1,000 sensors', async () => {
+  const { benchMemory } = await import('../bench/memory.js');
+  const { printTables } = await import('../bench/report.js');
+  const r = await benchMemory(50, 40);
+  // Each sensor's live-view ring alone: 600 points of time (8 bytes), score (4), two flags (1 + 1)
+  // and values, reconstruction and tolerance for 4 channels (3 × 4 × 4), in typed arrays off the JS heap.
+  const ring = 600 * (8 + 4 + 1 + 1 + 3 * 4 * 4);
+  assert.ok(r.bytes >= 50 * ring, `${r.bytes} bytes for 50 sensors`);
+  assert.ok(r.heapBytes > 0 && r.heapBytes < r.bytes);
+  assert.equal(r.bytesPer1000Sensors, Math.round((r.bytes / 50) * 1000));
+  let printed = '';
+  printTables([r], { write: (s: string) => (printed += s) });
+  assert.match(printed, /Memory per sensor/);
+  assert.match(
+    printed,
+    new RegExp(
+      `\\| 50 +\\| 40 +\\| ${(r.bytes / 2 ** 20).toFixed(1)} +\\| ${(r.bytesPer1000Sensors / 2 ** 20).toFixed(1)} +\\|`,
+    ),
+  );
+});

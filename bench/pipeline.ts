@@ -258,17 +258,26 @@ export async function rowInChild<T>(script: string, args: string[]): Promise<T> 
   const child = spawn(
     process.execPath,
     [...process.execArgv, fileURLToPath(new URL(`./${script}`, import.meta.url)), ...args],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
+    { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  // TensorFlow's start-up notice (printed by every process that loads tfjs-node) once is enough.
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+    const lines = err.split('\n');
+    err = lines.pop() ?? '';
+    for (const l of lines) if (!TF_NOTICE.test(l)) process.stderr.write(l + '\n');
+  });
   const code = await new Promise<number>((done) => child.on('close', (c) => done(c ?? 1)));
+  if (err !== '' && !TF_NOTICE.test(err)) process.stderr.write(err + '\n');
   const last = out.trim().split('\n').pop() ?? '';
   if (code !== 0 || !last.startsWith('{')) throw new Error(`bench: ${script} failed (exit ${code}):\n${out}`);
   return JSON.parse(last) as T;
 }
+
+const TF_NOTICE = /^WARNING: All log messages before absl::InitializeLog|oneDNN custom operations are on/;
 
 export interface ScrapeRow {
   name: 'scrape';

@@ -80,10 +80,18 @@ export class CommittedDecisions {
     const parts: string[] = [];
     const offsets: number[] = [];
     let last: string | undefined;
+    // A window's readings mostly come from one partition: its key is made once, not per reading.
+    let lastTopic: string | undefined;
+    let lastPartition: number | undefined;
+    let k = '';
     for (const r of ws.window.readings) {
       const { topic, partition, offset } = r.origin;
       if (topic === undefined || partition === undefined || offset === undefined) continue;
-      const k = partKey(topic, partition);
+      if (topic !== lastTopic || partition !== lastPartition) {
+        k = partKey(topic, partition);
+        lastTopic = topic;
+        lastPartition = partition;
+      }
       const o = Number(offset);
       const i = parts.indexOf(k);
       if (i < 0) {

@@ -332,9 +332,7 @@ class GroupSource {
         payload.resolveOffset(m.offset);
         continue;
       }
-      // Awaited only when the runner has no room: an await per message is a microtask per reading.
-      const full = this.opts.flow?.ready();
-      if (full !== undefined && !(await this.waitForRoom(payload, live, full))) return;
+      if (!(await this.waitForRoom(payload, live))) return;
       this.emit(p, m);
       payload.resolveOffset(m.offset);
     }
@@ -344,9 +342,9 @@ class GroupSource {
     void this.commit();
   };
 
-  /** Waits (on `first`, then while the runner stays full) for room in flight, heartbeating; false when the batch is to end. */
-  private async waitForRoom(payload: EachBatchPayload, live: () => boolean, first: Promise<void>): Promise<boolean> {
-    for (let wait: Promise<void> | undefined = first; wait; wait = this.opts.flow?.ready()) {
+  /** Waits while more records are in flight than the runner allows, heartbeating; false when the batch is to end. */
+  private async waitForRoom(payload: EachBatchPayload, live: () => boolean): Promise<boolean> {
+    for (let wait = this.opts.flow?.ready(); wait; wait = this.opts.flow?.ready()) {
       await Promise.race([wait, new Promise((r) => setTimeout(r, this.heartbeatMs))]);
       await payload.heartbeat();
       if (!live()) return false;

@@ -18,7 +18,10 @@ export interface KafkaRow {
    * message and nothing else: a ceiling for any consumer that has to read the readings.
    */
   decodeOnlyMessagesPerSecond: number;
-  /** `aemon run`: committed offsets per second through the backlog, after the bootstrap model is trained. */
+  /**
+   * `aemon run`: readings scored and written per second through the backlog once the bootstrap
+   * model is trained, from when a fifth of what was left then is written to when 80 % is.
+   */
   aemonReadingsPerSecond: number;
   /**
    * CPU seconds per reading (user + system) of the no-op consumer, the decode-only consumer and
@@ -26,6 +29,11 @@ export interface KafkaRow {
    * (absent in runs before it was measured).
    */
   cpuSecondsPerReading?: { noop: number; decodeOnly: number; aemon: number };
+  /**
+   * Seconds from the end of the measured span (80 % of the backlog written) until the offsets of
+   * everything written by then were committed (absent in runs before it was measured).
+   */
+  commitLagSeconds?: number;
   ratio: number;
   engine: string;
   /** `kafka.exactlyOnce`: outputs and offsets in one transaction per commit. */
@@ -83,9 +91,13 @@ function cli(
   };
 }
 
-async function scrape(url: string, name: string): Promise<number> {
-  const body = await (await fetch(`${url}/metrics`)).text();
+/** The sum of a metric's series in one /metrics text. */
+function sumOf(body: string, name: string): number {
   return [...body.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].reduce((s, m) => s + Number(m[1]), 0);
+}
+
+async function scrape(url: string, name: string): Promise<number> {
+  return sumOf(await (await fetch(`${url}/metrics`)).text(), name);
 }
 
 async function poll(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
@@ -187,7 +199,7 @@ export async function benchKafka(opts: KafkaBenchOptions): Promise<KafkaRow[]> {
 
     const rows: KafkaRow[] = [];
     for (const exactlyOnce of [false, true]) {
-      const { rate, cpuPerReading, engine } = await aemonRun({
+      const { rate, cpuPerReading, commitLagSeconds, engine } = await aemonRun({
         brokers,
         topic,
         total,
@@ -205,6 +217,7 @@ export async function benchKafka(opts: KafkaBenchOptions): Promise<KafkaRow[]> {
         decodeOnlyMessagesPerSecond: Math.round(decodeOnly.rate),
         aemonReadingsPerSecond: Math.round(rate),
         cpuSecondsPerReading: { noop: noop.cpu, decodeOnly: decodeOnly.cpu, aemon: cpuPerReading },
+        commitLagSeconds: Number(commitLagSeconds.toFixed(2)),
         ratio: Number((rate / noop.rate).toFixed(2)),
         engine,
         exactlyOnce,
@@ -219,7 +232,7 @@ export async function benchKafka(opts: KafkaBenchOptions): Promise<KafkaRow[]> {
   }
 }
 
-/** `aemon run` over a filled topic, in its own group: committed readings per second after the bootstrap. */
+/** `aemon run` over a filled topic, in its own group: readings written per second after the bootstrap, and how long their commit took. */
 async function aemonRun(o: {
   brokers: string[];
   topic: string;
@@ -228,7 +241,7 @@ async function aemonRun(o: {
   exactlyOnce: boolean;
   admin: Admin;
   log: (s: string) => void;
-}): Promise<{ rate: number; cpuPerReading: number; engine: string }> {
+}): Promise<{ rate: number; cpuPerReading: number; commitLagSeconds: number; engine: string }> {
   const { brokers, topic, total, id, exactlyOnce, admin, log } = o;
   log(`kafka: aemon run${exactlyOnce ? ' (exactlyOnce)' : ''} over ${topic}…\n`);
   let url: string | undefined;
@@ -267,22 +280,48 @@ async function aemonRun(o: {
     // The rate at which committed offsets advance through the backlog once the model is there.
     // The last readings of each sensor wait in their windows for readings that never come (a
     // live stream's tail), so the clock stops at 80% of what was left, not at the end.
+    // CPU and readings from one scrape at each end: readings counted as scored and written (the
+    // metrics sink counts them), not as committed, which moves in steps of a commit (with
+    // exactlyOnce, the readings of a whole span can be written before its offsets commit).
+    const sample = async (): Promise<{ at: number; cpu: number; readings: number }> => {
+      const body = await (await fetch(`${url}/metrics`)).text();
+      return {
+        at: performance.now(),
+        cpu: sumOf(body, 'process_cpu_seconds_total'),
+        readings: sumOf(body, 'aemon_readings_total'),
+      };
+    };
+    // The first fifth of what is left is a warm-up (the sensors' calibration against the new
+    // model, compiled code). The last readings of each sensor wait in their windows for readings
+    // that never come (a live stream's tail), so the clock stops at 80% of what was left.
+    const start = (await sample()).readings;
+    const reach = async (share: number): Promise<{ at: number; cpu: number; readings: number }> => {
+      let s = await sample();
+      await poll(
+        `aemon run to write ${share * 100}% of the backlog`,
+        async () => (s = await sample()).readings >= start + share * (total - start),
+        600_000,
+      );
+      return s;
+    };
+    const s0 = await reach(0.2);
+    const s1 = await reach(0.8);
+    const readings = s1.readings - s0.readings;
+    // And the offsets of what was written are committed: how long after the writes that took.
     const group = `aemon-bench-${id}`;
     const committed = async (): Promise<number> =>
       (await admin.fetchOffsets({ groupId: group, topics: [topic] }))[0]!.partitions.reduce(
-        (s, p) => s + Math.max(0, Number(p.offset)),
+        (n, p) => n + Math.max(0, Number(p.offset)),
         0,
       );
-    const t0 = performance.now();
-    const cpu0 = await scrape(url!, 'process_cpu_seconds_total');
-    const c0 = await committed();
-    const target = c0 + 0.8 * (total - c0);
-    let c1 = c0;
-    await poll('aemon run to commit 80% of the backlog', async () => (c1 = await committed()) >= target, 600_000);
-    const t1 = performance.now();
-    const cpu1 = await scrape(url!, 'process_cpu_seconds_total');
-    const aemon = (c1 - c0) / ((t1 - t0) / 1000);
-    return { rate: aemon, cpuPerReading: (cpu1 - cpu0) / (c1 - c0), engine };
+    await poll('aemon run to commit what it wrote', async () => (await committed()) >= s1.readings, 600_000);
+    const commitLagSeconds = (performance.now() - s1.at) / 1000;
+    return {
+      rate: readings / ((s1.at - s0.at) / 1000),
+      cpuPerReading: (s1.cpu - s0.cpu) / readings,
+      commitLagSeconds,
+      engine,
+    };
   } finally {
     run.kill();
     await run.done;

@@ -209,7 +209,9 @@ function kafkaTable(rows: readonly Row[], count: Count): BenchTable {
     title: 'Kafka',
     detail:
       "a pre-filled topic read by a no-op kafkajs consumer, by one that only runs aemon's decoder, then by `aemon run` (window 32, stride 8, 4 channels, LSTM 32)",
-    notes: [],
+    notes: [
+      "aemon run readings/s: scored and written per second, from a fifth of the backlog left after the bootstrap to 80 %, with CPU over the same span; commit lag: from then until those readings' offsets were committed",
+    ],
     headers: [
       'sensors',
       'readings',
@@ -221,6 +223,7 @@ function kafkaTable(rows: readonly Row[], count: Count): BenchTable {
       '× no-op',
       'CPU µs/reading: no-op / decode-only / aemon',
       'aemon CPU ÷ decode-only',
+      'commit lag s',
       'backend',
     ],
     rows: of<KafkaRow>(rows, 'kafka').map((r) => [
@@ -234,6 +237,7 @@ function kafkaTable(rows: readonly Row[], count: Count): BenchTable {
       r.ratio.toFixed(2),
       r.cpuSecondsPerReading ? cpuMicros(r.cpuSecondsPerReading) : '—',
       r.cpuSecondsPerReading ? (r.cpuSecondsPerReading.aemon / r.cpuSecondsPerReading.decodeOnly).toFixed(2) : '—',
+      r.commitLagSeconds ?? '—',
       r.engine,
     ]),
   };

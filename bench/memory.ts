@@ -1,9 +1,8 @@
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
-import { loadConfig } from '../src/config/load.js';
 import { metricsSink } from '../src/sinks/prometheus.js';
 import { LiveView } from '../src/view/live.js';
-import { benchEngine, benchValues, fleet, jsonRecord, rowInChild } from './pipeline.js';
+import { benchConfig, benchEngine, benchValues, fleet, jsonRecord, rowInChild } from './pipeline.js';
 
 /** Heap a running fleet keeps per sensor: the engine's state, the metrics' series and the live view's rings. */
 export interface MemoryRow {
@@ -37,14 +36,7 @@ function collect(): void {
  * less before it, each after a full garbage collection.
  */
 export async function benchMemory(sensors: number, readingsPerSensor: number): Promise<MemoryRow> {
-  const cfg = loadConfig({
-    env: process.env,
-    overrides: {
-      windowing: { size: 32, stride: 8, reorder: { maxDelayMs: 0 } },
-      scoring: { batchSize: 512, maxWaitMs: 20 },
-      metrics: { maxSensors: sensors },
-    },
-  });
+  const cfg = benchConfig(sensors);
   const { engine, model } = await benchEngine(cfg, sensors, 'none');
   const view = new LiveView({ maxSensors: sensors, staleAfterMs: cfg.sensors.staleAfterMs, backend: engine.backend });
   const ids = Array.from({ length: sensors }, (_, s) => `s${s}`);

@@ -54,15 +54,15 @@ export function noopAutoencoder(params: ModelHyperParams): Autoencoder {
   };
 }
 
-/** The bench's config: windows of 32 every 8 readings, no reordering delay, batches of ≤ 512 windows. */
-export function benchConfig(): Readonly<Config> {
+/** The bench's config: windows of 32 every 8 readings, no reordering delay, batches of ≤ 512 windows, series for `maxSensors` sensors. */
+export function benchConfig(maxSensors = 1000): Readonly<Config> {
   // AEMON_* env applies (e.g. AEMON_MODEL_BACKEND=wasm); the bench's own shape wins over it.
   return loadConfig({
     env: process.env,
     overrides: {
       windowing: { size: 32, stride: 8, reorder: { maxDelayMs: 0 } },
       scoring: { batchSize: 512, maxWaitMs: 20 },
-      metrics: { maxSensors: 1000 },
+      metrics: { maxSensors },
     },
   });
 }

@@ -9,7 +9,7 @@ import type { Registry } from 'prom-client';
 export class BatchHistogram {
   readonly type = 'histogram';
   readonly aggregator = 'sum';
-  private counts: Float64Array;
+  private readonly counts: Float64Array;
   private sum = 0;
   private count = 0;
 
@@ -59,7 +59,7 @@ export class BatchHistogram {
   }
 
   reset(): void {
-    this.counts = new Float64Array(this.upperBounds.length + 1);
+    this.counts.fill(0);
     this.sum = 0;
     this.count = 0;
   }

@@ -148,8 +148,7 @@ export class JsonReadingScanner {
       if (c !== COMMA) return false;
     }
     // Only space may follow the object.
-    while (this.at < b.length && isSpace(b[this.at]!)) this.at++;
-    return this.at === b.length && seen === 7;
+    return !this.skipSpace(b) && seen === 7;
   }
 
   /** The object of channel → number at `at`: at least one channel, no name twice, every value finite. */

@@ -1,4 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { AemonError } from '../errors.js';
 import { createEngine, type EngineHooks } from '../main.js';
@@ -34,6 +35,7 @@ interface ReplayFlags {
   report?: string;
   labels?: string;
   retrainEvery?: string;
+  summary?: string;
 }
 
 /** Reports each rejected record on stderr with its reason and origin, as it happens. */
@@ -143,7 +145,7 @@ class TrainingTally {
   }
 }
 
-/** With --labels: the anomalies opened and every written reading's sensor, time and state, for the false-alarm rate. */
+/** With --labels: the anomalies opened and every written (scored, not training) reading's sensor, time and state, for the false-alarm rate. */
 class LabelledRun implements Sink {
   readonly name = 'events';
   readonly opened: AnomalyEvent[] = [];
@@ -158,6 +160,8 @@ class LabelledRun implements Sink {
       if (o.kind === 'event' && o.event.kind === 'opened') this.opened.push(o.event);
       if (o.kind === 'scored') {
         for (const r of o.rows) {
+          // Training rows are not written, and they are not normal readings the model was asked about.
+          if (r.training) continue;
           if (this.stepSensor === undefined) {
             this.stepSensor = r.reading.sensor;
             this.stepFrom = r.reading.ts;
@@ -231,20 +235,29 @@ async function replay(inputArg: string | undefined, flags: ReplayFlags): Promise
   }
   const seconds = (performance.now() - t0) / 1000;
   process.stderr.write(replaySummary(stats, seconds, tally.seconds, engine.backend, flags));
+  let figures: LabelledFigures | undefined;
   if (injections && labelled) {
     // A window's event-time span: an alarm up to one span after a labelled anomaly ended is its detection.
     const spanMs = cfg.windowing.size * (Number.isFinite(labelled.stepMs) ? labelled.stepMs : 1000);
-    process.stderr.write(
-      falseAlarmSummary(
-        injections,
-        labelled.opened,
-        labelled.rows,
-        spanMs,
-        tally.firstPromotion,
-        tally.runs,
-        cfg.training.intervalMs > 0,
-      ),
-    );
+    figures = labelledFigures(injections, labelled.opened, labelled.rows, spanMs, tally.firstPromotion);
+    process.stderr.write(falseAlarmSummary(figures, tally.runs, cfg.training.intervalMs > 0));
+  }
+  if (flags.summary) {
+    const summary = {
+      records: stats.records,
+      trainingRows: stats.trainingRows,
+      scoredRows: stats.scoredRows,
+      windowsScored: stats.windowsScored,
+      anomaliesOpened: stats.anomaliesOpened,
+      rejected: stats.rejected,
+      seconds,
+      trainingSeconds: tally.seconds,
+      backend: engine.backend,
+      retraining: tally.runs,
+      ...(figures === undefined ? {} : { labels: figures }),
+      config: cfg,
+    };
+    await writeFile(flags.summary, `${JSON.stringify(summary, null, 2)}\n`);
   }
   if (stats.acked !== stats.decoded) {
     throw new AemonError('AEMON_INTERNAL', `${stats.decoded - stats.acked} readings were neither scored nor rejected`, {
@@ -295,6 +308,10 @@ export function registerReplay(program: Command): void {
       'also write a self-contained HTML report: per sensor the signal, score and threshold, detections and labelled anomalies, with zoom',
     )
     .option(
+      '--summary <file>',
+      'write the closing figures as JSON (records, windows, anomalies opened, rejections, seconds, backend, config; with --labels detections, false events per sensor-hour and the false-alarm rates)',
+    )
+    .option(
       '--openmetrics <file>',
       'also write the scores with their event times as OpenMetrics, for `promtool tsdb create-blocks-from openmetrics` (backfill)',
     )
@@ -338,34 +355,59 @@ function readInjections(file: string): Injection[] {
   });
 }
 
+/** What `--labels` measures: detections, false events and the false-alarm rate, overall, around the first promotion and by quarter. */
+export interface LabelledFigures {
+  injected: number;
+  detected: number;
+  /** Anomalies opened outside every labelled one (and its span). */
+  falseEvents: number;
+  /** Event time scored, summed over the sensors (each from its first to its last written reading). */
+  sensorHours: number;
+  falseEventsPerSensorHour: number | null;
+  /** Normal readings (outside every labelled anomaly and its span) and those of them in the anomaly state. */
+  normalReadings: number;
+  flaggedReadings: number;
+  /** flagged ÷ normal, 0–1; null without normal readings. */
+  falseAlarmRate: number | null;
+  byQuarter: Array<number | null>;
+  beforeFirstPromotion: number | null;
+  afterFirstPromotion: number | null;
+}
+
 /**
  * Detections (an anomaly opened within a labelled one, or up to a window span after it) and the
  * false-alarm rate: the share of readings outside every labelled anomaly (and its span) that
  * were in the anomaly state, as SKAB's FAR counts it — before and after the first promoted
- * retraining, and by quarter of the replay.
+ * retraining, and by quarter of the replay. Undefined when no reading was written.
  */
-export function falseAlarmSummary(
+export function labelledFigures(
   injections: readonly Injection[],
   opened: readonly AnomalyEvent[],
   rows: { sensor: readonly string[]; ts: readonly number[]; anomaly: readonly boolean[] },
   spanMs: number,
   firstPromotion: number | undefined,
-  runs: { promoted: number; rejected: number; failed: number },
-  retraining: boolean,
-): string {
+): LabelledFigures | undefined {
   const n = rows.ts.length;
-  if (n === 0) return 'labels: no readings were written\n';
+  if (n === 0) return undefined;
   let firstTs = Infinity;
   let lastTs = -Infinity;
-  for (const t of rows.ts) {
+  const span = new Map<string, { from: number; to: number }>();
+  for (let k = 0; k < n; k++) {
+    const t = rows.ts[k]!;
     if (t < firstTs) firstTs = t;
     if (t > lastTs) lastTs = t;
+    const s = span.get(rows.sensor[k]!);
+    if (s === undefined) span.set(rows.sensor[k]!, { from: t, to: t });
+    else {
+      if (t < s.from) s.from = t;
+      if (t > s.to) s.to = t;
+    }
   }
   const inRange = injections.filter((i) => i.end >= firstTs && i.start <= lastTs);
   const bySensor = new Map<string, Injection[]>();
   for (const i of inRange) bySensor.set(i.sensor, [...(bySensor.get(i.sensor) ?? []), i]);
   const { detected } = matchEvents(inRange, opened, spanMs);
-  const falseOpened = opened.filter(
+  const falseEvents = opened.filter(
     (ev) => !inRange.some((inj) => inj.sensor === ev.sensor && ev.start >= inj.start && ev.start <= inj.end + spanMs),
   ).length;
   const q = (lastTs + 1 - firstTs) / 4;
@@ -383,17 +425,45 @@ export function falseAlarmSummary(
       flagged.quarter[quarter]!++;
     }
   }
-  const pct = (f: number, of: number): string => (of > 0 ? `${((100 * f) / of).toFixed(1)} %` : '—');
+  const rate = (f: number, of: number): number | null => (of > 0 ? f / of : null);
+  let sensorHours = 0;
+  for (const { from, to } of span.values()) sensorHours += (to - from) / 3_600_000;
+  return {
+    injected: inRange.length,
+    detected: detected.filter(Boolean).length,
+    falseEvents,
+    sensorHours,
+    falseEventsPerSensorHour: sensorHours > 0 ? falseEvents / sensorHours : null,
+    normalReadings: normal.before + normal.after,
+    flaggedReadings: flagged.before + flagged.after,
+    falseAlarmRate: rate(flagged.before + flagged.after, normal.before + normal.after),
+    byQuarter: [0, 1, 2, 3].map((k) => rate(flagged.quarter[k]!, normal.quarter[k]!)),
+    beforeFirstPromotion: firstPromotion === undefined ? null : rate(flagged.before, normal.before),
+    afterFirstPromotion: firstPromotion === undefined ? null : rate(flagged.after, normal.after),
+  };
+}
+
+/** {@link labelledFigures} as the lines `--labels` prints. */
+export function falseAlarmSummary(
+  fig: LabelledFigures | undefined,
+  runs: { promoted: number; rejected: number; failed: number },
+  retraining: boolean,
+): string {
+  if (fig === undefined) return 'labels: no readings were written\n';
+  const pct = (r: number | null): string => (r === null ? '—' : `${(100 * r).toFixed(1)} %`);
   let line =
-    `labels: ${inRange.length} injected anomalies, ${detected.filter(Boolean).length} detected, ${falseOpened} anomalies opened outside them; ` +
-    `false-alarm rate (normal readings in the anomaly state) ${pct(flagged.before + flagged.after, normal.before + normal.after)}`;
+    `labels: ${fig.injected} injected anomalies, ${fig.detected} detected, ${fig.falseEvents} anomalies opened outside them` +
+    (fig.falseEventsPerSensorHour === null
+      ? ''
+      : ` (${fig.falseEventsPerSensorHour.toFixed(2)} per sensor-hour of event time)`) +
+    `; false-alarm rate (normal readings in the anomaly state) ${pct(fig.falseAlarmRate)}`;
   if (retraining) {
     line += `; retraining: ${runs.promoted} promoted, ${runs.rejected} rejected, ${runs.failed} failed`;
     line +=
-      firstPromotion === undefined
+      fig.beforeFirstPromotion === null && fig.afterFirstPromotion === null
         ? '; no model promoted'
-        : `; before the first promotion ${pct(flagged.before, normal.before)}, after it ${pct(flagged.after, normal.after)}`;
+        : `; before the first promotion ${pct(fig.beforeFirstPromotion)}, after it ${pct(fig.afterFirstPromotion)}`;
   }
-  line += `\nfalse-alarm rate by quarter of the replay: ${[0, 1, 2, 3].map((k) => pct(flagged.quarter[k]!, normal.quarter[k]!)).join(', ')}`;
+  line += `\nfalse-alarm rate by quarter of the replay: ${fig.byQuarter.map(pct).join(', ')}`;
   return `${line}\n`;
 }

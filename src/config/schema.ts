@@ -185,7 +185,7 @@ export const modelSchema = z
      * `lstm`: the recurrent autoencoder. `conv`: a convolutional one (Conv1D with stride 2 →
      * bottleneck → upsampling + Conv1D), its levels, kernel size and filters derived from
      * windowing.size and units; it trains and scores on the `layers` kernel, has no cell, depth,
-     * dropout or variational option (refused), and takes noise and l1.
+     * dropout or variational option (refused), and takes noise, l1 and contractive.
      */
     architecture: z.enum(['lstm', 'conv']).default('lstm'),
     /**
@@ -201,6 +201,16 @@ export const modelSchema = z
      * error only. 0 = off.
      */
     l1: z.number().min(0).default(0),
+    /**
+     * Contractive autoencoder (Rifai et al. 2011): training adds this × ‖∂code/∂window‖²_F, the
+     * squared Frobenius norm of the encoder's Jacobian at each window (averaged over the batch),
+     * so the code changes little as a window moves off the training data. Estimated with one
+     * random direction per window (Hutchinson): ‖J·v‖² with v ~ N(0, I), J·v from the code of the
+     * window moved 10⁻² along v. Exact in expectation for the conv encoder (piecewise linear) away
+     * from its ReLU kinks; a first-order finite difference for the LSTM encoder. Costs a second
+     * encoder pass per step; scoring and thresholds stay reconstruction error only. 0 = off.
+     */
+    contractive: z.number().min(0).default(0),
     /**
      * LSTM-VAE: β, the weight of the KL term. The last encoder's state goes through Dense z_mean
      * and z_log_var; training decodes z = z_mean + exp(½·z_log_var)·ε and adds β × KL to the

@@ -43,8 +43,8 @@ export interface FitTarget {
   /** The model's reconstruction of a batch, through whichever kernel it runs on (same variables). */
   forward(x: Tensor, training: boolean): Tensor;
   /**
-   * The same, with the bottleneck code [batch, units]; used when `params.l1` or
-   * `params.variational` > 0. In a VAE, `epsilon` is the reparameterisation's noise (see applyWithCode).
+   * The same, with the bottleneck code [batch, units]; used when `params.l1`, `params.contractive`
+   * or `params.variational` > 0. In a VAE, `epsilon` is the reparameterisation's noise (see applyWithCode).
    */
   forwardWithCode(x: Tensor, training: boolean, epsilon?: Tensor): Encoded;
   /** Called before training so that dropout draws restart from the seed. */
@@ -62,6 +62,8 @@ interface Steps {
   noise: number;
   noiseRng: () => number;
   latentRng: () => number;
+  /** The contractive penalty's random directions. */
+  probeRng: () => number;
 }
 
 /** One optimiser step on the windows `idx`: its loss × the batch size, added to `sum`. */
@@ -76,7 +78,7 @@ function trainStep(s: Steps, idx: Int32Array, sum: Tensor): Tensor {
     const epsilon = isVariational(params)
       ? tf.randomNormal([idx.length, params.units], 0, 1, 'float32', nextSeed(s.latentRng))
       : undefined;
-    const cost = s.optimizer.minimize(() => trainingLoss(s.target, batch, input, epsilon), true, s.variables);
+    const cost = s.optimizer.minimize(() => trainingLoss(s, batch, input, epsilon), true, s.variables);
     return tf.add(sum, tf.mul(cost!, idx.length));
   });
 }
@@ -154,6 +156,7 @@ export async function fitAutoencoder(
   const shuffleRng = createRng(params.seed, STREAM.shuffle);
   const noiseRng = createRng(params.seed, STREAM.noise);
   const latentRng = createRng(params.seed, STREAM.latent);
+  const probeRng = createRng(params.seed, STREAM.contractive);
   target.resetDropout();
 
   const all: Tensor3D = tf.tensor3d(x, [n, params.windowSize, params.channels]);
@@ -168,6 +171,7 @@ export async function fitAutoencoder(
     noise: params.noise ?? 0,
     noiseRng,
     latentRng,
+    probeRng,
   };
   const order = Int32Array.from({ length: nTrain }, (_, i) => i);
   const loss: number[] = [];
@@ -224,22 +228,54 @@ export async function fitAutoencoder(
   };
 }
 
+/** How far (scaled units) the contractive penalty moves a window along its random direction. */
+export const CONTRACTIVE_STEP = 1e-2;
+
 /**
  * Reconstruction loss, plus with `params.l1` > 0 the sparse-latent penalty l1 × Σ|code| per
  * window averaged over the batch (Keras' L1 activity regulariser; tfjs-layers cannot attach one),
- * plus with `params.variational` = β > 0 the VAE's β × KL (Kingma & Welling 2014; β-VAE).
- * Validation, and so early stopping and thresholds, use the reconstruction loss alone.
+ * plus with `params.contractive` = λ > 0 the contractive penalty λ × ‖∂code/∂input‖²_F per window
+ * averaged over the batch (see {@link contractivePenalty}), plus with `params.variational` = β > 0
+ * the VAE's β × KL (Kingma & Welling 2014; β-VAE). Validation, and so early stopping and
+ * thresholds, use the reconstruction loss alone.
  */
-function trainingLoss(target: FitTarget, clean: Tensor, input: Tensor, epsilon: Tensor | undefined): Scalar {
-  const { tf, params } = target;
+function trainingLoss(s: Steps, clean: Tensor, input: Tensor, epsilon: Tensor | undefined): Scalar {
+  const { tf, params } = s.target;
   const l1 = params.l1 ?? 0;
   const beta = params.variational ?? 0;
-  if (l1 === 0 && beta === 0) return reconstructionLoss(tf, params.loss, clean, target.forward(input, true));
-  const { output, code, logVar } = target.forwardWithCode(input, true, epsilon);
+  const lambda = params.contractive ?? 0;
+  if (l1 === 0 && beta === 0 && lambda === 0)
+    return reconstructionLoss(tf, params.loss, clean, s.target.forward(input, true));
+  const b = input.shape[0]!;
+  // Contractive: the batch and its probed copy go through the model as one batch of 2b.
+  const probe = lambda > 0 ? tf.randomNormal(input.shape, 0, 1, 'float32', nextSeed(s.probeRng)) : undefined;
+  const run =
+    probe === undefined
+      ? s.target.forwardWithCode(input, true, epsilon)
+      : s.target.forwardWithCode(
+          tf.concat([input, tf.add(input, tf.mul(probe, CONTRACTIVE_STEP))], 0),
+          true,
+          epsilon === undefined ? undefined : tf.concat([epsilon, epsilon], 0),
+        );
+  const first = (t: Tensor): Tensor => (probe === undefined ? t : tf.slice(t, 0, b));
+  const output = first(run.output);
+  const code = first(run.code);
   let loss = reconstructionLoss(tf, params.loss, clean, output);
-  if (l1 > 0) loss = tf.add(loss, tf.mul(l1, tf.div(tf.sum(tf.abs(code)), code.shape[0]!)));
-  if (beta > 0) loss = tf.add(loss, tf.mul(beta, klDivergence(tf, code, logVar!)));
+  if (l1 > 0) loss = tf.add(loss, tf.mul(l1, tf.div(tf.sum(tf.abs(code)), b)));
+  if (lambda > 0) loss = tf.add(loss, tf.mul(lambda, contractivePenalty(tf, code, tf.slice(run.code, b, b))));
+  if (beta > 0) loss = tf.add(loss, tf.mul(beta, klDivergence(tf, code, first(run.logVar!))));
   return loss;
+}
+
+/**
+ * Hutchinson's estimate of the encoder Jacobian's squared Frobenius norm per window, averaged
+ * over the batch: E‖J·v‖² = ‖J‖²_F for v ~ N(0, I), and J·v ≈ (code(x + h·v) − code(x)) / h with
+ * h = {@link CONTRACTIVE_STEP}. `code` and `probed` are [batch, …] codes of the windows and of
+ * the probed windows.
+ */
+export function contractivePenalty(tf: Tf, code: Tensor, probed: Tensor): Scalar {
+  const jv = tf.div(tf.sub(probed, code), CONTRACTIVE_STEP);
+  return tf.div(tf.sum(tf.square(jv)), code.shape[0]!);
 }
 
 /** KL(N(z_mean, exp(z_log_var)) ‖ N(0, I)) per window, −½ Σ_units (1 + z_log_var − z_mean² − exp(z_log_var)), averaged over the batch. */

@@ -38,6 +38,9 @@ export function checkParams(params: ModelHyperParams): void {
   if (params.noise !== undefined && !(params.noise >= 0))
     throw invalid(`params.noise must be >= 0, got ${params.noise}`);
   if (params.l1 !== undefined && !(params.l1 >= 0)) throw invalid(`params.l1 must be >= 0, got ${params.l1}`);
+  if (params.contractive !== undefined && !(params.contractive >= 0 && Number.isFinite(params.contractive))) {
+    throw invalid(`params.contractive must be a finite number >= 0, got ${params.contractive}`);
+  }
   if (params.variational !== undefined && !(params.variational >= 0 && Number.isFinite(params.variational))) {
     throw invalid(`params.variational must be a finite number >= 0, got ${params.variational}`);
   }

@@ -39,4 +39,4 @@ export function shuffleInPlace(values: Int32Array, rng: () => number): void {
 }
 
 /** Random streams used by the model, one per purpose so that adding one never shifts another. */
-export const STREAM = { init: 1, shuffle: 2, dropout: 3, noise: 4, latent: 5 } as const;
+export const STREAM = { init: 1, shuffle: 2, dropout: 3, noise: 4, latent: 5, contractive: 6 } as const;

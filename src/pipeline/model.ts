@@ -28,6 +28,11 @@ export interface ModelHyperParams {
   /** Sparse latent: weight of the L1 penalty on the bottleneck (the last encoder's final state); absent = 0. */
   l1?: number;
   /**
+   * Contractive: weight of the penalty on the encoder's Jacobian, ‖∂code/∂window‖²_F per window
+   * (Rifai et al. 2011); absent = 0.
+   */
+  contractive?: number;
+  /**
    * LSTM-VAE: β, the weight of the KL term in training (z_mean and z_log_var on the bottleneck;
    * scoring decodes z_mean); absent = 0, a plain autoencoder.
    */

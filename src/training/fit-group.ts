@@ -119,6 +119,7 @@ export async function trainGroup(
     cell: mc.cell,
     noise: mc.noise,
     l1: mc.l1,
+    contractive: mc.contractive,
     variational: mc.variational,
   };
   const model = await deps.createModel(params);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEMO_DEFAULTS } from '../../src/cli/demo.js';
 import { aemon } from './run.js';
@@ -41,6 +41,8 @@ for (const seed of [1, 2, 3]) {
       labels,
       '--out',
       join(dir, 'scores.csv'),
+      '--summary',
+      join(dir, 'summary.json'),
     ]);
     assert.equal(run.code, 0, run.stderr);
     const m = /labels: (\d+) injected anomalies, (\d+) detected, (\d+) anomalies opened outside them/.exec(run.stderr);
@@ -49,5 +51,26 @@ for (const seed of [1, 2, 3]) {
     assert.ok(injected >= 3, `the hour holds injected anomalies (${injected})`);
     assert.equal(falseAlarms, 0, run.stderr);
     assert.equal(detected, injected, run.stderr);
+
+    // --summary holds the same figures, and the scored event time is the scores file's.
+    const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as {
+      labels: { injected: number; detected: number; falseEvents: number; sensorHours: number };
+      windowsScored: number;
+    };
+    assert.deepEqual(
+      [summary.labels.injected, summary.labels.detected, summary.labels.falseEvents],
+      [injected, detected, falseAlarms],
+    );
+    const span = new Map<string, [number, number]>();
+    for (const line of readFileSync(join(dir, 'scores.csv'), 'utf8').trim().split('\n').slice(1)) {
+      const [ts, sensor] = line.split(',');
+      const t = Date.parse(ts!);
+      const s = span.get(sensor!);
+      span.set(sensor!, s === undefined ? [t, t] : [Math.min(s[0], t), Math.max(s[1], t)]);
+    }
+    const hours = [...span.values()].reduce((a, [from, to]) => a + (to - from) / 3_600_000, 0);
+    assert.ok(hours > 1, `${hours} sensor-hours scored`);
+    assert.ok(Math.abs(summary.labels.sensorHours - hours) < 1e-9, `${summary.labels.sensorHours} vs ${hours}`);
+    assert.ok(summary.windowsScored > 0);
   });
 }

@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { SKAB_REFERENCE } from '../src/evaluation/skabReport.js';
 import { NAB_REFERENCE } from '../src/evaluation/nabReport.js';
 import { DOCS, dataFiles, mdTable, provenance, readData, replaceBlock, runInfo } from './docs/blocks.js';
+import type { AblationJson, AblationRun } from './ablation.js';
 
 interface Confusion {
   tp: number;
@@ -119,13 +120,81 @@ export function renderNab(file: string, j: NabJson): string {
   return `${provenance(runInfo(file))}Backend ${j.backend}, ${j.seconds.toFixed(1)} s.\n\n${summary}\n${perFile}`;
 }
 
+/** Mean ± sample standard deviation over the seeds that have the figure; — when none has it. */
+function spread(runs: readonly AblationRun[], pick: (r: AblationRun) => number | undefined, digits: number): string {
+  const xs = runs.map(pick).filter((x): x is number => x !== undefined && Number.isFinite(x));
+  if (xs.length === 0) return '—';
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  if (xs.length === 1) return mean.toFixed(digits);
+  const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1));
+  return `${mean.toFixed(digits)} ± ${sd.toFixed(digits)}`;
+}
+
+export function renderAblation(file: string, j: AblationJson): string {
+  const settings = (s: Record<string, string>): string =>
+    Object.keys(s).length === 0
+      ? '—'
+      : Object.entries(s)
+          .map(([k, v]) => `\`${k}=${v}\``)
+          .join(' ');
+  const table = mdTable(
+    [
+      'variant',
+      'settings',
+      'seeds',
+      'SKAB F1',
+      'FAR %',
+      'MAR %',
+      'NAB standard',
+      'low FP',
+      'low FN',
+      'simulator: detected',
+      'false events / sensor-hour',
+    ],
+    j.variants.map((v) => {
+      const r = v.runs;
+      const bold = (x: string): string => (v.name === 'defaults' && x !== '—' ? `**${x}**` : x);
+      return [
+        bold(v.name),
+        settings(v.settings),
+        r.map((x) => x.seed).join(', '),
+        bold(spread(r, (x) => x.skab?.f1, 3)),
+        bold(spread(r, (x) => x.skab?.far, 1)),
+        bold(spread(r, (x) => x.skab?.mar, 1)),
+        bold(spread(r, (x) => x.nab?.standard, 1)),
+        bold(spread(r, (x) => x.nab?.rewardLowFP, 1)),
+        bold(spread(r, (x) => x.nab?.rewardLowFN, 1)),
+        bold(spread(r, (x) => (x.sim ? x.sim.detected / x.sim.injected : undefined), 3)),
+        bold(spread(r, (x) => x.sim?.falseEventsPerSensorHour, 2)),
+      ];
+    }),
+  );
+  const minutes = (pick: (r: AblationRun) => number | undefined): string => {
+    const xs = j.variants.flatMap((v) => v.runs.map(pick)).filter((x): x is number => x !== undefined);
+    return xs.length === 0 ? '—' : `${(Math.max(...xs) / 60).toFixed(1)} min`;
+  };
+  return (
+    `${provenance(runInfo(file))}Backend ${j.backend}. Each figure is the mean ± the standard deviation over the model ` +
+    `seeds listed (\`model.seed\`); the simulator column is the share of its injected anomalies detected, on ` +
+    `${j.simulator}. Longest single evaluation: SKAB ${minutes((r) => r.skab?.seconds)}, NAB ` +
+    `${minutes((r) => r.nab?.seconds)}, simulator ${minutes((r) => r.sim?.seconds)}.\n\n${table}`
+  );
+}
+
 /** Block name → rendered content, one block per docs/data/evaluate-*.json. */
 export function evaluationBlocks(): Map<string, string> {
   const blocks = new Map<string, string>();
   for (const file of dataFiles('evaluate-')) {
-    const j = readData<SkabJson | NabJson>(file);
+    const j = readData<SkabJson | NabJson | AblationJson>(file);
     const name = file.replace(/\.json$/, '');
-    blocks.set(name, j.benchmark === 'skab' ? renderSkab(file, j) : renderNab(file, j));
+    blocks.set(
+      name,
+      j.benchmark === 'skab'
+        ? renderSkab(file, j)
+        : j.benchmark === 'nab'
+          ? renderNab(file, j)
+          : renderAblation(file, j),
+    );
   }
   return blocks;
 }

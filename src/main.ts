@@ -513,6 +513,7 @@ function retrainerFor(
         );
       },
       onBufferSize: (n) => metrics.normalWindows(n),
+      onNewNormal: (n) => metrics.newNormalWindows(n),
     },
   );
 }

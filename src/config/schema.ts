@@ -282,6 +282,14 @@ export const trainingSchema = z
     autoNormalBelow: z.number().positive().default(0.5),
     /** Event time around an anomaly (aemon's or labelled) whose windows are never taken as normal. */
     neighbourhoodMs: ms.default(60_000),
+    /**
+     * The new normal: a sensor that has stayed this long (event time) out of the automatic normal
+     * range (autoNormalBelow), steady, has those windows and its next steady ones taken as normal,
+     * so retraining can learn a lasting new level; a fault that keeps changing is not. 0 = never.
+     */
+    newNormalAfterMs: ms.default(0),
+    /** Steady, for newNormalAfterMs: each channel's mean moved at most this many of its normal spreads over the span. */
+    newNormalTolerance: z.number().positive().default(1),
     /** Normal windows a group needs before it retrains. */
     minWindows: positiveInt.default(64),
     /** Share of each sensor's normal windows (every k-th) held out for the promotion gate. */

@@ -12,6 +12,43 @@ export interface NormalBufferConfig {
   neighbourhoodMs: number;
   /** Every n-th accepted window is kept (training.stride). */
   stride: number;
+  /**
+   * The new normal: event time (ms) a sensor must stay out of the automatic normal range, steady,
+   * before its windows are taken as normal anyway; 0 = never (see {@link NormalBuffer}).
+   */
+  newNormalAfterMs?: number;
+  /** Steady: each channel's mean moved at most this many of its normal spreads over that time. */
+  newNormalTolerance?: number;
+}
+
+/** Time slices of the new-normal span, each with its windows' summed score and channel means. */
+const SLICES = 8;
+
+interface Slice {
+  index: number;
+  n: number;
+  score: number;
+  /** Per channel, the sum of its windows' means and of their standard deviations over the steps. */
+  means: Float64Array;
+  stds: Float64Array;
+}
+
+/** A sensor's normal windows, summarised per channel: the spread of their means, their mean standard deviation. */
+export interface NormalShape {
+  spread: Float64Array;
+  std: Float64Array;
+}
+
+/**
+ * A sensor's run of windows that were not taken as normal, since the last one that was: when it
+ * began, the spread of the window means of the normal windows buffered then (per channel), and
+ * the run's recent slices.
+ */
+interface Excursion {
+  start: number;
+  normal: NormalShape | null;
+  slices: Slice[];
+  adopted: boolean;
 }
 
 /** A buffered window: raw values (size × channels) and its event-time span. */
@@ -36,6 +73,7 @@ interface SensorRing {
    */
   held: BufferedWindow[];
   nextHeld: number;
+  excursion: Excursion | undefined;
 }
 
 interface GroupBuffer {
@@ -62,9 +100,20 @@ export interface BufferSnapshot {
  * anomaly — and never a window labelled anomalous or near one (an anomaly is never learned as
  * normal). Labelled-anomalous windows are kept apart for the promotion gate. Memory is bounded:
  * `windowsPerSensor` windows per sensor, `anomalousPerGroup` per group.
+ *
+ * The new normal: taking only windows the current model scores low would keep a sensor that has
+ * moved to a lasting new level (a drift, a changed operating point) out of its own training data
+ * for good. With `newNormalAfterMs` > 0, a sensor that has stayed out of the automatic range that
+ * long, and steady over that span — each channel's mean moved by at most `newNormalTolerance` ×
+ * its spread among the normal windows buffered before, its variation within a window still like
+ * theirs (within ×3), its score not climbing (the last quarter's mean at most twice the first's) — has the span's held windows taken as normal, and
+ * its next windows while it stays steady. A fault that keeps changing never is; an anomalous
+ * label near a window still keeps it out, and restarts the span.
  */
 export class NormalBuffer {
   private readonly groups = new Map<string, GroupBuffer>();
+  /** Windows taken as the new normal so far. */
+  newNormalWindows = 0;
 
   constructor(
     private readonly cfg: NormalBufferConfig,
@@ -84,6 +133,7 @@ export class NormalBuffer {
     ring.anomalous = anomalous;
     const item: BufferedWindow = { data: window.data, start: window.start, end: window.end };
     if (this.labels?.anomalousWithin(window.sensor, window.start - nb, window.end + nb)) {
+      ring.excursion = undefined;
       if (this.labels.anomalousWithin(window.sensor, window.start, window.end))
         this.keepAnomalous(g, window.sensor, item);
       return false;
@@ -92,13 +142,64 @@ export class NormalBuffer {
       this.labels?.labelAt(window.sensor, window.start) === 'normal' &&
       this.labels.labelAt(window.sensor, window.end) === 'normal';
     const auto = !anomalous && score < this.cfg.autoNormalBelow && window.start > ring.lastAnomalyEnd + nb;
-    if (!labelledNormal && !auto) {
+    if (labelledNormal || auto) ring.excursion = undefined;
+    else if (!this.newNormal(g, ring, window, score)) {
       this.hold(ring, item);
       return false;
     }
     if (ring.accepted++ % this.cfg.stride !== 0) return false;
     this.keepNormal(g, ring, item);
     return true;
+  }
+
+  /**
+   * Counts a window that was not taken into the sensor's excursion; true when the excursion has
+   * become the new normal (the span's held windows are taken in, once) and this window is too.
+   */
+  private newNormal(g: GroupBuffer, ring: SensorRing, window: SensorWindow, score: number): boolean {
+    const span = this.cfg.newNormalAfterMs ?? 0;
+    if (span <= 0) return false;
+    const channels = window.channels.length;
+    let ex = ring.excursion;
+    if (ex === undefined) {
+      ex = { start: window.end, normal: normalShape(ring.windows, channels), slices: [], adopted: false };
+      ring.excursion = ex;
+    }
+    const index = Math.floor(((window.end - ex.start) * SLICES) / span);
+    let slice = ex.slices.at(-1);
+    if (slice?.index !== index) {
+      slice = { index, n: 0, score: 0, means: new Float64Array(channels), stds: new Float64Array(channels) };
+      ex.slices.push(slice);
+      // Keep the slices of the last span (and the one being filled).
+      while (ex.slices.length > 0 && ex.slices[0]!.index < index - SLICES) ex.slices.shift();
+    }
+    slice.n++;
+    slice.score += score;
+    addMoments(slice.means, slice.stds, window.data, channels);
+    if (!steady(ex, index, this.cfg.newNormalTolerance ?? 1)) {
+      ex.adopted = false;
+      return false;
+    }
+    if (!ex.adopted) {
+      ex.adopted = true;
+      this.adoptHeld(g, ring, window.sensor, window.end - span);
+    }
+    this.newNormalWindows++;
+    return true;
+  }
+
+  /** The sensor's held windows that ended at or after `from` join its normal windows (the new normal's span). */
+  private adoptHeld(g: GroupBuffer, ring: SensorRing, sensor: string, from: number): void {
+    const stay: BufferedWindow[] = [];
+    for (const w of [...ring.held.slice(ring.nextHeld), ...ring.held.slice(0, ring.nextHeld)]) {
+      if (w.end < from || this.labels?.anomalousWithin(sensor, w.start, w.end)) stay.push(w);
+      else if (ring.accepted++ % this.cfg.stride === 0) {
+        this.keepNormal(g, ring, w);
+        this.newNormalWindows++;
+      }
+    }
+    ring.held = stay;
+    ring.nextHeld = 0;
   }
 
   private keepNormal(g: GroupBuffer, ring: SensorRing, item: BufferedWindow): void {
@@ -232,9 +333,95 @@ export class NormalBuffer {
   private ring(g: GroupBuffer, sensor: string): SensorRing {
     let r = g.sensors.get(sensor);
     if (!r) {
-      r = { windows: [], next: 0, accepted: 0, lastAnomalyEnd: -Infinity, anomalous: false, held: [], nextHeld: 0 };
+      r = {
+        windows: [],
+        next: 0,
+        accepted: 0,
+        lastAnomalyEnd: -Infinity,
+        anomalous: false,
+        held: [],
+        nextHeld: 0,
+        excursion: undefined,
+      };
       g.sensors.set(sensor, r);
     }
     return r;
   }
+}
+
+/** Adds each channel's mean over the window (size × channels, row-major) to `means`, its standard deviation to `stds`. */
+function addMoments(means: Float64Array, stds: Float64Array, data: Float32Array, channels: number): void {
+  const steps = data.length / channels;
+  for (let c = 0; c < channels; c++) {
+    let sum = 0;
+    let sq = 0;
+    for (let t = 0; t < steps; t++) {
+      const v = data[t * channels + c]!;
+      sum += v;
+      sq += v * v;
+    }
+    const mean = sum / steps;
+    means[c]! += mean;
+    stds[c]! += Math.sqrt(Math.max(0, sq / steps - mean * mean));
+  }
+}
+
+/** Per channel, the standard deviation of the window means of `windows` and their mean standard deviation; null with fewer than 8. */
+export function normalShape(windows: readonly BufferedWindow[], channels: number): NormalShape | null {
+  if (windows.length < 8) return null;
+  const sum = new Float64Array(channels);
+  const sq = new Float64Array(channels);
+  const std = new Float64Array(channels);
+  const m = new Float64Array(channels);
+  for (const w of windows) {
+    m.fill(0);
+    addMoments(m, std, w.data, channels);
+    for (let c = 0; c < channels; c++) {
+      sum[c]! += m[c]!;
+      sq[c]! += m[c]! * m[c]!;
+    }
+  }
+  const n = windows.length;
+  return {
+    spread: sum.map((s, c) => Math.sqrt(Math.max(0, (sq[c]! - (s * s) / n) / (n - 1)))),
+    std: std.map((s) => s / n),
+  };
+}
+
+/** How far a steady channel's variation within its windows may move from normal: within ×3 either way. */
+const STD_RATIO = 3;
+
+/**
+ * Whether the excursion has lasted a whole span and stayed steady over it: at least 6 of the
+ * span's 8 slices hold windows; each channel's slice means lie within `tolerance` × its normal
+ * spread of each other, and its variation within a window stays within ×3 of its normal one
+ * either way (a stuck sensor or a burst of noise is no new normal); and the mean score of the
+ * span's last quarter is at most twice its first's.
+ */
+function steady(ex: Excursion, index: number, tolerance: number): boolean {
+  if (ex.normal === null || index < SLICES) return false;
+  // The span: the SLICES slices before the one being filled.
+  const span = ex.slices.filter((s) => s.index >= index - SLICES && s.index < index);
+  if (span.length < SLICES - 2) return false;
+  const { spread, std } = ex.normal;
+  const n = span.reduce((a, s) => a + s.n, 0);
+  for (let c = 0; c < spread.length; c++) {
+    let lo = Infinity;
+    let hi = -Infinity;
+    let stds = 0;
+    for (const s of span) {
+      const m = s.means[c]! / s.n;
+      if (m < lo) lo = m;
+      if (m > hi) hi = m;
+      stds += s.stds[c]!;
+    }
+    // A channel that did not vary at all among the normal windows must not vary now either.
+    const allowed = tolerance * spread[c]! + 1e-9 * (1 + Math.abs(hi));
+    if (hi - lo > allowed) return false;
+    const within = stds / n;
+    if (within * STD_RATIO < std[c]! || within > STD_RATIO * std[c]! + 1e-9 * (1 + Math.abs(hi))) return false;
+  }
+  const quarter = Math.max(1, Math.floor(span.length / 4));
+  const meanScore = (part: Slice[]) => part.reduce((a, s) => a + s.score, 0) / part.reduce((a, s) => a + s.n, 0);
+  return meanScore(span.slice(-quarter)) <= 2 * meanScore(span.slice(0, quarter));
 }

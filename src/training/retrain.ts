@@ -33,6 +33,8 @@ export interface RetrainDeps {
   ): void;
   /** Normal windows buffered, after each write (aemon_normal_windows). */
   onBufferSize?(windows: number): void;
+  /** Windows taken as the new normal (training.newNormalAfterMs) in a write, when there were any (aemon_new_normal_windows_total). */
+  onNewNormal?(windows: number): void;
 }
 
 export interface RetrainOptions {
@@ -86,6 +88,7 @@ export class Retrainer implements Sink {
   private readonly since = new Map<string, number>();
   private readonly running = new Map<string, Promise<void>>();
   private runs = 0;
+  private newNormalReported = 0;
 
   constructor(
     private readonly opts: RetrainOptions,
@@ -99,6 +102,8 @@ export class Retrainer implements Sink {
         autoNormalBelow: t.autoNormalBelow,
         neighbourhoodMs: t.neighbourhoodMs,
         stride: t.stride,
+        newNormalAfterMs: t.newNormalAfterMs,
+        newNormalTolerance: t.newNormalTolerance,
       },
       opts.labels,
     );
@@ -139,6 +144,11 @@ export class Retrainer implements Sink {
       }
     }
     this.deps.onBufferSize?.(this.buffer.size);
+    const taken = this.buffer.newNormalWindows - this.newNormalReported;
+    if (taken > 0) {
+      this.newNormalReported += taken;
+      this.deps.onNewNormal?.(taken);
+    }
     for (const [group, at] of due) {
       const run = this.run(group, at).finally(() => this.running.delete(group));
       this.running.set(group, run);

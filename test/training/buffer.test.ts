@@ -79,3 +79,90 @@ test('a snapshot resets the count of fresh windows but keeps the buffer', () => 
   assert.equal(b.fresh('x'), 1);
   assert.equal(b.windows('x'), 4);
 });
+
+/** A 2-row window of one channel ending at `end` seconds: `value` ± `half`. */
+function level(sensor: string, end: number, value: number, half = 0.3): SensorWindow {
+  return { ...win(sensor, end), data: Float32Array.from([value - half, value + half]) };
+}
+
+const NEW_NORMAL = { ...CFG, windowsPerSensor: 400, newNormalAfterMs: 80_000, newNormalTolerance: 1 };
+
+/**
+ * 60 s of normal windows (10 ± 0.5, ± 0.3 within each, scored 0.2), then from 61 s what `after`
+ * gives (± `half` within), scored `score(t)`, anomalous. Returns when the first of those was taken.
+ */
+function excursion(
+  b: NormalBuffer,
+  after: (t: number) => number,
+  score: (t: number) => number = () => 2,
+  half = 0.3,
+): number | undefined {
+  for (let t = 1; t <= 60; t++) assert.equal(b.offer(level('s', t, 10 + 0.5 * Math.sin(t)), 0.2, false), true);
+  let first: number | undefined;
+  for (let t = 61; t <= 300; t++) {
+    const taken = b.offer(level('s', t, after(t), half), score(t), true);
+    if (taken && first === undefined) first = t;
+  }
+  return first;
+}
+
+test('the new normal: a sensor steady at a new level for newNormalAfterMs has that span and what follows taken as normal', () => {
+  const b = new NormalBuffer(NEW_NORMAL);
+  const first = excursion(b, (t) => 13 + 0.1 * Math.sin(t));
+  // The span starts with the first window not taken (61 s) and lasts 80 s, in slices of 10 s.
+  assert.equal(first, 141, 'taken from the first window after a whole steady span');
+  const taken = ends(b).filter((e) => e > 60);
+  assert.equal(taken[0], 61, "the span's held windows were taken in");
+  assert.deepEqual(
+    taken,
+    Array.from({ length: 240 }, (_, i) => 61 + i),
+    'every window since, once',
+  );
+  assert.equal(b.newNormalWindows, 240);
+});
+
+test('the new normal: a fault that keeps changing, a stuck or noisy sensor, a climbing score or an anomalous label never becomes normal', () => {
+  // The level ramps by 0.05 a second: 4 units over the span, 8 normal spreads.
+  assert.equal(
+    excursion(new NormalBuffer(NEW_NORMAL), (t) => 13 + 0.05 * t),
+    undefined,
+  );
+  // A steady level, but stuck (no variation within a window) or more than three times as noisy as normal.
+  assert.equal(
+    excursion(new NormalBuffer(NEW_NORMAL), () => 13, undefined, 0),
+    undefined,
+  );
+  assert.equal(
+    excursion(new NormalBuffer(NEW_NORMAL), () => 13, undefined, 1),
+    undefined,
+  );
+  assert.equal(
+    excursion(new NormalBuffer(NEW_NORMAL), () => 13, undefined, 0.5),
+    141,
+    'within ×3 is still like normal',
+  );
+  // Steady means, but the score keeps climbing (×4 over the span).
+  assert.equal(
+    excursion(
+      new NormalBuffer(NEW_NORMAL),
+      () => 13,
+      (t) => 2 * 1.02 ** (t - 61),
+    ),
+    undefined,
+  );
+  // An operator marked part of it anomalous: the span restarts after the label's neighbourhood.
+  const labels = new LabelStore();
+  labels.add({ sensor: 's', from: 100_000, to: 150_000, label: 'anomaly' });
+  const b = new NormalBuffer(NEW_NORMAL, labels);
+  const first = excursion(b, () => 13);
+  assert.ok(first !== undefined && first >= 160 + 80, `taken from ${first}`);
+  assert.ok(
+    ends(b).every((e) => e <= 60 || e > 160),
+    'no window within the label or its neighbourhood was taken',
+  );
+  // Off (the default): never.
+  assert.equal(
+    excursion(new NormalBuffer({ ...CFG, windowsPerSensor: 400 }), () => 13),
+    undefined,
+  );
+});

@@ -9,6 +9,8 @@ export const TRAINING_RESULTS: readonly TrainingResult[] = ['promoted', 'rejecte
 export interface TrainingMetrics {
   trainingRun(result: TrainingResult, seconds?: number): void;
   normalWindows(n: number): void;
+  /** `n` more windows taken as the new normal. */
+  newNormalWindows(n: number): void;
 }
 
 // Training runs from seconds (demo) to an hour (many sensors, many epochs).
@@ -33,6 +35,12 @@ export function trainingMetrics(registers: Registry[]): TrainingMetrics {
     registers,
   });
 
+  const newNormal = new Counter({
+    name: 'aemon_new_normal_windows_total',
+    help: 'Windows taken into the normal-data buffer as a new normal: a sensor steady out of the normal range for training.newNormalAfterMs.',
+    registers,
+  });
+
   // Zero series up front, so rate() and increase() see the first event of each kind.
   for (const result of TRAINING_RESULTS) trainingRuns.inc({ result }, 0);
 
@@ -43,6 +51,9 @@ export function trainingMetrics(registers: Registry[]): TrainingMetrics {
     },
     normalWindows(n) {
       normalWindowsGauge.set(n);
+    },
+    newNormalWindows(n) {
+      newNormal.inc(n);
     },
   };
 }

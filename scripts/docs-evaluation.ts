@@ -130,14 +130,15 @@ function spread(runs: readonly AblationRun[], pick: (r: AblationRun) => number |
   return `${mean.toFixed(digits)} ± ${sd.toFixed(digits)}`;
 }
 
-export function renderAblation(file: string, j: AblationJson): string {
+/** The ablation table: a row per variant, each figure over its seeds. */
+export function ablationTable(j: AblationJson): string {
   const settings = (s: Record<string, string>): string =>
     Object.keys(s).length === 0
       ? '—'
       : Object.entries(s)
           .map(([k, v]) => `\`${k}=${v}\``)
           .join(' ');
-  const table = mdTable(
+  return mdTable(
     [
       'variant',
       'settings',
@@ -164,20 +165,23 @@ export function renderAblation(file: string, j: AblationJson): string {
         bold(spread(r, (x) => x.nab?.standard, 1)),
         bold(spread(r, (x) => x.nab?.rewardLowFP, 1)),
         bold(spread(r, (x) => x.nab?.rewardLowFN, 1)),
-        bold(spread(r, (x) => (x.sim ? x.sim.detected / x.sim.injected : undefined), 3)),
+        bold(r[0]?.sim === undefined ? '—' : `${spread(r, (x) => x.sim?.detected, 1)} of ${r[0].sim.injected}`),
         bold(spread(r, (x) => x.sim?.falseEventsPerSensorHour, 2)),
       ];
     }),
   );
+}
+
+export function renderAblation(file: string, j: AblationJson): string {
   const minutes = (pick: (r: AblationRun) => number | undefined): string => {
     const xs = j.variants.flatMap((v) => v.runs.map(pick)).filter((x): x is number => x !== undefined);
     return xs.length === 0 ? '—' : `${(Math.max(...xs) / 60).toFixed(1)} min`;
   };
   return (
     `${provenance(runInfo(file))}Backend ${j.backend}. Each figure is the mean ± the standard deviation over the model ` +
-    `seeds listed (\`model.seed\`); the simulator column is the share of its injected anomalies detected, on ` +
+    `seeds listed (\`model.seed\`); the simulator columns are the injected anomalies detected and the false events, on ` +
     `${j.simulator}. Longest single evaluation: SKAB ${minutes((r) => r.skab?.seconds)}, NAB ` +
-    `${minutes((r) => r.nab?.seconds)}, simulator ${minutes((r) => r.sim?.seconds)}.\n\n${table}`
+    `${minutes((r) => r.nab?.seconds)}, simulator ${minutes((r) => r.sim?.seconds)}.\n\n${ablationTable(j)}`
   );
 }
 

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { configReferenceTable } from '../src/config/reference.js';
 import { ERROR_CODES } from '../src/errors.js';
-import { EVALUATION_PAGE, evaluationBlocks } from '../scripts/docs-evaluation.js';
+import { ablationTable, EVALUATION_PAGE, evaluationBlocks } from '../scripts/docs-evaluation.js';
 import { PERFORMANCE_PAGE, performanceBlocks } from '../scripts/docs-performance.js';
 import { readBlock } from '../scripts/docs/blocks.js';
 
@@ -185,6 +185,44 @@ test('the generated evaluation and performance tables match their JSON in docs/d
       .filter((b) => !blocks.has(b));
     assert.deepEqual(orphans, [], `${name} has generated blocks without data`);
   }
+});
+
+test('the ablation table gives each figure as the mean ± the standard deviation over the seeds that have it', () => {
+  const skab = (f1: number) => ({ f1, far: 10, mar: 20, seconds: 1 });
+  const sim = (detected: number) => ({
+    injected: 56,
+    detected,
+    falseEvents: 2,
+    sensorHours: 19,
+    falseEventsPerSensorHour: 2 / 19,
+    falseAlarmRate: 0.01,
+    seconds: 1,
+  });
+  const table = ablationTable({
+    benchmark: 'ablation',
+    backend: 'wasm',
+    seeds: [1, 2, 3],
+    simulator: 'sim',
+    variants: [
+      {
+        name: 'defaults',
+        what: '',
+        settings: {},
+        runs: [
+          { seed: 1, skab: skab(0.7), sim: sim(50) },
+          { seed: 2, skab: skab(0.8), sim: sim(52) },
+          { seed: 3, skab: skab(0.9), sim: sim(54) },
+        ],
+      },
+      { name: 'conv', what: '', settings: { AEMON_MODEL_ARCHITECTURE: 'conv' }, runs: [{ seed: 1, skab: skab(0.75) }] },
+    ],
+  });
+  const rows = table.trim().split('\n').slice(2);
+  assert.equal(
+    rows[0],
+    '| **defaults** | — | 1, 2, 3 | **0.800 ± 0.100** | **10.0 ± 0.0** | **20.0 ± 0.0** | — | — | — | **52.0 ± 2.0 of 56** | **0.11 ± 0.00** |',
+  );
+  assert.equal(rows[1], '| conv | `AEMON_MODEL_ARCHITECTURE=conv` | 1 | 0.750 | 10.0 | 20.0 | — | — | — | — | — |');
 });
 
 test('docs and code comments carry no issue numbers or branch names', () => {

@@ -18,6 +18,8 @@ interface SimulateFlags {
   seed?: string;
   start?: string;
   drift?: string;
+  step?: string;
+  stepAfter?: string;
   out?: string;
   labels?: string;
   realtime?: boolean;
@@ -32,6 +34,8 @@ async function simulate(flags: SimulateFlags): Promise<void> {
       seed: flags.seed === undefined ? undefined : parseInteger(flags.seed, '--seed'),
       start: flags.start,
       driftPerHour: flags.drift === undefined ? undefined : Number(flags.drift),
+      step: flags.step === undefined ? undefined : Number(flags.step),
+      stepAfterSeconds: flags.stepAfter === undefined ? undefined : parseDuration(flags.stepAfter) / 1000,
     }),
   });
   const sim = simulatorSettings(cfg);
@@ -188,6 +192,11 @@ export function registerSimulate(program: Command): void {
       '--drift <per-hour>',
       "every sensor's load drifts this much per hour of event time (e.g. 0.1; the load spans ~0.1–0.9): the plant changes, a frozen model false-alarms",
     )
+    .option(
+      '--step <load>',
+      "every sensor's load steps by this much and stays (e.g. 0.3), --step-after into the stream: a new operating point",
+    )
+    .option('--step-after <time>', 'when --step happens, event time after the start (e.g. 4h; default 0)')
     .option('--realtime', 'pace readings by the wall clock (simulator.speedup times faster)')
     .addHelpText(
       'after',

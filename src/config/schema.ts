@@ -606,6 +606,12 @@ export const simulatorSchema = z
     start: z.string().datetime().optional(),
     /** Slow drift of every sensor's load per hour of event time (0 = none; the load itself spans ~0.1–0.9). */
     driftPerHour: z.number().default(0),
+    /**
+     * A lasting step of every sensor's load by this much (0 = none), `stepAfterSeconds` of event
+     * time after the start: the plant moves to a new operating point and stays there.
+     */
+    step: z.number().default(0),
+    stepAfterSeconds: z.number().nonnegative().default(0),
   })
   .strict();
 

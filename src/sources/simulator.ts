@@ -169,7 +169,7 @@ export class Simulator {
 
   /**
    * Load around 0.5: daily ±0.2, machine cycle ±0.16, walk σ 0.05, plus `driftPerHour` × hours
-   * since the start. The cycle and the walk scale with the rate (they are set in readings).
+   * since the start, plus `step` from `stepAfterSeconds` on. The cycle and the walk scale with the rate (they are set in readings).
    */
   private load(m: SensorModel, ts: number, dtS: number): number {
     const decay = Math.exp((-dtS * this.cfg.rateHz) / WALK_TAU_READINGS);
@@ -177,13 +177,15 @@ export class Simulator {
     const day = (((ts % DAY_MS) + DAY_MS) % DAY_MS) / DAY_MS;
     const x = (2 * Math.PI * (ts - this.startMs)) / 1000 / m.cyclePeriodS + m.cyclePhase;
     const drift = (this.cfg.driftPerHour * (ts - this.startMs)) / 3_600_000;
+    const step = ts - this.startMs >= this.cfg.stepAfterSeconds * 1000 ? this.cfg.step : 0;
     return (
       0.5 +
       0.2 * Math.sin(2 * Math.PI * day + m.dailyPhase) +
       0.12 * Math.sin(x) +
       0.04 * Math.sin(2 * x) +
       m.walk +
-      drift
+      drift +
+      step
     );
   }
 

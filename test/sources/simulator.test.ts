@@ -46,6 +46,34 @@ test('the same seed gives the same records, another seed different ones', () => 
   assert.ok(a.filter((raw, i) => raw !== c[i]).length > 290);
 });
 
+test('a step moves every sensor to a new operating point and keeps it there: each channel by a constant from then on', () => {
+  // No injected anomaly within the 600 ticks, so every difference is the step's.
+  const cfg = sim({ seed: 3, quietSeconds: 10_000 });
+  const plain = run(new Simulator(cfg, START), 600);
+  const stepped = run(new Simulator({ ...cfg, step: 0.3, stepAfterSeconds: 200 }, START), 600);
+  assert.equal(plain.length, stepped.length);
+  const shift = new Map<string, number>();
+  for (const [i, r] of plain.entries()) {
+    const ts = r.fields?.ts as number;
+    const a = valuesOf(r);
+    const b = valuesOf(stepped[i]!);
+    for (const c of Object.keys(a)) {
+      const d = b[c]! - a[c]!;
+      if (ts - START < 200_000) assert.equal(d, 0, `before the step, ${c} at ${ts}`);
+      else {
+        const key = `${r.key}/${c}`;
+        const seen = shift.get(key);
+        if (seen === undefined) shift.set(key, d);
+        // Readings carry 4 decimals: two rounded differences agree within 2 × 10⁻⁴.
+        else assert.ok(Math.abs(d - seen) <= 2.0001e-4, `${key}: ${d} vs ${seen}`);
+      }
+    }
+  }
+  // Every channel follows the load: all moved.
+  assert.equal(shift.size, cfg.sensors * cfg.channels.length);
+  for (const [key, d] of shift) assert.ok(Math.abs(d) > 1e-3, `${key} moved ${d}`);
+});
+
 test('records: raw is the documented reading JSON of the fields, one per sensor per tick, seq increasing, all decode', () => {
   const cfg = sim({ sensors: 3, rateHz: 4 });
   const s = new Simulator(cfg, START);

@@ -38,6 +38,16 @@ export const VARIANTS: Variant[] = [
   { name: 'denoising', settings: { AEMON_MODEL_NOISE: '0.1' }, what: 'Gaussian input noise σ = 0.1' },
   { name: 'sparse', settings: { AEMON_MODEL_L1: '0.001' }, what: 'L1 on the code, 10⁻³' },
   { name: 'variational', settings: { AEMON_MODEL_VARIATIONAL: '0.01' }, what: 'LSTM-VAE, β = 0.01' },
+  {
+    name: 'levelShift',
+    settings: { AEMON_MODEL_LEVEL_SHIFT: '3' },
+    what: 'operating-point augmentation ±3 sd (the demo has it)',
+  },
+  {
+    name: 'threshold',
+    settings: { AEMON_DETECTION_DECISION: 'threshold' },
+    what: 'the calibrated threshold instead of the dynamic bar (the demo decides so)',
+  },
 ];
 
 export interface SkabFigures {

@@ -278,13 +278,19 @@ export const trainingSchema = z
     bufferWindows: positiveInt.default(256),
     /** Windows labelled anomalous kept per model group, for the promotion gate. */
     anomalousWindows: positiveInt.default(256),
-    /** A window is taken as normal without a label when its score (× threshold) is below this. */
-    autoNormalBelow: z.number().positive().default(0.5),
+    /**
+     * A window is taken as normal without a label when the sensor is not in the anomaly state
+     * and was not near an anomaly (neighbourhoodMs); set, also only when its score (× threshold)
+     * is below this. Unset by default: a bound keeps out the windows the current model finds
+     * hard, and models retrained on the easy ones alone drift away from the sensor.
+     */
+    autoNormalBelow: z.number().positive().optional(),
     /** Event time around an anomaly (aemon's or labelled) whose windows are never taken as normal. */
     neighbourhoodMs: ms.default(60_000),
     /**
-     * The new normal: a sensor that has stayed this long (event time) out of the automatic normal
-     * range (autoNormalBelow), steady, has those windows and its next steady ones taken as normal,
+     * The new normal: a sensor whose windows have not been taken as normal for this long (event
+     * time; anomalous, near an anomaly or above autoNormalBelow), steady, has them and its next
+     * steady ones taken as normal,
      * so retraining can learn a lasting new level; a fault that keeps changing is not. 0 = never.
      */
     newNormalAfterMs: ms.default(0),

@@ -6,8 +6,8 @@ export interface NormalBufferConfig {
   windowsPerSensor: number;
   /** Labelled-anomalous windows kept per model group, for the promotion gate. */
   anomalousPerGroup: number;
-  /** A window is taken as normal automatically when its score is below this (× threshold). */
-  autoNormalBelow: number;
+  /** A window is taken as normal automatically only when its score is below this (× threshold); absent: any score. */
+  autoNormalBelow?: number;
   /** Event time around an anomaly (opened by aemon or labelled) whose windows are never normal. */
   neighbourhoodMs: number;
   /** Every n-th accepted window is kept (training.stride). */
@@ -96,8 +96,8 @@ export interface BufferSnapshot {
 
 /**
  * What the next model learns from, per model group: the most recent windows of each sensor that
- * are normal — labelled normal by an operator, or scored well below threshold far from any
- * anomaly — and never a window labelled anomalous or near one (an anomaly is never learned as
+ * are normal — labelled normal by an operator, or out of the anomaly state far from any anomaly
+ * (and below `autoNormalBelow` × threshold when that is set) — and never a window labelled anomalous or near one (an anomaly is never learned as
  * normal). Labelled-anomalous windows are kept apart for the promotion gate. Memory is bounded:
  * `windowsPerSensor` windows per sensor, `anomalousPerGroup` per group.
  *
@@ -141,7 +141,8 @@ export class NormalBuffer {
     const labelledNormal =
       this.labels?.labelAt(window.sensor, window.start) === 'normal' &&
       this.labels.labelAt(window.sensor, window.end) === 'normal';
-    const auto = !anomalous && score < this.cfg.autoNormalBelow && window.start > ring.lastAnomalyEnd + nb;
+    const auto =
+      !anomalous && score < (this.cfg.autoNormalBelow ?? Infinity) && window.start > ring.lastAnomalyEnd + nb;
     if (labelledNormal || auto) ring.excursion = undefined;
     else if (!this.newNormal(g, ring, window, score)) {
       this.hold(ring, item);

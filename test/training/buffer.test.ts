@@ -166,3 +166,14 @@ test('the new normal: a fault that keeps changing, a stuck or noisy sensor, a cl
     undefined,
   );
 });
+
+test('without autoNormalBelow (the default) the anomaly state alone decides: any score is taken out of it, away from an anomaly', () => {
+  const b = new NormalBuffer({ windowsPerSensor: 4, anomalousPerGroup: 2, neighbourhoodMs: 10_000, stride: 1 });
+  assert.equal(b.offer(win('s', 1), 0.9, false), true, 'high, but not anomalous');
+  assert.equal(b.offer(win('s', 2), 3, true), false, 'anomalous');
+  // The anomaly ends with the first window out of it (5 s); 10 s of neighbourhood follow.
+  assert.equal(b.offer(win('s', 5), 0.1, false), false, 'the window the anomaly ends with');
+  assert.equal(b.offer(win('s', 16), 0.1, false), false, 'starts at 15 s: not yet past 5 s + 10 s');
+  assert.equal(b.offer(win('s', 17), 0.9, false), true, 'past it, whatever its score');
+  assert.deepEqual(ends(b), [1, 17]);
+});

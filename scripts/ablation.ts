@@ -117,7 +117,7 @@ const readJson = <T>(file: string): T => JSON.parse(readFileSync(file, 'utf8')) 
 
 /** The simulator's stream: 5 sensors, 4 hours of event time, simulator seed 2, the first 600 readings of each train. */
 const SIM = { sensors: '5', duration: '4h', seed: '2', trainFirst: '600' };
-export const SIM_DESCRIPTION = `aemon simulate --sensors ${SIM.sensors} --duration ${SIM.duration} --seed ${SIM.seed}, replayed with --train-first ${SIM.trainFirst}`;
+export const SIM_DESCRIPTION = `\`aemon simulate --sensors ${SIM.sensors} --duration ${SIM.duration} --seed ${SIM.seed}\`, replayed with \`--train-first ${SIM.trainFirst}\``;
 
 async function runOne(
   part: 'skab' | 'nab' | 'sim',
@@ -206,6 +206,7 @@ async function main(flags: Flags): Promise<void> {
     variants: [],
   };
   result.seeds = [...new Set([...result.seeds, ...seeds])];
+  result.simulator = SIM_DESCRIPTION;
   const todo = VARIANTS.filter((v) => only === undefined || only.includes(v.name));
   const total = todo.length * seeds.length * parts.length;
   let done = 0;

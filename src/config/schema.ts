@@ -279,12 +279,12 @@ export const trainingSchema = z
     /** Windows labelled anomalous kept per model group, for the promotion gate. */
     anomalousWindows: positiveInt.default(256),
     /**
-     * A window is taken as normal without a label when the sensor is not in the anomaly state
-     * and was not near an anomaly (neighbourhoodMs); set, also only when its score (× threshold)
-     * is below this. Unset by default: a bound keeps out the windows the current model finds
-     * hard, and models retrained on the easy ones alone drift away from the sensor.
+     * A window is taken as normal without a label when its score (× threshold) is below this, the
+     * sensor is not in the anomaly state and was not near an anomaly (neighbourhoodMs). A large
+     * value (1e9) leaves the anomaly state alone to decide: better after a drift or a lasting new
+     * level under the dynamic decision, worse on a steady plant (docs/decisions.md#the-new-normal).
      */
-    autoNormalBelow: z.number().positive().optional(),
+    autoNormalBelow: z.number().positive().default(0.5),
     /** Event time around an anomaly (aemon's or labelled) whose windows are never taken as normal. */
     neighbourhoodMs: ms.default(60_000),
     /**

@@ -97,7 +97,7 @@ export interface BufferSnapshot {
 /**
  * What the next model learns from, per model group: the most recent windows of each sensor that
  * are normal — labelled normal by an operator, or out of the anomaly state far from any anomaly
- * (and below `autoNormalBelow` × threshold when that is set) — and never a window labelled anomalous or near one (an anomaly is never learned as
+ * (and below `autoNormalBelow` × threshold when it is given) — and never a window labelled anomalous or near one (an anomaly is never learned as
  * normal). Labelled-anomalous windows are kept apart for the promotion gate. Memory is bounded:
  * `windowsPerSensor` windows per sensor, `anomalousPerGroup` per group.
  *

@@ -99,7 +99,7 @@ export class Retrainer implements Sink {
       {
         windowsPerSensor: t.bufferWindows,
         anomalousPerGroup: t.anomalousWindows,
-        ...(t.autoNormalBelow === undefined ? {} : { autoNormalBelow: t.autoNormalBelow }),
+        autoNormalBelow: t.autoNormalBelow,
         neighbourhoodMs: t.neighbourhoodMs,
         stride: t.stride,
         newNormalAfterMs: t.newNormalAfterMs,

@@ -167,7 +167,7 @@ test('the new normal: a fault that keeps changing, a stuck or noisy sensor, a cl
   );
 });
 
-test('without autoNormalBelow (the default) the anomaly state alone decides: any score is taken out of it, away from an anomaly', () => {
+test('without autoNormalBelow the anomaly state alone decides: any score is taken out of it, away from an anomaly', () => {
   const b = new NormalBuffer({ windowsPerSensor: 4, anomalousPerGroup: 2, neighbourhoodMs: 10_000, stride: 1 });
   assert.equal(b.offer(win('s', 1), 0.9, false), true, 'high, but not anomalous');
   assert.equal(b.offer(win('s', 2), 3, true), false, 'anomalous');

@@ -41,12 +41,13 @@ export interface NormalShape {
 
 /**
  * A sensor's run of windows that were not taken as normal, since the last one that was: when it
- * began, the spread of the window means of the normal windows buffered then (per channel), and
- * the run's recent slices.
+ * began, the shape of the normal windows buffered before it (worked out once the run has lasted
+ * a whole span; none are taken during it), and the run's recent slices.
  */
 interface Excursion {
   start: number;
-  normal: NormalShape | null;
+  /** undefined until needed; null with too few normal windows to tell. */
+  normal: NormalShape | null | undefined;
   slices: Slice[];
   adopted: boolean;
 }
@@ -97,18 +98,18 @@ export interface BufferSnapshot {
 /**
  * What the next model learns from, per model group: the most recent windows of each sensor that
  * are normal — labelled normal by an operator, or out of the anomaly state far from any anomaly
- * (and below `autoNormalBelow` × threshold when it is given) — and never a window labelled anomalous or near one (an anomaly is never learned as
- * normal). Labelled-anomalous windows are kept apart for the promotion gate. Memory is bounded:
- * `windowsPerSensor` windows per sensor, `anomalousPerGroup` per group.
+ * (and below `autoNormalBelow` × threshold when it is given) — and never a window labelled
+ * anomalous or near one (an anomaly is never learned as normal). Labelled-anomalous windows are
+ * kept apart for the promotion gate. Memory is bounded: `windowsPerSensor` windows per sensor,
+ * `anomalousPerGroup` per group.
  *
- * The new normal: taking only windows the current model scores low would keep a sensor that has
- * moved to a lasting new level (a drift, a changed operating point) out of its own training data
- * for good. With `newNormalAfterMs` > 0, a sensor that has stayed out of the automatic range that
- * long, and steady over that span — each channel's mean moved by at most `newNormalTolerance` ×
- * its spread among the normal windows buffered before, its variation within a window still like
- * theirs (within ×3), its score not climbing (the last quarter's mean at most twice the first's) — has the span's held windows taken as normal, and
- * its next windows while it stays steady. A fault that keeps changing never is; an anomalous
- * label near a window still keeps it out, and restarts the span.
+ * The new normal: with `newNormalAfterMs` > 0, a sensor whose windows have not been taken for
+ * that long, and steady over that span — each channel's mean moved by at most
+ * `newNormalTolerance` × its spread among the normal windows buffered before, its variation
+ * within a window still like theirs (within ×3), its score not climbing (the last quarter's mean
+ * at most twice the first's) — has the span's held windows taken as normal, and its next windows
+ * while it stays steady. A fault that keeps changing never is; an anomalous label near a window
+ * still keeps it out, and restarts the span.
  */
 export class NormalBuffer {
   private readonly groups = new Map<string, GroupBuffer>();
@@ -163,7 +164,7 @@ export class NormalBuffer {
     const channels = window.channels.length;
     let ex = ring.excursion;
     if (ex === undefined) {
-      ex = { start: window.end, normal: normalShape(ring.windows, channels), slices: [], adopted: false };
+      ex = { start: window.end, normal: undefined, slices: [], adopted: false };
       ring.excursion = ex;
     }
     const index = Math.floor(((window.end - ex.start) * SLICES) / span);
@@ -177,6 +178,7 @@ export class NormalBuffer {
     slice.n++;
     slice.score += score;
     addMoments(slice.means, slice.stds, window.data, channels);
+    if (index >= SLICES) ex.normal ??= normalShape(ring.windows, channels);
     if (!steady(ex, index, this.cfg.newNormalTolerance ?? 1)) {
       ex.adopted = false;
       return false;
@@ -400,7 +402,7 @@ const STD_RATIO = 3;
  * span's last quarter is at most twice its first's.
  */
 function steady(ex: Excursion, index: number, tolerance: number): boolean {
-  if (ex.normal === null || index < SLICES) return false;
+  if (ex.normal == null || index < SLICES) return false;
   // The span: the SLICES slices before the one being filled.
   const span = ex.slices.filter((s) => s.index >= index - SLICES && s.index < index);
   if (span.length < SLICES - 2) return false;

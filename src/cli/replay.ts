@@ -255,9 +255,23 @@ async function replay(inputArg: string | undefined, flags: ReplayFlags): Promise
       backend: engine.backend,
       retraining: tally.runs,
       ...(figures === undefined ? {} : { labels: figures }),
-      config: cfg,
+      // The detector's settings; never kafka.* or reading.* (they may hold credentials).
+      config: {
+        windowing: cfg.windowing,
+        model: cfg.model,
+        training: cfg.training,
+        scoring: cfg.scoring,
+        detection: cfg.detection,
+      },
     };
-    await writeFile(flags.summary, `${JSON.stringify(summary, null, 2)}\n`);
+    try {
+      await writeFile(flags.summary, `${JSON.stringify(summary, null, 2)}\n`);
+    } catch (err) {
+      throw new AemonError('AEMON_SINK_WRITE', `cannot write ${flags.summary}: ${(err as Error).message}`, {
+        stage: 'sink',
+        cause: err,
+      });
+    }
   }
   if (stats.acked !== stats.decoded) {
     throw new AemonError('AEMON_INTERNAL', `${stats.decoded - stats.acked} readings were neither scored nor rejected`, {

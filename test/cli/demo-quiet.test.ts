@@ -56,7 +56,9 @@ for (const seed of [1, 2, 3]) {
     const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as {
       labels: { injected: number; detected: number; falseEvents: number; sensorHours: number };
       windowsScored: number;
+      config: Record<string, unknown>;
     };
+    assert.deepEqual(Object.keys(summary.config).sort(), ['detection', 'model', 'scoring', 'training', 'windowing']);
     assert.deepEqual(
       [summary.labels.injected, summary.labels.detected, summary.labels.falseEvents],
       [injected, detected, falseAlarms],

@@ -48,3 +48,17 @@ export function commandLogger(cfg: Readonly<Config>, verbose: boolean | undefine
 export function defined<T extends Record<string, unknown>>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
+
+/**
+ * The settings that decide what a run detects (windowing, model, training, scoring, detection),
+ * for a JSON record of a run; never kafka.* or reading.*, which may hold credentials.
+ */
+export function detectorSettings(cfg: Readonly<Config>) {
+  return {
+    windowing: cfg.windowing,
+    model: cfg.model,
+    training: cfg.training,
+    scoring: cfg.scoring,
+    detection: cfg.detection,
+  };
+}

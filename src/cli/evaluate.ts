@@ -17,7 +17,7 @@ import { indexHtml, reportFileName, reportHtml, writeReport } from '../view/repo
 import { SeriesCollector } from '../view/series.js';
 import type { PipelineOutput, Sink } from '../pipeline/contracts.js';
 import { fileSource } from '../sources/file.js';
-import { commandConfig, commandLogger } from './common.js';
+import { commandConfig, commandLogger, detectorSettings } from './common.js';
 import { TrainingProgress } from './progress.js';
 
 type Benchmark = 'nab' | 'skab';
@@ -144,11 +144,12 @@ function progressLines(stream: NodeJS.WriteStream, bars: { label: string } | und
  * The protocol sets `training.bootstrapReadings` and `windowing.maxGapMs` per file (see perFile).
  */
 function detectorConfig(cfg: Readonly<Config>): Record<string, unknown> {
-  const model: Record<string, unknown> = { ...cfg.model };
+  const settings = detectorSettings(cfg);
+  const model: Record<string, unknown> = { ...settings.model };
   delete model.dir;
-  const training: Record<string, unknown> = { ...cfg.training };
+  const training: Record<string, unknown> = { ...settings.training };
   delete training.bootstrapReadings;
-  return { windowing: cfg.windowing, model, training, scoring: cfg.scoring, detection: cfg.detection };
+  return { ...settings, model, training };
 }
 
 async function writeJson(path: string, value: unknown): Promise<void> {

@@ -15,7 +15,7 @@ import { kafkaRangeSource } from '../sources/kafka-range.js';
 import { reportHtml, writeReport } from '../view/report.js';
 import { SeriesCollector } from '../view/series.js';
 import { createKafka } from './kafka.js';
-import { commandConfig, commandLogger, defined, parseDuration, parsePositiveInt } from './common.js';
+import { commandConfig, commandLogger, defined, detectorSettings, parseDuration, parsePositiveInt } from './common.js';
 import { matchEvents } from './demo.js';
 import { registryWithModels } from './models.js';
 import { TrainingProgress } from './progress.js';
@@ -255,14 +255,7 @@ async function replay(inputArg: string | undefined, flags: ReplayFlags): Promise
       backend: engine.backend,
       retraining: tally.runs,
       ...(figures === undefined ? {} : { labels: figures }),
-      // The detector's settings; never kafka.* or reading.* (they may hold credentials).
-      config: {
-        windowing: cfg.windowing,
-        model: cfg.model,
-        training: cfg.training,
-        scoring: cfg.scoring,
-        detection: cfg.detection,
-      },
+      config: detectorSettings(cfg),
     };
     try {
       await writeFile(flags.summary, `${JSON.stringify(summary, null, 2)}\n`);

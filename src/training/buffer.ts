@@ -113,8 +113,8 @@ export interface BufferSnapshot {
  */
 export class NormalBuffer {
   private readonly groups = new Map<string, GroupBuffer>();
-  /** Windows taken as the new normal so far. */
-  newNormalWindows = 0;
+  /** Windows taken as the new normal since the last {@link takeNewNormalCount}. */
+  private newNormalCount = 0;
 
   constructor(
     private readonly cfg: NormalBufferConfig,
@@ -187,20 +187,34 @@ export class NormalBuffer {
       ex.adopted = true;
       this.adoptHeld(g, ring, window.sensor, window.end - span);
     }
-    this.newNormalWindows++;
+    this.newNormalCount++;
     return true;
+  }
+
+  /** Windows taken as the new normal since the last call (aemon_new_normal_windows_total); resets the count. */
+  takeNewNormalCount(): number {
+    const n = this.newNormalCount;
+    this.newNormalCount = 0;
+    return n;
   }
 
   /** The sensor's held windows that ended at or after `from` join its normal windows (the new normal's span). */
   private adoptHeld(g: GroupBuffer, ring: SensorRing, sensor: string, from: number): void {
-    const stay: BufferedWindow[] = [];
-    for (const w of [...ring.held.slice(ring.nextHeld), ...ring.held.slice(0, ring.nextHeld)]) {
-      if (w.end < from || this.labels?.anomalousWithin(sensor, w.start, w.end)) stay.push(w);
-      else if (ring.accepted++ % this.cfg.stride === 0) {
+    this.releaseHeld(ring, (w) => {
+      if (w.end < from || this.labels?.anomalousWithin(sensor, w.start, w.end)) return false;
+      if (ring.accepted++ % this.cfg.stride === 0) {
         this.keepNormal(g, ring, w);
-        this.newNormalWindows++;
+        this.newNormalCount++;
       }
-    }
+      return true;
+    });
+  }
+
+  /** Walks the ring's held windows oldest first; those `take` took (it returned true) leave the ring. */
+  private releaseHeld(ring: SensorRing, take: (w: BufferedWindow) => boolean): void {
+    const stay: BufferedWindow[] = [];
+    for (const w of [...ring.held.slice(ring.nextHeld), ...ring.held.slice(0, ring.nextHeld)])
+      if (!take(w)) stay.push(w);
     ring.held = stay;
     ring.nextHeld = 0;
   }
@@ -248,19 +262,14 @@ export class NormalBuffer {
     for (const g of this.groups.values()) {
       const ring = g.sensors.get(sensor);
       if (!ring) continue;
-      const stay: BufferedWindow[] = [];
-      for (const w of [...ring.held.slice(ring.nextHeld), ...ring.held.slice(0, ring.nextHeld)]) {
+      this.releaseHeld(ring, (w) => {
         const inside = w.end >= from && w.end <= to;
-        if (!inside || (label === 'normal' && this.labels?.anomalousWithin(sensor, w.start, w.end))) {
-          stay.push(w);
-          continue;
-        }
+        if (!inside || (label === 'normal' && this.labels?.anomalousWithin(sensor, w.start, w.end))) return false;
         moved++;
         if (label === 'anomaly') this.keepAnomalous(g, sensor, w);
         else this.keepNormal(g, ring, w);
-      }
-      ring.held = stay;
-      ring.nextHeld = 0;
+        return true;
+      });
     }
     return moved;
   }

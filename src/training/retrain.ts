@@ -88,7 +88,6 @@ export class Retrainer implements Sink {
   private readonly since = new Map<string, number>();
   private readonly running = new Map<string, Promise<void>>();
   private runs = 0;
-  private newNormalReported = 0;
 
   constructor(
     private readonly opts: RetrainOptions,
@@ -144,11 +143,8 @@ export class Retrainer implements Sink {
       }
     }
     this.deps.onBufferSize?.(this.buffer.size);
-    const taken = this.buffer.newNormalWindows - this.newNormalReported;
-    if (taken > 0) {
-      this.newNormalReported += taken;
-      this.deps.onNewNormal?.(taken);
-    }
+    const taken = this.buffer.takeNewNormalCount();
+    if (taken > 0) this.deps.onNewNormal?.(taken);
     for (const [group, at] of due) {
       const run = this.run(group, at).finally(() => this.running.delete(group));
       this.running.set(group, run);

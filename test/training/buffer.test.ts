@@ -118,7 +118,7 @@ test('the new normal: a sensor steady at a new level for newNormalAfterMs has th
     Array.from({ length: 240 }, (_, i) => 61 + i),
     'every window since, once',
   );
-  assert.equal(b.newNormalWindows, 240);
+  assert.equal(b.takeNewNormalCount(), 240);
 });
 
 test('the new normal: a fault that keeps changing, a stuck or noisy sensor, a climbing score or an anomalous label never becomes normal', () => {

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ExtraRoute } from '../observability/http.js';
+import { requestUrl, type ExtraRoute } from '../observability/http.js';
 import type { Logger } from '../observability/logger.js';
 import type { FeedbackVerdict } from '../observability/metrics.js';
 import { BodyError, handle, parseJson, readBody, reply } from './server.js';
@@ -80,8 +80,8 @@ export function parseVerdict(doc: unknown): FeedbackVerdict | { error: string } 
 
 /** The event id of `/events/{id}/feedback` (under any prefix, e.g. the live view's `/api`). */
 export function feedbackEventId(url: string | undefined): string | undefined {
-  const path = new URL(url ?? '/', 'http://localhost').pathname;
-  const m = /\/events\/([^/]+)\/feedback$/.exec(path);
+  const path = requestUrl(url)?.pathname;
+  const m = path === undefined ? null : /\/events\/([^/]+)\/feedback$/.exec(path);
   if (!m) return undefined;
   try {
     return decodeURIComponent(m[1]!);

@@ -5,6 +5,18 @@ import type { Registry } from 'prom-client';
 import { AemonError } from '../errors.js';
 import type { Logger } from './logger.js';
 
+/**
+ * The request's URL, or undefined when its target cannot be read as one (`//`, `/\\`: an empty
+ * authority). Node hands any request-target through, so a handler must not trust `new URL` on it.
+ */
+export function requestUrl(url: string | undefined): URL | undefined {
+  try {
+    return new URL(url ?? '/', 'http://localhost');
+  } catch {
+    return undefined;
+  }
+}
+
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
 /** A route besides the built-in ones (e.g. a labels API); its path must not be a built-in one. */
@@ -121,7 +133,8 @@ export function serveRoutes(options: RoutesServerOptions): Promise<HttpServer> {
 
   const server = createServer((req, res) => {
     if (options.guard && !options.guard(req, res)) return;
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const path = requestUrl(req.url)?.pathname;
+    if (path === undefined) return send(res, 400, 'bad request path\n');
     const byMethod = routes.get(path) ?? routes.get(patterns.find((p) => p.re.test(path))?.path ?? '');
     if (byMethod === undefined) return send(res, 404, 'not found\n');
     const method = req.method ?? 'GET';

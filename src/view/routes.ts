@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { requestUrl } from '../observability/http.js';
 import { DEFAULT_CAPACITY, LiveView, type LiveViewOptions } from './live.js';
 import { livePage } from './page.js';
 import { SseHub, type SseOptions } from './sse.js';
@@ -40,8 +41,8 @@ export function liveRoutes(
       method: 'GET',
       path: '/api/sensor',
       handler: (req, res) => {
-        const id = new URL(req.url ?? '/', 'http://localhost').searchParams.get('id');
-        if (id === null) return json(res, 400, { error: 'give the sensor as ?id=…' });
+        const id = requestUrl(req.url)?.searchParams.get('id');
+        if (id == null) return json(res, 400, { error: 'give the sensor as ?id=…' });
         const detail = live.sensor(id);
         return detail ? json(res, 200, detail) : json(res, 404, { error: `no sensor ${id}` });
       },

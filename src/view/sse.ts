@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { requestUrl } from '../observability/http.js';
 import type { LiveView } from './live.js';
 
 export interface SseOptions {
@@ -54,7 +55,7 @@ export class SseHub {
       res.end('too many live-view connections\n');
       return;
     }
-    const sensor = new URL(req.url ?? '/', 'http://localhost').searchParams.get('sensor') ?? undefined;
+    const sensor = requestUrl(req.url)?.searchParams.get('sensor') ?? undefined;
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',

@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import fc from 'fast-check';
 import { Registry } from 'prom-client';
-import { startHttpServer } from '../../src/observability/http.js';
+import { requestUrl, startHttpServer } from '../../src/observability/http.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { AemonError } from '../../src/errors.js';
 import { parseExposition, sampleValue } from '../observability/exposition.js';
@@ -116,4 +118,40 @@ test('/readyz lists the problems before a model is ready too', async (t) => {
   const res = await fetch(`${server.url}/readyz`);
   assert.equal(res.status, 503);
   assert.equal(await res.text(), 'not ready\na lz4 record batch could not be decompressed\n');
+});
+
+/** Sends one raw request line and resolves with the status line of the answer. */
+function rawRequest(port: number, target: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, HOST, () => {
+      socket.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    });
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(answer.split('\r\n')[0] ?? ''));
+  });
+}
+
+test('a request target that is no URL (//, /\\) is a 400, not the end of the process', async (t) => {
+  const server = await startHttpServer({ host: HOST, port: 0, registry: new Registry(), ready: () => true });
+  t.after(() => server.close());
+  assert.equal(await rawRequest(server.port, '//'), 'HTTP/1.1 400 Bad Request');
+  assert.equal(await rawRequest(server.port, '/\\'), 'HTTP/1.1 400 Bad Request');
+  assert.equal(await rawRequest(server.port, '//healthz'), 'HTTP/1.1 404 Not Found', 'a host-like target is a path');
+  assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
+});
+
+test('property: any request target gets a status line, and the server answers the next request', async (t) => {
+  const server = await startHttpServer({ host: HOST, port: 0, registry: new Registry(), ready: () => true });
+  t.after(() => server.close());
+  const target = fc.stringMatching(/^[\x21-\x7e]{1,40}$/);
+  await fc.assert(
+    fc.asyncProperty(target, async (path) => {
+      assert.match(await rawRequest(server.port, path), /^HTTP\/1\.1 \d{3} /);
+      assert.equal(requestUrl(path) === undefined || requestUrl(path) instanceof URL, true);
+    }),
+    { numRuns: 60 },
+  );
+  assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
 });

@@ -50,6 +50,7 @@ export function noopAutoencoder(params: ModelHyperParams): Autoencoder {
     score: (_x: Float32Array, n: number): Promise<BatchErrors> =>
       Promise.resolve({ errors: new Float32Array(n), channelErrors: new Float32Array(n * params.channels) }),
     reconstruct: (x: Float32Array) => Promise.resolve(new Float32Array(x.length)),
+    encode: (_x: Float32Array, n: number) => Promise.resolve(new Float32Array(n * params.units)),
     dispose: () => {},
   };
 }

@@ -36,6 +36,7 @@ interface ReplayFlags {
   labels?: string;
   retrainEvery?: string;
   summary?: string;
+  latent?: boolean;
 }
 
 /** Reports each rejected record on stderr with its reason and origin, as it happens. */
@@ -113,6 +114,7 @@ function replayPlan(input: string | undefined, flags: ReplayFlags): ReplayPlan {
       intervalMs: flags.retrainEvery === undefined ? undefined : parseDuration(flags.retrainEvery),
     }),
     model: defined({ dir: flags.model }),
+    ...(flags.latent ? { scoring: { latent: true } } : {}),
   });
   return { input, range, trainFirst, injections, format, cfg };
 }
@@ -215,7 +217,10 @@ async function replay(inputArg: string | undefined, flags: ReplayFlags): Promise
         `${trainFirst === undefined ? ' (training.bootstrapReadings; set --train-first N)' : ''}; their rows are not written\n`,
     );
   }
-  const sinks: Sink[] = [scoreFileSink(flags.out ?? '-'), rejectionReporter(process.stderr)];
+  const sinks: Sink[] = [
+    scoreFileSink(flags.out ?? '-', undefined, { latent: cfg.scoring.latent }),
+    rejectionReporter(process.stderr),
+  ];
   if (flags.dlq) sinks.push(dlqFileSink(flags.dlq));
   if (flags.openmetrics) sinks.push(openMetricsSink(flags.openmetrics));
   const labelled = injections ? new LabelledRun() : undefined;
@@ -317,6 +322,10 @@ export function registerReplay(program: Command): void {
     .option(
       '--summary <file>',
       'write the closing figures as JSON (records, windows, anomalies opened, rejections, seconds, backend, config; with --labels detections, false events per sensor-hour and the false-alarm rates)',
+    )
+    .option(
+      '--latent',
+      "also write each window's place in the model's latent space (scoring.latent): CSV columns latent_x, latent_y, latent_distance; NDJSON latent {x, y, distance, code}",
     )
     .option(
       '--openmetrics <file>',

@@ -313,6 +313,13 @@ export const scoringSchema = z
     batchSize: positiveInt.default(256),
     /** How long a window may wait for its micro-batch to fill (processing time). */
     maxWaitMs: ms.default(50),
+    /**
+     * Also encode each window: its bottleneck code, the code's 2-D projection (the training codes'
+     * first two principal directions) and its latent distance (Mahalanobis distance to the
+     * training codes, 1 = the held-out windows' `detection.quantile`), on the reading that ends
+     * the window in score files and the scores topic. One more encoder pass per batch.
+     */
+    latent: z.boolean().default(false),
   })
   .strict();
 

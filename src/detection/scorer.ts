@@ -1,6 +1,12 @@
 import { applyScaler, channelParts, channelTolerance } from '../pipeline/calibration.js';
 import type { SensorWindow, WindowScore } from '../pipeline/contracts.js';
+import { latentPoint } from '../pipeline/latent.js';
 import type { ScoringTarget } from '../pipeline/model.js';
+
+export interface ScoreOptions {
+  /** Also encode the windows and place each code in the model's latent space (`scoring.latent`), when the model has one. */
+  latent?: boolean;
+}
 
 /**
  * Scores windows that share one model in a single model call: each window is scaled with its
@@ -9,6 +15,7 @@ import type { ScoringTarget } from '../pipeline/model.js';
  */
 export async function scoreWithModel(
   items: ReadonlyArray<{ window: SensorWindow; target: ScoringTarget }>,
+  options: ScoreOptions = {},
 ): Promise<WindowScore[]> {
   if (items.length === 0) return [];
   const { model, metadata } = items[0]!.target.bundle;
@@ -18,6 +25,8 @@ export async function scoreWithModel(
   items.forEach(({ window, target }, i) => applyScaler(window.data, target.calibration, x, i * stride));
   const batch = await model.score(x, items.length);
   const { lastRows } = batch;
+  const space = options.latent ? metadata.latent : undefined;
+  const codes = space ? await model.encode(x, items.length) : undefined;
   return items.map(({ window, target }, i) => {
     const shares = new Float32Array(channels);
     const error = channelParts(batch, i, channels, target.calibration.channelErrors, shares);
@@ -40,6 +49,7 @@ export async function scoreWithModel(
       ws.reconstruction = raw;
       ws.tolerance = channelTolerance(target.calibration, channels, model.params.loss);
     }
+    if (space && codes) ws.latent = latentPoint(space, codes, i);
     return ws;
   });
 }
@@ -47,6 +57,7 @@ export async function scoreWithModel(
 /** Groups scoring requests by the model bundle they use (one model call per bundle). */
 export async function scoreBatch(
   items: ReadonlyArray<{ window: SensorWindow; target: ScoringTarget }>,
+  options: ScoreOptions = {},
 ): Promise<WindowScore[]> {
   const byBundle = new Map<object, number[]>();
   items.forEach((item, i) => {
@@ -56,7 +67,10 @@ export async function scoreBatch(
   });
   const out = new Array<WindowScore>(items.length);
   for (const indices of byBundle.values()) {
-    const scores = await scoreWithModel(indices.map((i) => items[i]!));
+    const scores = await scoreWithModel(
+      indices.map((i) => items[i]!),
+      options,
+    );
     indices.forEach((i, k) => (out[i] = scores[k]!));
   }
   return out;

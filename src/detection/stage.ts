@@ -100,6 +100,7 @@ function scoredRows(
       row.reconstruction = Array.from(ws.reconstruction);
       if (ws.tolerance !== undefined) row.tolerance = Array.from(ws.tolerance);
     }
+    if (i === last && ws.latent !== undefined) row.latent = ws.latent;
     return row;
   });
 }
@@ -166,7 +167,7 @@ export function detectStage(opts: DetectStageOptions): OperatorFunction<WindowOu
     let scores: WindowScore[] = [];
     if (toScore.length > 0) {
       const t0 = performance.now();
-      scores = await scoreBatch(toScore);
+      scores = await scoreBatch(toScore, { latent: opts.scoring.latent });
       opts.onBatch?.((performance.now() - t0) / 1000, toScore.length);
     }
 

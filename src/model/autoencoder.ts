@@ -17,6 +17,9 @@ import {
 import type { DropoutFunc, Encoded } from './layers.js';
 import { createRng, nextSeed, STREAM } from './prng.js';
 
+/** Windows per model call in {@link LstmAutoencoder.encode}. */
+const ENCODE_BATCH = 512;
+
 /**
  * The LSTM autoencoder on TensorFlow.js layers. Epochs in {@link FitReport} and progress are
  * 1-based (`bestEpoch` 3 is `loss[2]`). Scoring and reconstruction go through the model's
@@ -118,6 +121,32 @@ export class LstmAutoencoder implements Autoencoder {
     this.checkInput(x, n);
     if (n === 0) return new Float32Array(0);
     return this.scorer.reconstruct(x, n);
+  }
+
+  async encode(x: Float32Array, n: number): Promise<Float32Array> {
+    this.checkInput(x, n);
+    const { windowSize, channels } = this.params;
+    const stride = windowSize * channels;
+    const parts: Float32Array[] = [];
+    // A bounded batch at a time: the code path keeps the whole forward pass's tensors alive.
+    for (let at = 0; at < n; at += ENCODE_BATCH) {
+      const m = Math.min(ENCODE_BATCH, n - at);
+      const codes = this.tf.tidy(() => {
+        const batch = this.tf.tensor3d(x.subarray(at * stride, (at + m) * stride), [m, windowSize, channels]);
+        return this.forwardWithCode(batch, false).code.reshape([m, -1]);
+      });
+      parts.push((await codes.data()) as Float32Array);
+      codes.dispose();
+    }
+    this.dropMasks();
+    if (parts.length === 1) return parts[0]!;
+    const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
+    let o = 0;
+    for (const p of parts) {
+      out.set(p, o);
+      o += p.length;
+    }
+    return out;
   }
 
   dispose(): void {

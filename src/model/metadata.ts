@@ -1,4 +1,5 @@
 import type { ModelHyperParams, ModelMetadata, SensorCalibration } from '../pipeline/model.js';
+import { isLatentSpace } from '../pipeline/latent.js';
 import { invalid } from './layers.js';
 
 type Json = Record<string, unknown>;
@@ -75,6 +76,9 @@ export function parseMetadata(text: string): ModelMetadata {
   for (const [sensor, calibration] of Object.entries(value.sensors))
     checkCalibration(calibration, channels, `sensors["${sensor}"]`);
   checkCalibration(value.fallback, channels, 'fallback');
+  // Absent in models saved before the latent space was fitted: they score without one.
+  if (value.latent !== undefined && !isLatentSpace(value.latent))
+    throw invalid('metadata.json: latent must have size, mean, components, explained, precision, scale and sample');
   return value as unknown as ModelMetadata;
 }
 

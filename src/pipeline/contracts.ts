@@ -6,6 +6,7 @@
  * {@link Rejection} → windowing turns readings into {@link WindowOutput}s → scoring and detection
  * turn windows into {@link ScoredReading}s and {@link AnomalyEvent}s → sinks write them, then ack.
  */
+import type { LatentPoint } from './latent.js';
 
 /** Called once everything derived from a record has been written; commits its offset. */
 export type Ack = () => void;
@@ -203,6 +204,8 @@ export interface WindowScore {
   reconstruction?: Float32Array;
   /** With `reconstruction`: per channel, the half-width of the expected band around it, in raw units. */
   tolerance?: Float32Array;
+  /** Where the window's code sits in the model's latent space, with `scoring.latent` and a model that has one. */
+  latent?: LatentPoint;
 }
 
 /** How far above its threshold an anomaly is, by `detection.severity`'s bands on the score. */
@@ -304,6 +307,8 @@ export interface ScoredReading {
   reconstruction?: readonly number[];
   /** With `reconstruction`: per channel, the half-width of the expected band around it, in raw units. */
   tolerance?: readonly number[];
+  /** With `scoring.latent`: the window's code in the latent space, set on the reading that ended the window. */
+  latent?: LatentPoint;
   /** The reading was part of a training (bootstrap) period: files of scores leave it out. */
   training: boolean;
   /** Set when the reading's window was suppressed: it opened no anomaly and is never learnt from. */

@@ -1,4 +1,5 @@
 import type { Reading, SensorWindow } from './contracts.js';
+import type { LatentSpace } from './latent.js';
 
 /**
  * The model contract: what scoring, training and the CLI need from an autoencoder, without
@@ -93,6 +94,11 @@ export interface Autoencoder {
   score(x: Float32Array, n: number): Promise<BatchErrors>;
   /** Reconstructions of `n` windows (same layout as `x`), for inspection and tests. */
   reconstruct(x: Float32Array, n: number): Promise<Float32Array>;
+  /**
+   * The bottleneck code of each of `n` windows, row-major `n × codeSize`: the last encoder's
+   * final state (LSTM), z_mean (VAE) or the flattened bottleneck (conv). Deterministic.
+   */
+  encode(x: Float32Array, n: number): Promise<Float32Array>;
   dispose(): void;
 }
 
@@ -132,6 +138,8 @@ export interface ModelMetadata {
   sensors: Record<string, SensorCalibration>;
   /** Calibration used when a sensor unknown to the model is scored. */
   fallback: SensorCalibration;
+  /** The training codes' latent space (absent in models saved before it was fitted). */
+  latent?: LatentSpace;
   /** The promotion gate's verdict when this model was retrained (absent for a first model). */
   gate?: Readonly<{ promoted: boolean; reason: string } & Record<string, unknown>>;
   /** Set by the model registry when this version was promoted (src/model/registry.ts). */

@@ -1,6 +1,7 @@
 import { extname } from 'node:path';
 import { AemonError } from '../errors.js';
 import type { PipelineOutput, ScoredReading, Sink } from '../pipeline/contracts.js';
+import type { LatentPoint } from '../pipeline/latent.js';
 import { STDOUT, openTextWriter } from './fileWriter.js';
 
 export type ScoreFileFormat = 'csv' | 'ndjson';
@@ -32,16 +33,29 @@ function csvCell(text: string): string {
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
-/** `timestamp,sensor,score,threshold,anomaly,error_<channel>…` (docs/getting-started.md#replay-output). */
-export function csvHeader(channels: readonly string[]): string {
+/** The columns `scoring.latent` adds at the end of a CSV row. */
+export const LATENT_COLUMNS = ['latent_x', 'latent_y', 'latent_distance'] as const;
+
+/**
+ * `timestamp,sensor,score,threshold,anomaly,error_<channel>…`, then with `latent`
+ * `latent_x,latent_y,latent_distance` (docs/getting-started.md#replay-output).
+ */
+export function csvHeader(channels: readonly string[], latent = false): string {
   return (
-    ['timestamp', 'sensor', 'score', 'threshold', 'anomaly', ...channels.map((c) => csvCell(`error_${c}`))].join(',') +
-    '\n'
+    [
+      'timestamp',
+      'sensor',
+      'score',
+      'threshold',
+      'anomaly',
+      ...channels.map((c) => csvCell(`error_${c}`)),
+      ...(latent ? LATENT_COLUMNS : []),
+    ].join(',') + '\n'
   );
 }
 
-/** One CSV line; a channel column the row has no share for is left empty. */
-export function csvRow(row: ScoredReading, channels: readonly string[]): string {
+/** One CSV line; a channel column the row has no share for is left empty, and so are the latent columns of a reading that ended no window. */
+export function csvRow(row: ScoredReading, channels: readonly string[], latent = false): string {
   const cells = [
     new Date(row.reading.ts).toISOString(),
     csvCell(row.reading.sensor),
@@ -54,12 +68,17 @@ export function csvRow(row: ScoredReading, channels: readonly string[]): string 
     const i = shares === null ? -1 : row.channels.indexOf(channel);
     cells.push(i < 0 || shares === null ? '' : csvNumber(shares[i] ?? null));
   }
+  if (latent) {
+    const p = row.latent;
+    cells.push(...(p ? [csvNumber(p.x), csvNumber(p.y), csvNumber(p.distance)] : ['', '', '']));
+  }
   return cells.join(',') + '\n';
 }
 
 /**
  * One NDJSON line: `{ts, sensor, score, rawScore, threshold, anomaly, errors, windowId}`; `errors` is
- * null while warming. `rawScore` is the window's error ÷ its calibrated threshold.
+ * null while warming. `rawScore` is the window's error ÷ its calibrated threshold. The reading
+ * that ended a window has `latent: {x, y, distance, code}` with `scoring.latent`.
  */
 export function ndjsonRow(row: ScoredReading): string {
   let errors: Record<string, number> | null = null;
@@ -80,8 +99,19 @@ export function ndjsonRow(row: ScoredReading): string {
       anomaly: row.anomaly,
       errors,
       windowId: row.windowId,
+      ...(row.latent ? { latent: latentJson(row.latent) } : {}),
     }) + '\n'
   );
+}
+
+/** A window's place in the latent space as JSON: projection, distance and code, six significant digits. */
+export function latentJson(p: LatentPoint): { x: number; y: number; distance: number; code: number[] } {
+  return {
+    x: roundNumber(p.x),
+    y: roundNumber(p.y),
+    distance: roundNumber(p.distance),
+    code: Array.from(p.code, roundNumber),
+  };
 }
 
 function unionOfChannels(outputs: readonly PipelineOutput[]): string[] {
@@ -100,7 +130,8 @@ function unionOfChannels(outputs: readonly PipelineOutput[]): string[] {
  * channel the run can see (e.g. the union over a replayed folder); without `channels` the header
  * takes the channels of the first rows written, and a later row's other channels are left out.
  */
-export function scoreFileSink(path: string, channels?: readonly string[]): Sink {
+export function scoreFileSink(path: string, channels?: readonly string[], options: { latent?: boolean } = {}): Sink {
+  const latent = options.latent === true;
   const format = scoreFileFormat(path);
   const file = openTextWriter(path);
   let header: readonly string[] | undefined = channels === undefined ? undefined : [...new Set(channels)];
@@ -115,13 +146,13 @@ export function scoreFileSink(path: string, channels?: readonly string[]): Sink 
         if (header === undefined && !outputs.some((o) => o.kind === 'scored' && o.rows.some((r) => !r.training)))
           return;
         header ??= unionOfChannels(outputs);
-        text += csvHeader(header);
+        text += csvHeader(header, latent);
         headerWritten = true;
       }
       for (const out of outputs) {
         if (out.kind !== 'scored') continue;
         for (const row of out.rows) {
-          if (!row.training) text += format === 'csv' ? csvRow(row, header ?? []) : ndjsonRow(row);
+          if (!row.training) text += format === 'csv' ? csvRow(row, header ?? [], latent) : ndjsonRow(row);
         }
       }
       await file.write(text);
@@ -129,7 +160,7 @@ export function scoreFileSink(path: string, channels?: readonly string[]): Sink 
     async close() {
       if (!headerWritten) {
         headerWritten = true;
-        await file.write(csvHeader(header ?? []));
+        await file.write(csvHeader(header ?? [], latent));
       }
       await file.close();
     },

@@ -1,5 +1,6 @@
 import type { DetectionConfig, ModelConfig, TrainingConfig, WindowingConfig } from '../config/schema.js';
 import { applyScaler, calibrateErrors, fitScaler } from '../pipeline/calibration.js';
+import { fitLatent } from '../pipeline/latent.js';
 import { principalDirection, shiftWindows } from './augment.js';
 import type {
   Autoencoder,
@@ -148,6 +149,11 @@ export async function trainGroup(
       allRows.set(p.s.rows, r);
       r += p.s.rows.length;
     }
+    // The latent space: fitted on the training windows' codes, its distance scaled on the held-out ones'.
+    const codes = await model.encode(x, n);
+    const d = codes.length / n;
+    const nFit = trainIdx.length > 0 ? trainIdx.length : n;
+    const latent = fitLatent(codes.subarray(0, nFit * d), nFit, d, codes.subarray(nFit * d), n - nFit, dc.quantile);
     return {
       model,
       metadata: {
@@ -162,6 +168,7 @@ export async function trainGroup(
         fit,
         sensors: calibrations,
         fallback: { ...fitScaler(allRows, ch), ...calibrateErrors(pooled, ch, dc) },
+        latent,
       },
     };
   } catch (err) {

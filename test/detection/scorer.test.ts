@@ -27,6 +27,7 @@ function fakeModel(lastRows: Float32Array | undefined): Autoencoder {
       ...(lastRows ? { lastRows } : {}),
     }),
     reconstruct: () => Promise.reject(new Error('not used')),
+    encode: () => Promise.reject(new Error('not used')),
     dispose: () => {},
   };
 }

@@ -82,11 +82,13 @@ export function matchEvents(
  * wanders through in the hours after it, so the model learns the operating point at other load
  * levels too (`model.levelShift`), and anomalies open on the calibrated threshold: the dynamic
  * threshold needs a longer history per sensor than a demo gives it before it stops raising
- * early false alarms. A config file or env can still change any of it.
+ * early false alarms. Each window is placed in the model's latent space too, for the live view's
+ * map of it. A config file or env can still change any of it.
  */
 export const DEMO_DEFAULTS = {
   training: { bootstrapReadings: 600, stride: 3 },
   model: { epochs: 30, levelShift: 3 },
+  scoring: { latent: true },
   detection: { decision: 'threshold' },
   simulator: { speedup: 20 },
 };

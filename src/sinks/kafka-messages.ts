@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { IHeaders, Message } from 'kafkajs';
 import type { AnomalyEvent, DecidedWindow, Rejection } from '../pipeline/contracts.js';
 import type { AnomalyRecord, ScoreRecord } from './message-schema.js';
-import { roundNumber } from './scores.js';
+import { latentJson, roundNumber } from './scores.js';
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
 
@@ -42,6 +42,7 @@ export function scoreMessage(ws: DecidedWindow, anomaly: boolean): Message {
     channels,
     topChannels: verdict.topChannels.map((c) => ({ ...c })),
     modelVersion: ws.modelVersion,
+    ...(ws.latent ? { latent: latentJson(ws.latent) } : {}),
   };
   return { key: ws.window.sensor, value: JSON.stringify(value) };
 }

@@ -65,6 +65,20 @@ export const scoreRecordSchema = z
     channels: z.record(z.string(), number).describe("Each channel's share of the window error"),
     topChannels: z.array(channelExplanationSchema),
     modelVersion: z.string(),
+    latent: z
+      .object({
+        x: number.describe("The code projected on the training codes' first principal direction"),
+        y: number.describe('… and on their second'),
+        distance: number
+          .min(0)
+          .describe(
+            "Mahalanobis distance of the code to the training codes; 1 = the held-out normal windows' quantile",
+          ),
+        code: z.array(number).describe("The window's bottleneck code"),
+      })
+      .strict()
+      .optional()
+      .describe("With scoring.latent: the window's place in the model's latent space"),
   })
   .strict()
   .meta({ title: 'aemon.scores record', description: 'One scored window (key: the sensor id)' });

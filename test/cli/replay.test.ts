@@ -4,6 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { aemon, DATASETS } from './run.js';
 import { tempDir } from '../tempdir.js';
+import { isLatentSpace, latentPoint } from '../../src/pipeline/latent.js';
 
 const SKAB_1 = join(DATASETS, 'skab/valve1/1.csv');
 
@@ -82,4 +83,53 @@ test('--help lists the commands and explains replay', async () => {
   const replayHelp = await aemon(['replay', '--help']);
   assert.match(replayHelp.stdout, /--train-first <n>/);
   assert.match(replayHelp.stdout, /One row per reading after the training rows/);
+});
+
+test('replay --latent with a saved model: each window placed by the latent space in its metadata, scores unchanged', async () => {
+  const dir = tempDir('aemon-latent-');
+  const small = { AEMON_MODEL_EPOCHS: '3', AEMON_WINDOWING_SIZE: '16', AEMON_MODEL_UNITS: '6' };
+  const trained = await aemon(['train', SKAB_1, '--out', join(dir, 'models')], { env: small });
+  assert.equal(trained.code, 0, trained.stderr);
+  const m = /^saved model (m-[0-9a-f]+) \(channels .*\) to (.*); current in /m.exec(trained.stdout);
+  assert.ok(m, trained.stdout);
+  const metadata = JSON.parse(readFileSync(join(m[2]!, 'metadata.json'), 'utf8')) as { latent: unknown };
+  assert.ok(isLatentSpace(metadata.latent), 'the saved model has its latent space');
+  const space = metadata.latent;
+  assert.equal(space.size, 6, 'the LSTM code is the last encoder state: units numbers');
+
+  const replay = (out: string, ...flags: string[]) =>
+    aemon(['replay', SKAB_1, '--model', join(dir, 'models'), '--out', join(dir, out), ...flags], { env: small });
+  for (const run of await Promise.all([
+    replay('plain.csv'),
+    replay('l.csv', '--latent'),
+    replay('l.ndjson', '--latent'),
+  ]))
+    assert.equal(run.code, 0, run.stderr);
+  const plain = readFileSync(join(dir, 'plain.csv'), 'utf8').trim().split('\n');
+  const csv = readFileSync(join(dir, 'l.csv'), 'utf8').trim().split('\n');
+  assert.equal(csv[0], `${plain[0]},latent_x,latent_y,latent_distance`);
+  assert.equal(csv.length, plain.length);
+  const rows = readFileSync(join(dir, 'l.ndjson'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { latent?: { x: number; y: number; distance: number; code: number[] } });
+  assert.equal(rows.length, plain.length - 1);
+  let placed = 0;
+  let far = 0;
+  rows.forEach((row, i) => {
+    const cells = csv[i + 1]!.split(',');
+    assert.equal(cells.slice(0, -3).join(','), plain[i + 1], 'the latent columns change nothing else');
+    if (row.latent === undefined) return assert.deepEqual(cells.slice(-3), ['', '', '']);
+    placed++;
+    const { x, y, distance, code } = row.latent;
+    assert.equal(code.length, 6);
+    // The NDJSON code, through the saved space, gives the row's projection and distance.
+    const p = latentPoint(space, Float32Array.from(code), 0);
+    assert.ok(Math.abs(p.x - x) < 1e-3 && Math.abs(p.y - y) < 1e-3, `(${p.x}, ${p.y}) ≠ (${x}, ${y})`);
+    assert.ok(Math.abs(p.distance - distance) < 1e-3 * Math.max(1, distance));
+    assert.deepEqual(cells.slice(-3).map(Number), [x, y, distance]);
+    if (distance > 1) far++;
+  });
+  assert.ok(placed > rows.length / 2, `${placed} of ${rows.length} rows placed`);
+  assert.ok(far > 0 && far < placed, `${far} of ${placed} windows beyond the held-out quantile`);
 });

@@ -53,6 +53,13 @@ test('the records aemon writes to aemon.anomalies and aemon.scores satisfy their
     deviation: 4,
     direction: 'above',
   });
+  assert.equal(score.latent, undefined, 'no latent field without scoring.latent');
+  const placed: DecidedWindow = {
+    ...decided,
+    latent: { x: 0.5, y: -1.25, distance: 3.5, code: Float32Array.of(0.1, -0.2, 0.3) },
+  };
+  const withLatent = scoreRecordSchema.parse(JSON.parse(scoreMessage(placed, d.anomaly).value as string));
+  assert.deepEqual(withLatent.latent, { x: 0.5, y: -1.25, distance: 3.5, code: [0.1, -0.2, 0.3] });
   const [event] = d.events;
   assert.ok(event);
   const record = anomalyRecordSchema.parse(JSON.parse(anomalyMessage(event).value as string));

@@ -320,6 +320,12 @@ export const scoringSchema = z
      * the window in score files and the scores topic. One more encoder pass per batch.
      */
     latent: z.boolean().default(false),
+    /**
+     * Weight w of the latent distance in a window's raw score: (error ÷ threshold + w × latent
+     * distance) ÷ (1 + w), both 1 at their calibrated quantile. Encodes each window as
+     * `scoring.latent` does (without writing it unless that is on). 0 = reconstruction error only.
+     */
+    latentWeight: z.number().nonnegative().finite().default(0),
   })
   .strict();
 

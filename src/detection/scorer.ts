@@ -6,6 +6,8 @@ import type { ScoringTarget } from '../pipeline/model.js';
 export interface ScoreOptions {
   /** Also encode the windows and place each code in the model's latent space (`scoring.latent`), when the model has one. */
   latent?: boolean;
+  /** `scoring.latentWeight`: the latent distance's weight in the raw score, when the model has a latent space. */
+  latentWeight?: number;
 }
 
 /**
@@ -25,7 +27,8 @@ export async function scoreWithModel(
   items.forEach(({ window, target }, i) => applyScaler(window.data, target.calibration, x, i * stride));
   const batch = await model.score(x, items.length);
   const { lastRows } = batch;
-  const space = options.latent ? metadata.latent : undefined;
+  const weight = options.latentWeight ?? 0;
+  const space = options.latent || weight > 0 ? metadata.latent : undefined;
   const codes = space ? await model.encode(x, items.length) : undefined;
   return items.map(({ window, target }, i) => {
     const shares = new Float32Array(channels);
@@ -49,7 +52,11 @@ export async function scoreWithModel(
       ws.reconstruction = raw;
       ws.tolerance = channelTolerance(target.calibration, channels, model.params.loss);
     }
-    if (space && codes) ws.latent = latentPoint(space, codes, i);
+    if (space && codes) {
+      const point = latentPoint(space, codes, i);
+      if (weight > 0) ws.score = (ws.score + weight * point.distance) / (1 + weight);
+      if (options.latent) ws.latent = point;
+    }
     return ws;
   });
 }

@@ -167,7 +167,10 @@ export function detectStage(opts: DetectStageOptions): OperatorFunction<WindowOu
     let scores: WindowScore[] = [];
     if (toScore.length > 0) {
       const t0 = performance.now();
-      scores = await scoreBatch(toScore, { latent: opts.scoring.latent });
+      scores = await scoreBatch(toScore, {
+        latent: opts.scoring.latent,
+        latentWeight: opts.scoring.latentWeight,
+      });
       opts.onBatch?.((performance.now() - t0) / 1000, toScore.length);
     }
 

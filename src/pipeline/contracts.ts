@@ -192,7 +192,8 @@ export interface WindowScore {
   /** The sensor's calibrated threshold (held-out normal windows), in error units. */
   threshold: number;
   /**
-   * The raw score, `error / threshold`: what a decision policy takes in. The score users see is
+   * The raw score, `error / threshold` (mixed with the latent distance by `scoring.latentWeight`
+   * when that is set): what a decision policy takes in. The score users see is
    * the decision's ({@link WindowVerdict}), which equals this one only under `decision: threshold`.
    */
   score: number;

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { scoreWithModel } from '../../src/detection/scorer.js';
 import type { SensorWindow } from '../../src/pipeline/contracts.js';
 import type { Autoencoder, BatchErrors, ModelBundle, ScoringTarget } from '../../src/pipeline/model.js';
+import type { LatentSpace } from '../../src/pipeline/latent.js';
 
 const PARAMS = {
   windowSize: 2,
@@ -82,4 +83,56 @@ test('a calibration with channel levels scores the weighted error and names chan
   t.calibration.channelErrors = { combine: 'max', levels: [1, 0.05] };
   const [wmax] = await scoreWithModel([{ window, target: t }]);
   assert.ok(Math.abs(wmax!.score - 2) < 1e-6);
+});
+
+test('scoring.latent places each window by its code; scoring.latentWeight mixes the latent distance into the raw score', async () => {
+  // Codes of 2 numbers: window i has code (3i, 4i); the space is the identity around 0, scale 5.
+  const model: Autoencoder = {
+    ...fakeModel(undefined),
+    encode: async (_x: Float32Array, n: number) =>
+      Float32Array.from({ length: 2 * n }, (_, k) => (k % 2 ? 4 : 3) * (k >> 1)),
+  };
+  const latent: LatentSpace = {
+    size: 2,
+    mean: [0, 0],
+    components: [
+      [1, 0],
+      [0, 1],
+    ],
+    explained: [0.5, 0.5],
+    precision: [1, 0, 0, 1],
+    scale: 5,
+    sample: [],
+  };
+  const t = target(model);
+  t.bundle = { ...t.bundle, metadata: { ...t.bundle.metadata, latent } };
+  const items = [0, 1, 2].map(() => ({ window, target: t }));
+  const plain = await scoreWithModel(items);
+  assert.ok(
+    plain.every((ws) => ws.latent === undefined && ws.score === 2),
+    'off by default: nothing encoded',
+  );
+  const placed = await scoreWithModel(items, { latent: true });
+  assert.deepEqual(
+    placed.map((ws) => [ws.latent!.x, ws.latent!.y, ws.latent!.distance, ws.score]),
+    [
+      [0, 0, 0, 2],
+      [3, 4, 1, 2],
+      [6, 8, 2, 2],
+    ],
+  );
+  // (error ÷ threshold + w × distance) ÷ (1 + w), w = 1: (2 + 0) / 2, (2 + 1) / 2, (2 + 2) / 2.
+  const mixed = await scoreWithModel(items, { latentWeight: 1 });
+  assert.deepEqual(
+    mixed.map((ws) => ws.score),
+    [1, 1.5, 2],
+  );
+  assert.ok(
+    mixed.every((ws) => ws.latent === undefined),
+    'the weight alone writes no latent field',
+  );
+  // A model saved without a latent space scores as before.
+  const old = await scoreWithModel([{ window, target: target(model) }], { latent: true, latentWeight: 1 });
+  assert.equal(old[0]!.score, 2);
+  assert.equal(old[0]!.latent, undefined);
 });

@@ -27,7 +27,11 @@ export interface Variant {
 }
 
 export const VARIANTS: Variant[] = [
-  { name: 'defaults', settings: {}, what: 'LSTM autoencoder, dynamic thresholds' },
+  {
+    name: 'defaults',
+    settings: {},
+    what: 'LSTM autoencoder, operating-point augmentation ±3 sd, dynamic thresholds',
+  },
   { name: 'conv', settings: { AEMON_MODEL_ARCHITECTURE: 'conv' }, what: 'the convolutional autoencoder' },
   { name: 'contractive', settings: { AEMON_MODEL_CONTRACTIVE: '0.01' }, what: 'contractive penalty λ = 0.01' },
   {
@@ -39,9 +43,14 @@ export const VARIANTS: Variant[] = [
   { name: 'sparse', settings: { AEMON_MODEL_L1: '0.001' }, what: 'L1 on the code, 10⁻³' },
   { name: 'variational', settings: { AEMON_MODEL_VARIATIONAL: '0.01' }, what: 'LSTM-VAE, β = 0.01' },
   {
-    name: 'levelShift',
-    settings: { AEMON_MODEL_LEVEL_SHIFT: '3' },
-    what: 'operating-point augmentation ±3 sd (the demo has it)',
+    name: 'no levelShift',
+    settings: { AEMON_MODEL_LEVEL_SHIFT: '0' },
+    what: 'no operating-point augmentation',
+  },
+  {
+    name: 'latent',
+    settings: { AEMON_SCORING_LATENT_WEIGHT: '1' },
+    what: 'the latent distance mixed into the score, weight 1',
   },
   {
     name: 'threshold',

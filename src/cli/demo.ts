@@ -80,14 +80,14 @@ export function matchEvents(
  * anomaly (the simulator stays quiet for twice the bootstrap: 1,200 s of event time, 60 s of
  * wall time at 20×). Ten minutes of bootstrap cannot see the range the simulated plant's load
  * wanders through in the hours after it, so the model learns the operating point at other load
- * levels too (`model.levelShift`), and anomalies open on the calibrated threshold: the dynamic
+ * levels too (`model.levelShift`, on by default), and anomalies open on the calibrated threshold: the dynamic
  * threshold needs a longer history per sensor than a demo gives it before it stops raising
  * early false alarms. Each window is placed in the model's latent space too, for the live view's
  * map of it. A config file or env can still change any of it.
  */
 export const DEMO_DEFAULTS = {
   training: { bootstrapReadings: 600, stride: 3 },
-  model: { epochs: 30, levelShift: 3 },
+  model: { epochs: 30 },
   scoring: { latent: true },
   detection: { decision: 'threshold' },
   simulator: { speedup: 20 },

@@ -243,7 +243,7 @@ export const modelSchema = z
      * windows are not moved. Groups of one channel are never moved (there the direction is the
      * level itself). 0 = off.
      */
-    levelShift: z.number().min(0).max(10).default(0),
+    levelShift: z.number().min(0).max(10).default(3),
   })
   .strict()
   .superRefine((m, ctx) => {

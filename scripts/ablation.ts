@@ -47,6 +47,8 @@ export const VARIANTS: Variant[] = [
     settings: { AEMON_MODEL_LEVEL_SHIFT: '0' },
     what: 'no operating-point augmentation',
   },
+  { name: 'window 16', settings: { AEMON_WINDOWING_SIZE: '16' }, what: 'windows of 16 readings instead of 32' },
+  { name: 'window 64', settings: { AEMON_WINDOWING_SIZE: '64' }, what: 'windows of 64 readings instead of 32' },
   {
     name: 'latent',
     settings: { AEMON_SCORING_LATENT_WEIGHT: '1' },

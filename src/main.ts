@@ -161,6 +161,8 @@ export function liveViewFor(engine: Engine): LiveViewHandle {
     backend: engine.backend,
     maxSensors: cfg.metrics.maxSensors,
     staleAfterMs: cfg.sensors.staleAfterMs,
+    // The models in use: a sensor's windows are drawn over its current model's training sample.
+    latentSpace: (version) => engine.trainer.models().find((b) => b.metadata.version === version)?.metadata.latent,
     feedback:
       token === ''
         ? undefined

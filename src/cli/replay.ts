@@ -233,9 +233,16 @@ async function replay(inputArg: string | undefined, flags: ReplayFlags): Promise
   const stats = await engine.run(records$, sinks);
   if (flags.report && collector) {
     const source = range ? `${range.topic} ${flags.from} – ${flags.to}` : input!;
+    // The models held at the end: each sensor's scatter is drawn in its last model's space.
+    const spaces = new Map(engine.trainer.models().map((b) => [b.metadata.version, b.metadata.latent]));
     await writeReport(
       flags.report,
-      reportHtml(collector.series(), { title: `aemon replay: ${source}`, source, backend: engine.backend }),
+      reportHtml(collector.series(), {
+        title: `aemon replay: ${source}`,
+        source,
+        backend: engine.backend,
+        latentSpace: (version) => spaces.get(version),
+      }),
     );
   }
   const seconds = (performance.now() - t0) / 1000;

@@ -8,6 +8,7 @@ export interface ViewAssets {
   uplotCss: string;
   css: string;
   chartsJs: string;
+  latentJs: string;
   liveJs: string;
   reportJs: string;
 }
@@ -39,6 +40,7 @@ export function viewAssets(): ViewAssets {
     uplotCss: read(require.resolve('uplot/dist/uPlot.min.css'), 'uPlot styles'),
     css: own('view.css'),
     chartsJs: own('charts.js'),
+    latentJs: own('latent.js'),
     liveJs: own('live.js'),
     reportJs: own('report.js'),
   };

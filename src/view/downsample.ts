@@ -114,3 +114,35 @@ export function flaggedSpans(x: ArrayLike<number>, flagged: (i: number) => boole
   if (start >= 0) spans.push([x[start]!, x[x.length - 1]!]);
   return spans;
 }
+
+/**
+ * Up to `budget` indices of `classes` (each entry a small non-negative class number), ascending,
+ * for a scatter that must stay small: the budget is shared evenly among the classes present, a
+ * class with fewer entries than its share keeps them all and leaves the rest to the others, and
+ * each class's entries are taken evenly spread in order. So rare classes (anomalous windows) are
+ * all kept however many common ones there are. The last entry is always among them.
+ */
+export function sampleByClass(classes: ArrayLike<number>, budget: number): number[] {
+  if (!Number.isInteger(budget) || budget < 1) throw new RangeError(`budget must be a positive integer, got ${budget}`);
+  const n = classes.length;
+  if (n <= budget) return Array.from({ length: n }, (_v, i) => i);
+  const members = new Map<number, number[]>();
+  for (let i = 0; i < n; i++) {
+    const c = classes[i]!;
+    let list = members.get(c);
+    if (list === undefined) members.set(c, (list = []));
+    list.push(i);
+  }
+  // Water-filling: the smallest classes first, each taking at most an even share of what is left.
+  const lists = [...members.values()].sort((a, b) => a.length - b.length);
+  const picked: number[] = [];
+  let left = budget - 1;
+  lists.forEach((list, k) => {
+    const share = Math.min(list.length, Math.floor(left / (lists.length - k)));
+    for (let j = 0; j < share; j++) picked.push(list[Math.floor(((j + 0.5) * list.length) / share)]!);
+    left -= share;
+  });
+  const last = n - 1;
+  if (!picked.includes(last)) picked.push(last);
+  return picked.sort((a, b) => a - b);
+}

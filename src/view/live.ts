@@ -1,4 +1,6 @@
 import type { AnomalyEvent, PipelineOutput, ScoredReading, Sink } from '../pipeline/contracts.js';
+import type { LatentSpace } from '../pipeline/latent.js';
+import { DEFAULT_LATENT_CAPACITY, LatentRing, latentBackdrop, type SensorLatent } from './latent.js';
 
 /** What the live view shows a sensor as (the fleet list's badge). */
 export type LiveState = 'warming' | 'scoring' | 'stale' | 'anomalous';
@@ -14,6 +16,10 @@ export interface LiveViewOptions {
   recentEvents?: number;
   /** The TensorFlow.js backend, shown with the model version. */
   backend: string;
+  /** Windows kept per sensor in the latent-space scatter (a ring), with `scoring.latent`. */
+  latentCapacity?: number;
+  /** The latent space of a model version (its training sample and explained shares), when that model is held. */
+  latentSpace?: (modelVersion: string) => LatentSpace | undefined;
   now?: () => number;
 }
 
@@ -57,6 +63,12 @@ export interface SensorDetail extends SensorSummary {
   threshold: number | null;
   points: SensorPoints;
   events: AnomalyEvent[];
+  /**
+   * With `scoring.latent`: the sensor's latest windows in its model's latent space (after
+   * `since`, those whose window ended at that reading or later), with the model's training
+   * sample. Absent when the sensor has no window placed in a latent space.
+   */
+  latent?: SensorLatent;
 }
 
 /** The fleet list. */
@@ -93,6 +105,8 @@ class SensorRing {
   shares: Float32Array | null = null;
   threshold: number | null = null;
   modelVersion: string | null = null;
+  /** Created with the sensor's first window placed in a latent space: runs without `scoring.latent` hold none. */
+  latent: LatentRing | undefined;
 
   constructor(
     readonly channels: readonly string[],
@@ -198,7 +212,8 @@ export interface LiveChanges {
 
 /**
  * The live view's state, kept as a sink: per sensor a bounded ring of recent points (values,
- * reconstruction, score, anomaly flag), and recent anomaly events. Writing is a few array stores
+ * reconstruction, score, anomaly flag), with `scoring.latent` a bounded ring of its recent
+ * windows' places in the latent space, and recent anomaly events. Writing is a few array stores
  * per reading (it runs on the scoring path); snapshots are built when the page asks.
  */
 export class LiveView implements Sink {
@@ -210,11 +225,13 @@ export class LiveView implements Sink {
   private freshEvents: AnomalyEvent[] = [];
   private readonly untracked = new Set<string>();
   private readonly capacity: number;
+  private readonly latentCapacity: number;
   private readonly recentMax: number;
   private readonly now: () => number;
 
   constructor(private readonly opts: LiveViewOptions) {
     this.capacity = opts.capacity ?? DEFAULT_CAPACITY;
+    this.latentCapacity = opts.latentCapacity ?? DEFAULT_LATENT_CAPACITY;
     this.recentMax = opts.recentEvents ?? 50;
     this.now = opts.now ?? Date.now;
   }
@@ -274,6 +291,7 @@ export class LiveView implements Sink {
   sensor(id: string, since = 0): SensorDetail | undefined {
     const ring = this.sensors.get(id);
     if (!ring) return undefined;
+    const latent = ring.latent;
     return {
       ...this.summary(id)!,
       modelVersion: ring.modelVersion,
@@ -282,6 +300,7 @@ export class LiveView implements Sink {
       threshold: ring.threshold,
       points: ring.points(since),
       events: [...this.recent.filter((e) => e.sensor === id)],
+      ...(latent ? { latent: latent.points(since, latentBackdrop(this.opts.latentSpace?.(latent.modelVersion))) } : {}),
     };
   }
 
@@ -313,6 +332,10 @@ export class LiveView implements Sink {
     }
     ring.push(row);
     if (modelVersion !== undefined) ring.modelVersion = modelVersion;
+    if (row.latent !== undefined && ring.modelVersion !== null) {
+      ring.latent ??= new LatentRing(this.latentCapacity, ring.modelVersion);
+      ring.latent.push(row, row.latent, ring.modelVersion, ring.total - 1);
+    }
     this.dirty.add(id);
   }
 

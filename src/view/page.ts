@@ -1,4 +1,5 @@
 import { escapeHtml, inlineScript, viewAssets } from './assets.js';
+import { DEFAULT_LATENT_CAPACITY } from './latent.js';
 
 /**
  * Pages allow no network but their own server: no external script, style, image or font can
@@ -14,13 +15,13 @@ export interface PageParts {
   body: string;
   /** Attributes of `<body>`, e.g. `data-capacity="600"` (trusted). */
   bodyAttrs?: string;
-  /** Scripts after uPlot and charts.js, inlined in order. */
+  /** Scripts after uPlot, charts.js and latent.js, inlined in order. */
   scripts: readonly string[];
   /** JSON embedded as `<script type="application/json" id="report-data">`. */
   data?: unknown;
   /** `'self'` for the live view (its event stream); reports connect nowhere. */
   connect: "'self'" | "'none'";
-  /** Inline uPlot and charts.js (default true); a plain table page needs neither. */
+  /** Inline uPlot, charts.js and latent.js (default true); a plain table page needs none of them. */
   charts?: boolean;
 }
 
@@ -41,7 +42,8 @@ export function htmlDocument(parts: PageParts): string {
     `<body${parts.bodyAttrs ? ` ${parts.bodyAttrs}` : ''}>\n${parts.body}\n${data}` +
     (parts.charts === false
       ? ''
-      : `<script>${inlineScript(a.uplotJs)}</script>\n<script>${inlineScript(a.chartsJs)}</script>\n`) +
+      : `<script>${inlineScript(a.uplotJs)}</script>\n<script>${inlineScript(a.chartsJs)}</script>\n` +
+        `<script>${inlineScript(a.latentJs)}</script>\n`) +
     parts.scripts.map((s) => `<script>${inlineScript(s)}</script>\n`).join('') +
     `</body>\n</html>\n`
   );
@@ -74,6 +76,19 @@ const LIVE_BODY = `<header>
     <ul id="shares" class="plain shares"></ul>
     <div id="score-chart" class="chart"></div>
     <div id="channel-charts"></div>
+    <section id="latent" class="latent" hidden aria-labelledby="latent-title">
+      <h3 id="latent-title">Latent space</h3>
+      <p id="latent-caption" class="muted">Recent windows' codes projected on the training codes' first two principal directions, over the training windows in grey: a window far from the grey is unlike what the model learnt.</p>
+      <div class="key">
+        <span><span class="swatch dot sample"></span>training window</span>
+        <span><span class="swatch dot normal"></span>normal</span>
+        <span><span class="swatch dot anomalous"></span>anomalous</span>
+        <span><span class="swatch dot suppressed"></span>suppressed</span>
+        <span><span class="swatch dot newest"></span>newest window</span>
+      </div>
+      <div id="latent-chart" class="scatter"></div>
+      <p id="latent-meta" class="muted"></p>
+    </section>
   </section>
   <aside aria-labelledby="events-title" class="events">
     <h2 id="events-title">Anomalies</h2>
@@ -98,15 +113,15 @@ let livePageCache: { key: string; html: string } | undefined;
  * The live view's page (`GET /`): everything inline, updates come from `/events`. With `feedback`
  * it offers to mark events (false alarm, confirmed) once the operator gives the admin token.
  */
-export function livePage(capacity: number, feedback = false): string {
-  const key = `${capacity}:${feedback}`;
+export function livePage(capacity: number, feedback = false, latentCapacity = DEFAULT_LATENT_CAPACITY): string {
+  const key = `${capacity}:${feedback}:${latentCapacity}`;
   if (livePageCache?.key !== key) {
     livePageCache = {
       key,
       html: htmlDocument({
         title: 'aemon live',
         body: LIVE_BODY,
-        bodyAttrs: `data-capacity="${capacity}"${feedback ? ' data-feedback="true"' : ''}`,
+        bodyAttrs: `data-capacity="${capacity}" data-latent-capacity="${latentCapacity}"${feedback ? ' data-feedback="true"' : ''}`,
         scripts: [viewAssets().liveJs],
         connect: "'self'",
       }),

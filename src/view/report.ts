@@ -1,13 +1,18 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { AemonError } from '../errors.js';
+import type { LatentSpace } from '../pipeline/latent.js';
 import { escapeHtml, viewAssets } from './assets.js';
-import { flaggedSpans, minMaxDownsample } from './downsample.js';
+import { flaggedSpans, minMaxDownsample, sampleByClass } from './downsample.js';
+import type { LatentState } from './latent.js';
 import { htmlDocument } from './page.js';
 import type { SensorSeries } from './series.js';
 
 /** Pixel columns a report's charts are downsampled to (min and max each). */
 export const REPORT_COLUMNS = 3000;
+
+/** Windows a report's latent-space scatter draws at most per sensor. */
+export const REPORT_LATENT_POINTS = 1000;
 
 export interface ReportOptions {
   title: string;
@@ -21,6 +26,33 @@ export interface ReportOptions {
   generated?: number;
   /** A link shown at the top, e.g. back to an evaluation's index. */
   back?: { href: string; text: string };
+  /** The latent space of a model version (the models held at the end of the run), for the scatter's training sample. */
+  latentSpace?: (modelVersion: string) => LatentSpace | undefined;
+  /** Windows drawn per sensor in the latent-space scatter at most. */
+  latentPoints?: number;
+}
+
+/**
+ * A sensor's windows in the latent space of the last model that scored it, as the report's
+ * scatter draws them: at most {@link REPORT_LATENT_POINTS}, every state kept (see
+ * {@link sampleByClass}), in time order.
+ */
+export interface ReportLatent {
+  modelVersion: string;
+  /** Windows that model placed, drawn or not. */
+  windows: number;
+  /** Windows placed by earlier models (another space): not drawn. */
+  earlier: number;
+  ts: number[];
+  x: number[];
+  y: number[];
+  distance: number[];
+  state: LatentState[];
+  /** 1 where the window ended inside a labelled anomaly; `null` when the report has no labels. */
+  labelled: number[] | null;
+  /** The model's training windows, projected; `null` when that model's space was not given. */
+  sample: Array<[number, number]> | null;
+  explained: [number, number] | null;
 }
 
 /** One sensor as the report page draws it (see browser/report.js). */
@@ -41,16 +73,64 @@ export interface ReportSensor {
   suppressed: Array<[number, number]>;
   events: Array<{ start: number; end: number | null; peak: number; top: string }>;
   stats: { readings: number; scored: number; anomalous: number; labelledRows: number };
+  /** With `scoring.latent`: the latent-space scatter's windows. */
+  latent?: ReportLatent;
 }
 
 // Six significant digits are plenty for a chart and keep the embedded JSON small.
 const compact = (v: number | null): number | null => (v === null ? null : Number(v.toPrecision(6)));
+
+const STATE_CODE: Record<LatentState, number> = { normal: 0, anomalous: 1, suppressed: 2 };
+
+/** The sensor's windows placed by its last model, sampled for the scatter; undefined without any. */
+export function reportLatent(
+  s: SensorSeries,
+  labelled: ReadonlyArray<readonly [number, number]> | undefined,
+  opts: Pick<ReportOptions, 'latentSpace' | 'latentPoints'> = {},
+): ReportLatent | undefined {
+  const l = s.latent;
+  if (!l || l.at.length === 0) return undefined;
+  const model = l.model[l.model.length - 1]!;
+  const mine: number[] = [];
+  for (let k = 0; k < l.at.length; k++) if (l.model[k] === model) mine.push(k);
+  const hasLabels = labelled !== undefined || s.label.some((v) => v >= 0);
+  const state = (k: number): LatentState => {
+    const at = l.at[k]!;
+    if (s.suppressed[at] === 1) return 'suppressed';
+    return s.anomaly[at] === 1 ? 'anomalous' : 'normal';
+  };
+  const isLabelled = (k: number): number => {
+    const at = l.at[k]!;
+    if (labelled === undefined) return s.label[at] === 1 ? 1 : 0;
+    const t = s.ts[at]!;
+    return labelled.some(([a, b]) => t >= a && t <= b) ? 1 : 0;
+  };
+  const classes = Int8Array.from(mine, (k) => STATE_CODE[state(k)] + (hasLabels ? 3 * isLabelled(k) : 0));
+  const drawn = sampleByClass(classes, opts.latentPoints ?? REPORT_LATENT_POINTS).map((j) => mine[j]!);
+  const version = l.versions[model]!;
+  const space = opts.latentSpace?.(version);
+  const digits = (v: number, p: number): number => Number(v.toPrecision(p));
+  return {
+    modelVersion: version,
+    windows: mine.length,
+    earlier: l.at.length - mine.length,
+    ts: drawn.map((k) => s.ts[l.at[k]!]!),
+    x: drawn.map((k) => digits(l.x[k]!, 5)),
+    y: drawn.map((k) => digits(l.y[k]!, 5)),
+    distance: drawn.map((k) => digits(l.distance[k]!, 4)),
+    state: drawn.map(state),
+    labelled: hasLabels ? drawn.map(isLabelled) : null,
+    sample: space ? space.sample : null,
+    explained: space ? space.explained : null,
+  };
+}
 
 /** A sensor's series downsampled for display, with its spans and detections. */
 export function reportSensor(
   s: SensorSeries,
   columns: number,
   labelled?: ReadonlyArray<readonly [number, number]>,
+  latentOpts: Pick<ReportOptions, 'latentSpace' | 'latentPoints'> = {},
 ): ReportSensor {
   const n = s.ts.length;
   const hasRecon = s.reconstruction.some((r) => r.some(Number.isFinite));
@@ -64,6 +144,7 @@ export function reportSensor(
     if (s.anomaly[i] === 1) anomalous++;
     if (s.label[i] === 1) labelledRows++;
   }
+  const latent = reportLatent(s, labelled, latentOpts);
   return {
     id: s.id,
     channels: s.channels,
@@ -87,13 +168,14 @@ export function reportSensor(
         top: e.topChannels.map((c) => `${c.channel} ${Math.round(c.share * 100)} %`).join(', '),
       })),
     stats: { readings: n, scored, anomalous, labelledRows },
+    ...(latent ? { latent } : {}),
   };
 }
 
 /** A self-contained HTML report of a replay: data, styles and scripts inline, no network. */
 export function reportHtml(series: readonly SensorSeries[], opts: ReportOptions): string {
   const columns = opts.columns ?? REPORT_COLUMNS;
-  const sensors = series.map((s) => reportSensor(s, columns, opts.labelled?.get(s.id)));
+  const sensors = series.map((s) => reportSensor(s, columns, opts.labelled?.get(s.id), opts));
   const nav =
     sensors.length > 1
       ? `<nav aria-label="Sensors"><ul>${sensors.map((s, i) => `<li><a href="#sensor-${i}">${escapeHtml(s.id)}</a></li>`).join('')}</ul></nav>`

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { requestUrl } from '../observability/http.js';
+import { DEFAULT_LATENT_CAPACITY } from './latent.js';
 import { DEFAULT_CAPACITY, LiveView, type LiveViewOptions } from './live.js';
 import { livePage } from './page.js';
 import { SseHub, type SseOptions } from './sse.js';
@@ -26,6 +27,7 @@ export function liveRoutes(
   hub: SseHub,
   capacity: number,
   feedback?: ViewRoute['handler'],
+  latentCapacity = DEFAULT_LATENT_CAPACITY,
 ): ViewRoute[] {
   return [
     {
@@ -33,7 +35,7 @@ export function liveRoutes(
       path: '/',
       handler: (_req, res) => {
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-        res.end(livePage(capacity, feedback !== undefined));
+        res.end(livePage(capacity, feedback !== undefined, latentCapacity));
       },
     },
     { method: 'GET', path: '/api/fleet', handler: (_req, res) => json(res, 200, live.fleet()) },
@@ -68,11 +70,12 @@ export function createLiveView(
   opts: LiveViewOptions & SseOptions & { feedback?: ViewRoute['handler'] | undefined },
 ): LiveViewHandle {
   const capacity = opts.capacity ?? DEFAULT_CAPACITY;
-  const sink = new LiveView({ ...opts, capacity });
+  const latentCapacity = opts.latentCapacity ?? DEFAULT_LATENT_CAPACITY;
+  const sink = new LiveView({ ...opts, capacity, latentCapacity });
   const hub = new SseHub(sink, opts);
   return {
     sink,
-    routes: liveRoutes(sink, hub, capacity, opts.feedback),
+    routes: liveRoutes(sink, hub, capacity, opts.feedback, latentCapacity),
     flush: () => hub.flush(),
     close: () => hub.close(),
   };

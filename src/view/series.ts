@@ -1,7 +1,7 @@
 import type { AnomalyEvent, PipelineOutput, ScoredReading, Sink } from '../pipeline/contracts.js';
 
 /** A growable typed column (doubling), so a long replay costs 4–8 bytes per value. */
-class Column<T extends Float64Array | Float32Array | Int8Array> {
+class Column<T extends Float64Array | Float32Array | Int32Array | Int8Array> {
   length = 0;
   constructor(private data: T) {}
 
@@ -40,6 +40,21 @@ export interface SensorSeries {
   suppressed: Int8Array;
   /** Anomaly events of this sensor, in order. */
   events: AnomalyEvent[];
+  /** With `scoring.latent`: the sensor's windows in their models' latent spaces (absent when none was placed). */
+  latent?: LatentSeries;
+}
+
+/** A sensor's windows in the latent space, one entry per window, in order. */
+export interface LatentSeries {
+  /** The index (in the sensor's readings) of the reading that ended the window. */
+  at: Int32Array;
+  x: Float32Array;
+  y: Float32Array;
+  /** Latent distance to the training codes: 1 = the held-out normal windows' quantile. */
+  distance: Float32Array;
+  /** The model that placed the window, as an index into `versions` (a retrained model has its own space). */
+  model: Int32Array;
+  versions: readonly string[];
 }
 
 class SensorColumns {
@@ -52,14 +67,30 @@ class SensorColumns {
   readonly training = new Column(new Int8Array(1024));
   readonly suppressed = new Column(new Int8Array(1024));
   readonly events: AnomalyEvent[] = [];
+  readonly latentAt = new Column(new Int32Array(0));
+  readonly latentX = new Column(new Float32Array(0));
+  readonly latentY = new Column(new Float32Array(0));
+  readonly latentDistance = new Column(new Float32Array(0));
+  readonly latentModel = new Column(new Int32Array(0));
+  readonly versions: string[] = [];
 
   constructor(readonly channels: readonly string[]) {
     this.values = channels.map(() => new Column(new Float32Array(1024)));
     this.reconstruction = channels.map(() => new Column(new Float32Array(1024)));
   }
 
-  push(row: ScoredReading): void {
+  push(row: ScoredReading, modelVersion: string | undefined): void {
     const { reading } = row;
+    if (row.latent) {
+      const version = modelVersion ?? '';
+      let m = this.versions.lastIndexOf(version);
+      if (m < 0) m = this.versions.push(version) - 1;
+      this.latentAt.push(this.ts.length);
+      this.latentX.push(row.latent.x);
+      this.latentY.push(row.latent.y);
+      this.latentDistance.push(row.latent.distance);
+      this.latentModel.push(m);
+    }
     this.ts.push(reading.ts);
     this.channels.forEach((c, i) => {
       const at = reading.channels === this.channels ? i : reading.channels.indexOf(c);
@@ -75,8 +106,9 @@ class SensorColumns {
 }
 
 /**
- * Collects a replay's scored readings per sensor for a report (`--report`). Memory is a few
- * bytes per reading and channel; the report downsamples when it is written.
+ * Collects a replay's scored readings per sensor for a report (`--report`), and with
+ * `scoring.latent` each window's place in the latent space. Memory is a few bytes per reading
+ * and channel (and 20 per window); the report downsamples when it is written.
  */
 export class SeriesCollector implements Sink {
   readonly name = 'report-series';
@@ -90,7 +122,7 @@ export class SeriesCollector implements Sink {
           let cols = this.sensors.get(id);
           // A sensor whose channel set changes mid-replay keeps its first set (the report's columns).
           if (cols === undefined) this.sensors.set(id, (cols = new SensorColumns(row.channels)));
-          cols.push(row);
+          cols.push(row, o.window?.modelVersion);
         }
       } else if (o.kind === 'event') {
         this.sensors.get(o.event.sensor)?.events.push(o.event);
@@ -114,6 +146,18 @@ export class SeriesCollector implements Sink {
       training: c.training.values(),
       suppressed: c.suppressed.values(),
       events: c.events,
+      ...(c.latentAt.length > 0
+        ? {
+            latent: {
+              at: c.latentAt.values(),
+              x: c.latentX.values(),
+              y: c.latentY.values(),
+              distance: c.latentDistance.values(),
+              model: c.latentModel.values(),
+              versions: [...c.versions],
+            },
+          }
+        : {}),
     }));
   }
 }

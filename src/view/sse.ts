@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { requestUrl } from '../observability/http.js';
+import type { SensorLatent } from './latent.js';
 import type { LiveView } from './live.js';
 
 export interface SseOptions {
@@ -16,14 +17,17 @@ interface Client {
   /** The sensor whose points this client follows, and how far it has them. */
   sensor: string | undefined;
   since: number;
+  /** The model whose latent sample this client was sent: it is sent again only when the sensor's model changes. */
+  space: string | undefined;
 }
 
 /**
  * Server-Sent Events for the live view (`GET /events[?sensor=id]`). On connect: a `fleet`
  * snapshot (and a `sensor` snapshot when one is followed). Then, on a timer and only when
  * something changed: `fleet-delta` (summaries of the sensors written to, new events) and
- * `points` (the followed sensor's new points). So a client gets at most two messages per
- * interval however many sensors the pipeline writes: no storm at 1,000 sensors.
+ * `points` (the followed sensor's new points, and with them its new windows in the latent
+ * space). So a client gets at most two messages per interval however many sensors the pipeline
+ * writes: no storm at 1,000 sensors.
  */
 export class SseHub {
   private readonly clients = new Set<Client>();
@@ -64,12 +68,13 @@ export class SseHub {
     });
     // A dropped connection comes back by itself (EventSource) after this many ms.
     res.write('retry: 2000\n\n');
-    const client: Client = { res, sensor, since: 0 };
+    const client: Client = { res, sensor, since: 0, space: undefined };
     send(res, 'fleet', this.live.fleet());
     if (sensor !== undefined) {
       const detail = this.live.sensor(sensor);
       if (detail) {
         client.since = detail.points.total;
+        if (detail.latent?.sample) client.space = detail.latent.modelVersion;
         send(res, 'sensor', detail);
       }
     }
@@ -107,15 +112,19 @@ export class SseHub {
       const detail = this.live.sensor(c.sensor, c.since);
       if (!detail) return;
       if (c.since === 0) send(c.res, 'sensor', detail);
-      else
+      else {
+        const latent = detail.latent && newLatent(detail.latent, c.space);
         send(c.res, 'points', {
           id: c.sensor,
           shares: detail.shares,
           state: detail.state,
           modelVersion: detail.modelVersion,
           points: detail.points,
+          ...(latent ? { latent } : {}),
         });
+      }
       c.since = detail.points.total;
+      if (detail.latent?.sample) c.space = detail.latent.modelVersion;
     });
   }
 
@@ -125,6 +134,20 @@ export class SseHub {
       else fn(c);
     }
   }
+}
+
+/**
+ * What a `points` message carries of the latent scatter: the new windows, and the model's sample
+ * only when the client does not have that model's yet (it is the same for every update).
+ * `undefined` when there is nothing new.
+ */
+function newLatent(latent: SensorLatent, space: string | undefined): SensorLatent | undefined {
+  if (latent.modelVersion !== space) return latent;
+  if (latent.ts.length === 0) return undefined;
+  const points: SensorLatent = { ...latent };
+  delete points.sample;
+  delete points.explained;
+  return points;
 }
 
 function frameOf(event: string, data: unknown): string {

@@ -114,3 +114,73 @@ export function startDemo(args: readonly string[], env: Record<string, string>):
     child.on('close', (code) => reject(new Error(`demo exited (${code}) before serving the live view:\n${out}`)));
   });
 }
+
+/** One point of a scatter layer as drawn: its canvas pixel (device pixels) and that pixel's RGBA. */
+export interface DrawnPoint {
+  x: number;
+  y: number;
+  px: number;
+  py: number;
+  rgba: number[];
+}
+
+/** A scatter layer as drawn: its name, its colour as the canvas paints it, and its points. */
+export interface DrawnLayer {
+  name: string;
+  ring: boolean;
+  radius: number;
+  rgba: number[];
+  points: DrawnPoint[];
+}
+
+/**
+ * Reads a latent-space scatter (charts.js `scatterChart`, found by the page expression `chart`)
+ * as the user sees it: in one synchronous turn (no redraw in between) its layers, each point's
+ * pixel and the colour there, and each layer's colour painted on a scratch canvas (so the
+ * browser's rounding is the chart's). For a ring layer a point's colour is read on the ring's
+ * right-hand edge instead of at its centre. (Page code as a string: no DOM types here.)
+ */
+export async function scatterPixels(page: Page, chart: string): Promise<DrawnLayer[]> {
+  return (await page.evaluate(`(() => {
+    const c = ${chart};
+    const scratch = document.createElement('canvas').getContext('2d', { willReadFrequently: true });
+    const rgba = (color) => {
+      scratch.clearRect(0, 0, 1, 1);
+      scratch.fillStyle = color;
+      scratch.fillRect(0, 0, 1, 1);
+      return Array.from(scratch.getImageData(0, 0, 1, 1).data);
+    };
+    const ctx = c.canvas.getContext('2d');
+    const at = (x, y) => Array.from(ctx.getImageData(Math.round(x), Math.round(y), 1, 1).data);
+    const dpr = devicePixelRatio || 1;
+    return c.layers().map((l) => ({
+      name: l.name,
+      ring: Boolean(l.ring),
+      radius: l.radius * dpr,
+      rgba: rgba(l.color),
+      points: l.x.map((x, i) => {
+        const [px, py] = c.toPos(x, l.y[i]);
+        if (!l.ring) return { x, y: l.y[i], px, py, rgba: at(px, py) };
+        // A ring's stroke is 2 px wide and anti-aliased: the pixel nearest its colour across it.
+        const want = rgba(l.color);
+        const off = (p) => Math.max(...p.map((v, k) => Math.abs(v - want[k])));
+        const across = [-1, -0.5, 0, 0.5, 1].map((d) => at(px + (l.radius + d) * dpr, py));
+        return { x, y: l.y[i], px, py, rgba: across.reduce((a, b) => (off(b) < off(a) ? b : a)) };
+      }),
+    }));
+  })()`)) as DrawnLayer[];
+}
+
+/** Whether two RGBA colours are the same within the canvas's rounding. */
+export function sameColour(a: readonly number[], b: readonly number[], tolerance = 8): boolean {
+  return a.length === 4 && b.length === 4 && a.every((v, i) => Math.abs(v - b[i]!) <= tolerance);
+}
+
+/**
+ * The points of `layer` no point of a layer drawn after it covers (none within `clear` px): the
+ * ones whose own colour must show at their centre.
+ */
+export function uncovered(layers: readonly DrawnLayer[], layer: number, clear = 10): DrawnPoint[] {
+  const above = layers.slice(layer + 1).flatMap((l) => l.points);
+  return layers[layer]!.points.filter((p) => above.every((q) => Math.hypot(p.px - q.px, p.py - q.py) > clear));
+}

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { flaggedSpans, minMaxDownsample } from '../../src/view/downsample.js';
+import { flaggedSpans, minMaxDownsample, sampleByClass } from '../../src/view/downsample.js';
 
 test('short input comes back unchanged, NaN as null', () => {
   const d = minMaxDownsample([0, 1, 2, 3], [[1, Number.NaN, 3, 4]], 2);
@@ -75,4 +75,32 @@ test('flaggedSpans joins consecutive flagged points into [first x, last x] spans
     flaggedSpans(x, () => false),
     [],
   );
+});
+
+test('sampleByClass: short input whole; long input bounded, small classes whole, each class evenly spread, the last kept', () => {
+  assert.deepEqual(sampleByClass([2, 0, 1], 5), [0, 1, 2]);
+  // 10,000 entries: class 0 everywhere but 30 of class 1 and 5 of class 2.
+  const classes = new Int8Array(10_000);
+  for (let i = 100; i < 10_000; i += 330) classes[i] = 1;
+  [1234, 2345, 3456, 4567, 5678].forEach((i) => (classes[i] = 2));
+  const picked = sampleByClass(classes, 100);
+  assert.equal(picked.length, 100);
+  assert.ok(
+    picked.every((v, k) => k === 0 || v > picked[k - 1]!),
+    'ascending, no repeats',
+  );
+  const of = (c: number): number[] => picked.filter((i) => classes[i] === c);
+  assert.equal(of(1).length, 30, 'every entry of the rare class');
+  assert.deepEqual(of(2), [1234, 2345, 3456, 4567, 5678]);
+  assert.ok(picked.includes(9_999), 'the last entry');
+  // The common class fills the rest, spread over the whole range.
+  const common = of(0);
+  assert.ok(common.length >= 64, `${common.length} of the common class`);
+  assert.ok(common[0]! < 200 && common[common.length - 2]! > 9_700, `from ${common[0]} to ${common.at(-2)}`);
+  // Two common classes share what the rare one leaves evenly.
+  const two = Int8Array.from({ length: 1000 }, (_v, i) => (i % 2 === 0 ? 0 : 1));
+  const half = sampleByClass(two, 50);
+  const zeros = half.filter((i) => two[i] === 0).length;
+  assert.ok(Math.abs(zeros - (half.length - zeros)) <= 2, `${zeros} of ${half.length} from class 0`);
+  assert.throws(() => sampleByClass([0], 0), RangeError);
 });

@@ -5,10 +5,18 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Browser } from 'playwright-core';
 import type { AnomalyEvent } from '../../src/pipeline/contracts.js';
-import { indexHtml, reportHtml, reportSensor } from '../../src/view/report.js';
-import type { SensorSeries } from '../../src/view/series.js';
+import { indexHtml, REPORT_LATENT_POINTS, reportHtml, reportSensor, type ReportSensor } from '../../src/view/report.js';
+import type { LatentSeries, SensorSeries } from '../../src/view/series.js';
 import { aemon, DATASETS } from '../cli/run.js';
-import { launchChromium, problems, screenshot } from './browser.js';
+import {
+  launchChromium,
+  problems,
+  sameColour,
+  scatterPixels,
+  screenshot,
+  uncovered,
+  type DrawnLayer,
+} from './browser.js';
 import { tempDir } from '../tempdir.js';
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -54,6 +62,21 @@ function series(n: number, la: number, lb: number, da: number, db: number, chann
     suppressed: Int8Array.from({ length: n }, (_v, i) => (i >= n / 5 && i < (2 * n) / 5 ? 1 : 0)),
     events: [event, { ...event, kind: 'closed', end: ts[db - 1]! }],
   };
+}
+
+/** Every `every`-th scored reading of `s` ends a window with a latent point (one model). */
+function withLatent(s: SensorSeries, every: number): SensorSeries {
+  const at: number[] = [];
+  for (let i = 0; i < s.ts.length; i++) if (!s.training[i] && i % every === every - 1) at.push(i);
+  const latent: LatentSeries = {
+    at: Int32Array.from(at),
+    x: Float32Array.from(at, (i) => Math.sin(i / 900) + (s.anomaly[i] ? 3 : 0)),
+    y: Float32Array.from(at, (i) => Math.cos(i / 700)),
+    distance: Float32Array.from(at, (i) => (s.anomaly[i] ? 2.5 : 0.6)),
+    model: new Int32Array(at.length),
+    versions: ['m-1'],
+  };
+  return { ...s, latent };
 }
 
 test('a report sensor: labelled, detected and training spans from the full series; one event per anomaly; downsampled', () => {
@@ -152,6 +175,15 @@ test('a SKAB replay report in chromium: the labelled anomaly is shaded, detectio
   // The band is orange: more red than blue.
   assert.ok(px.inside[0]! > px.inside[2]! + 20, `labelled band colour ${px.inside.join(',')}`);
 
+  // Replayed without --latent: no latent data, and no scatter or empty panel for it.
+  assert.equal(
+    await page.evaluate(`'latent' in JSON.parse(document.getElementById('report-data').textContent).sensors[0]`),
+    false,
+  );
+  assert.equal(await page.evaluate('window.aemonReport.scatters.length'), 0);
+  assert.equal(await page.locator('.scatter, .scatter-chart').count(), 0);
+  assert.equal(await page.getByText('Latent space').count(), 0);
+
   await screenshot(page, 'report.png');
   assert.deepEqual(seen, []);
   assert.deepEqual(
@@ -162,12 +194,96 @@ test('a SKAB replay report in chromium: the labelled anomaly is shaded, detectio
   await page.close();
 });
 
+test('a SKAB replay report with --latent: the latent scatter over the training sample, windows inside the labelled anomaly ringed, states in their colours', async (t) => {
+  const dir = tempDir('aemon-report-latent-');
+  const file = join(dir, 'report.html');
+  const run = await aemon([
+    'replay',
+    join(DATASETS, 'skab/valve1/1.csv'),
+    '--train-first',
+    '400',
+    '--latent',
+    '--out',
+    join(dir, 's.csv'),
+    '--report',
+    file,
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  t.diagnostic(`report.html with the latent scatter: ${statSync(file).size} bytes`);
+
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
+  const seen = problems(page);
+  await page.goto(pathToFileURL(file).href);
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 10_000 });
+  const s = (await page.evaluate(
+    `JSON.parse(document.getElementById('report-data').textContent).sensors[0]`,
+  )) as ReportSensor;
+  const l = s.latent!;
+  assert.ok(l, 'the report carries the windows in the latent space');
+  // valve1/1.csv: 745 scored readings, one window ending at each; all fit in the report.
+  assert.equal(l.windows, 745);
+  assert.equal(l.x.length, 745);
+  assert.equal(l.earlier, 0);
+  assert.ok(l.sample && l.sample.length > 0, "the model's training sample is in the report");
+  assert.ok(l.explained && l.explained[0] > 0 && l.explained[0] <= 1);
+  // Labelled: exactly the windows that end inside the file's labelled anomaly.
+  assert.equal(s.labelled.length, 1);
+  const [a, b] = s.labelled[0]!;
+  assert.deepEqual(
+    l.labelled,
+    l.ts.map((ts) => (ts >= a && ts <= b ? 1 : 0)),
+  );
+  const inside = l.labelled!.filter((v) => v === 1).length;
+  assert.ok(inside > 20 && inside < 745, `${inside} windows inside the labelled anomaly`);
+  assert.ok(l.state.includes('anomalous') && l.state.includes('normal'));
+
+  assert.equal(await page.evaluate('window.aemonReport.drawn[0].latent'), 0);
+  const layers = await scatterPixels(page, 'window.aemonReport.scatters[0]');
+  const byName = Object.fromEntries(layers.map((layer, i) => [layer.name, { ...layer, index: i }])) as Record<
+    string,
+    DrawnLayer & { index: number }
+  >;
+  assert.deepEqual(
+    layers.map((layer) => layer.name),
+    ['sample', 'normal', 'suppressed', 'anomalous', 'labelled'],
+  );
+  assert.equal(byName.sample!.points.length, l.sample.length, 'every training-sample point drawn');
+  // The ringed windows are the labelled ones, and each ring is painted.
+  const ringed = byName.labelled!.points;
+  assert.deepEqual(
+    ringed.map((p) => [p.x, p.y]),
+    l.x.flatMap((x, i) => (l.labelled![i] === 1 ? [[x, l.y[i]]] : [])),
+  );
+  const painted = ringed.filter((p) => sameColour(p.rgba, byName.labelled!.rgba)).length;
+  assert.ok(painted >= 0.95 * ringed.length, `${painted} of ${ringed.length} rings painted`);
+  t.diagnostic(`${painted} of ${ringed.length} windows inside the labelled anomaly drawn ringed`);
+  // Detected windows red, normal ones green, where nothing drawn later covers them.
+  for (const name of ['normal', 'anomalous']) {
+    const layer = byName[name]!;
+    assert.equal(layer.points.length, l.state.filter((v) => v === name).length, `every ${name} window drawn`);
+    const visible = uncovered(layers, layer.index);
+    assert.ok(visible.length > 0, `some ${name} windows visible`);
+    const right = visible.filter((p) => sameColour(p.rgba, layer.rgba)).length;
+    assert.ok(right >= 0.95 * visible.length, `${name}: ${right} of ${visible.length} in its colour`);
+  }
+  assert.notDeepEqual(byName.normal!.rgba, byName.anomalous!.rgba);
+  // The axes say what they are.
+  const label = (await page.getAttribute('.scatter canvas', 'aria-label')) ?? '';
+  assert.match(label, new RegExp(`PC 1 \\(${Math.round(l.explained[0] * 100)} %\\) across, PC 2 \\(\\d+ %\\) up`));
+  assert.match(label, new RegExp(`${inside} inside a labelled anomaly`));
+  await page.locator('.scatter').scrollIntoViewIfNeeded();
+  await screenshot(page, 'report-latent.png');
+  assert.deepEqual(seen, []);
+  await page.close();
+});
+
 test('a 1M-point report opens in chromium in under 2 seconds', async (t) => {
   const dir = tempDir('aemon-report-1m-');
   const file = join(dir, 'big.html');
   const n = 1_000_000;
   const t0 = performance.now();
-  const html = reportHtml([series(n, 600_000, 610_000, 605_000, 612_000, ['a', 'b', 'c'])], {
+  // A window ending every 8 readings: 112,500 windows placed in the latent space.
+  const html = reportHtml([withLatent(series(n, 600_000, 610_000, 605_000, 612_000, ['a', 'b', 'c']), 8)], {
     title: '1M',
     source: 'synthetic',
     backend: 'wasm',
@@ -186,6 +302,16 @@ test('a 1M-point report opens in chromium in under 2 seconds', async (t) => {
   );
   assert.ok(openMs < 2000, `opening took ${openMs} ms`);
   assert.ok(html.length < 2_000_000, `report of ${html.length} bytes`);
+  // The scatter is sampled down: bounded, with every state present.
+  const latent = (await page.evaluate(
+    `JSON.parse(document.getElementById('report-data').textContent).sensors[0].latent`,
+  )) as NonNullable<ReportSensor['latent']>;
+  assert.equal(latent.windows, 112_500);
+  assert.ok(latent.x.length <= REPORT_LATENT_POINTS, `${latent.x.length} windows in the report`);
+  for (const state of ['normal', 'anomalous', 'suppressed'])
+    assert.ok(latent.state.includes(state as 'normal'), `${state} windows kept`);
+  assert.ok(latent.labelled?.includes(1), 'windows inside the labelled anomaly kept');
+  assert.equal(await page.evaluate('window.aemonReport.scatters.length'), 1);
   assert.deepEqual(seen, []);
   await page.close();
 });

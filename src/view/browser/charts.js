@@ -25,6 +25,11 @@ const aemonCharts = (() => {
       training: css('--training'),
       suppressed: css('--suppressed'),
       band: css('--band'),
+      latentSample: css('--latent-sample'),
+      latentNormal: css('--latent-normal'),
+      latentAnomalous: css('--latent-anomalous'),
+      latentSuppressed: css('--latent-suppressed'),
+      latentLabelled: css('--latent-labelled'),
     };
   }
 

@@ -1,12 +1,14 @@
 /* The live view: the fleet list and one sensor's charts, kept current by Server-Sent Events
    (/events). It changes nothing on the server except an operator's verdict on an event, sent
    with the admin token they typed in (kept for the browser tab only). */
+/* global aemonLatent */
 'use strict';
 
 (() => {
   const { formatTime, formatValue, timeChart, theme, fitWidth, el } = aemonCharts;
   const $ = (id) => document.getElementById(id);
   const MAX_POINTS = Number(document.body.dataset.capacity) || 600;
+  const MAX_LATENT = Number(document.body.dataset.latentCapacity) || 512;
 
   const fleet = new Map(); // id → summary
   const open = new Map(); // sensor → opened event
@@ -20,8 +22,9 @@
   /** The event a link named: marked in the lists, and scrolled to once it is there. */
   const linkedEvent = fromHash('event');
   let linkedShown = false;
-  let detail = null; // { id, channels, ts, values, reconstruction, score, anomaly, total, shares, modelVersion, backend, state, events }
+  let detail = null; // { id, channels, ts, values, reconstruction, score, anomaly, total, shares, modelVersion, backend, state, events, latent }
   let charts = [];
+  let scatter = null;
   let source = null;
 
   // ---- the fleet list ----
@@ -337,11 +340,55 @@
     return [[detail.ts, detail.score], ...detail.channels.map((_c, i) => channelData(i))];
   }
 
+  // ---- the latent space ----
+  function renderLatent() {
+    const l = detail.latent;
+    const has = Boolean(l && l.x.length > 0);
+    $('latent').hidden = !has;
+    if (!has) {
+      if (scatter) scatter.destroy();
+      scatter = null;
+      return;
+    }
+    const last = l.x.length - 1;
+    $('latent-meta').textContent =
+      `${l.x.length} recent windows, model ${l.modelVersion}` +
+      (l.sample
+        ? ` (${l.sample.length} of its training windows in grey)`
+        : ' (its training windows are not known here)') +
+      ` · newest window at latent distance ${formatValue(l.distance[last], 2)} (1 = the held-out normal windows' detection.quantile)`;
+    if (scatter) scatter.redraw();
+    else
+      scatter = aemonLatent.latentChart($('latent-chart'), () => detail.latent, {
+        newest: true,
+        what: 'recent windows',
+        describedBy: 'latent-caption',
+      });
+  }
+
+  /** New windows in the latent space; a new model's space replaces the old one's (other coordinates). */
+  function addLatent(p) {
+    const l = detail.latent;
+    if (!l || l.modelVersion !== p.modelVersion) {
+      detail.latent = { ...p, sample: p.sample || null, explained: p.explained || null };
+      return;
+    }
+    for (const k of ['ts', 'x', 'y', 'distance', 'state']) {
+      l[k].push(...p[k]);
+      if (l[k].length > MAX_LATENT) l[k].splice(0, l[k].length - MAX_LATENT);
+    }
+    if (p.sample) {
+      l.sample = p.sample;
+      l.explained = p.explained;
+    }
+  }
+
   function onSensor(d) {
-    detail = { ...d, ...d.points };
+    detail = { ...d, ...d.points, latent: d.latent || null };
     renderMeta();
     renderShares();
     buildCharts();
+    renderLatent();
   }
 
   function onPoints(p) {
@@ -367,6 +414,10 @@
     renderMeta();
     renderShares();
     chartData().forEach((data, i) => charts[i] && charts[i].setData(data));
+    if (p.latent) {
+      addLatent(p.latent);
+      renderLatent();
+    }
   }
 
   function select(id) {
@@ -420,12 +471,13 @@
     source.addEventListener('points', (m) => onPoints(JSON.parse(m.data)));
   }
 
-  // For tests and the curious: the selected sensor's data and its charts.
-  window.aemonLive = { detail: () => detail, charts: () => charts };
-  fitWidth(() => charts);
+  // For tests and the curious: the selected sensor's data, its charts and its latent-space scatter.
+  window.aemonLive = { detail: () => detail, charts: () => charts, scatter: () => scatter };
+  fitWidth(() => (scatter ? [...charts, scatter] : charts));
   matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => {
     for (const s of fleet.values()) renderSensor(s);
     if (detail) buildCharts();
+    if (scatter) scatter.redraw();
   });
   connect();
 })();

@@ -1,7 +1,9 @@
 /* A replay report: per sensor (file), the score against the threshold and each channel's signal,
-   with the benchmark's labelled windows, aemon's detections and the training period shaded.
+   with the benchmark's labelled windows, aemon's detections and the training period shaded, and
+   with scoring.latent a scatter of its windows in the model's latent space.
    Drag to zoom (the charts of one file move together), double-click to reset. The data is in
    the page (#report-data), already downsampled for display. */
+/* global aemonLatent */
 'use strict';
 
 (() => {
@@ -9,6 +11,51 @@
   const report = JSON.parse(document.getElementById('report-data').textContent);
   const all = [];
   const drawn = [];
+  const scatters = [];
+
+  /**
+   * The sensor's windows in its last model's latent space, over that model's training windows
+   * (grey), coloured by aemon's state; with labels, windows that end inside a labelled anomaly
+   * are ringed in the labels' colour.
+   */
+  function latentSection(box, s, index) {
+    const l = s.latent;
+    const captionId = `latent-caption-${index}`;
+    const chartBox = el('div', { class: 'scatter' });
+    box.append(
+      el('h3', { text: 'Latent space' }),
+      el('p', {
+        class: 'muted',
+        id: captionId,
+        text:
+          "Each window's code projected on the training codes' first two principal directions, over the training windows in grey: " +
+          'a window far from the grey is unlike what the model learnt.',
+      }),
+      el(
+        'div',
+        { class: 'key' },
+        el('span', {}, el('span', { class: 'swatch dot sample' }), 'training window'),
+        el('span', {}, el('span', { class: 'swatch dot normal' }), 'normal'),
+        el('span', {}, el('span', { class: 'swatch dot anomalous' }), 'anomalous (detected by aemon)'),
+        el('span', {}, el('span', { class: 'swatch dot suppressed' }), 'suppressed'),
+        ...(l.labelled
+          ? [el('span', {}, el('span', { class: 'swatch dot labelled' }), 'inside a labelled anomaly')]
+          : []),
+      ),
+      chartBox,
+      el('p', {
+        class: 'muted',
+        text:
+          `model ${l.modelVersion}: ${l.x.length.toLocaleString()} of its ${l.windows.toLocaleString()} windows drawn` +
+          (l.x.length < l.windows ? ' (sampled: the kinds of window share them, rare ones kept whole)' : '') +
+          (l.earlier ? `; ${l.earlier.toLocaleString()} windows of earlier models (another space) not drawn` : '') +
+          (l.sample ? '' : '; its training windows are not known here'),
+      }),
+    );
+    const chart = aemonLatent.latentChart(chartBox, () => l, { labelled: true, describedBy: captionId });
+    scatters.push(chart);
+    return chart;
+  }
 
   function section(s, index) {
     const t = theme();
@@ -84,6 +131,7 @@
       );
     });
     all.push(...charts);
+    const scatter = s.latent ? latentSection(box, s, index) : null;
     drawn.push({
       id: s.id,
       charts: charts.length,
@@ -91,6 +139,7 @@
       detected: s.detected.length,
       events: s.events.length,
       suppressed: (s.suppressed || []).length,
+      latent: scatter ? scatters.length - 1 : null,
     });
   }
 
@@ -98,12 +147,12 @@
   document.getElementById('generated').textContent =
     `${report.source} · generated ${formatTime(report.generated)} · backend ${report.backend}`;
   report.sensors.forEach(section);
-  fitWidth(() => all);
+  fitWidth(() => [...all, ...scatters]);
   matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => location.reload());
   // For tests and the curious: what was drawn, and how long it took (uPlot draws in a microtask:
   // by the next animation frame every chart is on its canvas).
   requestAnimationFrame(() => {
-    window.aemonReport = { drawn, charts: all, renderMs: performance.now() - t0 };
+    window.aemonReport = { drawn, charts: all, scatters, renderMs: performance.now() - t0 };
     document.body.dataset.ready = 'true';
   });
 })();

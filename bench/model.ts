@@ -31,6 +31,8 @@ export interface BenchModelOptions {
 
 export interface BenchModelResult {
   scoreWindowsPerSecond: number;
+  /** `encode`: the bottleneck codes alone, what `scoring.latent` adds to each scoring call. */
+  encodeWindowsPerSecond: number;
   trainWindowsPerSecond: number;
   kernel: KernelName;
   /** The model's parameter count, to check the Keras peer built the same network. */
@@ -75,6 +77,10 @@ export async function benchModel(options: BenchModelOptions): Promise<BenchModel
     let started = performance.now();
     for (let i = 0; i < repeats; i++) await model.score(x, batch);
     const scoreWindowsPerSecond = (batch * repeats) / ((performance.now() - started) / 1000);
+    await model.encode(x, batch);
+    started = performance.now();
+    for (let i = 0; i < repeats; i++) await model.encode(x, batch);
+    const encodeWindowsPerSecond = (batch * repeats) / ((performance.now() - started) / 1000);
 
     let trainWindowsPerSecond = 0;
     if (trainEpochs > 0) {
@@ -93,6 +99,7 @@ export async function benchModel(options: BenchModelOptions): Promise<BenchModel
     }
     return {
       scoreWindowsPerSecond: Math.round(scoreWindowsPerSecond),
+      encodeWindowsPerSecond: Math.round(encodeWindowsPerSecond),
       trainWindowsPerSecond: Math.round(trainWindowsPerSecond),
       kernel: model.kernel,
       parameters: model.layersModel.countParams(),
@@ -103,7 +110,7 @@ export async function benchModel(options: BenchModelOptions): Promise<BenchModel
   }
 }
 
-/** The score and train rows of one measurement; `-conv` rows carry the Conv1D layers too. */
+/** The score, encode and train rows of one measurement; `-conv` rows carry the Conv1D layers too. */
 export function resultRows(
   model: 'm0' | 'conv',
   engine: string,
@@ -113,6 +120,7 @@ export function resultRows(
   const network = { parameters: r.parameters, ...(r.convLayers === undefined ? {} : { convLayers: r.convLayers }) };
   return [
     { name: `score-${model}`, engine, channels, windowsPerSecond: r.scoreWindowsPerSecond, ...network },
+    { name: `encode-${model}`, engine, channels, windowsPerSecond: r.encodeWindowsPerSecond, ...network },
     { name: `train-${model}`, engine, channels, windowsPerSecond: r.trainWindowsPerSecond, ...network },
   ];
 }

@@ -9,7 +9,8 @@ import type { RetrainRow } from './retrain.js';
 
 export interface ModelRow {
   /** `-m0`: model M0, the LSTM autoencoder; `-conv`: the convolutional autoencoder of the same window and units. */
-  name: 'score-m0' | 'train-m0' | 'score-conv' | 'train-conv';
+  /** `encode-`: the bottleneck codes alone (`scoring.latent` adds one such pass to each scoring call); no Keras peer row. */
+  name: 'score-m0' | 'encode-m0' | 'train-m0' | 'score-conv' | 'encode-conv' | 'train-conv';
   engine: string;
   channels: number;
   windowsPerSecond: number;

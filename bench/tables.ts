@@ -36,7 +36,10 @@ function convDetail(): string {
 
 function modelTable(rows: readonly Row[], count: Count): BenchTable {
   // M0 first, then the conv autoencoder, each in the order measured.
-  const model = [...of<ModelRow>(rows, 'score-m0', 'train-m0'), ...of<ModelRow>(rows, 'score-conv', 'train-conv')];
+  const model = [
+    ...of<ModelRow>(rows, 'score-m0', 'encode-m0', 'train-m0'),
+    ...of<ModelRow>(rows, 'score-conv', 'encode-conv', 'train-conv'),
+  ];
   const conv = model.some((r) => r.name.endsWith('-conv'));
   const mismatches = model.flatMap((r) => networkMismatch(r, kerasRowOf(model, r)) ?? []);
   const ratio = (r: ModelRow): string => {

@@ -217,7 +217,10 @@ test("the bench's conv rows measure aemon's conv model: the parameters Keras cou
   assert.deepEqual(r1.convLayers, CONV_LAYERS);
   assert.deepEqual(r8.convLayers, expectedConvLayers({ windowSize: 64, units: 32, channels: 8 }));
   assert.equal(r1.kernel, 'layers');
-  assert.ok(r1.scoreWindowsPerSecond > 0 && r1.trainWindowsPerSecond > 0, JSON.stringify(r1));
+  assert.ok(
+    r1.scoreWindowsPerSecond > 0 && r1.encodeWindowsPerSecond > 0 && r1.trainWindowsPerSecond > 0,
+    JSON.stringify(r1),
+  );
   // M0 carries its parameter count too, and no Conv1D layers.
   const m0 = await benchModel({ ...tiny, architecture: 'lstm', channels: 1, trainEpochs: 0 });
   assert.equal(m0.parameters, 4 * (32 * 33 + 32) + 4 * (32 * 64 + 32) + 33);

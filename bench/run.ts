@@ -81,7 +81,7 @@ async function bench(flags: BenchFlags): Promise<void> {
       .split(',')
       .map((b) => b.trim())
       .filter((b) => b !== '');
-    rows.push(...(await benchKafka({ brokers, sensors: 500, readings: flags.quick ? 100 : 400, log })));
+    rows.push(...(await benchKafka({ brokers, sensors: 500, readings: flags.quick ? 200 : 400, log })));
   } else if (run.has('kafka')) {
     log(
       'kafka: not run (pass --kafka-brokers HOST:PORT, or use `npm run bench`, which starts the test broker when .kafka/libs exists)\n',

@@ -213,7 +213,7 @@ function kafkaTable(rows: readonly Row[], count: Count): BenchTable {
     detail:
       "a pre-filled topic read by a no-op kafkajs consumer, by one that only runs aemon's decoder, then by `aemon run` (window 32, stride 8, 4 channels, LSTM 32)",
     notes: [
-      "aemon run readings/s: scored and written per second, from a fifth of the backlog left after the bootstrap to 80 %, with CPU over the same span; commit lag: from then until those readings' offsets were committed",
+      "aemon run readings/s: scored and written per second, from 20 % to 80 % of what it wrote after the bootstrap (each sensor's last readings wait in its window), with CPU over the same span; commit lag: from then until those readings' offsets were committed",
     ],
     headers: [
       'sensors',

@@ -76,8 +76,17 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServer>
     {
       method: 'GET',
       path: '/metrics',
-      handler: async (_req, res) => {
-        const body = await registry.metrics();
+      handler: async (req, res) => {
+        // `?name=a&name=b`: those metric families only (unknown names are left out), for a quick
+        // look with curl or a frequent probe, without rendering every sensor's series.
+        const names = [...new Set(requestUrl(req.url)?.searchParams.getAll('name') ?? [])];
+        let body: string;
+        if (names.length === 0) body = await registry.metrics();
+        else {
+          const known = names.filter((n) => registry.getSingleMetric(n) !== undefined);
+          const parts = await Promise.all(known.map((n) => registry.getSingleMetricAsString(n)));
+          body = parts.map((p) => `${p}\n`).join('');
+        }
         send(res, 200, body, { 'content-type': registry.contentType });
       },
     },

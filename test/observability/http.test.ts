@@ -51,6 +51,36 @@ test('GET /metrics, /healthz and /readyz; other paths 404, other methods 405', a
   assert.equal(head.status, 200, 'HEAD and query strings are fine');
 });
 
+test('GET /metrics?name= gives the named metric families only, each once; unknown names are left out', async (t) => {
+  const registry = new Registry();
+  const metrics = createMetrics(registry, { maxSensors: 10 });
+  metrics.windowsScored(7);
+  const server = await startHttpServer({ host: HOST, port: 0, registry, ready: () => true });
+  t.after(() => server.close());
+  const all = parseExposition(await (await fetch(`${server.url}/metrics`)).text());
+  assert.ok(all.size > 2, `the whole scrape has many families (${all.size})`);
+
+  const names = [
+    'aemon_windows_scored_total',
+    'no_such_metric',
+    'aemon_windows_scored_total',
+    'process_cpu_user_seconds_total',
+  ];
+  const res = await fetch(`${server.url}/metrics?${names.map((n) => `name=${n}`).join('&')}`);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-type'), registry.contentType);
+  const text = await res.text();
+  const some = parseExposition(text);
+  assert.deepEqual([...some.keys()].sort(), ['aemon_windows_scored_total', 'process_cpu_user_seconds_total']);
+  assert.equal(sampleValue(some, 'aemon_windows_scored_total'), 7);
+  assert.equal(text.match(/^# TYPE aemon_windows_scored_total /gm)?.length, 1, 'a name asked for twice comes once');
+  assert.ok(text.endsWith('\n'));
+
+  const none = await fetch(`${server.url}/metrics?name=no_such_metric`);
+  assert.equal(none.status, 200);
+  assert.equal(await none.text(), '');
+});
+
 test('extra routes are served; a failing handler answers 500 and the server goes on', async (t) => {
   const registry = new Registry();
   const labels: string[] = [];

@@ -40,73 +40,99 @@ void project(const float *in, int rows, int inDim, const float *w, const float *
 }
 
 /*
- * One LSTM layer from zero state over `steps` steps of `batch` sequences. The input projection of
- * sequence b at step t (bias included, [4u]) is at xp + b * seqStride + t * stepStride; a
- * stepStride of 0 reads the same projection at every step (the decoder after RepeatVector).
- * Writes every step's h to out [batch, steps, u] when allSteps, else the last one to [batch, u].
- * scratch: 4u + 4 + 2 * round_up(u, 4) floats; lanes past u in it hold values nothing reads.
+ * z[r] = x[r] + h[r] · recurrent for the R rows of a block, `cols` columns at a time from column j
+ * while they fit in g; returns the first column left. Each weight vector loaded serves all R rows,
+ * and the R × cols / 4 accumulators stay in registers: V8 has 15 vector registers on x64, and one
+ * accumulator more spills to the stack, where every k adds a store-to-load round trip.
  */
-EXPORT("lstm")
-void lstm(const float *xp, int seqStride, int stepStride, const float *recurrent, int units, int batch, int steps,
-          float *out, int allSteps, float *scratch) {
+static inline __attribute__((always_inline)) int recurrent_columns(const int R, const int cols, int j, const float **x,
+                                                                   const float *h, int padded, const float *recurrent,
+                                                                   int units, float *z, int zStride) {
   const int g = 4 * units;
+  for (; j + cols <= g; j += cols) {
+    v128_t a[R][cols / 4];
+    for (int r = 0; r < R; r++)
+      for (int q = 0; q < cols / 4; q++) a[r][q] = wasm_v128_load(x[r] + j + 4 * q);
+    for (int k = 0; k < units; k++) {
+      const float *row = recurrent + k * g + j;
+      v128_t hk[R];
+      for (int r = 0; r < R; r++) hk[r] = splat(h[r * padded + k]);
+      for (int q = 0; q < cols / 4; q++) {
+        const v128_t w = wasm_v128_load(row + 4 * q);
+        for (int r = 0; r < R; r++) a[r][q] = wasm_f32x4_add(a[r][q], wasm_f32x4_mul(hk[r], w));
+      }
+    }
+    for (int r = 0; r < R; r++)
+      for (int q = 0; q < cols / 4; q++) wasm_v128_store(z + r * zStride + j + 4 * q, a[r][q]);
+  }
+  return j;
+}
+
+/*
+ * Sequences b .. b + R − 1 of lstm() below, stepped together; R is a constant at each call, so
+ * the arrays over rows are registers. scratch: R × (4u + 4 + 2 × round_up(u, 4)) floats.
+ */
+static inline __attribute__((always_inline)) void lstm_rows(const int R, const float *xp, int seqStride,
+                                                            int stepStride, const float *recurrent, int units, int b,
+                                                            int steps, float *out, int allSteps, float *scratch) {
   const int padded = (units + 3) & ~3;
+  const int zStride = 4 * units + 4;
   float *z = scratch;
-  float *h = scratch + g + 4;
-  float *c = h + padded;
-  for (int b = 0; b < batch; b++) {
-    for (int j = 0; j < padded; j++) h[j] = c[j] = 0.0f;
-    for (int t = 0; t < steps; t++) {
-      const float *x = xp + b * seqStride + t * stepStride;
-      int j = 0;
-      /* z = x + h · recurrent, 32 columns at a time so the accumulators stay in registers. */
-      for (; j + 32 <= g; j += 32) {
-        v128_t a0 = wasm_v128_load(x + j), a1 = wasm_v128_load(x + j + 4);
-        v128_t a2 = wasm_v128_load(x + j + 8), a3 = wasm_v128_load(x + j + 12);
-        v128_t a4 = wasm_v128_load(x + j + 16), a5 = wasm_v128_load(x + j + 20);
-        v128_t a6 = wasm_v128_load(x + j + 24), a7 = wasm_v128_load(x + j + 28);
-        for (int k = 0; k < units; k++) {
-          const v128_t hk = splat(h[k]);
-          const float *row = recurrent + k * g + j;
-          a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(hk, wasm_v128_load(row)));
-          a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(hk, wasm_v128_load(row + 4)));
-          a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(hk, wasm_v128_load(row + 8)));
-          a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(hk, wasm_v128_load(row + 12)));
-          a4 = wasm_f32x4_add(a4, wasm_f32x4_mul(hk, wasm_v128_load(row + 16)));
-          a5 = wasm_f32x4_add(a5, wasm_f32x4_mul(hk, wasm_v128_load(row + 20)));
-          a6 = wasm_f32x4_add(a6, wasm_f32x4_mul(hk, wasm_v128_load(row + 24)));
-          a7 = wasm_f32x4_add(a7, wasm_f32x4_mul(hk, wasm_v128_load(row + 28)));
-        }
-        wasm_v128_store(z + j, a0);
-        wasm_v128_store(z + j + 4, a1);
-        wasm_v128_store(z + j + 8, a2);
-        wasm_v128_store(z + j + 12, a3);
-        wasm_v128_store(z + j + 16, a4);
-        wasm_v128_store(z + j + 20, a5);
-        wasm_v128_store(z + j + 24, a6);
-        wasm_v128_store(z + j + 28, a7);
+  float *h = scratch + R * zStride;
+  float *c = h + R * padded;
+  for (int j = 0; j < R * padded; j++) h[j] = c[j] = 0.0f;
+  for (int t = 0; t < steps; t++) {
+    const float *x[R];
+    for (int r = 0; r < R; r++) x[r] = xp + (b + r) * seqStride + t * stepStride;
+    /* 2 rows × 16 columns or 1 × 16 is 8 accumulators; g = 4u is a multiple of 4 for the rest. */
+    int j = recurrent_columns(R, 16, 0, x, h, padded, recurrent, units, z, zStride);
+    recurrent_columns(R, 4, j, x, h, padded, recurrent, units, z, zStride);
+    /* Gate blocks start at multiples of u: with u not a multiple of 4 the last vector reads into
+     * the next block (or z's 4 spare floats) and writes padding lanes of h and c only. The rows
+     * go through the gates together: each gate is a long chain of dependent steps (exp's
+     * polynomial, a division), and R × 4 independent chains keep the vector units busy. */
+    for (j = 0; j < units; j += 4) {
+      v128_t in[R], forget[R], cell[R], outGate[R], cNew[R];
+      for (int r = 0; r < R; r++) {
+        const float *zr = z + r * zStride + j;
+        in[r] = sigmoid4(wasm_v128_load(zr));
+        forget[r] = sigmoid4(wasm_v128_load(zr + units));
+        cell[r] = tanh4(wasm_v128_load(zr + 2 * units));
+        outGate[r] = sigmoid4(wasm_v128_load(zr + 3 * units));
       }
-      /* g = 4u is a multiple of 4. */
-      for (; j < g; j += 4) {
-        v128_t a = wasm_v128_load(x + j);
-        for (int k = 0; k < units; k++) a = wasm_f32x4_add(a, wasm_f32x4_mul(splat(h[k]), wasm_v128_load(recurrent + k * g + j)));
-        wasm_v128_store(z + j, a);
+      for (int r = 0; r < R; r++) {
+        float *cr = c + r * padded + j;
+        cNew[r] = wasm_f32x4_add(wasm_f32x4_mul(forget[r], wasm_v128_load(cr)), wasm_f32x4_mul(in[r], cell[r]));
+        wasm_v128_store(cr, cNew[r]);
       }
-      /* Gate blocks start at multiples of u: with u not a multiple of 4 the last vector reads into
-       * the next block (or z's 4 spare floats) and writes padding lanes of h and c only. */
-      for (j = 0; j < units; j += 4) {
-        const v128_t in = sigmoid4(wasm_v128_load(z + j));
-        const v128_t forget = sigmoid4(wasm_v128_load(z + units + j));
-        const v128_t cell = tanh4(wasm_v128_load(z + 2 * units + j));
-        const v128_t outGate = sigmoid4(wasm_v128_load(z + 3 * units + j));
-        const v128_t cNew = wasm_f32x4_add(wasm_f32x4_mul(forget, wasm_v128_load(c + j)), wasm_f32x4_mul(in, cell));
-        wasm_v128_store(c + j, cNew);
-        wasm_v128_store(h + j, wasm_f32x4_mul(outGate, tanh4(cNew)));
-      }
-      if (allSteps || t == steps - 1) {
-        float *dst = out + (allSteps ? (b * steps + t) * units : b * units);
-        for (int k = 0; k < units; k++) dst[k] = h[k];
+      for (int r = 0; r < R; r++) wasm_v128_store(h + r * padded + j, wasm_f32x4_mul(outGate[r], tanh4(cNew[r])));
+    }
+    if (allSteps || t == steps - 1) {
+      for (int r = 0; r < R; r++) {
+        float *dst = out + (allSteps ? ((b + r) * steps + t) * units : (b + r) * units);
+        for (int k = 0; k < units; k++) dst[k] = h[r * padded + k];
       }
     }
   }
 }
+
+/*
+ * One LSTM layer from zero state over `steps` steps of `batch` sequences. The input projection of
+ * sequence b at step t (bias included, [4u]) is at xp + b * seqStride + t * stepStride; a
+ * stepStride of 0 reads the same projection at every step (the decoder after RepeatVector).
+ * Writes every step's h to out [batch, steps, u] when allSteps, else the last one to [batch, u].
+ * Sequences go two at a time, so that each recurrent weight vector loaded is used for both; an
+ * odd batch's last one goes alone. scratch: lstm_scratch(u) floats; lanes past u in it hold
+ * values nothing reads.
+ */
+EXPORT("lstm")
+void lstm(const float *xp, int seqStride, int stepStride, const float *recurrent, int units, int batch, int steps,
+          float *out, int allSteps, float *scratch) {
+  int b = 0;
+  for (; b + 2 <= batch; b += 2) lstm_rows(2, xp, seqStride, stepStride, recurrent, units, b, steps, out, allSteps, scratch);
+  if (b < batch) lstm_rows(1, xp, seqStride, stepStride, recurrent, units, b, steps, out, allSteps, scratch);
+}
+
+/* The floats of scratch lstm() needs for `units`: its z, h and c for two rows. */
+EXPORT("lstm_scratch")
+int lstm_scratch(int units) { return 2 * (4 * units + 4 + 2 * ((units + 3) & ~3)); }

@@ -9,8 +9,13 @@ static inline v128_t splat(float v) { return wasm_f32x4_splat(v); }
 
 /* e^x per lane, x clamped to [-87, 88] (the float range; the LSTM's sigmoid saturates long before). */
 static inline v128_t exp4(v128_t x) {
-  x = wasm_f32x4_min(wasm_f32x4_max(x, splat(-87.0f)), splat(88.0f));
-  v128_t n = wasm_f32x4_nearest(wasm_f32x4_mul(x, splat(1.44269504088896341f)));
+  /* pmin/pmax are one instruction each where min/max are a dozen (their ±0 and NaN rules); with
+   x first a NaN still comes through. */
+  x = wasm_f32x4_pmin(wasm_f32x4_pmax(x, splat(-87.0f)), splat(88.0f));
+  /* n = nearest(x log2 e): adding 1.5 × 2^23 rounds to an integer (to even, as nearest does) and
+     leaves n in the low bits of t, which builds 2^n below without a float-to-int conversion. */
+  const v128_t t = wasm_f32x4_add(wasm_f32x4_mul(x, splat(1.44269504088896341f)), splat(12582912.0f));
+  v128_t n = wasm_f32x4_sub(t, splat(12582912.0f));
   /* x - n ln 2, with ln 2 split in two so that the product is exact in the first part. */
   x = wasm_f32x4_sub(x, wasm_f32x4_mul(n, splat(0.693359375f)));
   x = wasm_f32x4_add(x, wasm_f32x4_mul(n, splat(2.12194440e-4f)));
@@ -21,8 +26,9 @@ static inline v128_t exp4(v128_t x) {
   y = wasm_f32x4_add(wasm_f32x4_mul(y, x), splat(1.6666665459e-1f));
   y = wasm_f32x4_add(wasm_f32x4_mul(y, x), splat(5.0000001201e-1f));
   y = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(y, x), x), x), splat(1.0f));
-  /* 2^n by building the float's exponent bits: n is in [-126, 127] after the clamp. */
-  v128_t pow2n = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
+  /* 2^n by building the float's exponent bits: n is in [-126, 127] after the clamp, and t's bits
+     are 0x4B400000 + n, whose high part the shift drops. */
+  v128_t pow2n = wasm_i32x4_shl(wasm_i32x4_add(t, wasm_i32x4_splat(127)), 23);
   return wasm_f32x4_mul(y, pow2n);
 }
 

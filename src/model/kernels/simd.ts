@@ -104,7 +104,7 @@ class SimdForward {
     const seqs = [take(rows * maxUnits), take(rows * maxUnits)];
     const last = take(n * maxUnits);
     const output = take(rows * channels);
-    const scratch = take(4 * maxUnits + 4 + 2 * (maxUnits + 3));
+    const scratch = take(wasm.lstm_scratch(maxUnits));
     ensure(wasm, at);
     new Float32Array(wasm.memory.buffer, input, x.length).set(x);
 

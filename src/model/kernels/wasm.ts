@@ -33,6 +33,8 @@ export interface LstmExports {
     allSteps: number,
     scratch: number,
   ): void;
+  /** The floats of scratch `lstm` needs for that many units. */
+  lstm_scratch(units: number): number;
   lstm_train(
     xp: number,
     seqStride: number,

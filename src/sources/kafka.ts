@@ -332,7 +332,9 @@ class GroupSource {
         payload.resolveOffset(m.offset);
         continue;
       }
-      if (!(await this.waitForRoom(payload, live))) return;
+      // Only a full runner costs a wait: the steady path awaits nothing per record.
+      const full = this.opts.flow?.ready();
+      if (full !== undefined && !(await this.waitForRoom(payload, live, full))) return;
       this.emit(p, m);
       payload.resolveOffset(m.offset);
     }
@@ -343,8 +345,12 @@ class GroupSource {
   };
 
   /** Waits while more records are in flight than the runner allows, heartbeating; false when the batch is to end. */
-  private async waitForRoom(payload: EachBatchPayload, live: () => boolean): Promise<boolean> {
-    for (let wait = this.opts.flow?.ready(); wait; wait = this.opts.flow?.ready()) {
+  private async waitForRoom(
+    payload: EachBatchPayload,
+    live: () => boolean,
+    first: Promise<void> | undefined,
+  ): Promise<boolean> {
+    for (let wait = first; wait; wait = this.opts.flow?.ready()) {
       await Promise.race([wait, new Promise((r) => setTimeout(r, this.heartbeatMs))]);
       await payload.heartbeat();
       if (!live()) return false;

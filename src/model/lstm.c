@@ -2,7 +2,7 @@
  * aemon's `simd` scoring kernel (docs/performance.md#scoring-kernels): the LSTM autoencoder's inference forward pass
  * as WebAssembly SIMD, for backends without TensorFlow's BlockLSTM. tfjs-layers runs about twenty
  * tfjs ops per step, and on the wasm backend each slice or split copies its whole input tensor out
- * of the heap; here a step is one loop over a batch row with the weights in cache.
+ * of the heap; here a step is one pass over two batch rows with the weights in cache.
  *
  * Layouts are tfjs-layers' own, row-major float32: an LSTM kernel [in, 4u], recurrent kernel
  * [u, 4u] and bias [4u] with the gate columns in the order i, f, c, o; Dense kernel [u, out].
@@ -14,9 +14,9 @@
 #include "lstmSimd.h"
 
 /*
- * out[r, j] = bias[j] + sum_k in[r, k] * w[k, j] for r < rows: an LSTM's input projection for
- * every step at once, the decoder's once per window (RepeatVector feeds it the same vector at
- * every step), or the TimeDistributed Dense.
+ * out[r, j] = bias[j] + sum_k in[r, k] * w[k, j] for r < rows: the decoder's input projection,
+ * once per window (RepeatVector feeds it the same vector at every step), or the TimeDistributed
+ * Dense. lstm() projects the other layers' inputs inside its steps.
  */
 EXPORT("project")
 void project(const float *in, int rows, int inDim, const float *w, const float *bias, float *out, int outDim) {
@@ -39,29 +39,39 @@ void project(const float *in, int rows, int inDim, const float *w, const float *
   }
 }
 
+/* a[r] += v[r] · w[:, j .. j + cols) for the R rows of a block, w having `dim` rows of g floats. */
+static inline __attribute__((always_inline)) void accumulate(const int R, const int cols, v128_t a[R][cols / 4],
+                                                            const float *const *v, int dim, const float *w, int g,
+                                                            int j) {
+  for (int k = 0; k < dim; k++) {
+    const float *row = w + k * g + j;
+    v128_t vk[R];
+    for (int r = 0; r < R; r++) vk[r] = splat(v[r][k]);
+    for (int q = 0; q < cols / 4; q++) {
+      const v128_t wq = wasm_v128_load(row + 4 * q);
+      for (int r = 0; r < R; r++) a[r][q] = wasm_f32x4_add(a[r][q], wasm_f32x4_mul(vk[r], wq));
+    }
+  }
+}
+
 /*
- * z[r] = x[r] + h[r] · recurrent for the R rows of a block, `cols` columns at a time from column j
- * while they fit in g; returns the first column left. Each weight vector loaded serves all R rows,
- * and the R × cols / 4 accumulators stay in registers: V8 has 15 vector registers on x64, and one
- * accumulator more spills to the stack, where every k adds a store-to-load round trip.
+ * z[r] = x[r] + in[r] · kernel + h[r] · recurrent for the R rows of a block (summed in that
+ * order, as project() and then the recurrence would), `cols` columns at a time from column j
+ * while they fit in g; returns the first column left. Each weight vector loaded serves all R
+ * rows, and the R × cols / 4 accumulators stay in registers: V8 has 15 vector registers on x64,
+ * and one accumulator more spills to the stack, where every k adds a store-to-load round trip.
  */
-static inline __attribute__((always_inline)) int recurrent_columns(const int R, const int cols, int j, const float **x,
-                                                                   const float *h, int padded, const float *recurrent,
-                                                                   int units, float *z, int zStride) {
+static inline __attribute__((always_inline)) int step_columns(const int R, const int cols, int j, const float *const *x,
+                                                              const float *const *in, int inDim, const float *kernel,
+                                                              const float *const *h, const float *recurrent, int units,
+                                                              float *z, int zStride) {
   const int g = 4 * units;
   for (; j + cols <= g; j += cols) {
     v128_t a[R][cols / 4];
     for (int r = 0; r < R; r++)
       for (int q = 0; q < cols / 4; q++) a[r][q] = wasm_v128_load(x[r] + j + 4 * q);
-    for (int k = 0; k < units; k++) {
-      const float *row = recurrent + k * g + j;
-      v128_t hk[R];
-      for (int r = 0; r < R; r++) hk[r] = splat(h[r * padded + k]);
-      for (int q = 0; q < cols / 4; q++) {
-        const v128_t w = wasm_v128_load(row + 4 * q);
-        for (int r = 0; r < R; r++) a[r][q] = wasm_f32x4_add(a[r][q], wasm_f32x4_mul(hk[r], w));
-      }
-    }
+    accumulate(R, cols, a, in, inDim, kernel, g, j);
+    accumulate(R, cols, a, h, units, recurrent, g, j);
     for (int r = 0; r < R; r++)
       for (int q = 0; q < cols / 4; q++) wasm_v128_store(z + r * zStride + j + 4 * q, a[r][q]);
   }
@@ -73,20 +83,27 @@ static inline __attribute__((always_inline)) int recurrent_columns(const int R, 
  * the arrays over rows are registers. scratch: R × (4u + 4 + 2 × round_up(u, 4)) floats.
  */
 static inline __attribute__((always_inline)) void lstm_rows(const int R, const float *xp, int seqStride,
-                                                            int stepStride, const float *recurrent, int units, int b,
-                                                            int steps, float *out, int allSteps, float *scratch) {
+                                                            int stepStride, const float *input, int inDim,
+                                                            const float *kernel, const float *recurrent, int units,
+                                                            int b, int steps, float *out, int allSteps,
+                                                            float *scratch) {
   const int padded = (units + 3) & ~3;
   const int zStride = 4 * units + 4;
   float *z = scratch;
   float *h = scratch + R * zStride;
   float *c = h + R * padded;
   for (int j = 0; j < R * padded; j++) h[j] = c[j] = 0.0f;
+  const float *hr[R];
+  for (int r = 0; r < R; r++) hr[r] = h + r * padded;
   for (int t = 0; t < steps; t++) {
-    const float *x[R];
-    for (int r = 0; r < R; r++) x[r] = xp + (b + r) * seqStride + t * stepStride;
+    const float *x[R], *inRow[R];
+    for (int r = 0; r < R; r++) {
+      x[r] = xp + (b + r) * seqStride + t * stepStride;
+      inRow[r] = input + ((b + r) * steps + t) * inDim;
+    }
     /* 2 rows × 16 columns or 1 × 16 is 8 accumulators; g = 4u is a multiple of 4 for the rest. */
-    int j = recurrent_columns(R, 16, 0, x, h, padded, recurrent, units, z, zStride);
-    recurrent_columns(R, 4, j, x, h, padded, recurrent, units, z, zStride);
+    int j = step_columns(R, 16, 0, x, inRow, inDim, kernel, hr, recurrent, units, z, zStride);
+    step_columns(R, 4, j, x, inRow, inDim, kernel, hr, recurrent, units, z, zStride);
     /* Gate blocks start at multiples of u: with u not a multiple of 4 the last vector reads into
      * the next block (or z's 4 spare floats) and writes padding lanes of h and c only. The rows
      * go through the gates together: each gate is a long chain of dependent steps (exp's
@@ -110,27 +127,34 @@ static inline __attribute__((always_inline)) void lstm_rows(const int R, const f
     if (allSteps || t == steps - 1) {
       for (int r = 0; r < R; r++) {
         float *dst = out + (allSteps ? ((b + r) * steps + t) * units : (b + r) * units);
-        for (int k = 0; k < units; k++) dst[k] = h[r * padded + k];
+        for (int k = 0; k < units; k++) dst[k] = hr[r][k];
       }
     }
   }
 }
 
 /*
- * One LSTM layer from zero state over `steps` steps of `batch` sequences. The input projection of
- * sequence b at step t (bias included, [4u]) is at xp + b * seqStride + t * stepStride; a
- * stepStride of 0 reads the same projection at every step (the decoder after RepeatVector).
+ * One LSTM layer from zero state over `steps` steps of `batch` sequences, z = x + in · kernel +
+ * h · recurrent at each step. x is at xp + b * seqStride + t * stepStride for sequence b at step
+ * t ([4u]): the layer's bias with both strides 0, or the decoder's input projection done once
+ * per window (seqStride 4u, stepStride 0: RepeatVector feeds it the same vector at every step).
+ * in is the layer's input at that step, input [batch, steps, inDim] against kernel [inDim, 4u];
+ * inDim 0 adds nothing. Projecting the input inside the step saves writing and reading back
+ * steps × 4u floats per sequence (8 MB for a chunk of 256 windows of M0), most of the project()
+ * it replaces.
  * Writes every step's h to out [batch, steps, u] when allSteps, else the last one to [batch, u].
- * Sequences go two at a time, so that each recurrent weight vector loaded is used for both; an
- * odd batch's last one goes alone. scratch: lstm_scratch(u) floats; lanes past u in it hold
- * values nothing reads.
+ * Sequences go two at a time, so that each weight vector loaded is used for both; an odd
+ * batch's last one goes alone. scratch: lstm_scratch(u) floats; lanes past u in it hold values
+ * nothing reads.
  */
 EXPORT("lstm")
-void lstm(const float *xp, int seqStride, int stepStride, const float *recurrent, int units, int batch, int steps,
-          float *out, int allSteps, float *scratch) {
+void lstm(const float *xp, int seqStride, int stepStride, const float *input, int inDim, const float *kernel,
+          const float *recurrent, int units, int batch, int steps, float *out, int allSteps, float *scratch) {
   int b = 0;
-  for (; b + 2 <= batch; b += 2) lstm_rows(2, xp, seqStride, stepStride, recurrent, units, b, steps, out, allSteps, scratch);
-  if (b < batch) lstm_rows(1, xp, seqStride, stepStride, recurrent, units, b, steps, out, allSteps, scratch);
+  for (; b + 2 <= batch; b += 2)
+    lstm_rows(2, xp, seqStride, stepStride, input, inDim, kernel, recurrent, units, b, steps, out, allSteps, scratch);
+  if (b < batch)
+    lstm_rows(1, xp, seqStride, stepStride, input, inDim, kernel, recurrent, units, b, steps, out, allSteps, scratch);
 }
 
 /* The floats of scratch lstm() needs for `units`: its z, h and c for two rows. */

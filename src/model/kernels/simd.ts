@@ -34,8 +34,8 @@ interface Placed {
   end: number;
 }
 
-// Windows per pass through the module: bounds its memory (the input projection of a chunk is
-// chunk × steps × 4u floats, 8 MB for M0) whatever the scoring batch.
+// Windows per pass through the module: bounds its memory (a layer's output for a chunk is
+// chunk × steps × u floats, 2 MB for M0) whatever the scoring batch.
 const CHUNK = 256;
 
 let shared: LstmExports | undefined;
@@ -100,7 +100,7 @@ class SimdForward {
       return p;
     };
     const input = take(rows * channels);
-    const projected = take(rows * 4 * maxUnits);
+    const projected = take(n * 4 * maxUnits);
     const seqs = [take(rows * maxUnits), take(rows * maxUnits)];
     const last = take(n * maxUnits);
     const output = take(rows * channels);
@@ -108,11 +108,9 @@ class SimdForward {
     ensure(wasm, at);
     new Float32Array(wasm.memory.buffer, input, x.length).set(x);
 
-    const sequence = (l: LayerSlots, from: number, into: number, allSteps: boolean) => {
-      const g = 4 * l.units;
-      wasm.project(from, rows, l.inDim, l.kernel, l.bias, projected, g);
-      wasm.lstm(projected, steps * g, g, l.recurrent, l.units, n, steps, into, allSteps ? 1 : 0, scratch);
-    };
+    // The layer's input projected inside each step: its bias at every step and sequence (strides 0).
+    const sequence = (l: LayerSlots, from: number, into: number, allSteps: boolean) =>
+      wasm.lstm(l.bias, 0, 0, from, l.inDim, l.kernel, l.recurrent, l.units, n, steps, into, allSteps ? 1 : 0, scratch);
     let from = input;
     w.encoders.forEach((l, i) => {
       const final = i === w.encoders.length - 1;
@@ -126,7 +124,7 @@ class SimdForward {
         // RepeatVector feeds the first decoder the same vector at every step: project it once.
         const g = 4 * l.units;
         wasm.project(last, n, l.inDim, l.kernel, l.bias, projected, g);
-        wasm.lstm(projected, g, 0, l.recurrent, l.units, n, steps, into, 1, scratch);
+        wasm.lstm(projected, g, 0, last, 0, l.kernel, l.recurrent, l.units, n, steps, into, 1, scratch);
       } else {
         sequence(l, from, into, true);
       }

@@ -13,30 +13,45 @@
  */
 #include "lstmSimd.h"
 
+/* Rows r0 .. r0 + R − 1 of project() below; R is a constant at each call. */
+static inline __attribute__((always_inline)) void project_rows(const int R, const float *in, int r0, int inDim,
+                                                              const float *w, const float *bias, float *out,
+                                                              int outDim) {
+  const float *x[R];
+  for (int r = 0; r < R; r++) x[r] = in + (r0 + r) * inDim;
+  int j = 0;
+  for (; j + 4 <= outDim; j += 4) {
+    v128_t acc[R];
+    for (int r = 0; r < R; r++) acc[r] = wasm_v128_load(bias + j);
+    for (int k = 0; k < inDim; k++) {
+      const v128_t wk = wasm_v128_load(w + k * outDim + j);
+      for (int r = 0; r < R; r++) acc[r] = wasm_f32x4_add(acc[r], wasm_f32x4_mul(splat(x[r][k]), wk));
+    }
+    for (int r = 0; r < R; r++) wasm_v128_store(out + (r0 + r) * outDim + j, acc[r]);
+  }
+  for (; j < outDim; j++) {
+    float acc[R];
+    for (int r = 0; r < R; r++) acc[r] = bias[j];
+    for (int k = 0; k < inDim; k++) {
+      const float wk = w[k * outDim + j];
+      for (int r = 0; r < R; r++) acc[r] += x[r][k] * wk;
+    }
+    for (int r = 0; r < R; r++) out[(r0 + r) * outDim + j] = acc[r];
+  }
+}
+
 /*
  * out[r, j] = bias[j] + sum_k in[r, k] * w[k, j] for r < rows: the decoder's input projection,
  * once per window (RepeatVector feeds it the same vector at every step), or the TimeDistributed
- * Dense. lstm() projects the other layers' inputs inside its steps.
+ * Dense. lstm() projects the other layers' inputs inside its steps. Four rows at a time: with
+ * a Dense of one or a few outputs a row is one chain of dependent additions, and four of them
+ * overlap.
  */
 EXPORT("project")
 void project(const float *in, int rows, int inDim, const float *w, const float *bias, float *out, int outDim) {
-  for (int r = 0; r < rows; r++) {
-    const float *x = in + r * inDim;
-    float *y = out + r * outDim;
-    int j = 0;
-    for (; j + 4 <= outDim; j += 4) {
-      v128_t acc = wasm_v128_load(bias + j);
-      for (int k = 0; k < inDim; k++) {
-        acc = wasm_f32x4_add(acc, wasm_f32x4_mul(splat(x[k]), wasm_v128_load(w + k * outDim + j)));
-      }
-      wasm_v128_store(y + j, acc);
-    }
-    for (; j < outDim; j++) {
-      float acc = bias[j];
-      for (int k = 0; k < inDim; k++) acc += x[k] * w[k * outDim + j];
-      y[j] = acc;
-    }
-  }
+  int r = 0;
+  for (; r + 4 <= rows; r += 4) project_rows(4, in, r, inDim, w, bias, out, outDim);
+  for (; r < rows; r++) project_rows(1, in, r, inDim, w, bias, out, outDim);
 }
 
 /* a[r] += v[r] · w[:, j .. j + cols) for the R rows of a block, w having `dim` rows of g floats. */

@@ -155,8 +155,8 @@ static inline __attribute__((always_inline)) void lstm_rows(const int R, const f
  * per window (seqStride 4u, stepStride 0: RepeatVector feeds it the same vector at every step).
  * in is the layer's input at that step, input [batch, steps, inDim] against kernel [inDim, 4u];
  * inDim 0 adds nothing. Projecting the input inside the step saves writing and reading back
- * steps × 4u floats per sequence (8 MB for a chunk of 256 windows of M0), most of the project()
- * it replaces.
+ * steps × 4u floats per sequence (8 MB for a chunk of 256 windows of M0), which was most of what
+ * a separate projection of all steps cost.
  * Writes every step's h to out [batch, steps, u] when allSteps, else the last one to [batch, u].
  * Sequences go two at a time, so that each weight vector loaded is used for both; an odd
  * batch's last one goes alone. scratch: lstm_scratch(u) floats; lanes past u in it hold values

@@ -19,7 +19,7 @@ static inline v128_t fma4(v128_t acc, v128_t a, v128_t b) { return wasm_f32x4_ad
 
 /*
  * y = init + x · w for one row x [inDim], w [inDim, outDim] (init 0 when null): 32 columns at a
- * time so that the accumulators stay in registers, as in lstm.c.
+ * time, eight accumulators, each x[k] splat once for the eight.
  */
 static inline void vec_mat(const float *init, const float *x, int inDim, const float *w, int outDim, float *y) {
   int j = 0;

@@ -125,6 +125,8 @@ export class LstmAutoencoder implements Autoencoder {
 
   async encode(x: Float32Array, n: number): Promise<Float32Array> {
     this.checkInput(x, n);
+    if (n === 0) return new Float32Array(0);
+    if (this.scorer.encode !== undefined) return this.scorer.encode(x, n);
     const { windowSize, channels } = this.params;
     const stride = windowSize * channels;
     const parts: Float32Array[] = [];

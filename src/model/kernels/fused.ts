@@ -101,6 +101,24 @@ class FusedForward implements TrainingForward {
     });
   }
 
+  /** The bottleneck codes [n, units] of `x` ([n, steps, channels], row-major): the encoders alone, as scoring runs them. */
+  codeTable(x: Float32Array, n: number, steps: number, channels: number): Tensor {
+    const { tf, plan, node } = this;
+    return tf.tidy(() => {
+      let h: Tensor = tf.transpose(tf.tensor3d(x.subarray(0, n * steps * channels), [n, steps, channels]), [1, 0, 2]);
+      if (this.lstmOp && lstmOpAvailable()) {
+        plan.encoders.forEach(
+          (layer, i) => (h = lstmInference(node, h, readLstm(layer), { lastOnly: i === plan.encoders.length - 1 })),
+        );
+        return tf.reshape(h, [n, h.shape.at(-1)!]);
+      }
+      const seqLen = this.seqLen(steps);
+      for (const layer of plan.encoders) h = blockLstmInference(tf, node, seqLen, h, this.cached(layer));
+      const units = h.shape[2]!;
+      return tf.reshape(tf.slice(h, [steps - 1, 0, 0], [1, n, units]), [n, units]);
+    });
+  }
+
   dispose(): void {
     for (const t of this.seqLens.values()) t.dispose();
     for (const c of this.cache.values()) this.tf.dispose([c.w, c.b]);
@@ -157,6 +175,15 @@ export class FusedKernel implements ScoringKernel {
     const table = this.forward.scoreTable(x, n, windowSize, channels, loss);
     dropMasks(this.tf, this.model, this.params);
     return tableErrors(table, n, channels);
+  }
+
+  async encode(x: Float32Array, n: number): Promise<Float32Array> {
+    const codes = this.forward.codeTable(x, n, this.params.windowSize, this.params.channels);
+    try {
+      return (await codes.data()) as Float32Array;
+    } finally {
+      codes.dispose();
+    }
   }
 
   async reconstruct(x: Float32Array, n: number): Promise<Float32Array> {

@@ -44,6 +44,8 @@ export interface ScoringKernel {
   score(x: Float32Array, n: number): Promise<BatchErrors>;
   /** Reconstructions, same layout as `x`. */
   reconstruct(x: Float32Array, n: number): Promise<Float32Array>;
+  /** The bottleneck codes (n × units, the last encoder's final state), when the kernel runs the encoders alone. */
+  encode?(x: Float32Array, n: number): Promise<Float32Array>;
   /** Present when training runs through this kernel too (except with dropout, which it lacks). */
   readonly training?: TrainingForward;
   dispose(): void;

@@ -65,16 +65,24 @@ class SimdForward {
 
   /** Reconstructions of `n` windows, row-major n × steps × channels in and out. */
   reconstruct(x: Float32Array, n: number, steps: number, channels: number): Float32Array {
+    return this.run(x, n, steps, channels, steps * channels, false);
+  }
+
+  /** The bottleneck codes of `n` windows (the last encoder's final h, n × its units): the encoders alone. */
+  encode(x: Float32Array, n: number, steps: number, channels: number): Float32Array {
+    const units = this.plan.encoders.at(-1)!.recurrentKernel.shape[0]!;
+    return this.run(x, n, steps, channels, units, true);
+  }
+
+  private run(x: Float32Array, n: number, steps: number, channels: number, outPer: number, codes: boolean) {
     const wasm = instance();
     const weights = this.place(wasm);
-    const out = new Float32Array(n * steps * channels);
+    const out = new Float32Array(n * outPer);
     const per = steps * channels;
     for (let start = 0; start < n; start += CHUNK) {
       const rows = Math.min(CHUNK, n - start);
-      out.set(
-        this.chunk(wasm, weights, x.subarray(start * per, (start + rows) * per), rows, steps, channels),
-        start * per,
-      );
+      const xs = x.subarray(start * per, (start + rows) * per);
+      out.set(this.chunk(wasm, weights, xs, rows, steps, channels, codes), start * outPer);
     }
     return out;
   }
@@ -90,6 +98,7 @@ class SimdForward {
     n: number,
     steps: number,
     channels: number,
+    codesOnly: boolean,
   ): Float32Array {
     const maxUnits = Math.max(...[...w.encoders, ...w.decoders].map((l) => l.units));
     const rows = n * steps;
@@ -118,6 +127,7 @@ class SimdForward {
       sequence(l, from, into, !final);
       from = into;
     });
+    if (codesOnly) return new Float32Array(wasm.memory.buffer, last, n * w.encoders.at(-1)!.units);
     w.decoders.forEach((l, i) => {
       const into = seqs[i % 2]!;
       if (i === 0) {
@@ -193,6 +203,10 @@ export class SimdKernel implements ScoringKernel {
 
   async reconstruct(x: Float32Array, n: number): Promise<Float32Array> {
     return this.forward.reconstruct(x, n, this.params.windowSize, this.params.channels);
+  }
+
+  async encode(x: Float32Array, n: number): Promise<Float32Array> {
+    return this.forward.encode(x, n, this.params.windowSize, this.params.channels);
   }
 
   dispose(): void {

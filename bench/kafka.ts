@@ -277,12 +277,12 @@ async function aemonRun(o: {
   try {
     await poll('aemon run to serve /metrics', async () => url !== undefined, 120_000);
     await poll('the bootstrap model', async () => (await scrape(url!, 'aemon_windows_scored_total')) > 0, 600_000);
-    // The rate at which aemon writes through the backlog once the model is there.
-    // CPU and readings from one scrape at each end: readings counted as scored and written (the
-    // metrics sink counts them), not as committed, which moves in steps of a commit (with
+    // The rate at which aemon writes through the backlog once the model is there: CPU and
+    // readings from the scrapes at each end of the span, readings counted as scored and written
+    // (the metrics sink counts them), not as committed, which moves in steps of a commit (with
     // exactlyOnce, the readings of a whole span can be written before its offsets commit).
-    // Only these two metrics: a whole scrape of 500 sensors' series, ten times a second, would
-    // cost aemon a good share of the CPU it is measured by.
+    // Only those metrics: a whole scrape of 500 sensors' series, ten times a second, would cost
+    // aemon a good share of the CPU it is measured by.
     const sample = async (): Promise<{ at: number; cpu: number; readings: number }> => {
       // (prom-client sets process_cpu_seconds_total when it collects the user CPU: ask for user and system.)
       const names = ['process_cpu_user_seconds_total', 'process_cpu_system_seconds_total', 'aemon_readings_total'];
@@ -293,8 +293,8 @@ async function aemonRun(o: {
         readings: sumOf(body, 'aemon_readings_total'),
       };
     };
-    // The first fifth of what is left is a warm-up (the sensors' calibration against the new
-    // model, compiled code). The last readings of each sensor wait in their windows and the
+    // The first fifth of what it writes after the bootstrap is a warm-up (the sensors'
+    // calibration against the new model, compiled code). The last readings of each sensor wait in their windows and the
     // reorder buffer for readings that never come (a live stream's tail), so the run is followed
     // until it stops writing, and the clock runs from 20 % to 80 % of what it wrote since.
     const group = `aemon-bench-${id}`;

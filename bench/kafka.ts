@@ -96,8 +96,13 @@ function sumOf(body: string, name: string): number {
   return [...body.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].reduce((s, m) => s + Number(m[1]), 0);
 }
 
+/** The /metrics text of these metrics only (`?name=`): a whole scrape of many sensors costs aemon CPU. */
+async function metricsText(url: string, names: readonly string[]): Promise<string> {
+  return (await fetch(`${url}/metrics?${names.map((n) => `name=${n}`).join('&')}`)).text();
+}
+
 async function scrape(url: string, name: string): Promise<number> {
-  return sumOf(await (await fetch(`${url}/metrics?name=${name}`)).text(), name);
+  return sumOf(await metricsText(url, [name]), name);
 }
 
 async function poll(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
@@ -286,7 +291,7 @@ async function aemonRun(o: {
     const sample = async (): Promise<{ at: number; cpu: number; readings: number }> => {
       // (prom-client sets process_cpu_seconds_total when it collects the user CPU: ask for user and system.)
       const names = ['process_cpu_user_seconds_total', 'process_cpu_system_seconds_total', 'aemon_readings_total'];
-      const body = await (await fetch(`${url}/metrics?${names.map((n) => `name=${n}`).join('&')}`)).text();
+      const body = await metricsText(url!, names);
       return {
         at: performance.now(),
         cpu: sumOf(body, 'process_cpu_user_seconds_total') + sumOf(body, 'process_cpu_system_seconds_total'),
@@ -294,9 +299,10 @@ async function aemonRun(o: {
       };
     };
     // The first fifth of what it writes after the bootstrap is a warm-up (the sensors'
-    // calibration against the new model, compiled code). The last readings of each sensor wait in their windows and the
-    // reorder buffer for readings that never come (a live stream's tail), so the run is followed
-    // until it stops writing, and the clock runs from 20 % to 80 % of what it wrote since.
+    // calibration against the new model, compiled code). The last readings of each sensor wait
+    // in their windows and the reorder buffer for readings that never come (a live stream's
+    // tail), so the run is followed until it stops writing, and the clock runs from 20 % to 80 %
+    // of what it wrote since.
     const group = `aemon-bench-${id}`;
     const committed = async (): Promise<number> =>
       (await admin.fetchOffsets({ groupId: group, topics: [topic] }))[0]!.partitions.reduce(

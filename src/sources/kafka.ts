@@ -345,12 +345,8 @@ class GroupSource {
   };
 
   /** Waits while more records are in flight than the runner allows, heartbeating; false when the batch is to end. */
-  private async waitForRoom(
-    payload: EachBatchPayload,
-    live: () => boolean,
-    first: Promise<void> | undefined,
-  ): Promise<boolean> {
-    for (let wait = first; wait; wait = this.opts.flow?.ready()) {
+  private async waitForRoom(payload: EachBatchPayload, live: () => boolean, first: Promise<void>): Promise<boolean> {
+    for (let wait: Promise<void> | undefined = first; wait; wait = this.opts.flow?.ready()) {
       await Promise.race([wait, new Promise((r) => setTimeout(r, this.heartbeatMs))]);
       await payload.heartbeat();
       if (!live()) return false;
